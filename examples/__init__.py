@@ -1,0 +1,1 @@
+"""Bundled example models (the `symmem zoo`): installed as the package data `symmem.data`."""

@@ -1,0 +1,70 @@
+"""What every command shares: option types, loading a model, and turning
+:class:`~symmem.errors.SymmemError` into one message and exit code 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from symmem.errors import OptionError, SymmemError
+
+ModelArg = Annotated[str, typer.Argument(help="A .mem file, a Hugging Face config.json, or a bundled model name (symmem zoo).", show_default=False)]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Give a symbol a value: name=value (repeatable).")]
+FreeOpt = Annotated[list[str] | None, typer.Option("--free", "-f", help="Keep a symbol symbolic even if it has a default (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ModelNameOpt = Annotated[str | None, typer.Option("--model", help="Which model of the file, when it defines several.")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Report a user's mistake in one message (file:line:col and caret) and exit 1."""
+    try:
+        yield
+    except SymmemError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # pragma: no cover
+        raise typer.Exit(130) from None
+
+
+def parse_sets(items: list[str] | None) -> dict[str, int | float]:
+    """``["d_model=64", "p=0.1"]`` -> ``{"d_model": 64, "p": 0.1}``."""
+    out: dict[str, int | float] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip().replace("_", "")
+        if not sep or not name or not value:
+            raise OptionError(f"--set expects name=value, got '{item}'")
+        try:
+            number: int | float = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                raise OptionError(f"--set {name}: '{value}' is not a number") from None
+        out[name] = number
+    return out
+
+
+def load_model(path: str, sets: list[str] | None, free: list[str] | None, model: str | None = None) -> Any:
+    from symmem.model import load
+
+    return load(path, model=model, set_values=parse_sets(sets), free=free or [])
+
+
+def human(n: int) -> str:
+    """Thousands separators for people: 124439808 -> 124,439,808."""
+    return f"{n:,}"
+
+
+def echo_json(doc: Any) -> None:
+    typer.echo(json.dumps(doc, indent=2))
+
+
+def stdout_isatty() -> bool:
+    return sys.stdout.isatty()

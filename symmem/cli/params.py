@@ -1,0 +1,67 @@
+"""`symmem params`: exact parameter counts, per layer and in total."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sympy
+import typer
+
+from symmem.cli.common import FreeOpt, JsonOpt, ModelArg, ModelNameOpt, SetOpt, echo_json, human, load_model, user_errors
+
+
+def params(
+    model: ModelArg,
+    set_: SetOpt = None,
+    free: FreeOpt = None,
+    json_: JsonOpt = False,
+    model_name: ModelNameOpt = None,
+    active_embeddings: Annotated[
+        str | None,
+        typer.Option(help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the model's own convention)."),
+    ] = None,
+) -> None:
+    """Print the exact parameter count: per layer, the formula, and the total."""
+    from symmem.export import params_json
+
+    with user_errors():
+        m = load_model(model, set_, free, model_name)
+        result = m.params(active_embeddings=active_embeddings)
+        if json_:
+            echo_json(params_json(result, m.symbols, m.values))
+            return
+        rows = []
+        for row in result.rows:
+            count = m.quantity(row.count).evaluate()
+            formula = str(row.formula) if row.multiplicity == 1 else f"{row.multiplicity} * ({row.formula})"
+            shown = human(count) if isinstance(count, int) else str(count)
+            if row.tied_to:
+                shown += f"  (weight tied to {row.tied_to})"
+            rows.append((row.path, row.kind, formula, shown))
+        _table(("layer", "kind", "formula", "parameters"), rows)
+        total = result.total.evaluate()
+        typer.echo("")
+        typer.echo(f"total formula: {sympy.expand(result.total.expr)}")
+        typer.echo(f"total:         {human(total) if isinstance(total, int) else total}")
+        if result.has_experts:
+            active = result.active.evaluate()
+            conv = "counting" if result.active_embeddings == "count" else "excluding"
+            typer.echo(f"active/token:  {human(active) if isinstance(active, int) else active}  ({conv} the input embedding)")
+        buffers = result.buffers.evaluate()
+        if buffers != 0:
+            typer.echo(f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not parameters)")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths[2] = min(widths[2], 60)
+    def line(cells: tuple[str, ...]) -> str:
+        parts = []
+        for i, c in enumerate(cells):
+            c = c if len(c) <= widths[i] else c[: widths[i] - 1] + "…"
+            parts.append(c.rjust(widths[i]) if i == len(cells) - 1 else c.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+    typer.echo(line(header))
+    typer.echo("  ".join("-" * w for w in widths))
+    for r in rows:
+        typer.echo(line(r))

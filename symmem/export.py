@@ -1,0 +1,83 @@
+"""Outputs that are data, not text for a terminal: LaTeX and JSON-ready dicts.
+
+Never imports lark: it reads results of the API only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sympy
+
+from symmem.model import ParamsResult, Quantity
+
+
+def latex_symbol_names(symbols: Mapping[str, sympy.Symbol]) -> dict[sympy.Symbol, str]:
+    """Readable LaTeX for DSL names: ``d_model`` -> ``d_{model}``,
+    ``kv_lora_rank`` -> ``kv_{lora\\_rank}``, ``vocab`` -> ``\\mathrm{vocab}``."""
+    out: dict[sympy.Symbol, str] = {}
+    for name, s in symbols.items():
+        head, _, tail = name.partition("_")
+        head_tex = head if len(head) == 1 else rf"\mathrm{{{head}}}"
+        out[s] = f"{head_tex}_{{{tail.replace('_', chr(92) + '_')}}}" if tail else head_tex
+    return out
+
+
+def latex(expr: sympy.Expr, symbols: Mapping[str, sympy.Symbol]) -> str:
+    """``sympy.latex`` with readable symbol names and powers of terms in a stable order."""
+    return sympy.latex(sympy.expand(expr), symbol_names=latex_symbol_names(symbols), mul_symbol="dot")
+
+
+def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, per_layer: bool = False,
+                 lhs: str = "N") -> str:
+    """The parameter formula (``N = ...``), or an ``align`` environment with one line per layer."""
+    if not per_layer:
+        return f"{lhs} = {latex(result.total.expr, symbols)}"
+    lines = []
+    for row in result.rows:
+        if row.formula == 0:
+            continue
+        mult = "" if row.multiplicity == 1 else latex(row.multiplicity, symbols) + r" \cdot "
+        body = latex(row.formula, symbols)
+        body = f"{mult}\\left({body}\\right)" if mult else body
+        label = row.path.replace("_", r"\_")
+        lines.append(rf"  N_{{\text{{{label}}}}} &= {body} \\")
+    lines.append(rf"  {lhs} &= {latex(result.total.expr, symbols)}")
+    return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
+
+
+def _number(q: Quantity) -> int | None:
+    value = q.evaluate()
+    return value if isinstance(value, int) else None
+
+
+def params_json(result: ParamsResult, symbols: Mapping[str, sympy.Symbol],
+                values: Mapping[sympy.Symbol, sympy.Expr]) -> dict[str, Any]:
+    """The ``symmem params --json`` document (keys documented in docs/cli.md)."""
+    def show(v: Any) -> Any:
+        v = sympy.sympify(v)
+        return int(v) if v.is_Integer else str(v)
+
+    return {
+        "total": _number(result.total),
+        "active": _number(result.active),
+        "buffers": _number(result.buffers),
+        "formula": str(sympy.expand(result.total.expr)),
+        "active_formula": str(sympy.expand(result.active.expr)),
+        "active_embeddings": result.active_embeddings,
+        "symbols": {name: show(values[s]) if s in values else None for name, s in symbols.items()},
+        "layers": [
+            {
+                "path": row.path,
+                "kind": row.kind,
+                "count": _number(Quantity(row.count, values, symbols)),
+                "formula": str(row.formula),
+                "multiplicity": str(row.multiplicity),
+                "active": _number(Quantity(row.multiplicity * row.active_formula, values, symbols)),
+                "buffers": _number(Quantity(row.multiplicity * row.buffers_formula, values, symbols)),
+                "tied_to": row.tied_to,
+            }
+            for row in result.rows
+        ],
+    }

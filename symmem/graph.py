@@ -1,0 +1,579 @@
+"""Semantic pass: :class:`symmem.nodes.Program` -> :class:`LayerGraph`.
+
+Names become sympy symbols, layer statements become instances of catalogue
+kinds (typed by their dataclass annotations), blocks are expanded with their
+arguments, ``repeat`` bodies are built *once* and carry a multiplicity, and
+shapes are propagated from the model's input and checked at every layer.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import sympy
+
+from symmem import nodes as n
+from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
+from symmem.layers.base import Layer, Shape, catalogue, fmt_shape, same
+from symmem.symbols import IMPLICIT_FREE, sym
+
+# ---------------------------------------------------------------- graph nodes
+
+
+@dataclass(frozen=True)
+class LayerNode:
+    """One layer of a catalogue kind, at one place in the model."""
+
+    path: str
+    layer: Layer
+    in_shape: Shape
+    out_shape: Shape
+    span: Span
+    #: path of the layer whose weight this one shares (``tie = ...``)
+    tie: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupNode:
+    """A sequence of nodes: the model, a block use, a ``repeat`` or a ``residual``.
+
+    ``count`` is the repeat count (1 for others).  A residual group adds its
+    input to its output.
+    """
+
+    path: str
+    kind: str  # "model" | "block" | "repeat" | "residual"
+    name: str
+    body: tuple[Node, ...]
+    in_shape: Shape
+    out_shape: Shape
+    span: Span
+    count: sympy.Expr = sympy.Integer(1)
+
+
+Node = LayerNode | GroupNode
+
+#: Model-header options (besides ``input``) and their allowed values.
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    # Whether MoE "active parameters per token" count the input-embedding table
+    # (Mixtral's published 12.9B does; DeepSeek-V3's published 37B does not).
+    "active_embeddings": ("count", "exclude"),
+}
+
+
+@dataclass(frozen=True)
+class LayerGraph:
+    """The checked, symbolic description of one model."""
+
+    name: str
+    #: every declared symbol by name (implicit batch / seq_len included)
+    symbols: dict[str, sympy.Symbol]
+    #: default value expression of each symbol that has one
+    defaults: dict[sympy.Symbol, sympy.Expr]
+    input_shape: Shape
+    root: GroupNode
+    options: dict[str, str] = field(default_factory=dict)
+
+    def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+        """Every layer node with its multiplicity (product of enclosing repeat counts)."""
+        yield from _walk(self.root, sympy.Integer(1))
+
+    def layer(self, path: str) -> LayerNode:
+        for node, _ in self.walk():
+            if node.path == path:
+                return node
+        raise KeyError(path)
+
+
+def _walk(group: GroupNode, mult: sympy.Expr) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+    inner = mult * group.count
+    for child in group.body:
+        if isinstance(child, LayerNode):
+            yield child, inner
+        else:
+            yield from _walk(child, inner)
+
+
+# ---------------------------------------------------------------- values
+
+
+def resolve_values(
+    defaults: Mapping[sympy.Symbol, sympy.Expr],
+    symbols: Mapping[str, sympy.Symbol],
+    set_values: Mapping[str, Any] | None = None,
+    free: typing.Iterable[str] = (),
+) -> dict[sympy.Symbol, sympy.Expr]:
+    """The substitution that gives each non-free symbol its value.
+
+    Defaults may refer to other symbols (``d_ff = 4 * d_model``); they are
+    resolved to a fixpoint, so ``--free d_model`` leaves ``d_ff`` as
+    ``4*d_model``.  ``set_values`` override defaults.
+    """
+    raw: dict[sympy.Symbol, sympy.Expr] = dict(defaults)
+    for name, value in (set_values or {}).items():
+        if name not in symbols:
+            hint = suggest(name, list(symbols))
+            raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+        raw[symbols[name]] = sympy.nsimplify(value) if isinstance(value, float) else sympy.sympify(value)
+    for name in free:
+        if name not in symbols:
+            hint = suggest(name, list(symbols))
+            raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+        raw.pop(symbols[name], None)
+    resolved: dict[sympy.Symbol, sympy.Expr] = {}
+    for s, expr in raw.items():
+        for _ in range(len(raw) + 1):
+            deps = {d: raw[d] for d in expr.free_symbols if d in raw}
+            if not deps:
+                break
+            expr = expr.xreplace(deps)
+        else:
+            raise SemanticError(f"the default of '{s}' refers back to itself through other defaults")
+        resolved[s] = expr
+    return resolved
+
+
+def evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> typing.Callable[[sympy.Expr], int | float | None]:
+    """ev(expr): its number at ``values``, or None when symbols remain."""
+
+    def ev(expr: sympy.Expr) -> int | float | None:
+        out = sympy.sympify(expr).xreplace(dict(values))
+        if out.free_symbols:
+            return None
+        out = sympy.nsimplify(out) if out.is_Float else out
+        if out.is_Integer:
+            return int(out)
+        if out.is_number:
+            return float(out)
+        return None  # pragma: no cover
+
+    return ev
+
+
+# ---------------------------------------------------------------- environment
+
+
+@dataclass(frozen=True)
+class _Thunk:
+    """A not-yet-typed value: an AST expression and the scope to read it in."""
+
+    expr: n.Expr
+    env: _Env
+
+
+@dataclass
+class _Env:
+    symbols: dict[str, sympy.Symbol]
+    local: dict[str, _Thunk] = field(default_factory=dict)
+
+    def child(self) -> _Env:
+        return _Env(self.symbols, dict(self.local))
+
+
+_FUNCS: dict[str, Any] = {
+    "ceil": sympy.ceiling,
+    "floor": sympy.floor,
+    "min": sympy.Min,
+    "max": sympy.Max,
+}
+
+
+def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
+    """An AST expression as a sympy expression (never ``sympify`` of user text)."""
+    if isinstance(expr, n.Num):
+        if isinstance(expr.value, float):
+            return sympy.Rational(repr(expr.value))
+        return sympy.Integer(expr.value)
+    if isinstance(expr, n.Name):
+        if expr.id in env.local:
+            th = env.local[expr.id]
+            return to_sympy(th.expr, th.env)
+        if expr.id in env.symbols:
+            return env.symbols[expr.id]
+        hint = suggest(expr.id, [*env.symbols, *env.local])
+        raise SemanticError(
+            f"unknown symbol '{expr.id}'", expr.span, hint=hint or "declare it at the top of the file: name = value, or a bare name for a free symbol"
+        )
+    if isinstance(expr, n.Neg):
+        return -to_sympy(expr.operand, env)
+    if isinstance(expr, n.BinOp):
+        a, b = to_sympy(expr.left, env), to_sympy(expr.right, env)
+        if expr.op in ("/", "//", "%") and b == 0:
+            raise SemanticError("division by zero", expr.span)
+        match expr.op:
+            case "+":
+                return a + b
+            case "-":
+                return a - b
+            case "*":
+                return a * b
+            case "/":
+                return a / b
+            case "//":
+                return sympy.floor(a / b)
+            case "%":
+                return sympy.Mod(a, b)
+            case "^":
+                return a**b
+        raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
+    if isinstance(expr, n.Call):
+        if expr.func not in _FUNCS:
+            hint = suggest(expr.func, list(_FUNCS))
+            raise SemanticError(f"unknown function '{expr.func}'", expr.span, hint=hint or f"functions: {', '.join(_FUNCS)}")
+        args = [to_sympy(a, env) for a in expr.args]
+        if expr.func in ("ceil", "floor") and len(args) != 1:
+            raise SemanticError(f"{expr.func}() takes one argument", expr.span)
+        if not args:
+            raise SemanticError(f"{expr.func}() needs arguments", expr.span)
+        return _FUNCS[expr.func](*args)
+    if isinstance(expr, n.Str):
+        raise SemanticError(f"expected a number, got the string \"{expr.value}\"", expr.span)
+    if isinstance(expr, n.ShapeLit):
+        raise SemanticError("expected a number, got a shape [...]", expr.span)
+    raise SemanticError("unsupported expression")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- argument typing
+
+
+def _word(expr: n.Expr, env: _Env) -> tuple[str, Span]:
+    """A bare word (or string), following block parameters to their value."""
+    if isinstance(expr, n.Name) and expr.id in env.local:
+        th = env.local[expr.id]
+        return _word(th.expr, th.env)
+    if isinstance(expr, n.Name):
+        return expr.id, expr.span
+    if isinstance(expr, n.Str):
+        return expr.value, expr.span
+    if isinstance(expr, n.Num) and expr.value in (0, 1):
+        return ("true" if expr.value == 1 else "false"), expr.span
+    raise SemanticError("expected a name", expr.span)
+
+
+def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+        inner = [a for a in get_args(hint) if a is not type(None)]
+        if isinstance(expr, n.Name) and expr.id in ("none", "None") and expr.id not in env.local:
+            return None
+        return _convert(inner[0], expr, env, what)
+    if origin is typing.Annotated:
+        base, *meta = get_args(hint)
+        if "ref" in meta:
+            return _word(expr, env)[0]
+        value = to_sympy(expr, env)
+        return value
+    if hint is bool:
+        word, span = _word(expr, env)
+        if word.lower() in ("true", "yes", "on"):
+            return True
+        if word.lower() in ("false", "no", "off"):
+            return False
+        raise SemanticError(f"{what} must be true or false, not '{word}'", span)
+    if origin is Literal:
+        choices = [str(c) for c in get_args(hint)]
+        word, span = _word(expr, env)
+        if word not in choices:
+            h = suggest(word, choices)
+            raise SemanticError(f"{what} must be one of {', '.join(choices)}; got '{word}'", span, hint=h)
+        return word
+    if hint is int:
+        value = to_sympy(expr, env)
+        if not value.is_Integer:
+            raise SemanticError(f"{what} must be an integer constant", _span_of(expr))
+        return int(value)
+    if hint is str:
+        return _word(expr, env)[0]
+    return to_sympy(expr, env)
+
+
+def _span_of(expr: n.Expr) -> Span:
+    return expr.span
+
+
+# ---------------------------------------------------------------- builder
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Where a statement sits: its path prefix and the scope for its names."""
+
+    prefix: str
+    env: _Env
+    blocks_in_use: tuple[str, ...]
+
+
+class _Builder:
+    def __init__(self, program: n.Program, overrides: Mapping[str, Any] | None, free: typing.Iterable[str]) -> None:
+        self.program = program
+        self.symbols: dict[str, sympy.Symbol] = {}
+        self.defaults: dict[sympy.Symbol, sympy.Expr] = {}
+        self.blocks: dict[str, n.BlockDef] = {}
+        self.models: list[n.ModelDef] = []
+        self.layer_names: dict[str, LayerNode] = {}
+        self.kinds = catalogue()
+        self.overrides = overrides
+        self.free = tuple(free)
+        self._collect()
+        self.values = resolve_values(self.defaults, self.symbols, overrides, self.free)
+        self.ev = evaluator(self.values)
+
+    def _collect(self) -> None:
+        for name in IMPLICIT_FREE:
+            self.symbols[name] = sym(name)
+        pending: list[n.SymbolDef] = []
+        for item in self.program.items:
+            if isinstance(item, n.SymbolDef):
+                if item.name in self.symbols and item.name not in IMPLICIT_FREE:
+                    raise SemanticError(f"symbol '{item.name}' is declared twice", item.span)
+                if item.name in _FUNCS or item.name in ("true", "false", "none"):
+                    raise SemanticError(f"'{item.name}' is a reserved word and cannot be a symbol", item.span)
+                self.symbols[item.name] = sym(item.name)
+                pending.append(item)
+            elif isinstance(item, n.BlockDef):
+                if item.name in self.blocks:
+                    raise SemanticError(f"block '{item.name}' is defined twice", item.span)
+                if item.name in self.kinds:
+                    raise SemanticError(f"block '{item.name}' has the name of a layer kind", item.span)
+                self.blocks[item.name] = item
+            else:
+                self.models.append(item)
+        env = _Env(self.symbols)
+        for item in pending:
+            if item.default is not None:
+                value = to_sympy(item.default, env)
+                self.defaults[self.symbols[item.name]] = value
+
+    # ------------------------------------------------------------ model
+    def build(self, model_name: str | None) -> LayerGraph:
+        if not self.models:
+            raise SemanticError("no model: add `model name(input = [batch, seq_len]) { ... }`")
+        if model_name is None:
+            if len(self.models) > 1:
+                names = ", ".join(m.name for m in self.models)
+                raise SemanticError(f"several models ({names}): choose one by name")
+            mdef = self.models[0]
+        else:
+            found = [m for m in self.models if m.name == model_name]
+            if not found:
+                hint = suggest(model_name, [m.name for m in self.models])
+                raise SemanticError(f"no model named '{model_name}'", hint=hint)
+            mdef = found[0]
+        for s, v in self.values.items():
+            value = self.ev(v)
+            if value is not None and value <= 0:
+                raise SemanticError(f"symbol '{s}' must be positive, got {value}")
+        env = _Env(self.symbols)
+        input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
+        options: dict[str, str] = {}
+        for arg in mdef.args:
+            if arg.keyword is None:
+                raise SemanticError("model arguments are keywords: input = [...], ...", arg.span)
+            if arg.keyword == "input":
+                if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:
+                    raise SemanticError("input must be a shape like [batch, seq_len]", arg.span)
+                input_shape = tuple(self._size(e, env, "input dimension") for e in arg.value.items)
+            elif arg.keyword in MODEL_OPTIONS:
+                word, span = _word(arg.value, env)
+                if word not in MODEL_OPTIONS[arg.keyword]:
+                    raise SemanticError(
+                        f"{arg.keyword} must be one of {', '.join(MODEL_OPTIONS[arg.keyword])}", span
+                    )
+                options[arg.keyword] = word
+            else:
+                hint = suggest(arg.keyword, ["input", *MODEL_OPTIONS])
+                raise SemanticError(f"unknown model option '{arg.keyword}'", arg.span, hint=hint)
+        ctx = _Ctx("", env, ())
+        body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
+        root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
+        return LayerGraph(mdef.name, dict(self.symbols), dict(self.defaults), input_shape, root, options)
+
+    def _size(self, expr: n.Expr, env: _Env, what: str) -> sympy.Expr:
+        value = to_sympy(expr, env)
+        v = self.ev(value)
+        if v is not None and v <= 0:
+            raise SemanticError(f"{what} must be positive, got {value} = {v}", expr.span)
+        return value
+
+    # ------------------------------------------------------------ bodies
+    def _body(self, stmts: tuple[n.Stmt, ...], shape: Shape, ctx: _Ctx, span: Span) -> tuple[tuple[Node, ...], Shape]:
+        out: list[Node] = []
+        used: dict[str, int] = {}
+        env = ctx.env.child()
+        local_ctx = _Ctx(ctx.prefix, env, ctx.blocks_in_use)
+        prev: Node | None = None
+
+        def unique(base: str) -> str:
+            k = used.get(base, 0)
+            used[base] = k + 1
+            return base if k == 0 else f"{base}_{k}"
+
+        for stmt in stmts:
+            if isinstance(stmt, n.AssignStmt):
+                if stmt.name in env.symbols and stmt.name not in env.local:
+                    raise SemanticError(f"'{stmt.name}' is a global symbol and cannot be reassigned here", stmt.span)
+                to_sympy(stmt.value, env)  # check it reads
+                env.local[stmt.name] = _Thunk(stmt.value, env.child())
+                continue
+            if isinstance(stmt, n.RepeatStmt):
+                count = self._size(stmt.count, env, "repeat count")
+                path = _join(ctx.prefix, unique(stmt.name or "repeat"))
+                body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
+                if not _same_shape(body_out, shape):
+                    raise ShapeError(
+                        f"the body of repeat '{path}' changes the shape {fmt_shape(shape)} into {fmt_shape(body_out)}, so it cannot be repeated",
+                        stmt.span,
+                    )
+                node: Node = GroupNode(path, "repeat", stmt.name or "repeat", body, shape, body_out, stmt.span, count)
+            elif isinstance(stmt, n.ResidualStmt):
+                path = _join(ctx.prefix, unique(stmt.name or "residual"))
+                body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
+                if not _same_shape(body_out, shape):
+                    raise ShapeError(
+                        f"residual '{path}' adds its input {fmt_shape(shape)} to its output {fmt_shape(body_out)}: the shapes differ",
+                        stmt.span,
+                    )
+                node = GroupNode(path, "residual", stmt.name or "residual", body, shape, shape, stmt.span)
+            else:
+                node = self._layer_stmt(stmt, shape, local_ctx, unique, prev)
+            out.append(node)
+            shape = node.out_shape
+            prev = node
+        return tuple(out), shape
+
+    def _layer_stmt(self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any, prev: Node | None) -> Node:
+        if stmt.kind in self.blocks:
+            return self._block_use(stmt, shape, ctx, unique)
+        if stmt.kind not in self.kinds:
+            hint = suggest(stmt.kind, [*self.kinds, *self.blocks])
+            raise SemanticError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span, hint=hint)
+        cls = self.kinds[stmt.kind]
+        path = _join(ctx.prefix, unique(stmt.name or cls.kind))
+        layer = _instantiate(cls, stmt, ctx.env)
+        try:
+            layer.validate(self.ev)
+        except SymmemError as exc:
+            raise SemanticError(f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint) from None
+        tie = getattr(layer, "tie", None)
+        tie_path = None
+        if tie is not None:
+            target = self.layer_names.get(tie)
+            if target is None:
+                hint = suggest(tie, list(self.layer_names))
+                raise SemanticError(f"tie = {tie}: no earlier layer is named '{tie}'", stmt.span, hint=hint)
+            mine = {t.name: t for t in layer.tensors()}
+            theirs = {t.name: t for t in target.layer.tensors()}
+            if "weight" not in mine or "weight" not in theirs or not same(mine["weight"].numel, theirs["weight"].numel):
+                raise SemanticError(
+                    f"tie = {tie}: '{path}' and '{target.path}' do not have weights of the same size", stmt.span
+                )
+            tie_path = target.path
+        try:
+            out_shape = layer.output_shape(shape)
+        except ShapeError as exc:
+            src = f"'{prev.path or 'model input'}'" if prev is not None else "the model input"
+            raise ShapeError(
+                f"shape mismatch: {cls.kind} '{path}' {exc.message} (from {src})", stmt.span
+            ) from None
+        node = LayerNode(path, layer, shape, out_shape, stmt.span, tie_path)
+        if stmt.name:
+            if stmt.name in self.layer_names and ctx.prefix == "":
+                raise SemanticError(f"two layers are named '{stmt.name}'", stmt.span)
+            self.layer_names.setdefault(stmt.name, node)
+        self.layer_names[path] = node
+        return node
+
+    def _block_use(self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any) -> Node:
+        block = self.blocks[stmt.kind]
+        if block.name in ctx.blocks_in_use:
+            chain = " -> ".join([*ctx.blocks_in_use, block.name])
+            raise SemanticError(f"circular block use: {chain}", stmt.span)
+        env = _Env(self.symbols)
+        names = [p.name for p in block.params]
+        bound: dict[str, _Thunk] = {}
+        positional = [a for a in stmt.args if a.keyword is None]
+        if len(positional) > len(names):
+            raise SemanticError(
+                f"block '{block.name}' takes {len(names)} argument(s), got {len(positional)}", stmt.span
+            )
+        for p, a in zip(block.params, positional, strict=False):
+            bound[p.name] = _Thunk(a.value, ctx.env)
+        for a in stmt.args:
+            if a.keyword is None:
+                continue
+            if a.keyword not in names:
+                hint = suggest(a.keyword, names)
+                raise SemanticError(f"block '{block.name}' has no parameter '{a.keyword}'", a.span, hint=hint)
+            if a.keyword in bound:
+                raise SemanticError(f"parameter '{a.keyword}' given twice", a.span)
+            bound[a.keyword] = _Thunk(a.value, ctx.env)
+        for p in block.params:
+            if p.name not in bound:
+                if p.default is None:
+                    raise SemanticError(f"block '{block.name}' needs argument '{p.name}'", stmt.span)
+                bound[p.name] = _Thunk(p.default, env)
+        env.local.update(bound)
+        path = _join(ctx.prefix, unique(stmt.name or block.name))
+        body, out = self._body(block.body, shape, _Ctx(path, env, (*ctx.blocks_in_use, block.name)), block.span)
+        return GroupNode(path, "block", block.name, body, shape, out, stmt.span)
+
+
+def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env) -> Layer:
+    hints = get_type_hints(cls, include_extras=True)
+    flds = [f for f in fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in flds]
+    given: dict[str, n.Arg] = {}
+    positional = [a for a in stmt.args if a.keyword is None]
+    seen_kw = False
+    for a in stmt.args:
+        if a.keyword is not None:
+            seen_kw = True
+        elif seen_kw:
+            raise SemanticError("a positional argument cannot follow a keyword argument", a.span)
+    if len(positional) > len(names):
+        raise SemanticError(f"{cls.kind} takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(positional)}", stmt.span)
+    for f, a in zip(flds, positional, strict=False):
+        given[f.name] = a
+    for a in stmt.args:
+        if a.keyword is None:
+            continue
+        if a.keyword not in names:
+            hint = suggest(a.keyword, names)
+            raise SemanticError(f"{cls.kind} has no argument '{a.keyword}'", a.span, hint=hint or f"its arguments: {', '.join(names)}")
+        if a.keyword in given:
+            raise SemanticError(f"argument '{a.keyword}' given twice", a.span)
+        given[a.keyword] = a
+    kwargs: dict[str, Any] = {}
+    for f in flds:
+        if f.name in given:
+            a = given[f.name]
+            kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
+        elif f.default is f.default_factory is __import__("dataclasses").MISSING:  # type: ignore[comparison-overlap]
+            raise SemanticError(f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span)
+    return cls(**kwargs)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _same_shape(a: Shape, b: Shape) -> bool:
+    return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+
+
+def build(
+    program: n.Program,
+    *,
+    model: str | None = None,
+    set_values: Mapping[str, Any] | None = None,
+    free: typing.Iterable[str] = (),
+) -> LayerGraph:
+    """Check a parsed program and build the graph of its model.
+
+    ``set_values`` and ``free`` only affect the values at which sizes are
+    checked (positivity, integer head_dim...): the graph stays symbolic.
+    """
+    return _Builder(program, set_values, free).build(model)

@@ -1,0 +1,51 @@
+"""PyTorch module for :class:`symmem.layers.attention.Attention` (extra ``validate``)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class TorchAttention(nn.Module):
+    """Self-attention with separate q/k/v/o projections, eager or sdpa."""
+
+    def __init__(self, *, d_model: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool,
+                 out_bias: bool, qk_norm: bool, causal: bool, dropout: float, impl: str) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.causal, self.dropout, self.impl = causal, dropout, impl
+        self.q_proj = nn.Linear(d_model, heads * head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
+        self.o_proj = nn.Linear(heads * head_dim, d_model, bias=out_bias)
+        self.q_norm = nn.RMSNorm(head_dim) if qk_norm else None
+        self.k_norm = nn.RMSNorm(head_dim) if qk_norm else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, _ = x.shape
+        q = self.q_proj(x).view(b, s, self.heads, self.head_dim)
+        k = self.k_proj(x).view(b, s, self.kv_heads, self.head_dim)
+        v = self.v_proj(x).view(b, s, self.kv_heads, self.head_dim)
+        if self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        p = self.dropout if self.training else 0.0
+        if self.impl == "eager":
+            rep = self.heads // self.kv_heads
+            if rep > 1:
+                k = k.repeat_interleave(rep, dim=1)
+                v = v.repeat_interleave(rep, dim=1)
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
+            if self.causal:
+                mask = torch.ones(s, s, dtype=torch.bool, device=x.device).triu(1)
+                scores = scores.masked_fill(mask, float("-inf"))
+            probs = torch.softmax(scores, dim=-1)
+            probs = nn.functional.dropout(probs, p, self.training)
+            out = probs @ v
+        else:
+            out = nn.functional.scaled_dot_product_attention(
+                q, k, v, dropout_p=p, is_causal=self.causal, enable_gqa=self.kv_heads != self.heads
+            )
+        return self.o_proj(out.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))

@@ -1,0 +1,52 @@
+"""Elementwise activation functions: no parameters, same shape.
+
+Each function is its own DSL kind (``gelu``, ``relu``...); they differ only in
+what PyTorch saves for backward (see symmem.memory and docs/memory.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, register
+
+if TYPE_CHECKING:
+    import torch
+
+#: DSL kind -> torch.nn class name
+_TORCH = {
+    "relu": "ReLU",
+    "gelu": "GELU",
+    "gelu_tanh": "GELU",
+    "silu": "SiLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+}
+
+
+@dataclass(frozen=True)
+class Activation(Layer):
+    kind: ClassVar[str] = "activation"
+    summary: ClassVar[str] = "elementwise nonlinearity"
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        if self.kind == "gelu_tanh":
+            return torch.nn.GELU(approximate="tanh")
+        return getattr(torch.nn, _TORCH[self.kind])()
+
+
+def _make(name: str) -> type[Activation]:
+    cls = type(name.title().replace("_", ""), (Activation,), {"kind": name, "__doc__": f"{name} activation", "__module__": __name__})
+    cls.__annotations__ = {}
+    return register(dataclass(frozen=True)(cls))  # type: ignore[return-value]
+
+
+RELU = _make("relu")
+GELU = _make("gelu")
+GELU_TANH = _make("gelu_tanh")
+SILU = _make("silu")
+TANH = _make("tanh")
+SIGMOID = _make("sigmoid")

@@ -1,0 +1,208 @@
+"""The contract every layer kind fulfils, and the catalogue that registers them.
+
+A layer kind is one frozen dataclass in one file under ``symmem/layers``.  Its
+fields are its DSL arguments, in positional order; their annotations tell the
+semantic pass how to read each argument:
+
+=======================  ==================================================
+annotation               DSL value
+=======================  ==================================================
+``Size``                 integer expression, must be > 0 (checked at defaults)
+``NonNeg``               integer expression, must be >= 0
+``Real``                 real expression (dropout p, eps...), kept exact
+``bool``                 ``true`` / ``false``
+``Literal["a", "b"]``    one of the names (bare word or string)
+``Ref``                  the name of an earlier layer (``tie = tok``)
+``X | None``             optional
+=======================  ==================================================
+
+Layers return *counts* (numbers of elements), never bytes: dtypes, optimizers,
+sharding and recompute are applied once, by :mod:`symmem.memory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from functools import reduce
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+import sympy
+
+from symmem.errors import SemanticError, ShapeError
+
+if TYPE_CHECKING:  # torch is an optional extra
+    import torch
+
+Expr = sympy.Expr
+Shape = tuple[sympy.Expr, ...]
+
+Size = Annotated[sympy.Expr, "size"]
+NonNeg = Annotated[sympy.Expr, "nonneg"]
+Real = Annotated[sympy.Expr, "real"]
+Ref = Annotated[str, "ref"]
+
+#: Evaluates an expression at the current default values; None if it stays symbolic.
+Evaluator = Callable[[sympy.Expr], "int | float | None"]
+#: Evaluates an expression to a concrete int (every symbol has a value), for to_torch.
+IntEval = Callable[[sympy.Expr], int]
+
+
+def prod(items: Sequence[sympy.Expr]) -> sympy.Expr:
+    return reduce(lambda a, b: a * b, items, sympy.Integer(1))
+
+
+@dataclass(frozen=True)
+class ParamTensor:
+    """One parameter (or buffer) tensor of a layer, possibly in ``copies`` identical copies.
+
+    ``copies`` is for identical separate tensors such as the experts of a MoE
+    layer; ``active`` is how many of those copies one token uses (``None``:
+    all of them).  Shapes are kept (not just sizes) because some optimizers
+    (Adafactor) keep state per matrix row and column.
+    """
+
+    name: str
+    shape: Shape
+    copies: sympy.Expr = sympy.Integer(1)
+    active: sympy.Expr | None = None
+    buffer: bool = False
+    #: an embedding table read by index lookup (see the ``active_embeddings`` convention)
+    lookup: bool = False
+
+    @property
+    def numel(self) -> sympy.Expr:
+        return self.copies * prod(self.shape)
+
+    @property
+    def active_numel(self) -> sympy.Expr:
+        return (self.copies if self.active is None else self.active) * prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A tensor a layer keeps for its backward pass, counted in elements.
+
+    ``dtype`` is a *class*, resolved to bytes by the memory model:
+    ``"act"`` (the activation dtype), ``"fp32"``, ``"mask"`` (dropout mask:
+    1 byte on CUDA, the activation dtype on CPU), ``"bool"`` (1 byte),
+    ``"int64"``.  ``ref`` says whose tensor it is: ``"input"`` and
+    ``"output"`` are the tensors flowing between consecutive layers, so a
+    tensor saved by two consecutive ops is counted once; ``"own"`` is internal.
+    """
+
+    name: str
+    numel: sympy.Expr
+    dtype: str = "act"
+    ref: str = "own"
+
+
+class Layer:
+    """Mixin for the frozen dataclass of a layer kind.  Subclasses set ``kind``."""
+
+    kind: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: a one-line description for docs and `symmem kinds`
+    summary: ClassVar[str] = ""
+
+    # ---------------------------------------------------------------- formulas
+    def tensors(self) -> list[ParamTensor]:
+        """Parameters and buffers, with their shapes (no dtypes)."""
+        return []
+
+    def output_shape(self, shape: Shape) -> Shape:
+        """Shape of the output for an input of ``shape``; raise ShapeError on a mismatch."""
+        return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """Tensors saved for backward for an input of ``shape`` (see symmem.memory)."""
+        return []
+
+    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+        """Elements of KV cache this layer holds for an input of ``shape`` (batch x tokens)."""
+        return sympy.Integer(0)
+
+    def validate(self, ev: Evaluator) -> None:
+        """Raise SemanticError for arguments that cannot build a network (at default values)."""
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        raise NotImplementedError(f"{self.kind} has no PyTorch equivalent")
+
+    # ---------------------------------------------------------------- helpers
+    def params(self) -> sympy.Expr:
+        return sympy.Add(*[t.numel for t in self.tensors() if not t.buffer])
+
+    def arg_fields(self) -> list[str]:
+        return [f.name for f in fields(self)]  # type: ignore[arg-type]
+
+    @staticmethod
+    def expect_last_dim(shape: Shape, size: sympy.Expr, what: str) -> None:
+        if not shape:
+            raise ShapeError(f"expects an input with a last dimension of {what} = {size}, got a scalar")
+        if not same(shape[-1], size):
+            raise ShapeError(f"expects last dimension {what} = {size}, but its input has shape {fmt_shape(shape)}")
+
+    @staticmethod
+    def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
+        value = ev(expr)
+        if value is not None and not float(value).is_integer():
+            raise SemanticError(f"{what} = {expr} is not an integer ({value:g} at the given values)")
+        if value is None and expr.is_integer is False:
+            raise SemanticError(f"{what} = {expr} is not an integer")
+
+    @staticmethod
+    def require_divides(ev: Evaluator, a: sympy.Expr, b: sympy.Expr, what: str) -> None:
+        """Raise unless ``b`` divides ``a`` exactly (at the given values)."""
+        va, vb = ev(a), ev(b)
+        if va is not None and vb is not None and vb != 0 and (va % vb) != 0:
+            raise SemanticError(f"{what}: {a} = {va} is not divisible by {b} = {vb}")
+
+
+def same(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Are two sizes provably equal?  Exact symbolic comparison."""
+    if a == b:
+        return True
+    diff = sympy.simplify(sympy.sympify(a) - sympy.sympify(b))
+    return bool(diff == 0)
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def ceil_div(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    return sympy.ceiling(a / b)
+
+
+def conv_out(size: sympy.Expr, kernel: sympy.Expr, stride: sympy.Expr, padding: sympy.Expr, dilation: sympy.Expr) -> sympy.Expr:
+    """PyTorch's output size: floor((n + 2p - d(k-1) - 1) / s) + 1."""
+    return sympy.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+
+
+# ---------------------------------------------------------------- catalogue
+
+_CATALOGUE: dict[str, type[Layer]] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: add a layer kind (and its aliases) to the catalogue."""
+    for name in (cls.kind, *cls.aliases):
+        if name in _CATALOGUE and _CATALOGUE[name] is not cls:
+            raise RuntimeError(f"layer kind '{name}' registered twice")
+        _CATALOGUE[name] = cls
+    return cls
+
+
+def catalogue() -> dict[str, type[Layer]]:
+    """Every registered kind by DSL name (aliases included)."""
+    import symmem.layers  # noqa: F401  (imports every kind module)
+
+    return dict(_CATALOGUE)
+
+
+def kinds() -> list[type[Layer]]:
+    """Each registered kind once."""
+    seen: dict[str, type[Layer]] = {}
+    for cls in catalogue().values():
+        seen[cls.kind] = cls
+    return [seen[k] for k in sorted(seen)]

@@ -1,0 +1,33 @@
+"""Dropout (``torch.nn.Dropout``): no parameters; in training it keeps a mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import sympy
+
+from symmem.errors import SemanticError
+from symmem.layers.base import Evaluator, IntEval, Layer, Real, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class Dropout(Layer):
+    kind: ClassVar[str] = "dropout"
+    summary: ClassVar[str] = "zero elements with probability p in training"
+
+    p: Real = sympy.Rational(1, 10)
+
+    def validate(self, ev: Evaluator) -> None:
+        value = ev(self.p)
+        if value is not None and not 0 <= value < 1:
+            raise SemanticError(f"p must be in [0, 1), got {value}")
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Dropout(float(self.p))

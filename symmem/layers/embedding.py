@@ -1,0 +1,71 @@
+"""Lookup tables: ``embedding`` (tokens -> vectors) and ``pos_embedding`` (learned
+absolute positions added to the stream, as in GPT-2 and BERT).
+
+Parameters: ``num_embeddings * embedding_dim`` (``torch.nn.Embedding``).
+An ``embedding`` maps an integer tensor of shape [...] to [..., dim]; a
+``pos_embedding`` takes the stream [..., dim] and returns it unchanged in shape
+(its rows are added, one per position).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Shape, Size, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class Embedding(Layer):
+    kind: ClassVar[str] = "embedding"
+    summary: ClassVar[str] = "token ids [...] -> vectors [..., dim]"
+
+    num_embeddings: Size
+    embedding_dim: Size
+    tie: Ref | None = None
+
+    def tensors(self) -> list[ParamTensor]:
+        return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True)]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (*shape, self.embedding_dim)
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Embedding(ev(self.num_embeddings), ev(self.embedding_dim))
+
+
+@register
+@dataclass(frozen=True)
+class PosEmbedding(Layer):
+    kind: ClassVar[str] = "pos_embedding"
+    aliases: ClassVar[tuple[str, ...]] = ("positional_embedding",)
+    summary: ClassVar[str] = "learned absolute positions added to the stream [..., seq, dim]"
+
+    num_positions: Size
+    embedding_dim: Size
+
+    def tensors(self) -> list[ParamTensor]:
+        return [ParamTensor("weight", (self.num_positions, self.embedding_dim), lookup=True)]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.embedding_dim, "embedding_dim")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        class _AddPositions(torch.nn.Module):
+            def __init__(self, n: int, d: int) -> None:
+                super().__init__()
+                self.weight = torch.nn.Parameter(torch.randn(n, d) * 0.02)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x + self.weight[: x.shape[-2]]
+
+        return _AddPositions(ev(self.num_positions), ev(self.embedding_dim))

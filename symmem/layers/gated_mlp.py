@@ -1,0 +1,50 @@
+"""Gated feed-forward block, SwiGLU / GeGLU (Shazeer 2020, "GLU Variants Improve
+Transformer"): ``down(act(gate(x)) * up(x))``, three matrices.
+
+Parameters: ``3 d f`` (plus ``2f + d`` biases when ``bias``).  Llama-2-7B:
+d = 4096, f = 11008 -> 135,266,304 per layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Shape, Size, register
+from symmem.layers.mlp import Act
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class GatedMLP(Layer):
+    kind: ClassVar[str] = "gated_mlp"
+    aliases: ClassVar[tuple[str, ...]] = ("swiglu", "glu_mlp")
+    summary: ClassVar[str] = "down(act(gate(x)) * up(x)), three matrices"
+
+    d_model: Size
+    d_ff: Size
+    act: Act = "silu"
+    bias: bool = False
+
+    def tensors(self) -> list[ParamTensor]:
+        d, f = self.d_model, self.d_ff
+        out = [
+            ParamTensor("gate_proj.weight", (f, d)),
+            ParamTensor("up_proj.weight", (f, d)),
+            ParamTensor("down_proj.weight", (d, f)),
+        ]
+        if self.bias:
+            out += [ParamTensor("gate_proj.bias", (f,)), ParamTensor("up_proj.bias", (f,)), ParamTensor("down_proj.bias", (d,))]
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.d_model, "d_model")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        from symmem.layers._torch_mlp import TorchMLP
+
+        return TorchMLP(ev(self.d_model), ev(self.d_ff), self.act, self.bias, 0.0, gated=True)

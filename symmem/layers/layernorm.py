@@ -1,0 +1,46 @@
+"""Layer normalisation over the last dimension (``torch.nn.LayerNorm``).
+
+Parameters: ``d`` scales (``elementwise_affine``) plus ``d`` shifts (``bias``,
+PyTorch >= 2.1 lets it be switched off, as OLMo and some Llama-style models do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    kind: ClassVar[str] = "layernorm"
+    summary: ClassVar[str] = "normalise the last dimension, then scale and shift"
+
+    normalized_shape: Size
+    affine: bool = True
+    bias: bool = True
+    eps: Real | None = None
+
+    def tensors(self) -> list[ParamTensor]:
+        if not self.affine:
+            return []
+        out = [ParamTensor("weight", (self.normalized_shape,))]
+        if self.bias:
+            out.append(ParamTensor("bias", (self.normalized_shape,)))
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.LayerNorm(
+            ev(self.normalized_shape), elementwise_affine=self.affine, bias=self.bias and self.affine
+        )

@@ -1,0 +1,45 @@
+"""Fully connected layer (``torch.nn.Linear``; Keras ``Dense``).
+
+Parameters: ``out * in`` weights plus ``out`` biases when ``bias`` (PyTorch
+``nn.Linear`` docs: weight of shape (out_features, in_features), bias (out_features)).
+``tie = other`` shares the weight with an earlier layer (GPT-2's LM head uses
+the token embedding): the tied weight is counted once, at its first owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Shape, Size, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class Linear(Layer):
+    kind: ClassVar[str] = "linear"
+    aliases: ClassVar[tuple[str, ...]] = ("dense",)
+    summary: ClassVar[str] = "y = x W^T + b over the last dimension"
+
+    in_features: Size
+    out_features: Size
+    bias: bool = True
+    tie: Ref | None = None
+
+    def tensors(self) -> list[ParamTensor]:
+        out = [ParamTensor("weight", (self.out_features, self.in_features))]
+        if self.bias:
+            out.append(ParamTensor("bias", (self.out_features,)))
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.in_features, "in_features")
+        return (*shape[:-1], self.out_features)
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Linear(ev(self.in_features), ev(self.out_features), bias=self.bias)

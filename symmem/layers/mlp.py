@@ -1,0 +1,49 @@
+"""Two-matrix feed-forward block: ``fc2(act(fc1(x)))`` (Vaswani et al. 2017).
+
+Parameters: ``2 d f`` plus ``f + d`` biases when ``bias``; with ``f = 4d``
+that is the ``8 d^2`` of the usual 12 d^2 per-layer rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import sympy
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+
+if TYPE_CHECKING:
+    import torch
+
+Act = Literal["gelu", "gelu_tanh", "gelu_new", "relu", "silu", "tanh", "sigmoid", "quick_gelu"]
+
+
+@register
+@dataclass(frozen=True)
+class MLP(Layer):
+    kind: ClassVar[str] = "mlp"
+    aliases: ClassVar[tuple[str, ...]] = ("ffn",)
+    summary: ClassVar[str] = "fc2(act(fc1(x))), d -> d_ff -> d"
+
+    d_model: Size
+    d_ff: Size
+    act: Act = "gelu"
+    bias: bool = True
+    dropout: Real = sympy.Integer(0)
+
+    def tensors(self) -> list[ParamTensor]:
+        d, f = self.d_model, self.d_ff
+        out = [ParamTensor("fc1.weight", (f, d)), ParamTensor("fc2.weight", (d, f))]
+        if self.bias:
+            out += [ParamTensor("fc1.bias", (f,)), ParamTensor("fc2.bias", (d,))]
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.d_model, "d_model")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        from symmem.layers._torch_mlp import TorchMLP
+
+        return TorchMLP(ev(self.d_model), ev(self.d_ff), self.act, self.bias, float(self.dropout), gated=False)

@@ -1,0 +1,36 @@
+"""Root-mean-square normalisation (Zhang & Sennrich 2019; ``torch.nn.RMSNorm``,
+``LlamaRMSNorm``): ``d`` scales and no shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class RMSNorm(Layer):
+    kind: ClassVar[str] = "rmsnorm"
+    summary: ClassVar[str] = "x / rms(x) * g over the last dimension"
+
+    normalized_shape: Size
+    affine: bool = True
+    eps: Real | None = None
+
+    def tensors(self) -> list[ParamTensor]:
+        return [ParamTensor("weight", (self.normalized_shape,))] if self.affine else []
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.RMSNorm(ev(self.normalized_shape), elementwise_affine=self.affine)

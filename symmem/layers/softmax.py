@@ -1,0 +1,23 @@
+"""Softmax over the last dimension (``torch.nn.Softmax(dim=-1)``): no parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from symmem.layers.base import IntEval, Layer, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class Softmax(Layer):
+    kind: ClassVar[str] = "softmax"
+    summary: ClassVar[str] = "normalised exponentials over the last dimension"
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.Softmax(dim=-1)

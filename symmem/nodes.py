@@ -1,0 +1,150 @@
+"""Syntax tree of the DSL: frozen dataclasses that keep their source span.
+
+This module is syntax only: it knows nothing of sympy, layer kinds or shapes.
+The semantic pass (:mod:`symmem.graph`) gives the nodes their meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from symmem.errors import Span
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / // % ^
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ShapeLit:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Num | Name | Str | BinOp | Neg | Call | ShapeLit
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional (keyword is None) or keyword argument."""
+
+    keyword: str | None
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class LayerStmt:
+    """`kind name?(args)`: a layer of a catalogue kind, or a use of a block."""
+
+    kind: str
+    name: str | None
+    args: tuple[Arg, ...]
+    span: Span
+    kind_span: Span
+
+
+@dataclass(frozen=True)
+class RepeatStmt:
+    count: Expr
+    name: str | None
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ResidualStmt:
+    name: str | None
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class AssignStmt:
+    name: str
+    value: Expr
+    span: Span
+
+
+Stmt = LayerStmt | RepeatStmt | ResidualStmt | AssignStmt
+
+# ---------------------------------------------------------------- top level
+
+
+@dataclass(frozen=True)
+class SymbolDef:
+    """`name = default` (default given) or a bare `name` (free symbol)."""
+
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    name: str
+    args: tuple[Arg, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+TopLevel = SymbolDef | BlockDef | ModelDef
+
+
+@dataclass(frozen=True)
+class Program:
+    items: tuple[TopLevel, ...]

@@ -1,0 +1,48 @@
+"""Where model text comes from: a ``.mem`` file, a Hugging Face ``config.json``
+(converted by :mod:`symmem.hf`), or the name of a bundled example (``symmem zoo``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from symmem.errors import SymmemError, suggest
+
+
+def zoo_names() -> list[str]:
+    """Names of the bundled example models (the ``examples/*.mem`` files)."""
+    root = resources.files("symmem.data")
+    return sorted(p.name[: -len(".mem")] for p in root.iterdir() if p.name.endswith(".mem"))
+
+
+def zoo_text(name: str) -> str:
+    return resources.files("symmem.data").joinpath(f"{name}.mem").read_text(encoding="utf-8")
+
+
+def read_source(path: str | Path) -> tuple[str, str]:
+    """(DSL text, display name) for a path or a bundled model name."""
+    p = Path(path)
+    if p.is_file():
+        try:
+            raw = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SymmemError(f"{p}: cannot read: {exc}") from None
+        if p.suffix == ".json":
+            from symmem.hf import config_to_mem
+
+            return config_to_mem(raw, str(p)), str(p)
+        return raw, str(p)
+    if p.exists():
+        raise SymmemError(f"{p}: not a file")
+    name = str(path)
+    if "/" not in name and not name.endswith((".mem", ".json")):
+        names = zoo_names()
+        if name in names:
+            return zoo_text(name), f"{name}.mem"
+        hint = suggest(name, names)
+        raise SymmemError(
+            f"{name}: no such file, and no bundled model of that name"
+            + (f" ({hint})" if hint else "; `symmem zoo` lists them")
+        )
+    raise SymmemError(f"{p}: no such file")

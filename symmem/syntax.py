@@ -1,0 +1,239 @@
+"""Text -> :class:`symmem.nodes.Program`.  Syntax only (no sympy, no layer catalogue).
+
+The grammar lives in ``grammar/symmem.lark`` (shipped inside the wheel as
+``symmem.grammar``).  Parsing is LALR with positions; the tree is transformed
+into frozen dataclasses *after* parsing, so positions survive and semantic
+errors are raised by a later pass rather than wrapped in lark's ``VisitError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from symmem import nodes as n
+from symmem.errors import DSLSyntaxError, Span
+
+
+class _NewlinePostLex:
+    """Drop newlines inside () and [] and collapse runs of separators.
+
+    This lets argument lists span lines while a newline (or ';') ends a
+    statement everywhere else.
+    """
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        last_nl = False
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            if tok.type == "_NL":
+                if depth or last_nl:
+                    continue
+                last_nl = True
+            else:
+                last_nl = False
+            yield tok
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    text = resources.files("symmem.grammar").joinpath("symmem.lark").read_text(encoding="utf-8")
+    return Lark(
+        text,
+        parser="lalr",
+        lexer="contextual",
+        postlex=_NewlinePostLex(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+def _span(meta: Any) -> Span:
+    if getattr(meta, "empty", False) or not hasattr(meta, "line"):
+        return Span(1, 1)
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tspan(tok: Token) -> Span:
+    return Span(tok.line or 1, tok.column or 1, tok.end_line, tok.end_column)
+
+
+def _number(text: str) -> int | float:
+    clean = text.replace("_", "")
+    if "." in clean or "e" in clean or "E" in clean:
+        value = float(clean)
+        return int(value) if value.is_integer() and "." not in clean else value
+    return int(clean)
+
+
+@v_args(meta=True)
+class _ToNodes(Transformer[Token, n.Program]):
+    # ---- expressions
+    def number(self, meta: Any, c: list[Token]) -> n.Num:
+        return n.Num(_number(str(c[0])), _span(meta))
+
+    def name(self, meta: Any, c: list[Token]) -> n.Name:
+        return n.Name(str(c[0]), _span(meta))
+
+    def string(self, meta: Any, c: list[Token]) -> n.Str:
+        return n.Str(str(c[0])[1:-1], _span(meta))
+
+    def _bin(op: str) -> Any:  # type: ignore[misc]
+        def method(self: Any, meta: Any, c: list[Any]) -> n.BinOp:
+            return n.BinOp(op, c[0], c[1], _span(meta))
+
+        return method
+
+    add = _bin("+")
+    sub = _bin("-")
+    mul = _bin("*")
+    div = _bin("/")
+    floordiv = _bin("//")
+    mod = _bin("%")
+    pow = _bin("^")
+
+    def neg(self, meta: Any, c: list[Any]) -> n.Neg:
+        return n.Neg(c[0], _span(meta))
+
+    def call(self, meta: Any, c: list[Any]) -> n.Call:
+        return n.Call(str(c[0]), tuple(c[1:]), _span(meta))
+
+    def shape(self, meta: Any, c: list[Any]) -> n.ShapeLit:
+        return n.ShapeLit(tuple(c), _span(meta))
+
+    # ---- arguments
+    def posarg(self, meta: Any, c: list[Any]) -> n.Arg:
+        return n.Arg(None, c[0], _span(meta))
+
+    def kwarg(self, meta: Any, c: list[Any]) -> n.Arg:
+        return n.Arg(str(c[0]), c[1], _span(meta))
+
+    def arglist(self, meta: Any, c: list[Any]) -> tuple[n.Arg, ...]:
+        return tuple(c)
+
+    # ---- statements
+    def layer(self, meta: Any, c: list[Any]) -> n.LayerStmt:
+        kind_tok: Token = c[0]
+        name = str(c[1]) if len(c) > 1 and isinstance(c[1], Token) else None
+        args = c[-1] if c and isinstance(c[-1], tuple) else ()
+        return n.LayerStmt(str(kind_tok), name, args, _span(meta), _tspan(kind_tok))
+
+    def body(self, meta: Any, c: list[Any]) -> tuple[n.Stmt, ...]:
+        return tuple(c)
+
+    def repeat(self, meta: Any, c: list[Any]) -> n.RepeatStmt:
+        name = str(c[1]) if len(c) == 3 else None
+        return n.RepeatStmt(c[0], name, c[-1], _span(meta))
+
+    def residual(self, meta: Any, c: list[Any]) -> n.ResidualStmt:
+        name = str(c[0]) if len(c) == 2 else None
+        return n.ResidualStmt(name, c[-1], _span(meta))
+
+    def assign(self, meta: Any, c: list[Any]) -> n.AssignStmt:
+        return n.AssignStmt(str(c[0]), c[1], _span(meta))
+
+    # ---- top level
+    def symdef(self, meta: Any, c: list[Any]) -> n.SymbolDef:
+        return n.SymbolDef(str(c[0]), c[1], _span(meta))
+
+    def freedef(self, meta: Any, c: list[Token]) -> list[n.SymbolDef]:
+        return [n.SymbolDef(str(t), None, _tspan(t)) for t in c]
+
+    def param(self, meta: Any, c: list[Any]) -> n.Param:
+        return n.Param(str(c[0]), c[1] if len(c) > 1 else None, _span(meta))
+
+    def params(self, meta: Any, c: list[Any]) -> tuple[n.Param, ...]:
+        return tuple(c)
+
+    def blockdef(self, meta: Any, c: list[Any]) -> n.BlockDef:
+        params = c[1] if len(c) == 3 else ()
+        return n.BlockDef(str(c[0]), params, c[-1], _span(meta))
+
+    def modeldef(self, meta: Any, c: list[Any]) -> n.ModelDef:
+        args = c[1] if len(c) == 3 else ()
+        return n.ModelDef(str(c[0]), args, c[-1], _span(meta))
+
+    def start(self, meta: Any, c: list[Any]) -> n.Program:
+        items: list[n.TopLevel] = []
+        for item in c:
+            if isinstance(item, list):
+                items.extend(item)
+            else:
+                items.append(item)
+        return n.Program(tuple(items))
+
+
+# Example snippets that teach `match_examples` which message fits which state.
+_EXAMPLES: dict[str, list[str]] = {
+    "missing closing ')'": ["model m { linear(1, 2\n}", "x = (1 + 2\n"],
+    "missing closing '}'": ["model m { linear(1, 2)\n", "block b { linear(1, 2)\n"],
+    "expected an expression": ["x = \n", "x = 1 +\n", "model m { linear(1, ) }", "x = 1 * * 2\n"],
+    "two statements on one line: separate them with a newline or ';'": [
+        "model m { linear(1, 2) linear(2, 3) }",
+        "x = 1 y = 2\n",
+    ],
+    "a keyword argument needs a value: name = expression": ["model m { linear(1, bias = ) }"],
+}
+
+
+def _describe(tok: Token | None) -> str:
+    if tok is None or tok.type == "$END":
+        return "end of file"
+    if tok.type == "_NL":
+        return "end of line"
+    return f"'{tok}'"
+
+
+def parse(text: str, filename: str | None = None) -> n.Program:
+    """Parse DSL text into a :class:`~symmem.nodes.Program`.
+
+    Raises :class:`~symmem.errors.DSLSyntaxError` with the position of the
+    first offending token.
+    """
+    source = text if text.endswith("\n") else text + "\n"
+    parser = _parser()
+    try:
+        tree: Tree[Token] = parser.parse(source)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, parser, source, filename) from None
+    except LarkError as exc:  # pragma: no cover - defensive: lark internals
+        raise DSLSyntaxError(f"cannot parse: {exc}", filename=filename, source=source) from None
+    return _ToNodes().transform(tree)
+
+
+def _syntax_error(exc: UnexpectedInput, parser: Lark, source: str, filename: str | None) -> DSLSyntaxError:
+    label = None
+    try:
+        label = exc.match_examples(parser.parse, _EXAMPLES, use_accepts=True)
+    except Exception:  # noqa: BLE001 - match_examples re-parses arbitrary snippets
+        label = None
+    line = getattr(exc, "line", None) or 1
+    column = getattr(exc, "column", None) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        ch = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        msg = f"unexpected character '{ch}'"
+    elif isinstance(exc, UnexpectedEOF):
+        msg = "unexpected end of file"
+        lines = source.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    elif isinstance(exc, UnexpectedToken):
+        msg = f"unexpected {_describe(exc.token)}"
+        if exc.token.type == "$END":
+            lines = source.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+    else:  # pragma: no cover
+        msg = "syntax error"
+    if label:
+        msg = f"{msg}: {label}"
+    return DSLSyntaxError(msg, Span(line, column), source=source, filename=filename)
