@@ -38,14 +38,17 @@ class LayerNode:
 
 @dataclass(frozen=True)
 class GroupNode:
-    """A sequence of nodes: the model, a block use, a ``repeat`` or a ``residual``.
+    """A sequence of nodes: the model, a block use, a ``repeat``, a ``residual``,
+    or a ``parallel`` whose body is its ``branch`` groups.
 
-    ``count`` is the repeat count (1 for others).  A residual group adds its
-    input to its output.
+    ``count`` is the repeat count (1 for others; 0 is allowed, for optional
+    modules such as DeepSeek's MTP layer).  A residual group adds its input to
+    its output; a parallel group sums its branches' outputs, each branch
+    reading the group's input (an empty branch is the identity).
     """
 
     path: str
-    kind: str  # "model" | "block" | "repeat" | "residual"
+    kind: str  # "model" | "block" | "repeat" | "residual" | "parallel" | "branch"
     name: str
     body: tuple[Node, ...]
     in_shape: Shape
@@ -419,7 +422,10 @@ class _Builder:
                 env.local[stmt.name] = _Thunk(stmt.value, env.child())
                 continue
             if isinstance(stmt, n.RepeatStmt):
-                count = self._size(stmt.count, env, "repeat count")
+                count = to_sympy(stmt.count, env)
+                vcount = self.ev(count)
+                if vcount is not None and (vcount < 0 or not float(vcount).is_integer()):
+                    raise SemanticError(f"repeat count must be a whole number >= 0, got {count} = {vcount}", stmt.span)
                 path = _join(ctx.prefix, unique(stmt.name or "repeat"))
                 body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
                 if not _same_shape(body_out, shape):
@@ -437,6 +443,23 @@ class _Builder:
                         stmt.span,
                     )
                 node = GroupNode(path, "residual", stmt.name or "residual", body, shape, shape, stmt.span)
+            elif isinstance(stmt, n.ParallelStmt):
+                path = _join(ctx.prefix, unique(stmt.name or "parallel"))
+                branches: list[Node] = []
+                out_shape: Shape | None = None
+                for i, branch in enumerate(stmt.branches):
+                    bpath = f"{path}.{i}"
+                    bbody, bout = self._body(branch, shape, _Ctx(bpath, env, ctx.blocks_in_use), stmt.span)
+                    if out_shape is not None and not _same_shape(bout, out_shape):
+                        raise ShapeError(
+                            f"the branches of parallel '{path}' are summed but give different shapes: "
+                            f"{fmt_shape(out_shape)} (branch 0) and {fmt_shape(bout)} (branch {i})",
+                            stmt.span,
+                        )
+                    out_shape = bout if out_shape is None else out_shape
+                    branches.append(GroupNode(bpath, "branch", str(i), bbody, shape, bout, stmt.span))
+                assert out_shape is not None  # the grammar requires one branch
+                node = GroupNode(path, "parallel", stmt.name or "parallel", tuple(branches), shape, out_shape, stmt.span)
             else:
                 node = self._layer_stmt(stmt, shape, local_ctx, unique, prev)
             out.append(node)

@@ -99,13 +99,23 @@ class ResidualStmt:
 
 
 @dataclass(frozen=True)
+class ParallelStmt:
+    """`parallel { a } { b } ...`: every branch reads the same input; outputs are summed.
+    An empty branch `{ }` is the identity (so `residual { f }` is `parallel { f } { }`)."""
+
+    name: str | None
+    branches: tuple[tuple[Stmt, ...], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class AssignStmt:
     name: str
     value: Expr
     span: Span
 
 
-Stmt = LayerStmt | RepeatStmt | ResidualStmt | AssignStmt
+Stmt = LayerStmt | RepeatStmt | ResidualStmt | ParallelStmt | AssignStmt
 
 # ---------------------------------------------------------------- top level
 

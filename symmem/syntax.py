@@ -140,6 +140,11 @@ class _ToNodes(Transformer[Token, n.Program]):
         name = str(c[0]) if len(c) == 2 else None
         return n.ResidualStmt(name, c[-1], _span(meta))
 
+    def parallel(self, meta: Any, c: list[Any]) -> n.ParallelStmt:
+        name = str(c[0]) if c and isinstance(c[0], Token) else None
+        branches = tuple(b for b in c if isinstance(b, tuple))
+        return n.ParallelStmt(name, branches, _span(meta))
+
     def assign(self, meta: Any, c: list[Any]) -> n.AssignStmt:
         return n.AssignStmt(str(c[0]), c[1], _span(meta))
 

@@ -1,11 +1,16 @@
-"""The command line: each command is a thin shell over one API call (one module per command)."""
+"""The command line: each command is a thin shell over one API call.
+
+Every module in this package except ``common`` defines one command: a function
+named like the module (``params.params``) or listed in its ``COMMAND`` =
+("name", function).  Adding a command is adding a module.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+import pkgutil
 
-from symmem.cli import latex as _latex
-from symmem.cli import params as _params
+import typer
 
 app = typer.Typer(
     name="symmem",
@@ -14,8 +19,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("params")(_params.params)
-app.command("latex")(_latex.latex)
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    if _info.name in ("common",) or _info.name.startswith("_"):
+        continue
+    _mod = importlib.import_module(f"{__name__}.{_info.name}")
+    _name, _fn = getattr(_mod, "COMMAND", (_info.name.replace("_", "-"), getattr(_mod, _info.name)))
+    app.command(_name)(_fn)
 
 
 def main() -> None:

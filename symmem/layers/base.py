@@ -95,6 +95,13 @@ class Saved:
     numel: sympy.Expr
     dtype: str = "act"
     ref: str = "own"
+    #: split across tensor-parallel ranks (inside attention / MLP, Megatron style);
+    #: False for tensors replicated under TP (norm inputs, residual dropout masks),
+    #: which sequence parallelism splits instead
+    tp_split: bool = False
+    #: part of the attention core (Q K^T, softmax, its dropout, @V) that
+    #: selective activation recomputation (Korthikanti et al. 2022) drops
+    core: bool = False
 
 
 class Layer:
