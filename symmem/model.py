@@ -152,12 +152,16 @@ class Model:
         return Model(self.graph, set_values=merged, free=(*self.free, *free), source=self.source, filename=self.filename)
 
     # ------------------------------------------------------------ parameters
-    def params(self, *, active_embeddings: str | None = None) -> ParamsResult:
+    def params(self, *, active_embeddings: str | None = None, include_buffers: bool = False) -> ParamsResult:
         """Exact parameter counts.
 
         ``active_embeddings`` ("count" or "exclude"): whether active-per-token
         counts include input-embedding tables; default from the model header,
-        else "count".  See docs/conventions.md.
+        else "count".  ``include_buffers``: count buffers that a checkpoint
+        stores (batchnorm running statistics, DeepSeek-V3's router
+        ``e_score_correction_bias``) as parameters, the way a checkpoint's
+        tensor count does; PyTorch's ``parameters()`` does not.  See
+        docs/conventions.md.
         """
         conv = active_embeddings or self.graph.options.get("active_embeddings", "count")
         if conv not in g.MODEL_OPTIONS["active_embeddings"]:
@@ -169,8 +173,10 @@ class Model:
         has_experts = False
         for node, mult in self.graph.walk():
             tensors = node.layer.tensors()
-            params = [t for t in tensors if not t.buffer and not (node.tie and t.name == "weight")]
-            bufs = [t for t in tensors if t.buffer]
+            params = [
+                t for t in tensors if (include_buffers or not t.buffer) and not (node.tie and t.name == "weight")
+            ]
+            bufs = [t for t in tensors if t.buffer and not include_buffers]
             formula = sympy.Add(*[t.numel for t in params])
             act = sympy.Add(
                 *[

@@ -20,13 +20,16 @@ def params(
         str | None,
         typer.Option(help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the model's own convention)."),
     ] = None,
+    include_buffers: Annotated[
+        bool, typer.Option("--include-buffers", help="Count stored buffers (batchnorm statistics, router score biases) as parameters, as checkpoint tensor counts do.")
+    ] = False,
 ) -> None:
     """Print the exact parameter count: per layer, the formula, and the total."""
     from symmem.export import params_json
 
     with user_errors():
         m = load_model(model, set_, free, model_name)
-        result = m.params(active_embeddings=active_embeddings)
+        result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)
         if json_:
             echo_json(params_json(result, m.symbols, m.values))
             return
