@@ -475,7 +475,7 @@ class _Builder:
             raise SemanticError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span, hint=hint)
         cls = self.kinds[stmt.kind]
         path = _join(ctx.prefix, unique(stmt.name or cls.kind))
-        layer = _instantiate(cls, stmt, ctx.env)
+        layer = _instantiate(cls, stmt, ctx.env, self.ev)
         try:
             layer.validate(self.ev)
         except SymmemError as exc:
@@ -497,9 +497,9 @@ class _Builder:
         try:
             out_shape = layer.output_shape(shape)
         except ShapeError as exc:
-            src = f"'{prev.path or 'model input'}'" if prev is not None else "the model input"
+            src = f"'{_last_layer(prev)}'" if prev is not None else "the model input"
             raise ShapeError(
-                f"shape mismatch: {cls.kind} '{path}' {exc.message} (from {src})", stmt.span
+                f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' {exc.message}", stmt.span
             ) from None
         node = LayerNode(path, layer, shape, out_shape, stmt.span, tie_path)
         if stmt.name:
@@ -544,7 +544,24 @@ class _Builder:
         return GroupNode(path, "block", block.name, body, shape, out, stmt.span)
 
 
-def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env) -> Layer:
+def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
+    """Sizes must be positive and NonNeg values >= 0, at the values sizes are checked at."""
+    metas: tuple[Any, ...] = ()
+    for h in (hint, *get_args(hint)):
+        if get_origin(h) is typing.Annotated:
+            metas = get_args(h)[1:]
+    if value is None or not isinstance(value, sympy.Expr):
+        return
+    v = ev(value)
+    if v is None:
+        return
+    if "size" in metas and v <= 0:
+        raise SemanticError(f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span)
+    if "nonneg" in metas and v < 0:
+        raise SemanticError(f"{name} must be >= 0, got {value}" + (f" = {v}" if value != v else ""), arg.span)
+
+
+def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Layer:
     hints = get_type_hints(cls, include_extras=True)
     flds = [f for f in fields(cls)]  # type: ignore[arg-type]
     names = [f.name for f in flds]
@@ -574,9 +591,17 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env) -> Layer:
         if f.name in given:
             a = given[f.name]
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
+            _check_sign(hints[f.name], kwargs[f.name], a, f.name, ev)
         elif f.default is f.default_factory is __import__("dataclasses").MISSING:  # type: ignore[comparison-overlap]
             raise SemanticError(f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span)
     return cls(**kwargs)
+
+
+def _last_layer(node: Node) -> str:
+    """The path of the layer that produced a node's output (a group's last layer)."""
+    while isinstance(node, GroupNode) and node.body and node.kind not in ("parallel",):
+        node = node.body[-1]
+    return node.path
 
 
 def _join(prefix: str, name: str) -> str:

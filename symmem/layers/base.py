@@ -144,10 +144,12 @@ class Layer:
 
     @staticmethod
     def expect_last_dim(shape: Shape, size: sympy.Expr, what: str) -> None:
-        if not shape:
-            raise ShapeError(f"expects an input with a last dimension of {what} = {size}, got a scalar")
-        if not same(shape[-1], size):
-            raise ShapeError(f"expects last dimension {what} = {size}, but its input has shape {fmt_shape(shape)}")
+        """Raise ShapeError unless the input's last dimension is ``size``.
+
+        The message says what is expected; the graph adds both layers and the actual shape.
+        """
+        if not shape or not same(shape[-1], size):
+            raise ShapeError(f"expects an input of shape [..., {size}] ({what} = {size})")
 
     @staticmethod
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
