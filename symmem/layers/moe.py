@@ -1,0 +1,105 @@
+"""Sparse mixture-of-experts feed-forward block (Shazeer et al. 2017; GShard,
+Lepikhin et al. 2020; Switch, Fedus et al. 2021; Mixtral, Jiang et al. 2024;
+DeepSeekMoE / DeepSeek-V2/V3 with shared experts; Qwen2-MoE).
+
+With ``d`` = d_model, ``E`` routed experts of hidden ``f`` (``d_expert``), of
+which ``k`` (``top_k``) are used per token, and ``S`` shared experts of hidden
+``f_s`` (``d_shared``, default ``f``):
+
+    router:          E d (+ E bias if router_bias)
+    routed experts:  E * 3 d f   (gated: gate, up, down; 2 d f when not gated), no biases
+    shared experts:  S * 3 d f_s (always active)
+    shared_gate:     d            (Qwen2-MoE's sigmoid gate on the shared expert)
+    score_bias:      E            (DeepSeek-V3 ``e_score_correction_bias``: a buffer)
+
+Active parameters per token replace ``E`` by ``k`` in the routed experts only.
+As transformers builds them: ``MixtralSparseMoeBlock`` (router without bias,
+8 gated experts), ``DeepseekV3MoE`` (router + buffer, shared experts as one
+MLP of hidden ``S * f``: same count), ``Qwen2MoeSparseMoeBlock`` (one shared
+expert of ``shared_expert_intermediate_size`` and a 1-output gate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import sympy
+
+from symmem.errors import SemanticError
+from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, ParamTensor, Shape, Size, register
+from symmem.layers.mlp import Act
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register
+@dataclass(frozen=True)
+class MoE(Layer):
+    kind: ClassVar[str] = "moe"
+    aliases: ClassVar[tuple[str, ...]] = ("mixture_of_experts",)
+    summary: ClassVar[str] = "router + top_k of n_experts routed MLPs (+ shared experts)"
+
+    d_model: Size
+    d_expert: Size
+    n_experts: Size
+    top_k: Size
+    n_shared: NonNeg = sympy.Integer(0)
+    d_shared: Size | None = None
+    act: Act = "silu"
+    gated: bool = True
+    router_bias: bool = False
+    score_bias: bool = False
+    shared_gate: bool = False
+
+    @property
+    def f_shared(self) -> sympy.Expr:
+        return self.d_expert if self.d_shared is None else self.d_shared
+
+    def validate(self, ev: Evaluator) -> None:
+        k, e = ev(self.top_k), ev(self.n_experts)
+        if k is not None and e is not None and k > e:
+            raise SemanticError(f"top_k = {k} is larger than n_experts = {e}")
+        self.require_integer(ev, self.n_shared, "n_shared")
+
+    def _mlp(self, prefix: str, f: sympy.Expr, copies: sympy.Expr, active: sympy.Expr | None) -> list[ParamTensor]:
+        d = self.d_model
+        names = (("gate_proj", (f, d)), ("up_proj", (f, d)), ("down_proj", (d, f))) if self.gated else (
+            ("fc1", (f, d)), ("fc2", (d, f)))
+        return [ParamTensor(f"{prefix}.{n}.weight", shape, copies=copies, active=active) for n, shape in names]
+
+    def tensors(self) -> list[ParamTensor]:
+        d, e = self.d_model, self.n_experts
+        out = [ParamTensor("gate.weight", (e, d))]
+        if self.router_bias:
+            out.append(ParamTensor("gate.bias", (e,)))
+        if self.score_bias:
+            out.append(ParamTensor("gate.e_score_correction_bias", (e,), buffer=True))
+        out += self._mlp("experts", self.d_expert, e, self.top_k)
+        if self.n_shared != 0:
+            out += self._mlp("shared_experts", self.f_shared, self.n_shared, None)
+        if self.shared_gate:
+            out.append(ParamTensor("shared_expert_gate.weight", (sympy.Integer(1), d)))
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        self.expect_last_dim(shape, self.d_model, "d_model")
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        from symmem.layers._torch_moe import TorchMoE
+
+        return TorchMoE(
+            d_model=ev(self.d_model),
+            d_expert=ev(self.d_expert),
+            n_experts=ev(self.n_experts),
+            top_k=ev(self.top_k),
+            n_shared=ev(self.n_shared),
+            d_shared=ev(self.f_shared),
+            act=self.act,
+            gated=self.gated,
+            router_bias=self.router_bias,
+            score_bias=self.score_bias,
+            shared_gate=self.shared_gate,
+        )
