@@ -176,6 +176,9 @@ class _Env:
         return _Env(self.symbols, dict(self.local))
 
 
+#: words with a meaning of their own, which cannot name a symbol
+RESERVED = ("true", "false", "none", "block", "model", "repeat", "residual", "parallel")
+
 _FUNCS: dict[str, Any] = {
     "ceil": sympy.ceiling,
     "floor": sympy.floor,
@@ -317,6 +320,7 @@ class _Builder:
         self.blocks: dict[str, n.BlockDef] = {}
         self.models: list[n.ModelDef] = []
         self.layer_names: dict[str, LayerNode] = {}
+        self.symbol_spans: dict[str, Span] = {}
         self.kinds = catalogue()
         self.overrides = overrides
         self.free = tuple(free)
@@ -332,9 +336,10 @@ class _Builder:
             if isinstance(item, n.SymbolDef):
                 if item.name in self.symbols and item.name not in IMPLICIT_FREE:
                     raise SemanticError(f"symbol '{item.name}' is declared twice", item.span)
-                if item.name in _FUNCS or item.name in ("true", "false", "none"):
+                if item.name in _FUNCS or item.name in RESERVED:
                     raise SemanticError(f"'{item.name}' is a reserved word and cannot be a symbol", item.span)
                 self.symbols[item.name] = sym(item.name)
+                self.symbol_spans[item.name] = item.span
                 pending.append(item)
             elif isinstance(item, n.BlockDef):
                 if item.name in self.blocks:
@@ -367,8 +372,8 @@ class _Builder:
             mdef = found[0]
         for s, v in self.values.items():
             value = self.ev(v)
-            if value is not None and value <= 0:
-                raise SemanticError(f"symbol '{s}' must be positive, got {value}")
+            if value is not None and value < 0:
+                raise SemanticError(f"symbol '{s}' must not be negative, got {value}", self.symbol_spans.get(str(s)))
         env = _Env(self.symbols)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
         options: dict[str, str] = {}

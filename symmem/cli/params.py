@@ -7,7 +7,17 @@ from typing import Annotated
 import sympy
 import typer
 
-from symmem.cli.common import FreeOpt, JsonOpt, ModelArg, ModelNameOpt, SetOpt, echo_json, human, load_model, user_errors
+from symmem.cli.common import (
+    FreeOpt,
+    JsonOpt,
+    ModelArg,
+    ModelNameOpt,
+    SetOpt,
+    echo_json,
+    human,
+    load_model,
+    user_errors,
+)
 
 
 def params(

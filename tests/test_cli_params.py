@@ -1,0 +1,79 @@
+"""`symmem params` and `symmem latex` end to end (CliRunner), and their error paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from symmem.cli import app
+
+runner = CliRunner()
+
+
+def test_params_table_and_total() -> None:
+    r = runner.invoke(app, ["params", "examples/gpt2.mem"])
+    assert r.exit_code == 0, r.output
+    assert "total:         124,439,808" in r.output
+    assert "(weight tied to wte)" in r.output
+
+
+def test_params_bundled_name_and_set() -> None:
+    r = runner.invoke(app, ["params", "gpt2", "--set", "n_layers=24", "--set", "d_model=1024", "--set", "n_heads=16"])
+    assert r.exit_code == 0, r.output
+    assert "354,823,168" in r.output  # GPT-2 medium (transformers: 354,823,168 with tied head)
+
+
+def test_params_free_prints_a_polynomial() -> None:
+    r = runner.invoke(app, ["params", "gpt2", "--free", "d_model"])
+    assert r.exit_code == 0
+    assert "144*d_model**2 + 51439*d_model" in r.output
+
+
+def test_params_json_keys() -> None:
+    r = runner.invoke(app, ["params", "gpt2", "--json"])
+    assert r.exit_code == 0
+    doc = json.loads(r.output)
+    assert {"total", "active", "formula", "symbols", "layers"} <= doc.keys()
+    assert doc["total"] == 124_439_808
+    assert doc["symbols"]["d_model"] == 768
+    assert {"path", "kind", "count", "formula"} <= doc["layers"][0].keys()
+    assert sum(row["count"] for row in doc["layers"]) == doc["total"]
+
+
+def test_latex_uses_readable_symbols() -> None:
+    r = runner.invoke(app, ["latex", "gpt2"])
+    assert r.exit_code == 0
+    assert r.output.strip() == (
+        r"N = 12 \cdot d_{model}^{2} \cdot n_{layers} + d_{model} \cdot n_{ctx} + 13 \cdot d_{model} \cdot n_{layers}"
+        r" + d_{model} \cdot \mathrm{vocab} + 2 \cdot d_{model}"
+    )
+
+
+def test_latex_per_layer_golden() -> None:
+    r = runner.invoke(app, ["latex", "gpt2", "--per-layer"])
+    assert r.exit_code == 0
+    golden = Path(__file__).parent / "golden" / "gpt2_per_layer.tex"
+    assert r.output == golden.read_text()
+
+
+def test_user_errors_exit_1_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mem"
+    bad.write_text("model m(input = [batch, 4]) {\n  linear(4, 4, biass = true)\n}\n")
+    r = runner.invoke(app, ["params", str(bad)])
+    assert r.exit_code == 1
+    assert "Traceback" not in r.output
+    assert f"{bad}:2:16: error: linear has no argument 'biass'" in r.output
+    assert "^^^^" in r.output
+
+
+def test_missing_file_and_bad_set() -> None:
+    r = runner.invoke(app, ["params", "nope.mem"])
+    assert r.exit_code == 1 and "no such file" in r.output
+    r = runner.invoke(app, ["params", "gpt2", "--set", "d_model"])
+    assert r.exit_code == 1 and "name=value" in r.output
+    r = runner.invoke(app, ["params", "gpt2", "--set", "d_model=big"])
+    assert r.exit_code == 1 and "not a number" in r.output
+    r = runner.invoke(app, ["params", "gpt2", "--free", "dmodel"])
+    assert r.exit_code == 1 and "did you mean 'd_model'" in r.output

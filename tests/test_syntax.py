@@ -1,0 +1,174 @@
+"""The parser: text -> syntax tree, with positions; every error is a DSLSyntaxError."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symmem import nodes as n
+from symmem.errors import DSLSyntaxError, SymmemError
+from symmem.syntax import parse
+
+GPT_SKETCH = """
+d_model = 768; n_layers = 12; n_heads = 12; vocab = 50257; seq_len = 1024; batch
+block decoder { layernorm(d_model); attention(d_model, heads = n_heads); layernorm(d_model); mlp(d_model, 4 * d_model, act = gelu) }
+model gpt2(input = [batch, seq_len]) { embedding tok(vocab, d_model); embedding pos(seq_len, d_model); repeat n_layers { decoder }; layernorm(d_model); linear(d_model, vocab, bias = false, tie = tok) }
+"""
+
+
+def test_issue_sketch_parses() -> None:
+    prog = parse(GPT_SKETCH)
+    kinds = [type(i).__name__ for i in prog.items]
+    assert kinds == ["SymbolDef"] * 6 + ["BlockDef", "ModelDef"]
+    batch = prog.items[5]
+    assert isinstance(batch, n.SymbolDef) and batch.name == "batch" and batch.default is None
+    model = prog.items[-1]
+    assert isinstance(model, n.ModelDef)
+    rep = model.body[2]
+    assert isinstance(rep, n.RepeatStmt) and rep.count == n.Name("n_layers", rep.count.span)
+    head = model.body[-1]
+    assert isinstance(head, n.LayerStmt) and head.kind == "linear"
+    assert [a.keyword for a in head.args] == [None, None, "bias", "tie"]
+
+
+def test_positions_are_one_based_and_exact() -> None:
+    prog = parse("x = 1\nmodel m {\n  linear l(x, 2)\n}\n")
+    layer = prog.items[1].body[0]  # type: ignore[union-attr]
+    assert (layer.span.line, layer.span.column) == (3, 3)
+    assert (layer.kind_span.line, layer.kind_span.column, layer.kind_span.end_column) == (3, 3, 9)
+    assert layer.name == "l"
+
+
+def test_operator_precedence_and_associativity() -> None:
+    prog = parse("x = 1 + 2 * 3 ^ 2 - 8 / 4 / 2\n")
+    expr = prog.items[0].default  # type: ignore[union-attr]
+    # ((1 + (2 * (3 ^ 2))) - ((8 / 4) / 2))
+    assert isinstance(expr, n.BinOp) and expr.op == "-"
+    left, right = expr.left, expr.right
+    assert isinstance(left, n.BinOp) and left.op == "+"
+    assert isinstance(left.right, n.BinOp) and left.right.op == "*"
+    assert isinstance(left.right.right, n.BinOp) and left.right.right.op == "^"
+    assert isinstance(right, n.BinOp) and right.op == "/" and isinstance(right.left, n.BinOp)
+
+
+def test_numbers_functions_strings_unary() -> None:
+    prog = parse('a = -ceil(7 / 2) + floor(3.5) + 1_000 + 1e3\nb = "x"\nc = 0.1\n')
+    a = prog.items[0].default  # type: ignore[union-attr]
+    assert isinstance(a, n.BinOp)
+    nums = []
+
+    def walk(e: n.Expr) -> None:
+        if isinstance(e, n.Num):
+            nums.append(e.value)
+        for child in getattr(e, "left", None), getattr(e, "right", None), getattr(e, "operand", None):
+            if child is not None:
+                walk(child)
+        for child in getattr(e, "args", ()):
+            walk(child)
+
+    walk(a)
+    assert nums == [7, 2, 3.5, 1000, 1000]
+    assert prog.items[1].default == n.Str("x", prog.items[1].default.span)  # type: ignore[union-attr]
+    assert prog.items[2].default.value == 0.1  # type: ignore[union-attr]
+
+
+def test_arguments_may_span_lines_and_blank_lines_and_comments_are_ignored() -> None:
+    text = """
+    # a comment line
+
+    model m {   # trailing comment
+      linear(
+        4,      # in
+        8,      # out
+      )
+      ;;
+      residual r { gelu }
+      parallel { linear(8, 8) } { }
+    }
+    """
+    prog = parse(text.replace(",      # in", ",").replace(",      # out\n      )", ")"))
+    body = prog.items[0].body  # type: ignore[union-attr]
+    assert [type(s).__name__ for s in body] == ["LayerStmt", "ResidualStmt", "ParallelStmt"]
+    par = body[2]
+    assert isinstance(par, n.ParallelStmt) and len(par.branches) == 2 and par.branches[1] == ()
+
+
+def test_block_params_with_defaults_and_local_assignments() -> None:
+    prog = parse("block b(d, h = 2) {\n k = d / h\n linear(d, k)\n}\nmodel m { b(4) }\n")
+    block = prog.items[0]
+    assert isinstance(block, n.BlockDef)
+    assert [p.name for p in block.params] == ["d", "h"]
+    assert block.params[1].default is not None
+    assert isinstance(block.body[0], n.AssignStmt)
+
+
+# -------------------------------------------------------------- errors, one case each
+
+
+def _err(text: str) -> DSLSyntaxError:
+    with pytest.raises(DSLSyntaxError) as info:
+        parse(text, "f.mem")
+    return info.value
+
+
+def test_error_missing_paren() -> None:
+    e = _err("model m { linear(1, 2\n}")
+    assert e.span is not None and (e.span.line, e.span.column) == (2, 1)
+    assert "missing closing ')'" in e.message
+
+
+def test_error_missing_expression() -> None:
+    e = _err("x = \n")
+    assert "expected an expression" in e.message
+    assert e.render().startswith("f.mem:1:5: error:")
+
+
+def test_error_two_statements_on_a_line() -> None:
+    e = _err("model m { linear(1, 2) linear(2, 3) }")
+    assert e.span is not None and e.span.column == 24
+    assert "separate them with a newline" in e.message
+
+
+def test_error_bad_character_has_caret() -> None:
+    e = _err("x = 3 $ 4")
+    assert "unexpected character '$'" in e.message
+    lines = e.render().splitlines()
+    assert lines[1] == "    x = 3 $ 4"
+    assert lines[2] == "    " + " " * 6 + "^"
+
+
+def test_error_unexpected_end_of_file() -> None:
+    e = _err("model m {\n  linear(4, 4)\n")
+    assert "end of file" in e.message
+
+
+def test_error_keyword_cannot_be_a_symbol() -> None:
+    import symmem
+    from symmem.errors import SemanticError
+
+    with pytest.raises(SemanticError, match="'repeat' is a reserved word"):
+        symmem.parse("repeat = 3\nmodel m { }\n")
+
+
+# -------------------------------------------------------------- fuzz
+
+_ALPHABET = st.sampled_from(list("abcxyz_0123456789 \n\t;=+-*/^%(){}[],#.\"") + ["model", "block", "repeat", "residual", "parallel", "linear"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALPHABET, max_size=40).map("".join))
+def test_random_text_gives_a_tree_or_our_error(text: str) -> None:
+    with contextlib.suppress(SymmemError):
+        parse(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ALPHABET, max_size=40).map("".join))
+def test_random_text_through_the_whole_front_end(text: str) -> None:
+    import symmem
+
+    with contextlib.suppress(SymmemError):
+        symmem.parse(text)
