@@ -12,7 +12,8 @@ class TorchAttention(nn.Module):
     """Self-attention with separate q/k/v/o projections, eager or sdpa."""
 
     def __init__(self, *, d_model: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool,
-                 out_bias: bool, qk_norm: bool, causal: bool, dropout: float, impl: str) -> None:
+                 out_bias: bool, qk_norm: bool, causal: bool, dropout: float, impl: str,
+                 qk_norm_scope: str = "head") -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout, self.impl = causal, dropout, impl
@@ -20,16 +21,20 @@ class TorchAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=out_bias)
-        self.q_norm = nn.RMSNorm(head_dim) if qk_norm else None
-        self.k_norm = nn.RMSNorm(head_dim) if qk_norm else None
+        self.full_norm = qk_norm_scope == "full"
+        self.q_norm = nn.RMSNorm(heads * head_dim if self.full_norm else head_dim) if qk_norm else None
+        self.k_norm = nn.RMSNorm(kv_heads * head_dim if self.full_norm else head_dim) if qk_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape
-        q = self.q_proj(x).view(b, s, self.heads, self.head_dim)
-        k = self.k_proj(x).view(b, s, self.kv_heads, self.head_dim)
+        q, k = self.q_proj(x), self.k_proj(x)
+        if self.full_norm and self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # OLMo-2: over the whole projection
+        q = q.view(b, s, self.heads, self.head_dim)
+        k = k.view(b, s, self.kv_heads, self.head_dim)
         v = self.v_proj(x).view(b, s, self.kv_heads, self.head_dim)
-        if self.q_norm is not None and self.k_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
+        if not self.full_norm and self.q_norm is not None and self.k_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # Qwen3: per head
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         p = self.dropout if self.training else 0.0
         if self.impl == "eager":

@@ -6,8 +6,11 @@ with ``h`` heads, ``g`` key/value heads and head size ``k``:
     q: d*h*k (+ h*k bias)   k, v: d*g*k each (+ g*k bias each)   o: h*k*d (+ d bias)
 
 so multi-head attention (g = h, k = d/h) has ``4 d^2 + 4 d`` with biases.
-``kv_heads = 1`` is multi-query attention.  ``qk_norm`` adds the per-head
-RMSNorm of q and k used by Qwen3 and OLMo-2 (2k parameters).
+``kv_heads = 1`` is multi-query attention.  ``qk_norm`` adds RMSNorms of q
+and k: per head (``qk_norm_scope = head``: 2k parameters, Qwen3's
+``Qwen3RMSNorm(head_dim)``, Gemma-3) or over the whole projection
+(``qk_norm_scope = full``: (h + g) k parameters, OLMo-2's
+``Olmo2RMSNorm(num_heads * head_dim)`` and ``(num_key_value_heads * head_dim)``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class Attention(Layer):
     #: attention implementation: eager materialises the b*h*s^2 scores; sdpa / flash do not.
     #: None means the memory model's choice.
     impl: Literal["eager", "sdpa", "flash"] | None = None
+    #: where qk_norm normalises: each head (Qwen3, Gemma-3) or the whole q / k projection (OLMo-2)
+    qk_norm_scope: Literal["head", "full"] = "head"
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -75,7 +80,8 @@ class Attention(Layer):
         if self.out_bias:
             out.append(ParamTensor("o_proj.bias", (d,)))
         if self.qk_norm:
-            out += [ParamTensor("q_norm.weight", (self.dk,)), ParamTensor("k_norm.weight", (self.dk,))]
+            qn, kn = (self.dk, self.dk) if self.qk_norm_scope == "head" else (hk, gk)
+            out += [ParamTensor("q_norm.weight", (qn,)), ParamTensor("k_norm.weight", (kn,))]
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -96,4 +102,5 @@ class Attention(Layer):
             causal=self.causal,
             dropout=float(self.dropout),
             impl=self.impl or "sdpa",
+            qk_norm_scope=self.qk_norm_scope,
         )
