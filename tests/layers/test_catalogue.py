@@ -1,0 +1,59 @@
+"""Generic checks over every registered layer kind (new kinds are covered automatically)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from symmem.cli import app
+from symmem.layers import catalogue, kinds
+from symmem.layers.base import Layer
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+ALL = kinds()
+
+
+def test_catalogue_is_not_empty_and_names_are_unique() -> None:
+    names = [k.kind for k in ALL]
+    assert len(names) == len(set(names)) >= 10
+    for name, cls in catalogue().items():
+        assert name == cls.kind or name in cls.aliases
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_kind_is_a_frozen_dataclass_with_typed_fields(cls: type[Layer]) -> None:
+    assert dataclasses.is_dataclass(cls)
+    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    hints = __import__("typing").get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        assert f.name in hints, f"{cls.kind}.{f.name} has no annotation"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_kind_documents_its_source(cls: type[Layer]) -> None:
+    module_doc = inspect.getmodule(cls).__doc__ or ""  # type: ignore[union-attr]
+    assert (cls.__doc__ or "").strip() or module_doc.strip()
+    assert cls.summary, f"{cls.kind} has no summary"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_kind_has_a_pytorch_equivalent_or_says_why_not(cls: type[Layer]) -> None:
+    own = any("to_torch" in vars(k) for k in cls.__mro__ if k is not Layer)
+    assert own, f"{cls.kind} does not define to_torch"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_kind_appears_in_the_docs(cls: type[Layer]) -> None:
+    text = "\n".join(p.read_text() for p in DOCS.glob("*.md"))
+    assert f"`{cls.kind}" in text, f"docs/ never mentions `{cls.kind}`"
+
+
+def test_kinds_command_lists_every_kind() -> None:
+    r = CliRunner().invoke(app, ["kinds"])
+    assert r.exit_code == 0
+    for cls in ALL:
+        assert f"{cls.kind}(" in r.output
