@@ -8,9 +8,10 @@ shapes are propagated from the model's input and checked at every layer.
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import sympy
@@ -261,7 +262,7 @@ def _word(expr: n.Expr, env: _Env) -> tuple[str, Span]:
 
 def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
     origin = get_origin(hint)
-    if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+    if origin in (Union, types.UnionType):
         inner = [a for a in get_args(hint) if a is not type(None)]
         if isinstance(expr, n.Name) and expr.id in ("none", "None") and expr.id not in env.local:
             return None
@@ -506,6 +507,15 @@ class _Builder:
             raise ShapeError(
                 f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' {exc.message}", stmt.span
             ) from None
+        for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
+            v = self.ev(dim)
+            if v is not None and v <= 0:
+                raise SemanticError(
+                    f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
+                    f"dimension {i} has the non-positive size {dim}" + (f" = {v}" if dim != v else "")
+                    + " at the given values (kernel larger than the padded input?)",
+                    stmt.span,
+                )
         node = LayerNode(path, layer, shape, out_shape, stmt.span, tie_path)
         if stmt.name:
             if stmt.name in self.layer_names and ctx.prefix == "":
@@ -597,7 +607,7 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             a = given[f.name]
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
             _check_sign(hints[f.name], kwargs[f.name], a, f.name, ev)
-        elif f.default is f.default_factory is __import__("dataclasses").MISSING:  # type: ignore[comparison-overlap]
+        elif f.default is MISSING and f.default_factory is MISSING:
             raise SemanticError(f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span)
     return cls(**kwargs)
 

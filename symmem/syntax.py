@@ -232,7 +232,8 @@ def _syntax_error(exc: UnexpectedInput, parser: Lark, source: str, filename: str
     line = getattr(exc, "line", None) or 1
     column = getattr(exc, "column", None) or 1
     if isinstance(exc, UnexpectedCharacters):
-        ch = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        pos = exc.pos_in_stream or 0
+        ch = source[pos] if pos < len(source) else ""
         msg = f"unexpected character '{ch}'"
     elif isinstance(exc, UnexpectedEOF):
         msg = "unexpected end of file"
