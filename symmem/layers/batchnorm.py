@@ -1,0 +1,126 @@
+"""Batch normalisation over the channel dimension (``torch.nn.BatchNorm1d/2d/3d``;
+Ioffe and Szegedy 2015).
+
+Parameters (PyTorch ``nn.BatchNorm2d`` docs): ``weight`` (gamma) and ``bias``
+(beta) of size C each when ``affine``: ``2 C``.
+
+Buffers (not parameters: ``parameters()`` skips them, ``state_dict()`` and a
+checkpoint keep them) when ``track_running_stats``: ``running_mean`` and
+``running_var`` (C each) and the scalar ``num_batches_tracked``: ``2 C + 1``.
+``Model.params()`` reports them as buffers; ``include_buffers = True`` counts
+them, as ``state_dict()`` does.
+
+Input: ``[batch, C]`` or ``[batch, C, L]`` (1d), ``[batch, C, H, W]`` (2d),
+``[batch, C, D, H, W]`` (3d); the channel is dimension 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import sympy
+
+from symmem.errors import SemanticError, ShapeError
+from symmem.layers.base import (
+    Evaluator,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Shape,
+    Size,
+    fmt_shape,
+    register,
+    same,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class _BatchNorm(Layer):
+    #: allowed input ranks
+    ranks: ClassVar[tuple[int, ...]] = (4,)
+    layout: ClassVar[str] = "[batch, C, H, W]"
+    summary: ClassVar[str] = "batch normalisation over channels"
+
+    num_features: Size
+    eps: Real = sympy.Rational(1, 100000)
+    momentum: Real = sympy.Rational(1, 10)
+    affine: bool = True
+    track_running_stats: bool = True
+
+    def validate(self, ev: Evaluator) -> None:
+        eps = ev(self.eps)
+        if eps is not None and eps <= 0:
+            raise SemanticError(f"eps must be positive, got {eps}")
+
+    def tensors(self) -> list[ParamTensor]:
+        c = self.num_features
+        out: list[ParamTensor] = []
+        if self.affine:
+            out += [ParamTensor("weight", (c,)), ParamTensor("bias", (c,))]
+        if self.track_running_stats:
+            out += [
+                ParamTensor("running_mean", (c,), buffer=True),
+                ParamTensor("running_var", (c,), buffer=True),
+                ParamTensor("num_batches_tracked", (), buffer=True),
+            ]
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if len(shape) not in self.ranks:
+            raise ShapeError(
+                f"expects an input {self.layout}, but its input has shape {fmt_shape(shape)}"
+            )
+        if not same(shape[1], self.num_features):
+            raise ShapeError(
+                f"expects num_features = {self.num_features} channels at dimension 1 of {self.layout}, "
+                f"not {fmt_shape(shape)} ({shape[1]} channels)"
+            )
+        return shape
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        cls = {
+            "batchnorm1d": torch.nn.BatchNorm1d,
+            "batchnorm2d": torch.nn.BatchNorm2d,
+            "batchnorm3d": torch.nn.BatchNorm3d,
+        }
+        return cls[self.kind](
+            ev(self.num_features),
+            eps=float(self.eps),
+            momentum=float(self.momentum),
+            affine=self.affine,
+            track_running_stats=self.track_running_stats,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm1d(_BatchNorm):
+    kind: ClassVar[str] = "batchnorm1d"
+    ranks: ClassVar[tuple[int, ...]] = (2, 3)
+    layout: ClassVar[str] = "[batch, C] or [batch, C, L]"
+    summary: ClassVar[str] = "batch normalisation of [batch, C] or [batch, C, L]"
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm2d(_BatchNorm):
+    kind: ClassVar[str] = "batchnorm2d"
+    ranks: ClassVar[tuple[int, ...]] = (4,)
+    layout: ClassVar[str] = "[batch, C, H, W]"
+    summary: ClassVar[str] = "batch normalisation of [batch, C, H, W] over channels"
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm3d(_BatchNorm):
+    kind: ClassVar[str] = "batchnorm3d"
+    ranks: ClassVar[tuple[int, ...]] = (5,)
+    layout: ClassVar[str] = "[batch, C, D, H, W]"
+    summary: ClassVar[str] = "batch normalisation of [batch, C, D, H, W] over channels"

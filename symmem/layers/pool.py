@@ -1,0 +1,227 @@
+"""Pooling: ``maxpool1d/2d``, ``avgpool1d/2d``, ``adaptive_avgpool1d/2d`` and
+``global_avgpool2d``.  No parameters; the channel count is kept.
+
+Output sizes (PyTorch ``nn.MaxPool2d`` / ``nn.AvgPool2d`` docs, "Shape"):
+``floor((n + 2p - d(k-1) - 1) / s) + 1`` with ``stride`` defaulting to
+``kernel_size`` (average pooling has no dilation: d = 1).  With
+``ceil_mode = true`` the floor becomes a ceiling, and a last window that would
+start in the right padding is dropped (PyTorch ``pooling_output_shape`` in
+``aten/src/ATen/native/Pool.h``)::
+
+    out = ceil((n + 2p - d(k-1) - 1) / s) + 1;  if (out - 1) * s >= n + p: out -= 1
+
+PyTorch also requires ``padding <= kernel_size / 2``, checked here.
+``adaptive_avgpool2d(o)`` gives an ``o x o`` map whatever the input size
+(``nn.AdaptiveAvgPool2d``); ``global_avgpool2d`` averages ``[batch, C, H, W]``
+into ``[batch, C]`` (Keras ``GlobalAveragePooling2D``, Lin et al. 2014 "Network
+in Network").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import sympy
+
+from symmem.errors import SemanticError
+from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, Shape, Size, register
+from symmem.layers.conv import channels_first
+
+if TYPE_CHECKING:
+    import torch
+
+
+def pool_out(
+    size: sympy.Expr,
+    kernel: sympy.Expr,
+    stride: sympy.Expr,
+    padding: sympy.Expr,
+    dilation: sympy.Expr,
+    ceil_mode: bool,
+) -> sympy.Expr:
+    """PyTorch's pooling output size, floor or ceil mode, exact."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return sympy.floor(span / stride) + 1
+    out = sympy.ceiling(span / stride) + 1
+    return sympy.Piecewise((out - 1, (out - 1) * stride >= size + padding), (out, True))
+
+
+def check_padding(ev: Evaluator, padding: sympy.Expr, kernel: sympy.Expr) -> None:
+    """PyTorch: "pad should be at most half of effective kernel size"."""
+    p, k = ev(padding), ev(kernel)
+    if p is not None and k is not None and 2 * p > k:
+        raise SemanticError(
+            f"padding = {p} is more than half of kernel_size = {k} (PyTorch requires padding <= kernel_size / 2)"
+        )
+
+
+@dataclass(frozen=True)
+class _PoolNd(Layer):
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "pooling"
+
+    kernel_size: Size
+    stride: Size | None = None
+    padding: NonNeg = sympy.Integer(0)
+    dilation: Size = sympy.Integer(1)
+    ceil_mode: bool = False
+
+    @property
+    def step(self) -> sympy.Expr:
+        return self.kernel_size if self.stride is None else self.stride
+
+    def validate(self, ev: Evaluator) -> None:
+        check_padding(ev, self.padding, self.kernel_size)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        c = channels_first(shape, self.dims)
+        spatial = tuple(
+            pool_out(n, self.kernel_size, self.step, self.padding, self.dilation, self.ceil_mode)
+            for n in shape[c + 1 :]
+        )
+        return (*shape[: c + 1], *spatial)
+
+
+@dataclass(frozen=True)
+class _MaxPool(_PoolNd):
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        cls = {1: torch.nn.MaxPool1d, 2: torch.nn.MaxPool2d}[self.dims]
+        return cls(
+            ev(self.kernel_size),
+            stride=ev(self.step),
+            padding=ev(self.padding),
+            dilation=ev(self.dilation),
+            ceil_mode=self.ceil_mode,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class MaxPool1d(_MaxPool):
+    kind: ClassVar[str] = "maxpool1d"
+    dims: ClassVar[int] = 1
+    summary: ClassVar[str] = "max over windows of L: [batch, C, L] -> [batch, C, L_out]"
+
+
+@register
+@dataclass(frozen=True)
+class MaxPool2d(_MaxPool):
+    kind: ClassVar[str] = "maxpool2d"
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "max over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
+
+
+@dataclass(frozen=True)
+class _AvgPool(Layer):
+    """Average pooling: PyTorch's ``nn.AvgPool*d`` has no dilation argument."""
+
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "average pooling"
+
+    kernel_size: Size
+    stride: Size | None = None
+    padding: NonNeg = sympy.Integer(0)
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    @property
+    def step(self) -> sympy.Expr:
+        return self.kernel_size if self.stride is None else self.stride
+
+    def validate(self, ev: Evaluator) -> None:
+        check_padding(ev, self.padding, self.kernel_size)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        c = channels_first(shape, self.dims)
+        one = sympy.Integer(1)
+        spatial = tuple(
+            pool_out(n, self.kernel_size, self.step, self.padding, one, self.ceil_mode)
+            for n in shape[c + 1 :]
+        )
+        return (*shape[: c + 1], *spatial)
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        cls = {1: torch.nn.AvgPool1d, 2: torch.nn.AvgPool2d}[self.dims]
+        return cls(
+            ev(self.kernel_size),
+            stride=ev(self.step),
+            padding=ev(self.padding),
+            ceil_mode=self.ceil_mode,
+            count_include_pad=self.count_include_pad,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class AvgPool1d(_AvgPool):
+    kind: ClassVar[str] = "avgpool1d"
+    dims: ClassVar[int] = 1
+    summary: ClassVar[str] = "mean over windows of L: [batch, C, L] -> [batch, C, L_out]"
+
+
+@register
+@dataclass(frozen=True)
+class AvgPool2d(_AvgPool):
+    kind: ClassVar[str] = "avgpool2d"
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "mean over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
+
+
+@dataclass(frozen=True)
+class _AdaptiveAvgPool(Layer):
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "adaptive average pooling"
+
+    output_size: Size
+
+    def output_shape(self, shape: Shape) -> Shape:
+        c = channels_first(shape, self.dims)
+        return (*shape[: c + 1], *((self.output_size,) * self.dims))
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        cls = {1: torch.nn.AdaptiveAvgPool1d, 2: torch.nn.AdaptiveAvgPool2d}[self.dims]
+        return cls(ev(self.output_size))
+
+
+@register
+@dataclass(frozen=True)
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+    kind: ClassVar[str] = "adaptive_avgpool1d"
+    dims: ClassVar[int] = 1
+    summary: ClassVar[str] = "mean into output_size bins: [batch, C, L] -> [batch, C, output_size]"
+
+
+@register
+@dataclass(frozen=True)
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+    kind: ClassVar[str] = "adaptive_avgpool2d"
+    dims: ClassVar[int] = 2
+    summary: ClassVar[str] = "mean into o x o bins: [batch, C, H, W] -> [batch, C, o, o]"
+
+
+@register
+@dataclass(frozen=True)
+class GlobalAvgPool2d(Layer):
+    kind: ClassVar[str] = "global_avgpool2d"
+    summary: ClassVar[str] = "mean over H and W: [batch, C, H, W] -> [batch, C]"
+
+    def output_shape(self, shape: Shape) -> Shape:
+        c = channels_first(shape, 2)
+        return shape[: c + 1]
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        class _GlobalAvgPool2d(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x.mean(dim=(-2, -1))
+
+        return _GlobalAvgPool2d()
