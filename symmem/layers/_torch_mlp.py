@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -10,8 +12,10 @@ def act_fn(name: str) -> nn.Module:
     match name:
         case "gelu":
             return nn.GELU()
-        case "gelu_tanh" | "gelu_new":
+        case "gelu_tanh":
             return nn.GELU(approximate="tanh")
+        case "gelu_new":
+            return _NewGELU()
         case "relu":
             return nn.ReLU()
         case "silu":
@@ -23,6 +27,13 @@ def act_fn(name: str) -> nn.Module:
         case "quick_gelu":
             return _QuickGELU()
     raise ValueError(name)
+
+
+class _NewGELU(nn.Module):
+    """Hugging Face's ``NewGELUActivation`` (elementwise ops: keeps four tensors for backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
 class _QuickGELU(nn.Module):

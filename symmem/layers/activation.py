@@ -7,9 +7,10 @@ what PyTorch saves for backward (see symmem.memory and docs/memory.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, register
+from symmem.layers._saved import act_fn_saved
+from symmem.layers.base import IntEval, Layer, Saved, Shape, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +30,10 @@ _TORCH = {
 class Activation(Layer):
     kind: ClassVar[str] = "activation"
     summary: ClassVar[str] = "elementwise nonlinearity"
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """relu / tanh / sigmoid keep their output, gelu / silu their input (derivatives.yaml)."""
+        return act_fn_saved(self.kind, prod(shape), "", in_ref="input", out_ref="output")
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

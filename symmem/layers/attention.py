@@ -16,12 +16,24 @@ and k: per head (``qk_norm_scope = head``: 2k parameters, Qwen3's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers.base import Evaluator, IntEval, Layer, ParamTensor, Real, Shape, Size, register
+from symmem.layers._saved import dropout_saved, low_precision, rmsnorm_saved, tokens
+from symmem.layers.base import (
+    Evaluator,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -87,6 +99,88 @@ class Attention(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """What one attention layer keeps for backward (b*s tokens of width d).
+
+        Always: the input x (read by the q, k and v projections: one tensor).
+        ``eager`` (q @ k^T, softmax, dropout, @ v): q, k and v with k and v
+        *expanded* to all heads for grouped-query attention (``repeat_kv``
+        makes new tensors, so GQA saves as much as multi-head), the boolean
+        causal mask (s^2, ``masked_fill``), the softmax output b*h*s^2 (plus
+        its cast copy when the softmax runs in fp32: ``policy.softmax_fp32``),
+        and with training dropout its mask and output (b*h*s^2 each), and
+        o_proj's input (transpose + reshape copies).  Korthikanti et al. 2022
+        Section 4.1: 11 sbh + 5 a s^2 b bytes in 16 bits (x 2, q k 4, v 2,
+        o 2, with the residual dropout mask 1 outside this layer).
+        ``sdpa`` / ``flash`` (fused kernel: CPU ``_scaled_dot_product_flash_attention_for_cpu``,
+        CUDA flash / memory-efficient): q, k, v at their own head counts (no
+        expansion), the output (whose transpose + reshape is a view, so
+        o_proj's input is the same storage) and the fp32 log-sum-exp b*h*s.
+        On CPU, sdpa with dropout runs the math path
+        (``_scaled_dot_product_attention_math``), which upcasts bf16/fp16 to
+        fp32, expands k and v, and keeps scaled q and k, v, the softmax, the
+        dropout noise and its output, all fp32, plus o_proj's input.
+        Measured with saved_tensors_hooks (torch 2.13 CPU); tests/test_activations.py.
+        """
+        impl = self.impl or getattr(policy, "attention", "sdpa")
+        t = tokens(shape)
+        s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
+        bh = (t / s) * self.heads  # batch x heads
+        hk, gk = self.heads * self.dk, self.n_kv * self.dk
+        out = [Saved("input", prod(shape), "act", "input")]
+        if self.qk_norm:
+            full = self.qk_norm_scope == "full"
+            qshape = (t, hk) if full else (t * self.heads, self.dk)
+            kshape = (t, gk) if full else (t * self.n_kv, self.dk)
+            out += rmsnorm_saved("q_norm.", qshape, True, policy, in_ref="own", tp_split=True)
+            out += rmsnorm_saved("k_norm.", kshape, True, policy, in_ref="own", tp_split=True)
+        dropping = getattr(policy, "dropout", True) and sympy.sympify(self.dropout) != 0
+        scores = bh * s * s
+        if impl == "eager":
+            out += [
+                Saved("q", t * hk, "act", tp_split=True),
+                Saved("k", t * hk, "act", tp_split=True),  # expanded to all heads
+                Saved("v", t * hk, "act", tp_split=True),
+            ]
+            if self.causal:
+                out.append(Saved("causal_mask", s * s, "bool", small=True))
+            fp32_softmax = getattr(policy, "softmax_fp32", False) and low_precision(policy)
+            out.append(Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True))
+            if fp32_softmax:
+                out.append(Saved("probs_cast", scores, "act", tp_split=True, core=True))
+            if dropping:
+                out += dropout_saved("attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True)
+                out.append(Saved("attn_dropout.out", scores, "act", tp_split=True, core=True))
+            out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
+        elif dropping and getattr(policy, "device", "cuda") == "cpu":
+            out += [
+                Saved("q_scaled", t * hk, "fp32", tp_split=True),
+                Saved("k_scaled", t * hk, "fp32", tp_split=True),
+                Saved("v", t * hk, "fp32", tp_split=True),
+                Saved("probs", scores, "fp32", tp_split=True, core=True),
+                Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True),
+                Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True),
+                Saved("o_proj.input", t * hk, "act", tp_split=True),
+            ]
+        else:
+            out += [
+                Saved("q", t * hk, "act", tp_split=True),
+                Saved("k", t * gk, "act", tp_split=True),
+                Saved("v", t * gk, "act", tp_split=True),
+                Saved("out", t * hk, "act", tp_split=True),
+                Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
+            ]
+        return out
+
+    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+        """Keys and values of every cached token: 2 * batch * tokens * kv_heads * head_dim,
+        with tokens capped at ``window`` for sliding-window layers (Mistral's rolling buffer)."""
+        t = tokens(shape)
+        s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
+        if self.window is not None:
+            t = t / s * sympy.Min(s, self.window)
+        return 2 * t * self.n_kv * self.dk
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_attention import TorchAttention

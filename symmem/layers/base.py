@@ -102,6 +102,10 @@ class Saved:
     #: part of the attention core (Q K^T, softmax, its dropout, @V) that
     #: selective activation recomputation (Korthikanti et al. 2022) drops
     core: bool = False
+    #: a small buffer, O(b*s) or O(s^2) rather than O(b*s*h): norm statistics,
+    #: log-sum-exp, token ids, boolean causal masks.  Korthikanti et al. 2022
+    #: (Section 4.1) leave these out of their sbh(34 + 5as/h); ActPolicy(small_buffers=False) does too
+    small: bool = False
 
 
 class Layer:

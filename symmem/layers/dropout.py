@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers.base import Evaluator, IntEval, Layer, Real, register
+from symmem.layers._saved import dropout_saved
+from symmem.layers.base import Evaluator, IntEval, Layer, Real, Saved, Shape, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +27,10 @@ class Dropout(Layer):
         value = ev(self.p)
         if value is not None and not 0 <= value < 1:
             raise SemanticError(f"p must be in [0, 1), got {value}")
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """The mask (see :func:`symmem.layers._saved.dropout_saved`): 1 byte on CUDA."""
+        return dropout_saved("mask", prod(shape), self.p, policy)
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

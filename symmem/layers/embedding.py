@@ -10,9 +10,9 @@ An ``embedding`` maps an integer tensor of shape [...] to [..., dim]; a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Shape, Size, register
+from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Saved, Shape, Size, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +33,10 @@ class Embedding(Layer):
 
     def output_shape(self, shape: Shape) -> Shape:
         return (*shape, self.embedding_dim)
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """embedding_backward needs the indices (int64), not the table rows."""
+        return [Saved("indices", prod(shape), "int64", "input", small=True)]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

@@ -8,9 +8,10 @@ d = 4096, f = 11008 -> 135,266,304 per layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Shape, Size, register
+from symmem.layers._saved import act_fn_saved, tokens
+from symmem.layers.base import IntEval, Layer, ParamTensor, Saved, Shape, Size, prod, register
 from symmem.layers.mlp import Act
 
 if TYPE_CHECKING:
@@ -43,6 +44,21 @@ class GatedMLP(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """x (read by gate and up: one tensor), the activation's tensors, up(x) and
+        act(gate(x)) kept by their product, and down's input (the product):
+        d + 4f per token for SiLU (Hugging Face LlamaMLP; measured).
+        """
+        t = tokens(shape)
+        nf = t * self.d_ff
+        out = [Saved("input", prod(shape), "act", "input")]
+        acts = act_fn_saved(self.act, nf, "", tp_split=True, in_ref="own", out_ref="own")
+        out += acts
+        if not any(s.name.endswith(".out") for s in acts):  # the mul keeps act(gate(x))
+            out.append(Saved("act.out", nf, "act", "own", tp_split=True))
+        out += [Saved("up.out", nf, "act", "own", tp_split=True), Saved("down.input", nf, "act", "own", tp_split=True)]
+        return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mlp import TorchMLP

@@ -7,9 +7,10 @@ PyTorch >= 2.1 lets it be switched off, as OLMo and some Llama-style models do).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+from symmem.layers._saved import tokens
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +38,20 @@ class LayerNorm(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """native_layer_norm keeps its input, mean and rstd (one per row).
+
+        The statistics are fp32 on CUDA (``acc_type``, aten/src/ATen/native/cuda/layer_norm_kernel.cu)
+        and in the input's dtype on CPU (measured, torch 2.13 with bf16 weights).
+        """
+        rows = tokens(shape)
+        stat = "fp32" if getattr(policy, "device", "cuda") == "cuda" else "act"
+        return [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("mean", rows, stat, small=True),
+            Saved("rstd", rows, stat, small=True),
+        ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

@@ -9,9 +9,9 @@ the token embedding): the tied weight is counted once, at its first owner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Shape, Size, register
+from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Saved, Shape, Size, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +38,10 @@ class Linear(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.in_features, "in_features")
         return (*shape[:-1], self.out_features)
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """addmm / matmul keep the input (for the weight's gradient)."""
+        return [Saved("input", prod(shape), "act", "input")]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

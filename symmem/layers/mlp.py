@@ -7,11 +7,12 @@ that is the ``8 d^2`` of the usual 12 d^2 per-layer rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+from symmem.layers._saved import act_fn_saved, dropout_saved, tokens
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +43,22 @@ class MLP(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """fc1 keeps x, the activation its input or output (see act_fn_saved), fc2
+        its input (the activation's output: counted once when both keep it), and a
+        training dropout after fc2 its mask.  GELU with f = 4h gives Korthikanti
+        et al. 2022's 19 sbh bytes (2 + 8 + 8 + 1) in 16 bits with 1-byte masks.
+        """
+        t = tokens(shape)
+        nf = t * self.d_ff
+        out = [Saved("fc1.input", prod(shape), "act", "input")]
+        acts = act_fn_saved(self.act, nf, "", tp_split=True, in_ref="own", out_ref="own")
+        out += acts
+        if not any(s.name.endswith(".out") for s in acts):  # relu/tanh/sigmoid: fc2 shares it
+            out.append(Saved("fc2.input", nf, "act", "own", tp_split=True))
+        out += dropout_saved("dropout.mask", prod(shape), self.dropout, policy)
+        return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mlp import TorchMLP

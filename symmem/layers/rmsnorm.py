@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Shape, Size, register
+from symmem.layers._saved import rmsnorm_saved
+from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, register
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +30,10 @@ class RMSNorm(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """Composite ops with an fp32 upcast: see :func:`symmem.layers._saved.rmsnorm_saved`."""
+        return rmsnorm_saved("", shape, self.affine, policy)
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

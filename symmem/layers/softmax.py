@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, register
+from symmem.layers.base import IntEval, Layer, Saved, Shape, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 class Softmax(Layer):
     kind: ClassVar[str] = "softmax"
     summary: ClassVar[str] = "normalised exponentials over the last dimension"
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """_softmax_backward_data reads the softmax's output."""
+        return [Saved("output", prod(shape), "act", "output")]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

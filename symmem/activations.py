@@ -1,0 +1,316 @@
+"""Activations kept for backward, walked over a whole :class:`~symmem.graph.LayerGraph`.
+
+Each layer kind says what *it* saves (``Layer.activations(shape, policy)`` ->
+:class:`~symmem.layers.base.Saved`, counts in elements with a dtype class);
+this module strings them together in execution order and counts every tensor
+once: a tensor saved by two consecutive ops (``ref="output"`` of one layer,
+``ref="input"`` of the next, or ``ref="input"`` of two layers reading the same
+stream, as q/k/v projections or the branches of a ``parallel``) is one storage.
+
+The walk follows the graph's structure: ``residual`` adds (x + f(x) makes a new
+stream tensor and saves nothing: add's backward needs no input), ``parallel``
+feeds every branch the same tensor and sums the outputs (a new tensor),
+``repeat`` bodies are walked once and multiplied; at a repeat's boundary the
+output of iteration i is the input of iteration i+1, so a tensor saved both as
+the body's output and its input is counted ``count + 1`` times, not ``2 count``.
+
+The loss (cross-entropy over the last dimension of the model's output, as a
+language model's LM head gives) is part of a training step: its saved
+log-probabilities are listed with path ``"loss"``; the temporaries that are
+live at the worst moment of the step but not saved (the logits, the gradient
+of the log-probabilities and of the logits) are :func:`transient`.
+
+Every rule was measured on CPU with torch 2.13 (``symmem check``,
+tests/test_activations.py, tests/test_check.py); CUDA-only behaviour comes from
+PyTorch's source and is cited where it is used.  docs/activations.md has the
+per-kind table.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+import sympy
+
+from symmem.errors import OptionError
+from symmem.layers.base import Saved, prod
+
+if TYPE_CHECKING:
+    from symmem.graph import GroupNode, LayerGraph
+
+Attention = Literal["eager", "sdpa", "flash"]
+Device = Literal["cuda", "cpu"]
+
+#: activation dtype names the policy accepts
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class ActPolicy:
+    """What decides which tensors PyTorch keeps for backward.
+
+    ``attention``: the attention implementation when a layer does not name its
+    own ``impl`` (the layer wins).  ``eager`` keeps the b*h*s^2 probabilities;
+    ``sdpa`` / ``flash`` keep q, k, v, the output and the log-sum-exp.
+    ``device``: CUDA keeps 1-byte dropout masks and fp32 layer-norm statistics;
+    CPU keeps dropout noise in the activation dtype, layer-norm statistics in
+    the activation dtype, and runs sdpa with dropout on the math path.
+    ``dropout``: training dropout active (False: eval, or every p = 0).
+    ``dtype``: the activation dtype; in bf16/fp16 some ops keep fp32 copies.
+    ``loss``: the training loss on the model's output (cross-entropy over the
+    last dimension, as an LM head's logits), or ``"none"``.
+    ``loss_fp32``: the loss upcasts the logits to fp32 first (Hugging Face's
+    ``ForCausalLMLoss``: ``logits = logits.float()``).
+    ``softmax_fp32``: eager attention's softmax is computed in fp32 and cast
+    back (Hugging Face Llama: ``softmax(..., dtype=torch.float32).to(dtype)``),
+    so an fp32 copy of the probabilities is kept besides the cast one.
+    ``norm_style``: ``"torch"`` (``torch.nn.RMSNorm``: y = x * rstd multiplied
+    by the weight in fp32) or ``"hf"`` (``LlamaRMSNorm``: ``weight * y.to(dtype)``).
+    ``small_buffers``: count O(b*s) / O(s^2) buffers (norm statistics,
+    log-sum-exp, token ids, causal masks); Korthikanti et al. 2022 do not.
+    """
+
+    attention: Attention = "sdpa"
+    device: Device = "cuda"
+    dropout: bool = True
+    dtype: str = "fp32"
+    loss: Literal["cross_entropy", "none"] = "cross_entropy"
+    loss_fp32: bool = True
+    softmax_fp32: bool = False
+    norm_style: Literal["torch", "hf"] = "torch"
+    small_buffers: bool = True
+
+    def __post_init__(self) -> None:
+        if self.attention not in ("eager", "sdpa", "flash"):
+            raise OptionError(f"attention must be eager, sdpa or flash, not '{self.attention}'")
+        if self.device not in ("cuda", "cpu"):
+            raise OptionError(f"device must be cuda or cpu, not '{self.device}'")
+        if self.dtype not in DTYPES:
+            raise OptionError(f"activation dtype must be one of {', '.join(DTYPES)}, not '{self.dtype}'")
+        if self.loss not in ("cross_entropy", "none"):
+            raise OptionError(f"loss must be cross_entropy or none, not '{self.loss}'")
+        if self.norm_style not in ("torch", "hf"):
+            raise OptionError(f"norm_style must be torch or hf, not '{self.norm_style}'")
+
+    @classmethod
+    def huggingface(cls, **kw: object) -> ActPolicy:
+        """The choices transformers' Llama-style models make (fp32 softmax, LlamaRMSNorm, fp32 loss)."""
+        base: dict[str, object] = {"softmax_fp32": True, "norm_style": "hf", "loss_fp32": True}
+        base.update(kw)
+        return cls(**base)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SavedEntry:
+    """One saved tensor of the whole model.
+
+    ``multiplicity``: how many such tensors the model keeps (the product of
+    enclosing repeat counts, adjusted at repeat boundaries, see the module
+    docstring).  ``repeat``: the path of the innermost enclosing ``repeat``
+    group, or None; within one repeat group the multiplicities add up to
+    ``count`` per-iteration sets, plus at most one tensor at the group's edge
+    (the input of iteration 0 or the output of the last), which a
+    full-recompute model can keep as the block input.
+    """
+
+    path: str
+    saved: Saved
+    multiplicity: sympy.Expr
+    repeat: str | None
+
+    @property
+    def numel(self) -> sympy.Expr:
+        return self.multiplicity * self.saved.numel
+
+
+# ---------------------------------------------------------------- the walk
+
+
+@dataclass
+class _Raw:
+    key: object  # tensor identity: an int for stream tensors, a unique object for "own"
+    entry: SavedEntry
+
+
+class _Walker:
+    def __init__(self, policy: ActPolicy) -> None:
+        self.policy = policy
+        self.ids = itertools.count()
+
+    def new_id(self) -> int:
+        return next(self.ids)
+
+    def group(self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+        """Walk a group's body from the stream tensor ``cur``; return entries and the output tensor."""
+        from symmem.graph import GroupNode, LayerNode
+
+        out: list[_Raw] = []
+        for child in group.body:
+            if isinstance(child, LayerNode):
+                nxt = self.new_id()
+                for s in child.layer.activations(child.in_shape, self.policy):
+                    if s.small and not self.policy.small_buffers:
+                        continue
+                    key: object = cur if s.ref == "input" else nxt if s.ref == "output" else object()
+                    out.append(_Raw(key, SavedEntry(child.path, s, mult, repeat)))
+                cur = nxt
+            elif isinstance(child, GroupNode):
+                entries, cur = self.node(child, cur, mult, repeat)
+                out += entries
+        return out, cur
+
+    def node(self, g: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+        if g.kind == "repeat":
+            return self.repeat(g, cur, mult)
+        if g.kind == "residual":
+            entries, _ = self.group(g, cur, mult, repeat)
+            return entries, self.new_id()  # x + f(x): a new tensor, add saves nothing
+        if g.kind == "parallel":
+            entries = []
+            outs = []
+            for branch in g.body:
+                e, o = self.node(branch, cur, mult, repeat)  # type: ignore[arg-type]
+                entries += e
+                outs.append(o)
+            return entries, (outs[0] if len(outs) == 1 else self.new_id())
+        return self.group(g, cur, mult, repeat)
+
+    def repeat(self, g: GroupNode, cur: int, mult: sympy.Expr) -> tuple[list[_Raw], int]:
+        count = sympy.sympify(g.count)
+        if count == 0:
+            return [], cur
+        r_in = self.new_id()
+        entries, body_out = self.group(g, r_in, mult * count, g.path)
+        after = self.new_id()
+        s_in = [e for e in entries if e.key == r_in]
+        s_out = [e for e in entries if e.key == body_out and body_out != r_in]
+        rest = [e for e in entries if e.key not in (r_in, body_out)]
+        inner = object()  # the tensors between iterations: output of i = input of i+1
+        out: list[_Raw] = list(rest)
+        # iteration 0's input is the tensor entering the repeat (maybe saved outside too)
+        out += [_Raw(cur, replace(e.entry, multiplicity=mult)) for e in _first_per_key(s_in)]
+        # the last iteration's output leaves the repeat
+        out += [_Raw(after, replace(e.entry, multiplicity=mult)) for e in _first_per_key(s_out)]
+        # the count - 1 tensors between iterations: saved if either side saves them
+        between = _first_per_key(s_out) or _first_per_key(s_in)
+        if count != 1:
+            out += [_Raw(inner, replace(e.entry, multiplicity=mult * (count - 1))) for e in between]
+        return out, after
+
+
+def _first_per_key(raws: list[_Raw]) -> list[_Raw]:
+    """All of ``raws`` share one stream tensor: keep one representative."""
+    return raws[:1]
+
+
+def _dedup(raws: list[_Raw]) -> list[SavedEntry]:
+    """One entry per stream tensor; every "own" tensor stays."""
+    seen: set[object] = set()
+    out: list[SavedEntry] = []
+    for r in raws:
+        if r.key in seen:
+            continue
+        seen.add(r.key)
+        out.append(r.entry)
+    return out
+
+
+def _output_shape(graph: LayerGraph) -> tuple[sympy.Expr, ...]:
+    return tuple(graph.root.out_shape)
+
+
+def saved_tensors(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedEntry]:
+    """Every tensor kept for backward by one training forward pass, in execution order.
+
+    The loss's own saved tensors (path ``"loss"``) come last when
+    ``policy.loss`` is cross-entropy.
+    """
+    policy = policy or ActPolicy()
+    walker = _Walker(policy)
+    start = walker.new_id()
+    raws, _ = walker.group(graph.root, start, sympy.Integer(1), None)
+    out = _dedup(raws)
+    out += [SavedEntry("loss", s, sympy.Integer(1), None) for s in _loss_saved(graph, policy)]
+    return out
+
+
+def _loss_saved(graph: LayerGraph, policy: ActPolicy) -> list[Saved]:
+    """``F.cross_entropy`` = log_softmax (keeps its output, n x V) + nll_loss
+    (keeps the targets, int64, and the scalar total weight).  Measured."""
+    if policy.loss == "none":
+        return []
+    shape = _output_shape(graph)
+    n, vocab = prod(shape[:-1]), shape[-1]
+    dt = "fp32" if policy.loss_fp32 else "act"
+    out = [Saved("log_probs", n * vocab, dt)]
+    if policy.small_buffers:
+        out += [Saved("targets", n, "int64", small=True), Saved("total_weight", sympy.Integer(1), dt, small=True)]
+    return out
+
+
+def transient(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedEntry]:
+    """The temporaries live, besides the saved activations, at the worst moment of a step.
+
+    Measured on CPU with torch 2.13 (tests/test_check.py): for a model trained
+    with cross-entropy on its output that moment is the backward of
+    ``log_softmax``, right after the loss: the logits (the model output, in the
+    activation dtype, held by the caller for the whole step), the gradient of
+    the log-probabilities (``nll_loss_backward``: n x V) and the gradient of
+    the logits (``log_softmax_backward_data``: n x V), the last two in fp32
+    when the loss upcasts.  Without a loss only the output is listed.
+    """
+    policy = policy or ActPolicy()
+    shape = _output_shape(graph)
+    n, vocab = prod(shape[:-1]), shape[-1]
+    out = [SavedEntry("loss", Saved("logits", n * vocab, "act"), sympy.Integer(1), None)]
+    if policy.loss == "cross_entropy":
+        dt = "fp32" if policy.loss_fp32 else "act"
+        out += [
+            SavedEntry("loss", Saved("grad_log_probs", n * vocab, dt), sympy.Integer(1), None),
+            SavedEntry("loss", Saved("grad_logits", n * vocab, dt), sympy.Integer(1), None),
+        ]
+    return out
+
+
+def entries_bytes(entries: list[SavedEntry], policy: ActPolicy) -> sympy.Expr:
+    """Bytes of a list of entries with the dtype classes resolved for ``policy``.
+
+    A convenience for the check and the tests; the memory model resolves dtype
+    classes itself (with tensor / sequence parallelism and recompute).
+    """
+    return sympy.Add(*[e.numel * dtype_bytes(e.saved.dtype, policy) for e in entries])
+
+
+_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+
+
+def dtype_bytes(cls: str, policy: ActPolicy) -> int:
+    """Bytes per element of a dtype class under ``policy``.
+
+    "mask": 1 byte on CUDA (``native_dropout``'s bool mask), the activation
+    dtype on CPU (the unfused dropout keeps its noise tensor).
+    """
+    act = _BYTES[policy.dtype]
+    match cls:
+        case "act":
+            return act
+        case "fp32":
+            return 4
+        case "mask":
+            return 1 if policy.device == "cuda" else act
+        case "bool":
+            return 1
+        case "int64":
+            return 8
+    raise ValueError(f"unknown dtype class {cls}")
+
+
+def per_layer(entries: list[SavedEntry]) -> Iterator[tuple[str, sympy.Expr]]:
+    """(path, elements) summed per layer path, in execution order."""
+    totals: dict[str, sympy.Expr] = {}
+    for e in entries:
+        totals[e.path] = totals.get(e.path, sympy.Integer(0)) + e.numel
+    yield from totals.items()

@@ -1,0 +1,94 @@
+"""Shared helpers for the ``activations()`` methods of the layer kinds.
+
+What each PyTorch op keeps for backward comes from ``tools/autograd/derivatives.yaml``
+(the ``self`` / ``result`` a backward formula reads) and was measured with
+``torch.autograd.graph.saved_tensors_hooks`` on torch 2.13 (see docs/activations.md).
+The policy object is :class:`symmem.activations.ActPolicy`; it is typed ``Any``
+here so that the layer files do not import the walker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+
+from symmem.layers.base import Saved, Shape, prod
+
+
+def tokens(shape: Shape) -> sympy.Expr:
+    """Every dimension but the last (batch x seq for a [batch, seq, d] stream)."""
+    return prod(shape[:-1])
+
+
+def low_precision(policy: Any) -> bool:
+    return getattr(policy, "dtype", "fp32") not in ("fp32", "float32")
+
+
+def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False,
+                 in_ref: str = "own", out_ref: str = "own") -> list[Saved]:
+    """Tensors an elementwise activation keeps, for ``n`` elements.
+
+    derivatives.yaml: relu, tanh, sigmoid read their ``result``; gelu (both
+    approximations, one fused op) and silu read ``self``.  ``quick_gelu``
+    (x * sigmoid(1.702 x)) keeps x and the sigmoid.  Hugging Face's
+    ``gelu_new`` (NewGELUActivation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))))
+    is built from elementwise ops: pow keeps x, tanh its result, and the last
+    mul both of its factors 0.5 x and 1 + tanh(...): four tensors of n.
+    ``in_ref`` / ``out_ref`` say what the activation's input / output are to the
+    enclosing layer (so that a tensor saved twice is counted once).
+    """
+    match act:
+        case "relu" | "tanh" | "sigmoid":
+            return [Saved(f"{prefix}{act}.out", n, "act", out_ref, tp_split)]
+        case "gelu" | "gelu_tanh" | "silu":
+            return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split)]
+        case "quick_gelu":
+            return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
+                    Saved(f"{prefix}{act}.sigmoid", n, "act", "own", tp_split)]
+        case "gelu_new":
+            return [
+                Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
+                Saved(f"{prefix}{act}.tanh", n, "act", "own", tp_split),
+                Saved(f"{prefix}{act}.half_x", n, "act", "own", tp_split),
+                Saved(f"{prefix}{act}.one_plus_tanh", n, "act", "own", tp_split),
+            ]
+    raise ValueError(f"unknown activation {act}")  # pragma: no cover
+
+
+def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: Any, *, tp_split: bool = False,
+                  core: bool = False) -> list[Saved]:
+    """The mask a training dropout keeps: nothing when p = 0 or dropout is off.
+
+    CUDA: ``native_dropout`` keeps a bool mask (1 byte per element, dtype class
+    "mask"); CPU: ``at::native::dropout`` is not fused off CUDA
+    (``is_fused_kernel_acceptable`` in aten/src/ATen/native/Dropout.cpp) and
+    computes ``input * noise`` whose mul keeps the noise in the activation
+    dtype (measured); the memory model maps "mask" to 1 byte on CUDA and to
+    the activation dtype on CPU.
+    """
+    if not getattr(policy, "dropout", True) or sympy.sympify(p) == 0:
+        return []
+    return [Saved(name, n, "mask", "own", tp_split, core)]
+
+
+def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_ref: str = "input",
+                  tp_split: bool = False) -> list[Saved]:
+    """``torch.nn.RMSNorm`` / Hugging Face ``LlamaRMSNorm`` (composite ops, upcast to fp32).
+
+    x.float() (no copy in fp32) -> pow keeps x -> rsqrt keeps its result
+    (b*s, fp32) -> x * rstd keeps x and rstd -> weight * y keeps y.  torch's
+    RMSNorm multiplies in fp32, Hugging Face multiplies ``weight * y.to(dtype)``
+    (``norm_style="hf"``), so y is fp32 or the activation dtype.
+    """
+    n, t = prod(shape), tokens(shape)
+    low = low_precision(policy)
+    out = [
+        Saved(f"{prefix}input_fp32" if low else f"{prefix}input", n, "fp32" if low else "act",
+              "own" if low else in_ref, tp_split),
+        Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True),
+    ]
+    if affine:
+        hf = getattr(policy, "norm_style", "torch") == "hf"
+        out.append(Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split))
+    return out
