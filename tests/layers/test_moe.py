@@ -120,3 +120,11 @@ def test_torch_module_routes_top1() -> None:
     assert len(set(choice.tolist())) > 1  # the tiny input really uses several experts
     expected = torch.stack([module.experts[int(e)](t) for t, e in zip(x, choice, strict=True)])
     torch.testing.assert_close(module(x), expected)
+
+
+def test_top_k_larger_than_experts_is_an_error() -> None:
+    import symmem
+    from symmem.errors import SymmemError
+
+    with pytest.raises(SymmemError, match="top_k"):
+        symmem.parse("model m(input = [batch, seq_len, 8]) {\n  moe(8, 16, 4, 5)\n}")
