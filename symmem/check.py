@@ -1,0 +1,304 @@
+"""``symmem check``: build the model in PyTorch at small sizes and measure it.
+
+Three comparisons, each formula vs measurement:
+
+* parameters, layer by layer (must be exact);
+* bytes saved for backward by one training forward pass (model + loss):
+  ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor autograd
+  keeps; each is counted by its *whole storage* (``untyped_storage().nbytes()``,
+  since a saved view keeps its storage alive: GPT-2's q, k, v are views of one
+  c_attn output), once per storage (``data_ptr``), parameters excluded;
+* the peak of live tensor bytes over one whole training step (forward, loss,
+  backward, Adam step), in steady state (the second step: Adam's state exists,
+  gradients were set to None by ``zero_grad``).  On CPU it is exact from the
+  allocator: ``torch.profiler`` with ``profile_memory=True`` records every
+  allocation and free of the CPU allocator with its size; their running sum
+  plus the bytes live when profiling starts (parameters, buffers, optimizer
+  state, inputs: counted by storage) is the live-tensor curve, whose maximum
+  is the peak.  On CUDA, ``torch.cuda.max_memory_allocated``.
+
+The formula side is :func:`symmem.activations.saved_tensors` and
+:func:`symmem.activations.transient` resolved with
+:func:`symmem.activations.dtype_bytes`, and for the peak
+:func:`peak_formula`.  Nothing here prints; the CLI renders the report.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from symmem.activations import ActPolicy, SavedEntry, dtype_bytes, entries_bytes, saved_tensors, transient
+from symmem.errors import OptionError, SymmemError
+
+if TYPE_CHECKING:
+    from symmem.model import Model
+
+
+class MissingTorch(SymmemError):
+    """torch is an optional extra."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    what: str
+    formula: int
+    measured: int
+
+    @property
+    def rel_error(self) -> float:
+        if self.measured == 0:
+            return 0.0 if self.formula == 0 else float("inf")
+        return (self.formula - self.measured) / self.measured
+
+
+@dataclass(frozen=True)
+class LayerParamRow:
+    path: str
+    kind: str
+    formula: int
+    measured: int
+
+    @property
+    def exact(self) -> bool:
+        return self.formula == self.measured
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    model: str
+    policy: ActPolicy
+    values: dict[str, int]
+    params: tuple[LayerParamRow, ...]
+    params_total: Comparison
+    saved: Comparison
+    peak: Comparison
+    #: measured saved bytes by dtype, for diagnosis
+    saved_by_dtype: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def params_exact(self) -> bool:
+        return all(r.exact for r in self.params) and self.params_total.formula == self.params_total.measured
+
+
+_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the install
+        raise MissingTorch("symmem check needs PyTorch: pip install 'symmem[validate]'") from None
+    return torch
+
+
+def measure_saved(fn: Any, exclude: Any = ()) -> tuple[Any, dict[int, tuple[int, str]]]:
+    """Run ``fn()`` under saved_tensors_hooks; return its result and {storage ptr: (bytes, dtype)}."""
+    torch = _torch()
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, tuple[int, str]] = {}
+
+    def pack(t: Any) -> Any:
+        st = t.untyped_storage()
+        ptr = st.data_ptr()
+        if ptr not in skip and ptr not in seen:
+            seen[ptr] = (st.nbytes(), str(t.dtype).removeprefix("torch."))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, seen
+
+
+def _storage_bytes(tensors: Any) -> int:
+    seen: dict[int, int] = {}
+    for t in tensors:
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+    return sum(seen.values())
+
+
+def measure_peak_cpu(fn: Any) -> int:
+    """Peak (above the bytes live at the start) of CPU-allocator bytes while ``fn()`` runs.
+
+    Uses the profiler's allocation events (``profile_memory=True``): exact
+    sizes of every allocation and free of the CPU allocator.
+    """
+    torch = _torch()
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    allocs: list[tuple[int, int]] = []
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())  # type: ignore[union-attr]
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation:
+            allocs.append((node.start_time_ns, node.extra_fields.alloc_size))
+        stack.extend(node.children)
+    allocs.sort()
+    cur = peak = 0
+    for _, size in allocs:
+        cur += size
+        peak = max(peak, cur)
+    del torch
+    return peak
+
+
+def peak_formula(model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None) -> sympy.Expr:
+    """Bytes live at the worst moment of a steady-state training step with Adam
+    (weights, Adam's two moments and step counters, inputs always live):
+
+    * right after the loss, in backward: saved activations + :func:`transient`;
+    * or in ``optimizer.step()``: all gradients + the logits (still held by
+      the caller) + two temporaries the size of the largest parameter
+      (single-tensor Adam on CPU: ``exp_avg_sq.sqrt()`` and its division by
+      the bias correction).
+
+    Weights, gradients and Adam's moments are in the activation dtype (the
+    whole model is cast, as ``symmem check`` does); this is the check's model
+    of a plain PyTorch step, the memory model (symmem.memory) has the general one.
+    """
+    graph = model.graph
+    entries = saved_tensors(graph, policy) if entries is None else entries
+    act_b = dtype_bytes("act", policy)
+    params = model.params()
+    p_total = params.total.expr
+    n_tensors = sympy.Integer(0)
+    largest: list[sympy.Expr] = []
+    for node, mult in graph.walk():
+        ts = [t for t in node.layer.tensors() if not t.buffer and not (node.tie and t.name == "weight")]
+        n_tensors += mult * sum((t.copies for t in ts), sympy.Integer(0))
+        largest += [sympy.Mul(*t.shape) for t in ts]
+    buffers = params.buffers.expr
+    weights = act_b * (p_total + buffers)
+    adam = 2 * act_b * p_total + 4 * n_tensors
+    first = next((node for node, _ in graph.walk()), None)
+    in_numel = sympy.Mul(*graph.input_shape)
+    in_bytes = in_numel * (8 if first is not None and first.layer.kind == "embedding" else act_b)
+    out_shape = graph.root.out_shape
+    labels = 8 * sympy.Mul(*out_shape[:-1]) if policy.loss == "cross_entropy" else 0
+    saved = entries_bytes(entries, policy)
+    trans = entries_bytes(transient(graph, policy), policy)
+    logits = act_b * sympy.Mul(*out_shape)
+    biggest = sympy.Max(*largest) if largest else sympy.Integer(0)
+    opt_phase = act_b * p_total + logits + 2 * act_b * biggest
+    return weights + adam + in_bytes + labels + sympy.Max(saved + trans, opt_phase)
+
+
+def _int(model: Model, expr: sympy.Expr) -> int:
+    value = model.quantity(expr).evaluate()
+    if not isinstance(value, int):
+        raise SymmemError(f"cannot evaluate {expr}: give every symbol a value with --set")
+    return value
+
+
+def check(
+    model: Model,
+    policy: ActPolicy | None = None,
+    *,
+    set_values: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    steps_before: int = 1,
+) -> CheckReport:
+    """Build ``model`` (with ``set_values``) in PyTorch, run a training step, compare.
+
+    ``policy.device`` chooses where it runs (``cpu``; ``cuda`` needs a GPU);
+    ``policy.dtype`` the dtype the whole model is cast to.  Raises
+    NotImplementedError when a layer kind has no PyTorch equivalent.
+    """
+    torch = _torch()
+    from symmem import torch_build
+
+    policy = policy or ActPolicy(device="cpu")
+    if policy.device == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device cuda: no CUDA device here; use --device cpu")
+    if policy.loss != "cross_entropy":
+        raise OptionError("symmem check trains with a cross-entropy loss on the output's last dimension")
+    model = model.with_values(set_values) if set_values else model
+    values = model.values
+    torch.manual_seed(seed)
+    dtype = getattr(torch, _TORCH_DTYPES[policy.dtype])
+    built = torch_build.build(model.graph, values, policy.attention, policy.dropout)
+    net = built.module.to(device=policy.device, dtype=dtype)
+    net.train()
+    x, labels = torch_build.make_inputs(model.graph, values, dtype, policy.device, seed)
+
+    # ---------------------------------------------------------- parameters
+    rows = []
+    params = model.params()
+    for row in params.rows:
+        mods = built.instances.get(row.path, [])
+        measured = 0
+        for m in mods:
+            own = [p for name, p in m.named_parameters() if not (row.tied_to and name == "weight")]
+            measured += sum(p.numel() for p in own)
+        rows.append(LayerParamRow(row.path, row.kind, _int(model, row.count), measured))
+    unique = {id(p): p.numel() for p in net.parameters()}
+    total = Comparison("parameters", _int(model, params.total.expr), sum(unique.values()))
+
+    # ---------------------------------------------------------- one step
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    param_list = list(net.parameters())
+
+    def loss_of(out: Any) -> Any:
+        logits = out.float() if policy.loss_fp32 else out
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+
+    for _ in range(steps_before):
+        out = net(x)
+        loss_of(out).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        del out
+    gc.collect()
+
+    measured_saved: dict[int, tuple[int, str]] = {}
+
+    def step() -> None:
+        nonlocal measured_saved
+        out, measured_saved = measure_saved(lambda: _forward(), param_list)
+        out[1].backward()
+        opt.step()
+
+    def _forward() -> tuple[Any, Any]:
+        out = net(x)
+        return out, loss_of(out)
+
+    state = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
+    buffers = list(net.buffers())
+    start = _storage_bytes([*param_list, *buffers, *state, x, labels])
+    if policy.device == "cpu":
+        peak = start + measure_peak_cpu(step)
+    else:  # pragma: no cover - needs a GPU
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    opt.zero_grad(set_to_none=True)
+
+    entries = saved_tensors(model.graph, policy)
+    saved_formula = _int(model, entries_bytes(entries, policy))
+    saved_measured = sum(b for b, _ in measured_saved.values())
+    by_dtype: dict[str, int] = {}
+    for b, dt in measured_saved.values():
+        by_dtype[dt] = by_dtype.get(dt, 0) + b
+    peak_f = _int(model, peak_formula(model, policy, entries))
+    shown = {str(s): int(v) for s, v in values.items() if sympy.sympify(v).is_Integer}
+    return CheckReport(
+        model.name,
+        policy,
+        shown,
+        tuple(rows),
+        total,
+        Comparison("saved for backward", saved_formula, saved_measured),
+        Comparison("peak of the step", peak_f, peak),
+        by_dtype,
+    )
