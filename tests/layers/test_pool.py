@@ -93,3 +93,16 @@ def test_non_positive_output_size() -> None:
 def test_needs_a_channels_first_input() -> None:
     with pytest.raises(symmem.SymmemError, match=r"channels-first input \[batch, C, H, W\]"):
         one("avgpool2d(2)", "[batch, 16]")
+
+
+def test_symbolic_ceil_mode_size_evaluates_like_torch() -> None:
+    """With a free size the ceil-mode correction stays a Piecewise; each value matches torch."""
+    torch = pytest.importorskip("torch")
+    m = symmem.parse(
+        "n\nmodel m(input = [1, 1, n]) { maxpool1d(3, stride = 2, padding = 1, ceil_mode = true) }\n"
+    )
+    size = next(iter(m.graph.walk()))[0].out_shape[-1]
+    assert size.has(sympy.Piecewise)
+    pool = torch.nn.MaxPool1d(3, 2, 1, ceil_mode=True)
+    for n in range(2, 30):
+        assert int(size.subs(sym("n"), n)) == pool(torch.zeros(1, 1, n)).shape[-1], n
