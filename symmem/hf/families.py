@@ -250,7 +250,7 @@ def opt(c: HFConfig) -> MemWriter:
                   + "  # OPTLearnedPositionalEmbedding: 2 extra rows (offset)")
     w.body += w.stack(["opt_layer"])
     if pre_ln and not remove_final:
-        w.body.append("  " + call("layernorm", "final_layer_norm", d, **ln_args))
+        w.body.append("  " + call("layernorm", "final_norm", d, **ln_args) + "  # decoder.final_layer_norm")
     if e != d:
         w.body.append("  " + call("linear", "project_out", d, e, bias=False))
     w.body.append("  " + call("linear", "lm_head", e, "vocab_size", bias=False, tie="embed_tokens" if tied else None))
