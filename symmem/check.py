@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from symmem.activations import ActPolicy, SavedEntry, dtype_bytes, entries_bytes, saved_tensors, transient
+from symmem.activations import (
+    ActPolicy,
+    SavedEntry,
+    dtype_bytes,
+    entries_bytes,
+    saved_tensors,
+    transient,
+)
 from symmem.errors import OptionError, SymmemError
 
 if TYPE_CHECKING:

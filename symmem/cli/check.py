@@ -1,0 +1,69 @@
+"""`symmem check`: build the model in PyTorch at small sizes and compare the formulas
+with what one training step really holds (parameters, saved activations, peak)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from symmem.cli.common import ModelArg, ModelNameOpt, SetOpt, load_model, parse_sets, user_errors
+
+
+def check(
+    model: ModelArg,
+    set_: SetOpt = None,
+    model_name: ModelNameOpt = None,
+    device: Annotated[str, typer.Option(help="Where the step runs and which rules the formulas follow: cpu or cuda.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="Activation (and model) dtype: fp32, bf16 or fp16.")] = "fp32",
+    attention: Annotated[str, typer.Option(help="Attention implementation for layers that name none: eager, sdpa or flash.")] = "sdpa",
+    dropout: Annotated[bool, typer.Option("--dropout/--no-dropout", help="Training dropout active.")] = True,
+    batch: Annotated[int | None, typer.Option(help="Batch size (same as --set batch=N).")] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Sequence length (same as --set seq_len=N).")] = None,
+) -> None:
+    """Build the network in PyTorch (shrink it with --set), run one training step on it and
+    print formula vs measured: parameters per layer, bytes saved for backward, peak bytes."""
+    with user_errors():
+        from symmem.activations import ActPolicy
+        from symmem.check import MissingTorch
+
+        try:
+            from symmem.check import check as run_check
+        except ImportError:  # pragma: no cover
+            raise MissingTorch("symmem check needs PyTorch: pip install 'symmem[validate]'") from None
+        sets = parse_sets(set_)
+        if batch is not None:
+            sets["batch"] = batch
+        if seq_len is not None:
+            sets["seq_len"] = seq_len
+        m = load_model(model, [f"{k}={v}" for k, v in sets.items()], None, model_name)
+        policy = ActPolicy(attention=attention, device=device, dropout=dropout, dtype=dtype)  # type: ignore[arg-type]
+        try:
+            report = run_check(m, policy)
+        except NotImplementedError as exc:
+            typer.echo(f"symmem check: {exc}", err=True)
+            raise typer.Exit(1) from None
+        _render(report)
+        bad = not report.params_exact or abs(report.saved.rel_error) > 0.02 or abs(report.peak.rel_error) > 0.05
+        if bad:
+            raise typer.Exit(2)
+
+
+def _render(report: object) -> None:
+    from symmem.check import CheckReport
+
+    assert isinstance(report, CheckReport)
+    p = report.policy
+    typer.echo(f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout {'on' if p.dropout else 'off'}")
+    typer.echo("at " + ", ".join(f"{k}={v}" for k, v in sorted(report.values.items())))
+    typer.echo("")
+    w = max([len(r.path) for r in report.params] + [5])
+    typer.echo(f"{'layer'.ljust(w)}  {'formula':>12}  {'PyTorch':>12}")
+    for r in report.params:
+        mark = "" if r.exact else "  MISMATCH"
+        typer.echo(f"{r.path.ljust(w)}  {r.formula:>12,}  {r.measured:>12,}{mark}")
+    typer.echo("")
+    typer.echo(f"{'':24}  {'formula':>14}  {'measured':>14}  {'error':>8}")
+    for c in (report.params_total, report.saved, report.peak):
+        unit = "" if c is report.params_total else " B"
+        typer.echo(f"{c.what:24}  {c.formula:>12,}{unit:2}  {c.measured:>12,}{unit:2}  {c.rel_error:>+8.2%}")
