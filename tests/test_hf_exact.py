@@ -1,0 +1,131 @@
+"""Imported config.json files against transformers, the oracle: exact parameter counts.
+
+Each published config in tests/data/hf is instantiated by transformers on the
+``meta`` device (no weights, no download) and symmem's count of the imported
+``.mem`` must equal ``sum(p.numel() for p in model.parameters())`` exactly
+(``parameters()`` already counts a tied weight once).  Encoders (BERT,
+RoBERTa) are compared with the base model (``AutoModel``: embeddings, layers,
+pooler), T5 with ``AutoModelForSeq2SeqLM``, everything else with
+``AutoModelForCausalLM``.  On transformers 5.x every config here builds in
+well under a second on the meta device (fused expert tensors), so no config
+needs a reduced layer count; the symbolic layer count is still checked against
+transformers at other depths (test_layer_count_is_symbolic).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import symmem  # noqa: E402
+from symmem.hf.importer import config_text_to_mem, supported_model_types  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "hf"
+CONFIGS = sorted(DATA.glob("*.json"))
+MOE_TYPES = {"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3"}
+
+
+def fields(path: Path) -> dict[str, Any]:
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+
+
+def hf_model(cfg: dict[str, Any]) -> Any:
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    transformers.logging.set_verbosity_error()
+    config = AutoConfig.for_model(**cfg)
+    with torch.device("meta"):
+        if cfg["model_type"] in ("bert", "roberta"):
+            return AutoModel.from_config(config)
+        if cfg["model_type"] == "t5":
+            return AutoModelForSeq2SeqLM.from_config(config)
+        return AutoModelForCausalLM.from_config(config)
+
+
+def hf_total(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def symmem_model(cfg: dict[str, Any], **set_values: int) -> symmem.Model:
+    return symmem.parse(config_text_to_mem(json.dumps(cfg), "config.json"), set_values=set_values)
+
+
+def test_every_supported_type_has_two_published_configs() -> None:
+    per_type = Counter(fields(p)["model_type"] for p in CONFIGS)
+    assert sorted(per_type) == supported_model_types()
+    assert min(per_type.values()) >= 2, per_type
+    for p in CONFIGS:
+        assert "huggingface.co" in json.loads(p.read_text())["_source"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_total_equals_transformers(path: Path) -> None:
+    cfg = fields(path)
+    expected = hf_total(hf_model(cfg))
+    if cfg["model_type"] == "t5" and cfg.get("tie_word_embeddings") is False:
+        # transformers 5.x's T5Config forces tie_word_embeddings = True (it keeps the
+        # file's value only as scale_decoder_outputs), so from_config ties lm_head to
+        # the shared embedding.  The released T5 v1.1 / Flan-T5 checkpoints store a
+        # separate lm_head.weight (vocab_size x d_model): symmem counts it.
+        expected += cfg["vocab_size"] * cfg["d_model"]
+    assert symmem_model(cfg).params().total.evaluate() == expected
+
+
+def _moe_active(model: Any, top_k: int) -> int:
+    """Active parameters per token from the module tree: each routed-expert tensor
+    (transformers 5.x stores the E experts of a layer as one [E, ...] tensor in a
+    ``*Experts`` module) counts top_k / E of its size; everything else counts fully."""
+    total = hf_total(model)
+    inactive = 0
+    for name, module in model.named_modules():
+        if name.endswith(".experts") and type(module).__name__.endswith("Experts"):
+            for p in module.parameters(recurse=False):
+                n_experts = p.shape[0]
+                inactive += p.numel() // n_experts * (n_experts - top_k)
+    assert inactive > 0
+    return total - inactive
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if fields(p)["model_type"] in MOE_TYPES], ids=lambda p: p.stem
+)
+def test_moe_active_parameters_match_module_tree(path: Path) -> None:
+    cfg = fields(path)
+    model = hf_model(cfg)
+    active = symmem_model(cfg).params(active_embeddings="count").active.evaluate()
+    assert active == _moe_active(model, cfg["num_experts_per_tok"])
+
+
+@pytest.mark.parametrize(
+    ("stem", "layers"),
+    [("deepseek-v3", 5), ("qwen3-235b-a22b", 3), ("gemma-2-9b", 6), ("llama-3.1-8b", 2), ("t5-small", 3)],
+)
+def test_layer_count_is_symbolic(stem: str, layers: int) -> None:
+    """symmem's file at --set <layer count>=L equals transformers built with L layers."""
+    cfg = fields(DATA / f"{stem}.json")
+    key = "num_layers" if cfg["model_type"] == "t5" else "num_hidden_layers"
+    small = {**cfg, key: layers}
+    if cfg["model_type"] == "t5":
+        small["num_decoder_layers"] = layers
+        got = symmem_model(cfg, num_layers=layers, num_decoder_layers=layers)
+    else:
+        got = symmem_model(cfg, **{key: layers})
+    assert got.params().total.evaluate() == hf_total(hf_model(small))
+
+
+def test_deepseek_v3_published_totals() -> None:
+    """DeepSeek-V3 paper (arXiv:2412.19437): 671B total; the checkpoint (685B) adds the
+    14B MTP module.  transformers builds no MTP layer; symmem's mtp_layers = 1 adds one
+    (its embedding and head shared with the main model, section 2.2)."""
+    cfg = fields(DATA / "deepseek-v3.json")
+    base = symmem_model(cfg).params().total.evaluate()
+    assert round(base / 1e9) == 671
+    with_mtp = symmem_model(cfg, mtp_layers=1).params().total.evaluate()
+    assert 11e9 < with_mtp - base < 12.5e9  # one MoE layer (~11.9B) + 2 d^2 + 3 d
