@@ -270,7 +270,7 @@ def check(
 
     def step() -> None:
         nonlocal measured_saved
-        out, measured_saved = measure_saved(lambda: _forward(), param_list)
+        out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()])
         out[1].backward()
         opt.step()
 

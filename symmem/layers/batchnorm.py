@@ -17,7 +17,7 @@ Input: ``[batch, C]`` or ``[batch, C, L]`` (1d), ``[batch, C, H, W]`` (2d),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
@@ -28,9 +28,11 @@ from symmem.layers.base import (
     Layer,
     ParamTensor,
     Real,
+    Saved,
     Shape,
     Size,
     fmt_shape,
+    prod,
     register,
     same,
 )
@@ -81,6 +83,15 @@ class _BatchNorm(Layer):
                 f"not {fmt_shape(shape)} ({shape[1]} channels)"
             )
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """Training batch norm keeps its input and the batch mean and inverse std per
+        channel (fp32 on CUDA, the activation dtype on CPU, as layer norm); the running
+        statistics it also keeps are buffers, alive anyway.  Measured on CPU."""
+        stat = "fp32" if getattr(policy, "device", "cuda") == "cuda" else "act"
+        return [Saved("input", prod(shape), "act", "input"),
+                Saved("save_mean", self.num_features, stat, small=True),
+                Saved("save_invstd", self.num_features, stat, small=True)]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

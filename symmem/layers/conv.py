@@ -18,7 +18,7 @@ every spatial size becomes ``floor((n + 2p - d(k-1) - 1) / s) + 1`` (the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
@@ -29,10 +29,12 @@ from symmem.layers.base import (
     Layer,
     NonNeg,
     ParamTensor,
+    Saved,
     Shape,
     Size,
     conv_out,
     fmt_shape,
+    prod,
     register,
     same,
 )
@@ -100,6 +102,10 @@ class _ConvNd(Layer):
             for n in shape[c + 1 :]
         )
         return (*shape[:c], self.out_channels, *spatial)
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """convolution keeps its input (for the weight's gradient); measured."""
+        return [Saved("input", prod(shape), "act", "input")]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

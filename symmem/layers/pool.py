@@ -20,12 +20,12 @@ in Network").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, Shape, Size, register
+from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, Saved, Shape, Size, prod, register
 from symmem.layers.conv import channels_first
 
 if TYPE_CHECKING:
@@ -86,6 +86,11 @@ class _PoolNd(Layer):
 
 @dataclass(frozen=True)
 class _MaxPool(_PoolNd):
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """max_pool keeps its input and the argmax indices (int64, one per output element)."""
+        return [Saved("input", prod(shape), "act", "input"),
+                Saved("indices", prod(self.output_shape(shape)), "int64")]
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
 
@@ -144,6 +149,10 @@ class _AvgPool(Layer):
         )
         return (*shape[: c + 1], *spatial)
 
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """avg_pool keeps its input (measured, torch 2.13)."""
+        return [Saved("input", prod(shape), "act", "input")]
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
 
@@ -183,6 +192,13 @@ class _AdaptiveAvgPool(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)
         return (*shape[: c + 1], *((self.output_size,) * self.dims))
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """adaptive_avg_pool keeps its input, except output size 1, which PyTorch
+        computes as a mean (keeps nothing); measured."""
+        if sympy.sympify(self.output_size) == 1:
+            return []
+        return [Saved("input", prod(shape), "act", "input")]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
