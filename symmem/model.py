@@ -92,6 +92,41 @@ class Quantity:
             raise SymmemError(f"not a number: free symbols remain in {value}")
         return value
 
+    # -- solve, diff, latex, sweep, leading (symmem/solve.py, calculus.py, sweep.py, export.py)
+    def solve(self, budget: int | str, for_: str = "batch", **kwargs: Any) -> Any:
+        """The largest integer ``for_`` with this quantity <= ``budget`` (bytes or "24GB"); exact.
+
+        Returns :class:`symmem.solve.SolveResult`.
+        """
+        from symmem.solve import solve
+
+        return solve(self, budget, for_, **kwargs)
+
+    def diff(self, *symbols: str) -> Quantity:
+        """The (mixed) partial derivative with respect to ``symbols``, as a Quantity."""
+        from symmem.calculus import diff
+
+        return diff(self, *symbols)
+
+    def leading(self, size: Iterable[str] | None = None) -> Any:
+        """The leading-order terms in the large-size limit (:class:`symmem.calculus.Leading`)."""
+        from symmem.calculus import leading
+
+        return leading(self, size)
+
+    def latex(self) -> str:
+        """The expression as LaTeX with readable symbol names."""
+        from symmem.export import latex
+
+        return latex(self.expr, self.symbols)
+
+    def sweep(self, **grids: Any) -> Any:
+        """Exact values over a grid (``batch="1:64"``, ``seq_len=[512, 1024]``): a pandas
+        DataFrame when pandas is installed, else a dict of numpy arrays."""
+        from symmem.sweep import sweep
+
+        return sweep(self, grids)
+
 
 @dataclass(frozen=True)
 class ParamsResult:

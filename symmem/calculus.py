@@ -1,0 +1,145 @@
+"""Derivatives and leading-order terms of quantities.
+
+``diff(q, "batch")`` is the exact marginal cost of one more sample (memory is
+polynomial in sizes, so a derivative is exact per unit step only for linear
+terms; for a quadratic in seq_len it is the slope, and docs/solve.md says so).
+``leading(q)`` keeps the terms of highest total degree in the "size" symbols:
+for GPT parameters that is ``12*n_layers*d_model**2``, the rule of thumb, shown
+as the limit of the exact formula together with how far off it is at the
+model's own sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import sympy
+
+from symmem.errors import OptionError, suggest
+
+if TYPE_CHECKING:
+    from symmem.model import Quantity
+
+
+def _symbol(q: Quantity, name: str) -> sympy.Symbol:
+    if name not in q.symbols:
+        hint = suggest(name, list(q.symbols))
+        raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+    return q.symbols[name]
+
+
+def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
+    """q.expr with the values that depend on ``syms`` substituted (d_ff = 4*d_model follows d_model)."""
+    syms = set(syms)
+    dependent = {s: v for s, v in q.values.items() if s not in syms and sympy.sympify(v).free_symbols & syms}
+    expr = q.expr
+    for _ in range(4):
+        new = expr.xreplace(dependent)
+        if new == expr:
+            break
+        expr = new
+    return expr
+
+
+def diff(q: Quantity, *names: str) -> Quantity:
+    """The (mixed) partial derivative of ``q`` with respect to ``names``, simplified."""
+    from symmem.model import Quantity
+
+    if not names:
+        raise OptionError("diff needs at least one symbol (--wrt batch)")
+    syms = [_symbol(q, n) for n in names]
+    expr = _follow(q, syms)
+    for s in syms:
+        expr = sympy.diff(expr, s)
+    return Quantity(sympy.expand(expr), q.values, q.symbols)
+
+
+#: what d(quantity)/d(symbol) means, for the usual symbols
+_PER = {
+    "batch": "extra sample",
+    "seq_len": "extra token of context",
+    "n_layers": "extra layer",
+    "vocab": "extra vocabulary entry",
+    "n_heads": "extra attention head",
+    "n_experts": "extra expert",
+}
+
+
+def meaning(names: Sequence[str], quantity: str = "memory") -> str:
+    """'bytes per extra sample', 'parameters per unit of d_model', ...; mixed partials chain 'per'."""
+    unit = "parameters" if quantity in ("params", "parameters", "active", "buffers") else "bytes"
+    pers = [f"per {_PER.get(n, 'unit of ' + n)}" for n in names]
+    return " ".join([unit, *pers])
+
+
+@dataclass(frozen=True)
+class Leading:
+    """The leading-order part of a quantity in the large-size limit."""
+
+    #: the terms of highest total degree in ``size``
+    expr: sympy.Expr
+    #: the whole expression in the size symbols (other symbols at their values)
+    full: sympy.Expr
+    size: tuple[sympy.Symbol, ...]
+    degree: int
+    #: exact values at the model's values (None when symbols have no value)
+    exact_value: int | Fraction | None
+    leading_value: int | Fraction | None
+
+    @property
+    def relative_error(self) -> float | None:
+        """(leading - exact) / exact at the model's values: how far the rule of thumb is off."""
+        if self.exact_value in (None, 0) or self.leading_value is None:
+            return None
+        return float(Fraction(self.leading_value) / Fraction(self.exact_value) - 1)
+
+
+def _number(expr: sympy.Expr) -> int | Fraction | None:
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    return None
+
+
+def leading(q: Quantity, size: Iterable[str] | None = None) -> Leading:
+    """Keep the terms of highest total degree in the ``size`` symbols (default: every symbol in q).
+
+    Symbols not in ``size`` take their values first.  The expression must be a
+    polynomial in the size symbols (memory and parameter counts are).
+    """
+    if size:
+        syms = tuple(_symbol(q, n) for n in size)
+    else:
+        syms = tuple(sorted(q.expr.free_symbols, key=lambda s: s.name))
+    expr = _follow(q, syms)
+    others = {s: v for s, v in q.values.items() if s not in syms}
+    for _ in range(4):
+        new = expr.xreplace(others)
+        if new == expr:
+            break
+        expr = new
+    expr = sympy.expand(expr)
+    if not syms:
+        return Leading(expr, expr, (), 0, _number(expr), _number(expr))
+    try:
+        poly = sympy.Poly(expr, *syms)
+    except sympy.PolynomialError:
+        raise OptionError(
+            "the leading term needs a polynomial in the size symbols; this expression has "
+            "floor/ceiling/Min/Max in them: choose other symbols with --free"
+        ) from None
+    if poly.is_zero:
+        return Leading(sympy.Integer(0), expr, syms, 0, 0, 0)
+    terms = poly.terms()
+    degree = max(sum(m) for m, _ in terms)
+    lead = sympy.Add(*[c * sympy.Mul(*[s**e for s, e in zip(syms, m, strict=True)]) for m, c in terms if sum(m) == degree])
+    extra = lead.free_symbols | expr.free_symbols
+    if extra and not all(s in q.values for s in extra & set(syms)):
+        return Leading(lead, expr, syms, degree, None, None)
+    at = {s: q.values[s] for s in syms if s in q.values}
+    return Leading(lead, expr, syms, degree, _number(expr.xreplace(at)), _number(lead.xreplace(at)))

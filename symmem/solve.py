@@ -1,0 +1,342 @@
+"""The largest integer value of a symbol whose memory fits a budget, exactly.
+
+``solve(q, budget, for_="batch")`` returns the largest integer ``v >= 1`` with
+``q(v) <= budget < q(v + 1)``, both sides evaluated with exact integers
+(sympy ``Integer``/``Rational``, Python ``int``/``Fraction``), never floats.
+
+How (reported in :attr:`SolveResult.method`):
+
+* ``closed-form``: the expression, with every other symbol at its value, is a
+  polynomial in the symbol.  Degree 1 and 2 are solved with exact integer
+  arithmetic (``math.isqrt``); higher degrees with ``sympy.solve`` over a
+  positive *real* twin of the symbol (sympy drops fractional roots of
+  ``integer=True`` symbols), then floored.  The root is then verified, and
+  moved by a step if rounding put it off by one, by exact evaluation.
+* ``bisection``: anything else (``floor``/``ceiling`` in shapes, ``Min``/``Max``):
+  exponential search for an upper bracket, then integer bisection on the exact
+  expression.  Memory is assumed non-decreasing in the symbol (it is, for every
+  size symbol); the final check ``q(v) <= budget < q(v+1)`` holds regardless.
+* ``constant``: memory does not depend on the symbol: every value fits or none does.
+
+Solved forms are cached per (expression, symbol), so repeated solves of one
+quantity (a frontier, a budget scan) cost microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from symmem.errors import OptionError, SemanticError, suggest
+
+if TYPE_CHECKING:
+    from symmem.model import Quantity
+
+#: exponential search gives up (and calls the quantity unbounded) past this value
+_SEARCH_LIMIT = 2**128
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The answer of :func:`solve`; ``value`` is None when even ``lower`` does not fit."""
+
+    symbol: str
+    value: int | None
+    #: exact bytes at ``value`` (at ``lower`` when nothing fits); a Fraction only if the memory is fractional
+    bytes_at_value: int | Fraction
+    #: exact bytes at ``value + 1``; None when every value fits
+    bytes_at_next: int | Fraction | None
+    budget_bytes: int
+    method: str
+    #: the smallest value the symbol may take (1 for sizes)
+    lower: int = 1
+
+    @property
+    def fits(self) -> bool:
+        return self.value is not None
+
+    @property
+    def unbounded(self) -> bool:
+        """Memory does not grow with the symbol and fits: every value fits."""
+        return self.value is not None and self.bytes_at_next is None
+
+    @property
+    def headroom(self) -> int | Fraction:
+        """Budget left at ``value`` (negative: by how much ``lower`` is over)."""
+        return self.budget_bytes - self.bytes_at_value
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        def num(x: int | Fraction | None) -> int | float | None:
+            if x is None or isinstance(x, int):
+                return x
+            return int(x) if x.denominator == 1 else float(x)
+
+        return {
+            "symbol": self.symbol,
+            "value": self.value,
+            "bytes_at_value": num(self.bytes_at_value),
+            "bytes_at_next": num(self.bytes_at_next),
+            "budget_bytes": self.budget_bytes,
+            "method": self.method,
+        }
+
+
+# ---------------------------------------------------------------- evaluation
+def _to_exact(x: sympy.Expr) -> int | Fraction:
+    x = sympy.sympify(x)
+    if x.is_Integer:
+        return int(x)
+    if x.is_Rational:
+        return Fraction(int(x.p), int(x.q))
+    if x.is_number:
+        # floor/ceiling of exact rationals evaluate exactly; anything else (sqrt...) is a bug in a formula
+        raise OptionError(f"the memory expression evaluates to a non-rational number ({x})")
+    raise OptionError(f"free symbols remain in the expression: {sorted(map(str, x.free_symbols))}")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A one-symbol expression ready for fast exact evaluation."""
+
+    expr: sympy.Expr
+    sym: sympy.Symbol
+    #: exact polynomial coefficients, highest degree first, or None
+    coeffs: tuple[Fraction, ...] | None
+
+    def __call__(self, v: int) -> int | Fraction:
+        if self.coeffs is not None:
+            acc: int | Fraction = 0
+            for c in self.coeffs:  # Horner, exact
+                acc = acc * v + c
+            if isinstance(acc, Fraction) and acc.denominator == 1:
+                return int(acc)
+            return acc
+        return _to_exact(self.expr.xreplace({self.sym: sympy.Integer(v)}))
+
+
+@lru_cache(maxsize=256)
+def _compile(expr: sympy.Expr, sym: sympy.Symbol) -> _Compiled:
+    coeffs: tuple[Fraction, ...] | None = None
+    if not expr.has(sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod):
+        try:
+            poly = sympy.Poly(expr, sym)
+        except sympy.PolynomialError:
+            poly = None
+        if poly is not None and all(c.is_Rational for c in poly.all_coeffs()):
+            coeffs = tuple(Fraction(int(c.p), int(c.q)) for c in poly.all_coeffs())
+    return _Compiled(expr, sym, coeffs)
+
+
+def _one_symbol(q: Quantity, name: str, fixed: Mapping[str, Any] | None = None) -> tuple[sympy.Expr, sympy.Symbol]:
+    """q's expression with every symbol but ``name`` at its value."""
+    if name not in q.symbols:
+        hint = suggest(name, list(q.symbols))
+        raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+    sym = q.symbols[name]
+    values = dict(q.values)
+    values.pop(sym, None)
+    for k, v in (fixed or {}).items():
+        if k not in q.symbols:
+            raise OptionError(f"unknown symbol '{k}'")
+        values[q.symbols[k]] = sympy.sympify(v)
+    # values that depend on the symbol itself (d_ff = 4*d_model with d_model free) follow it
+    expr = q.expr
+    for _ in range(4):
+        new = expr.xreplace(values)
+        if new == expr:
+            break
+        expr = new
+    extra = expr.free_symbols - {sym}
+    if extra:
+        names = ", ".join(sorted(str(s) for s in extra))
+        raise OptionError(f"cannot solve for '{name}': other symbols have no value ({names}); give them one with --set")
+    return expr, sym
+
+
+def evaluator(q: Quantity, name: str, fixed: Mapping[str, Any] | None = None) -> Callable[[int], int | Fraction]:
+    """``f(v)``: q's exact value with ``name = v`` and every other symbol at its value."""
+    expr, sym = _one_symbol(q, name, fixed)
+    return _compile(expr, sym)
+
+
+# ---------------------------------------------------------------- solving
+def _floor_root_quadratic(a: Fraction, b: Fraction, c: Fraction) -> int | None:
+    """floor of the larger real root of a x^2 + b x + c = 0 (a > 0), exactly; None if no real root."""
+    # scale to integers
+    den = math.lcm(a.denominator, b.denominator, c.denominator)
+    A, B, C = int(a * den), int(b * den), int(c * den)
+    disc = B * B - 4 * A * C
+    if disc < 0:
+        return None
+    # x = (-B + sqrt(disc)) / (2A); floor with an integer square root, then fix below
+    return (-B + math.isqrt(disc)) // (2 * A)
+
+
+def _closed_form_guess(f: _Compiled, budget: int) -> tuple[int | None, str]:
+    assert f.coeffs is not None
+    coeffs = list(f.coeffs)
+    while coeffs and coeffs[0] == 0:
+        coeffs.pop(0)
+    deg = len(coeffs) - 1
+    if deg <= 0:
+        return None, "constant"
+    if deg == 1:
+        a, b = coeffs
+        return math.floor((budget - b) / a), "closed-form"
+    if deg == 2:
+        a, b, c = coeffs
+        if a > 0:
+            return _floor_root_quadratic(a, b, c - budget), "closed-form"
+    # general polynomial: sympy over the positive real twin
+    return _sympy_root(f.expr, f.sym, budget), "closed-form"
+
+
+@lru_cache(maxsize=256)
+def _solved_form(expr: sympy.Expr, sym: sympy.Symbol) -> tuple[sympy.Expr, ...]:
+    from symmem.symbols import real_twin
+
+    x = real_twin(sym)
+    budget = sympy.Symbol("__budget", positive=True)
+    try:
+        return tuple(sympy.solve(sympy.Eq(expr.xreplace({sym: x}), budget), x))
+    except (NotImplementedError, ValueError):  # pragma: no cover - sympy cannot
+        return ()
+
+
+def _sympy_root(expr: sympy.Expr, sym: sympy.Symbol, budget: int) -> int | None:
+    roots = _solved_form(expr, sym)
+    best: int | None = None
+    b = sympy.Symbol("__budget", positive=True)
+    for r in roots:
+        val = sympy.N(r.xreplace({b: sympy.Integer(budget)}), 60)
+        if val.is_real is False or abs(sympy.im(val)) > 1e-30:
+            continue
+        re = sympy.re(val)
+        if re > 0:
+            fl = int(sympy.floor(re))
+            best = fl if best is None else max(best, fl)
+    return best
+
+
+def _bisect(f: Callable[[int], int | Fraction], budget: int, lo: int) -> int | None:
+    """Largest v >= lo with f(v) <= budget (f non-decreasing); None when unbounded below the limit."""
+    hi = max(lo * 2, lo + 1)
+    while f(hi) <= budget:
+        lo = hi
+        hi *= 2
+        if hi > _SEARCH_LIMIT:
+            return None
+    # f(lo) <= budget < f(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if f(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _grows(f: _Compiled) -> bool:
+    """Does the expression depend on its symbol at all?"""
+    if f.coeffs is not None:
+        return any(c != 0 for c in f.coeffs[:-1])
+    return bool(f.expr.has(f.sym))
+
+
+def solve(q: Quantity, budget: int | str, for_: str = "batch", *, lower: int = 1,
+          fixed: Mapping[str, Any] | None = None) -> SolveResult:
+    """The largest integer value of ``for_`` (>= ``lower``) with ``q <= budget``; exact.
+
+    ``budget``: bytes, or a size string (``"24GB"``, ``"80GiB"``).  ``fixed``
+    gives other symbols values for this solve only (a frontier uses it).
+    """
+    from symmem.units import parse_bytes
+
+    budget_bytes = parse_bytes(budget)
+    expr, sym = _one_symbol(q, for_, fixed)
+    f = _compile(expr, sym)
+    at_lower = f(lower)
+    if not _grows(f):
+        if at_lower <= budget_bytes:
+            return SolveResult(for_, lower, at_lower, None, budget_bytes, "constant", lower)
+        return SolveResult(for_, None, at_lower, None, budget_bytes, "constant", lower)
+    if at_lower > budget_bytes:
+        return SolveResult(for_, None, at_lower, f(lower + 1), budget_bytes,
+                           "closed-form" if f.coeffs is not None else "bisection", lower)
+    method = "bisection"
+    v: int | None = None
+    if f.coeffs is not None:
+        guess, method = _closed_form_guess(f, budget_bytes)
+        if guess is not None:
+            v = max(guess, lower)
+            # verify and adjust by exact evaluation (a few steps at most; bisect if further off)
+            for _ in range(8):
+                if f(v) > budget_bytes:
+                    v -= 1
+                elif f(v + 1) <= budget_bytes:
+                    v += 1
+                else:
+                    break
+            else:
+                v = None
+            if v is not None and v < lower:
+                v = None
+        if v is None:
+            method = "bisection"
+    if v is None:
+        v = _bisect(f, budget_bytes, lower)
+        if v is None:
+            return SolveResult(for_, lower, at_lower, None, budget_bytes, "unbounded", lower)
+    at_v, at_next = f(v), f(v + 1)
+    if not (at_v <= budget_bytes < at_next):  # pragma: no cover - non-monotone memory
+        raise SemanticError(f"memory is not monotone in '{for_}' near {v}; cannot solve exactly")
+    return SolveResult(for_, v, at_v, at_next, budget_bytes, method, lower)
+
+
+# ---------------------------------------------------------------- frontier
+@dataclass(frozen=True)
+class Frontier:
+    """For each value of ``outer``, the largest ``inner`` that fits."""
+
+    inner: str
+    outer: str
+    rows: tuple[tuple[int, SolveResult], ...]
+    budget_bytes: int
+
+
+def default_range(q: Quantity, name: str) -> list[int]:
+    """Powers of two from 1 up to 4x the symbol's default (or 2^16 without one)."""
+    if name not in q.symbols:
+        hint = suggest(name, list(q.symbols))
+        raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+    default = q.values.get(q.symbols[name])
+    top = 2**16
+    if default is not None and sympy.sympify(default).is_Integer and int(default) > 0:
+        top = 4 * int(default)
+    out, v = [], 1
+    while v <= top:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def frontier(q: Quantity, budget: int | str, inner: str, outer: str,
+             outer_values: Iterable[int] | None = None) -> Frontier:
+    """The largest ``inner`` for each value of ``outer`` (default: :func:`default_range`)."""
+    from symmem.units import parse_bytes
+
+    if inner == outer:
+        raise OptionError(f"--for {inner} given twice")
+    budget_bytes = parse_bytes(budget)
+    values = list(outer_values) if outer_values is not None else default_range(q, outer)
+    if not values:
+        raise OptionError(f"empty range for '{outer}'")
+    rows = tuple((int(w), solve(q, budget_bytes, inner, fixed={outer: int(w)})) for w in values)
+    return Frontier(inner, outer, rows, budget_bytes)

@@ -1,0 +1,88 @@
+"""Byte budgets: ``"24GB"``, ``"24 gb"``, ``"1.5TiB"`` -> an exact number of bytes.
+
+SI prefixes and IEC prefixes are kept apart, always (as pint does):
+``B, KB, MB, GB, TB`` (also ``PB``) are powers of 1000 and
+``KiB, MiB, GiB, TiB`` (also ``PiB``) powers of 1024.  Case does not matter
+and a space between the number and the unit is allowed.  A number without a
+unit is a number of bytes.  A fractional result is rounded down to whole
+bytes (a budget is an upper bound: rounding down never claims memory that is
+not there).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from symmem.errors import OptionError
+
+#: unit (lower case) -> bytes
+UNITS: dict[str, int] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "pb": 1000**5,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "pib": 1024**5,
+}
+
+_BUDGET = re.compile(r"^\s*(?P<num>[0-9][0-9_]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<unit>[a-zA-Z]*)\s*$")
+
+
+def parse_bytes(text: str | int, *, what: str = "budget") -> int:
+    """The exact number of bytes ``text`` names; :class:`OptionError` if it is not one.
+
+    >>> parse_bytes("24GB"), parse_bytes("24 GiB"), parse_bytes("1.5TiB")
+    (24000000000, 25769803776, 1649267441664)
+    """
+    if isinstance(text, bool):
+        raise OptionError(f"{what}: expected a size such as '24GB' or '80GiB', got {text!r}")
+    if isinstance(text, int):
+        if text <= 0:
+            raise OptionError(f"{what} must be positive, got {text} bytes")
+        return text
+    if not isinstance(text, str):
+        raise OptionError(f"{what}: expected a size such as '24GB' or '80GiB', got {text!r}")
+    m = _BUDGET.match(text)
+    if not m:
+        if text.strip().startswith("-"):
+            raise OptionError(f"{what} must be positive, got '{text}'")
+        raise OptionError(
+            f"{what}: '{text}' is not a size; write a number and a unit such as '24GB', '24 GiB' or '1.5TiB' "
+            "(KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024)"
+        )
+    unit = m["unit"].lower()
+    if unit not in UNITS:
+        from symmem.errors import suggest
+
+        hint = suggest(unit, list(UNITS))
+        raise OptionError(
+            f"{what}: unknown unit '{m['unit']}' in '{text}'; use B, KB, MB, GB, TB (powers of 1000) or "
+            "KiB, MiB, GiB, TiB (powers of 1024)" + (f" ({hint})" if hint else "")
+        )
+    value = Fraction(m["num"].replace("_", "")) * UNITS[unit]
+    if m["exp"]:
+        value *= Fraction(10) ** int(m["exp"])
+    n = int(value)  # floor for positive values
+    if n <= 0:
+        raise OptionError(f"{what} must be at least one byte, got '{text}'")
+    return n
+
+
+def format_bytes(n: int | float, *, binary: bool = True, digits: int = 2) -> str:
+    """``85899345920`` -> ``'80.00 GiB'`` (binary, as nvidia-smi shows memory) or ``'85.90 GB'``."""
+    base, names = (1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB")) if binary else (1000, ("B", "KB", "MB", "GB", "TB", "PB"))
+    sign = "-" if n < 0 else ""
+    x = abs(float(n))
+    i = 0
+    while x >= base and i < len(names) - 1:
+        x /= base
+        i += 1
+    if i == 0:
+        return f"{sign}{int(abs(n))} B"
+    return f"{sign}{x:.{digits}f} {names[i]}"
