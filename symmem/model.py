@@ -235,6 +235,16 @@ class Model:
             has_experts,
         )
 
+    # ------------------------------------------------------------ memory
+    def memory(self, mode: str = "train", **options: Any) -> Any:
+        """Bytes per GPU of a training step (``mode="train"``) or of inference (``"infer"``):
+        a :class:`symmem.memory.MemoryResult` with one :class:`Quantity` per component
+        (weights, gradients, optimizer, activations, transient, kv_cache, overhead, total).
+        ``options`` are those of :func:`symmem.memory.memory` (docs/memory.md)."""
+        from symmem.memory import memory
+
+        return memory(self, mode, **options)
+
 
 def parse(text: str, *, filename: str | None = None, model: str | None = None,
           set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()) -> Model:

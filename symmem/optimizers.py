@@ -1,0 +1,82 @@
+"""Optimizers as data: how much state each keeps per parameter tensor.
+
+The state of one tensor is ``full_states`` tensors of its own size, plus
+Adafactor's factored second moment (row and column statistics of every
+matrix), plus block scales for 8-bit states.  Master weights and fp32
+gradient copies are not the optimizer's choice but the precision's: see
+:mod:`symmem.memory`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symmem.errors import OptionError
+from symmem.layers.base import Shape, prod
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    #: state tensors of the parameter's own size (Adam: exp_avg and exp_avg_sq)
+    full_states: int
+    #: Adafactor: the second moment of a tensor with >= 2 dimensions is factored
+    #: into row and column statistics over its last two dimensions; vectors keep a full one
+    factored_second_moment: bool = False
+    #: dtype of the full states (None: the memory model's state_dtype, fp32 by default)
+    state_dtype: str | None = None
+    #: 8-bit blockwise states: one fp32 absmax per this many values of each state
+    quant_block: int | None = None
+    source: str = ""
+
+    def state_numel(self, shape: Shape, copies: sympy.Expr | int = 1) -> tuple[sympy.Expr, sympy.Expr]:
+        """(elements kept in the state dtype, bytes of fp32 block scales) for one tensor."""
+        copies = sympy.sympify(copies)
+        n = copies * prod(shape)
+        full = self.full_states * n
+        if self.factored_second_moment:
+            if len(shape) >= 2:
+                full += copies * prod(shape[:-2]) * (shape[-2] + shape[-1])
+            else:
+                full += n
+        scales = sympy.Integer(0)
+        if self.quant_block is not None:
+            scales = self.full_states * n / self.quant_block * 4
+        return full, scales
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    o.name: o
+    for o in (
+        Optimizer("sgd", 0, source="torch.optim.SGD(momentum=0): no state"),
+        Optimizer("sgd-momentum", 1, source="torch.optim.SGD(momentum>0): one momentum_buffer per parameter"),
+        Optimizer("adam", 2, source="Kingma & Ba 2015; torch.optim.Adam: exp_avg and exp_avg_sq"),
+        Optimizer("adamw", 2, source="Loshchilov & Hutter 2019; torch.optim.AdamW: exp_avg and exp_avg_sq"),
+        Optimizer(
+            "adafactor", 0, factored_second_moment=True,
+            source="Shazeer & Stern 2018, Algorithm 4 and Section 7 (beta1 = 0: no first moment); "
+            "transformers.Adafactor: exp_avg_sq_row + exp_avg_sq_col for tensors of >= 2 dims, exp_avg_sq for vectors",
+        ),
+        Optimizer(
+            "adafactor-momentum", 1, factored_second_moment=True,
+            source="Adafactor with beta1 > 0 (transformers.Adafactor(beta1=0.9)): a full first moment exp_avg besides",
+        ),
+        Optimizer(
+            "adam8bit", 2, state_dtype="int8", quant_block=2048,
+            source="Dettmers et al. 2022, 8-bit Optimizers via Block-wise Quantization, Section 2: both Adam states "
+            "in 8 bits, blocks of 2048 values with one fp32 absmax each (bitsandbytes Adam8bit)",
+        ),
+        Optimizer("lion", 1, source="Chen et al. 2023, Symbolic Discovery of Optimization Algorithms: one momentum"),
+    )
+}
+OPTIMIZER_ALIASES = {"sgd_momentum": "sgd-momentum", "momentum": "sgd-momentum", "adam-8bit": "adam8bit",
+                     "adamw8bit": "adam8bit"}
+
+
+def optimizer(name: str) -> Optimizer:
+    key = OPTIMIZER_ALIASES.get(name, name)
+    if key not in OPTIMIZERS:
+        raise OptionError(f"unknown optimizer '{name}': valid names are {', '.join([*OPTIMIZERS, *OPTIMIZER_ALIASES])}")
+    return OPTIMIZERS[key]

@@ -1,0 +1,101 @@
+"""Parallelism as data: degrees and the rule for what each degree splits.
+
+Degrees are ints (or sympy expressions, to keep a degree symbolic in tests
+and sweeps).  The rules are conservative where frameworks differ: a tensor
+is split only when Megatron-LM splits it (Shoeybi et al. 2019; Megatron-Core
+``ColumnParallelLinear`` / ``RowParallelLinear`` / ``VocabParallelEmbedding``);
+anything else is replicated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symmem.errors import OptionError
+from symmem.layers.base import ParamTensor
+
+Degree = int | sympy.Expr
+
+
+def _check(name: str, value: Degree, low: int = 1) -> sympy.Expr:
+    v = sympy.sympify(value)
+    if v.is_number and (not v.is_integer or v < low):
+        raise OptionError(f"{name} must be an integer >= {low}, not {value}")
+    return v
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Per-GPU view of a parallel training / inference job.
+
+    ``tp``: tensor parallel (Shoeybi et al. 2019); ``sp``: sequence parallel
+    on top of it (Korthikanti et al. 2022); ``pp``: pipeline stages
+    (Narayanan et al. 2021, 1F1B); ``micro_batches``: micro-batches in
+    flight on the first stage (None: pp, the 1F1B steady state); ``dp``:
+    data-parallel ranks; ``zero``: ZeRO stage 0-3 over the dp ranks
+    (Rajbhandari et al. 2020; FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2);
+    ``ep``: expert parallel, routed experts split over ep ranks.
+    """
+
+    tp: Degree = 1
+    pp: Degree = 1
+    dp: Degree = 1
+    zero: int = 0
+    sp: bool = False
+    ep: Degree = 1
+    micro_batches: Degree | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "dp", "ep"):
+            object.__setattr__(self, name, _check(name, getattr(self, name)))
+        if self.micro_batches is not None:
+            object.__setattr__(self, "micro_batches", _check("micro_batches", self.micro_batches))
+        if self.zero not in (0, 1, 2, 3):
+            raise OptionError(f"zero must be a ZeRO stage 0, 1, 2 or 3, not {self.zero}")
+
+    @property
+    def in_flight(self) -> sympy.Expr:
+        """Micro-batches whose activations the first pipeline stage holds (1F1B: min(m, pp))."""
+        pp = sympy.sympify(self.pp)
+        if pp == 1:
+            return sympy.Integer(1)
+        m = pp if self.micro_batches is None else sympy.sympify(self.micro_batches)
+        return sympy.Min(m, pp)
+
+
+#: per layer kind: names of the weight matrices tensor parallelism splits (None: every >= 2-D tensor).
+#: Attention q/k/v are column-parallel and o row-parallel; MLP fc1 / gate / up column, fc2 / down row;
+#: MoE experts as MLPs, the router replicated; MLA: the up-projections and o are split, the
+#: down-projections q_a_proj / kv_a_proj_with_mqa replicated (Megatron-Core MLASelfAttention);
+#: token embeddings vocab-parallel.  Biases and norms are replicated (conservative: Megatron
+#: splits the column-parallel biases too, a few thousand values per layer).
+TP_SPLIT: dict[str, frozenset[str] | None] = {
+    "attention": None,
+    "mlp": None,
+    "gated_mlp": None,
+    "moe": frozenset({"experts.gate_proj.weight", "experts.up_proj.weight", "experts.down_proj.weight",
+                      "experts.fc1.weight", "experts.fc2.weight",
+                      "shared_experts.gate_proj.weight", "shared_experts.up_proj.weight",
+                      "shared_experts.down_proj.weight", "shared_experts.fc1.weight", "shared_experts.fc2.weight"}),
+    "mla": frozenset({"q_proj.weight", "q_b_proj.weight", "kv_b_proj.weight", "o_proj.weight"}),
+    "embedding": None,
+}
+
+
+def tp_splits(kind: str, tensor: ParamTensor, *, output_head: bool = False) -> bool:
+    """Does tensor parallelism split this tensor?  (The model's output head is column-parallel.)"""
+    if len(tensor.shape) < 2:
+        return False
+    if output_head:
+        return True
+    if kind not in TP_SPLIT:
+        return False
+    names = TP_SPLIT[kind]
+    return names is None or tensor.name in names
+
+
+def is_routed_expert(tensor: ParamTensor) -> bool:
+    """Expert parallelism splits the routed experts (the tensors with an ``active`` count)."""
+    return tensor.active is not None
