@@ -340,3 +340,56 @@ def frontier(q: Quantity, budget: int | str, inner: str, outer: str,
         raise OptionError(f"empty range for '{outer}'")
     rows = tuple((int(w), solve(q, budget_bytes, inner, fixed={outer: int(w)})) for w in values)
     return Frontier(inner, outer, rows, budget_bytes)
+
+
+# ---------------------------------------------------------------- remedies
+@dataclass(frozen=True)
+class Remedy:
+    """One change of memory options, and what the solve gives with it."""
+
+    change: str
+    options: dict[str, Any]
+    result: SolveResult
+
+
+def remedies(model: Any, budget: int | str, for_: str = "batch", *, mode: str | None = None,
+             options: Mapping[str, Any] | None = None, quantity: str = "memory") -> list[Remedy]:
+    """When nothing fits: the smallest change of each kind that makes ``for_ = 1`` fit.
+
+    Tried in order, each through the memory options API (``model.memory``):
+    full activation checkpointing; ZeRO stage 1, 2, 3 (with the given data
+    parallel degree, or 8 when none is given); tensor parallel 2, 4, 8; int8
+    then int4 weights (inference).  For each kind the first that fits is kept.
+    """
+    from symmem.units import parse_bytes
+
+    budget_bytes = parse_bytes(budget)
+    base = dict(options or {})
+    if mode is not None:
+        base["mode"] = mode
+    infer = str(base.get("mode", "train")).startswith("inf")
+    kinds: list[list[tuple[str, dict[str, Any]]]] = []
+    if not infer:
+        kinds.append([("checkpointing=full", {"checkpointing": "full"})])
+        dp = base.get("dp") or 8
+        kinds.append([(f"zero={z} (dp={dp})", {"zero": z, "dp": dp}) for z in (1, 2, 3)])
+    kinds.append([(f"tp={t}", {"tp": t}) for t in (2, 4, 8)])
+    if infer:
+        kinds.append([(f"quant={w}", {"quant": w}) for w in ("int8", "int4")])
+    out: list[Remedy] = []
+    for kind in kinds:
+        for label, change in kind:
+            opts = {**base, **change}
+            try:
+                result = model.memory(**opts)
+            except Exception:  # noqa: BLE001 - an option this model or version does not take
+                continue
+            q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
+            try:
+                r = solve(q, budget_bytes, for_)
+            except Exception:  # noqa: BLE001
+                continue
+            if r.fits:
+                out.append(Remedy(label, change, r))
+                break
+    return out

@@ -1,0 +1,77 @@
+"""What solve, sweep, diff and show share: picking the quantity (params, memory,
+one memory component) and the budget (--budget or --gpu).  No formula here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from symmem.errors import OptionError, suggest
+
+PARAM_QUANTITIES = ("params", "active")
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The quantity a command works on, and the memory components when it is memory."""
+
+    name: str
+    quantity: Any  # symmem.model.Quantity
+    unit: str  # "bytes" or "parameters"
+    components: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+
+
+def components_of(result: Any) -> dict[str, Any]:
+    """name -> Quantity for a memory result (``.components`` mapping or per-component attributes)."""
+    comps = getattr(result, "components", None)
+    if callable(comps):
+        comps = comps()
+    if isinstance(comps, Mapping):
+        return {k: v for k, v in comps.items() if k != "total"}
+    if comps is not None:  # an iterable of names
+        return {str(k): getattr(result, str(k)) for k in comps if str(k) != "total"}
+    names = ("weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead")
+    return {n: getattr(result, n) for n in names if hasattr(result, n)}
+
+
+def select(model: Any, quantity: str, mode: str | None = None, options: Mapping[str, Any] | None = None) -> Selected:
+    """params | active | memory | a memory component (weights, activations, kv_cache...)."""
+    q = quantity.strip().lower().replace("-", "_")
+    if q in PARAM_QUANTITIES:
+        if options:
+            raise OptionError(f"memory options ({', '.join(options)}) do not apply to --quantity {q}")
+        p = model.params()
+        return Selected(q, p.total if q == "params" else p.active, "parameters")
+    if not hasattr(model, "memory"):
+        raise OptionError("the memory model is not available in this version of symmem; use --quantity params")
+    kwargs = dict(options or {})
+    if mode is not None:
+        kwargs["mode"] = mode
+    result = model.memory(**kwargs)
+    comps = components_of(result)
+    if q in ("memory", "total"):
+        return Selected("memory", result.total, "bytes", comps, result)
+    if q in comps:
+        return Selected(q, comps[q], "bytes", comps, result)
+    hint = suggest(q, ["params", "active", "memory", *comps])
+    raise OptionError(
+        f"unknown quantity '{quantity}'" + (f": {hint}" if hint else "")
+        + f"; use params, active, memory or a memory component ({', '.join(comps)})"
+    )
+
+
+def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
+    """(bytes, how it was given) from --budget or --gpu (exactly one)."""
+    from symmem.gpus import gpu as lookup
+    from symmem.units import parse_bytes
+
+    if budget is not None and gpu is not None:
+        raise OptionError("give either --budget or --gpu, not both")
+    if gpu is not None:
+        g = lookup(gpu)
+        return g.capacity_bytes, f"--gpu {g.key} ({g.name}, {g.capacity_kind} capacity)"
+    if budget is None:
+        raise OptionError("give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)")
+    return parse_bytes(budget), f"--budget {budget.strip()}"

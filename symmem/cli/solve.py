@@ -1,0 +1,179 @@
+"""`symmem solve`: the largest batch (or any size) whose memory fits a budget, exactly."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from symmem.cli.common import (
+    FreeOpt,
+    JsonOpt,
+    ModelArg,
+    ModelNameOpt,
+    SetOpt,
+    echo_json,
+    user_errors,
+)
+
+BudgetOpt = Annotated[str | None, typer.Option("--budget", "-b", help="Memory budget: 24GB (powers of 1000), 24GiB (powers of 1024), ...")]
+GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus).")]
+ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train or infer.")]
+QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")]
+RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: a:b, a:b:step or a,b,c (default: powers of two up to 4x its default).")]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", help="A memory-model option as name=value (repeatable).")]
+
+
+def solve(
+    model: ModelArg,
+    budget: BudgetOpt = None,
+    gpu: GpuOpt = None,
+    for_: ForOpt = None,
+    mode: ModeOpt = None,
+    quantity: QuantityOpt = "memory",
+    range_: RangeOpt = None,
+    set_: SetOpt = None,
+    free: FreeOpt = None,
+    option: OptionOpt = None,
+    json_: JsonOpt = False,
+    model_name: ModelNameOpt = None,
+) -> None:
+    """Find the largest value of a symbol (batch by default) whose memory fits the budget."""
+    from symmem.cli._quantity import budget_bytes, select
+    from symmem.cli.common import load_model
+    from symmem.errors import OptionError
+
+    with user_errors():
+        names = list(for_ or ["batch"])
+        if len(names) > 2:
+            raise OptionError("--for at most twice (a frontier of two symbols)")
+        b, how = budget_bytes(budget, gpu)
+        options = parse_options(option)
+        # the solved symbols are kept free so that defaults derived from them follow them
+        m = load_model(model, set_, [*(free or []), *[n for n in names if n not in (free or [])]], model_name)
+        for n in names:
+            m.symbol(n)  # unknown symbol -> a clear error
+        sel = select(m, quantity, mode, options)
+        if len(names) == 2:
+            _frontier(m, sel, b, how, names, range_, json_)
+            return
+        if range_ is not None:
+            raise OptionError("--range applies to the second --for symbol of a frontier")
+        result = sel.quantity.solve(b, names[0])
+        if json_:
+            echo_json(result.as_dict())
+            return
+        _report(m, sel, result, how, mode, options)
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``-o optimizer=adam -o tp=2`` -> ``{"optimizer": "adam", "tp": 2}`` (numbers become ints/floats)."""
+    from symmem.errors import OptionError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if not sep or not key or not value:
+            raise OptionError(f"--option expects name=value, got '{item}'")
+        parsed: Any = value
+        for conv in (int, float):
+            try:
+                parsed = conv(value)
+                break
+            except ValueError:
+                continue
+        if value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        out[key] = parsed
+    return out
+
+
+def _b(n: Any) -> str:
+    from symmem.units import format_bytes
+
+    return f"{int(n):,} bytes ({format_bytes(int(n))})"
+
+
+def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[str, Any]) -> None:
+    unit = sel.unit
+    typer.echo(f"budget: {r.budget_bytes:,} bytes ({_fmt(r.budget_bytes)}) from {how}")
+    if r.unbounded:
+        typer.echo(f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
+                   f"({_amount(r.bytes_at_value, unit)} <= budget)")
+        return
+    if not r.fits:
+        over = r.bytes_at_value - r.budget_bytes
+        typer.echo(f"even {r.symbol} = {r.lower} does not fit: {sel.name} needs {_amount(r.bytes_at_value, unit)}, "
+                   f"{_amount(over, unit)} over the budget")
+        if sel.components:
+            at = {r.symbol: r.lower}
+            vals = {k: q.evaluate(**at) for k, q in sel.components.items()}
+            top = max(vals, key=lambda k: vals[k] if isinstance(vals[k], int) else -1)
+            typer.echo(f"largest component: {top} ({_amount(vals[top], unit)})")
+            from symmem.solve import remedies
+
+            fixes = remedies(m, r.budget_bytes, r.symbol, mode=mode, options=options, quantity=sel.name)
+            if fixes:
+                typer.echo("what would make it fit (the smallest change of each kind):")
+                for fix in fixes:
+                    typer.echo(f"  {fix.change:<28} {r.symbol} <= {fix.result.value:,}")
+            else:
+                typer.echo("no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 weights) makes it fit")
+        return
+    typer.echo(f"{r.symbol} = {r.value:,}   ({r.method})")
+    typer.echo(f"  {sel.name} at {r.symbol} = {r.value:,}: {_amount(r.bytes_at_value, unit)}")
+    typer.echo(f"  {sel.name} at {r.symbol} = {r.value + 1:,}: {_amount(r.bytes_at_next, unit)}  (over)")
+    typer.echo(f"  headroom: {_amount(r.headroom, unit)}")
+    if sel.components:
+        typer.echo(f"breakdown at {r.symbol} = {r.value:,}:")
+        at = {r.symbol: r.value}
+        for name, q in sel.components.items():
+            v = q.evaluate(**at)
+            typer.echo(f"  {name:<12} {_amount(v, unit) if isinstance(v, int) else v}")
+
+
+def _fmt(n: Any) -> str:
+    from symmem.units import format_bytes
+
+    return format_bytes(int(n))
+
+
+def _amount(n: Any, unit: str) -> str:
+    if unit == "bytes":
+        return _b(n)
+    return f"{int(n):,} {unit}"
+
+
+def _frontier(m: Any, sel: Any, b: int, how: str, names: list[str], range_: str | None, json_: bool) -> None:
+    from symmem.solve import default_range, frontier
+    from symmem.sweep import parse_values
+
+    if range_ is not None:
+        values = parse_values(range_, names[1])
+    else:  # powers of two up to 4x the symbol's default (the model loaded without --free)
+        values = default_range(_defaults(m).quantity(sel.quantity.expr), names[1])
+    fr = frontier(sel.quantity, b, names[0], names[1], values)
+    if json_:
+        echo_json({"inner": fr.inner, "outer": fr.outer, "budget_bytes": fr.budget_bytes,
+                   "rows": [{fr.outer: w, **r.as_dict()} for w, r in fr.rows]})
+        return
+    typer.echo(f"budget: {b:,} bytes ({_fmt(b)}) from {how}")
+    typer.echo(f"largest {fr.inner} for each {fr.outer}:")
+    w1 = max(len(fr.outer), *(len(f"{w:,}") for w, _ in fr.rows))
+    typer.echo(f"  {fr.outer.rjust(w1)}  {fr.inner}")
+    for w, r in fr.rows:
+        if r.unbounded:
+            shown = "any (does not grow)"
+        elif r.fits:
+            shown = f"{r.value:,}"
+        else:
+            shown = f"none ({fr.inner}={r.lower} is {_fmt(r.bytes_at_value - b)} over)"
+        typer.echo(f"  {f'{w:,}'.rjust(w1)}  {shown}")
+
+
+def _defaults(m: Any) -> Any:
+    from symmem.model import Model
+
+    return Model(m.graph, set_values=m.set_values, source=m.source, filename=m.filename)
