@@ -310,6 +310,26 @@ def memory(
     return _Builder(model, cfg, opt, q, policy).build()
 
 
+def option_names() -> tuple[str, ...]:
+    """The options :func:`memory` takes (besides the model and the mode)."""
+    import inspect
+
+    return tuple(n for n in inspect.signature(memory).parameters if n not in ("model", "mode"))
+
+
+def memory_with_options(model: Model, mode: str, options: dict[str, Any]) -> MemoryResult:
+    """:func:`memory` with options from a user (``--option name=value``): unknown names are an OptionError."""
+    from symmem.errors import suggest
+
+    valid = option_names()
+    for name in options:
+        if name not in valid:
+            hint = suggest(name, valid)
+            raise OptionError(f"unknown memory option '{name}'" + (f" ({hint})" if hint else "")
+                              + f": valid options are {', '.join(valid)}")
+    return memory(model, mode, **options)
+
+
 def _configure(
     mode: str, precision: str, optimizer: str, checkpointing: str, par: Parallel, attention: str, device: str,
     dropout: bool, weight_dtype: str | None, grad_dtype: str | None, master: bool | None, grad_fp32_copy: bool,

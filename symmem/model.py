@@ -241,9 +241,9 @@ class Model:
         a :class:`symmem.memory.MemoryResult` with one :class:`Quantity` per component
         (weights, gradients, optimizer, activations, transient, kv_cache, overhead, total).
         ``options`` are those of :func:`symmem.memory.memory` (docs/memory.md)."""
-        from symmem.memory import memory
+        from symmem.memory import memory_with_options
 
-        return memory(self, mode, **options)
+        return memory_with_options(self, mode, options)
 
 
 def parse(text: str, *, filename: str | None = None, model: str | None = None,
