@@ -11,7 +11,7 @@ model's own sizes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -106,11 +106,13 @@ def _number(expr: sympy.Expr) -> int | Fraction | None:
     return None
 
 
-def leading(q: Quantity, size: Iterable[str] | None = None) -> Leading:
+def leading(q: Quantity, size: Iterable[str] | None = None,
+            at: Mapping[sympy.Symbol, sympy.Expr] | None = None) -> Leading:
     """Keep the terms of highest total degree in the ``size`` symbols (default: every symbol in q).
 
     Symbols not in ``size`` take their values first.  The expression must be a
-    polynomial in the size symbols (memory and parameter counts are).
+    polynomial in the size symbols (memory and parameter counts are).  The
+    relative error is measured at ``at`` (default: q's values).
     """
     if size:
         syms = tuple(_symbol(q, n) for n in size)
@@ -138,8 +140,8 @@ def leading(q: Quantity, size: Iterable[str] | None = None) -> Leading:
     terms = poly.terms()
     degree = max(sum(m) for m, _ in terms)
     lead = sympy.Add(*[c * sympy.Mul(*[s**e for s, e in zip(syms, m, strict=True)]) for m, c in terms if sum(m) == degree])
-    extra = lead.free_symbols | expr.free_symbols
-    if extra and not all(s in q.values for s in extra & set(syms)):
+    point = dict(q.values) if at is None else dict(at)
+    if not all(s in point for s in syms):
         return Leading(lead, expr, syms, degree, None, None)
-    at = {s: q.values[s] for s in syms if s in q.values}
-    return Leading(lead, expr, syms, degree, _number(expr.xreplace(at)), _number(lead.xreplace(at)))
+    sub = {s: point[s] for s in syms}
+    return Leading(lead, expr, syms, degree, _number(expr.xreplace(sub)), _number(lead.xreplace(sub)))

@@ -108,11 +108,11 @@ class Quantity:
 
         return diff(self, *symbols)
 
-    def leading(self, size: Iterable[str] | None = None) -> Any:
+    def leading(self, size: Iterable[str] | None = None, at: Mapping[sympy.Symbol, Any] | None = None) -> Any:
         """The leading-order terms in the large-size limit (:class:`symmem.calculus.Leading`)."""
         from symmem.calculus import leading
 
-        return leading(self, size)
+        return leading(self, size, at)
 
     def latex(self) -> str:
         """The expression as LaTeX with readable symbol names."""

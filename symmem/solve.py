@@ -392,4 +392,21 @@ def remedies(model: Any, budget: int | str, for_: str = "batch", *, mode: str | 
             if r.fits:
                 out.append(Remedy(label, change, r))
                 break
+    if out:
+        return out
+    # no single change is enough: stack the strongest of each kind, in order, until it fits
+    stacked: dict[str, Any] = {}
+    labels: list[str] = []
+    for kind in kinds:
+        label, change = kind[-1]
+        stacked.update(change)
+        labels.append(label)
+        try:
+            result = model.memory(**{**base, **stacked})
+            q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
+            r = solve(q, budget_bytes, for_)
+        except Exception:  # noqa: BLE001
+            continue
+        if r.fits:
+            return [Remedy(" + ".join(labels), dict(stacked), r)]
     return out

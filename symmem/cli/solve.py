@@ -6,6 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
+from symmem.cli._quantity import (
+    BudgetOpt,
+    ForOpt,
+    GpuOpt,
+    ModeOpt,
+    OptionOpt,
+    RangeOpt,
+    parse_options,
+)
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -16,13 +25,7 @@ from symmem.cli.common import (
     user_errors,
 )
 
-BudgetOpt = Annotated[str | None, typer.Option("--budget", "-b", help="Memory budget: 24GB (powers of 1000), 24GiB (powers of 1024), ...")]
-GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus).")]
-ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train or infer.")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")]
-RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: a:b, a:b:step or a,b,c (default: powers of two up to 4x its default).")]
-OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", help="A memory-model option as name=value (repeatable).")]
 
 
 def solve(
@@ -67,29 +70,6 @@ def solve(
         _report(m, sel, result, how, mode, options)
 
 
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``-o optimizer=adam -o tp=2`` -> ``{"optimizer": "adam", "tp": 2}`` (numbers become ints/floats)."""
-    from symmem.errors import OptionError
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key, value = key.strip().replace("-", "_"), value.strip()
-        if not sep or not key or not value:
-            raise OptionError(f"--option expects name=value, got '{item}'")
-        parsed: Any = value
-        for conv in (int, float):
-            try:
-                parsed = conv(value)
-                break
-            except ValueError:
-                continue
-        if value.lower() in ("true", "false"):
-            parsed = value.lower() == "true"
-        out[key] = parsed
-    return out
-
-
 def _b(n: Any) -> str:
     from symmem.units import format_bytes
 
@@ -116,7 +96,7 @@ def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[
 
             fixes = remedies(m, r.budget_bytes, r.symbol, mode=mode, options=options, quantity=sel.name)
             if fixes:
-                typer.echo("what would make it fit (the smallest change of each kind):")
+                typer.echo("what would make it fit (the smallest change of each kind, or the first stack of them that does):")
                 for fix in fixes:
                     typer.echo(f"  {fix.change:<28} {r.symbol} <= {fix.result.value:,}")
             else:

@@ -1,0 +1,69 @@
+"""`symmem diff`: the derivative of a quantity, with what it means and its value."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from symmem.cli._quantity import ModeOpt, OptionOpt, default_values, parse_options, select
+from symmem.cli.common import (
+    FreeOpt,
+    JsonOpt,
+    ModelArg,
+    ModelNameOpt,
+    SetOpt,
+    echo_json,
+    load_model,
+    user_errors,
+)
+
+WrtOpt = Annotated[list[str], typer.Option("--wrt", help="Differentiate with respect to this symbol (repeatable: mixed partials).")]
+QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
+
+
+def diff(
+    model: ModelArg,
+    wrt: WrtOpt,
+    quantity: QuantityOpt = "memory",
+    mode: ModeOpt = None,
+    option: OptionOpt = None,
+    set_: SetOpt = None,
+    free: FreeOpt = None,
+    json_: JsonOpt = False,
+    model_name: ModelNameOpt = None,
+) -> None:
+    """Print d(quantity)/d(symbol), simplified, its meaning, and its value at the model's values."""
+    from symmem.calculus import meaning
+
+    with user_errors():
+        m = load_model(model, set_, [*(free or []), *[w for w in wrt if w not in (free or [])]], model_name)
+        for w in wrt:
+            m.symbol(w)
+        sel = select(m, quantity, mode, parse_options(option))
+        d = sel.quantity.diff(*wrt)
+        text = meaning(wrt, "params" if sel.unit == "parameters" else "memory")
+        at = {w: v for w, v in _defaults(m, wrt).items() if v is not None}
+        value = d.evaluate(**at)
+        partial = "".join(f"/d {w}" for w in wrt)
+        if json_:
+            echo_json({"quantity": sel.name, "wrt": list(wrt), "derivative": str(d.expr), "meaning": text,
+                       "at": {k: int(v) for k, v in at.items()},
+                       "value": value if isinstance(value, int) else str(value)})
+            return
+        typer.echo(f"d {sel.name}{partial} = {d.expr}")
+        typer.echo(f"meaning: {text}")
+        where = ", ".join(f"{k}={v:,}" for k, v in at.items()) or "the model's values"
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        typer.echo(f"at {where}: {shown} {text}")
+
+
+
+def _defaults(m: object, names: list[str]) -> dict[str, int | None]:
+    """The default of each differentiated symbol (the model loaded them free)."""
+    values = default_values(m)
+    out: dict[str, int | None] = {}
+    for n in names:
+        v = values.get(m.graph.symbols[n])  # type: ignore[attr-defined]
+        out[n] = int(v) if v is not None and v.is_Integer else None
+    return out
