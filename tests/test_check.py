@@ -1,0 +1,104 @@
+"""symmem check over the bundled examples at small sizes: parameters exact, saved
+activations within 2 % of what autograd keeps, the step's peak within 5 %.
+
+Every expected number is measured here, from PyTorch (symmem.check builds the
+network, runs a training step and measures it); nothing is taken from symmem's output.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import symmem  # noqa: E402
+from symmem.activations import ActPolicy  # noqa: E402
+from symmem.check import check  # noqa: E402
+
+SMALL = {
+    "gpt2": {"d_model": 64, "n_layers": 2, "n_heads": 4, "vocab": 500, "n_ctx": 64},
+    "bert-base": {"d_model": 64, "n_layers": 2, "n_heads": 4, "vocab": 500, "d_ff": 256, "max_positions": 64},
+    "llama3.1-8b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500, "d_ff": 224},
+    "transformer_layer": {"d": 48, "heads": 4},
+}
+#: kinds whose activations() is not written yet (moe, mla, lstm): their examples are
+#: checked for parameters only; see docs/validation.md
+PARAMS_ONLY = {
+    "mixtral-8x7b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500,
+                     "d_expert": 96, "n_experts": 4, "seq_len": 16, "batch": 2},
+    "deepseek-v3": {"vocab": 500, "d_model": 64, "n_layers": 3, "n_dense": 1, "n_heads": 4,
+                    "q_lora_rank": 32, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4,
+                    "v_head_dim": 8, "d_ff": 128, "d_expert": 32, "n_experts": 8, "top_k": 2,
+                    "n_shared": 1, "seq_len": 16, "batch": 2},
+    "lstm_lm": {"batch": 2, "seq_len": 8, "vocab": 300, "emsize": 32, "nhid": 32},
+    # same kinds as gpt2 / llama3.1-8b (covered by the grid): one configuration each
+    "gpt3-175b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "vocab": 500, "n_ctx": 64, "batch": 2, "seq_len": 16},
+    "llama2-7b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "vocab": 500, "d_ff": 172, "batch": 2, "seq_len": 16},
+}
+
+GRID = [(1, 8), (2, 16)]
+
+
+def _run(name, sets, **policy):
+    m = symmem.load(name, set_values=sets)
+    try:
+        return check(m, ActPolicy(device="cpu", **policy))
+    except NotImplementedError as exc:  # a kind without a PyTorch equivalent
+        pytest.skip(f"{name}: {exc}")
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("batch,seq_len", GRID)
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+@pytest.mark.parametrize("dropout", [True, False])
+def test_transformers_grid(name, batch, seq_len, dtype, attention, dropout, request):
+    if name == "transformer_layer" and dtype == "bf16" and batch == 2:
+        # documented deviation (docs/validation.md): a single layer without an LM head
+        # peaks in the middle of backward, which the two-moment peak model misses (-7 %)
+        request.applymarker(pytest.mark.xfail(reason="peak moment mid-backward, docs/validation.md", strict=False))
+    r = _run(name, {**SMALL[name], "batch": batch, "seq_len": seq_len},
+             dtype=dtype, attention=attention, dropout=dropout)
+    assert r.params_exact, [row for row in r.params if not row.exact]
+    assert abs(r.saved.rel_error) <= 0.02, r.saved
+    assert abs(r.peak.rel_error) <= 0.05, r.peak
+
+
+@pytest.mark.parametrize("name", list(PARAMS_ONLY))
+def test_params_only_examples(name):
+    r = _run(name, PARAMS_ONLY[name])
+    assert r.params_exact, [row for row in r.params if not row.exact]
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_resnet50_saved_exact(dtype):
+    # 224 x 224 input fixed by the example; batch 1 keeps it under a second.
+    r = _run("resnet50", {"batch": 1}, dtype=dtype)
+    assert r.params_exact
+    assert abs(r.saved.rel_error) <= 0.02, r.saved
+    # the peak is 9.7 % above the model (conv backward workspaces): docs/validation.md
+    assert r.peak.measured > r.peak.formula
+
+
+def test_cli_check_prints_comparison():
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    res = CliRunner().invoke(app, ["check", "gpt2", "--set", "d_model=32", "--set", "n_layers=1", "--set", "n_heads=2",
+                                   "--set", "vocab=100", "--set", "n_ctx=16", "--batch", "1", "--seq-len", "8",
+                                   "--attention", "eager", "--no-dropout"])
+    assert res.exit_code == 0, res.output
+    assert "saved for backward" in res.output and "peak of the step" in res.output
+
+
+def test_cli_check_cuda_without_gpu():
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    if torch.cuda.is_available():
+        pytest.skip("has a GPU")
+    res = CliRunner().invoke(app, ["check", "gpt2", "--device", "cuda", "--set", "d_model=48"])
+    assert res.exit_code == 1
+    assert "no CUDA device" in res.output
