@@ -15,6 +15,7 @@ layers) or a repeated period (Gemma-2's sliding / full alternation, Qwen-MoE's
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,16 +50,16 @@ class HFConfig:
     values did not come from the file.
     """
 
-    def __init__(self, data: dict[str, Any], filename: str) -> None:
+    def __init__(self, data: dict[str, Any], filename: builtins.str) -> None:
         self.data = data
         self.filename = filename
         self.model_type = str(data.get("model_type", ""))
-        self.defaults_applied: list[str] = []
+        self.defaults_applied: list[builtins.str] = []
 
-    def has(self, key: str) -> bool:
+    def has(self, key: builtins.str) -> bool:
         return key in self.data and self.data[key] is not None
 
-    def raw(self, key: str, default: Any = _MISSING) -> Any:
+    def raw(self, key: builtins.str, default: Any = _MISSING) -> Any:
         """The value, the default (recorded) when absent or null, or an error naming the field."""
         if self.has(key):
             return self.data[key]
@@ -70,7 +71,7 @@ class HFConfig:
             self.defaults_applied.append(f"{key} = {_fmt_value(default)}")
         return default
 
-    def int(self, key: str, default: Any = _MISSING, *, minimum: int = 1) -> int:
+    def int(self, key: builtins.str, default: Any = _MISSING, *, minimum: builtins.int = 1) -> builtins.int:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ImportHFError(
@@ -78,33 +79,34 @@ class HFConfig:
             )
         return value
 
-    def opt_int(self, key: str, default: int | None = None, *, minimum: int = 1) -> int | None:
+    def opt_int(self, key: builtins.str, default: builtins.int | None = None, *, minimum: builtins.int = 1) -> builtins.int | None:
         """An optional size: an explicit null is None (the class derives it); absent is ``default``."""
         if key in self.data and self.data[key] is None:
             return None
         if not self.has(key):
-            return self.raw(key, default)  # type: ignore[no-any-return]
+            value: builtins.int | None = self.raw(key, default)
+            return value
         return self.int(key, minimum=minimum)
 
-    def bool(self, key: str, default: Any = _MISSING) -> bool:
+    def bool(self, key: builtins.str, default: Any = _MISSING) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
             raise ImportHFError(f"{self.filename}: '{key}' must be true or false, not {json.dumps(value)}")
         return value
 
-    def float(self, key: str, default: Any = _MISSING) -> float:
+    def float(self, key: builtins.str, default: Any = _MISSING) -> float:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ImportHFError(f"{self.filename}: '{key}' must be a number >= 0, not {json.dumps(value)}")
         return float(value)
 
-    def str(self, key: str, default: Any = _MISSING) -> str:
+    def str(self, key: builtins.str, default: Any = _MISSING) -> builtins.str:
         value = self.raw(key, default)
         if not isinstance(value, str):
             raise ImportHFError(f"{self.filename}: '{key}' must be a string, not {json.dumps(value)}")
         return value
 
-    def act(self, key: str, default: Any = _MISSING) -> str:
+    def act(self, key: builtins.str, default: Any = _MISSING) -> builtins.str:
         name = self.str(key, default)
         if name not in ACTIVATIONS:
             raise ImportHFError(
@@ -113,7 +115,7 @@ class HFConfig:
             )
         return ACTIVATIONS[name]
 
-    def unsupported(self, key: str, why: str, value: Any = _MISSING) -> ImportHFError:
+    def unsupported(self, key: builtins.str, why: builtins.str, value: Any = _MISSING) -> ImportHFError:
         shown = self.data.get(key) if value is _MISSING else value
         return ImportHFError(f"{self.filename}: {key} = {json.dumps(shown)} is not supported: {why}")
 
