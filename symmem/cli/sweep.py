@@ -1,0 +1,139 @@
+"""`symmem sweep`: a quantity over a grid of symbol values, to a table, a file or a plot."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from symmem.cli._quantity import (
+    BudgetOpt,
+    GpuOpt,
+    ModeOpt,
+    OptionOpt,
+    budget_bytes,
+    parse_options,
+    select,
+)
+from symmem.cli.common import FreeOpt, ModelArg, ModelNameOpt, SetOpt, load_model, user_errors
+
+GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: a:b (inclusive), a:b:step or a,b,c (repeatable).")]
+QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
+OutOpt = Annotated[str | None, typer.Option("--out", help="Write .csv, .json or .parquet (atomically) instead of a table.")]
+PlotOpt = Annotated[str | None, typer.Option("--plot", help="Draw memory against the first grid symbol (.png/.pdf/.svg).")]
+StackedOpt = Annotated[bool, typer.Option("--stacked", help="Plot the memory components stacked.")]
+ComponentsOpt = Annotated[bool, typer.Option("--components", help="Add one column per memory component.")]
+
+#: grids at least this large get a progress bar (on a terminal)
+PROGRESS_POINTS = 2_000_000
+#: tables longer than this are shortened on stdout
+MAX_ROWS = 60
+
+
+def sweep(
+    model: ModelArg,
+    grid: GridOpt = None,
+    quantity: QuantityOpt = "memory",
+    out: OutOpt = None,
+    plot: PlotOpt = None,
+    budget: BudgetOpt = None,
+    gpu: GpuOpt = None,
+    stacked: StackedOpt = False,
+    components: ComponentsOpt = False,
+    mode: ModeOpt = None,
+    option: OptionOpt = None,
+    set_: SetOpt = None,
+    free: FreeOpt = None,
+    model_name: ModelNameOpt = None,
+) -> None:
+    """Evaluate a quantity exactly at every point of a grid (vectorised)."""
+    from symmem.errors import OptionError
+    from symmem.sweep import parse_grid, sweep_arrays, write_table
+
+    with user_errors():
+        if not grid:
+            raise OptionError("give at least one --grid name=values (for example --grid batch=1:64)")
+        grids: dict[str, list[int]] = {}
+        for item in grid:
+            name, values = parse_grid(item)
+            if name in grids:
+                raise OptionError(f"--grid {name} given twice")
+            grids[name] = values
+        b = how = None
+        if budget is not None or gpu is not None:
+            b, how = budget_bytes(budget, gpu)
+        m = load_model(model, set_, [*(free or []), *[n for n in grids if n not in (free or [])]], model_name)
+        for n in grids:
+            m.symbol(n)
+        sel = select(m, quantity, mode, parse_options(option))
+        quantities = {sel.name: sel.quantity}
+        comp_names: list[str] = []
+        if (components or stacked) and sel.components:
+            comp_names = [c for c in sel.components if c != sel.name]
+            quantities.update({c: sel.components[c] for c in comp_names})
+        elif stacked:
+            raise OptionError("--stacked needs --quantity memory (the components of memory)")
+        n_points = 1
+        for v in grids.values():
+            n_points *= len(v)
+        cols = sweep_arrays(quantities, grids, progress=_progress(n_points))
+        if out is not None:
+            fmt = write_table(cols, out)
+            typer.echo(f"wrote {n_points:,} rows x {len(cols)} columns to {out} ({fmt})")
+        if plot is not None:
+            _plot(sel, cols, list(grids), plot, b, how, comp_names if stacked else [], m)
+            typer.echo(f"wrote {plot}")
+        if out is None and plot is None:
+            _table(cols, n_points)
+
+
+def _progress(n_points: int) -> Any:
+    import sys
+
+    if n_points < PROGRESS_POINTS or not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task("evaluating", total=n_points)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return update
+
+
+def _table(cols: dict[str, Any], n: int) -> None:
+    names = list(cols)
+    idx = list(range(n)) if n <= MAX_ROWS else [*range(MAX_ROWS // 2), -1, *range(n - MAX_ROWS // 2, n)]
+    rows = [[f"{int(cols[c][i]):,}" if cols[c].dtype.kind in "iuO" else f"{float(cols[c][i]):,.6g}" for c in names]
+            if i >= 0 else ["..."] * len(names) for i in idx]
+    widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(names)]
+    typer.echo("  ".join(c.rjust(w) for c, w in zip(names, widths, strict=True)))
+    for r in rows:
+        typer.echo("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)))
+    if n > MAX_ROWS:
+        typer.echo(f"({n:,} rows; --out FILE.csv writes them all)")
+
+
+def _plot(sel: Any, cols: dict[str, Any], names: list[str], path: str, b: int | None, how: str | None,
+          stack: list[str], m: Any) -> None:
+    from symmem.plot import plot_sweep
+
+    solved: dict[Any, Any] = {}
+    if b is not None:
+        if len(names) == 2:
+            for w in sorted(set(int(v) for v in cols[names[1]])):
+                solved[w] = sel.quantity.solve(b, names[0], fixed={names[1]: w})
+        else:
+            solved[None] = sel.quantity.solve(b, names[0])
+    label = None
+    if b is not None:
+        from symmem.units import format_bytes
+
+        label = f"budget {format_bytes(b)} ({(how or '').split(' (')[0]})"
+    plot_sweep(cols, names, sel.name, path, budget_bytes=b, budget_label=label, solved=solved,
+               components=stack, title=f"{m.name}: {sel.name}", unit=sel.unit)
