@@ -1,0 +1,362 @@
+"""The memory model (symmem.memory): published figures reproduced symbolically or to the printed digits.
+
+Sources are cited beside each test; hand derivations are written out.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sympy
+
+import symmem
+from symmem.activations import ActPolicy
+from symmem.errors import OptionError
+from symmem.memory import COMPONENTS, DEFAULT_CUDA_OVERHEAD, MemoryResult
+
+MiB = 2**20
+
+# One GPT-style layer as Korthikanti et al. 2022 (Section 4.1) assume it: pre-LN, multi-head
+# attention with dropout on the probabilities, dropout after the attention projection and
+# after the MLP, f = 4h, GeLU; no embeddings and no loss (per-layer activations only).
+GPT_LAYERS = """
+d
+heads
+n_layers
+p = 0.1
+model gpt(input = [batch, seq_len, d]) {
+  repeat n_layers layers {
+    residual {
+      layernorm ln_1(d)
+      attention attn(d, heads = heads, dropout = p)
+      dropout(p)
+    }
+    residual {
+      layernorm ln_2(d)
+      mlp(d, 4 * d, act = gelu, dropout = p)
+    }
+  }
+}
+"""
+
+# The paper's accounting: 16-bit activations, 1-byte dropout masks (CUDA), eager attention,
+# and none of the O(sb) buffers (layer-norm statistics, log-sum-exp, causal mask).
+PAPER_POLICY = ActPolicy(attention="eager", device="cuda", dropout=True, dtype="bf16", loss="none", small_buffers=False)
+
+
+@pytest.fixture(scope="module")
+def gpt() -> symmem.Model:
+    return symmem.parse(GPT_LAYERS)
+
+
+def _syms(m: symmem.Model) -> tuple[sympy.Symbol, ...]:
+    return tuple(m.symbol(x) for x in ("seq_len", "batch", "d", "heads", "n_layers"))
+
+
+T = sympy.Symbol("t", positive=True, integer=True)
+
+
+def _table2() -> list[tuple[str, dict, object]]:
+    """Korthikanti et al. 2022, Table 2: activation bytes per transformer layer
+    (s sequence, b micro-batch, h hidden, a heads, t tensor-parallel size)."""
+    return [
+        ("no parallelism", {}, lambda s, b, h, a: s * b * h * (34 + 5 * a * s / h)),
+        ("tensor parallel", {"tp": T}, lambda s, b, h, a: s * b * h * (10 + 24 / T + 5 * a * s / (h * T))),
+        ("tensor + sequence parallel", {"tp": T, "sp": True}, lambda s, b, h, a: s * b * h * (34 / T + 5 * a * s / (h * T))),
+        ("tensor parallel + selective recompute", {"tp": T, "checkpointing": "selective"},
+         lambda s, b, h, a: s * b * h * (10 + 24 / T)),
+        ("tensor + sequence parallel + selective recompute", {"tp": T, "sp": True, "checkpointing": "selective"},
+         lambda s, b, h, a: s * b * h * (34 / T)),
+    ]
+
+
+@pytest.mark.parametrize("row", _table2(), ids=lambda r: r[0])
+def test_korthikanti_table2(gpt: symmem.Model, row: tuple) -> None:
+    _, options, per_layer = row
+    s, b, h, a, L = _syms(gpt)
+    got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, **options).activations.expr
+    assert sympy.simplify(got - L * per_layer(s, b, h, a)) == 0
+
+
+def test_korthikanti_table2_full_recompute(gpt: symmem.Model) -> None:
+    """Table 2, last row: full recompute keeps 2sbh per layer (its 16-bit input); during the
+    backward one layer is recomputed, so one layer's full set, sbh(34 + 5as/h), is alive too."""
+    s, b, h, a, L = _syms(gpt)
+    got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full").activations.expr
+    assert sympy.simplify(got - (L * 2 * s * b * h + s * b * h * (34 + 5 * a * s / h))) == 0
+
+
+def test_full_recompute_with_sequence_parallel_splits_the_checkpoints(gpt: symmem.Model) -> None:
+    """With sequence parallelism the stored layer inputs are sequence-split: 2sbh/t per layer."""
+    s, b, h, a, L = _syms(gpt)
+    got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full", tp=T, sp=True).activations.expr
+    assert sympy.simplify(got - (L * 2 * s * b * h / T + s * b * h * (34 / T + 5 * a * s / (h * T)))) == 0
+
+
+# ---------------------------------------------------------------- the breakdown itself
+
+
+def test_total_is_the_symbolic_sum(gpt: symmem.Model) -> None:
+    r = symmem.load("gpt2").memory("train", precision="mixed", optimizer="adam", checkpointing="selective")
+    assert isinstance(r, MemoryResult)
+    assert sympy.expand(r.total.expr - sum(getattr(r, c).expr for c in COMPONENTS)) == 0
+    values = r.bytes()
+    assert values["total"] == sum(values[c] for c in COMPONENTS)
+    assert all(isinstance(v, int) for v in values.values())
+
+
+def test_expressions_stay_symbolic_in_batch_and_seq_len() -> None:
+    m = symmem.load("gpt2", free=["batch", "seq_len"])
+    r = m.memory("train")
+    free = {s.name for s in r.activations.expr.free_symbols}
+    assert {"batch", "seq_len"} <= free
+    assert not isinstance(r.activations.evaluate(), int)
+    assert isinstance(r.activations.evaluate(batch=2, seq_len=128), int)
+    # weights do not depend on the batch
+    assert {"batch", "seq_len"}.isdisjoint(s.name for s in r.weights.expr.free_symbols)
+
+
+def test_components_that_do_not_apply_are_zero() -> None:
+    m = symmem.load("gpt2")
+    train = m.memory("train")
+    infer = m.memory("infer")
+    assert train.kv_cache.evaluate() == 0
+    assert infer.gradients.evaluate() == infer.optimizer.evaluate() == infer.activations.evaluate() == 0
+    assert infer.kv_cache.evaluate() > 0
+
+
+def test_overhead_default_and_cpu() -> None:
+    m = symmem.load("gpt2")
+    assert m.memory().overhead.evaluate() == DEFAULT_CUDA_OVERHEAD == 2**30
+    assert m.memory(device="cpu").overhead.evaluate() == 0
+    assert m.memory(overhead=123).overhead.evaluate() == 123
+
+
+def test_json_document() -> None:
+    doc = symmem.load("gpt2").memory("infer", precision="bf16").to_json()
+    keys = {"weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead", "total"}
+    assert doc["mode"] == "infer"
+    assert set(doc["bytes"]) == keys and set(doc["formulas"]) == keys
+    assert doc["bytes"]["total"] == sum(doc["bytes"][k] for k in keys - {"total"})
+    assert all(isinstance(v, str) for v in doc["formulas"].values())
+
+
+# ---------------------------------------------------------------- the seed's numbers
+
+ONE_TENSOR = """
+n = 100000000
+model m(input = [batch, 1]) { param w(n) }
+"""
+
+
+def test_seed_100m_parameters_fp32_and_fp16() -> None:
+    """The seed: 100M parameters take 381.47 MiB in fp32 and 190.73 MiB in fp16
+    (10^8 x 4 / 2^20 = 381.4697..., x 2 / 2^20 = 190.7348...)."""
+    m = symmem.parse(ONE_TENSOR)
+    assert round(m.memory("infer", precision="fp32").weights.evaluate() / MiB, 2) == 381.47
+    assert round(m.memory("infer", precision="fp16").weights.evaluate() / MiB, 2) == 190.73
+
+
+def test_seed_fp32_adam_is_four_times_the_parameters() -> None:
+    """The seed: fp32 Adam training = params + grads + 2 states = 4 x parameter memory, before activations."""
+    m = symmem.parse(ONE_TENSOR)
+    r = m.memory("train", precision="fp32", optimizer="adam")
+    w = r.weights.evaluate()
+    assert w == 4 * 10**8
+    assert w + r.gradients.evaluate() + r.optimizer.evaluate() == 4 * w
+
+
+def test_seed_bert_base_training() -> None:
+    """The seed: BERT-base, fp32, batch 32, seq 512: weights 440 MB, gradients 440 MB, Adam 880 MB.
+    MB = 10^6 bytes: 109,482,240 parameters x 4 bytes = 437,928,960 B = 437.9 MB, which the seed
+    rounds to 440; Adam's two states 875.9 MB -> 880."""
+    m = symmem.load("bert-base", set_values={"batch": 32, "seq_len": 512})
+    r = m.memory("train", precision="fp32", optimizer="adam")
+    assert r.weights.evaluate() == r.gradients.evaluate() == 109_482_240 * 4
+    assert r.optimizer.evaluate() == 109_482_240 * 8
+    assert round(r.weights.evaluate() / 1e6, -1) == 440
+    assert round(r.optimizer.evaluate() / 1e6, -1) == 880
+    assert r.activations.evaluate() > r.weights.evaluate()
+
+
+# ---------------------------------------------------------------- inference
+
+
+def _per_token(name: str, **options: object) -> int:
+    m = symmem.load(name, set_values={"batch": 1, "seq_len": 1})
+    return m.memory("infer", **options).kv_cache.evaluate()
+
+
+def test_llama31_8b_kv_cache_per_token() -> None:
+    """32 layers x 8 kv heads x 128 head dim x 2 (k and v) x 2 bytes (bf16) = 131,072 bytes per token."""
+    assert _per_token("llama3.1-8b", precision="bf16") == 131_072
+    assert _per_token("llama3.1-8b", precision="bf16", kv_dtype="fp8") == 65_536
+    assert _per_token("llama3.1-8b", precision="bf16", kv_dtype="int8") == 65_536
+
+
+def test_deepseek_v3_mla_kv_cache_per_token() -> None:
+    """DeepSeek-V3 caches kv_lora_rank + qk_rope_head_dim = 512 + 64 values per token and
+    layer: (512 + 64) x 61 layers x 2 bytes = 70,272 bytes per token in bf16."""
+    from symmem.layers.base import Layer
+    from symmem.layers.mla import MLA
+
+    if MLA.kv_cache is Layer.kv_cache:
+        pytest.skip("the mla layer has no kv_cache() yet (activations engineer)")
+    assert _per_token("deepseek-v3", precision="bf16") == 70_272
+
+
+def test_kv_cache_scales_with_batch_and_context() -> None:
+    m = symmem.load("llama3.1-8b", free=["batch", "seq_len"])
+    kv = m.memory("infer", precision="bf16").kv_cache
+    assert kv.evaluate(batch=4, seq_len=8192) == 4 * 8192 * 131_072
+
+
+def test_sliding_window_caps_the_cache() -> None:
+    """Mistral-7B-v0.1 (sliding window 4096): 32 layers x 8 kv heads x 128 x 2 x 2 bytes x 4096
+    tokens = 536,870,912 bytes at any context >= 4096; the full context below it."""
+    text = """
+window = 4096
+model mistral_like(input = [batch, seq_len, 4096]) {
+  repeat 32 layers { attention self_attn(4096, heads = 32, kv_heads = 8, window = window) }
+}
+"""
+    m = symmem.parse(text, free=["seq_len"])
+    kv = m.memory("infer", precision="bf16").kv_cache
+    assert kv.evaluate(batch=1, seq_len=32768) == 536_870_912
+    assert kv.evaluate(batch=1, seq_len=2048) == 536_870_912 // 2
+
+
+def test_kv_cache_with_tensor_parallel() -> None:
+    """k / v heads split over tp ranks; with more ranks than kv heads they are replicated."""
+    base = _per_token("llama3.1-8b", precision="bf16")
+    assert _per_token("llama3.1-8b", precision="bf16", tp=4) == base // 4
+    assert _per_token("llama3.1-8b", precision="bf16", tp=16) == base // 8
+
+
+def test_inference_transient_covers_the_logits() -> None:
+    m = symmem.load("llama3.1-8b", set_values={"batch": 1, "seq_len": 4096})
+    r = m.memory("infer", precision="bf16")
+    logits = 4096 * 128256 * 2
+    assert r.transient.evaluate() > logits
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+
+def test_lora_llama2_7b_trainable_parameters() -> None:
+    """PEFT's print_trainable_parameters for Llama-2-7B, LoraConfig(r=8, target_modules=[q_proj, v_proj]):
+    "trainable params: 4,194,304 || all params: 6,742,609,920" (= 32 layers x 2 matrices x 8 x (4096 + 4096))."""
+    m = symmem.load("llama2-7b")
+    r = m.memory("train", precision="fp32", optimizer="adamw", lora_rank=8, lora_targets="q_proj,v_proj")
+    assert r.gradients.evaluate() == 4_194_304 * 4
+    assert r.optimizer.evaluate() == 4_194_304 * 8
+    assert r.weights.evaluate() == 6_742_609_920 * 4
+
+
+def test_qlora_llama2_7b_weights() -> None:
+    """QLoRA (Dettmers et al. 2023): the nn.Linear matrices of the decoder layers in nf4 with one
+    fp32 absmax per 64 weights (or, double-quantized, 1 byte + 4/256 bytes per block); the
+    embedding, the norms and the output head stay in bf16 (transformers keeps the output
+    embedding unquantized).  Hand count for Llama-2-7B: 32 x (4 x 4096^2 + 3 x 4096 x 11008)
+    = 6,476,005,376 quantized; 2 x 32000 x 4096 + 65 x 4096 = 262,410,240 in bf16; adapters
+    (r = 64 on q_proj, v_proj: 32 x 2 x 64 x 8192 = 33,554,432) in bf16."""
+    m = symmem.load("llama2-7b")
+    quantized, high, adapters = 6_476_005_376, 262_410_240, 33_554_432
+    r = m.memory("train", precision="bf16", quant="nf4", lora_rank=64)
+    assert r.weights.evaluate() == quantized // 2 + quantized // 64 * 4 + 2 * high + 2 * adapters
+    r2 = m.memory("train", precision="bf16", quant="nf4", double_quant=True, lora_rank=64)
+    assert r2.weights.evaluate() == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 2 * adapters
+    # frozen base: gradients and optimizer state only for the adapters (bf16 grads, fp32 Adam states)
+    assert r.gradients.evaluate() == 2 * adapters
+    assert r.optimizer.evaluate() == 8 * adapters
+
+
+def test_lora_adapters_keep_their_intermediate() -> None:
+    """B's backward needs A x: tokens x r per targeted matrix (in the activation dtype)."""
+    m = symmem.load("llama2-7b", set_values={"batch": 1, "seq_len": 16})
+    full = m.memory("train", precision="bf16").activations.evaluate()
+    lora = m.memory("train", precision="bf16", lora_rank=8).activations.evaluate()
+    assert lora - full == 32 * 2 * 16 * 8 * 2
+
+
+def test_lora_unknown_target() -> None:
+    with pytest.raises(OptionError, match="q_proj"):
+        symmem.load("llama2-7b").memory("train", lora_rank=8, lora_targets="query")
+
+
+def test_quantized_training_needs_lora() -> None:
+    with pytest.raises(OptionError, match="LoRA"):
+        symmem.load("llama2-7b").memory("train", quant="nf4")
+
+
+# ---------------------------------------------------------------- pipeline parallel
+
+
+def test_pipeline_first_stage_holds_pp_micro_batches(gpt: symmem.Model) -> None:
+    """1F1B (Narayanan et al. 2021): the first stage keeps the activations of pp micro-batches,
+    each of L/pp layers: as much as the whole model without pipelining (Korthikanti et al. 2022,
+    Section 4.2.3); with fewer micro-batches in flight, less."""
+    one = gpt.memory("train", precision="bf16", policy=PAPER_POLICY).activations.expr
+    four = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, pp=4).activations.expr
+    assert sympy.simplify(one - four) == 0
+    single = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, pp=4, micro_batches=1).activations.expr
+    assert sympy.simplify(one / 4 - single) == 0
+
+
+def test_pipeline_weights_gpt2() -> None:
+    """GPT-2, pp = 2, fp32: each stage holds 6 of the 12 layers (12d^2 + 13d each); the first
+    stage the token and position embeddings (Vd + n_ctx d), the last ln_f and its own copy of
+    the tied head (2d + Vd, Megatron-LM): the first stage is the larger."""
+    m = symmem.load("gpt2")
+    d, V, n_ctx = 768, 50257, 1024
+    expected = 4 * (6 * (12 * d * d + 13 * d) + V * d + n_ctx * d)
+    assert m.memory("train", pp=2).weights.evaluate() == expected
+
+
+def test_pipeline_needs_a_repeat() -> None:
+    with pytest.raises(OptionError, match="repeat"):
+        symmem.parse(ONE_TENSOR).memory("train", pp=2)
+
+
+# ---------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("optimizer", "adamx", "adamw"),
+        ("precision", "fp64", "bf16"),
+        ("kv_dtype", "int4", "int8"),
+        ("quant", "int3", "nf4"),
+        ("checkpointing", "some", "selective"),
+        ("attention", "fast", "flash"),
+        ("device", "tpu", "cuda"),
+        ("zero", 4, "ZeRO"),
+        ("tp", 0, "tp"),
+        ("state_dtype", "fp8", "fp32"),
+    ],
+)
+def test_invalid_options_name_the_valid_ones(option: str, value: object, needle: str) -> None:
+    m = symmem.load("gpt2")
+    mode = "infer" if option in ("kv_dtype", "quant") else "train"
+    with pytest.raises(OptionError, match=needle):
+        m.memory(mode, **{option: value})
+
+
+def test_unknown_option_name() -> None:
+    with pytest.raises(OptionError, match="optimizer"):
+        symmem.load("gpt2").memory("train", optimiser="adam")
+
+
+def test_unknown_mode() -> None:
+    with pytest.raises(OptionError, match="infer"):
+        symmem.load("gpt2").memory("training")
+
+
+def test_per_layer_rows() -> None:
+    r = symmem.load("gpt2").memory("train")
+    paths = [row.path for row in r.rows]
+    assert "h.decoder.residual.attn" in paths
+    # without pipeline stages or full recompute, the rows add up to the components
+    m = symmem.load("gpt2")
+    total_w = sum(m.quantity(row.weights).evaluate() for row in r.rows)
+    assert total_w == r.weights.evaluate()
