@@ -47,6 +47,22 @@ def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, p
     return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
 
 
+def memory_latex(components: Mapping[str, Quantity], symbols: Mapping[str, sympy.Symbol], *,
+                 lhs: str = "M") -> str:
+    """An ``align`` environment with one line per memory component (zero ones left out)
+    and the total as their sum; bytes per GPU."""
+    lines = []
+    names = []
+    for name, q in components.items():
+        if name == "total" or sympy.sympify(q.expr) == 0:
+            continue
+        label = name.replace("_", r"\_")
+        names.append(rf"{lhs}_{{\text{{{label}}}}}")
+        lines.append(rf"  {names[-1]} &= {latex(q.expr, symbols)} \\")
+    lines.append(rf"  {lhs} &= {' + '.join(names) if names else '0'}")
+    return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
+
+
 def _number(q: Quantity) -> int | None:
     value = q.evaluate()
     return value if isinstance(value, int) else None

@@ -15,10 +15,24 @@ def latex(
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
     per_layer: Annotated[bool, typer.Option("--per-layer", help="One line per layer in an align environment.")] = False,
+    quantity: Annotated[str, typer.Option("--quantity", "-q", help="params (default) or memory (one align line per component).")] = "params",
+    mode: Annotated[str | None, typer.Option("--mode", help="Memory mode (with --quantity memory): train or infer.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="A memory-model option as name=value (repeatable).")] = None,
 ) -> None:
-    """Print the parameter formula as LaTeX."""
+    """Print the parameter formula (or the memory components) as LaTeX."""
     from symmem.export import params_latex
 
     with user_errors():
         m = load_model(model, set_, free, model_name)
+        if quantity.strip().lower() == "memory":
+            from symmem.cli._quantity import parse_options, select
+            from symmem.export import memory_latex
+
+            sel = select(m, "memory", mode, parse_options(option))
+            typer.echo(memory_latex(sel.components, m.symbols))
+            return
+        if quantity.strip().lower() != "params":
+            from symmem.errors import OptionError
+
+            raise OptionError(f"latex --quantity: use params or memory, not '{quantity}'")
         typer.echo(params_latex(m.params(), m.symbols, per_layer=per_layer))
