@@ -185,6 +185,13 @@ class MemWriter:
         return out
 
     # ------------------------------------------------------------ rendering
+    def _context(self) -> int | None:
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = self.cfg.data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
     def render(self) -> str:
         c = self.cfg
         lines = [
@@ -201,6 +208,10 @@ class MemWriter:
         lines.append("")
         for name, (value, comment) in self.symbols.items():
             lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
+        ctx = self._context()
+        lines.append(f"seq_len = {min(ctx, 4096) if ctx else 512}  # workload for memory figures, not from the config"
+                     + (f" (the model allows {ctx} positions)" if ctx else "") + "; change with --set")
+        lines.append("batch = 1  # workload, not from the config")
         for name, body in self.blocks.items():
             lines.append("")
             lines.append(f"block {name} {{")
