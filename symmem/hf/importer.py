@@ -203,6 +203,11 @@ class MemWriter:
             lines.append(f"# architectures: {', '.join(str(a) for a in arch)}")
         for note in self.notes:
             lines.append(f"# {note}")
+        quant = c.data.get("quantization_config")
+        if isinstance(quant, dict):
+            method = quant.get("quant_method", "unknown")
+            lines.append(f"# quantization_config: {method}; counts are of logical parameters (choose the weight "
+                         "dtype with --precision; packed checkpoint tensors hold the same values in fewer bytes).")
         if c.defaults_applied:
             lines.append("# absent from the file, transformers' defaults: " + ", ".join(dict.fromkeys(c.defaults_applied)))
         lines.append("")
