@@ -26,7 +26,10 @@ The formula side is :func:`symmem.activations.saved_tensors` and
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +133,25 @@ def _storage_bytes(tensors: Any) -> int:
     return sum(seen.values())
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the profiler's C++ log lines (kineto writes to file descriptor 2)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # pragma: no cover
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def measure_peak_cpu(fn: Any) -> int:
     """Peak (above the bytes live at the start) of CPU-allocator bytes while ``fn()`` runs.
 
@@ -140,7 +162,7 @@ def measure_peak_cpu(fn: Any) -> int:
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     allocs: list[tuple[int, int]] = []
     stack = list(prof.profiler.kineto_results.experimental_event_tree())  # type: ignore[union-attr]
