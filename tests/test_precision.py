@@ -1,0 +1,99 @@
+"""Number formats (symmem.precision): dtype bytes, precision presets, weight quantization."""
+
+from __future__ import annotations
+
+import pytest
+import sympy
+
+import symmem
+from symmem.errors import OptionError
+from symmem.precision import DTYPE_BYTES, PRECISIONS, QUANTS, precision, quant
+
+# a 4096 x 4096 matrix (16,777,216 weights) followed by an RMSNorm, so that the matrix is not
+# the output head (which quantization leaves in high precision)
+MATRIX = """
+model m(input = [batch, 4096]) {
+  linear fc(4096, 4096, bias = false)
+  rmsnorm norm(4096)
+}
+"""
+N = 4096 * 4096
+
+
+def matrix_bits(norm_bytes: int = 2, **options: object) -> sympy.Rational:
+    """Bits per weight of the (quantized) matrix: the norm's 4096 x norm_bytes taken off."""
+    m = symmem.parse(MATRIX)
+    w = m.memory("infer", precision="bf16", **options).weights.evaluate()
+    return sympy.Rational(w - 4096 * norm_bytes, N) * 8
+
+
+def test_dtype_bytes() -> None:
+    assert {k: int(v) if v.is_Integer else v for k, v in DTYPE_BYTES.items()} == {
+        "fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": sympy.Rational(1, 2), "nf4": sympy.Rational(1, 2),
+    }
+
+
+def test_presets() -> None:
+    assert precision("mixed") is PRECISIONS["mixed-bf16"]
+    mixed = PRECISIONS["mixed-fp16"]
+    assert (mixed.weights, mixed.grads, mixed.master, mixed.activations) == ("fp16", "fp16", True, "fp16")
+    amp = precision("amp")
+    assert (amp.weights, amp.grads, amp.master, amp.activations) == ("fp32", "fp32", False, "bf16")
+    with pytest.raises(OptionError, match="mixed-bf16"):
+        precision("fp64")
+
+
+def test_unquantized_bits() -> None:
+    assert matrix_bits() == 16
+    assert matrix_bits(1, weight_dtype="fp8") == 8
+    assert matrix_bits(4, weight_dtype="fp32") == 32
+
+
+def test_nf4_qlora_bits() -> None:
+    """QLoRA (Dettmers et al. 2023, Section 3): 4-bit NormalFloat with one fp32 absmax per 64
+    weights costs 32/64 = 0.5 extra bits per parameter; double quantization (8-bit absmax, one
+    fp32 constant per 256 blocks) 8/64 + 32/(64 x 256) = 0.127 bits."""
+    assert matrix_bits(quant="nf4") == 4 + sympy.Rational(1, 2)
+    assert matrix_bits(quant="nf4", double_quant=True) == 4 + sympy.Rational(8, 64) + sympy.Rational(32, 64 * 256)
+
+
+def test_int4_group_128() -> None:
+    """GPTQ / AWQ packing (AutoGPTQ QuantLinear): per group of 128 an fp16 scale and a 4-bit zero
+    point: 4 + (16 + 4) / 128 = 4.15625 bits per weight; group size 32: 4 + 20/32."""
+    assert matrix_bits(quant="int4") == sympy.Rational(415625, 100000)
+    assert matrix_bits(quant="int4", group_size=32) == 4 + sympy.Rational(20, 32)
+
+
+def test_int8_per_row() -> None:
+    """LLM.int8(): int8 weights and one fp32 scale per output row: 8 + 32/4096 bits."""
+    assert matrix_bits(quant="int8") == 8 + sympy.Rational(32, 4096)
+    assert matrix_bits(quant="int8", group_size=64) == 8 + sympy.Rational(32, 64)
+
+
+def test_output_head_and_embeddings_stay_unquantized() -> None:
+    """transformers keeps the output embedding in high precision (get_keys_to_not_convert);
+    embedding tables are lookups, not nn.Linear."""
+    m = symmem.load("gpt2")
+    full = m.memory("infer", precision="bf16").weights.evaluate()
+    q = m.memory("infer", precision="bf16", quant="int8", group_size=64).weights.evaluate()
+    d = 768
+    matrices = 12 * 12 * d * d
+    assert full - q == matrices * 2 - (matrices + matrices // 64 * 4)
+
+
+def test_quant_options() -> None:
+    assert set(QUANTS) == {"int8", "int4", "nf4"}
+    with pytest.raises(OptionError, match="nf4"):
+        quant("int3")
+    m = symmem.parse(MATRIX)
+    with pytest.raises(OptionError, match="nf4"):
+        m.memory("infer", quant="int4", double_quant=True)
+    with pytest.raises(OptionError, match="group_size"):
+        m.memory("infer", group_size=64)
+
+
+def test_kv_dtype_default_follows_weights() -> None:
+    m = symmem.load("gpt2")
+    assert m.memory("infer", precision="bf16").config.kv_dtype == "bf16"
+    assert m.memory("infer", precision="fp32").config.kv_dtype == "fp32"
+    assert m.memory("infer", precision="bf16", quant="nf4").config.kv_dtype == "bf16"
