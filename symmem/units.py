@@ -56,7 +56,7 @@ def parse_bytes(text: str | int, *, what: str = "budget") -> int:
             f"{what}: '{text}' is not a size; write a number and a unit such as '24GB', '24 GiB' or '1.5TiB' "
             "(KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024)"
         )
-    unit = m["unit"].lower()
+    unit = m["unit"].lower() or "b"
     if unit not in UNITS:
         from symmem.errors import suggest
 
