@@ -399,8 +399,8 @@ class _Builder:
     def _policy(self) -> Any:
         from symmem.activations import ActPolicy
 
-        return ActPolicy(attention=self.cfg.attention, device=self.cfg.device, dropout=self.cfg.dropout,
-                         dtype=self.cfg.act_dtype)
+        return ActPolicy(attention=self.cfg.attention, device=self.cfg.device,  # type: ignore[arg-type]
+                         dropout=self.cfg.dropout, dtype=self.cfg.act_dtype)
 
     # ------------------------------------------------------------ helpers
     def row(self, place: _Place) -> dict[str, sympy.Expr]:
@@ -696,5 +696,8 @@ class _Builder:
             for p in self.places if p.node.path in self.rows
         )
         return MemoryResult(
-            cfg.mode, *(q(comps[c]) for c in COMPONENTS), q(total), config=cfg, rows=rows, notes=tuple(notes),
+            mode=cfg.mode, weights=q(comps["weights"]), gradients=q(comps["gradients"]),
+            optimizer=q(comps["optimizer"]), activations=q(comps["activations"]), transient=q(comps["transient"]),
+            kv_cache=q(comps["kv_cache"]), overhead=q(comps["overhead"]), total=q(total),
+            config=cfg, rows=rows, notes=tuple(notes),
         )

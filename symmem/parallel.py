@@ -10,13 +10,14 @@ anything else is replicated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sympy
 
 from symmem.errors import OptionError
 from symmem.layers.base import ParamTensor
 
-Degree = int | sympy.Expr
+Degree: TypeAlias = int | sympy.Expr
 
 
 def _check(name: str, value: Degree, low: int = 1) -> sympy.Expr:
