@@ -129,3 +129,42 @@ def test_deepseek_v3_published_totals() -> None:
     assert round(base / 1e9) == 671
     with_mtp = symmem_model(cfg, mtp_layers=1).params().total.evaluate()
     assert 11e9 < with_mtp - base < 12.5e9  # one MoE layer (~11.9B) + 2 d^2 + 3 d
+
+
+#: Architecture options each family's config can switch on, applied to a published
+#: config (at 3 or 4 layers, for speed): symmem must still equal transformers.
+OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("bert-base-uncased", {"type_vocab_size": 1, "max_position_embeddings": 1024, "hidden_act": "relu"}),
+    ("gpt2", {"n_inner": 1000, "tie_word_embeddings": False, "activation_function": "relu"}),
+    ("pythia-160m", {"use_parallel_residual": False, "attention_bias": False, "tie_word_embeddings": True}),
+    ("opt-125m", {"enable_bias": False, "layer_norm_elementwise_affine": False}),
+    ("opt-125m", {"_remove_final_layer_norm": True, "word_embed_proj_dim": 256, "tie_word_embeddings": False}),
+    ("llama-7b", {"attention_bias": True, "mlp_bias": True, "head_dim": 96, "num_key_value_heads": 4}),
+    ("mistral-7b-v0.1", {"num_key_value_heads": 1, "head_dim": 64, "tie_word_embeddings": True}),
+    ("mixtral-8x7b-v0.1", {"num_local_experts": 4, "num_experts_per_tok": 1, "head_dim": 64}),
+    ("qwen2-7b", {"use_sliding_window": True, "max_window_layers": 2, "tie_word_embeddings": True}),
+    ("qwen1.5-moe-a2.7b", {"decoder_sparse_step": 2, "mlp_only_layers": [3], "qkv_bias": False}),
+    ("qwen1.5-moe-a2.7b", {"shared_expert_intermediate_size": 0}),
+    ("qwen3-8b", {"attention_bias": True, "head_dim": 64}),
+    ("qwen3-30b-a3b", {"mlp_only_layers": [0, 1], "decoder_sparse_step": 1}),
+    ("gemma-7b", {"attention_bias": True, "head_dim": 128, "tie_word_embeddings": False}),
+    ("gemma-2-2b", {"attention_bias": True, "sliding_window": None}),
+    ("phi-3-mini-4k-instruct", {"num_key_value_heads": 8, "tie_word_embeddings": True}),
+    ("falcon-40b", {"num_ln_in_parallel_attn": 1}),
+    ("falcon-7b", {"bias": True, "ffn_hidden_size": 10000, "tie_word_embeddings": False}),
+    ("falcon-7b", {"multi_query": False, "parallel_attn": False}),
+    ("t5-small", {"feed_forward_proj": "gated-silu", "num_decoder_layers": 2, "d_kv": 32}),
+    ("deepseek-v2-lite", {"q_lora_rank": 384, "attention_bias": True, "mlp_bias": True, "first_k_dense_replace": 0}),
+    ("deepseek-v3", {"q_lora_rank": None, "first_k_dense_replace": 2, "n_shared_experts": 2}),
+    ("deepseek-v3", {"n_shared_experts": 0, "first_k_dense_replace": 0}),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+@pytest.mark.parametrize(("stem", "change"), OPTIONS, ids=lambda x: x if isinstance(x, str) else ",".join(x))
+def test_architecture_options_match_transformers(stem: str, change: dict[str, Any]) -> None:
+    cfg = fields(DATA / f"{stem}.json")
+    key = "num_layers" if cfg["model_type"] == "t5" else "n_layer" if cfg["model_type"] == "gpt2" else "num_hidden_layers"
+    cfg = {**cfg, key: 4, **change}
+    expected = hf_total(hf_model(cfg))
+    assert symmem_model(cfg).params().total.evaluate() == expected

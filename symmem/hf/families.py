@@ -484,7 +484,8 @@ def qwen2_moe(c: HFConfig) -> MemWriter:
             w.sym("shared_expert_intermediate_size", shared, "one shared expert, with a sigmoid gate")
         ffns["moe"] = call("moe", "mlp", "hidden_size", "moe_intermediate_size", "num_experts", "num_experts_per_tok",
                            n_shared=1 if shared else None, d_shared="shared_expert_intermediate_size" if shared else None,
-                           act=act, shared_gate=True if shared else None)
+                           act=act, shared_gate=True)
+        # Qwen2MoeSparseMoeBlock always builds shared_expert_gate (1 x d), even with a 0-wide shared expert
     ffns = {k: ffns[k] for k in ("dense", "moe") if k in ffns}
     bias = c.bool("qkv_bias", True)
     _rope_note(c, w)
@@ -614,6 +615,11 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
         "moe": call("moe", "mlp", d, "moe_intermediate_size", e, k, n_shared="n_shared_experts" if shared else None,
                     d_shared="moe_intermediate_size" if shared else None, act=act, score_bias=True if v3 else None),
     }
+    if mlp_bias and shared:
+        # DeepseekV2MLP (the shared experts, one MLP of width n_shared * f) takes config.mlp_bias;
+        # the fused routed experts have no biases.  The moe kind has no shared-expert bias: a param.
+        ffns["moe"] += "; " + call("param", "shared_experts_bias", "2 * n_shared_experts * moe_intermediate_size + hidden_size")
+        w.note("mlp_bias: shared_experts_bias holds the gate, up and down biases of the shared experts.")
     extra: list[str] = []
     if v3:
         mtp = c.int("num_nextn_predict_layers", 1, minimum=0)
