@@ -128,6 +128,11 @@ KINDS = {
     "attn_qknorm": "attention(16, heads = 4, kv_heads = 2, qk_norm = true)",
     "attn_qknorm_full": "attention(16, heads = 4, kv_heads = 2, qk_norm = true, qk_norm_scope = full)",
     "attn_noncausal_drop": "attention(16, heads = 4, causal = false, dropout = 0.1)",
+    # every token goes to exactly top_k experts, so the data-dependent routing still
+    # gives exact totals
+    "moe": "moe(16, 24, 4, 2)",
+    "moe_shared": "moe(16, 24, 6, 3, n_shared = 2, d_shared = 8, shared_gate = true, score_bias = true)",
+    "moe_relu": "moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)",
 }
 
 

@@ -92,3 +92,23 @@ def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_re
         hf = getattr(policy, "norm_style", "torch") == "hf"
         out.append(Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split))
     return out
+
+
+def ffn_hidden_saved(act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, prefix: str) -> list[Saved]:
+    """The hidden-width tensors an MLP keeps for ``rows`` tokens, its input excluded.
+
+    Gated (``down(act(gate(x)) * up(x))``): the activation's tensors, act's output
+    and up(x) (kept by their product) and down's input; plain (``fc2(act(fc1(x)))``):
+    the activation's tensors and fc2's input (shared with a relu/tanh/sigmoid output).
+    """
+    acts = act_fn_saved(act, rows * f, prefix, tp_split=True)
+    out = list(acts)
+    has_out = any(s.name.endswith(".out") for s in acts)
+    if gated:
+        if not has_out:
+            out.append(Saved(f"{prefix}act.out", rows * f, "act", "own", True))
+        out += [Saved(f"{prefix}up.out", rows * f, "act", "own", True),
+                Saved(f"{prefix}down.input", rows * f, "act", "own", True)]
+    elif not has_out:
+        out.append(Saved(f"{prefix}fc2.input", rows * f, "act", "own", True))
+    return out

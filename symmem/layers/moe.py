@@ -21,13 +21,25 @@ expert of ``shared_expert_intermediate_size`` and a 1-output gate).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, ParamTensor, Shape, Size, register
+from symmem.layers._saved import ffn_hidden_saved, tokens
+from symmem.layers.base import (
+    Evaluator,
+    IntEval,
+    Layer,
+    NonNeg,
+    ParamTensor,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
 from symmem.layers.mlp import Act
 
 if TYPE_CHECKING:
@@ -86,6 +98,49 @@ class MoE(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """What the routed block keeps (symmem's TorchMoE, the loop of Hugging Face's
+        MixtralSparseMoeBlock), for T tokens; the routing is data-dependent but every
+        token goes to exactly top_k experts, so the per-expert rows add up to T k:
+
+        router: x (T d, shared with the shared experts), softmax scores (T E), the
+        top-k indices (T k, int64; gather reuses them), the gathered weights (T k)
+        and their sum (T) kept by the renormalising division;
+        routed experts: per routed row the gathered input (d), the expert's hidden
+        tensors (see :func:`ffn_hidden_saved`: 4 f for SiLU gated), its output (d)
+        and its weight (1), kept by the weighting mul, the weighted output (d,
+        kept by ``index_add_``), and the token and slot indices (2 int64, one
+        ``nonzero`` storage); shared experts: their hidden tensors for all T tokens;
+        shared gate: its sigmoid (T) and the shared output (T d).  Measured.
+        """
+        t = tokens(shape)
+        d, e, k = self.d_model, self.n_experts, self.top_k
+        tk = t * k
+        out = [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("router.scores", t * e, "act", tp_split=True),
+            Saved("router.topk_indices", tk, "int64", small=True),
+            Saved("router.weights", tk, "act", small=True),
+            Saved("router.weights_sum", t, "act", small=True),
+            Saved("experts.input", tk * d, "act", tp_split=True),
+        ]
+        out += ffn_hidden_saved(self.act, self.gated, tk, self.d_expert, "experts.")
+        out += [
+            Saved("experts.output", tk * d, "act", tp_split=True),
+            Saved("experts.weight", tk, "act", small=True),
+            # index_add_'s backward formula reads source.sizes() through expand_as(source),
+            # so autograd keeps the whole weighted expert output
+            Saved("experts.weighted_output", tk * d, "act", tp_split=True),
+            Saved("experts.token_index", tk, "int64", small=True),
+            Saved("experts.slot_index", tk, "int64", small=True),
+        ]
+        if self.n_shared != 0:
+            for s in ffn_hidden_saved(self.act, self.gated, t, self.f_shared, "shared_experts."):
+                out.append(replace(s, numel=s.numel * self.n_shared))
+        if self.shared_gate:
+            out += [Saved("shared_gate.sigmoid", t, "act", small=True), Saved("shared.output", t * d, "act")]
+        return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_moe import TorchMoE
