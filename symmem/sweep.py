@@ -34,6 +34,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -236,21 +237,24 @@ def compile_expr(expr: sympy.Expr, args: tuple[sympy.Symbol, ...]) -> Compiled:
 
 
 def _finish(num: np.ndarray, den: int) -> np.ndarray:
-    """num / den, as ints when every value is an integer."""
+    """num / den: ints when every value is an integer; else float64 when every numerator is
+    below 2^53 (then each value is the correctly rounded quotient), else exact Fractions."""
     if den == 1:
         return num
     if num.dtype == object:
         if all(int(v) % den == 0 for v in num):
             return np.array([int(v) // den for v in num], dtype=object)
-        return np.array([int(v) / den for v in num], dtype=np.float64)
-    if np.all(num % den == 0):
+    elif np.all(num % den == 0):
         return num // den
-    return num / den
+    ints = [int(v) for v in num]
+    if max(abs(v) for v in ints) < 2**53:
+        return np.array(ints, dtype=np.float64) / den
+    return np.array([v // den if v % den == 0 else Fraction(v, den) for v in ints], dtype=object)
 
 
 def _as_int_column(values: np.ndarray) -> np.ndarray:
     """Object arrays of Python ints become int64 when every value fits."""
-    if values.dtype == object and len(values):
+    if values.dtype == object and len(values) and all(isinstance(v, int) for v in values):
         lo, hi = min(values), max(values)
         if lo >= -INT64_MAX and hi <= INT64_MAX:
             return values.astype(np.int64)
@@ -439,11 +443,13 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
 
 def _plain(col: np.ndarray) -> Any:
     if col.dtype == object:
-        return [int(v) if isinstance(v, int) else float(v) for v in col]
+        return [int(v) if isinstance(v, int) else float(v) for v in col]  # Fractions: nearest double
     return col
 
 
 def _cell(v: Any) -> str:
+    if isinstance(v, Fraction):
+        return f"{v.numerator}/{v.denominator}"
     if isinstance(v, float | np.floating):
         return repr(float(v))
     return str(int(v)) if isinstance(v, int | np.integer) else str(v)
@@ -464,5 +470,5 @@ def _write_json(columns: Mapping[str, np.ndarray], fh: Any) -> None:
     import json
 
     names = list(columns)
-    cols = [columns[n].tolist() for n in names]
+    cols = [[float(v) if isinstance(v, Fraction) else v for v in columns[n].tolist()] for n in names]
     json.dump([dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)], fh)
