@@ -104,10 +104,13 @@ def test_sparse_step_and_mlp_only_layers_group_consecutive_layers() -> None:
 
 
 def test_parallel_attention_families() -> None:
-    assert "parallel { layernorm input_layernorm" in mem(load("pythia-160m"))
-    assert "parallel { layernorm ln_attn" in mem(load("falcon-40b"))
+    # x + attn(ln1(x)) + mlp(ln2(x)): each branch with its own LayerNorm
+    assert "parallel {\n      layernorm input_layernorm" in mem(load("pythia-160m"))
+    assert "parallel {\n      layernorm ln_attn" in mem(load("falcon-40b"))
+    # falcon-7b: one LayerNorm before both branches, multi-query attention
     falcon7 = mem(load("falcon-7b"))
-    assert "kv_heads = 1" in falcon7 and "parallel {" in falcon7
+    assert "layernorm input_layernorm(hidden_size)\n    parallel {\n      attention" in falcon7
+    assert "kv_heads = 1" in falcon7
 
 
 # ---------------------------------------------------------------- defaults and options

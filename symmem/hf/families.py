@@ -33,7 +33,18 @@ def call(kind: str, name: str | None = None, *pos: Any, **kw: Any) -> str:
 
 
 def residual(*stmts: str) -> str:
-    return "residual { " + "; ".join(s for s in stmts if s) + " }"
+    """A multi-line ``residual { ... }`` (one statement a line, as in examples/gpt2.mem)."""
+    return "residual {\n" + _indent(stmts) + "\n}"
+
+
+def par(a: list[str], b: list[str]) -> str:
+    """``parallel { a } { b }``: both branches read the same input and their outputs add."""
+    return "parallel {\n" + _indent(a) + "\n} {\n" + _indent(b) + "\n}"
+
+
+def _indent(stmts: tuple[str, ...] | list[str]) -> str:
+    lines = [ln for s in stmts if s for part in s.split("; ") for ln in part.split("\n")]
+    return "\n".join(f"  {ln}" for ln in lines)
 
 
 def _rope_note(c: HFConfig, w: MemWriter) -> None:
@@ -193,8 +204,8 @@ def gpt_neox(c: HFConfig) -> MemWriter:
     mlp = call("mlp", "mlp", d, "intermediate_size", act=act)
     if parallel:
         w.note("use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)).")
-        layer = ["residual { parallel { " + "; ".join(s for s in (call("layernorm", "input_layernorm", d), attn, drop) if s)
-                 + " } { " + "; ".join(s for s in (call("layernorm", "post_attention_layernorm", d), mlp, drop) if s) + " } }"]
+        layer = [residual(par([call("layernorm", "input_layernorm", d), attn, drop],
+                                   [call("layernorm", "post_attention_layernorm", d), mlp, drop]))]
     else:
         layer = [residual(call("layernorm", "input_layernorm", d), attn, drop),
                  residual(call("layernorm", "post_attention_layernorm", d), mlp, drop)]
@@ -608,6 +619,8 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
         w.note(f"moe_layer_freq = {freq}: MoE in layers i >= first_k_dense_replace with i % moe_layer_freq == 0 "
                "(DeepSeek's reference code; transformers ignores moe_layer_freq).")
     kinds = ["moe" if (i >= first_k and i % freq == 0) else "dense" for i in range(n)]
+    if q_lora is None:
+        w.note("q_lora_rank = null: queries are projected directly (q_proj), without a latent.")
     mla = call("mla", "self_attn", d, "num_attention_heads", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
                "v_head_dim", q_lora_rank="q_lora_rank" if q_lora is not None else None, bias=bias or None)
     ffns = {
@@ -702,11 +715,10 @@ def falcon(c: HFConfig) -> MemWriter:
                  residual(call("layernorm", "post_attention_layernorm", d), mlp, drop)]
     elif n_ln == 2:
         w.note("new_decoder_architecture: parallel attention and MLP, each with its own LayerNorm (ln_attn, ln_mlp).")
-        layer = ["residual { parallel { " + "; ".join([call("layernorm", "ln_attn", d), attn])
-                 + " } { " + "; ".join([call("layernorm", "ln_mlp", d), mlp]) + " }" + (f"; {drop}" if drop else "") + " }"]
+        layer = [residual(par([call("layernorm", "ln_attn", d), attn], [call("layernorm", "ln_mlp", d), mlp]), drop)]
     else:
         w.note("parallel_attn: x + attn(ln(x)) + mlp(ln(x)), one LayerNorm.")
-        layer = [residual(call("layernorm", "input_layernorm", d), f"parallel {{ {attn} }} {{ {mlp} }}", drop)]
+        layer = [residual(call("layernorm", "input_layernorm", d), par([attn], [mlp]), drop)]
     w.block("falcon_layer", layer)
     w.body.append("  " + call("embedding", "word_embeddings", "vocab_size", d))
     w.body += w.stack(["falcon_layer"], name="h")

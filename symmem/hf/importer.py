@@ -220,7 +220,7 @@ class MemWriter:
         for name, body in self.blocks.items():
             lines.append("")
             lines.append(f"block {name} {{")
-            lines += [f"  {b}" for b in body]
+            lines += [f"  {ln}" for b in body for ln in b.split("\n")]
             lines.append("}")
         lines.append("")
         opts = ", ".join(["input = [batch, seq_len]", *self.header_options])
