@@ -87,6 +87,21 @@ def test_gqa_eager_saves_expanded_kv():
     assert sympy.expand(_bytes(mha, sdpa) - _bytes(gqa, sdpa)) == 4 * 2 * b * s * 6 * 8
 
 
+def test_mla_kv_cache_deepseek_v3():
+    # DeepSeek-V3: (kv_lora_rank 512 + rope 64) x 61 layers x 2 bytes = 70,272 bytes per token
+    m = symmem.load("deepseek-v3")
+    total = sum(n.layer.kv_cache(n.in_shape, ActPolicy()) * k for n, k in m.graph.walk())
+    per_token = m.quantity(total).evaluate(batch=1, seq_len=1)
+    assert 2 * per_token == 70272
+
+
+def test_attention_kv_cache_llama31_8b():
+    # Llama-3.1-8B: 2 (k, v) x 8 kv heads x 128 x 32 layers x 2 bytes = 131,072 bytes per token
+    m = symmem.load("llama3.1-8b")
+    total = sum(n.layer.kv_cache(n.in_shape, ActPolicy()) * k for n, k in m.graph.walk())
+    assert 2 * m.quantity(total).evaluate(batch=1, seq_len=1) == 131072
+
+
 def test_dtype_classes():
     assert dtype_bytes("mask", ActPolicy(device="cuda", dtype="bf16")) == 1  # native_dropout: bool mask
     assert dtype_bytes("mask", ActPolicy(device="cpu", dtype="bf16")) == 2  # CPU: noise in act dtype
@@ -133,6 +148,9 @@ KINDS = {
     "moe": "moe(16, 24, 4, 2)",
     "moe_shared": "moe(16, 24, 6, 3, n_shared = 2, d_shared = 8, shared_gate = true, score_bias = true)",
     "moe_relu": "moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)",
+    # q/k head 8 != v head 5: the CPU runs sdpa's math path
+    "mla": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
+    "mla_q_lora": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
 }
 
 

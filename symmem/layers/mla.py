@@ -23,9 +23,12 @@ published DeepSeek model).  RoPE has no parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Shape, Size, register
+import sympy
+
+from symmem.layers._saved import low_precision, rmsnorm_saved, tokens
+from symmem.layers.base import IntEval, Layer, ParamTensor, Saved, Shape, Size, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +77,62 @@ class MLA(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """What MLA keeps (symmem's TorchMLA = transformers' DeepseekV3Attention without RoPE),
+        T tokens, h heads, c = kv_lora_rank, r = qk_rope_head_dim, q/k head qk = nope + r, v head dv:
+
+        x (read by q_proj / q_a_proj and kv_a_proj: one tensor); with q_lora_rank rq the
+        q_a_layernorm (an RMSNorm of T rq) and q_b_proj's input (T rq); kv_a_layernorm: an
+        RMSNorm on c_kv, a *view* of kv_a_proj's output, so in fp32 it keeps the whole
+        T (c + r) storage (in bf16 its fp32 copy of T c); kv_b_proj's input (T c).
+        Attention: q and k have head size qk, v has dv.  When they differ (DeepSeek:
+        192 vs 128) the CPU runs sdpa's math path: scaled q and k (T h qk each), the
+        softmax (b h s^2) and v (T h dv), all fp32, and o_proj's input (T h dv).  On
+        CUDA the memory-efficient kernel takes different v sizes: q, k (T h qk each),
+        v (a view of kv_b_proj's output: its whole T h (nope + dv) storage), the
+        output (T h dv, whose reshape o_proj reads) and the fp32 log-sum-exp (b h s).
+        Measured on CPU; the CUDA rule is from PyTorch's sdp_utils (flash needs equal
+        head sizes, memory-efficient does not).
+        """
+        t = tokens(shape)
+        s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
+        bh = (t / s) * self.heads
+        h, c, r = self.heads, self.kv_lora_rank, self.qk_rope_head_dim
+        qk, dv, dn = self.qk_nope_head_dim + r, self.v_head_dim, self.qk_nope_head_dim
+        low = low_precision(policy)
+        out = [Saved("input", prod(shape), "act", "input")]
+        if self.q_lora_rank is not None:
+            out += rmsnorm_saved("q_a_layernorm.", (t, self.q_lora_rank), True, policy, in_ref="own")
+            out.append(Saved("q_b_proj.input", t * self.q_lora_rank, "act"))
+        kv_norm = rmsnorm_saved("kv_a_layernorm.", (t, c), True, policy, in_ref="own")
+        if not low:  # the fp32 norm reads a view: the whole kv_a_proj output stays
+            kv_norm[0] = Saved("kv_a_proj.output", t * (c + r), "act")
+        out += kv_norm
+        out.append(Saved("kv_b_proj.input", t * c, "act"))
+        same = sympy.simplify(qk - dv) == 0
+        if getattr(policy, "device", "cuda") == "cpu" and not same:
+            out += [
+                Saved("q_scaled", t * h * qk, "fp32", tp_split=True),
+                Saved("k_scaled", t * h * qk, "fp32", tp_split=True),
+                Saved("probs", bh * s * s, "fp32", tp_split=True, core=True),
+                Saved("v", t * h * dv, "fp32", tp_split=True),
+                Saved("o_proj.input", t * h * dv, "act", tp_split=True),
+            ]
+        else:
+            out += [
+                Saved("q", t * h * qk, "act", tp_split=True),
+                Saved("k", t * h * qk, "act", tp_split=True),
+                Saved("kv_b_proj.output", t * h * (dn + dv), "act", tp_split=True),
+                Saved("out", t * h * dv, "act", tp_split=True),
+                Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
+            ]
+        return out
+
+    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+        """The compressed cache: kv_lora_rank + qk_rope_head_dim per token (DeepSeek-V2
+        Section 2.1.2; 576 elements per token and layer for DeepSeek-V3)."""
+        return tokens(shape) * (self.kv_lora_rank + self.qk_rope_head_dim)
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mla import TorchMLA
