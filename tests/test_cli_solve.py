@@ -1,0 +1,244 @@
+"""solve, diff, show, sweep and latex --quantity memory end to end (CliRunner on bundled examples),
+and every bad input: exit code 1, one message, no traceback, no file written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import symmem
+from symmem.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> object:
+    return runner.invoke(app, list(args))
+
+
+def ok(*args: str) -> str:
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def fails(*args: str, match: str) -> str:
+    r = run(*args)
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert match in r.output, r.output
+    return r.output
+
+
+# ------------------------------------------------------------------ solve
+def test_solve_json_is_exact() -> None:
+    doc = json.loads(ok("solve", "examples/gpt2.mem", "--budget", "24GB", "--json"))
+    assert set(doc) >= {"symbol", "value", "bytes_at_value", "bytes_at_next", "budget_bytes", "method"}
+    assert doc["budget_bytes"] == 24 * 10**9 and doc["symbol"] == "batch"
+    total = symmem.load("gpt2", free=["batch"]).memory(mode="train").total
+    v = doc["value"]
+    assert total.evaluate(batch=v) == doc["bytes_at_value"] <= 24 * 10**9 < total.evaluate(batch=v + 1) == doc["bytes_at_next"]
+
+
+def test_solve_text_echoes_budget_and_breakdown() -> None:
+    out = ok("solve", "gpt2", "--budget", "24 GiB")
+    assert "25,769,803,776 bytes" in out
+    assert "headroom" in out and "breakdown at batch" in out and "activations" in out
+
+
+def test_solve_gpu_uses_the_catalogue() -> None:
+    doc = json.loads(ok("solve", "gpt2", "--gpu", "h100-80gb", "--mode", "infer", "--json"))
+    assert doc["budget_bytes"] == 81559 * 2**20
+
+
+def test_solve_with_memory_options_and_seq_len() -> None:
+    doc = json.loads(ok("solve", "gpt2", "--budget", "24GiB", "--for", "seq_len", "-o", "attention=eager", "--json"))
+    total = symmem.load("gpt2", free=["seq_len"]).memory(mode="train", attention="eager").total
+    v = doc["value"]
+    assert total.evaluate(seq_len=v) <= 24 * 2**30 < total.evaluate(seq_len=v + 1)
+    assert doc["method"] == "closed-form"
+
+
+def test_solve_nothing_fits_suggests_changes() -> None:
+    out = ok("solve", "llama2-7b", "--budget", "8GB", "--mode", "infer")
+    assert "does not fit" in out and "over the budget" in out
+    assert "largest component: weights" in out
+    assert "what would make it fit" in out
+
+
+def test_solve_every_value_fits() -> None:
+    out = ok("solve", "gpt2", "--budget", "1GB", "--quantity", "params")
+    assert "every value of batch fits" in out
+
+
+def test_solve_frontier() -> None:
+    out = ok("solve", "gpt2", "--budget", "24GB", "--for", "batch", "--for", "seq_len", "--range", "256,512,1024")
+    lines = [ln.split() for ln in out.splitlines() if ln.strip() and ln.strip()[0].isdigit()]
+    assert [ln[0] for ln in lines] == ["256", "512", "1,024"]
+    m = symmem.load("gpt2", free=["batch", "seq_len"])
+    total = m.memory(mode="train").total
+    for s_text, b_text in lines:
+        s, b = int(s_text.replace(",", "")), int(b_text.replace(",", ""))
+        assert total.evaluate(batch=b, seq_len=s) <= 24 * 10**9 < total.evaluate(batch=b + 1, seq_len=s)
+
+
+def test_solve_frontier_json_default_range() -> None:
+    doc = json.loads(ok("solve", "gpt2", "--budget", "24GB", "--for", "batch", "--for", "seq_len", "--json"))
+    assert [row["seq_len"] for row in doc["rows"]] == [2**i for i in range(13)]  # up to 4 x 1024
+
+
+@pytest.mark.parametrize("budget", ["-1GB", "lots", "24 GX", "0"])
+def test_solve_bad_budget(budget: str) -> None:
+    fails("solve", "gpt2", "--budget", budget, match="budget")
+
+
+def test_solve_unknown_for_symbol() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "--for", "bach", match="unknown symbol 'bach'")
+
+
+def test_solve_unknown_gpu() -> None:
+    fails("solve", "gpt2", "--gpu", "h1000", match="unknown GPU")
+
+
+def test_solve_budget_and_gpu() -> None:
+    fails("solve", "gpt2", "--gpu", "h100", "--budget", "1GB", match="not both")
+
+
+def test_solve_no_budget() -> None:
+    fails("solve", "gpt2", match="give a memory budget")
+
+
+def test_solve_unknown_memory_option() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "-o", "optimiser=adam", match="unknown memory option 'optimiser'")
+
+
+def test_solve_unknown_quantity() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "-q", "activation", match="unknown quantity 'activation'")
+
+
+def test_solve_three_symbols() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "--for", "batch", "--for", "seq_len", "--for", "d_model",
+          match="at most twice")
+
+
+# ------------------------------------------------------------------ diff and show
+def test_diff_batch() -> None:
+    out = ok("diff", "gpt2", "--wrt", "batch")
+    assert "bytes per extra sample" in out
+    total = symmem.load("gpt2", free=["batch"]).memory(mode="train").total
+    slope = total.evaluate(batch=9) - total.evaluate(batch=8)  # linear in batch: the difference is the slope
+    assert f"{slope:,} bytes per extra sample" in out
+
+
+def test_diff_params_json() -> None:
+    doc = json.loads(ok("diff", "gpt2", "--wrt", "d_model", "-q", "params", "--json"))
+    assert doc["value"] == 272_623 and doc["meaning"] == "parameters per unit of d_model"
+
+
+def test_diff_mixed() -> None:
+    out = ok("diff", "gpt2", "--wrt", "batch", "--wrt", "seq_len")
+    assert "per extra sample per extra token of context" in out
+
+
+def test_diff_unknown_symbol() -> None:
+    fails("diff", "gpt2", "--wrt", "bach", match="unknown symbol 'bach'")
+
+
+def test_show_params_and_leading() -> None:
+    out = ok("show", "gpt2")
+    assert "12*d_model**2*n_layers" in out and "124,439,808" in out
+    out = ok("show", "gpt2", "--leading")
+    assert "params ~ 12*d_model**2*n_layers" in out and "-31.75%" in out
+
+
+def test_show_memory_in_batch() -> None:
+    out = ok("show", "gpt2", "-q", "memory", "--free", "batch")
+    total = symmem.load("gpt2", free=["batch"]).memory(mode="train").total
+    slope = total.evaluate(batch=2) - total.evaluate(batch=1)
+    assert f"{slope}*batch" in out
+
+
+def test_show_component() -> None:
+    out = ok("show", "gpt2", "-q", "weights")
+    assert "weights =" in out
+
+
+# ------------------------------------------------------------------ sweep
+def test_sweep_table() -> None:
+    out = ok("sweep", "gpt2", "--grid", "batch=1:2", "--grid", "seq_len=512,1024")
+    assert out.splitlines()[0].split() == ["batch", "seq_len", "memory"]
+    assert len(out.splitlines()) == 5
+
+
+def test_sweep_csv_matches_evaluate(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    ok("sweep", "gpt2", "--grid", "batch=1:8:3", "--grid", "seq_len=256,2048", "--components", "--out", str(path))
+    rows = path.read_text().splitlines()
+    header = rows[0].split(",")
+    assert header[:3] == ["batch", "seq_len", "memory"] and "activations" in header
+    total = symmem.load("gpt2", free=["batch", "seq_len"]).memory(mode="train").total
+    for row in rows[1:]:
+        bv, sv, mv = (int(x) for x in row.split(",")[:3])
+        assert mv == total.evaluate(batch=bv, seq_len=sv)
+
+
+def test_sweep_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "m.png"
+    ok("sweep", "gpt2", "--grid", "batch=1:16", "--grid", "seq_len=512,1024", "--plot", str(path), "--gpu", "rtx4090")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stacked = tmp_path / "s.png"
+    ok("sweep", "gpt2", "--grid", "batch=1:16", "--plot", str(stacked), "--stacked", "--budget", "24GB")
+    assert stacked.exists()
+
+
+def test_sweep_empty_grid(tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    fails("sweep", "gpt2", "--grid", "batch=8:1", "--out", str(out), match="empty")
+    assert not out.exists()
+
+
+def test_sweep_no_grid() -> None:
+    fails("sweep", "gpt2", match="--grid")
+
+
+def test_sweep_unknown_symbol(tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    fails("sweep", "gpt2", "--grid", "bach=1:8", "--out", str(out), match="unknown symbol 'bach'")
+    assert not out.exists()
+
+
+def test_sweep_grid_too_large(tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    fails("sweep", "gpt2", "--grid", "batch=1:10000000", "--grid", "seq_len=1:10000000", "--out", str(out),
+          match="memory is available")
+    assert not out.exists()
+
+
+def test_sweep_bad_extension(tmp_path: Path) -> None:
+    out = tmp_path / "s.xlsx"
+    fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(out), match="unknown format")
+    assert not out.exists()
+
+
+def test_sweep_missing_directory(tmp_path: Path) -> None:
+    fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(tmp_path / "no" / "s.csv"), match="does not exist")
+
+
+def test_sweep_stacked_needs_memory(tmp_path: Path) -> None:
+    fails("sweep", "gpt2", "-q", "params", "--grid", "d_model=64:128:64", "--plot", str(tmp_path / "p.png"),
+          "--stacked", match="--stacked needs")
+    assert not (tmp_path / "p.png").exists()
+
+
+# ------------------------------------------------------------------ latex
+def test_latex_memory_align() -> None:
+    out = ok("latex", "gpt2", "--quantity", "memory", "--mode", "infer")
+    assert out.startswith(r"\begin{align}")
+    assert r"M_{\text{weights}} &=" in out and r"M_{\text{kv\_cache}} &=" in out
+    assert r"M_{\text{gradients}}" not in out  # zero in inference: left out
+    assert out.rstrip().endswith(r"\end{align}")
