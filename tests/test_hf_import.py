@@ -237,3 +237,50 @@ def test_cli_zoo_lists_bundled_models() -> None:
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("gpt2 "))
     assert "124,439,808" in line
+
+
+# ---------------------------------------------------------------- published figures
+
+#: (config, total, active per token or None, source).  Rounded as published; active
+#: counts use the imported file's own active_embeddings convention (DeepSeek-V3 and
+#: Kimi-K2 exclude the embedding, as DeepSeek's 37B does).  These catch a wrongly
+#: transcribed config value, which the transformers comparison cannot.
+PUBLISHED = [
+    ("deepseek-v3", "671B", "37B", "DeepSeek-V3 report (arXiv:2412.19437), abstract"),
+    ("deepseek-v2", "236B", "21B", "DeepSeek-V2 report (arXiv:2405.04434), abstract"),
+    ("deepseek-v2-lite", "15.7B", None, "DeepSeek-V2-Lite model card: 15.7B total"),
+    ("mixtral-8x7b-v0.1", "46.7B", "12.9B", "Mistral AI, 'Mixtral of experts' (2023): 46.7B total, 12.9B per token"),
+    ("mixtral-8x22b-v0.1", "141B", "39B", "Mistral AI, 'Cheaper, Better, Faster, Stronger' (2024): 141B / 39B active"),
+    # the model card's "3.3B activated" is 3.35B truncated; the Qwen3 report (Table 2) says 3B
+    ("qwen3-30b-a3b", "30.5B", "3B", "Qwen3-30B-A3B model card: 30.5B total; Qwen3 report Table 2: 3B activated"),
+    ("qwen3-235b-a22b", "235B", "22B", "Qwen3-235B-A22B model card: 235B total, 22B activated"),
+    ("qwen1.5-moe-a2.7b", "14.3B", "2.7B", "Qwen blog 'Qwen1.5-MoE' (2024): 14.3B total, 2.7B activated"),
+    ("qwen2-57b-a14b", "57B", "14B", "Qwen2 technical report Table 1: 57B total, 14B activated"),
+    ("kimi-k2-instruct", "1T", "32B", "Kimi K2 model card: 1 trillion total, 32 billion activated"),
+]
+
+
+def _billions(text: str) -> tuple[float, int]:
+    """'14.3B' -> (14.3e9, 1 decimal); '1T' -> (1e12, 0)."""
+    scale = 1e12 if text.endswith("T") else 1e9
+    num = text[:-1]
+    return float(num) * scale, len(num.partition(".")[2])
+
+
+@pytest.mark.parametrize(("stem", "total_text", "active_text", "source"), PUBLISHED, ids=lambda x: str(x)[:20])
+def test_published_totals(stem: str, total_text: str, active_text: str | None, source: str) -> None:
+    result = symmem.parse(mem(load(stem))).params()
+    value, digits = _billions(total_text)
+    scale = 1e12 if total_text.endswith("T") else 1e9
+    assert round(result.total.evaluate() / scale, digits) == round(value / scale, digits), source
+    if active_text:
+        value, digits = _billions(active_text)
+        assert round(result.active.evaluate() / 1e9, digits) == round(value / 1e9, digits), source
+
+
+@pytest.mark.parametrize(("stem", "non_embedding"), [("gemma-2b", 1_981_884_416), ("gemma-7b", 7_751_248_896)])
+def test_gemma_non_embedding_counts_from_the_report(stem: str, non_embedding: int) -> None:
+    # Gemma report (Gemma Team 2024), Table 2: non-embedding parameters of the 2B and 7B
+    # models.  The HF configs tie the head to a 256,000-row embedding.
+    cfg = load(stem)
+    assert total(cfg) - cfg["vocab_size"] * cfg["hidden_size"] == non_embedding
