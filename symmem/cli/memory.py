@@ -55,8 +55,7 @@ def memory(
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
-    """Print the memory of a training step or of inference per GPU: each component exactly,
-    in binary units, with its formula."""
+    """Print the memory per GPU of a training step or of inference: each component exactly, in binary units, with its formula."""
     from symmem.memory import memory as compute
 
     with user_errors():
