@@ -636,17 +636,27 @@ class _Builder:
                            for e in transient(self.model.graph, self.policy)])
 
     def transient_infer(self) -> sympy.Expr:
-        """One forward step without autograd: the model's output (logits) plus the largest
-        one layer's intermediates (what that layer would save for backward, dropout off)."""
+        """One forward step without autograd: the logits the step returns plus the largest
+        one layer's intermediates (what that layer would save for backward, dropout off: a
+        proxy for its working set).
+
+        For a sequence model ([batch, seq, vocab] output) only the last position's logits
+        are computed, as generation does (transformers' ``generate`` passes
+        ``logits_to_keep=1``; vLLM computes logits only for the sampled positions), so the
+        prefill of a long context does not materialise seq x vocab logits.  Other models
+        return their whole output.  Logits are vocab-parallel under tensor parallelism.
+        """
         from dataclasses import replace
 
-        from symmem.activations import saved_tensors, transient
+        from symmem.activations import saved_tensors
 
         pol = replace(self.policy, dropout=False, loss="none")
         per_layer: dict[str, sympy.Expr] = {}
         for e in saved_tensors(self.model.graph, pol):
             per_layer[e.path] = per_layer.get(e.path, sympy.Integer(0)) + self.entry_bytes(e.path, e.saved)
-        out = sympy.Add(*[e.multiplicity * self.entry_bytes(e.path, e.saved) for e in transient(self.model.graph, pol)])
+        shape = tuple(self.model.graph.root.out_shape)
+        logits = prod(shape[:-2]) * shape[-1] if len(shape) >= 3 else prod(shape)
+        out = logits * DTYPE_BYTES[self.cfg.act_dtype] / sympy.sympify(self.par.tp)
         biggest = list(dict.fromkeys(v for v in per_layer.values() if v != 0))
         if biggest:
             out += biggest[0] if len(biggest) == 1 else sympy.Max(*biggest)

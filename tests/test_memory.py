@@ -232,11 +232,17 @@ def test_kv_cache_with_tensor_parallel() -> None:
     assert _per_token("llama3.1-8b", precision="bf16", tp=16) == base // 8
 
 
-def test_inference_transient_covers_the_logits() -> None:
-    m = symmem.load("llama3.1-8b", set_values={"batch": 1, "seq_len": 4096})
+def test_inference_transient_last_position_logits() -> None:
+    """Generation computes the logits of the last position only (transformers' generate:
+    logits_to_keep=1): batch x vocab = 128,256 x 2 bytes; plus the largest layer's
+    intermediates, Llama's gated MLP: its input (tokens x 4096), gate_proj's output (SiLU's
+    input), SiLU's output, up_proj's output and their product (down_proj's input), each
+    tokens x 14,336 (derivatives.yaml: silu keeps self, mul keeps both factors, linear its
+    input), bf16."""
+    m = symmem.load("llama3.1-8b", free=["seq_len"], set_values={"batch": 1})
     r = m.memory("infer", precision="bf16")
-    logits = 4096 * 128256 * 2
-    assert r.transient.evaluate() > logits
+    for s in (1, 4096):
+        assert r.transient.evaluate(seq_len=s) == 128_256 * 2 + s * (4096 + 4 * 14_336) * 2
 
 
 # ---------------------------------------------------------------- fine-tuning
