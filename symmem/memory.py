@@ -198,6 +198,20 @@ class _Repeat:
     iterations: sympy.Expr
     outer: sympy.Expr
     last_layer: str | None
+    #: the first layer of the body (depth first): the one that reads the iteration's input
+    first_layer: str | None = None
+
+
+def _first_layer(g: GroupNode) -> str | None:
+    from symmem.graph import LayerNode
+
+    for child in g.body:
+        if isinstance(child, LayerNode):
+            return child.path
+        found = _first_layer(child)
+        if found is not None:
+            return found
+    return None
 
 
 def _places(graph: LayerGraph) -> tuple[list[_Place], dict[str, _Repeat]]:
@@ -212,7 +226,7 @@ def _places(graph: LayerGraph) -> tuple[list[_Place], dict[str, _Repeat]]:
         if g.kind == "repeat":
             seen_repeat = True
             last = g.body[-1].path if g.body and isinstance(g.body[-1], LayerNode) else None
-            repeats[g.path] = _Repeat(g, mult * g.count, mult, last)
+            repeats[g.path] = _Repeat(g, mult * g.count, mult, last, _first_layer(g))
             mult, repeat, inside = mult * g.count, g.path, True
         for child in g.body:
             if isinstance(child, LayerNode):
@@ -574,6 +588,8 @@ class _Builder:
                 self.row(by_place[e.path])["activations"] += e.multiplicity * self.entry_bytes(e.path, e.saved)
         recompute: list[sympy.Expr] = []
         if cfg.checkpointing == "full":
+            if not self.repeats:
+                notes.append("full checkpointing recomputes repeated blocks: the model has no repeat, nothing is recomputed")
             entries, checkpoints, recompute = self.full_recompute(entries)
             staged.add("repeat", checkpoints)
         for e in entries:
@@ -588,8 +604,10 @@ class _Builder:
         """Full activation checkpointing of every repeated block (Chen et al. 2016; Megatron-LM
         ``--recompute-granularity full --recompute-method uniform --recompute-num-layers 1``):
         each iteration keeps only its input (Korthikanti et al. 2022, Table 2: 2sbh per layer in
-        16 bits); during backward one block at a time is recomputed, so one iteration's full
-        set of saved tensors is alive besides (the largest over the repeat groups)."""
+        16 bits); during backward one block at a time is recomputed, so one iteration's set of
+        saved tensors is alive besides (the largest over the repeat groups), less its input,
+        which is the stored checkpoint itself (Megatron's ``CheckpointFunction`` recomputes
+        from ``detach_variable(inputs)``: the same storage)."""
         kept: list[Any] = []
         checkpoints = sympy.Integer(0)
         per_iteration: dict[str, dict[tuple[str, str], sympy.Expr]] = {}
@@ -598,7 +616,10 @@ class _Builder:
             if rep is None:
                 kept.append(e)
                 continue
-            per_iteration.setdefault(e.repeat, {})[(e.path, e.saved.name)] = self.entry_bytes(e.path, e.saved)
+            sets = per_iteration.setdefault(e.repeat, {})
+            block_input = e.saved.ref == "input" and e.path == rep.first_layer
+            if not block_input:
+                sets[(e.path, e.saved.name)] = self.entry_bytes(e.path, e.saved)
             edge_out = e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
             if edge_out and rep.group.count != 1:
                 kept.append(e)  # the last iteration's output, saved by the layer after the repeat

@@ -78,18 +78,45 @@ def test_korthikanti_table2(gpt: symmem.Model, row: tuple) -> None:
 
 
 def test_korthikanti_table2_full_recompute(gpt: symmem.Model) -> None:
-    """Table 2, last row: full recompute keeps 2sbh per layer (its 16-bit input); during the
-    backward one layer is recomputed, so one layer's full set, sbh(34 + 5as/h), is alive too."""
+    """Table 2, last row: full recompute keeps 2sbh per layer (its 16-bit input).  During the
+    backward one layer is recomputed, so one layer's set, sbh(34 + 5as/h), is alive too, less
+    its input (2sbh, ln_1's input), which is the stored checkpoint itself (Table 2 leaves the
+    recomputed layer out)."""
     s, b, h, a, L = _syms(gpt)
     got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full").activations.expr
-    assert sympy.simplify(got - (L * 2 * s * b * h + s * b * h * (34 + 5 * a * s / h))) == 0
+    assert sympy.simplify(got - (L * 2 * s * b * h + s * b * h * (32 + 5 * a * s / h))) == 0
 
 
 def test_full_recompute_with_sequence_parallel_splits_the_checkpoints(gpt: symmem.Model) -> None:
     """With sequence parallelism the stored layer inputs are sequence-split: 2sbh/t per layer."""
     s, b, h, a, L = _syms(gpt)
     got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full", tp=T, sp=True).activations.expr
-    assert sympy.simplify(got - (L * 2 * s * b * h / T + s * b * h * (34 / T + 5 * a * s / (h * T)))) == 0
+    assert sympy.simplify(got - (L * 2 * s * b * h / T + s * b * h * (32 / T + 5 * a * s / (h * T)))) == 0
+
+
+def test_full_recompute_keeps_the_last_output_the_next_layer_needs() -> None:
+    """repeat 4 { linear; tanh } then a linear head, fp32, no loss: without recompute the saved
+    tensors are x0 (the first linear's input), t1..t3 (tanh outputs = next inputs) and t4 (tanh's
+    output, also the head's input): 5 x 4bd.  With full recompute: the 4 iteration inputs
+    x0, t1, t2, t3 and t4 for the head (5 x 4bd), plus, while one iteration is recomputed, its
+    tanh output (4bd): 24bd."""
+    m = symmem.parse("""
+d
+model m(input = [batch, d]) {
+  repeat 4 blk { linear l(d, d); tanh }
+  linear head(d, d)
+}
+""")
+    pol = ActPolicy(loss="none", small_buffers=False)
+    b, d = m.symbol("batch"), m.symbol("d")
+    assert sympy.expand(m.memory(policy=pol).activations.expr - 20 * b * d) == 0
+    assert sympy.expand(m.memory(policy=pol, checkpointing="full").activations.expr - 24 * b * d) == 0
+
+
+def test_full_recompute_without_repeat_is_a_note() -> None:
+    r = symmem.parse(ONE_TENSOR).memory("train", checkpointing="full")
+    assert any("no repeat" in n for n in r.notes)
+    assert r.activations.expr == symmem.parse(ONE_TENSOR).memory("train").activations.expr
 
 
 # ---------------------------------------------------------------- the breakdown itself
