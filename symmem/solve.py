@@ -376,20 +376,28 @@ def remedies(model: Any, budget: int | str, for_: str = "batch", *, mode: str | 
     kinds.append([(f"tp={t}", {"tp": t}) for t in (2, 4, 8)])
     if infer:
         kinds.append([(f"quant={w}", {"quant": w}) for w in ("int8", "int4")])
+    cache: dict[tuple[tuple[str, Any], ...], SolveResult | None] = {}
+
+    def attempt(change: Mapping[str, Any]) -> SolveResult | None:
+        key = tuple(sorted(change.items()))
+        if key not in cache:
+            try:
+                result = model.memory(**{**base, **change})
+                q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
+                cache[key] = solve(q, budget_bytes, for_)
+            except Exception:  # noqa: BLE001 - an option this model or version does not take
+                cache[key] = None
+        return cache[key]
+
     out: list[Remedy] = []
     for kind in kinds:
+        # each kind is ordered weakest to strongest: if the strongest does not fit, none does
+        strongest = attempt(kind[-1][1])
+        if strongest is None or not strongest.fits:
+            continue
         for label, change in kind:
-            opts = {**base, **change}
-            try:
-                result = model.memory(**opts)
-            except Exception:  # noqa: BLE001 - an option this model or version does not take
-                continue
-            q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
-            try:
-                r = solve(q, budget_bytes, for_)
-            except Exception:  # noqa: BLE001
-                continue
-            if r.fits:
+            r = attempt(change)
+            if r is not None and r.fits:
                 out.append(Remedy(label, change, r))
                 break
     if out:
@@ -401,12 +409,7 @@ def remedies(model: Any, budget: int | str, for_: str = "batch", *, mode: str | 
         label, change = kind[-1]
         stacked.update(change)
         labels.append(label)
-        try:
-            result = model.memory(**{**base, **stacked})
-            q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
-            r = solve(q, budget_bytes, for_)
-        except Exception:  # noqa: BLE001
-            continue
-        if r.fits:
+        r = attempt(dict(stacked))
+        if r is not None and r.fits:
             return [Remedy(" + ".join(labels), dict(stacked), r)]
     return out

@@ -56,7 +56,7 @@ def test_solve_gpu_uses_the_catalogue() -> None:
 
 
 def test_solve_with_memory_options_and_seq_len() -> None:
-    doc = json.loads(ok("solve", "gpt2", "--budget", "24GiB", "--for", "seq_len", "-o", "attention=eager", "--json"))
+    doc = json.loads(ok("solve", "gpt2", "--budget", "24GiB", "--for", "seq_len", "--attention", "eager", "--json"))
     total = symmem.load("gpt2", free=["seq_len"]).memory(mode="train", attention="eager").total
     v = doc["value"]
     assert total.evaluate(seq_len=v) <= 24 * 2**30 < total.evaluate(seq_len=v + 1)
@@ -112,8 +112,22 @@ def test_solve_no_budget() -> None:
     fails("solve", "gpt2", match="give a memory budget")
 
 
-def test_solve_unknown_memory_option() -> None:
-    fails("solve", "gpt2", "--budget", "24GB", "-o", "optimiser=adam", match="unknown memory option 'optimiser'")
+def test_solve_bad_memory_option_value() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "--optimizer", "adamm", match="unknown optimizer 'adamm'")
+
+
+def test_solve_memory_options_change_the_answer() -> None:
+    # bf16 mixed precision with full checkpointing fits more samples than fp32 without
+    plain = json.loads(ok("solve", "gpt2", "--budget", "24GB", "--json"))
+    fast = json.loads(ok("solve", "gpt2", "--budget", "24GB", "--json", "--precision", "mixed-bf16",
+                         "--checkpointing", "full"))
+    assert fast["value"] > plain["value"]
+    total = symmem.load("gpt2", free=["batch"]).memory(precision="mixed-bf16", checkpointing="full").total
+    assert total.evaluate(batch=fast["value"]) == fast["bytes_at_value"]
+
+
+def test_memory_options_do_not_apply_to_params() -> None:
+    fails("solve", "gpt2", "--budget", "24GB", "-q", "params", "--precision", "bf16", match="do not apply")
 
 
 def test_solve_unknown_quantity() -> None:

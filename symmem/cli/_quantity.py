@@ -16,7 +16,6 @@ GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogue
 ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train or infer.")]
 RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: a:b, a:b:step or a,b,c (default: powers of two up to 4x its default).")]
-OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", help="A memory-model option as name=value (repeatable).")]
 
 PARAM_QUANTITIES = ("params", "active")
 
@@ -84,29 +83,6 @@ def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
     if budget is None:
         raise OptionError("give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)")
     return parse_bytes(budget), f"--budget {budget.strip()}"
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``-o optimizer=adam -o tp=2`` -> ``{"optimizer": "adam", "tp": 2}`` (numbers become ints/floats)."""
-    from symmem.errors import OptionError
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key, value = key.strip().replace("-", "_"), value.strip()
-        if not sep or not key or not value:
-            raise OptionError(f"--option expects name=value, got '{item}'")
-        parsed: Any = value
-        for conv in (int, float):
-            try:
-                parsed = conv(value)
-                break
-            except ValueError:
-                continue
-        if value.lower() in ("true", "false"):
-            parsed = value.lower() == "true"
-        out[key] = parsed
-    return out
 
 
 def default_values(m: Any) -> dict[Any, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from symmem.cli._quantity import ModeOpt, OptionOpt, default_values, parse_options, select
+from symmem.cli._quantity import ModeOpt, default_values, select
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -16,18 +16,20 @@ from symmem.cli.common import (
     echo_json,
     load_model,
     user_errors,
+    with_memory_options,
 )
 
 WrtOpt = Annotated[list[str], typer.Option("--wrt", help="Differentiate with respect to this symbol (repeatable: mixed partials).")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
 
 
+@with_memory_options
 def diff(
     model: ModelArg,
     wrt: WrtOpt,
     quantity: QuantityOpt = "memory",
     mode: ModeOpt = None,
-    option: OptionOpt = None,
+    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
@@ -40,7 +42,7 @@ def diff(
         m = load_model(model, set_, [*(free or []), *[w for w in wrt if w not in (free or [])]], model_name)
         for w in wrt:
             m.symbol(w)
-        sel = select(m, quantity, mode, parse_options(option))
+        sel = select(m, quantity, mode, memory_options or {})
         d = sel.quantity.diff(*wrt)
         text = meaning(wrt, "params" if sel.unit == "parameters" else "memory")
         at = {w: v for w, v in _defaults(m, wrt).items() if v is not None}

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from symmem.cli.common import FreeOpt, ModelArg, ModelNameOpt, SetOpt, load_model, user_errors
+from symmem.cli.common import (
+    FreeOpt,
+    ModelArg,
+    ModelNameOpt,
+    SetOpt,
+    load_model,
+    user_errors,
+    with_memory_options,
+)
 
 
+@with_memory_options
 def latex(
     model: ModelArg,
     set_: SetOpt = None,
@@ -17,7 +26,7 @@ def latex(
     per_layer: Annotated[bool, typer.Option("--per-layer", help="One line per layer in an align environment.")] = False,
     quantity: Annotated[str, typer.Option("--quantity", "-q", help="params (default) or memory (one align line per component).")] = "params",
     mode: Annotated[str | None, typer.Option("--mode", help="Memory mode (with --quantity memory): train or infer.")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="A memory-model option as name=value (repeatable).")] = None,
+    memory_options: dict[str, Any] | None = None,
 ) -> None:
     """Print the parameter formula (or the memory components) as LaTeX."""
     from symmem.export import params_latex
@@ -25,10 +34,10 @@ def latex(
     with user_errors():
         m = load_model(model, set_, free, model_name)
         if quantity.strip().lower() == "memory":
-            from symmem.cli._quantity import parse_options, select
+            from symmem.cli._quantity import select
             from symmem.export import memory_latex
 
-            sel = select(m, "memory", mode, parse_options(option))
+            sel = select(m, "memory", mode, memory_options or {})
             typer.echo(memory_latex(sel.components, m.symbols))
             return
         if quantity.strip().lower() != "params":

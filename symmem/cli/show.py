@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sympy
 import typer
 
-from symmem.cli._quantity import ModeOpt, OptionOpt, default_values, parse_options, select
+from symmem.cli._quantity import ModeOpt, default_values, select
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -17,18 +17,20 @@ from symmem.cli.common import (
     echo_json,
     load_model,
     user_errors,
+    with_memory_options,
 )
 
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="params (default), active, memory, or a memory component (weights, activations, kv_cache...).")]
 LeadingOpt = Annotated[bool, typer.Option("--leading", help="Only the terms of highest total degree in the size symbols (all symbols, or those given with --free), and how far they are from the exact value.")]
 
 
+@with_memory_options
 def show(
     model: ModelArg,
     quantity: QuantityOpt = "params",
     leading: LeadingOpt = False,
     mode: ModeOpt = None,
-    option: OptionOpt = None,
+    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
@@ -39,7 +41,7 @@ def show(
 
     with user_errors():
         m = load_model(model, set_, free, model_name)
-        sel = select(m, quantity, mode, parse_options(option))
+        sel = select(m, quantity, mode, memory_options or {})
         q = sel.quantity
         if leading:
             lead = q.leading(free or None, default_values(m))

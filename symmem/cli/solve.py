@@ -11,9 +11,7 @@ from symmem.cli._quantity import (
     ForOpt,
     GpuOpt,
     ModeOpt,
-    OptionOpt,
     RangeOpt,
-    parse_options,
 )
 from symmem.cli.common import (
     FreeOpt,
@@ -23,11 +21,13 @@ from symmem.cli.common import (
     SetOpt,
     echo_json,
     user_errors,
+    with_memory_options,
 )
 
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")]
 
 
+@with_memory_options
 def solve(
     model: ModelArg,
     budget: BudgetOpt = None,
@@ -38,7 +38,7 @@ def solve(
     range_: RangeOpt = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
-    option: OptionOpt = None,
+    memory_options: dict[str, Any] | None = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
@@ -52,7 +52,7 @@ def solve(
         if len(names) > 2:
             raise OptionError("--for at most twice (a frontier of two symbols)")
         b, how = budget_bytes(budget, gpu)
-        options = parse_options(option)
+        options = memory_options or {}
         # the solved symbols are kept free so that defaults derived from them follow them
         m = load_model(model, set_, [*(free or []), *[n for n in names if n not in (free or [])]], model_name)
         for n in names:

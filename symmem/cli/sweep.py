@@ -10,12 +10,18 @@ from symmem.cli._quantity import (
     BudgetOpt,
     GpuOpt,
     ModeOpt,
-    OptionOpt,
     budget_bytes,
-    parse_options,
     select,
 )
-from symmem.cli.common import FreeOpt, ModelArg, ModelNameOpt, SetOpt, load_model, user_errors
+from symmem.cli.common import (
+    FreeOpt,
+    ModelArg,
+    ModelNameOpt,
+    SetOpt,
+    load_model,
+    user_errors,
+    with_memory_options,
+)
 
 GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: a:b (inclusive), a:b:step or a,b,c (repeatable).")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
@@ -30,6 +36,7 @@ PROGRESS_POINTS = 2_000_000
 MAX_ROWS = 60
 
 
+@with_memory_options
 def sweep(
     model: ModelArg,
     grid: GridOpt = None,
@@ -41,7 +48,7 @@ def sweep(
     stacked: StackedOpt = False,
     components: ComponentsOpt = False,
     mode: ModeOpt = None,
-    option: OptionOpt = None,
+    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
@@ -65,7 +72,7 @@ def sweep(
         m = load_model(model, set_, [*(free or []), *[n for n in grids if n not in (free or [])]], model_name)
         for n in grids:
             m.symbol(n)
-        sel = select(m, quantity, mode, parse_options(option))
+        sel = select(m, quantity, mode, memory_options or {})
         quantities = {sel.name: sel.quantity}
         comp_names: list[str] = []
         if (components or stacked) and sel.components:
