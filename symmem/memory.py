@@ -304,7 +304,7 @@ def memory(
     double_quant: bool = False,
     lora_rank: int | None = None,
     lora_targets: Iterable[str] | str | None = None,
-    overhead: int | None = None,
+    overhead: int | str | None = None,
     policy: Any = None,
 ) -> MemoryResult:
     """Bytes per GPU of a training step (``mode="train"``) or of inference (``"infer"``).
@@ -348,7 +348,7 @@ def _configure(
     mode: str, precision: str, optimizer: str, checkpointing: str, par: Parallel, attention: str, device: str,
     dropout: bool, weight_dtype: str | None, grad_dtype: str | None, master: bool | None, grad_fp32_copy: bool,
     state_dtype: str | None, act_dtype: str | None, kv_dtype: str | None, quant: str | None, group_size: int | None,
-    double_quant: bool, lora_rank: int | None, lora_targets: Iterable[str] | str | None, overhead: int | None,
+    double_quant: bool, lora_rank: int | None, lora_targets: Iterable[str] | str | None, overhead: int | str | None,
     policy: Any,
 ) -> tuple[MemoryConfig, Optimizer, Quant | None]:
     if mode not in MODES:
@@ -382,6 +382,10 @@ def _configure(
     if isinstance(lora_targets, str):
         lora_targets = [t.strip() for t in lora_targets.split(",") if t.strip()]
     targets = tuple(lora_targets) if lora_targets else DEFAULT_LORA_TARGETS
+    if isinstance(overhead, str):
+        from symmem.units import parse_bytes
+
+        overhead = 0 if overhead.strip() in ("0", "0B", "0b") else parse_bytes(overhead, what="overhead")
     if overhead is not None and overhead < 0:
         raise OptionError(f"overhead must be >= 0 bytes, not {overhead}")
     ovh = overhead if overhead is not None else (DEFAULT_CUDA_OVERHEAD if device == "cuda" else 0)
