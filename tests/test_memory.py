@@ -393,3 +393,31 @@ def test_per_layer_rows() -> None:
     m = symmem.load("gpt2")
     total_w = sum(m.quantity(row.weights).evaluate() for row in r.rows)
     assert total_w == r.weights.evaluate()
+
+
+def test_dtype_classes_become_bytes() -> None:
+    """A dropout and the loss, bf16: dropout's mask is 1 byte on CUDA (native_dropout's bool
+    mask) and the activation dtype (2 bytes) on CPU; the loss keeps fp32 log-probabilities
+    (4 bytes; the logits are upcast), int64 targets (8 bytes) and an fp32 scalar total weight."""
+    m = symmem.parse("d = 16\nmodel m(input = [batch, seq_len, d]) { dropout(0.1) }")
+    b, s, d = m.symbol("batch"), m.symbol("seq_len"), m.symbol("d")
+    cuda = m.memory("train", precision="bf16").activations.expr
+    cpu = m.memory("train", precision="bf16", device="cpu").activations.expr
+    assert sympy.expand(cuda - (b * s * d * 1 + b * s * d * 4 + b * s * 8 + 4)) == 0
+    assert sympy.expand(cpu - (b * s * d * 2 + b * s * d * 4 + b * s * 8 + 4)) == 0
+    off = m.memory("train", precision="bf16", dropout=False).activations.expr
+    assert sympy.expand(off - (b * s * d * 4 + b * s * 8 + 4)) == 0
+
+
+def test_amp_keeps_fp32_weights_and_16_bit_activations() -> None:
+    """torch.autocast: fp32 weights and gradients, no master copy (16 bytes per parameter with
+    Adam), activations in bf16: half of the fp32 activations for a model that saves only 'act'
+    tensors (a linear layer's input, no loss)."""
+    m = symmem.parse("d = 64\nmodel m(input = [batch, d]) { linear l(d, d) }")
+    pol32 = ActPolicy(dtype="fp32", loss="none")
+    pol16 = ActPolicy(dtype="bf16", loss="none")
+    fp32 = m.memory("train", precision="fp32", optimizer="adam", policy=pol32)
+    amp = m.memory("train", precision="amp-bf16", optimizer="adam", policy=pol16)
+    for c in ("weights", "gradients", "optimizer"):
+        assert getattr(amp, c).evaluate() == getattr(fp32, c).evaluate()
+    assert 2 * amp.activations.evaluate() == fp32.activations.evaluate()
