@@ -121,7 +121,9 @@ def _bert_like(c: HFConfig, hf_class: str) -> MemWriter:
     w.body += [
         "  " + call("embedding", "word_embeddings", "vocab_size", d),
         "  " + call("pos_embedding", "position_embeddings", "max_position_embeddings", d),
-        "  " + call("pos_embedding", "token_type_embeddings", "type_vocab_size", d) + "  # token types: a table added to the stream",
+        # token types: one row per token added to the stream (all type 0 for one segment); a
+        # param, since pos_embedding adds one row per position
+        "  " + call("param", "token_type_embeddings", "type_vocab_size", d),
         "  " + call("layernorm", "embeddings_norm", d),
     ]
     if drop:
