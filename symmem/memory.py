@@ -246,11 +246,27 @@ def _output_head(places: Sequence[_Place]) -> str | None:
     return None
 
 
+class _Sum:
+    """Terms collected with ``+=`` and added once (repeated sympy ``+`` re-sorts every time)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self) -> None:
+        self.terms: list[sympy.Expr] = []
+
+    def __iadd__(self, term: sympy.Expr) -> _Sum:
+        self.terms.append(term)
+        return self
+
+    def value(self) -> sympy.Expr:
+        return sympy.Add(*self.terms)
+
+
 class _Staged:
     """An amount split by pipeline stage: before the first repeat, the repeats, after."""
 
     def __init__(self) -> None:
-        self.parts: dict[str, sympy.Expr] = {"pre": sympy.Integer(0), "repeat": sympy.Integer(0), "post": sympy.Integer(0)}
+        self.parts: dict[str, _Sum] = {"pre": _Sum(), "repeat": _Sum(), "post": _Sum()}
 
     def add(self, stage: str, amount: sympy.Expr) -> None:
         self.parts[stage] += amount
@@ -263,7 +279,7 @@ class _Staged:
         ``first_factor``: micro-batches in flight for activations), those after
         on the last; the larger of the first and the last stage.
         """
-        pre, rep, post = self.parts["pre"], self.parts["repeat"], self.parts["post"]
+        pre, rep, post = (self.parts[k].value() for k in ("pre", "repeat", "post"))
         pp = sympy.sympify(par.pp)
         if pp == 1:
             return pre + rep + post
@@ -410,7 +426,7 @@ class _Builder:
         self.head = _output_head(self.places)
         self.policy = policy if policy is not None else self._policy()
         self.notes: list[str] = []
-        self.rows: dict[str, dict[str, sympy.Expr]] = {}
+        self.rows: dict[str, dict[str, _Sum]] = {}
         if sympy.sympify(self.par.pp) != 1 and not self.repeats:
             raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
 
@@ -421,10 +437,10 @@ class _Builder:
                          dropout=self.cfg.dropout, dtype=self.cfg.act_dtype)
 
     # ------------------------------------------------------------ helpers
-    def row(self, place: _Place) -> dict[str, sympy.Expr]:
+    def row(self, place: _Place) -> dict[str, _Sum]:
         key = place.node.path
         if key not in self.rows:
-            self.rows[key] = {c: sympy.Integer(0) for c in ("weights", "gradients", "optimizer", "activations", "kv_cache")}
+            self.rows[key] = {c: _Sum() for c in ("weights", "gradients", "optimizer", "activations", "kv_cache")}
         return self.rows[key]
 
     def act_bytes(self, cls: str) -> sympy.Expr:
@@ -499,7 +515,7 @@ class _Builder:
         pp_on = sympy.sympify(par.pp) != 1
 
         def trainable_bytes(place: _Place, shape_numel: sympy.Expr, state: tuple[sympy.Expr, sympy.Expr],
-                            split: sympy.Expr, row: dict[str, sympy.Expr]) -> None:
+                            split: sympy.Expr, row: dict[str, _Sum]) -> None:
             g = place.mult * shape_numel * gb / split
             o = place.mult * shape_numel * ((_FP32 if cfg.master else 0) + (_FP32 if cfg.grad_fp32_copy else 0)) / split
             full, scales = state
@@ -727,7 +743,7 @@ class _Builder:
         total = sympy.Add(*comps.values())
         q = self.model.quantity
         rows = tuple(
-            MemoryRow(p.node.path, p.node.layer.kind, p.mult, **self.rows[p.node.path])
+            MemoryRow(p.node.path, p.node.layer.kind, p.mult, **{k: v.value() for k, v in self.rows[p.node.path].items()})
             for p in self.places if p.node.path in self.rows
         )
         return MemoryResult(
