@@ -203,6 +203,9 @@ class MemWriter:
             lines.append(f"# architectures: {', '.join(str(a) for a in arch)}")
         for note in self.notes:
             lines.append(f"# {note}")
+        dtype = c.data.get("torch_dtype", c.data.get("dtype"))
+        if isinstance(dtype, str):
+            lines.append(f"# checkpoint dtype: {dtype} (symmem counts elements; bytes follow --precision)")
         quant = c.data.get("quantization_config")
         if isinstance(quant, dict):
             method = quant.get("quant_method", "unknown")
