@@ -217,6 +217,13 @@ def test_cli_import_hf_prints_and_writes(tmp_path: Path) -> None:
     assert symmem.load(out).params().total.evaluate() == symmem.load(src).params().total.evaluate()
 
 
+def test_cli_import_hf_accepts_a_model_directory(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text((DATA / "gpt2.json").read_text())
+    res = runner.invoke(app, ["import-hf", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("# gpt2: imported from config.json")
+
+
 def test_cli_params_reads_config_json_directly() -> None:
     res = runner.invoke(app, ["params", str(DATA / "gpt2.json")])
     assert res.exit_code == 0, res.output

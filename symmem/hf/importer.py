@@ -292,8 +292,10 @@ def config_text_to_mem(text: str, filename: str = "config.json") -> str:
 
 
 def import_file(path: str | Path) -> str:
-    """The ``.mem`` text for a config.json on disk."""
+    """The ``.mem`` text for a config.json on disk (or a model directory holding one)."""
     p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
