@@ -64,6 +64,7 @@ def plot_sweep(
     ylabel = f"{value} (GiB)" if unit == "bytes" else f"{value} (billions of {unit})"
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     x = columns[x_name]
+    groups: list[tuple[int | None, np.ndarray]]
     if len(grid_names) == 2:
         second = columns[grid_names[1]]
         groups = [(int(w), second == w) for w in np.unique(second)]
