@@ -429,6 +429,25 @@ class _Builder:
         self.rows: dict[str, dict[str, _Sum]] = {}
         if sympy.sympify(self.par.pp) != 1 and not self.repeats:
             raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
+        self._check_divisible()
+
+    def _check_divisible(self) -> None:
+        """Megatron-LM needs tp to divide the attention heads and ep the routed experts."""
+        from symmem.graph import evaluator
+
+        ev = evaluator(self.model.values)
+        tp, ep = ev(sympy.sympify(self.par.tp)), ev(sympy.sympify(self.par.ep))
+        for place in self.places:
+            layer = place.node.layer
+            checks = []
+            if tp not in (None, 1) and layer.kind in ("attention", "mla"):
+                checks.append(("tp", tp, "heads", getattr(layer, "heads", None)))
+            if ep not in (None, 1) and layer.kind == "moe":
+                checks.append(("ep", ep, "n_experts", getattr(layer, "n_experts", None)))
+            for opt, degree, what, size in checks:
+                value = ev(size) if size is not None else None
+                if value is not None and value % degree:
+                    raise OptionError(f"{opt} = {degree} does not divide {what} = {value} of layer {place.node.path}")
 
     def _policy(self) -> Any:
         from symmem.activations import ActPolicy

@@ -91,3 +91,11 @@ def test_invalid_degrees(kwargs: dict) -> None:
 def test_sequence_parallel_needs_tensor_parallel() -> None:
     with pytest.raises(OptionError, match="tp"):
         symmem.load("gpt2").memory("train", sp=True)
+
+
+def test_degrees_must_divide_heads_and_experts() -> None:
+    """Megatron-LM splits whole heads over tp ranks and whole experts over ep ranks."""
+    with pytest.raises(OptionError, match="heads = 12"):
+        symmem.load("gpt2").memory("train", tp=5)
+    with pytest.raises(OptionError, match="n_experts = 8"):
+        symmem.load("mixtral-8x7b").memory("infer", ep=3)
