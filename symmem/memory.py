@@ -92,6 +92,9 @@ class MemoryConfig:
     lora_rank: int | None
     lora_targets: tuple[str, ...]
     overhead: int
+    #: dtype of LoRA adapters, their gradients, and their optimizer state
+    lora_dtype: str = "fp32"
+    lora_state_dtype: str = "fp32"
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -109,7 +112,7 @@ class MemoryConfig:
         if self.quant:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
         if self.lora_rank:
-            out.update(lora_rank=self.lora_rank, lora_targets=list(self.lora_targets))
+            out.update(lora_rank=self.lora_rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
         return out
 
 
@@ -320,6 +323,7 @@ def memory(
     double_quant: bool = False,
     lora_rank: int | None = None,
     lora_targets: Iterable[str] | str | None = None,
+    lora_dtype: str = "fp32",
     overhead: int | str | None = None,
     policy: Any = None,
 ) -> MemoryResult:
@@ -335,7 +339,7 @@ def memory(
     cfg, opt, q = _configure(
         mode, precision, optimizer, checkpointing, Parallel(tp, pp, dp, zero, sp, ep, micro_batches), attention, device,
         dropout, weight_dtype, grad_dtype, master, grad_fp32_copy, state_dtype, act_dtype, kv_dtype, quant, group_size,
-        double_quant, lora_rank, lora_targets, overhead, policy,
+        double_quant, lora_rank, lora_targets, lora_dtype, overhead, policy,
     )
     return _Builder(model, cfg, opt, q, policy).build()
 
@@ -364,8 +368,8 @@ def _configure(
     mode: str, precision: str, optimizer: str, checkpointing: str, par: Parallel, attention: str, device: str,
     dropout: bool, weight_dtype: str | None, grad_dtype: str | None, master: bool | None, grad_fp32_copy: bool,
     state_dtype: str | None, act_dtype: str | None, kv_dtype: str | None, quant: str | None, group_size: int | None,
-    double_quant: bool, lora_rank: int | None, lora_targets: Iterable[str] | str | None, overhead: int | str | None,
-    policy: Any,
+    double_quant: bool, lora_rank: int | None, lora_targets: Iterable[str] | str | None, lora_dtype: str,
+    overhead: int | str | None, policy: Any,
 ) -> tuple[MemoryConfig, Optimizer, Quant | None]:
     if mode not in MODES:
         raise OptionError(f"unknown mode '{mode}': valid modes are {', '.join(MODES)}")
@@ -381,10 +385,13 @@ def _configure(
     g = check_dtype(grad_dtype or prec.grads, FLOAT_DTYPES, "gradient dtype")
     default_act = policy.dtype if policy is not None else prec.activations
     a = check_dtype(act_dtype or default_act, ("fp32", "fp16", "bf16"), "activation dtype")
-    s = state_dtype or opt.state_dtype or "fp32"
+    use_master = prec.master if master is None else master
+    # torch.optim allocates its states like the parameter it updates (zeros_like): fp32 beside
+    # fp32 master weights or fp32 weights, else the weights' own 16-bit dtype
+    default_state = "fp32" if use_master or w not in ("fp16", "bf16") else w
+    s = state_dtype or opt.state_dtype or default_state
     if opt.state_dtype is None or state_dtype is not None:
         check_dtype(s, STATE_DTYPES if opt.quant_block is None else ("int8",), "optimizer state dtype")
-    use_master = prec.master if master is None else master
     kv = check_dtype(kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype")
     q = get_quant(quant) if quant else None
     if group_size is not None and (group_size < 1 or q is None):
@@ -407,10 +414,14 @@ def _configure(
     ovh = overhead if overhead is not None else (DEFAULT_CUDA_OVERHEAD if device == "cuda" else 0)
     if par.sp and par.tp == 1:
         raise OptionError("sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1")
+    # PEFT keeps adapters in fp32 when the base is 16-bit (get_peft_model(autocast_adapter_dtype=True),
+    # its default); their gradients and states follow them, master weights only for 16-bit adapters
+    la = check_dtype(lora_dtype, ("fp32", "fp16", "bf16"), "LoRA adapter dtype")
+    lora_state = state_dtype or opt.state_dtype or ("fp32" if use_master or la == "fp32" else la)
     cfg = MemoryConfig(
         mode, prec.name, w, g, use_master, grad_fp32_copy, s, a, opt.name, checkpointing, par, attention, device,
         dropout, kv, q.name if q else None, (group_size or q.group_size) if q else None, double_quant, lora_rank,
-        targets, ovh,
+        targets, ovh, la, lora_state,
     )
     return cfg, opt, q
 
@@ -533,12 +544,19 @@ class _Builder:
         matched = False
         pp_on = sympy.sympify(par.pp) != 1
 
+        base_kind = (gb, cfg.master, cfg.grad_fp32_copy, sb)
+        lb = DTYPE_BYTES[cfg.lora_dtype]
+        lora16 = cfg.lora_dtype != "fp32"
+        lora_kind = (lb, cfg.master and lora16, cfg.grad_fp32_copy and lora16, DTYPE_BYTES[cfg.lora_state_dtype])
+
         def trainable_bytes(place: _Place, shape_numel: sympy.Expr, state: tuple[sympy.Expr, sympy.Expr],
-                            split: sympy.Expr, row: dict[str, _Sum]) -> None:
-            g = place.mult * shape_numel * gb / split
-            o = place.mult * shape_numel * ((_FP32 if cfg.master else 0) + (_FP32 if cfg.grad_fp32_copy else 0)) / split
+                            split: sympy.Expr, row: dict[str, _Sum],
+                            kind: tuple[sympy.Expr, bool, bool, sympy.Expr] = base_kind) -> None:
+            g_bytes, has_master, has_copy, s_bytes = kind
+            g = place.mult * shape_numel * g_bytes / split
+            o = place.mult * shape_numel * ((_FP32 if has_master else 0) + (_FP32 if has_copy else 0)) / split
             full, scales = state
-            o += place.mult * (full * sb + scales) / split
+            o += place.mult * (full * s_bytes + scales) / split
             if par.zero >= 2:
                 g = g / par.dp
             if par.zero >= 1:
@@ -579,7 +597,7 @@ class _Builder:
                     a_shape, b_shape = (r, in_f), (out_f, r)
                     n = t.copies * r * (in_f + out_f)
                     esplit = par.ep if is_routed_expert(t) else sympy.Integer(1)
-                    aw = place.mult * n * wb / esplit
+                    aw = place.mult * n * lb / esplit
                     if par.zero >= 3:
                         aw = aw / par.dp
                     weights.add(place.stage, aw)
@@ -587,7 +605,7 @@ class _Builder:
                     if train:
                         sa = self.opt.state_numel(a_shape, t.copies)
                         sbb = self.opt.state_numel(b_shape, t.copies)
-                        trainable_bytes(place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row)
+                        trainable_bytes(place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind)
         if lora and not matched:
             names = sorted({t.name.removesuffix(".weight").rsplit(".", 1)[-1] for p in self.places
                             for t in p.node.layer.tensors() if p.node.layer.kind in LINEAR_KINDS and len(t.shape) == 2})

@@ -291,16 +291,30 @@ def test_qlora_llama2_7b_weights() -> None:
     embedding, the norms and the output head stay in bf16 (transformers keeps the output
     embedding unquantized).  Hand count for Llama-2-7B: 32 x (4 x 4096^2 + 3 x 4096 x 11008)
     = 6,476,005,376 quantized; 2 x 32000 x 4096 + 65 x 4096 = 262,410,240 in bf16; adapters
-    (r = 64 on q_proj, v_proj: 32 x 2 x 64 x 8192 = 33,554,432) in bf16."""
+    (r = 64 on q_proj, v_proj: 32 x 2 x 64 x 8192 = 33,554,432) in fp32, as PEFT casts them
+    (get_peft_model's autocast_adapter_dtype=True)."""
     m = symmem.load("llama2-7b")
     quantized, high, adapters = 6_476_005_376, 262_410_240, 33_554_432
     r = m.memory("train", precision="bf16", quant="nf4", lora_rank=64)
-    assert r.weights.evaluate() == quantized // 2 + quantized // 64 * 4 + 2 * high + 2 * adapters
+    assert r.weights.evaluate() == quantized // 2 + quantized // 64 * 4 + 2 * high + 4 * adapters
     r2 = m.memory("train", precision="bf16", quant="nf4", double_quant=True, lora_rank=64)
-    assert r2.weights.evaluate() == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 2 * adapters
-    # frozen base: gradients and optimizer state only for the adapters (bf16 grads, fp32 Adam states)
-    assert r.gradients.evaluate() == 2 * adapters
+    assert r2.weights.evaluate() == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 4 * adapters
+    # frozen base: gradients and optimizer state only for the adapters (fp32 grads, fp32 Adam states)
+    assert r.gradients.evaluate() == 4 * adapters
     assert r.optimizer.evaluate() == 8 * adapters
+
+
+def test_lora_adapters_in_16_bits() -> None:
+    """lora_dtype = bf16: adapters and their gradients in bf16; with mixed precision an fp32
+    master copy and fp32 states (4 + 8 bytes); with pure bf16 the states follow the adapters
+    (torch.optim's zeros_like: 2 x 2 bytes)."""
+    m = symmem.load("llama2-7b")
+    adapters = 4_194_304  # r = 8 on q_proj, v_proj
+    mixed = m.memory("train", precision="mixed", lora_rank=8, lora_dtype="bf16")
+    assert mixed.gradients.evaluate() == 2 * adapters
+    assert mixed.optimizer.evaluate() == 12 * adapters
+    pure = m.memory("train", precision="bf16", lora_rank=8, lora_dtype="bf16")
+    assert pure.optimizer.evaluate() == 4 * adapters
 
 
 def test_lora_adapters_keep_their_intermediate() -> None:

@@ -48,6 +48,7 @@ def memory(
     double_quant: Annotated[bool, _Opt("--double-quant", help="nf4 double quantization of the block scales (QLoRA).")] = False,
     lora_rank: Annotated[int | None, _Opt(help="LoRA rank r: train adapters only (with --quant nf4: QLoRA).")] = None,
     lora_targets: Annotated[str | None, _Opt(help="Comma-separated matrices LoRA adapts (default q_proj,v_proj; all-linear).")] = None,
+    lora_dtype: Annotated[str, _Opt(help="LoRA adapter dtype (PEFT keeps adapters in fp32 by default): fp32, bf16, fp16.")] = "fp32",
     overhead: Annotated[str | None, _Opt(help="Framework overhead: bytes or a size (1GiB); default 1 GiB on cuda, 0 on cpu.")] = None,
     per_layer: Annotated[bool, _Opt("--per-layer", help="Also print the bytes of each layer.")] = False,
     set_: SetOpt = None,
@@ -65,7 +66,7 @@ def memory(
             zero=zero, sp=sp, ep=ep, micro_batches=micro_batches, attention=attention, device=device, dropout=dropout,
             weight_dtype=weight_dtype, grad_dtype=grad_dtype, master=master, grad_fp32_copy=grad_fp32_copy,
             state_dtype=state_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype, quant=quant, group_size=group_size,
-            double_quant=double_quant, lora_rank=lora_rank, lora_targets=lora_targets,
+            double_quant=double_quant, lora_rank=lora_rank, lora_targets=lora_targets, lora_dtype=lora_dtype,
             overhead=_overhead(overhead),
         )
         if json_:
