@@ -118,6 +118,9 @@ def plot_sweep(
     os.close(fd)
     try:
         fig.savefig(tmp)
+        from symmem.sweep import _file_mode
+
+        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

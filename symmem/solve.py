@@ -78,7 +78,7 @@ class SolveResult:
                 return x
             return int(x) if x.denominator == 1 else float(x)
 
-        return {
+        doc: dict[str, Any] = {
             "symbol": self.symbol,
             "value": self.value,
             "bytes_at_value": num(self.bytes_at_value),
@@ -86,6 +86,9 @@ class SolveResult:
             "budget_bytes": self.budget_bytes,
             "method": self.method,
         }
+        if self.unbounded:  # every value fits: value is the smallest, bytes_at_next is null
+            doc["unbounded"] = True
+        return doc
 
 
 # ---------------------------------------------------------------- evaluation

@@ -433,12 +433,23 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
                 import pandas as pd
 
                 pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(fh, index=False)
+        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return ext[1:]
+
+
+def _file_mode(target: str) -> int:
+    """The mode a new file would get (0666 less the umask), or the existing file's mode."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _plain(col: np.ndarray) -> Any:

@@ -73,6 +73,8 @@ def test_solve_nothing_fits_suggests_changes() -> None:
 def test_solve_every_value_fits() -> None:
     out = ok("solve", "gpt2", "--budget", "1GB", "--quantity", "params")
     assert "every value of batch fits" in out
+    doc = json.loads(ok("solve", "gpt2", "--budget", "1GB", "--quantity", "params", "--json"))
+    assert doc["unbounded"] is True and doc["bytes_at_next"] is None and doc["method"] == "constant"
 
 
 def test_solve_frontier() -> None:

@@ -99,9 +99,10 @@ def _progress(n_points: int) -> Any:
 
     if n_points < PROGRESS_POINTS or not sys.stderr.isatty():
         return None
+    from rich.console import Console
     from rich.progress import Progress
 
-    bar = Progress(transient=True)
+    bar = Progress(console=Console(stderr=True), transient=True)
     task = bar.add_task("evaluating", total=n_points)
     bar.start()
 
