@@ -435,3 +435,27 @@ def test_amp_keeps_fp32_weights_and_16_bit_activations() -> None:
     for c in ("weights", "gradients", "optimizer"):
         assert getattr(amp, c).evaluate() == getattr(fp32, c).evaluate()
     assert 2 * amp.activations.evaluate() == fp32.activations.evaluate()
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("fp32", "float32"), ("bf16", "bfloat16")])
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd-momentum"])
+def test_weights_gradients_optimizer_match_pytorch(precision: str, dtype: str, optimizer: str) -> None:
+    """A tiny transformers GPT2LMHeadModel (tied head) in fp32 or pure bf16, one training step:
+    the bytes of its parameters, their .grad and the optimizer's state tensors (torch's scalar
+    'step' per tensor excluded: 4 bytes per parameter tensor, not modelled)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64)
+    model = transformers.GPT2LMHeadModel(cfg).to(getattr(torch, dtype))
+    params = list(model.parameters())
+    opt = torch.optim.AdamW(params) if optimizer == "adamw" else torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    ids = torch.randint(0, 100, (2, 8))
+    model(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    weights = sum(p.numel() * p.element_size() for p in params)
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in params)
+    states = sum(v.numel() * v.element_size() for st in opt.state.values() for k, v in st.items()
+                 if torch.is_tensor(v) and k != "step")
+    m = symmem.load("gpt2", set_values={"d_model": 32, "n_layers": 2, "n_heads": 2, "vocab": 100, "n_ctx": 64})
+    r = m.memory("train", precision=precision, optimizer=optimizer)
+    assert (r.weights.evaluate(), r.gradients.evaluate(), r.optimizer.evaluate()) == (weights, grads, states)
