@@ -258,3 +258,37 @@ def test_latex_memory_align() -> None:
     assert r"M_{\text{weights}} &=" in out and r"M_{\text{kv\_cache}} &=" in out
     assert r"M_{\text{gradients}}" not in out  # zero in inference: left out
     assert out.rstrip().endswith(r"\end{align}")
+
+
+# ------------------------------------------------------------------ a small model solved by hand
+TINY = """d = 64
+heads = 4
+seq_len = 16
+batch = 1
+model tiny(input = [batch, seq_len, d]) {
+  repeat 3 {
+    residual { attention(d, heads = heads) }
+  }
+}
+"""
+
+
+def test_tiny_kv_cache_solve_by_hand(tmp_path: Path) -> None:
+    # KV cache in fp32: each of the 3 layers keeps K and V, 2 * batch * seq_len * d elements of 4 bytes:
+    # 3 * 8 * b * s * d = 24 * 16 * 64 * b = 24,576 b bytes; 24,576 b <= 10^6 -> b <= 40.69 -> 40
+    # (983,040 bytes; 41 -> 1,007,616)
+    path = tmp_path / "tiny.mem"
+    path.write_text(TINY)
+    doc = json.loads(ok("solve", str(path), "-q", "kv_cache", "--mode", "infer", "--kv-dtype", "fp32",
+                        "--budget", "1MB", "--json"))
+    assert (doc["value"], doc["bytes_at_value"], doc["bytes_at_next"]) == (40, 983_040, 1_007_616)
+
+
+def test_tiny_frontier_by_hand(tmp_path: Path) -> None:
+    # 1,536 * b * s <= 10^6  ->  b = floor(10^6 / (1,536 s)): s=16 -> 40, 64 -> 10, 256 -> 2, 1024 -> none
+    path = tmp_path / "tiny.mem"
+    path.write_text(TINY)
+    doc = json.loads(ok("solve", str(path), "-q", "kv_cache", "--mode", "infer", "--kv-dtype", "fp32",
+                        "--budget", "1MB", "--for", "batch", "--for", "seq_len", "--range", "16,64,256,1024",
+                        "--json"))
+    assert [(row["seq_len"], row["value"]) for row in doc["rows"]] == [(16, 40), (64, 10), (256, 2), (1024, None)]
