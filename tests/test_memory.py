@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 import sympy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symmem
 from symmem.activations import ActPolicy
@@ -459,3 +461,34 @@ def test_weights_gradients_optimizer_match_pytorch(precision: str, dtype: str, o
     m = symmem.load("gpt2", set_values={"d_model": 32, "n_layers": 2, "n_heads": 2, "vocab": 100, "n_ctx": 64})
     r = m.memory("train", precision=precision, optimizer=optimizer)
     assert (r.weights.evaluate(), r.gradients.evaluate(), r.optimizer.evaluate()) == (weights, grads, states)
+
+
+# ---------------------------------------------------------------- any combination of options
+
+_GPT2 = symmem.load("gpt2")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    precision=st.sampled_from(["fp32", "bf16", "mixed-fp16", "mixed-bf16", "amp-bf16", "fp8"]),
+    optimizer=st.sampled_from(["sgd", "sgd-momentum", "adam", "adafactor", "adam8bit", "lion"]),
+    checkpointing=st.sampled_from(["none", "selective", "full"]),
+    attention=st.sampled_from(["eager", "sdpa", "flash"]),
+    tp=st.sampled_from([1, 2, 4]),
+    sp=st.booleans(),
+    pp=st.sampled_from([1, 2, 3]),
+    dp=st.sampled_from([1, 8]),
+    zero=st.integers(0, 3),
+    mode=st.sampled_from(["train", "infer"]),
+)
+def test_any_options_total_is_the_sum(**options: object) -> None:
+    """For any combination: every component is a non-negative number of bytes at the model's
+    values, and total is exactly their sum, symbolically and evaluated."""
+    mode = options.pop("mode")
+    if options["tp"] == 1:
+        options["sp"] = False
+    r = _GPT2.memory(mode, **options)
+    values = r.bytes()
+    assert all(v >= 0 for v in values.values())
+    assert values["total"] == sum(values[c] for c in COMPONENTS)
+    assert sympy.expand(r.total.expr - sum(getattr(r, c).expr for c in COMPONENTS)) == 0
