@@ -120,8 +120,8 @@ def _render(m: Any, result: Any, per_layer: bool) -> None:
         exact, binary = _show(q.evaluate())
         rows.append((name, exact, binary))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
-    w[0] = max(w[0], len("component"))
-    typer.echo(f"{'component'.ljust(w[0])}  {'bytes'.rjust(w[1])}  {'':>{w[2]}}")
+    w[0], w[2] = max(w[0], len("component")), max(w[2], len("binary"))
+    typer.echo(f"{'component'.ljust(w[0])}  {'bytes'.rjust(w[1])}  {'binary'.rjust(w[2])}")
     for name, exact, binary in rows:
         if name == "total":
             typer.echo("-" * (w[0] + w[1] + w[2] + 4))
