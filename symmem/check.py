@@ -25,7 +25,6 @@ The formula side is :func:`symmem.activations.saved_tensors` and
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -181,10 +180,25 @@ def measure_peak_cpu(fn: Any) -> int:
 
 
 def peak_formula(model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None) -> sympy.Expr:
+    """The step's peak as one expression: always-live bytes + Max(moments), see :func:`peak_moments`."""
+    base, moments = peak_moments(model, policy, entries)
+    return base + sympy.Max(*moments)
+
+
+def peak_moments(model: Model, policy: ActPolicy,
+                 entries: list[SavedEntry] | None = None) -> tuple[sympy.Expr, list[sympy.Expr]]:
     """Bytes live at the worst moment of a steady-state training step with Adam
     (weights, Adam's two moments and step counters, inputs always live):
 
     * right after the loss, in backward: saved activations + :func:`transient`;
+    * during backward, before segment k runs its backward: the activations
+      saved by segments 1..k, the gradients of the parameters of segments
+      k+1.. (already computed), the logits, and the gradients flowing through
+      segment k (its output's and its input's).  Segments are the layers in
+      execution order, with each ``repeat`` one segment: over identical
+      iterations the live bytes change linearly, so the maximum is at an end.
+      This is where CNNs peak (ResNet: early feature maps still saved while
+      the late layers' large gradients exist);
     * or in ``optimizer.step()``: all gradients + the logits (still held by
       the caller) + two temporaries the size of the largest parameter
       (single-tensor Adam on CPU: ``exp_avg_sq.sqrt()`` and its division by
@@ -216,9 +230,53 @@ def peak_formula(model: Model, policy: ActPolicy, entries: list[SavedEntry] | No
     saved = entries_bytes(entries, policy)
     trans = entries_bytes(transient(graph, policy), policy)
     logits = act_b * sympy.Mul(*out_shape)
-    biggest = sympy.Max(*largest) if largest else sympy.Integer(0)
-    opt_phase = act_b * p_total + logits + 2 * act_b * biggest
-    return weights + adam + in_bytes + labels + sympy.Max(saved + trans, opt_phase)
+    # the optimizer moment, for each parameter size (the largest one wins; no sympy Max here)
+    opt_phase = [act_b * p_total + logits + 2 * act_b * size for size in dict.fromkeys(largest or [sympy.Integer(0)])]
+    segs = _segments(graph.root)
+    seg_a = [sympy.Integer(0)] * len(segs)
+    for e in entries:
+        k = _seg_index(e.path, segs)
+        if k is not None:
+            seg_a[k] += e.numel * dtype_bytes(e.saved.dtype, policy)
+    seg_g = [sympy.Integer(0)] * len(segs)
+    for node, mult in graph.walk():
+        k = _seg_index(node.path, segs)
+        if k is None:
+            continue
+        seg_g[k] += act_b * mult * sympy.Add(*[t.numel for t in node.layer.tensors() if not t.buffer])
+        if node.tie:  # a tied weight's gradient appears at the later user (this one)
+            kt = _seg_index(node.tie, segs)
+            target = graph.layer(node.tie)
+            w = sympy.Add(*[t.numel for t in target.layer.tensors() if t.name == "weight"])
+            seg_g[k] -= act_b * w  # this layer's own "weight" is the shared one...
+            if kt is not None:
+                seg_g[kt] -= act_b * w  # ...and the target's is counted here instead
+            seg_g[k] += act_b * w
+    moments = [saved + trans, *opt_phase]
+    for k, seg in enumerate(segs[:-1] if len(segs) > 1 else []):
+        flowing = act_b * (sympy.Mul(*seg.out_shape) + sympy.Mul(*seg.in_shape))
+        moments.append(sympy.Add(*seg_a[: k + 1]) + sympy.Add(*seg_g[k + 1:]) + logits + flowing)
+    return weights + adam + in_bytes + labels, moments
+
+
+def _segments(group: Any) -> list[Any]:
+    """Layers in execution order, each ``repeat`` kept whole (see peak_formula)."""
+    from symmem.graph import GroupNode
+
+    out: list[Any] = []
+    for child in group.body:
+        if isinstance(child, GroupNode) and child.kind != "repeat":
+            out += _segments(child)
+        else:
+            out.append(child)
+    return out
+
+
+def _seg_index(path: str, segs: list[Any]) -> int | None:
+    for k, seg in enumerate(segs):
+        if path == seg.path or path.startswith(seg.path + "."):
+            return k
+    return None
 
 
 def _int(model: Model, expr: sympy.Expr) -> int:
@@ -285,8 +343,7 @@ def check(
         loss_of(out).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        del out
-    gc.collect()
+        del out  # freed by reference counting: nothing of step 1 is left
 
     measured_saved: dict[int, tuple[int, str]] = {}
 
@@ -319,7 +376,8 @@ def check(
     by_dtype: dict[str, int] = {}
     for b, dt in measured_saved.values():
         by_dtype[dt] = by_dtype.get(dt, 0) + b
-    peak_f = _int(model, peak_formula(model, policy, entries))
+    base, moments = peak_moments(model, policy, entries)
+    peak_f = _int(model, base) + max(_int(model, mo) for mo in moments)
     shown = {str(s): int(v) for s, v in values.items() if sympy.sympify(v).is_Integer}
     return CheckReport(
         model.name,

@@ -154,9 +154,12 @@ KINDS = {
 }
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+#: the attention implementation only matters to attention layers
+KIND_CASES = [(k, dt, att) for k in KINDS for dt in ("fp32", "bf16")
+              for att in (("eager", "sdpa") if k.startswith("attn") else ("sdpa",))]
+
+
+@pytest.mark.parametrize("kind,dtype,attention", KIND_CASES)
 def test_kind_measured(kind, dtype, attention):
     pytest.importorskip("torch")
     from symmem.check import check

@@ -7,6 +7,8 @@ network, runs a training step and measures it); nothing is taken from symmem's o
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -21,8 +23,9 @@ SMALL = {
     "llama3.1-8b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500, "d_ff": 224},
     "transformer_layer": {"d": 48, "heads": 4},
 }
-#: kinds whose activations() is not written yet (moe, mla, lstm): their examples are
-#: checked for parameters only; see docs/validation.md
+#: examples checked apart from the transformer grid: MoE models (saved and peak, below)
+#: and lstm_lm (parameters only: the recurrent kinds have no activations() yet,
+#: docs/validation.md)
 PARAMS_ONLY = {
     "mixtral-8x7b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500,
                      "d_expert": 96, "n_experts": 4, "seq_len": 16, "batch": 2},
@@ -39,27 +42,44 @@ PARAMS_ONLY = {
 GRID = [(1, 8), (2, 16)]
 
 
+@functools.cache
+def _load(name, sets):
+    return symmem.load(name, set_values=dict(sets))
+
+
 def _run(name, sets, **policy):
-    m = symmem.load(name, set_values=sets)
+    m = _load(name, tuple(sorted(sets.items())))
     try:
         return check(m, ActPolicy(device="cpu", **policy))
     except NotImplementedError as exc:  # a kind without a PyTorch equivalent
         pytest.skip(f"{name}: {exc}")
 
 
+#: every combination of dtype, attention and dropout at (batch 2, seq 16), plus the
+#: other grid point (batch 1, seq 8) in two of them: 9 runs per model
+CASES = [(2, 16, dt, att, drop) for dt in ("fp32", "bf16") for att in ("eager", "sdpa") for drop in (True, False)]
+CASES += [(1, 8, "fp32", "sdpa", True), (1, 8, "bf16", "eager", False)]
+
+
 @pytest.mark.parametrize("name", list(SMALL))
-@pytest.mark.parametrize("batch,seq_len", GRID)
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("attention", ["eager", "sdpa"])
-@pytest.mark.parametrize("dropout", [True, False])
+@pytest.mark.parametrize("batch,seq_len,dtype,attention,dropout", CASES)
 def test_transformers_grid(name, batch, seq_len, dtype, attention, dropout, request):
     if name == "transformer_layer" and dtype == "bf16" and batch == 2:
-        # documented deviation (docs/validation.md): a single layer without an LM head
-        # peaks in the middle of backward, which the two-moment peak model misses (-7 %)
-        request.applymarker(pytest.mark.xfail(reason="peak moment mid-backward, docs/validation.md", strict=False))
+        # documented deviation (docs/validation.md): a single small layer without an LM head,
+        # where the CPU's bf16 matmul scratch buffers in backward (about 40 KB) are 7 % of the peak
+        request.applymarker(pytest.mark.xfail(reason="CPU bf16 matmul scratch, docs/validation.md", strict=False))
     r = _run(name, {**SMALL[name], "batch": batch, "seq_len": seq_len},
              dtype=dtype, attention=attention, dropout=dropout)
     assert r.params_exact, [row for row in r.params if not row.exact]
+    assert abs(r.saved.rel_error) <= 0.02, r.saved
+    assert abs(r.peak.rel_error) <= 0.05, r.peak
+
+
+@pytest.mark.parametrize("name", ["mixtral-8x7b", "deepseek-v3"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_moe_examples(name, dtype):
+    r = _run(name, PARAMS_ONLY[name], dtype=dtype)
+    assert r.params_exact
     assert abs(r.saved.rel_error) <= 0.02, r.saved
     assert abs(r.peak.rel_error) <= 0.05, r.peak
 
@@ -76,8 +96,8 @@ def test_resnet50_saved_exact(dtype):
     r = _run("resnet50", {"batch": 1}, dtype=dtype)
     assert r.params_exact
     assert abs(r.saved.rel_error) <= 0.02, r.saved
-    # the peak is 9.7 % above the model (conv backward workspaces): docs/validation.md
-    assert r.peak.measured > r.peak.formula
+    # the peak is mid-backward for a CNN (early feature maps saved, late gradients live)
+    assert abs(r.peak.rel_error) <= 0.05, r.peak
 
 
 def test_cli_check_prints_comparison():
