@@ -251,6 +251,20 @@ def test_sweep_stacked_needs_memory(tmp_path: Path) -> None:
     assert not (tmp_path / "p.png").exists()
 
 
+def test_sweep_plot_three_symbols(tmp_path: Path) -> None:
+    out, png = tmp_path / "s.csv", tmp_path / "p.png"
+    fails("sweep", "gpt2", "--grid", "batch=1:2", "--grid", "seq_len=1:2", "--grid", "n_layers=1:2",
+          "--out", str(out), "--plot", str(png), match="one or two grid symbols")
+    assert not out.exists() and not png.exists()
+
+
+def test_sweep_stacked_two_lines(tmp_path: Path) -> None:
+    png = tmp_path / "p.png"
+    fails("sweep", "gpt2", "--grid", "batch=1:2", "--grid", "seq_len=1:2", "--plot", str(png), "--stacked",
+          match="one line")
+    assert not png.exists()
+
+
 # ------------------------------------------------------------------ latex
 def test_latex_memory_align() -> None:
     out = ok("latex", "gpt2", "--quantity", "memory", "--mode", "infer")

@@ -66,6 +66,13 @@ def sweep(
             if name in grids:
                 raise OptionError(f"--grid {name} given twice")
             grids[name] = values
+        if plot is not None:  # checked before any work: nothing is computed or written on a bad plot request
+            if len(grids) > 2:
+                raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
+            if stacked and len(grids) == 2 and len(list(grids.values())[1]) > 1:
+                raise OptionError("--stacked draws one line: sweep one symbol, or give the second a single value")
+        elif stacked:
+            raise OptionError("--stacked goes with --plot")
         b = how = None
         if budget is not None or gpu is not None:
             b, how = budget_bytes(budget, gpu)
