@@ -99,14 +99,19 @@ def plot_sweep(
     if budget_bytes is not None:
         ax.axhline(budget_bytes / scale, color="black" if components else "red", linestyle="--", linewidth=1.2,
                    label=budget_label or f"budget {budget_bytes / scale:,.2f} GiB")
-        top = max(float(np.max(np.asarray(columns[value], dtype=np.float64))), budget_bytes) / scale
+        # keep the crossing readable: curves far above the budget are clipped at 3x the budget
+        peak = float(np.max(np.asarray(columns[value], dtype=np.float64)))
+        top = max(min(peak, 3 * budget_bytes), budget_bytes) / scale
         ax.set_ylim(0, top * 1.08)
     ax.set_xlabel(x_name)
     ax.set_ylabel(ylabel)
     if budget_bytes is None:
         ax.set_ylim(bottom=0)
     if np.max(x) / max(np.min(x), 1) >= 64:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     if title:
