@@ -70,6 +70,17 @@ def test_solve_nothing_fits_suggests_changes() -> None:
     assert "what would make it fit" in out
 
 
+def test_solve_nothing_fits_json_lists_remedies() -> None:
+    doc = json.loads(ok("solve", "llama2-7b", "--budget", "8GB", "--mode", "infer", "--json"))
+    assert doc["value"] is None and doc["bytes_at_value"] > doc["budget_bytes"]
+    assert doc["remedies"]
+    m = symmem.load("llama2-7b", free=["batch"])
+    for fix in doc["remedies"]:
+        total = m.memory(mode="infer", **fix["options"]).total
+        v = fix["value"]
+        assert total.evaluate(batch=v) <= 8 * 10**9 < total.evaluate(batch=v + 1)
+
+
 def test_solve_every_value_fits() -> None:
     out = ok("solve", "gpt2", "--budget", "1GB", "--quantity", "params")
     assert "every value of batch fits" in out

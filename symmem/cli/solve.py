@@ -65,7 +65,16 @@ def solve(
             raise OptionError("--range applies to the second --for symbol of a frontier")
         result = sel.quantity.solve(b, names[0])
         if json_:
-            echo_json(result.as_dict())
+            doc = result.as_dict()
+            if not result.fits and sel.components:
+                from symmem.solve import remedies
+
+                doc["remedies"] = [
+                    {"change": f.change, "options": f.options, "value": f.result.value}
+                    for f in remedies(m, result.budget_bytes, result.symbol, mode=mode, options=options,
+                                      quantity=sel.name)
+                ]
+            echo_json(doc)
             return
         _report(m, sel, result, how, mode, options)
 
