@@ -32,16 +32,8 @@ class Selected:
 
 
 def components_of(result: Any) -> dict[str, Any]:
-    """name -> Quantity for a memory result (``.components`` mapping or per-component attributes)."""
-    comps = getattr(result, "components", None)
-    if callable(comps):
-        comps = comps()
-    if isinstance(comps, Mapping):
-        return {k: v for k, v in comps.items() if k != "total"}
-    if comps is not None:  # an iterable of names
-        return {str(k): getattr(result, str(k)) for k in comps if str(k) != "total"}
-    names = ("weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead")
-    return {n: getattr(result, n) for n in names if hasattr(result, n)}
+    """name -> Quantity for a :class:`symmem.memory.MemoryResult`, total excluded."""
+    return dict(result.components(with_total=False))
 
 
 def select(model: Any, quantity: str, mode: str | None = None, options: Mapping[str, Any] | None = None) -> Selected:
@@ -52,8 +44,6 @@ def select(model: Any, quantity: str, mode: str | None = None, options: Mapping[
             raise OptionError(f"memory options ({', '.join(options)}) do not apply to --quantity {q}")
         p = model.params()
         return Selected(q, p.total if q == "params" else p.active, "parameters")
-    if not hasattr(model, "memory"):
-        raise OptionError("the memory model is not available in this version of symmem; use --quantity params")
     kwargs = dict(options or {})
     if mode is not None:
         kwargs["mode"] = mode
