@@ -7,7 +7,7 @@ two.  All DSL sizes are positive integers.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy
 
@@ -15,7 +15,7 @@ import sympy
 IMPLICIT_FREE = ("batch", "seq_len")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sym(name: str) -> sympy.Symbol:
     """The unique symbol for ``name`` (a positive integer)."""
     return sympy.Symbol(name, integer=True, positive=True)

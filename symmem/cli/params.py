@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import sympy
@@ -43,7 +44,7 @@ def params(
         if json_:
             echo_json(params_json(result, m.symbols, m.values))
             return
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for row in result.rows:
             count = m.quantity(row.count).evaluate()
             formula = str(row.formula) if row.multiplicity == 1 else f"{row.multiplicity} * ({row.formula})"
@@ -65,7 +66,7 @@ def params(
             typer.echo(f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not parameters)")
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     widths[2] = min(widths[2], 60)
     def line(cells: tuple[str, ...]) -> str:
