@@ -25,6 +25,7 @@ The formula side is :func:`symmem.activations.saved_tensors` and
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -361,7 +362,13 @@ def check(
     buffers = list(net.buffers())
     start = _storage_bytes([*param_list, *buffers, *state, x, labels])
     if policy.device == "cpu":
-        peak = start + measure_peak_cpu(step)
+        gc_was = gc.isenabled()
+        gc.disable()  # no collection of unrelated garbage inside the measured window
+        try:
+            peak = start + measure_peak_cpu(step)
+        finally:
+            if gc_was:
+                gc.enable()
     else:  # pragma: no cover - needs a GPU
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
