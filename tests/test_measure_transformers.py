@@ -51,10 +51,10 @@ model gpt2(input = [batch, seq_len]) {
 """
 
 
-def _measure(model, ids, dtype):
+def _measure(model, ids, dtype, **kw):
     model = model.to(dtype).train()
     params = list(model.parameters())
-    out, seen = measure_saved(lambda: model(input_ids=ids, labels=ids).loss, params)
+    out, seen = measure_saved(lambda: model(input_ids=ids, labels=ids, **kw).loss, params)
     out.backward()
     return sum(b for b, _ in seen.values())
 
@@ -66,23 +66,26 @@ def _ids():
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 @pytest.mark.parametrize("dropout", [False, True])
-def test_gpt2(dtype, attn, dropout):
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_gpt2(dtype, attn, dropout, use_cache):
     p = 0.1 if dropout else 0.0
     cfg = transformers.GPT2Config(
         n_embd=D, n_layer=L, n_head=H, vocab_size=V, n_positions=64,
         resid_pdrop=p, embd_pdrop=p, attn_pdrop=p, attn_implementation=attn,
     )
     torch.manual_seed(0)
-    measured = _measure(transformers.GPT2LMHeadModel(cfg), _ids(), getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]))
+    measured = _measure(transformers.GPT2LMHeadModel(cfg), _ids(), getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]),
+                        use_cache=use_cache)
     sets = {"d_model": D, "n_layers": L, "n_heads": H, "vocab": V, "n_ctx": 64, "batch": B, "seq_len": S}
     m = symmem.parse(GPT2_DROPOUT_MEM, set_values=sets) if dropout else symmem.load("gpt2", set_values=sets)
     policy = ActPolicy(device="cpu", attention=attn, dtype=dtype, dropout=dropout)
     formula = int(m.quantity(entries_bytes(saved_tensors(m.graph, policy), policy)).evaluate())
-    if attn == "sdpa" and not dropout:
-        # Known, documented deviation (docs/validation.md): on the CPU flash path HF GPT-2
-        # keeps the whole fused c_attn output (3 N d, through k's view) *and* separate
-        # q and v tensors (N d each): 2 N d per layer more than the separate-projection
-        # attention kind.  GPT-2's wpe(position_ids) also keeps the position ids (8 S bytes).
+    if attn == "sdpa" and not dropout and use_cache:
+        # Documented deviation (docs/validation.md): with use_cache=True (the config's
+        # default) transformers' DynamicCache.update returns k and v as new tensors
+        # (torch.cat), so the CPU flash kernel keeps the whole fused c_attn output
+        # (3 N d, through q's view) *and* the k and v copies: 2 N d per layer more.
+        # GPT-2's wpe(position_ids) also keeps the position ids (8 S bytes).
         act = 4 if dtype == "fp32" else 2
         assert measured - formula == L * 2 * B * S * D * act + 8 * S
         return
