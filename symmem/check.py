@@ -165,7 +165,7 @@ def measure_peak_cpu(fn: Any) -> int:
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
     allocs: list[tuple[int, int]] = []
-    stack = list(prof.profiler.kineto_results.experimental_event_tree())  # type: ignore[union-attr]
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
     while stack:
         node = stack.pop()
         if node.tag == _EventType.Allocation:
@@ -317,6 +317,8 @@ def check(
     net = built.module.to(device=policy.device, dtype=dtype)
     net.train()
     x, labels = torch_build.make_inputs(model.graph, values, dtype, policy.device, seed)
+    if labels is None:
+        raise OptionError("symmem check needs a model output with a class dimension for its loss")
 
     # ---------------------------------------------------------- parameters
     rows = []

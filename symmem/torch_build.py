@@ -136,7 +136,7 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
             module.impl = "eager" if attention == "eager" else "sdpa"
         if node.tie is not None:
             target = instances[node.tie][0]
-            module.weight = target.weight  # type: ignore[union-attr]
+            module.weight = target.weight
         instances.setdefault(node.path, []).append(module)
         return module
 
