@@ -79,6 +79,13 @@ class LayerParamRow:
 
 
 @dataclass(frozen=True)
+class LayerSavedRow:
+    path: str
+    formula: int
+    measured: int
+
+
+@dataclass(frozen=True)
 class CheckReport:
     model: str
     policy: ActPolicy
@@ -89,6 +96,9 @@ class CheckReport:
     peak: Comparison
     #: measured saved bytes by dtype, for diagnosis
     saved_by_dtype: dict[str, int] = field(default_factory=dict)
+    #: saved bytes per layer path (all repeat copies together, and "loss"), formula vs measured;
+    #: a tensor saved by two layers belongs to the first one that saves it
+    saved_by_layer: tuple[LayerSavedRow, ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
@@ -107,17 +117,22 @@ def _torch() -> Any:
     return torch
 
 
-def measure_saved(fn: Any, exclude: Any = ()) -> tuple[Any, dict[int, tuple[int, str]]]:
-    """Run ``fn()`` under saved_tensors_hooks; return its result and {storage ptr: (bytes, dtype)}."""
+def measure_saved(fn: Any, exclude: Any = (), where: Any = None) -> tuple[Any, dict[int, tuple[int, str]]]:
+    """Run ``fn()`` under saved_tensors_hooks; return its result and {storage ptr: (bytes, dtype)}.
+
+    With ``where`` (a function returning the current layer's path), the value is
+    (bytes, dtype, path): the layer that first saved the storage.
+    """
     torch = _torch()
     skip = {t.untyped_storage().data_ptr() for t in exclude}
-    seen: dict[int, tuple[int, str]] = {}
+    seen: dict[int, Any] = {}
 
     def pack(t: Any) -> Any:
         st = t.untyped_storage()
         ptr = st.data_ptr()
         if ptr not in skip and ptr not in seen:
-            seen[ptr] = (st.nbytes(), str(t.dtype).removeprefix("torch."))
+            dt = str(t.dtype).removeprefix("torch.")
+            seen[ptr] = (st.nbytes(), dt) if where is None else (st.nbytes(), dt, where())
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -348,17 +363,27 @@ def check(
         opt.zero_grad(set_to_none=True)
         del out  # freed by reference counting: nothing of step 1 is left
 
-    measured_saved: dict[int, tuple[int, str]] = {}
+    measured_saved: dict[int, Any] = {}
+    current = ["(model)"]
+    hooks = []
+    for path, mods in built.instances.items():
+        for mod in mods:
+            hooks.append(mod.register_forward_pre_hook(lambda _m, _i, path=path: current.append(path)))
+            hooks.append(mod.register_forward_hook(lambda _m, _i, _o: current.pop() and None))
 
     def step() -> None:
         nonlocal measured_saved
-        out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()])
+        out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()], lambda: current[-1])
         out[1].backward()
         opt.step()
 
     def _forward() -> tuple[Any, Any]:
         out = net(x)
-        return out, loss_of(out)
+        current.append("loss")
+        try:
+            return out, loss_of(out)
+        finally:
+            current.pop()
 
     state = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
     buffers = list(net.buffers())
@@ -381,10 +406,22 @@ def check(
 
     entries = saved_tensors(model.graph, policy)
     saved_formula = _int(model, entries_bytes(entries, policy))
-    saved_measured = sum(b for b, _ in measured_saved.values())
+    for hook in hooks:
+        hook.remove()
+    saved_measured = sum(v[0] for v in measured_saved.values())
     by_dtype: dict[str, int] = {}
-    for b, dt in measured_saved.values():
+    by_layer_m: dict[str, int] = {}
+    for b, dt, where in measured_saved.values():
         by_dtype[dt] = by_dtype.get(dt, 0) + b
+        by_layer_m[where] = by_layer_m.get(where, 0) + b
+    by_layer_f: dict[str, sympy.Expr] = {}
+    for e in entries:
+        by_layer_f[e.path] = by_layer_f.get(e.path, sympy.Integer(0)) + e.numel * dtype_bytes(e.saved.dtype, policy)
+    paths = [*dict.fromkeys([*(r.path for r in rows), "loss", *by_layer_m])]
+    layer_rows = tuple(
+        LayerSavedRow(p, _int(model, by_layer_f.get(p, sympy.Integer(0))), by_layer_m.get(p, 0))
+        for p in paths if p in by_layer_f or p in by_layer_m
+    )
     base, moments = peak_moments(model, policy, entries)
     peak_f = _int(model, base) + max(_int(model, mo) for mo in moments)
     shown = {str(s): int(v) for s, v in values.items() if sympy.sympify(v).is_Integer}
@@ -397,4 +434,5 @@ def check(
         Comparison("saved for backward", saved_formula, saved_measured),
         Comparison("peak of the step", peak_f, peak),
         by_dtype,
+        layer_rows,
     )

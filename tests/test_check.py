@@ -100,6 +100,15 @@ def test_resnet50_saved_exact(dtype):
     assert abs(r.peak.rel_error) <= 0.05, r.peak
 
 
+@pytest.mark.parametrize("name,sets", [("gpt2", {**SMALL["gpt2"], "batch": 2, "seq_len": 16}),
+                                       ("llama3.1-8b", {**SMALL["llama3.1-8b"], "batch": 2, "seq_len": 16})])
+def test_saved_per_layer(name, sets):
+    # each layer's saved bytes (the first layer to save a tensor owns it), measured with
+    # module hooks around the pack hook, equal the formula layer by layer
+    r = _run(name, sets, dtype="bf16", attention="eager")
+    assert r.saved_by_layer and all(row.formula == row.measured for row in r.saved_by_layer), r.saved_by_layer
+
+
 def test_cli_check_prints_comparison():
     from typer.testing import CliRunner
 

@@ -58,10 +58,19 @@ def _render(report: object) -> None:
     typer.echo("at " + ", ".join(f"{k}={v}" for k, v in sorted(report.values.items())))
     typer.echo("")
     w = max([len(r.path) for r in report.params] + [5])
-    typer.echo(f"{'layer'.ljust(w)}  {'formula':>12}  {'PyTorch':>12}")
+    saved = {r.path: r for r in report.saved_by_layer}
+    typer.echo(f"{'':{w}}  {'parameters':>27}  {'saved for backward (bytes)':>29}")
+    typer.echo(f"{'layer'.ljust(w)}  {'formula':>12}  {'PyTorch':>12}  {'formula':>13}  {'measured':>13}")
     for r in report.params:
         mark = "" if r.exact else "  MISMATCH"
-        typer.echo(f"{r.path.ljust(w)}  {r.formula:>12,}  {r.measured:>12,}{mark}")
+        s = saved.get(r.path)
+        cells = f"  {s.formula:>13,}  {s.measured:>13,}" if s else f"  {0:>13,}  {0:>13,}"
+        if s and s.formula != s.measured:
+            mark += "  (saved differs)"
+        typer.echo(f"{r.path.ljust(w)}  {r.formula:>12,}  {r.measured:>12,}{cells}{mark}")
+    for s in report.saved_by_layer:
+        if s.path not in {r.path for r in report.params}:
+            typer.echo(f"{s.path.ljust(w)}  {'':>12}  {'':>12}  {s.formula:>13,}  {s.measured:>13,}")
     typer.echo("")
     typer.echo(f"{'':24}  {'formula':>14}  {'measured':>14}  {'error':>8}")
     for c in (report.params_total, report.saved, report.peak):
