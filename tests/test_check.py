@@ -131,3 +131,16 @@ def test_cli_check_cuda_without_gpu():
     res = CliRunner().invoke(app, ["check", "gpt2", "--device", "cuda", "--set", "d_model=48"])
     assert res.exit_code == 1
     assert "no CUDA device" in res.output
+
+
+def test_cli_check_without_torch(monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    res = CliRunner().invoke(app, ["check", "gpt2", "--set", "d_model=48"])
+    assert res.exit_code == 1
+    assert "pip install 'symmem[validate]'" in res.output
