@@ -109,6 +109,14 @@ def test_saved_per_layer(name, sets):
     assert r.saved_by_layer and all(row.formula == row.measured for row in r.saved_by_layer), r.saved_by_layer
 
 
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_fp16_saved_exact(attention):
+    # fp16 follows the bf16 rules (fp32 copies in norms, the loss, the CPU math path);
+    # the CPU peak is not compared: fp16 GEMM scratch on the CPU (docs/validation.md)
+    r = _run("gpt2", {**SMALL["gpt2"], "batch": 2, "seq_len": 16}, dtype="fp16", attention=attention)
+    assert r.saved.formula == r.saved.measured
+
+
 def test_cli_check_prints_comparison():
     from typer.testing import CliRunner
 
