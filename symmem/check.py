@@ -28,8 +28,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -356,52 +357,62 @@ def check(
         logits = out.float() if policy.loss_fp32 else out
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
 
-    for _ in range(steps_before):
-        out = net(x)
-        loss_of(out).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        del out  # freed by reference counting: nothing of step 1 is left
+    # recurrent layers: measure ATen's native cell path, which the formulas follow
+    # (CPU LSTM otherwise runs oneDNN, CUDA cuDNN, with opaque workspaces)
+    native = ExitStack()
+    native.enter_context(warnings.catch_warnings())
+    # torch.backends.mkldnn.flags warns about TF32 on Intel GPUs on every entry and exit
+    warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+    if any(node.layer.kind in ("rnn", "lstm", "gru") for node, _ in model.graph.walk()):
+        native.enter_context(torch.backends.mkldnn.flags(enabled=False))
+        native.enter_context(torch.backends.cudnn.flags(enabled=False))
+    with native:
+        for _ in range(steps_before):
+            out = net(x)
+            loss_of(out).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            del out  # freed by reference counting: nothing of step 1 is left
 
-    measured_saved: dict[int, Any] = {}
-    current = ["(model)"]
-    hooks = []
-    for path, mods in built.instances.items():
-        for mod in mods:
-            hooks.append(mod.register_forward_pre_hook(lambda _m, _i, path=path: current.append(path)))
-            hooks.append(mod.register_forward_hook(lambda _m, _i, _o: current.pop() and None))
+        measured_saved: dict[int, Any] = {}
+        current = ["(model)"]
+        hooks = []
+        for path, mods in built.instances.items():
+            for mod in mods:
+                hooks.append(mod.register_forward_pre_hook(lambda _m, _i, path=path: current.append(path)))
+                hooks.append(mod.register_forward_hook(lambda _m, _i, _o: current.pop() and None))
 
-    def step() -> None:
-        nonlocal measured_saved
-        out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()], lambda: current[-1])
-        out[1].backward()
-        opt.step()
+        def step() -> None:
+            nonlocal measured_saved
+            out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()], lambda: current[-1])
+            out[1].backward()
+            opt.step()
 
-    def _forward() -> tuple[Any, Any]:
-        out = net(x)
-        current.append("loss")
-        try:
-            return out, loss_of(out)
-        finally:
-            current.pop()
+        def _forward() -> tuple[Any, Any]:
+            out = net(x)
+            current.append("loss")
+            try:
+                return out, loss_of(out)
+            finally:
+                current.pop()
 
-    state = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
-    buffers = list(net.buffers())
-    start = _storage_bytes([*param_list, *buffers, *state, x, labels])
-    if policy.device == "cpu":
-        gc_was = gc.isenabled()
-        gc.disable()  # no collection of unrelated garbage inside the measured window
-        try:
-            peak = start + measure_peak_cpu(step)
-        finally:
-            if gc_was:
-                gc.enable()
-    else:  # pragma: no cover - needs a GPU
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
+        state = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
+        buffers = list(net.buffers())
+        start = _storage_bytes([*param_list, *buffers, *state, x, labels])
+        if policy.device == "cpu":
+            gc_was = gc.isenabled()
+            gc.disable()  # no collection of unrelated garbage inside the measured window
+            try:
+                peak = start + measure_peak_cpu(step)
+            finally:
+                if gc_was:
+                    gc.enable()
+        else:  # pragma: no cover - needs a GPU
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            step()
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated()
     opt.zero_grad(set_to_none=True)
 
     entries = saved_tensors(model.graph, policy)

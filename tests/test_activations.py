@@ -150,6 +150,12 @@ KINDS = {
     "moe_relu": "moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)",
     # q/k head 8 != v head 5: the CPU runs sdpa's math path
     "mla": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
+    # ATen's native cell path (symmem check turns oneDNN / cuDNN off for recurrent models)
+    "rnn": "rnn(16, 12)",
+    "rnn_bi_2": "rnn(16, 12, num_layers = 2, bidirectional = true)",
+    "gru_bi_3_drop": "gru(16, 12, num_layers = 3, bidirectional = true, dropout = 0.2)",
+    "lstm": "lstm(16, 12)",
+    "lstm_2_drop": "lstm(16, 12, num_layers = 2, dropout = 0.3)",
     "mla_q_lora": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
 }
 

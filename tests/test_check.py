@@ -23,9 +23,7 @@ SMALL = {
     "llama3.1-8b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500, "d_ff": 224},
     "transformer_layer": {"d": 48, "heads": 4},
 }
-#: examples checked apart from the transformer grid: MoE models (saved and peak, below)
-#: and lstm_lm (parameters only: the recurrent kinds have no activations() yet,
-#: docs/validation.md)
+#: examples checked apart from the transformer grid (saved and peak, below)
 PARAMS_ONLY = {
     "mixtral-8x7b": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab": 500,
                      "d_expert": 96, "n_experts": 4, "seq_len": 16, "batch": 2},
@@ -75,7 +73,7 @@ def test_transformers_grid(name, batch, seq_len, dtype, attention, dropout, requ
     assert abs(r.peak.rel_error) <= 0.05, r.peak
 
 
-@pytest.mark.parametrize("name", ["mixtral-8x7b", "deepseek-v3"])
+@pytest.mark.parametrize("name", ["mixtral-8x7b", "deepseek-v3", "lstm_lm"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_moe_examples(name, dtype):
     r = _run(name, PARAMS_ONLY[name], dtype=dtype)

@@ -29,7 +29,7 @@ of the last layer, as ``output`` of PyTorch or ``return_sequences = true``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
 
@@ -40,9 +40,11 @@ from symmem.layers.base import (
     Layer,
     ParamTensor,
     Real,
+    Saved,
     Shape,
     Size,
     fmt_shape,
+    prod,
     register,
 )
 
@@ -134,6 +136,39 @@ class _Recurrent(Layer):
             )
         self.expect_last_dim(shape, self.input_size, "input_size")
         return (*shape[:-1], self.hidden_size * self.dirs)
+
+    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+        """ATen's native recurrent path (aten/src/ATen/native/RNN.cpp: the input projection of
+        all steps at once, then one cell per step), measured on CPU with oneDNN off, for
+        T = batch x seq tokens, S steps, B sequences, D directions, L layers, n inputs:
+
+        the first layer's input (T n; and a reversed copy when bidirectional), each later
+        layer's input (T D h: the previous layer's output) and, with training dropout
+        between layers, its mask; per layer and direction: RNN (tanh) keeps its S outputs
+        and h0, (S + 1) B h; GRU and LSTM keep 7 S B h (GRU: r, z, n gates 3 + two clones
+        + tanh per step, S - 1 hidden states, h0; LSTM: the four gates' sigmoid 4 + tanh(c)
+        per step, S - 1 products and sums, h0 and c0).  CPU LSTM by default runs oneDNN's
+        fused kernel and CUDA runs cuDNN, each keeping an opaque workspace instead (not
+        modelled; ``symmem check`` measures recurrent models with oneDNN off).
+        """
+        from symmem.layers._saved import dropout_saved
+
+        t = prod(shape[:-1])
+        steps = shape[-2] if len(shape) == 3 else shape[0]
+        seqs = t / steps
+        d = sympy.Integer(self.dirs)
+        h, n_layers = self.hidden_size, self.num_layers
+        out = [Saved("input", prod(shape), "act", "input")]
+        if self.dirs == 2:
+            out.append(Saved("input_reversed", prod(shape), "act"))
+        later = n_layers - 1
+        if later != 0:
+            out.append(Saved("layer_inputs", later * t * d * h, "act"))
+            masks = dropout_saved("dropout.mask", later * t * d * h, self.dropout, policy)
+            out += masks
+        per_dir = (steps + 1) * seqs * h if self.kind == "rnn" else 7 * steps * seqs * h
+        out.append(Saved("cells", n_layers * d * per_dir, "act"))
+        return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         if self.convention != "pytorch":
