@@ -150,7 +150,7 @@ class _Walker:
         out: list[_Raw] = []
         for child in group.body:
             if isinstance(child, LayerNode):
-                nxt = self.new_id()
+                nxt = cur if child.layer.passthrough else self.new_id()
                 for s in child.layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue

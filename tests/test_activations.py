@@ -76,6 +76,14 @@ def test_consecutive_input_output_dedup():
     assert sympy.expand(sum(e.numel for e in es)) == 2 * b * d
 
 
+def test_view_layer_keeps_one_stream_tensor():
+    # relu keeps its output; flatten is a view of it; the last linear keeps that view's
+    # storage: one tensor. x (b*4*6) + relu's output (b*24) = 2 * 24 b elements.
+    m = symmem.parse("model m(input = [batch, 4, 6]) { linear(6, 6); relu; flatten; linear(24, 5) }")
+    es = saved_tensors(m.graph, ActPolicy(loss="none"))
+    assert sympy.expand(sum(e.numel for e in es)) == 48 * m.symbol("batch")
+
+
 def test_gqa_eager_saves_expanded_kv():
     text = "model m(input = [batch, seq_len, 64]) { attention(64, heads = 8, kv_heads = %d) }"
     mha, gqa = symmem.parse(text % 8), symmem.parse(text % 2)
@@ -131,6 +139,7 @@ KINDS = {
     "softmax": "softmax",
     "dropout": "dropout(0.1)",
     "relu": "relu",
+    "relu_flatten": "relu; flatten; linear(16 * seq_len, 4)",
     "gelu": "gelu",
     "silu": "silu",
     "tanh": "tanh",

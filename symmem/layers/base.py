@@ -115,6 +115,10 @@ class Layer:
     aliases: ClassVar[tuple[str, ...]] = ()
     #: a one-line description for docs and `symmem kinds`
     summary: ClassVar[str] = ""
+    #: the output is the input itself or a view of it (flatten, param): the activation
+    #: walk keeps one stream tensor across the layer, so a tensor saved on both sides
+    #: (relu's output, the next linear's input) is counted once (symmem.activations)
+    passthrough: ClassVar[bool] = False
 
     # ---------------------------------------------------------------- formulas
     def tensors(self) -> list[ParamTensor]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Flatten(Layer):
     kind: ClassVar[str] = "flatten"
+    passthrough: ClassVar[bool] = True  # a view: same storage
     summary: ClassVar[str] = (
         "merge dimensions start_dim..end_dim: [batch, C, H, W] -> [batch, C*H*W]"
     )

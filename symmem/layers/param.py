@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Param(Layer):
     kind: ClassVar[str] = "param"
+    passthrough: ClassVar[bool] = True  # forward is the identity
     aliases: ClassVar[tuple[str, ...]] = ("parameter",)
     summary: ClassVar[str] = "a parameter tensor of the given shape; the stream passes unchanged"
 
