@@ -115,6 +115,23 @@ class MemoryConfig:
             out.update(lora_rank=self.lora_rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
         return out
 
+    def summary(self) -> str:
+        """One line for people: the choices that decide the bytes."""
+        p = self.parallel
+        parts = [f"precision {self.precision} (weights {self.weight_dtype}, activations {self.act_dtype})"]
+        if self.mode == "train":
+            parts.append(f"optimizer {self.optimizer}, checkpointing {self.checkpointing}")
+        else:
+            parts.append(f"kv cache {self.kv_dtype}")
+        if self.quant:
+            parts.append(f"weights quantized {self.quant}")
+        if self.lora_rank:
+            parts.append(f"LoRA r={self.lora_rank} on {','.join(self.lora_targets)}")
+        parts.append(f"tp={p.tp} pp={p.pp} dp={p.dp} zero={p.zero}" + (" sp" if p.sp else "") + (f" ep={p.ep}" if p.ep != 1 else ""))
+        parts.append(f"{self.device}, {self.attention} attention")
+        head = "training step" if self.mode == "train" else "inference"
+        return f"{head} per GPU: " + "; ".join(parts)
+
 
 # ---------------------------------------------------------------- result
 

@@ -99,21 +99,7 @@ def _show(value: Any) -> tuple[str, str]:
 
 
 def _render(m: Any, result: Any, per_layer: bool) -> None:
-    c = result.config
-    p = c.parallel
-    parts = [f"precision {c.precision} (weights {c.weight_dtype}, activations {c.act_dtype})"]
-    if c.mode == "train":
-        parts.append(f"optimizer {c.optimizer}, checkpointing {c.checkpointing}")
-    else:
-        parts.append(f"kv cache {c.kv_dtype}")
-    if c.quant:
-        parts.append(f"weights quantized {c.quant}")
-    if c.lora_rank:
-        parts.append(f"LoRA r={c.lora_rank} on {','.join(c.lora_targets)}")
-    parts.append(f"tp={p.tp} pp={p.pp} dp={p.dp} zero={p.zero}" + (" sp" if p.sp else "") + (f" ep={p.ep}" if p.ep != 1 else ""))
-    parts.append(f"{c.device}, {c.attention} attention")
-    typer.echo(f"{m.name}: {'training step' if c.mode == 'train' else 'inference'} per GPU")
-    typer.echo("  " + "; ".join(parts))
+    typer.echo(f"{m.name}: {result.config.summary()}")
     typer.echo("")
     rows = []
     for name, q in result.components().items():

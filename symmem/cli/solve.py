@@ -88,6 +88,8 @@ def _b(n: Any) -> str:
 def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[str, Any]) -> None:
     unit = sel.unit
     typer.echo(f"budget: {r.budget_bytes:,} bytes ({_fmt(r.budget_bytes)}) from {how}")
+    if sel.result is not None:
+        typer.echo(f"{m.name}: {sel.result.config.summary()}")
     if r.unbounded:
         typer.echo(f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
                    f"({_amount(r.bytes_at_value, unit)} <= budget)")
