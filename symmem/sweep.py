@@ -64,6 +64,7 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
     if isinstance(spec, int | np.integer):
         return [int(spec)]
     if isinstance(spec, range):
+        _check_axis(len(spec), name, str(spec))
         values = list(spec)
     elif isinstance(spec, str):
         text = spec.strip().replace("_", "")
@@ -75,8 +76,7 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
                 raise OptionError(f"--grid {name}={spec}: the step must be positive")
             if b < a:
                 raise OptionError(f"--grid {name}={spec}: empty range (the end is below the start)")
-            if (b - a) // step + 1 > 10**12:
-                raise OptionError(f"--grid {name}={spec}: {(b - a) // step + 1:,} values is too many")
+            _check_axis((b - a) // step + 1, name, spec)
             values = list(range(a, b + 1, step))
         else:
             values = []
@@ -100,6 +100,22 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
     if min(values) < 0:
         raise OptionError(f"--grid {name}: sizes cannot be negative ({min(values)})")
     return values
+
+
+#: bytes a Python list holds per int value (8-byte pointer + a 28-32 byte int object)
+BYTES_PER_LISTED_VALUE = 40
+
+
+def _check_axis(n: int, name: str, spec: str) -> None:
+    """OptionError before materialising one axis of ``n`` values that would not fit in memory
+    (``list(range(...))`` of 10^11 values raises MemoryError, or worse, swaps)."""
+    need = n * BYTES_PER_LISTED_VALUE
+    avail = available_memory()
+    if need > avail // 2:
+        raise OptionError(
+            f"--grid {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
+            f"{avail / 2**30:,.1f} GiB of memory is available; use a coarser grid (a:b:step) or fewer values"
+        )
 
 
 def parse_grid(item: str) -> tuple[str, list[int]]:

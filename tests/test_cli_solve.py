@@ -246,6 +246,13 @@ def test_sweep_grid_too_large(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_sweep_one_huge_axis(tmp_path: Path) -> None:
+    """One axis of 10^11 values: a message, not a MemoryError traceback."""
+    out = tmp_path / "s.csv"
+    fails("sweep", "gpt2", "--grid", "batch=1:100000000000", "--out", str(out), match="memory is available")
+    assert not out.exists()
+
+
 def test_sweep_bad_extension(tmp_path: Path) -> None:
     out = tmp_path / "s.xlsx"
     fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(out), match="unknown format")

@@ -84,6 +84,17 @@ def test_grid_too_large_for_memory() -> None:
         sweep_arrays({"m": q(b * s)}, {"batch": "1:1000000", "seq_len": "1:1000000"}, available=2**30)
 
 
+def test_one_axis_too_large_is_refused_before_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10^11 values x 40 bytes (list pointer + int object) = 3.6 TiB: refused before list(range(...))
+    # would raise MemoryError (it did: a traceback from the CLI)
+    monkeypatch.setattr("symmem.sweep.available_memory", lambda: 2**30)
+    with pytest.raises(OptionError, match="100,000,000,000 values.*available"):
+        parse_values("1:100000000000", "batch")
+    with pytest.raises(OptionError, match="99,999,999,999 values.*available"):
+        parse_values(range(1, 10**11), "batch")
+    assert parse_values("1:1000", "batch")[-1] == 1000
+
+
 # ------------------------------------------------------------------ exactness
 def test_polynomial_int64_equals_subs() -> None:
     expr = 7 * b * s**2 + 3 * b * s + 11 * s + 5
