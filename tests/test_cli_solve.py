@@ -324,3 +324,11 @@ def test_tiny_frontier_by_hand(tmp_path: Path) -> None:
                         "--budget", "1MB", "--for", "batch", "--for", "seq_len", "--range", "16,64,256,1024",
                         "--json"))
     assert [(row["seq_len"], row["value"]) for row in doc["rows"]] == [(16, 40), (64, 10), (256, 2), (1024, None)]
+
+
+@pytest.mark.parametrize("command", ["solve", "sweep"])
+def test_help_shows_range_syntax_verbatim(command: str) -> None:
+    """rich renders ':b:' in help text as an emoji (the help read 'a🅱step'); the examples
+    must come out as typed."""
+    out = ok(command, "--help")
+    assert "1:64:8" in out and "\U0001f171" not in out

@@ -15,7 +15,7 @@ BudgetOpt = Annotated[str | None, typer.Option("--budget", "-b", help="Memory bu
 GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus).")]
 ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train or infer.")]
-RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: a:b, a:b:step or a,b,c (default: powers of two up to 4x its default).")]
+RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).")]
 
 PARAM_QUANTITIES = ("params", "active")
 

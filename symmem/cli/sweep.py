@@ -23,7 +23,7 @@ from symmem.cli.common import (
     with_memory_options,
 )
 
-GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: a:b (inclusive), a:b:step or a,b,c (repeatable).")]
+GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or seq_len=512,1024,2048 (repeatable).")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
 OutOpt = Annotated[str | None, typer.Option("--out", help="Write .csv, .json or .parquet (atomically) instead of a table.")]
 PlotOpt = Annotated[str | None, typer.Option("--plot", help="Draw memory against the first grid symbol (.png/.pdf/.svg).")]
