@@ -169,6 +169,15 @@ def test_json_document() -> None:
     assert all(isinstance(v, str) for v in doc["formulas"].values())
 
 
+def test_json_fractional_bytes_are_exact_strings() -> None:
+    """3 bf16 gradients (6 bytes) over ZeRO-2 with dp = 4: 6/4 = 3/2 bytes per GPU, shown exactly
+    (docs/memory.md), never rounded; whole counts stay ints (weights: 3 x 2 bytes, replicated)."""
+    doc = symmem.parse("model m(input = [batch, 1]) { param w(3) }").memory(
+        "train", precision="mixed", zero=2, dp=4, overhead=0).to_json()
+    assert doc["bytes"]["gradients"] == "3/2"
+    assert doc["bytes"]["weights"] == 6
+
+
 # ---------------------------------------------------------------- the seed's numbers
 
 ONE_TENSOR = """
