@@ -89,7 +89,8 @@ class MemoryConfig:
     quant: str | None
     group_size: int | None
     double_quant: bool
-    lora_rank: int | None
+    #: an int, or a sympy symbol to solve / differentiate / sweep over the rank
+    lora_rank: int | sympy.Expr | None
     lora_targets: tuple[str, ...]
     overhead: int
     #: dtype of LoRA adapters, their gradients, and their optimizer state
@@ -111,8 +112,9 @@ class MemoryConfig:
         out.update(tp=str(p.tp), pp=str(p.pp), dp=str(p.dp), zero=p.zero, sp=p.sp, ep=str(p.ep))
         if self.quant:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
-        if self.lora_rank:
-            out.update(lora_rank=self.lora_rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
+        if self.lora_rank is not None:
+            rank = self.lora_rank if isinstance(self.lora_rank, int) else str(self.lora_rank)
+            out.update(lora_rank=rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
         return out
 
     def summary(self) -> str:
@@ -125,7 +127,7 @@ class MemoryConfig:
             parts.append(f"kv cache {self.kv_dtype}")
         if self.quant:
             parts.append(f"weights quantized {self.quant}")
-        if self.lora_rank:
+        if self.lora_rank is not None:
             parts.append(f"LoRA r={self.lora_rank} on {','.join(self.lora_targets)}")
         parts.append(f"tp={p.tp} pp={p.pp} dp={p.dp} zero={p.zero}" + (" sp" if p.sp else "") + (f" ep={p.ep}" if p.ep != 1 else ""))
         parts.append(f"{self.device}, {self.attention} attention")
@@ -338,7 +340,7 @@ def memory(
     quant: str | None = None,
     group_size: int | None = None,
     double_quant: bool = False,
-    lora_rank: int | None = None,
+    lora_rank: int | sympy.Expr | None = None,
     lora_targets: Iterable[str] | str | None = None,
     lora_dtype: str = "fp32",
     overhead: int | str | None = None,
@@ -348,7 +350,9 @@ def memory(
 
     ``batch`` is the micro-batch per data-parallel rank and ``seq_len`` the
     sequence (training) or context (inference) length; both stay symbols
-    unless the model gives them values.  ``policy``: an
+    unless the model gives them values.  ``lora_rank`` may be a sympy symbol
+    (``symmem.symbols.sym("lora_rank")``): the result's quantities then know it by name,
+    so ``total.solve(budget, for_="lora_rank")`` finds the largest rank.  ``policy``: an
     :class:`symmem.activations.ActPolicy` that replaces the one built from
     ``attention`` / ``device`` / ``dropout`` / the activation dtype.
     See docs/memory.md for every option and docs/conventions.md for the defaults.
@@ -385,7 +389,7 @@ def _configure(
     mode: str, precision: str, optimizer: str, checkpointing: str, par: Parallel, attention: str, device: str,
     dropout: bool, weight_dtype: str | None, grad_dtype: str | None, master: bool | None, grad_fp32_copy: bool,
     state_dtype: str | None, act_dtype: str | None, kv_dtype: str | None, quant: str | None, group_size: int | None,
-    double_quant: bool, lora_rank: int | None, lora_targets: Iterable[str] | str | None, lora_dtype: str,
+    double_quant: bool, lora_rank: int | sympy.Expr | None, lora_targets: Iterable[str] | str | None, lora_dtype: str,
     overhead: int | str | None, policy: Any,
 ) -> tuple[MemoryConfig, Optimizer, Quant | None]:
     if mode not in MODES:
@@ -415,8 +419,12 @@ def _configure(
         raise OptionError("group_size needs a quantization (quant=int8|int4|nf4) and must be >= 1")
     if double_quant and (q is None or q.double_quant_group_bytes is None):
         raise OptionError("double_quant applies to nf4 (QLoRA) only")
-    if lora_rank is not None and lora_rank < 1:
-        raise OptionError(f"lora_rank must be >= 1, not {lora_rank}")
+    if lora_rank is not None:
+        rank = sympy.sympify(lora_rank)
+        if not (rank.is_integer and rank.is_positive) and not (rank.is_Integer and rank >= 1):
+            raise OptionError(f"lora_rank must be an integer >= 1 or a positive integer symbol, not {lora_rank}")
+        if rank.is_Integer:
+            lora_rank = int(rank)
     if q is not None and mode == "train" and lora_rank is None:
         raise OptionError("quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA with nf4)")
     if isinstance(lora_targets, str):
@@ -536,7 +544,7 @@ class _Builder:
         matches ``q_proj.weight`` and ``experts.q_proj.weight``; a ``linear`` layer is
         matched by its own name); ``all-linear`` is every matrix but the output head."""
         layer = place.node.layer
-        if not self.cfg.lora_rank or layer.kind not in LINEAR_KINDS or len(t.shape) != 2 or t.lookup or t.buffer:
+        if self.cfg.lora_rank is None or layer.kind not in LINEAR_KINDS or len(t.shape) != 2 or t.lookup or t.buffer:
             return False
         if not (t.name == "weight" or t.name.endswith(".weight")):
             return False
@@ -556,8 +564,8 @@ class _Builder:
         wb, gb = DTYPE_BYTES[cfg.weight_dtype], DTYPE_BYTES[cfg.grad_dtype]
         sb = DTYPE_BYTES[cfg.state_dtype]
         weights, grads, opt = _Staged(), _Staged(), _Staged()
-        lora = bool(cfg.lora_rank)
-        r = sympy.Integer(cfg.lora_rank or 0)
+        lora = cfg.lora_rank is not None
+        r = sympy.sympify(cfg.lora_rank or 0)
         matched = False
         pp_on = sympy.sympify(par.pp) != 1
 
@@ -710,9 +718,9 @@ class _Builder:
         """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
         tokens x top_k x r for routed experts).  The frozen base's saved tensors are counted as
         for full training (an upper bound: a frozen linear needs no input for a weight gradient)."""
-        if not self.cfg.lora_rank or self.cfg.mode != "train":
+        if self.cfg.lora_rank is None or self.cfg.mode != "train":
             return sympy.Integer(0)
-        r = sympy.Integer(self.cfg.lora_rank)
+        r = sympy.sympify(self.cfg.lora_rank)
         total = sympy.Integer(0)
         for place in self.places:
             for t in place.node.layer.tensors():
@@ -775,6 +783,24 @@ class _Builder:
         return staged.per_gpu(self.par)
 
     # ------------------------------------------------------------ all together
+    def _quantity(self) -> Any:
+        """The model's Quantity maker, knowing the symbols an option brought in (a symbolic
+        LoRA rank or parallel degree) by name, so that they can be solved for and evaluated."""
+        from symmem.model import Quantity
+
+        par = self.par
+        extra: dict[str, sympy.Symbol] = {}
+        for option in (self.cfg.lora_rank, par.tp, par.pp, par.dp, par.ep):
+            if isinstance(option, sympy.Basic):
+                for s in option.free_symbols:
+                    if isinstance(s, sympy.Symbol) and s.name not in self.model.graph.symbols:
+                        extra[s.name] = s
+        if not extra:
+            return self.model.quantity
+        symbols = {**self.model.graph.symbols, **extra}
+        values = self.model.values
+        return lambda expr: Quantity(sympy.sympify(expr), values, symbols)
+
     def build(self) -> MemoryResult:
         cfg = self.cfg
         zero = sympy.Integer(0)
@@ -795,7 +821,7 @@ class _Builder:
         if sympy.sympify(self.par.pp) != 1:
             notes.append("pipeline parallel: each component is its most loaded stage's, so the total is an upper bound")
         total = sympy.Add(*comps.values())
-        q = self.model.quantity
+        q = self._quantity()
         rows = tuple(
             MemoryRow(p.node.path, p.node.layer.kind, p.mult, **{k: v.value() for k, v in self.rows[p.node.path].items()})
             for p in self.places if p.node.path in self.rows

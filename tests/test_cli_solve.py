@@ -332,3 +332,19 @@ def test_help_shows_range_syntax_verbatim(command: str) -> None:
     must come out as typed."""
     out = ok(command, "--help")
     assert "1:64:8" in out and "\U0001f171" not in out
+
+
+def test_solve_for_lora_rank(tmp_path: Path) -> None:
+    """--for lora_rank: with the budget set to the memory at --lora-rank 5 (an integer rank, the
+    other code path) the answer is 5; with 2,052 bytes more, 6 (2,052 bytes per rank for this
+    model, derived in tests/test_memory.py, test_symbolic_lora_rank_solves_for_the_largest_rank)."""
+    path = tmp_path / "m.mem"
+    path.write_text("model m(input = [batch, 64]) {\n  linear q_proj(64, 64, bias = false)\n  rmsnorm norm(64)\n}\n")
+    base = ["--set", "batch=1", "--device", "cpu", "--optimizer", "adam"]
+    at5 = json.loads(ok("memory", str(path), "--lora-rank", "5", "--json", *base))["bytes"]["total"]
+    doc = json.loads(ok("solve", str(path), "--for", "lora_rank", "--budget", f"{at5}B", "--json", *base))
+    assert (doc["symbol"], doc["value"], doc["bytes_at_value"]) == ("lora_rank", 5, at5)
+    doc = json.loads(ok("solve", str(path), "--for", "lora_rank", "--budget", f"{at5 + 2052}B", "--json", *base))
+    assert doc["value"] == 6
+    out = ok("sweep", str(path), "--grid", "lora_rank=5,6", *base)
+    assert f"{at5:,}" in out and f"{at5 + 2052:,}" in out

@@ -331,6 +331,39 @@ def test_lora_adapters_keep_their_intermediate() -> None:
     assert lora - full == 32 * 2 * 16 * 8 * 2
 
 
+LORA_TINY = """
+model m(input = [batch, 64]) {
+  linear q_proj(64, 64, bias = false)
+  rmsnorm norm(64)
+}
+"""
+
+
+def test_symbolic_lora_rank_solves_for_the_largest_rank() -> None:
+    """The rank as a symbol: per unit of r, q_proj's adapters A (r x 64) and B (64 x r) add
+    128 parameters: fp32 weights 4 + gradients 4 + Adam's two fp32 states 8 = 16 bytes each,
+    2,048 bytes, plus B's saved input A x (batch x r x 4 bytes, batch = 1): 2,052 bytes per rank.
+    The symbolic result equals the integer-rank result at every rank, and solving for the rank
+    with a budget of exactly the memory at r = 10 gives 10."""
+    from symmem.symbols import sym
+
+    m = symmem.parse(LORA_TINY, set_values={"batch": 1})
+    opts = {"optimizer": "adam", "device": "cpu"}
+    total = m.memory("train", lora_rank=sym("lora_rank"), **opts).total
+    at = {r: m.memory("train", lora_rank=r, **opts).total.evaluate() for r in (1, 10, 11)}
+    assert total.evaluate(lora_rank=10) == at[10]
+    assert at[10] - at[1] == 9 * 2052 and at[11] - at[10] == 2052
+    result = total.solve(at[10], for_="lora_rank")
+    assert (result.value, result.bytes_at_value, result.bytes_at_next) == (10, at[10], at[11])
+
+
+def test_lora_rank_must_be_a_positive_integer() -> None:
+    with pytest.raises(OptionError, match="lora_rank"):
+        symmem.parse(LORA_TINY).memory("train", lora_rank=0)
+    with pytest.raises(OptionError, match="lora_rank"):
+        symmem.parse(LORA_TINY).memory("train", lora_rank=sympy.Symbol("r"))
+
+
 def test_lora_unknown_target() -> None:
     with pytest.raises(OptionError, match="q_proj"):
         symmem.load("llama2-7b").memory("train", lora_rank=8, lora_targets="query")

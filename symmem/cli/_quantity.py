@@ -18,6 +18,23 @@ ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train 
 RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).")]
 
 PARAM_QUANTITIES = ("params", "active")
+#: memory options that --for / --grid accept like a symbol: the option becomes a sympy symbol
+#: (docs/solve.md: the largest LoRA rank that fits)
+OPTION_SYMBOLS = ("lora_rank",)
+
+
+def symbolic_options(names: list[str], options: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Split ``names`` into the model's symbols and memory options made symbolic (``lora_rank``)."""
+    from symmem.symbols import sym
+
+    out = dict(options)
+    model_names = []
+    for n in names:
+        if n in OPTION_SYMBOLS:
+            out[n] = sym(n)
+        else:
+            model_names.append(n)
+    return model_names, out
 
 
 @dataclass(frozen=True)

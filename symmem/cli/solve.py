@@ -12,6 +12,7 @@ from symmem.cli._quantity import (
     GpuOpt,
     ModeOpt,
     RangeOpt,
+    symbolic_options,
 )
 from symmem.cli.common import (
     FreeOpt,
@@ -52,10 +53,11 @@ def solve(
         if len(names) > 2:
             raise OptionError("--for at most twice (a frontier of two symbols)")
         b, how = budget_bytes(budget, gpu)
-        options = memory_options or {}
+        # --for lora_rank: the option becomes a symbol of the memory model
+        model_names, options = symbolic_options(names, memory_options or {})
         # the solved symbols are kept free so that defaults derived from them follow them
-        m = load_model(model, set_, [*(free or []), *[n for n in names if n not in (free or [])]], model_name)
-        for n in names:
+        m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
+        for n in model_names:
             m.symbol(n)  # unknown symbol -> a clear error
         sel = select(m, quantity, mode, options)
         if len(names) == 2:

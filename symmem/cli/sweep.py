@@ -12,6 +12,7 @@ from symmem.cli._quantity import (
     ModeOpt,
     budget_bytes,
     select,
+    symbolic_options,
 )
 from symmem.cli.common import (
     FreeOpt,
@@ -76,10 +77,11 @@ def sweep(
         b = how = None
         if budget is not None or gpu is not None:
             b, how = budget_bytes(budget, gpu)
-        m = load_model(model, set_, [*(free or []), *[n for n in grids if n not in (free or [])]], model_name)
-        for n in grids:
+        model_names, options = symbolic_options(list(grids), memory_options or {})
+        m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
+        for n in model_names:
             m.symbol(n)
-        sel = select(m, quantity, mode, memory_options or {})
+        sel = select(m, quantity, mode, options)
         quantities = {sel.name: sel.quantity}
         comp_names: list[str] = []
         if (components or stacked) and sel.components:
