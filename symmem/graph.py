@@ -144,14 +144,23 @@ def evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> typing.Callable[[sym
     """ev(expr): its number at ``values``, or None when symbols remain."""
 
     def ev(expr: sympy.Expr) -> int | float | None:
-        out = sympy.sympify(expr).xreplace(dict(values))
+        try:
+            out = sympy.sympify(expr).xreplace(dict(values))
+        except ZeroDivisionError:  # x % h with h = 0 only shows once h has its value
+            raise SemanticError(f"division by zero in {expr} at the given values") from None
         if out.free_symbols:
             return None
         out = sympy.nsimplify(out) if out.is_Float else out
         if out.is_Integer:
             return int(out)
-        if out.is_number:
+        if out.is_number and out.is_finite and out.is_extended_real:
             return float(out)
+        if out.is_number:  # (-1)**(1/2), 0**-1: not a size
+            raise SemanticError(
+                (f"{expr} is {out} at the given values" if sympy.sympify(expr) != out else f"the value {out} is")
+                + " not a finite real number"
+                " (a division by zero, or a fractional power of a negative number)"
+            )
         return None  # pragma: no cover
 
     return ev
@@ -224,7 +233,12 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             case "%":
                 return sympy.Mod(a, b)
             case "^":
-                return a**b
+                if a.is_number and b.is_number and abs(b) > 10_000 and abs(a) != 1 and a != 0:
+                    raise SemanticError(f"the power {a}^{b} is too large to compute exactly", expr.span)
+                out = a**b
+                if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
+                    raise SemanticError("division by zero", expr.span)
+                return out
         raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
     if isinstance(expr, n.Call):
         if expr.func not in _FUNCS:
@@ -235,7 +249,10 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             raise SemanticError(f"{expr.func}() takes one argument", expr.span)
         if not args:
             raise SemanticError(f"{expr.func}() needs arguments", expr.span)
-        return _FUNCS[expr.func](*args)
+        try:
+            return _FUNCS[expr.func](*args)
+        except (ValueError, TypeError) as exc:  # min(I, 2): no order
+            raise SemanticError(f"{expr.func}(): {exc}", expr.span) from None
     if isinstance(expr, n.Str):
         raise SemanticError(f"expected a number, got the string \"{expr.value}\"", expr.span)
     if isinstance(expr, n.ShapeLit):
@@ -405,6 +422,8 @@ class _Builder:
         v = self.ev(value)
         if v is not None and v <= 0:
             raise SemanticError(f"{what} must be positive, got {value} = {v}", expr.span)
+        if v is not None and not _whole(v):
+            raise SemanticError(f"{what} must be a whole number, got {value} = {v:g}", expr.span)
         return value
 
     # ------------------------------------------------------------ bodies
@@ -430,7 +449,7 @@ class _Builder:
             if isinstance(stmt, n.RepeatStmt):
                 count = to_sympy(stmt.count, env)
                 vcount = self.ev(count)
-                if vcount is not None and (vcount < 0 or not float(vcount).is_integer()):
+                if vcount is not None and (vcount < 0 or not _whole(vcount)):
                     raise SemanticError(f"repeat count must be a whole number >= 0, got {count} = {vcount}", stmt.span)
                 path = _join(ctx.prefix, unique(stmt.name or "repeat"))
                 body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
@@ -559,6 +578,10 @@ class _Builder:
         return GroupNode(path, "block", block.name, body, shape, out, stmt.span)
 
 
+def _whole(v: float) -> bool:
+    return isinstance(v, int) or float(v).is_integer()
+
+
 def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
     """Sizes must be positive and NonNeg values >= 0, at the values sizes are checked at."""
     metas: tuple[Any, ...] = ()
@@ -570,6 +593,10 @@ def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
     v = ev(value)
     if v is None:
         return
+    if ("size" in metas or "nonneg" in metas) and not _whole(v):
+        raise SemanticError(
+            f"{name} must be a whole number, got {value}" + (f" = {v:g}" if value != v else ""), arg.span
+        )
     if "size" in metas and v <= 0:
         raise SemanticError(f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span)
     if "nonneg" in metas and v < 0:

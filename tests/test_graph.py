@@ -143,6 +143,29 @@ def test_negative_size() -> None:
     assert "out_features must be positive" in e.message
 
 
+def test_non_integer_size() -> None:
+    # integer arithmetic only: 8 / 3 features or 2.5 features are mistakes, not fractional counts
+    e = _sem("d = 8\nmodel m(input = [batch, d]) { linear(d, d / 3) }")
+    assert "out_features must be a whole number, got d/3 = 2.66667" in e.message
+    assert e.span is not None and (e.span.line, e.span.column) == (2, 41)
+    assert "must be a whole number" in _sem("model m(input = [batch, 4]) { linear(4, 2.5) }").message
+    assert "input dimension must be a whole number" in _sem("d = 8\nmodel m(input = [batch, d / 3]) { }").message
+    with pytest.raises(SemanticError, match="embedding_dim must be a whole number"):
+        symmem.parse("d = 4\nmodel m { embedding(10, d) }", set_values={"d": 7.5})
+    assert total("d = 9\nmodel m(input = [batch, d]) { linear(d, d / 3) }").evaluate() == 9 * 3 + 3
+
+
+def test_values_that_are_not_finite_reals() -> None:
+    # found by feeding random programs through symmem.parse: each was a TypeError/ValueError/ZeroDivisionError
+    assert "division by zero" in _sem("model m(input = [batch, 4]) { repeat min(0 ^ -1) { } }").message
+    assert "not a finite real number" in _sem("h = (-1) ^ 0.5\nmodel m(input = [batch, 4]) { linear(4, h) }").message
+    assert "not comparable" in _sem("model m(input = [batch, 4]) { repeat min((-1) ^ 0.5, 2) { } }").message
+    assert "division by zero in" in _sem("h = 0\nx\nmodel m(input = [batch, 4]) { linear(4, 4 + x % h) }").message
+    assert "too large to compute" in _sem("model m(input = [batch, 4]) { repeat 2.5 ^ 8 ^ 8 { } }").message
+    huge = "model m(input = [batch, 4]) { repeat 10 ^ 400 + 0.5 { linear(4, 4) } }"
+    assert "whole number" in _sem(huge).message  # no OverflowError converting 10^400 to float
+
+
 def test_negative_size_through_a_default() -> None:
     e = _sem("k = 2 - 5\nmodel m(input = [batch, 4]) { linear(4, k) }")
     assert "symbol 'k' must not be negative, got -3" in e.message

@@ -172,3 +172,54 @@ def test_random_text_through_the_whole_front_end(text: str) -> None:
 
     with contextlib.suppress(SymmemError):
         symmem.parse(text)
+
+
+# Random *well-formed-looking* programs: the character-level fuzz above rarely gets past the
+# parser, so this one builds layer calls with random expressions, keywords, nesting and input
+# shapes to reach the semantic pass, and runs them through the CLI (exit 0 or 1, never a traceback).
+_ATOM = st.sampled_from(["d", "h", "x", "4", "8", "0", "-1", "2.5", "batch", "seq_len", "1/0", "(-1) ^ 0.5", "0 ^ -1",
+                         "x % h", "10 ^ 400"])
+_EXPR = st.recursive(
+    _ATOM,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "^"]), inner).map(" ".join),
+        st.tuples(st.sampled_from(["ceil", "floor", "min", "max"]), inner).map(lambda t: f"{t[0]}({t[1]})"),
+    ),
+    max_leaves=5,
+)
+_KIND = st.sampled_from(["linear", "conv2d", "maxpool2d", "flatten", "embedding", "layernorm", "batchnorm2d",
+                         "lstm", "gru", "attention", "mla", "mlp", "gated_mlp", "moe", "relu", "dropout", "blk"])
+_KW = st.sampled_from(["bias", "heads", "kv_heads", "head_dim", "act", "tie", "stride", "padding", "groups",
+                       "num_layers", "convention", "top_k", "p", "affine", "kernel_size", "biass"])
+_ARG = st.one_of(_EXPR, st.tuples(_KW, st.one_of(_EXPR, st.sampled_from(["true", "false", "gelu", "keras", "a"])))
+                 .map(lambda t: f"{t[0]} = {t[1]}"))
+_LAYER = st.tuples(_KIND, st.sampled_from(["", " a"]), st.lists(_ARG, max_size=4)).map(
+    lambda t: f"{t[0]}{t[1]}({', '.join(t[2])})")
+_BODY = st.recursive(
+    st.lists(_LAYER, max_size=3).map("; ".join),
+    lambda inner: st.one_of(
+        st.tuples(_EXPR, inner).map(lambda t: f"repeat {t[0]} {{ {t[1]} }}"),
+        inner.map(lambda b: f"residual {{ {b} }}"),
+        st.tuples(inner, inner).map(lambda t: f"parallel {{ {t[0]} }} {{ {t[1]} }}"),
+        st.tuples(inner, inner).map("; ".join),
+    ),
+    max_leaves=4,
+)
+_SHAPE = st.sampled_from(["[batch, seq_len]", "[batch, d]", "[batch, seq_len, d]", "[batch, 3, 8, 8]", "[batch]"])
+_PROGRAM = st.tuples(st.sampled_from(["8", "0", "-2", "d"]), st.sampled_from(["2", "3", "0"]), _BODY, _SHAPE, _BODY).map(
+    lambda t: f"d = {t[0]}\nh = {t[1]}\nx\nblock blk(p = d) {{ {t[2]} }}\nmodel m(input = {t[3]}) {{ {t[4]} }}\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PROGRAM)
+def test_random_programs_through_the_cli(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    path = tmp_path_factory.mktemp("fuzz") / "f.mem"
+    path.write_text(text)
+    r = CliRunner().invoke(app, ["params", str(path), "--json"])
+    assert r.exit_code in (0, 1), (text, r.output, r.exception)
+    assert r.exception is None or isinstance(r.exception, SystemExit), (text, r.exception)
+    assert "Traceback" not in r.output

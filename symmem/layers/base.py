@@ -162,7 +162,7 @@ class Layer:
     @staticmethod
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
         value = ev(expr)
-        if value is not None and not float(value).is_integer():
+        if value is not None and not isinstance(value, int) and not float(value).is_integer():
             raise SemanticError(f"{what} = {expr} is not an integer ({value:g} at the given values)")
         if value is None and expr.is_integer is False:
             raise SemanticError(f"{what} = {expr} is not an integer")
