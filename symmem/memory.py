@@ -758,14 +758,24 @@ class _Builder:
         for e in saved_tensors(self.model.graph, pol):
             per_layer[e.path] = per_layer.get(e.path, sympy.Integer(0)) + self.entry_bytes(e.path, e.saved)
         shape = tuple(self.model.graph.root.out_shape)
-        logits = prod(shape[:-2]) * shape[-1] if len(shape) >= 3 else prod(shape)
+        last_only = len(shape) >= 3 and not self.encoder_only()
+        logits = prod(shape[:-2]) * shape[-1] if last_only else prod(shape)
         out = logits * DTYPE_BYTES[self.cfg.act_dtype] / sympy.sympify(self.par.tp)
         biggest = list(dict.fromkeys(v for v in per_layer.values() if v != 0))
         if biggest:
             out += biggest[0] if len(biggest) == 1 else sympy.Max(*biggest)
         return out
 
+    def encoder_only(self) -> bool:
+        """A model whose attention layers are all bidirectional (``causal = false``, BERT) is
+        not generated token by token: it keeps no KV cache and returns its whole output."""
+        kinds = [p.node.layer for p in self.places if p.node.layer.kind in ("attention", "mla")]
+        return bool(kinds) and all(layer.kind == "attention" and not layer.causal for layer in kinds)  # type: ignore[attr-defined]
+
     def kv_cache(self) -> sympy.Expr:
+        if self.encoder_only():
+            self.notes.append("no causal attention (an encoder): no KV cache, the whole output is returned")
+            return sympy.Integer(0)
         kvb = DTYPE_BYTES[self.cfg.kv_dtype]
         staged = _Staged()
         for place in self.places:
@@ -807,7 +817,7 @@ class _Builder:
         w, g, o = self.params()
         comps: dict[str, sympy.Expr] = {c: zero for c in COMPONENTS}
         comps["weights"] = w.per_gpu(self.par)
-        notes: list[str] = []
+        notes: list[str] = self.notes
         if cfg.mode == "train":
             comps["gradients"] = g.per_gpu(self.par)
             comps["optimizer"] = o.per_gpu(self.par)

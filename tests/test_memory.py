@@ -258,6 +258,23 @@ model mistral_like(input = [batch, seq_len, 4096]) {
     assert kv.evaluate(batch=1, seq_len=2048) == 536_870_912 // 2
 
 
+ONE_ATTENTION = "model m(input = [batch, seq_len, 16]) {{ attention attn(16, heads = 2{}) }}"
+
+
+def test_encoder_keeps_no_kv_cache_and_returns_its_whole_output() -> None:
+    """A bidirectional model (BERT: every attention causal = false) is not generated token by
+    token: no KV cache, and its output is every position's, b x s x 16 x 4 bytes (fp32), where a
+    causal model caches k and v (2 x b x s x 16 x 4) and computes the last position's (b x 16 x 4).
+    The layer's own intermediates are the same in both (sdpa saves no mask)."""
+    enc = symmem.parse(ONE_ATTENTION.format(", causal = false")).memory("infer", device="cpu")
+    dec = symmem.parse(ONE_ATTENTION.format("")).memory("infer", device="cpu")
+    b, s = enc.total.symbols["batch"], enc.total.symbols["seq_len"]
+    assert enc.kv_cache.expr == 0 and any("no KV cache" in n for n in enc.notes)
+    assert sympy.expand(dec.kv_cache.expr - 2 * b * s * 16 * 4) == 0
+    assert sympy.expand(enc.transient.expr - dec.transient.expr - (b * s * 16 * 4 - b * 16 * 4)) == 0
+    assert symmem.load("bert-base").memory("infer").kv_cache.evaluate() == 0
+
+
 def test_kv_cache_with_tensor_parallel() -> None:
     """k / v heads split over tp ranks; with more ranks than kv heads they are replicated."""
     base = _per_token("llama3.1-8b", precision="bf16")
