@@ -31,6 +31,19 @@ def _matplotlib() -> Any:
     return plt
 
 
+def check_target(path: str | os.PathLike[str]) -> tuple[str, str, str]:
+    """OptionError unless ``path`` is a .png/.pdf/.svg in an existing directory (checked before
+    a sweep does any work or writes any file)."""
+    target = os.fspath(path)
+    ext = os.path.splitext(target)[1].lower()
+    if ext not in (".png", ".pdf", ".svg"):
+        raise OptionError(f"--plot {target}: use a .png, .pdf or .svg file name")
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise OptionError(f"--plot {target}: the directory {directory} does not exist")
+    return target, ext, directory
+
+
 def plot_sweep(
     columns: Mapping[str, np.ndarray],
     grid_names: Sequence[str],
@@ -49,15 +62,9 @@ def plot_sweep(
     ``solved``: second-symbol value (None with one grid symbol) -> SolveResult, marked on its line.
     ``components``: column names to stack (one line only).
     """
-    target = os.fspath(path)
-    ext = os.path.splitext(target)[1].lower()
-    if ext not in (".png", ".pdf", ".svg"):
-        raise OptionError(f"--plot {target}: use a .png, .pdf or .svg file name")
+    target, ext, directory = check_target(path)
     if len(grid_names) > 2:
         raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise OptionError(f"--plot {target}: the directory {directory} does not exist")
     plt = _matplotlib()
     x_name = grid_names[0]
     scale = GiB if unit == "bytes" else 1e9

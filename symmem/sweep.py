@@ -416,13 +416,9 @@ def sweep(quantities: Mapping[str, Quantity] | Quantity, grids: Mapping[str, Any
 
 
 # ---------------------------------------------------------------- writing
-def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> str:
-    """Write CSV, JSON or Parquet (by extension) atomically: temp file + os.replace.
-
-    Returns the format written.  Nothing is left at ``path`` on error.
-    """
-    import tempfile
-
+def check_out(path: str | os.PathLike[str]) -> tuple[str, str, str]:
+    """(target, extension, directory) of an output table, or OptionError (unknown format, no
+    pyarrow for Parquet, missing directory), checked before a sweep does any work."""
     target = os.fspath(path)
     ext = os.path.splitext(target)[1].lower()
     if ext not in (".csv", ".json", ".parquet"):
@@ -438,6 +434,17 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise OptionError(f"--out {target}: the directory {directory} does not exist")
+    return target, ext, directory
+
+
+def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> str:
+    """Write CSV, JSON or Parquet (by extension) atomically: temp file + os.replace.
+
+    Returns the format written.  Nothing is left at ``path`` on error.
+    """
+    import tempfile
+
+    target, ext, directory = check_out(path)
     fd, tmp = tempfile.mkstemp(prefix=".symmem-", suffix=ext, dir=directory)
     try:
         with os.fdopen(fd, "w" if ext != ".parquet" else "wb") as fh:

@@ -348,3 +348,12 @@ def test_solve_for_lora_rank(tmp_path: Path) -> None:
     assert doc["value"] == 6
     out = ok("sweep", str(path), "--grid", "lora_rank=5,6", *base)
     assert f"{at5:,}" in out and f"{at5 + 2052:,}" in out
+
+
+@pytest.mark.parametrize("plot", ["a.xyz", "missing-dir/a.png"])
+def test_sweep_bad_plot_writes_no_table(tmp_path: Path, plot: str) -> None:
+    """A bad --plot is refused before the table is written (it used to leave a complete CSV
+    behind a failed command)."""
+    out = tmp_path / "s.csv"
+    fails("sweep", "gpt2", "--grid", "batch=1:4", "--out", str(out), "--plot", str(tmp_path / plot), match="--plot")
+    assert not out.exists()

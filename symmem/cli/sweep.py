@@ -67,7 +67,14 @@ def sweep(
             if name in grids:
                 raise OptionError(f"--grid {name} given twice")
             grids[name] = values
+        if out is not None:  # checked before any work: a bad --out or --plot writes nothing
+            from symmem.sweep import check_out
+
+            check_out(out)
         if plot is not None:  # checked before any work: nothing is computed or written on a bad plot request
+            from symmem.plot import check_target
+
+            check_target(plot)
             if len(grids) > 2:
                 raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
             if stacked and len(grids) == 2 and len(list(grids.values())[1]) > 1:
