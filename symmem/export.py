@@ -38,7 +38,11 @@ def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, p
     for row in result.rows:
         if row.formula == 0:
             continue
-        mult = "" if row.multiplicity == 1 else latex(row.multiplicity, symbols) + r" \cdot "
+        m = sympy.sympify(row.multiplicity)
+        mult = "" if m == 1 else latex(m, symbols)
+        if isinstance(m, sympy.Add):  # (n_layers - n_dense) \cdot (...), never -n_dense + n_layers \cdot (...)
+            mult = f"\\left({mult}\\right)"
+        mult = mult + r" \cdot " if mult else ""
         body = latex(row.formula, symbols)
         body = f"{mult}\\left({body}\\right)" if mult else body
         label = row.path.replace("_", r"\_")

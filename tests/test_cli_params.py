@@ -28,6 +28,7 @@ def test_params_bundled_name_and_set() -> None:
 def test_params_free_prints_a_polynomial() -> None:
     r = runner.invoke(app, ["params", "gpt2", "--free", "d_model"])
     assert r.exit_code == 0
+    # 12 layers * 12 d^2 = 144 d^2; d: 12 * 13 (per-layer biases and norms) + 1024 (wpe) + 50257 (wte) + 2 (ln_f)
     assert "144*d_model**2 + 51439*d_model" in r.output
 
 
@@ -56,6 +57,17 @@ def test_latex_per_layer_golden() -> None:
     assert r.exit_code == 0
     golden = Path(__file__).parent / "golden" / "gpt2_per_layer.tex"
     assert r.output == golden.read_text()
+
+
+def test_latex_per_layer_parenthesises_a_sum_multiplicity() -> None:
+    # deepseek-v3: the MoE stack repeats (n_layers - n_dense) times; a per-layer line must read
+    # (n_layers - n_dense) * (d_model), not -n_dense + n_layers * d_model
+    r = runner.invoke(app, ["latex", "deepseek-v3", "--per-layer"])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.output.splitlines() if "input\\_layernorm" in ln and "moe\\_layers" in ln)
+    assert line.endswith(r"&= \left(- n_{dense} + n_{layers}\right) \cdot \left(d_{model}\right) \\")
+    body = r.output.split("\\begin{align}\n", 1)[1]
+    assert body.count(r"\left(") == body.count(r"\right)") and body.count("{") == body.count("}")
 
 
 def test_user_errors_exit_1_without_traceback(tmp_path: Path) -> None:
