@@ -148,3 +148,18 @@ def test_cli_check_without_torch(monkeypatch):
     res = CliRunner().invoke(app, ["check", "gpt2", "--set", "d_model=48"])
     assert res.exit_code == 1
     assert "pip install 'symmem[validate]'" in res.output
+
+
+@pytest.mark.parametrize("name,sets", [("gpt2", {**SMALL["gpt2"], "batch": 2, "seq_len": 16}),
+                                       ("llama3.1-8b", {**SMALL["llama3.1-8b"], "batch": 2, "seq_len": 16}),
+                                       ("lstm_lm", PARAMS_ONLY["lstm_lm"])])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_memory_total_bounds_the_measured_peak(name, sets, dtype):
+    # symmem memory's total (the components summed: all gradients beside all activations and the
+    # transient) is documented as an upper bound of a plain PyTorch step (docs/memory.md,
+    # docs/validation.md): it must not fall below the peak PyTorch measures for the same step
+    # (CPU, no overhead, Adam, the whole model cast to the dtype as check does).
+    r = _run(name, sets, dtype=dtype)
+    m = _load(name, tuple(sorted(sets.items())))
+    total = m.memory("train", precision=dtype, optimizer="adam", device="cpu").total.evaluate()
+    assert r.peak.measured <= total, (r.peak.measured, total)
