@@ -31,7 +31,8 @@ def read_source(path: str | Path) -> tuple[str, str]:
         if p.suffix == ".json":
             from symmem.hf import config_to_mem
 
-            return config_to_mem(raw, str(p)), str(p)
+            # line:column of a later error point into the generated text, not into the JSON
+            return config_to_mem(raw, str(p)), f"{p} (as imported .mem)"
         return raw, str(p)
     if p.exists():
         raise SymmemError(f"{p}: not a file")
@@ -45,4 +46,6 @@ def read_source(path: str | Path) -> tuple[str, str]:
             f"{name}: no such file, and no bundled model of that name"
             + (f" ({hint})" if hint else "; `symmem zoo` lists them")
         )
+    if p.suffix == ".mem" and "/" not in name and p.stem in zoo_names():
+        raise SymmemError(f"{p}: no such file (the bundled model is named without .mem: {p.stem})")
     raise SymmemError(f"{p}: no such file")

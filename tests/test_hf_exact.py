@@ -131,6 +131,19 @@ def test_deepseek_v3_published_totals() -> None:
     assert 11e9 < with_mtp - base < 12.5e9  # one MoE layer (~11.9B) + 2 d^2 + 3 d
 
 
+def test_deepseek_moe_layer_freq_follows_the_reference_code() -> None:
+    # transformers ignores moe_layer_freq; DeepSeek's reference modeling_deepseek.py makes layer i
+    # MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0 (docs/import.md).  At 4 layers,
+    # first_k = 1, freq = 2: layers 0, 1, 3 dense, layer 2 MoE.  From two transformers models with
+    # all-dense (A = E + 4D) and all-MoE (B = E + 4M) stacks: E + 3D + M = (3A + B) / 4.
+    cfg = {**fields(DATA / "deepseek-v2-lite.json"), "num_hidden_layers": 4}
+    dense = hf_total(hf_model({**cfg, "first_k_dense_replace": 4}))
+    moe = hf_total(hf_model({**cfg, "first_k_dense_replace": 0}))
+    assert (3 * dense + moe) % 4 == 0
+    got = symmem_model({**cfg, "first_k_dense_replace": 1, "moe_layer_freq": 2}).params().total.evaluate()
+    assert got == (3 * dense + moe) // 4
+
+
 #: Architecture options each family's config can switch on, applied to a published
 #: config (at 3 or 4 layers, for speed): symmem must still equal transformers.
 OPTIONS: list[tuple[str, dict[str, Any]]] = [

@@ -239,6 +239,21 @@ def test_cli_errors_exit_1_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in res.output
 
 
+def test_cli_error_in_an_imported_config_names_the_generated_text(tmp_path: Path) -> None:
+    # line:column of a semantic error point into the generated .mem, not into the JSON: say so
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({**load("mixtral-8x7b-v0.1"), "num_experts_per_tok": 20}))
+    res = runner.invoke(app, ["params", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"{bad} (as imported .mem):")
+    assert "top_k = 20 is larger than n_experts = 8" in res.output
+
+
+def test_cli_bundled_name_with_mem_suffix_gets_a_hint() -> None:
+    res = runner.invoke(app, ["params", "gpt2.mem"])
+    assert res.exit_code == 1 and "named without .mem: gpt2" in res.output
+
+
 def test_cli_zoo_lists_bundled_models() -> None:
     res = runner.invoke(app, ["zoo"])
     assert res.exit_code == 0, res.output
