@@ -357,3 +357,14 @@ def test_sweep_bad_plot_writes_no_table(tmp_path: Path, plot: str) -> None:
     out = tmp_path / "s.csv"
     fails("sweep", "gpt2", "--grid", "batch=1:4", "--out", str(out), "--plot", str(tmp_path / plot), match="--plot")
     assert not out.exists()
+
+
+def test_diff_wrt_lora_rank(tmp_path: Path) -> None:
+    """d memory / d lora_rank for one 64 x 64 q_proj, fp32 Adam: 128 adapter parameters per rank
+    x 16 bytes (weights, gradients, two states) + B's saved input A x, 4 bytes per sample per
+    rank: 4*batch + 2048, 2,052 at batch 1 (tests/test_memory.py derives the same)."""
+    path = tmp_path / "m.mem"
+    path.write_text("model m(input = [batch, 64]) {\n  linear q_proj(64, 64, bias = false)\n  rmsnorm norm(64)\n}\n")
+    doc = json.loads(ok("diff", str(path), "--wrt", "lora_rank", "--set", "batch=1", "--device", "cpu",
+                        "--optimizer", "adam", "--lora-rank", "8", "--json"))
+    assert doc["derivative"] == "4*batch + 2048" and doc["value"] == 2052 and doc["at"] == {"lora_rank": 8}

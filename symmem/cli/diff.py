@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from symmem.cli._quantity import ModeOpt, default_values, select
+from symmem.cli._quantity import ModeOpt, default_values, select, symbolic_options
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -39,13 +39,16 @@ def diff(
     from symmem.calculus import meaning
 
     with user_errors():
-        m = load_model(model, set_, [*(free or []), *[w for w in wrt if w not in (free or [])]], model_name)
-        for w in wrt:
+        # --wrt lora_rank: the option becomes a symbol (its value, if --lora-rank gave one, is the point)
+        model_names, options = symbolic_options(list(wrt), memory_options or {})
+        m = load_model(model, set_, [*(free or []), *[w for w in model_names if w not in (free or [])]], model_name)
+        for w in model_names:
             m.symbol(w)
-        sel = select(m, quantity, mode, memory_options or {})
+        sel = select(m, quantity, mode, options)
         d = sel.quantity.diff(*wrt)
         text = meaning(wrt, "params" if sel.unit == "parameters" else "memory")
-        at = {w: v for w, v in _defaults(m, wrt).items() if v is not None}
+        given = {w: (memory_options or {}).get(w) for w in wrt if w not in model_names}
+        at = {w: v for w, v in {**_defaults(m, model_names), **given}.items() if v is not None}
         value = d.evaluate(**at)
         partial = "".join(f"/d {w}" for w in wrt)
         if json_:
