@@ -380,7 +380,7 @@ class _Builder:
         if model_name is None:
             if len(self.models) > 1:
                 names = ", ".join(m.name for m in self.models)
-                raise SemanticError(f"several models ({names}): choose one by name")
+                raise SemanticError(f"several models ({names}): choose one with --model NAME (model=NAME in Python)")
             mdef = self.models[0]
         else:
             found = [m for m in self.models if m.name == model_name]

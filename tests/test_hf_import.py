@@ -259,6 +259,9 @@ def test_cli_zoo_lists_bundled_models() -> None:
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("gpt2 "))
     assert "124,439,808" in line
+    # examples/seed_formulas.mem defines dense, conv2d, lstm_keras and lstm_pytorch: no single count
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("seed_formulas "))
+    assert "4 models (--model)" in line
 
 
 # ---------------------------------------------------------------- published figures

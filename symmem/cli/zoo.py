@@ -22,11 +22,12 @@ def zoo() -> None:
         for name in names:
             text = zoo_text(name)
             first = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+            n_models = sum(1 for ln in text.splitlines() if ln.startswith("model "))
             try:
                 total = parse(text, filename=f"{name}.mem").params().total.evaluate()
                 count = human(total) if isinstance(total, int) else "symbolic"
             except SymmemError:
-                count = "?"
+                count = f"{n_models} models (--model)" if n_models > 1 else "?"
             rows.append((name, count, first))
         width = max((len(r[0]) for r in rows), default=4)
         cwidth = max((len(r[1]) for r in rows), default=10)
