@@ -31,6 +31,21 @@ def active(m: symmem.Model, **kw: object) -> int:
 # ---------------------------------------------------------------- symbolic, no torch
 
 
+# The counts issue 2 pins, checked without torch too (the torch tests below rebuild each model in
+# transformers on the meta device and reach the same numbers): BertModel 109,482,240;
+# LlamaForCausalLM for Llama-2-7B 6,738,415,616 and Llama-3.1-8B 8,030,261,248;
+# MixtralForCausalLM 46,702,792,704, 12,879,925,248 active per token with the embedding.
+@pytest.mark.parametrize(
+    ("name", "expected_total", "expected_active"),
+    [("bert-base", 109_482_240, None), ("llama2-7b", 6_738_415_616, None),
+     ("llama3.1-8b", 8_030_261_248, None), ("mixtral-8x7b", 46_702_792_704, 12_879_925_248)],
+)
+def test_pinned_counts_without_torch(name: str, expected_total: int, expected_active: int | None) -> None:
+    m = load(name)
+    assert total(m) == expected_total
+    assert active(m) == (expected_active or expected_total)
+
+
 def test_transformer_layer_is_12d2_plus_13d() -> None:
     m = load("transformer_layer")
     expr = m.params().total.expr
