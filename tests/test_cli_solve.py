@@ -368,3 +368,17 @@ def test_diff_wrt_lora_rank(tmp_path: Path) -> None:
     doc = json.loads(ok("diff", str(path), "--wrt", "lora_rank", "--set", "batch=1", "--device", "cpu",
                         "--optimizer", "adam", "--lora-rank", "8", "--json"))
     assert doc["derivative"] == "4*batch + 2048" and doc["value"] == 2052 and doc["at"] == {"lora_rank": 8}
+
+
+def test_solve_cache_capped_by_a_window_levels_off(tmp_path: Path) -> None:
+    """A sliding window caps the KV cache at 32 x 8 x 128 x 2 x 2 x 4096 = 536,870,912 bytes
+    (Mistral-7B-v0.1, tests/test_memory.py): under a 1 GiB budget every context fits; the report
+    must not say the cache does not grow (at seq_len = 1 it is 131,072 bytes)."""
+    path = tmp_path / "m.mem"
+    path.write_text("window = 4096\nmodel m(input = [batch, seq_len, 4096]) {\n"
+                    "  repeat 32 layers { attention a(4096, heads = 32, kv_heads = 8, window = window) }\n}\n")
+    args = ["solve", str(path), "--mode", "infer", "-q", "kv_cache", "--for", "seq_len", "--set", "batch=1",
+            "--precision", "bf16", "--budget", "1GiB"]
+    out = ok(*args)
+    assert "levels off" in out and "does not grow" not in out
+    assert json.loads(ok(*args, "--json"))["unbounded"] is True

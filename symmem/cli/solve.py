@@ -93,8 +93,12 @@ def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[
     if sel.result is not None:
         typer.echo(f"{m.name}: {sel.result.config.summary()}")
     if r.unbounded:
-        typer.echo(f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
-                   f"({_amount(r.bytes_at_value, unit)} <= budget)")
+        if r.method == "unbounded":  # grows, then levels off (a window, a Min) below the budget
+            typer.echo(f"{sel.name} levels off below the budget as {r.symbol} grows (a window or a cap): "
+                       f"every value of {r.symbol} fits")
+        else:
+            typer.echo(f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
+                       f"({_amount(r.bytes_at_value, unit)} <= budget)")
         return
     if not r.fits:
         over = r.bytes_at_value - r.budget_bytes
