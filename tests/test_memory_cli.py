@@ -50,6 +50,16 @@ def test_parallel_and_training_options() -> None:
     doc = json.loads(r.output)
     assert doc["bytes"]["overhead"] == 512 * 2**20
     assert doc["config"]["zero"] == 1 and doc["config"]["sp"] is True
+    # every flag reaches the memory model: the CLI's bytes are the API's with the same options
+    # (a flag dropped on the way would change a component)
+    import symmem
+
+    api = symmem.load("gpt2").memory("train", precision="mixed", optimizer="adam", checkpointing="selective", tp=2,
+                                     sp=True, pp=2, micro_batches=2, dp=4, zero=1, attention="eager", device="cuda",
+                                     overhead=512 * 2**20)
+    assert doc["bytes"] == api.bytes()
+    base = json.loads(runner.invoke(app, ["memory", "gpt2", "--json"]).output)["bytes"]
+    assert all(doc["bytes"][k] != base[k] for k in ("weights", "gradients", "optimizer", "activations", "overhead"))
 
 
 def test_lora_and_quant_options() -> None:
@@ -57,6 +67,14 @@ def test_lora_and_quant_options() -> None:
                             "--lora-rank", "16", "--lora-targets", "q_proj,k_proj,v_proj,o_proj"])
     assert r.exit_code == 0, r.output
     assert "LoRA r=16" in r.output
+    import symmem
+
+    doc = json.loads(runner.invoke(app, ["memory", "llama2-7b", "--precision", "bf16", "--quant", "nf4", "--double-quant",
+                                         "--lora-rank", "16", "--lora-targets", "q_proj,k_proj,v_proj,o_proj",
+                                         "--json"]).output)
+    api = symmem.load("llama2-7b").memory("train", precision="bf16", quant="nf4", double_quant=True, lora_rank=16,
+                                          lora_targets="q_proj,k_proj,v_proj,o_proj")
+    assert doc["bytes"] == api.bytes()
 
 
 def test_free_symbols_print_formulas() -> None:
