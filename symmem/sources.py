@@ -10,14 +10,27 @@ from pathlib import Path
 from symmem.errors import SymmemError, suggest
 
 
+def _zoo_root():  # type: ignore[no-untyped-def]
+    """``symmem.data`` (examples/ as installed by the wheel or the editable finder); from a
+    source checkout imported directly (``python -m pytest`` next to a non-editable install
+    puts the checkout first on sys.path), the checkout's examples/ folder."""
+    try:
+        return resources.files("symmem.data")
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parent.parent / "examples"
+        if checkout.is_dir():
+            return checkout
+        raise
+
+
 def zoo_names() -> list[str]:
     """Names of the bundled example models (the ``examples/*.mem`` files)."""
-    root = resources.files("symmem.data")
+    root = _zoo_root()
     return sorted(p.name[: -len(".mem")] for p in root.iterdir() if p.name.endswith(".mem"))
 
 
 def zoo_text(name: str) -> str:
-    return resources.files("symmem.data").joinpath(f"{name}.mem").read_text(encoding="utf-8")
+    return _zoo_root().joinpath(f"{name}.mem").read_text(encoding="utf-8")
 
 
 def read_source(path: str | Path) -> tuple[str, str]:

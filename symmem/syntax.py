@@ -54,7 +54,12 @@ class _NewlinePostLex:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    text = resources.files("symmem.grammar").joinpath("symmem.lark").read_text(encoding="utf-8")
+    try:
+        text = resources.files("symmem.grammar").joinpath("symmem.lark").read_text(encoding="utf-8")
+    except ModuleNotFoundError:  # a source checkout imported directly, without an (editable) install
+        from pathlib import Path
+
+        text = (Path(__file__).resolve().parent.parent / "grammar" / "symmem.lark").read_text(encoding="utf-8")
     return Lark(
         text,
         parser="lalr",
@@ -246,6 +251,64 @@ def _syntax_error(exc: UnexpectedInput, parser: Lark, source: str, filename: str
             line, column = len(lines), len(lines[-1]) + 1
     else:  # pragma: no cover
         msg = "syntax error"
+    if not label and isinstance(exc, UnexpectedToken):
+        label = _fallback_label(exc, source)
     if label:
         msg = f"{msg}: {label}"
     return DSLSyntaxError(msg, Span(line, column), source=source, filename=filename)
+
+
+_CLOSE = {")": "(", "]": "[", "}": "{"}
+_FRIENDLY = {"RPAR": "')'", "COMMA": "','", "RBRACE": "'}'", "LBRACE": "'{'", "RSQB": "']'", "EQUAL": "'='",
+             "NAME": "a name", "_NL": "a newline or ';'"}
+_EXPR_START = {"NUMBER", "NAME", "LPAR", "MINUS"}
+
+
+def _fallback_label(exc: UnexpectedToken, source: str) -> str | None:
+    """A hint where no ``_EXAMPLES`` snippet matched: an unclosed or unmatched bracket
+    (found by scanning the text before the error), else the tokens the parser expected."""
+    end = exc.token.start_pos if exc.token.start_pos is not None else len(source)
+    stack: list[tuple[str, int, int]] = []
+    line, col, i = 1, 1, 0
+    while i < end:
+        ch = source[i]
+        if ch == "#":  # comment: skip to the end of the line
+            while i < end and source[i] != "\n":
+                i += 1
+            continue
+        if ch == '"':
+            j = source.find('"', i + 1, end)
+            if j > 0:
+                col += j - i
+                i = j
+        elif ch in "([{":
+            stack.append((ch, line, col))
+        elif ch in _CLOSE and stack and stack[-1][0] == _CLOSE[ch]:
+            stack.pop()
+        if ch == "\n":
+            line, col = line + 1, 1
+        else:
+            col += 1
+        i += 1
+    tok = str(exc.token)
+    if exc.token.type == "$END" and stack:
+        opener, at_line, at_col = stack[-1]
+        closer = {"(": ")", "[": "]", "{": "}"}[opener]
+        return f"missing closing '{closer}' for the '{opener}' at line {at_line}, column {at_col}"
+    if tok in _CLOSE and (not stack or stack[-1][0] != _CLOSE[tok]):
+        if stack and stack[-1][0] in "([":
+            closer = ")" if stack[-1][0] == "(" else "]"
+            return f"missing closing '{closer}' for the '{stack[-1][0]}' at line {stack[-1][1]}, column {stack[-1][2]}"
+        return f"'{tok}' closes nothing"
+    if stack and stack[-1][0] in "([" and stack[-1][1] < (exc.line or 0):
+        closer = ")" if stack[-1][0] == "(" else "]"
+        return f"missing closing '{closer}' for the '{stack[-1][0]}' at line {stack[-1][1]}, column {stack[-1][2]}"
+    expected = {e for e in (exc.expected or ()) if not e.startswith("__")}
+    if expected == {"LBRACE", "RBRACE", "_NL"} or expected == {"RBRACE", "_NL"}:
+        return "two statements on one line: separate them with a newline or ';'"
+    if expected >= _EXPR_START:
+        return "expected an expression"
+    names = [_FRIENDLY[e] for e in sorted(expected) if e in _FRIENDLY]
+    if names and len(names) == len(expected):
+        return "expected " + " or ".join(names)
+    return None

@@ -120,6 +120,19 @@ def test_error_missing_paren() -> None:
     assert "missing closing ')'" in e.message
 
 
+def test_error_missing_paren_anywhere_names_the_open_bracket() -> None:
+    # the snippet-matched labels only fit the states of their snippets; a bracket scan covers the rest
+    e = _err("d = 8\nmodel m(input = [batch, d]) {\n  linear(d, d\n  relu\n}")
+    assert (e.span.line, e.span.column) == (4, 3) if e.span else False
+    assert "missing closing ')' for the '(' at line 3, column 9" in e.message
+    assert "missing closing ']' for the '[' at line 1, column 15" in _err("model m(input=[batch, 4) { }").message
+    assert "missing closing '}' for the '{' at line 1, column 9" in _err("model m {\n  linear(4, 4)\n").message
+    assert "')' closes nothing" in _err("# (\nmodel m { linear(4, 4) ) }").message
+    e = _err("model m(input = [batch, 4]) { linear(4, 4) linear(4, 4) }")
+    assert "two statements on one line" in e.message
+    assert "expected an expression" in _err("model m { repeat { linear(4, 4) } }").message
+
+
 def test_error_missing_expression() -> None:
     e = _err("x = \n")
     assert "expected an expression" in e.message
