@@ -47,6 +47,8 @@ def read_source(path: str | Path) -> tuple[str, str]:
             # line:column of a later error point into the generated text, not into the JSON
             return config_to_mem(raw, str(p)), f"{p} (as imported .mem)"
         return raw, str(p)
+    if p.is_dir() and (p / "config.json").is_file():  # a Hugging Face model directory, as import-hf takes
+        return read_source(p / "config.json")
     if p.exists():
         raise SymmemError(f"{p}: not a file")
     name = str(path)

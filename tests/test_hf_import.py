@@ -224,6 +224,21 @@ def test_cli_import_hf_accepts_a_model_directory(tmp_path: Path) -> None:
     assert res.stdout.startswith("# gpt2: imported from config.json")
 
 
+def test_cli_import_hf_output_to_a_directory_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    res = runner.invoke(app, ["import-hf", str(DATA / "gpt2.json"), "-o", str(out)])
+    assert res.exit_code == 1 and "is a directory" in res.output
+    assert list(tmp_path.iterdir()) == [out] and list(out.iterdir()) == []  # no temporary file left
+
+
+def test_cli_params_reads_a_model_directory(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text((DATA / "gpt2.json").read_text())
+    res = runner.invoke(app, ["params", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "124,439,808" in res.stdout  # GPT-2 small, as transformers' GPT2LMHeadModel
+
+
 def test_cli_params_reads_config_json_directly() -> None:
     res = runner.invoke(app, ["params", str(DATA / "gpt2.json")])
     assert res.exit_code == 0, res.output

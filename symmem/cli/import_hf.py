@@ -28,12 +28,17 @@ def import_hf(
             typer.echo(text, nl=False)
             return
         target = Path(output)
+        if target.is_dir():
+            raise SymmemError(f"{output}: is a directory; give the path of the .mem file to write")
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if str(target.parent) else ".")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp, target)
         except OSError as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)  # never leave the temporary file behind
             raise SymmemError(f"{output}: cannot write: {exc}") from None
         typer.echo(f"wrote {output}", err=True)
 
