@@ -55,6 +55,9 @@ def test_latex_uses_readable_symbols() -> None:
 def test_latex_per_layer_golden() -> None:
     r = runner.invoke(app, ["latex", "gpt2", "--per-layer"])
     assert r.exit_code == 0
+    # The golden file, checked by hand against GPT-2's modules (not taken on trust from symmem):
+    # wte V*d, wpe n_ctx*d, ln_1 / ln_2 2d (weight, bias), attn c_attn d*3d + 3d + c_proj d*d + d
+    # = 4d^2 + 4d, mlp c_fc d*4d + 4d + c_proj 4d*d + d = 8d^2 + 5d, ln_f 2d; the head is tied.
     golden = Path(__file__).parent / "golden" / "gpt2_per_layer.tex"
     assert r.output == golden.read_text()
 
