@@ -496,7 +496,7 @@ class _Builder:
         if stmt.kind in self.blocks:
             return self._block_use(stmt, shape, ctx, unique)
         if stmt.kind not in self.kinds:
-            hint = suggest(stmt.kind, [*self.kinds, *self.blocks])
+            hint = suggest(stmt.kind, [*self.kinds, *self.blocks]) or "`symmem kinds` lists the layer kinds"
             raise SemanticError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span, hint=hint)
         cls = self.kinds[stmt.kind]
         path = _join(ctx.prefix, unique(stmt.name or cls.kind))

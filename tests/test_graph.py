@@ -117,6 +117,10 @@ def test_unknown_kind_suggests() -> None:
     assert "unknown layer kind or block 'lineer'" in e.message and e.hint == "did you mean 'linear'?"
 
 
+def test_unknown_kind_without_a_near_name_points_to_kinds() -> None:
+    assert _sem("model m { zzzqq(4) }").hint == "`symmem kinds` lists the layer kinds"
+
+
 def test_unknown_keyword_suggests() -> None:
     e = _sem("model m(input = [batch, 4]) { linear(4, 4, biass = true) }")
     assert "no argument 'biass'" in e.message and e.hint == "did you mean 'bias'?"
