@@ -106,6 +106,16 @@ class CheckReport:
     def params_exact(self) -> bool:
         return all(r.exact for r in self.params) and self.params_total.formula == self.params_total.measured
 
+    @property
+    def accepted(self) -> bool:
+        """The acceptance rule of docs/validation.md: parameters exact, saved bytes within
+        2 %, the step's peak within 5 %."""
+        return self.params_exact and abs(self.saved.rel_error) <= SAVED_TOLERANCE and abs(self.peak.rel_error) <= PEAK_TOLERANCE
+
+
+#: acceptance (issue 3): saved activations within 2 % of measured, the step's peak within 5 %
+SAVED_TOLERANCE = 0.02
+PEAK_TOLERANCE = 0.05
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
