@@ -120,6 +120,11 @@ PEAK_TOLERANCE = 0.05
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
+def default_device() -> str:
+    """cuda when PyTorch sees a GPU (users plan GPU memory), else cpu."""
+    return "cuda" if _torch().cuda.is_available() else "cpu"
+
+
 def _torch() -> Any:
     try:
         import torch

@@ -41,9 +41,9 @@ def check(
             sets["seq_len"] = seq_len
         m = load_model(model, [f"{k}={v}" for k, v in sets.items()], None, model_name)
         if device is None:
-            import torch
+            from symmem.check import default_device
 
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = default_device()
         policy = ActPolicy(attention=attention, device=device, dropout=dropout, dtype=dtype)  # type: ignore[arg-type]
         try:
             report = run_check(m, policy)
