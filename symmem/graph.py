@@ -510,8 +510,8 @@ class _Builder:
         if tie is not None:
             target = self.layer_names.get(tie)
             if target is None:
-                hint = suggest(tie, list(self.layer_names))
-                raise SemanticError(f"tie = {tie}: no earlier layer is named '{tie}'", stmt.span, hint=hint)
+                tie_hint = suggest(tie, list(self.layer_names))
+                raise SemanticError(f"tie = {tie}: no earlier layer is named '{tie}'", stmt.span, hint=tie_hint)
             mine = {t.name: t for t in layer.tensors()}
             theirs = {t.name: t for t in target.layer.tensors()}
             if "weight" not in mine or "weight" not in theirs or not same(mine["weight"].numel, theirs["weight"].numel):

@@ -56,8 +56,6 @@ CHECKPOINTING = ("none", "full", "selective")
 #: rounded to 1 GiB.  0 on the CPU.  Override with ``overhead=``.
 DEFAULT_CUDA_OVERHEAD = 2**30
 
-#: layer kinds whose >= 2-D weights are nn.Linear matrices (LoRA targets, weight quantization)
-LINEAR_KINDS = frozenset({"linear", "attention", "mlp", "gated_mlp", "moe", "mla"})
 #: LoRA targets of PEFT's LoraConfig for Llama-style models (target_modules=["q_proj", "v_proj"])
 DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
 
@@ -519,10 +517,7 @@ class _Builder:
         (transformers' ``get_keys_to_not_convert`` keeps the output embedding in high precision)."""
         return (
             self.quant is not None
-            and place.node.layer.kind in LINEAR_KINDS
-            and len(t.shape) == 2
-            and not t.buffer
-            and not t.lookup
+            and t.matmul
             and place.node.path != self.head
         )
 
@@ -543,8 +538,7 @@ class _Builder:
         ``target_modules`` does: by the last part of its module name (``q_proj``
         matches ``q_proj.weight`` and ``experts.q_proj.weight``; a ``linear`` layer is
         matched by its own name); ``all-linear`` is every matrix but the output head."""
-        layer = place.node.layer
-        if self.cfg.lora_rank is None or layer.kind not in LINEAR_KINDS or len(t.shape) != 2 or t.lookup or t.buffer:
+        if self.cfg.lora_rank is None or not t.matmul:
             return False
         if not (t.name == "weight" or t.name.endswith(".weight")):
             return False
@@ -601,7 +595,7 @@ class _Builder:
                 if node.tie and t.name == "weight" and not (pp_on and place.stage == "post"):
                     continue
                 split = sympy.Integer(1)
-                if tp_splits(node.layer.kind, t, output_head=node.path == self.head):
+                if tp_splits(t, output_head=node.path == self.head):
                     split *= par.tp
                 if is_routed_expert(t):
                     split *= par.ep
@@ -633,7 +627,7 @@ class _Builder:
                         trainable_bytes(place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind)
         if lora and not matched:
             names = sorted({t.name.removesuffix(".weight").rsplit(".", 1)[-1] for p in self.places
-                            for t in p.node.layer.tensors() if p.node.layer.kind in LINEAR_KINDS and len(t.shape) == 2})
+                            for t in p.node.layer.tensors() if t.matmul})
             raise OptionError(
                 f"no matrix matches the LoRA targets {', '.join(cfg.lora_targets)}: "
                 f"matrix names are {', '.join(names) or '(none)'}, or all-linear"

@@ -66,35 +66,13 @@ class Parallel:
         return sympy.Min(m, pp)
 
 
-#: per layer kind: names of the weight matrices tensor parallelism splits (None: every >= 2-D tensor).
-#: Attention q/k/v are column-parallel and o row-parallel; MLP fc1 / gate / up column, fc2 / down row;
-#: MoE experts as MLPs, the router replicated; MLA: the up-projections and o are split, the
-#: down-projections q_a_proj / kv_a_proj_with_mqa replicated (Megatron-Core MLASelfAttention);
-#: token embeddings vocab-parallel.  Biases and norms are replicated (conservative: Megatron
-#: splits the column-parallel biases too, a few thousand values per layer).
-TP_SPLIT: dict[str, frozenset[str] | None] = {
-    "attention": None,
-    "mlp": None,
-    "gated_mlp": None,
-    "moe": frozenset({"experts.gate_proj.weight", "experts.up_proj.weight", "experts.down_proj.weight",
-                      "experts.fc1.weight", "experts.fc2.weight",
-                      "shared_experts.gate_proj.weight", "shared_experts.up_proj.weight",
-                      "shared_experts.down_proj.weight", "shared_experts.fc1.weight", "shared_experts.fc2.weight"}),
-    "mla": frozenset({"q_proj.weight", "q_b_proj.weight", "kv_b_proj.weight", "o_proj.weight"}),
-    "embedding": None,
-}
-
-
-def tp_splits(kind: str, tensor: ParamTensor, *, output_head: bool = False) -> bool:
-    """Does tensor parallelism split this tensor?  (The model's output head is column-parallel.)"""
-    if len(tensor.shape) < 2:
-        return False
-    if output_head:
-        return True
-    if kind not in TP_SPLIT:
-        return False
-    names = TP_SPLIT[kind]
-    return names is None or tensor.name in names
+def tp_splits(tensor: ParamTensor, *, output_head: bool = False) -> bool:
+    """Does tensor parallelism split this tensor?  Each layer kind marks its split
+    tensors (``ParamTensor.tp_split``: Megatron-LM's column / row-parallel matrices,
+    vocab-parallel embeddings); the model's output head is column-parallel wherever it is.
+    Biases and norms stay replicated (conservative: Megatron splits the column-parallel
+    biases too, a few thousand values per layer)."""
+    return tensor.tp_split or (output_head and len(tensor.shape) >= 2)
 
 
 def is_routed_expert(tensor: ParamTensor) -> bool:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from symmem.errors import SymmemError, suggest
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
-def _zoo_root():  # type: ignore[no-untyped-def]
+
+def _zoo_root() -> Traversable:
     """``symmem.data`` (examples/ as installed by the wheel or the editable finder); from a
     source checkout imported directly (``python -m pytest`` next to a non-editable install
     puts the checkout first on sys.path), the checkout's examples/ folder."""

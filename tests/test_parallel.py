@@ -49,15 +49,31 @@ def test_tensor_parallel_weights_gpt2() -> None:
     assert r.weights.evaluate() == expected
 
 
+def _split_names(dsl: str, shape: str = "[batch, seq_len, 8]") -> set[str]:
+    m = symmem.parse(f"model m(input = {shape}) {{ {dsl} }}\n")
+    node = next(iter(m.graph.walk()))[0]
+    return {t.name for t in node.layer.tensors() if tp_splits(t)}
+
+
 def test_tp_rule() -> None:
-    w = ParamTensor("q_proj.weight", (sympy.Integer(8), sympy.Integer(8)))
-    b = ParamTensor("q_proj.bias", (sympy.Integer(8),))
-    assert tp_splits("attention", w) and not tp_splits("attention", b)
-    assert not tp_splits("layernorm", ParamTensor("weight", (sympy.Integer(8),)))
-    assert not tp_splits("linear", ParamTensor("weight", (sympy.Integer(8), sympy.Integer(8))))
-    assert tp_splits("linear", ParamTensor("weight", (sympy.Integer(8), sympy.Integer(8))), output_head=True)
-    assert not tp_splits("moe", ParamTensor("gate.weight", (sympy.Integer(8), sympy.Integer(8))))
-    assert not tp_splits("mla", ParamTensor("kv_a_proj_with_mqa.weight", (sympy.Integer(8), sympy.Integer(8))))
+    # What Megatron-LM splits: attention q/k/v (column) and o (row) weights, MLP and expert
+    # matrices, MLA's up-projections and o (Megatron-Core MLASelfAttention), vocab-parallel
+    # embeddings; biases, norms, routers and MLA's down-projections stay replicated.
+    assert _split_names("attention(8, heads = 2, qk_norm = true)") == {
+        "q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"}
+    assert _split_names("mlp(8, 32)") == {"fc1.weight", "fc2.weight"}
+    assert _split_names("gated_mlp(8, 32)") == {"gate_proj.weight", "up_proj.weight", "down_proj.weight"}
+    assert _split_names("moe(8, 16, 4, 2, n_shared = 1, shared_gate = true, router_bias = true)") == {
+        "experts.gate_proj.weight", "experts.up_proj.weight", "experts.down_proj.weight",
+        "shared_experts.gate_proj.weight", "shared_experts.up_proj.weight", "shared_experts.down_proj.weight"}
+    assert _split_names("mla(8, 2, 4, 4, 2, 4, q_lora_rank = 4)") == {
+        "q_b_proj.weight", "kv_b_proj.weight", "o_proj.weight"}
+    assert _split_names("embedding(10, 8)", "[batch, seq_len]") == {"weight"}
+    assert _split_names("layernorm(8)") == set()
+    assert _split_names("linear(8, 8)") == set()
+    head = ParamTensor("weight", (sympy.Integer(8), sympy.Integer(8)))
+    assert tp_splits(head, output_head=True)
+    assert not tp_splits(ParamTensor("bias", (sympy.Integer(8),)), output_head=True)
 
 
 def test_expert_parallel_mixtral() -> None:

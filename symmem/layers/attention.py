@@ -82,10 +82,11 @@ class Attention(Layer):
     def tensors(self) -> list[ParamTensor]:
         d, hk, gk = self.d_model, self.heads * self.dk, self.n_kv * self.dk
         out = [
-            ParamTensor("q_proj.weight", (hk, d)),
-            ParamTensor("k_proj.weight", (gk, d)),
-            ParamTensor("v_proj.weight", (gk, d)),
-            ParamTensor("o_proj.weight", (d, hk)),
+            # Megatron-LM: q, k, v column-parallel, o row-parallel
+            ParamTensor("q_proj.weight", (hk, d), matmul=True, tp_split=True),
+            ParamTensor("k_proj.weight", (gk, d), matmul=True, tp_split=True),
+            ParamTensor("v_proj.weight", (gk, d), matmul=True, tp_split=True),
+            ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
         ]
         if self.qkv_bias:
             out += [ParamTensor("q_proj.bias", (hk,)), ParamTensor("k_proj.bias", (gk,)), ParamTensor("v_proj.bias", (gk,))]

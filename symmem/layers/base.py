@@ -69,6 +69,12 @@ class ParamTensor:
     buffer: bool = False
     #: an embedding table read by index lookup (see the ``active_embeddings`` convention)
     lookup: bool = False
+    #: the weight matrix of an ``nn.Linear``: what weight-only quantization replaces
+    #: and what LoRA can adapt
+    matmul: bool = False
+    #: split across tensor-parallel ranks (Megatron-LM's column / row-parallel matrices,
+    #: vocab-parallel embeddings); False for what stays replicated (norms, biases, routers)
+    tp_split: bool = False
 
     @property
     def numel(self) -> sympy.Expr:

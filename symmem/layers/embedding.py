@@ -29,7 +29,8 @@ class Embedding(Layer):
     tie: Ref | None = None
 
     def tensors(self) -> list[ParamTensor]:
-        return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True)]
+        # vocab-parallel under tensor parallelism (Megatron-LM VocabParallelEmbedding)
+        return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True)]
 
     def output_shape(self, shape: Shape) -> Shape:
         return (*shape, self.embedding_dim)

@@ -33,9 +33,10 @@ class GatedMLP(Layer):
     def tensors(self) -> list[ParamTensor]:
         d, f = self.d_model, self.d_ff
         out = [
-            ParamTensor("gate_proj.weight", (f, d)),
-            ParamTensor("up_proj.weight", (f, d)),
-            ParamTensor("down_proj.weight", (d, f)),
+            # Megatron-LM: gate / up column-parallel, down row-parallel
+            ParamTensor("gate_proj.weight", (f, d), matmul=True, tp_split=True),
+            ParamTensor("up_proj.weight", (f, d), matmul=True, tp_split=True),
+            ParamTensor("down_proj.weight", (d, f), matmul=True, tp_split=True),
         ]
         if self.bias:
             out += [ParamTensor("gate_proj.bias", (f,)), ParamTensor("up_proj.bias", (f,)), ParamTensor("down_proj.bias", (d,))]

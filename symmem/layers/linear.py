@@ -30,7 +30,9 @@ class Linear(Layer):
     tie: Ref | None = None
 
     def tensors(self) -> list[ParamTensor]:
-        out = [ParamTensor("weight", (self.out_features, self.in_features))]
+        # a plain linear stays replicated under tensor parallelism (the memory model splits
+        # the model's output head, which Megatron makes column-parallel, by its place)
+        out = [ParamTensor("weight", (self.out_features, self.in_features), matmul=True)]
         if self.bias:
             out.append(ParamTensor("bias", (self.out_features,)))
         return out

@@ -56,19 +56,21 @@ class MLA(Layer):
         out: list[ParamTensor] = []
         if self.q_lora_rank is not None:
             r = self.q_lora_rank
-            out.append(ParamTensor("q_a_proj.weight", (r, d)))
+            out.append(ParamTensor("q_a_proj.weight", (r, d), matmul=True))
             if self.bias:
                 out.append(ParamTensor("q_a_proj.bias", (r,)))
-            out += [ParamTensor("q_a_layernorm.weight", (r,)), ParamTensor("q_b_proj.weight", (h * (dn + dr), r))]
+            out += [ParamTensor("q_a_layernorm.weight", (r,)), ParamTensor("q_b_proj.weight", (h * (dn + dr), r), matmul=True, tp_split=True)]
         else:
-            out.append(ParamTensor("q_proj.weight", (h * (dn + dr), d)))
-        out.append(ParamTensor("kv_a_proj_with_mqa.weight", (dc + dr, d)))
+            out.append(ParamTensor("q_proj.weight", (h * (dn + dr), d), matmul=True, tp_split=True))
+        # Megatron-Core MLASelfAttention: the down-projections (q_a, kv_a) are replicated,
+        # the up-projections and o split by heads
+        out.append(ParamTensor("kv_a_proj_with_mqa.weight", (dc + dr, d), matmul=True))
         if self.bias:
             out.append(ParamTensor("kv_a_proj_with_mqa.bias", (dc + dr,)))
         out += [
             ParamTensor("kv_a_layernorm.weight", (dc,)),
-            ParamTensor("kv_b_proj.weight", (h * (dn + dv), dc)),
-            ParamTensor("o_proj.weight", (d, h * dv)),
+            ParamTensor("kv_b_proj.weight", (h * (dn + dv), dc), matmul=True, tp_split=True),
+            ParamTensor("o_proj.weight", (d, h * dv), matmul=True, tp_split=True),
         ]
         if self.bias:
             out.append(ParamTensor("o_proj.bias", (d,)))

@@ -35,7 +35,11 @@ class MLP(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         d, f = self.d_model, self.d_ff
-        out = [ParamTensor("fc1.weight", (f, d)), ParamTensor("fc2.weight", (d, f))]
+        # Megatron-LM: fc1 column-parallel, fc2 row-parallel
+        out = [
+            ParamTensor("fc1.weight", (f, d), matmul=True, tp_split=True),
+            ParamTensor("fc2.weight", (d, f), matmul=True, tp_split=True),
+        ]
         if self.bias:
             out += [ParamTensor("fc1.bias", (f,)), ParamTensor("fc2.bias", (d,))]
         return out

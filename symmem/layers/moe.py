@@ -79,11 +79,15 @@ class MoE(Layer):
         d = self.d_model
         names = (("gate_proj", (f, d)), ("up_proj", (f, d)), ("down_proj", (d, f))) if self.gated else (
             ("fc1", (f, d)), ("fc2", (d, f)))
-        return [ParamTensor(f"{prefix}.{n}.weight", shape, copies=copies, active=active) for n, shape in names]
+        # experts are MLPs: split by tensor parallelism like one (Megatron-LM)
+        return [
+            ParamTensor(f"{prefix}.{n}.weight", shape, copies=copies, active=active, matmul=True, tp_split=True)
+            for n, shape in names
+        ]
 
     def tensors(self) -> list[ParamTensor]:
         d, e = self.d_model, self.n_experts
-        out = [ParamTensor("gate.weight", (e, d))]
+        out = [ParamTensor("gate.weight", (e, d), matmul=True)]  # the router: replicated
         if self.router_bias:
             out.append(ParamTensor("gate.bias", (e,)))
         if self.score_bias:
@@ -92,7 +96,7 @@ class MoE(Layer):
         if self.n_shared != 0:
             out += self._mlp("shared_experts", self.f_shared, self.n_shared, None)
         if self.shared_gate:
-            out.append(ParamTensor("shared_expert_gate.weight", (sympy.Integer(1), d)))
+            out.append(ParamTensor("shared_expert_gate.weight", (sympy.Integer(1), d), matmul=True))
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
