@@ -8,6 +8,7 @@ shapes are propagated from the model's input and checked at every layer.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -153,8 +154,16 @@ def evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> typing.Callable[[sym
         out = sympy.nsimplify(out) if out.is_Float else out
         if out.is_Integer:
             return int(out)
-        if out.is_number and out.is_finite and out.is_extended_real:
+        if out.is_Rational:
             return float(out)
+        if out.is_number:
+            # numerically, not by sympy's assumptions: it calls Mod(I, 8) "extended real"
+            try:
+                value = complex(out.evalf())
+            except (TypeError, ValueError, OverflowError):
+                value = complex("nan")
+            if value.imag == 0 and math.isfinite(value.real):
+                return value.real
         if out.is_number:  # (-1)**(1/2), 0**-1: not a size
             raise SemanticError(
                 (f"{expr} is {out} at the given values" if sympy.sympify(expr) != out else f"the value {out} is")
@@ -197,6 +206,42 @@ _FUNCS: dict[str, Any] = {
 }
 
 
+def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
+    match op:
+        case "+":
+            return a + b
+        case "-":
+            return a - b
+        case "*":
+            return a * b
+        case "/":
+            return a / b
+        case "//":
+            return sympy.floor(a / b)
+        case "%":
+            return sympy.Mod(a, b)
+        case "^":
+            if a.is_number and b.is_number and abs(b) > 10_000 and abs(a) != 1 and a != 0:
+                raise SemanticError(f"the power {a}^{b} is too large to compute exactly", span)
+            out = a**b
+            if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
+                raise SemanticError("division by zero", span)
+            if _non_real(out):  # (-1) ^ 0.5
+                raise SemanticError(f"{a}^{b} is not a real number (a fractional power of a negative number)", span)
+            return out
+    raise SemanticError(f"unknown operator {op}", span)  # pragma: no cover
+
+
+def _non_real(x: sympy.Expr) -> bool:
+    """A number that is not real, judged numerically (sympy's assumptions can be wrong)."""
+    if not x.is_number or x.is_Rational:
+        return False
+    try:
+        return complex(x.evalf()).imag != 0
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
     """An AST expression as a sympy expression (never ``sympify`` of user text)."""
     if isinstance(expr, n.Num):
@@ -219,26 +264,12 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
         a, b = to_sympy(expr.left, env), to_sympy(expr.right, env)
         if expr.op in ("/", "//", "%") and b == 0:
             raise SemanticError("division by zero", expr.span)
-        match expr.op:
-            case "+":
-                return a + b
-            case "-":
-                return a - b
-            case "*":
-                return a * b
-            case "/":
-                return a / b
-            case "//":
-                return sympy.floor(a / b)
-            case "%":
-                return sympy.Mod(a, b)
-            case "^":
-                if a.is_number and b.is_number and abs(b) > 10_000 and abs(a) != 1 and a != 0:
-                    raise SemanticError(f"the power {a}^{b} is too large to compute exactly", expr.span)
-                out = a**b
-                if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
-                    raise SemanticError("division by zero", expr.span)
-                return out
+        try:
+            return _binop(expr.op, a, b, expr.span)
+        except SymmemError:
+            raise
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # sympy on odd numbers
+            raise SemanticError(f"cannot compute {a} {expr.op} {b}: {exc}", expr.span) from None
         raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
     if isinstance(expr, n.Call):
         if expr.func not in _FUNCS:

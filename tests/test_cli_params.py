@@ -90,6 +90,9 @@ def test_missing_file_and_bad_set() -> None:
     assert r.exit_code == 1 and "name=value" in r.output
     r = runner.invoke(app, ["params", "gpt2", "--set", "d_model=big"])
     assert r.exit_code == 1 and "not a number" in r.output
+    for value in ("inf", "nan", "1e400"):
+        r = runner.invoke(app, ["params", "gpt2", "--set", f"d_model={value}"])
+        assert r.exit_code == 1 and "not a finite number" in r.output
     r = runner.invoke(app, ["params", "seed_formulas"])
     assert r.exit_code == 1 and "choose one with --model NAME" in r.output
     r = runner.invoke(app, ["params", "gpt2", "--free", "dmodel"])
