@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,8 +48,8 @@ def parse_sets(items: list[str] | None) -> dict[str, int | float]:
                 number = float(value)
             except ValueError:
                 raise OptionError(f"--set {name}: '{value}' is not a number") from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise OptionError(f"--set {name}: '{value}' is not a finite number")
+        if not math.isfinite(number):
+            raise OptionError(f"--set {name}: '{value}' is not a finite number")
         out[name] = number
     return out
 
