@@ -471,17 +471,15 @@ class _Builder:
 
         ev = evaluator(self.model.values)
         tp, ep = ev(sympy.sympify(self.par.tp)), ev(sympy.sympify(self.par.ep))
+        degrees = {"tp": tp, "ep": ep}
         for place in self.places:
-            layer = place.node.layer
-            checks = []
-            if tp not in (None, 1) and layer.kind in ("attention", "mla"):
-                checks.append(("tp", tp, "heads", getattr(layer, "heads", None)))
-            if ep not in (None, 1) and layer.kind == "moe":
-                checks.append(("ep", ep, "n_experts", getattr(layer, "n_experts", None)))
-            for opt, degree, what, size in checks:
-                value = ev(size) if size is not None else None
+            for opt, size in place.node.layer.parallel_sizes().items():
+                degree = degrees.get(opt)
+                if degree in (None, 1):
+                    continue
+                value = ev(size)
                 if value is not None and value % degree:
-                    raise OptionError(f"{opt} = {degree} does not divide {what} = {value} of layer {place.node.path}")
+                    raise OptionError(f"{opt} = {degree} does not divide {size} = {value} of layer {place.node.path}")
 
     def _policy(self) -> Any:
         from symmem.activations import ActPolicy
@@ -763,8 +761,8 @@ class _Builder:
     def encoder_only(self) -> bool:
         """A model whose attention layers are all bidirectional (``causal = false``, BERT) is
         not generated token by token: it keeps no KV cache and returns its whole output."""
-        kinds = [p.node.layer for p in self.places if p.node.layer.kind in ("attention", "mla")]
-        return bool(kinds) and all(layer.kind == "attention" and not layer.causal for layer in kinds)  # type: ignore[attr-defined]
+        modes = [m for p in self.places if (m := p.node.layer.attends()) is not None]
+        return bool(modes) and all(m == "bidirectional" for m in modes)
 
     def kv_cache(self) -> sympy.Expr:
         if self.encoder_only():
@@ -777,10 +775,7 @@ class _Builder:
             n = layer.kv_cache(place.node.in_shape, self.policy)
             if n == 0:
                 continue
-            split = sympy.Integer(1)
-            if layer.kind == "attention" and self.par.tp != 1:
-                # k / v heads split over tp ranks, replicated when there are fewer kv heads than ranks
-                split = sympy.Min(self.par.tp, getattr(layer, "n_kv", self.par.tp))
+            split = sympy.Integer(1) if self.par.tp == 1 else layer.kv_cache_split(sympy.sympify(self.par.tp))
             b = place.mult * n * kvb / split
             staged.add(place.stage, b)
             self.row(place)["kv_cache"] += b

@@ -183,6 +183,16 @@ class Attention(Layer):
             t = t / s * sympy.Min(s, self.window)
         return 2 * t * self.n_kv * self.dk
 
+    def kv_cache_split(self, tp: sympy.Expr) -> sympy.Expr:
+        # k / v heads split over tp ranks, replicated when there are fewer kv heads than ranks
+        return sympy.Min(tp, self.n_kv)
+
+    def attends(self) -> str | None:
+        return "causal" if self.causal else "bidirectional"
+
+    def parallel_sizes(self) -> dict[str, sympy.Expr]:
+        return {"tp": self.heads}
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_attention import TorchAttention
 

@@ -143,6 +143,19 @@ class Layer:
         """Elements of KV cache this layer holds for an input of ``shape`` (batch x tokens)."""
         return sympy.Integer(0)
 
+    def kv_cache_split(self, tp: sympy.Expr) -> sympy.Expr:
+        """Over how many tensor-parallel ranks this layer's KV cache is split (1: replicated)."""
+        return sympy.Integer(1)
+
+    def attends(self) -> str | None:
+        """"causal" or "bidirectional" for a layer that attends over the sequence, else None.
+        A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
+        return None
+
+    def parallel_sizes(self) -> dict[str, sympy.Expr]:
+        """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
+        return {}
+
     def validate(self, ev: Evaluator) -> None:
         """Raise SemanticError for arguments that cannot build a network (at default values)."""
 

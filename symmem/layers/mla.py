@@ -136,6 +136,12 @@ class MLA(Layer):
         Section 2.1.2; 576 elements per token and layer for DeepSeek-V3)."""
         return tokens(shape) * (self.kv_lora_rank + self.qk_rope_head_dim)
 
+    def attends(self) -> str | None:
+        return "causal"  # the compressed latent cache is replicated under tp (kv_cache_split = 1)
+
+    def parallel_sizes(self) -> dict[str, sympy.Expr]:
+        return {"tp": self.heads}
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mla import TorchMLA
 

@@ -146,6 +146,9 @@ class MoE(Layer):
             out += [Saved("shared_gate.sigmoid", t, "act", small=True), Saved("shared.output", t * d, "act")]
         return out
 
+    def parallel_sizes(self) -> dict[str, sympy.Expr]:
+        return {"ep": self.n_experts}
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_moe import TorchMoE
 
