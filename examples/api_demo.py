@@ -7,7 +7,11 @@ Every number printed is exact (Python ints), computed from sympy expressions.
 from __future__ import annotations
 
 import symmem
+from symmem.calculus import diff, leading
+from symmem.export import quantity_latex
 from symmem.gpus import gpu
+from symmem.solve import solve
+from symmem.sweep import sweep
 from symmem.units import format_bytes
 
 
@@ -31,28 +35,28 @@ def main() -> None:
     # 4. The largest batch that fits an 80 GB H100 at seq_len 4096 (exact: total(v) <= budget < total(v+1)).
     h100 = gpu("h100-80gb")
     total = model.memory(mode="train", precision="mixed-bf16", checkpointing="full", zero=3, dp=8).total
-    r = total.solve(h100.capacity_bytes, for_="batch", fixed={"seq_len": 4096})
+    r = solve(total, h100.capacity_bytes, for_="batch", fixed={"seq_len": 4096})
     print(f"largest batch on {h100.name} (ZeRO-3 over 8 GPUs): {r.value} ({r.method}); "
           f"{format_bytes(r.bytes_at_value)} used, {format_bytes(r.headroom)} left")
 
     # Budgets can be strings: SI units are powers of 1000, IEC units powers of 1024.
-    print(f"batch in 24GB vs 24GiB: {total.solve('24GB', 'batch', fixed={'seq_len': 1024}).value} vs "
-          f"{total.solve('24GiB', 'batch', fixed={'seq_len': 1024}).value}")
+    print(f"batch in 24GB vs 24GiB: {solve(total, '24GB', 'batch', fixed={'seq_len': 1024}).value} vs "
+          f"{solve(total, '24GiB', 'batch', fixed={'seq_len': 1024}).value}")
 
     # 5. Sensitivities: bytes per extra sample, exact (memory is linear in batch).
-    per_sample = total.diff("batch")
+    per_sample = diff(total, "batch")
     print(f"bytes per extra sample at seq_len 4096: {per_sample.evaluate(seq_len=4096):,}")
 
     # 6. The rule of thumb as the limit of the exact formula: leading terms in the large-size limit.
     gpt2 = symmem.load("gpt2")
-    lead = gpt2.params().total.leading()
+    lead = leading(gpt2.params().total)
     print(f"GPT-2 parameters ~ {lead.expr}  (off by {lead.relative_error:+.1%} at GPT-2's own sizes)")
 
     # 7. LaTeX for a paper.
-    print(gpt2.params().total.latex())
+    print(quantity_latex(gpt2.params().total))
 
     # 8. A sweep: a pandas DataFrame (a dict of numpy arrays without pandas), exact int64 values.
-    table = total.sweep(batch="1:8", seq_len=[1024, 2048, 4096])
+    table = sweep(total, {"batch": "1:8", "seq_len": [1024, 2048, 4096]})
     print(table.head() if hasattr(table, "head") else {k: v[:5] for k, v in table.items()})
 
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
-
 import sympy
 
 from symmem.errors import OptionError, suggest
-
-if TYPE_CHECKING:
-    from symmem.model import Quantity
+from symmem.quantity import Quantity
 
 
 def _symbol(q: Quantity, name: str) -> sympy.Symbol:
@@ -46,8 +42,6 @@ def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
 
 def diff(q: Quantity, *names: str) -> Quantity:
     """The (mixed) partial derivative of ``q`` with respect to ``names``, simplified."""
-    from symmem.model import Quantity
-
     if not names:
         raise OptionError("diff needs at least one symbol (--wrt batch)")
     syms = [_symbol(q, n) for n in names]

@@ -10,7 +10,8 @@ from typing import Any
 
 import sympy
 
-from symmem.model import ParamsResult, Quantity
+from symmem.counts import ParamsResult
+from symmem.quantity import Quantity
 
 
 def latex_symbol_names(symbols: Mapping[str, sympy.Symbol]) -> dict[sympy.Symbol, str]:
@@ -101,3 +102,8 @@ def params_json(result: ParamsResult, symbols: Mapping[str, sympy.Symbol],
             for row in result.rows
         ],
     }
+
+
+def quantity_latex(q: Quantity) -> str:
+    """A quantity's expression as LaTeX with its model's readable symbol names."""
+    return latex(q.expr, q.symbols)

@@ -29,14 +29,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sympy
 
 from symmem.errors import OptionError, SemanticError, suggest
-
-if TYPE_CHECKING:
-    from symmem.model import Quantity
+from symmem.quantity import Quantity
+from symmem.symbols import real_twin
+from symmem.units import parse_budget
 
 #: exponential search gives up (and calls the quantity unbounded) past this value
 _SEARCH_LIMIT = 2**128
@@ -203,8 +203,6 @@ def _closed_form_guess(f: _Compiled, budget: int) -> tuple[int | None, str]:
 
 @lru_cache(maxsize=256)
 def _solved_form(expr: sympy.Expr, sym: sympy.Symbol) -> tuple[sympy.Expr, ...]:
-    from symmem.symbols import real_twin
-
     x = real_twin(sym)
     budget = sympy.Symbol("__budget", positive=True)
     try:
@@ -260,9 +258,7 @@ def solve(q: Quantity, budget: int | str, for_: str = "batch", *, lower: int = 1
     ``budget``: bytes, or a size string (``"24GB"``, ``"80GiB"``).  ``fixed``
     gives other symbols values for this solve only (a frontier uses it).
     """
-    from symmem.units import parse_bytes
-
-    budget_bytes = parse_bytes(budget)
+    budget_bytes = parse_budget(budget)
     expr, sym = _one_symbol(q, for_, fixed)
     f = _compile(expr, sym)
     at_lower = f(lower)
@@ -333,86 +329,11 @@ def default_range(q: Quantity, name: str) -> list[int]:
 def frontier(q: Quantity, budget: int | str, inner: str, outer: str,
              outer_values: Iterable[int] | None = None) -> Frontier:
     """The largest ``inner`` for each value of ``outer`` (default: :func:`default_range`)."""
-    from symmem.units import parse_bytes
-
     if inner == outer:
         raise OptionError(f"--for {inner} given twice")
-    budget_bytes = parse_bytes(budget)
+    budget_bytes = parse_budget(budget)
     values = list(outer_values) if outer_values is not None else default_range(q, outer)
     if not values:
         raise OptionError(f"empty range for '{outer}'")
     rows = tuple((int(w), solve(q, budget_bytes, inner, fixed={outer: int(w)})) for w in values)
     return Frontier(inner, outer, rows, budget_bytes)
-
-
-# ---------------------------------------------------------------- remedies
-@dataclass(frozen=True)
-class Remedy:
-    """One change of memory options, and what the solve gives with it."""
-
-    change: str
-    options: dict[str, Any]
-    result: SolveResult
-
-
-def remedies(model: Any, budget: int | str, for_: str = "batch", *, mode: str | None = None,
-             options: Mapping[str, Any] | None = None, quantity: str = "memory") -> list[Remedy]:
-    """When nothing fits: the smallest change of each kind that makes ``for_ = 1`` fit.
-
-    Tried in order, each through the memory options API (``model.memory``):
-    full activation checkpointing; ZeRO stage 1, 2, 3 (with the given data
-    parallel degree, or 8 when none is given); tensor parallel 2, 4, 8; int8
-    then int4 weights (inference).  For each kind the first that fits is kept.
-    """
-    from symmem.units import parse_bytes
-
-    budget_bytes = parse_bytes(budget)
-    base = dict(options or {})
-    if mode is not None:
-        base["mode"] = mode
-    infer = str(base.get("mode", "train")).startswith("inf")
-    kinds: list[list[tuple[str, dict[str, Any]]]] = []
-    if not infer:
-        kinds.append([("checkpointing=full", {"checkpointing": "full"})])
-        dp = base.get("dp") or 8
-        kinds.append([(f"zero={z} (dp={dp})", {"zero": z, "dp": dp}) for z in (1, 2, 3)])
-    kinds.append([(f"tp={t}", {"tp": t}) for t in (2, 4, 8)])
-    if infer:
-        kinds.append([(f"quant={w}", {"quant": w}) for w in ("int8", "int4")])
-    cache: dict[tuple[tuple[str, Any], ...], SolveResult | None] = {}
-
-    def attempt(change: Mapping[str, Any]) -> SolveResult | None:
-        key = tuple(sorted(change.items()))
-        if key not in cache:
-            try:
-                result = model.memory(**{**base, **change})
-                q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
-                cache[key] = solve(q, budget_bytes, for_)
-            except Exception:  # noqa: BLE001 - an option this model or version does not take
-                cache[key] = None
-        return cache[key]
-
-    out: list[Remedy] = []
-    for kind in kinds:
-        # each kind is ordered weakest to strongest: if the strongest does not fit, none does
-        strongest = attempt(kind[-1][1])
-        if strongest is None or not strongest.fits:
-            continue
-        for label, change in kind:
-            r = attempt(change)
-            if r is not None and r.fits:
-                out.append(Remedy(label, change, r))
-                break
-    if out:
-        return out
-    # no single change is enough: stack the strongest of each kind, in order, until it fits
-    stacked: dict[str, Any] = {}
-    labels: list[str] = []
-    for kind in kinds:
-        label, change = kind[-1]
-        stacked.update(change)
-        labels.append(label)
-        r = attempt(dict(stacked))
-        if r is not None and r.fits:
-            return [Remedy(" + ".join(labels), dict(stacked), r)]
-    return out

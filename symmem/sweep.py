@@ -36,15 +36,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sympy
 
 from symmem.errors import OptionError, suggest
-
-if TYPE_CHECKING:
-    from symmem.model import Quantity
+from symmem.quantity import Quantity
 
 INT64_MAX = 2**63 - 1
 #: evaluate in chunks of this many points (bounds temporaries, drives the progress bar)
@@ -408,8 +406,6 @@ def to_frame(columns: Mapping[str, np.ndarray]) -> Any:
 def sweep(quantities: Mapping[str, Quantity] | Quantity, grids: Mapping[str, Any], *,
           frame: bool = True, progress: Callable[[int, int], None] | None = None) -> Any:
     """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of arrays."""
-    from symmem.model import Quantity
-
     qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
     cols = sweep_arrays(qs, grids, progress=progress)
     return to_frame(cols) if frame else cols

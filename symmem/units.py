@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from symmem.errors import OptionError
+from symmem.errors import OptionError, suggest
 
 #: unit (lower case) -> bytes
 UNITS: dict[str, int] = {
@@ -34,8 +34,9 @@ UNITS: dict[str, int] = {
 _BUDGET = re.compile(r"^\s*(?P<num>[0-9][0-9_]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<unit>[a-zA-Z]*)\s*$")
 
 
-def parse_bytes(text: str | int, *, what: str = "budget") -> int:
-    """The exact number of bytes ``text`` names; :class:`OptionError` if it is not one.
+def parse_bytes(text: str | int, *, what: str = "budget", minimum: int = 1) -> int:
+    """The exact number of bytes ``text`` names; :class:`OptionError` if it is not one
+    or is below ``minimum`` (1 for a budget, 0 for an overhead).
 
     >>> parse_bytes("24GB"), parse_bytes("24 GiB"), parse_bytes("1.5TiB")
     (24000000000, 25769803776, 1649267441664)
@@ -43,23 +44,21 @@ def parse_bytes(text: str | int, *, what: str = "budget") -> int:
     if isinstance(text, bool):
         raise OptionError(f"{what}: expected a size such as '24GB' or '80GiB', got {text!r}")
     if isinstance(text, int):
-        if text <= 0:
-            raise OptionError(f"{what} must be positive, got {text} bytes")
+        if text < minimum:
+            raise OptionError(f"{what} must be {_at_least(minimum)}, got {text} bytes")
         return text
     if not isinstance(text, str):
         raise OptionError(f"{what}: expected a size such as '24GB' or '80GiB', got {text!r}")
     m = _BUDGET.match(text)
     if not m:
         if text.strip().startswith("-"):
-            raise OptionError(f"{what} must be positive, got '{text}'")
+            raise OptionError(f"{what} must be {_at_least(minimum)}, got '{text}'")
         raise OptionError(
             f"{what}: '{text}' is not a size; write a number and a unit such as '24GB', '24 GiB' or '1.5TiB' "
             "(KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024)"
         )
     unit = m["unit"].lower() or "b"
     if unit not in UNITS:
-        from symmem.errors import suggest
-
         hint = suggest(unit, list(UNITS))
         raise OptionError(
             f"{what}: unknown unit '{m['unit']}' in '{text}'; use B, KB, MB, GB, TB (powers of 1000) or "
@@ -69,9 +68,23 @@ def parse_bytes(text: str | int, *, what: str = "budget") -> int:
     if m["exp"]:
         value *= Fraction(10) ** int(m["exp"])
     n = int(value)  # floor for positive values
-    if n <= 0:
-        raise OptionError(f"{what} must be at least one byte, got '{text}'")
+    if n < minimum:
+        raise OptionError(f"{what} must be {_at_least(minimum)}, got '{text}'")
     return n
+
+
+def _at_least(minimum: int) -> str:
+    return "positive (at least one byte)" if minimum == 1 else f"at least {minimum} bytes"
+
+
+def parse_budget(text: str | int, *, what: str = "budget") -> int:
+    """A memory budget: a size of at least one byte (``"24GB"``, ``"80GiB"``)."""
+    return parse_bytes(text, what=what, minimum=1)
+
+
+def parse_overhead(text: str | int, *, what: str = "overhead") -> int:
+    """An amount of memory that may be nothing: ``"0"``, ``"0B"``, ``"512MiB"``."""
+    return parse_bytes(text, what=what, minimum=0)
 
 
 def format_bytes(n: int | float, *, binary: bool = True, digits: int = 2) -> str:

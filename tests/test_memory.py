@@ -14,6 +14,7 @@ import symmem
 from symmem.activations import ActPolicy
 from symmem.errors import OptionError
 from symmem.memory import COMPONENTS, DEFAULT_CUDA_OVERHEAD, MemoryResult
+from symmem.solve import solve
 
 MiB = 2**20
 
@@ -370,7 +371,7 @@ def test_symbolic_lora_rank_solves_for_the_largest_rank() -> None:
     at = {r: m.memory("train", lora_rank=r, **opts).total.evaluate() for r in (1, 10, 11)}
     assert total.evaluate(lora_rank=10) == at[10]
     assert at[10] - at[1] == 9 * 2052 and at[11] - at[10] == 2052
-    result = total.solve(at[10], for_="lora_rank")
+    result = solve(total, at[10], for_="lora_rank")
     assert (result.value, result.bytes_at_value, result.bytes_at_next) == (10, at[10], at[11])
 
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import symmem
 from symmem.errors import OptionError
 from symmem.model import Quantity
-from symmem.solve import SolveResult, default_range, frontier, remedies, solve
+from symmem.remedies import remedies
+from symmem.solve import SolveResult, default_range, frontier, solve
 from symmem.symbols import sym
 
 b, s, d = sym("batch"), sym("seq_len"), sym("d_model")
@@ -173,7 +174,7 @@ def gpt2() -> symmem.Model:
 
 def test_gpt2_training_batch_is_exact(gpt2: symmem.Model) -> None:
     mem = gpt2.memory(mode="train")
-    r = mem.total.solve("24GB", "batch")
+    r = solve(mem.total, "24GB", "batch")
     check(r, mem.total)
     assert r.value >= 1
 
@@ -181,7 +182,7 @@ def test_gpt2_training_batch_is_exact(gpt2: symmem.Model) -> None:
 def test_gpt2_eager_seq_len_is_quadratic_and_exact() -> None:
     m = symmem.load("gpt2", free=["seq_len"])
     mem = m.memory(mode="train", attention="eager")
-    r = mem.total.solve("24GiB", "seq_len")
+    r = solve(mem.total, "24GiB", "seq_len")
     assert r.method == "closed-form"
     check(r, mem.total)
 
@@ -191,7 +192,7 @@ def test_gpt2_params_for_d_model_by_hand() -> None:
     # d*(vocab + n_ctx + 2) = 51,283 d + ... : 13*12 + 50,257 + 1,024 + 2 = 51,439); 144 d^2 + 51,439 d <= 10^9:
     # d = (-51,439 + sqrt(51,439^2 + 576*10^9)) / 288 = 2462.4 -> 2462
     m = symmem.load("gpt2", free=["d_model"])
-    r = m.params().total.solve(10**9, "d_model")
+    r = solve(m.params().total, 10**9, "d_model")
     assert r.value == 2462
     assert r.bytes_at_value == 144 * 2462**2 + 51_439 * 2462
 
@@ -225,7 +226,7 @@ def test_remedies_each_fit() -> None:
     m = symmem.load("llama2-7b", free=["batch"])
     budget = 8 * 10**9
     base = m.memory(mode="infer")
-    assert not base.total.solve(budget, "batch").fits  # 6.7B fp32 weights alone are 27 GB
+    assert not solve(base.total, budget, "batch").fits  # 6.7B fp32 weights alone are 27 GB
     fixes = remedies(m, budget, "batch", mode="infer")
     assert fixes
     for fix in fixes:

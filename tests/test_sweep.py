@@ -182,7 +182,7 @@ def test_llama_memory_matches_subs_at_random_points() -> None:
 # ------------------------------------------------------------------ API and files
 def test_quantity_sweep_returns_a_dataframe() -> None:
     pd = pytest.importorskip("pandas")
-    df = q(2 * b).sweep(batch="1:3")
+    df = sweep(q(2 * b), {"batch": "1:3"})
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["batch", "value"] and list(df["value"]) == [2, 4, 6]
 

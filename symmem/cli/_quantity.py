@@ -3,18 +3,25 @@ one memory component) and the budget (--budget or --gpu).  No formula here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import sympy
 import typer
 
 from symmem.errors import OptionError, suggest
+from symmem.gpus import gpu as lookup
+from symmem.graph import resolve_values
+from symmem.memory import MemoryResult
+from symmem.model import Model
+from symmem.options import MemoryOptions
+from symmem.quantity import Quantity
+from symmem.symbols import sym
+from symmem.units import parse_budget
 
 BudgetOpt = Annotated[str | None, typer.Option("--budget", "-b", help="Memory budget: 24GB (powers of 1000), 24GiB (powers of 1024), ...")]
 GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus).")]
 ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
-ModeOpt = Annotated[str | None, typer.Option("--mode", help="Memory mode: train or infer.")]
 RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).")]
 
 PARAM_QUANTITIES = ("params", "active")
@@ -23,18 +30,10 @@ PARAM_QUANTITIES = ("params", "active")
 OPTION_SYMBOLS = ("lora_rank",)
 
 
-def symbolic_options(names: list[str], options: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def symbolic_options(names: list[str], options: MemoryOptions) -> tuple[list[str], MemoryOptions]:
     """Split ``names`` into the model's symbols and memory options made symbolic (``lora_rank``)."""
-    from symmem.symbols import sym
-
-    out = dict(options)
-    model_names = []
-    for n in names:
-        if n in OPTION_SYMBOLS:
-            out[n] = sym(n)
-        else:
-            model_names.append(n)
-    return model_names, out
+    symbolic = {n: sym(n) for n in names if n in OPTION_SYMBOLS}
+    return [n for n in names if n not in OPTION_SYMBOLS], options.replace(**symbolic)
 
 
 @dataclass(frozen=True)
@@ -42,29 +41,27 @@ class Selected:
     """The quantity a command works on, and the memory components when it is memory."""
 
     name: str
-    quantity: Any  # symmem.model.Quantity
+    quantity: Quantity
     unit: str  # "bytes" or "parameters"
-    components: dict[str, Any] = field(default_factory=dict)
-    result: Any = None
+    components: dict[str, Quantity] = field(default_factory=dict)
+    result: MemoryResult | None = None
 
 
-def components_of(result: Any) -> dict[str, Any]:
+def components_of(result: MemoryResult) -> dict[str, Quantity]:
     """name -> Quantity for a :class:`symmem.memory.MemoryResult`, total excluded."""
     return dict(result.components(with_total=False))
 
 
-def select(model: Any, quantity: str, mode: str | None = None, options: Mapping[str, Any] | None = None) -> Selected:
+def select(model: Model, quantity: str, options: MemoryOptions) -> Selected:
     """params | active | memory | a memory component (weights, activations, kv_cache...)."""
     q = quantity.strip().lower().replace("-", "_")
     if q in PARAM_QUANTITIES:
-        if options:
-            raise OptionError(f"memory options ({', '.join(options)}) do not apply to --quantity {q}")
+        changed = [name for name in options.changed() if name != "mode"]
+        if changed:
+            raise OptionError(f"memory options ({', '.join(changed)}) do not apply to --quantity {q}")
         p = model.params()
         return Selected(q, p.total if q == "params" else p.active, "parameters")
-    kwargs = dict(options or {})
-    if mode is not None:
-        kwargs["mode"] = mode
-    result = model.memory(**kwargs)
+    result = model.memory(options=options)
     comps = components_of(result)
     if q in ("memory", "total"):
         return Selected("memory", result.total, "bytes", comps, result)
@@ -79,9 +76,6 @@ def select(model: Any, quantity: str, mode: str | None = None, options: Mapping[
 
 def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
     """(bytes, how it was given) from --budget or --gpu (exactly one)."""
-    from symmem.gpus import gpu as lookup
-    from symmem.units import parse_bytes
-
     if budget is not None and gpu is not None:
         raise OptionError("give either --budget or --gpu, not both")
     if gpu is not None:
@@ -89,11 +83,9 @@ def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
         return g.capacity_bytes, f"--gpu {g.key} ({g.name}, {g.capacity_kind} capacity)"
     if budget is None:
         raise OptionError("give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)")
-    return parse_bytes(budget), f"--budget {budget.strip()}"
+    return parse_budget(budget), f"--budget {budget.strip()}"
 
 
-def default_values(m: Any) -> dict[Any, Any]:
+def default_values(m: Model) -> dict[sympy.Symbol, sympy.Expr]:
     """Every symbol's value as the model gives it (defaults and --set), ignoring --free."""
-    from symmem.graph import resolve_values
-
     return resolve_values(m.graph.defaults, m.graph.symbols, m.set_values)

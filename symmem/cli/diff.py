@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from symmem.cli._quantity import ModeOpt, default_values, select, symbolic_options
+from symmem.calculus import diff as differentiate
+from symmem.calculus import meaning
+from symmem.cli._options import memory_options
+from symmem.cli._quantity import default_values, select, symbolic_options
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -16,38 +19,37 @@ from symmem.cli.common import (
     echo_json,
     load_model,
     user_errors,
-    with_memory_options,
 )
+from symmem.model import Model
+from symmem.options import MemoryOptions
 
 WrtOpt = Annotated[list[str], typer.Option("--wrt", help="Differentiate with respect to this symbol (repeatable: mixed partials).")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
 
 
-@with_memory_options
+@memory_options
 def diff(
     model: ModelArg,
     wrt: WrtOpt,
+    options: MemoryOptions,
     quantity: QuantityOpt = "memory",
-    mode: ModeOpt = None,
-    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
     """Print d(quantity)/d(symbol), simplified, its meaning, and its value at the model's values."""
-    from symmem.calculus import meaning
-
     with user_errors():
         # --wrt lora_rank: the option becomes a symbol (its value, if --lora-rank gave one, is the point)
-        model_names, options = symbolic_options(list(wrt), memory_options or {})
+        given_options = options
+        model_names, options = symbolic_options(list(wrt), options)
         m = load_model(model, set_, [*(free or []), *[w for w in model_names if w not in (free or [])]], model_name)
         for w in model_names:
             m.symbol(w)
-        sel = select(m, quantity, mode, options)
-        d = sel.quantity.diff(*wrt)
+        sel = select(m, quantity, options)
+        d = differentiate(sel.quantity, *wrt)
         text = meaning(wrt, "params" if sel.unit == "parameters" else "memory")
-        given = {w: (memory_options or {}).get(w) for w in wrt if w not in model_names}
+        given = {w: given_options.changed().get(w) for w in wrt if w not in model_names}
         at = {w: v for w, v in {**_defaults(m, model_names), **given}.items() if v is not None}
         value = d.evaluate(**at)
         partial = "".join(f"/d {w}" for w in wrt)
@@ -64,11 +66,11 @@ def diff(
 
 
 
-def _defaults(m: object, names: list[str]) -> dict[str, int | None]:
+def _defaults(m: Model, names: list[str]) -> dict[str, int | None]:
     """The default of each differentiated symbol (the model loaded them free)."""
     values = default_values(m)
     out: dict[str, int | None] = {}
     for n in names:
-        v = values.get(m.graph.symbols[n])  # type: ignore[attr-defined]
+        v = values.get(m.graph.symbols[n])
         out[n] = int(v) if v is not None and v.is_Integer else None
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from symmem.cli._options import memory_options
+from symmem.cli._quantity import select
 from symmem.cli.common import (
     FreeOpt,
     ModelArg,
@@ -13,35 +15,34 @@ from symmem.cli.common import (
     SetOpt,
     load_model,
     user_errors,
-    with_memory_options,
 )
+from symmem.errors import OptionError
+from symmem.export import memory_latex, params_latex
+from symmem.options import MemoryOptions
+
+PerLayerOpt = Annotated[bool, typer.Option("--per-layer", help="One line per layer in an align environment.")]
+QuantityOpt = Annotated[
+    str, typer.Option("--quantity", "-q", help="params (default) or memory (one align line per component).")
+]
 
 
-@with_memory_options
+@memory_options
 def latex(
     model: ModelArg,
+    options: MemoryOptions,
     set_: SetOpt = None,
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
-    per_layer: Annotated[bool, typer.Option("--per-layer", help="One line per layer in an align environment.")] = False,
-    quantity: Annotated[str, typer.Option("--quantity", "-q", help="params (default) or memory (one align line per component).")] = "params",
-    mode: Annotated[str | None, typer.Option("--mode", help="Memory mode (with --quantity memory): train or infer.")] = None,
-    memory_options: dict[str, Any] | None = None,
+    per_layer: PerLayerOpt = False,
+    quantity: QuantityOpt = "params",
 ) -> None:
     """Print the parameter formula (or the memory components) as LaTeX."""
-    from symmem.export import params_latex
-
     with user_errors():
         m = load_model(model, set_, free, model_name)
         if quantity.strip().lower() == "memory":
-            from symmem.cli._quantity import select
-            from symmem.export import memory_latex
-
-            sel = select(m, "memory", mode, memory_options or {})
+            sel = select(m, "memory", options)
             typer.echo(memory_latex(sel.components, m.symbols))
             return
         if quantity.strip().lower() != "params":
-            from symmem.errors import OptionError
-
             raise OptionError(f"latex --quantity: use params or memory, not '{quantity}'")
         typer.echo(params_latex(m.params(), m.symbols, per_layer=per_layer))

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 import sympy
 import typer
 
-from symmem.cli._quantity import ModeOpt, default_values, select
+from symmem.calculus import leading as leading_terms
+from symmem.cli._options import memory_options
+from symmem.cli._quantity import default_values, select
 from symmem.cli.common import (
     FreeOpt,
     JsonOpt,
@@ -17,34 +19,32 @@ from symmem.cli.common import (
     echo_json,
     load_model,
     user_errors,
-    with_memory_options,
 )
+from symmem.options import MemoryOptions
+from symmem.units import format_bytes
 
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="params (default), active, memory, or a memory component (weights, activations, kv_cache...).")]
 LeadingOpt = Annotated[bool, typer.Option("--leading", help="Only the terms of highest total degree in the size symbols (all symbols, or those given with --free), and how far they are from the exact value.")]
 
 
-@with_memory_options
+@memory_options
 def show(
     model: ModelArg,
+    options: MemoryOptions,
     quantity: QuantityOpt = "params",
     leading: LeadingOpt = False,
-    mode: ModeOpt = None,
-    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
     """Print the simplified expression of a quantity (with --free: in those symbols only)."""
-    from symmem.units import format_bytes
-
     with user_errors():
         m = load_model(model, set_, free, model_name)
-        sel = select(m, quantity, mode, memory_options or {})
+        sel = select(m, quantity, options)
         q = sel.quantity
         if leading:
-            lead = q.leading(free or None, default_values(m))
+            lead = leading_terms(q, free or None, default_values(m))
             err = lead.relative_error
             if json_:
                 echo_json({"quantity": sel.name, "leading": str(lead.expr), "degree": lead.degree,

@@ -6,12 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
+from symmem.cli._options import memory_options
 from symmem.cli._quantity import (
     BudgetOpt,
     ForOpt,
     GpuOpt,
-    ModeOpt,
     RangeOpt,
+    Selected,
+    budget_bytes,
+    select,
     symbolic_options,
 )
 from symmem.cli.common import (
@@ -21,73 +24,70 @@ from symmem.cli.common import (
     ModelNameOpt,
     SetOpt,
     echo_json,
+    load_model,
     user_errors,
-    with_memory_options,
 )
+from symmem.errors import OptionError
+from symmem.model import Model
+from symmem.options import MemoryOptions
+from symmem.remedies import remedies
+from symmem.solve import SolveResult, default_range, frontier, solve as solve_quantity
+from symmem.sweep import parse_values
+from symmem.units import format_bytes
 
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")]
 
 
-@with_memory_options
+@memory_options
 def solve(
     model: ModelArg,
+    options: MemoryOptions,
     budget: BudgetOpt = None,
     gpu: GpuOpt = None,
     for_: ForOpt = None,
-    mode: ModeOpt = None,
     quantity: QuantityOpt = "memory",
     range_: RangeOpt = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
-    memory_options: dict[str, Any] | None = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
     """Find the largest value of a symbol (batch by default) whose memory fits the budget."""
-    from symmem.cli._quantity import budget_bytes, select
-    from symmem.cli.common import load_model
-    from symmem.errors import OptionError
-
     with user_errors():
         names = list(for_ or ["batch"])
         if len(names) > 2:
             raise OptionError("--for at most twice (a frontier of two symbols)")
         b, how = budget_bytes(budget, gpu)
         # --for lora_rank: the option becomes a symbol of the memory model
-        model_names, options = symbolic_options(names, memory_options or {})
+        model_names, options = symbolic_options(names, options)
         # the solved symbols are kept free so that defaults derived from them follow them
         m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
         for n in model_names:
             m.symbol(n)  # unknown symbol -> a clear error
-        sel = select(m, quantity, mode, options)
+        sel = select(m, quantity, options)
         if len(names) == 2:
             _frontier(m, sel, b, how, names, range_, json_)
             return
         if range_ is not None:
             raise OptionError("--range applies to the second --for symbol of a frontier")
-        result = sel.quantity.solve(b, names[0])
+        result = solve_quantity(sel.quantity, b, names[0])
         if json_:
             doc = result.as_dict()
             if not result.fits and sel.components:
-                from symmem.solve import remedies
-
                 doc["remedies"] = [
                     {"change": f.change, "options": f.options, "value": f.result.value}
-                    for f in remedies(m, result.budget_bytes, result.symbol, mode=mode, options=options,
-                                      quantity=sel.name)
+                    for f in remedies(m, result.budget_bytes, result.symbol, options=options, quantity=sel.name)
                 ]
             echo_json(doc)
             return
-        _report(m, sel, result, how, mode, options)
+        _report(m, sel, result, how, options)
 
 
 def _b(n: Any) -> str:
-    from symmem.units import format_bytes
-
     return f"{int(n):,} bytes ({format_bytes(int(n))})"
 
 
-def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[str, Any]) -> None:
+def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOptions) -> None:
     unit = sel.unit
     typer.echo(f"budget: {r.budget_bytes:,} bytes ({_fmt(r.budget_bytes)}) from {how}")
     if sel.result is not None:
@@ -109,9 +109,7 @@ def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[
             vals = {k: q.evaluate(**at) for k, q in sel.components.items()}
             top = max(vals, key=lambda k: vals[k] if isinstance(vals[k], int) else -1)
             typer.echo(f"largest component: {top} ({_amount(vals[top], unit)})")
-            from symmem.solve import remedies
-
-            fixes = remedies(m, r.budget_bytes, r.symbol, mode=mode, options=options, quantity=sel.name)
+            fixes = remedies(m, r.budget_bytes, r.symbol, options=options, quantity=sel.name)
             if fixes:
                 typer.echo("what would make it fit (the smallest change of each kind, or the first stack of them that does):")
                 for fix in fixes:
@@ -132,8 +130,6 @@ def _report(m: Any, sel: Any, r: Any, how: str, mode: str | None, options: dict[
 
 
 def _fmt(n: Any) -> str:
-    from symmem.units import format_bytes
-
     return format_bytes(int(n))
 
 
@@ -143,10 +139,7 @@ def _amount(n: Any, unit: str) -> str:
     return f"{int(n):,} {unit}"
 
 
-def _frontier(m: Any, sel: Any, b: int, how: str, names: list[str], range_: str | None, json_: bool) -> None:
-    from symmem.solve import default_range, frontier
-    from symmem.sweep import parse_values
-
+def _frontier(m: Model, sel: Selected, b: int, how: str, names: list[str], range_: str | None, json_: bool) -> None:
     if range_ is not None:
         values = parse_values(range_, names[1])
     else:  # powers of two up to 4x the symbol's default (the model loaded without --free)
@@ -170,7 +163,5 @@ def _frontier(m: Any, sel: Any, b: int, how: str, names: list[str], range_: str 
         typer.echo(f"  {f'{w:,}'.rjust(w1)}  {shown}")
 
 
-def _defaults(m: Any) -> Any:
-    from symmem.model import Model
-
+def _defaults(m: Model) -> Model:
     return Model(m.graph, set_values=m.set_values, source=m.source, filename=m.filename)

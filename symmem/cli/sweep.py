@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from symmem.cli._options import memory_options
 from symmem.cli._quantity import (
     BudgetOpt,
     GpuOpt,
-    ModeOpt,
+    Selected,
     budget_bytes,
     select,
     symbolic_options,
@@ -21,8 +22,14 @@ from symmem.cli.common import (
     SetOpt,
     load_model,
     user_errors,
-    with_memory_options,
 )
+from symmem.errors import OptionError
+from symmem.model import Model
+from symmem.options import MemoryOptions
+from symmem.plot import check_target, plot_sweep
+from symmem.solve import SolveResult, solve
+from symmem.sweep import check_out, parse_grid, sweep_arrays, write_table
+from symmem.units import format_bytes
 
 GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or seq_len=512,1024,2048 (repeatable).")]
 QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
@@ -37,9 +44,10 @@ PROGRESS_POINTS = 2_000_000
 MAX_ROWS = 60
 
 
-@with_memory_options
+@memory_options
 def sweep(
     model: ModelArg,
+    options: MemoryOptions,
     grid: GridOpt = None,
     quantity: QuantityOpt = "memory",
     out: OutOpt = None,
@@ -48,16 +56,11 @@ def sweep(
     gpu: GpuOpt = None,
     stacked: StackedOpt = False,
     components: ComponentsOpt = False,
-    mode: ModeOpt = None,
-    memory_options: dict[str, Any] | None = None,
     set_: SetOpt = None,
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
 ) -> None:
     """Evaluate a quantity exactly at every point of a grid (vectorised)."""
-    from symmem.errors import OptionError
-    from symmem.sweep import parse_grid, sweep_arrays, write_table
-
     with user_errors():
         if not grid:
             raise OptionError("give at least one --grid name=values (for example --grid batch=1:64)")
@@ -68,12 +71,8 @@ def sweep(
                 raise OptionError(f"--grid {name} given twice")
             grids[name] = values
         if out is not None:  # checked before any work: a bad --out or --plot writes nothing
-            from symmem.sweep import check_out
-
             check_out(out)
         if plot is not None:  # checked before any work: nothing is computed or written on a bad plot request
-            from symmem.plot import check_target
-
             check_target(plot)
             if len(grids) > 2:
                 raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
@@ -84,11 +83,11 @@ def sweep(
         b = how = None
         if budget is not None or gpu is not None:
             b, how = budget_bytes(budget, gpu)
-        model_names, options = symbolic_options(list(grids), memory_options or {})
+        model_names, options = symbolic_options(list(grids), options)
         m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
         for n in model_names:
             m.symbol(n)
-        sel = select(m, quantity, mode, options)
+        sel = select(m, quantity, options)
         quantities = {sel.name: sel.quantity}
         comp_names: list[str] = []
         if (components or stacked) and sel.components:
@@ -143,21 +142,17 @@ def _table(cols: dict[str, Any], n: int) -> None:
         typer.echo(f"({n:,} rows; --out FILE.csv writes them all)")
 
 
-def _plot(sel: Any, cols: dict[str, Any], names: list[str], path: str, b: int | None, how: str | None,
-          stack: list[str], m: Any) -> None:
-    from symmem.plot import plot_sweep
-
-    solved: dict[Any, Any] = {}
+def _plot(sel: Selected, cols: dict[str, Any], names: list[str], path: str, b: int | None, how: str | None,
+          stack: list[str], m: Model) -> None:
+    solved: dict[Any, SolveResult] = {}
     if b is not None:
         if len(names) == 2:
             for w in sorted(set(int(v) for v in cols[names[1]])):
-                solved[w] = sel.quantity.solve(b, names[0], fixed={names[1]: w})
+                solved[w] = solve(sel.quantity, b, names[0], fixed={names[1]: w})
         else:
-            solved[None] = sel.quantity.solve(b, names[0])
+            solved[None] = solve(sel.quantity, b, names[0])
     label = None
     if b is not None:
-        from symmem.units import format_bytes
-
         label = f"budget {format_bytes(b)} ({(how or '').split(' (')[0]})"
     plot_sweep(cols, names, sel.name, path, budget_bytes=b, budget_label=label, solved=solved,
                components=stack, title=f"{m.name}: {sel.name}", unit=sel.unit)

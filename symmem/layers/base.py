@@ -152,6 +152,15 @@ class Layer:
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
+    def reads_token_ids(self) -> bool:
+        """Is this layer a token-embedding table read by integer ids (the model's first input)?"""
+        return False
+
+    def can_be_output_head(self) -> bool:
+        """Can this layer, last in a model and outside any repeat, be its output head (an LM
+        head or a classifier: column-parallel under tp, never weight-quantized)?"""
+        return False
+
     def parallel_sizes(self) -> dict[str, sympy.Expr]:
         """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
         return {}

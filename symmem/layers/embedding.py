@@ -28,6 +28,9 @@ class Embedding(Layer):
     embedding_dim: Size
     tie: Ref | None = None
 
+    def reads_token_ids(self) -> bool:
+        return True
+
     def tensors(self) -> list[ParamTensor]:
         # vocab-parallel under tensor parallelism (Megatron-LM VocabParallelEmbedding)
         return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True)]

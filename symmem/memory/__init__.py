@@ -1,0 +1,137 @@
+"""The memory model: bytes per GPU of a training step or of inference, as sympy expressions.
+
+Layers give counts (parameter tensors with shapes, saved activations with a
+dtype class, KV-cache elements); this package applies, once, the named
+choices (:class:`symmem.options.MemoryOptions`) that turn counts into bytes:
+
+* precision (:mod:`symmem.precision`): the dtype of weights, gradients,
+  activations; fp32 master weights; an fp32 gradient copy; weight quantization;
+* optimizer state (:mod:`symmem.optimizers`);
+* activation checkpointing: none, full, selective (Korthikanti et al. 2022);
+* parallelism per GPU (:mod:`symmem.parallel`): tp, sp, pp (1F1B), dp with
+  ZeRO stages, ep;
+* LoRA / QLoRA adapters.
+
+Its rooms: :mod:`.config` (options resolved into dtypes), :mod:`.placement`
+(layers on pipeline stages), :mod:`.states` (weights, gradients, optimizer
+state; ZeRO as data), :mod:`.activations` (saved tensors, recompute, the
+training transient), :mod:`.inference` (KV cache, the forward working set) and
+:mod:`.result`.  Every formula, its source and its conventions are in
+docs/memory.md.  ``total`` is the exact sum of the components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import sympy
+
+from symmem.graph import LayerGraph
+from symmem.memory.activations import activations, transient_train
+from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, MemoryConfig, resolve
+from symmem.memory.context import Build
+from symmem.memory.inference import kv_cache, transient_infer
+from symmem.memory.result import COMPONENTS, MemoryResult, MemoryRow
+from symmem.memory.states import ZERO_SHARDS, model_states
+from symmem.options import CHECKPOINTING, MODES, MemoryOptions, option_names
+from symmem.quantity import Quantity
+
+__all__ = [
+    "CHECKPOINTING",
+    "COMPONENTS",
+    "DEFAULT_CUDA_OVERHEAD",
+    "MODES",
+    "ZERO_SHARDS",
+    "MemoryConfig",
+    "MemoryOptions",
+    "MemoryResult",
+    "MemoryRow",
+    "build",
+    "memory",
+    "option_names",
+]
+
+
+class HasGraph(Protocol):
+    """What the memory model needs of a model: its layer graph and its symbols' values."""
+
+    @property
+    def graph(self) -> LayerGraph: ...
+
+    @property
+    def values(self) -> Mapping[sympy.Symbol, sympy.Expr]: ...
+
+
+def memory(model: HasGraph, mode: str = "train", **options: Any) -> MemoryResult:
+    """Bytes per GPU of a training step (``mode="train"``) or of inference (``"infer"``).
+
+    ``options`` are the fields of :class:`symmem.options.MemoryOptions` (an unknown
+    name is an OptionError).  ``batch`` is the micro-batch per data-parallel rank
+    and ``seq_len`` the sequence (training) or context (inference) length; both
+    stay symbols unless the model gives them values.  ``lora_rank`` may be a sympy
+    symbol (``symmem.symbols.sym("lora_rank")``): the result's quantities then know
+    it by name, so it can be solved for.  See docs/memory.md.
+    """
+    return build(model.graph, model.values, MemoryOptions.from_user({"mode": mode, **options}))
+
+
+def build(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options: MemoryOptions) -> MemoryResult:
+    """The memory of ``graph`` at ``values`` under ``options``."""
+    cfg, opt, quant = resolve(options)
+    b = Build(graph, values, cfg, opt, quant, options.policy)
+    zero = sympy.Integer(0)
+    w, g, o = model_states(b)
+    comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
+    comps["weights"] = w.per_gpu(b.par)
+    notes = b.notes
+    if cfg.mode == "train":
+        comps["gradients"] = g.per_gpu(b.par)
+        comps["optimizer"] = o.per_gpu(b.par)
+        comps["activations"], more = activations(b)
+        notes += more
+        comps["transient"] = transient_train(b)
+    else:
+        comps["kv_cache"] = kv_cache(b)
+        comps["transient"] = transient_infer(b)
+    comps["overhead"] = sympy.Integer(cfg.overhead)
+    if sympy.sympify(b.par.pp) != 1:
+        notes.append("pipeline parallel: each component is its most loaded stage's, so the total is an upper bound")
+    total = sympy.Add(*comps.values())
+    symbols = _symbols(graph, cfg)
+    rows = tuple(
+        MemoryRow(p.node.path, p.node.layer.kind, p.mult, **{k: v.value() for k, v in b.rows[p.node.path].items()})
+        for p in b.places
+        if p.node.path in b.rows
+    )
+
+    def q(expr: sympy.Expr) -> Quantity:
+        return Quantity(sympy.sympify(expr), values, symbols)
+
+    return MemoryResult(
+        mode=cfg.mode,
+        weights=q(comps["weights"]),
+        gradients=q(comps["gradients"]),
+        optimizer=q(comps["optimizer"]),
+        activations=q(comps["activations"]),
+        transient=q(comps["transient"]),
+        kv_cache=q(comps["kv_cache"]),
+        overhead=q(comps["overhead"]),
+        total=q(total),
+        config=cfg,
+        rows=rows,
+        notes=tuple(notes),
+    )
+
+
+def _symbols(graph: LayerGraph, cfg: MemoryConfig) -> dict[str, sympy.Symbol]:
+    """The model's symbols, and those an option brought in (a symbolic LoRA rank or parallel
+    degree) by name, so that they can be solved for and evaluated."""
+    par = cfg.parallel
+    symbols = dict(graph.symbols)
+    for option in (cfg.lora_rank, par.tp, par.pp, par.dp, par.ep):
+        if isinstance(option, sympy.Basic):
+            for s in option.free_symbols:
+                if isinstance(s, sympy.Symbol) and s.name not in symbols:
+                    symbols[s.name] = s
+    return symbols

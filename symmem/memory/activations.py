@@ -1,0 +1,109 @@
+"""Training activations per GPU: what the step keeps for backward, recompute, and the transient peak.
+
+The saved tensors come from :func:`symmem.activations.saved_tensors` (each layer
+kind says what it keeps); here they become bytes under the configuration:
+the dtype classes resolved, tensor and sequence parallelism (Korthikanti et
+al. 2022, Section 4.2), selective and full recompute (Section 5; Chen et al.
+2016), the micro-batches the first pipeline stage holds (Narayanan et al.
+2021, 1F1B) and LoRA's adapter intermediates.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symmem.activations import SavedEntry, saved_tensors, transient
+from symmem.layers.base import prod
+from symmem.memory.context import Build
+from symmem.memory.placement import Staged
+from symmem.precision import DTYPE_BYTES
+
+
+def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
+    """Bytes of activations kept for backward on the busiest GPU, and notes."""
+    cfg = b.cfg
+    stage_of = {p.node.path: p.stage for p in b.places}
+    entries = saved_tensors(b.graph, b.policy)
+    if cfg.checkpointing == "selective":
+        # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
+        # its dropout, attention over V); keep everything else
+        entries = [e for e in entries if not e.saved.core]
+    staged = Staged()
+    notes: list[str] = []
+    by_place = {p.node.path: p for p in b.places}
+    for e in entries:
+        if e.path in by_place:
+            b.row(by_place[e.path])["activations"] += e.multiplicity * b.entry_bytes(e.path, e.saved)
+    recompute: list[sympy.Expr] = []
+    if cfg.checkpointing == "full":
+        if not b.repeats:
+            notes.append(
+                "full checkpointing recomputes repeated blocks: the model has no repeat, nothing is recomputed"
+            )
+        entries, checkpoints, recompute = full_recompute(b, entries)
+        staged.add("repeat", checkpoints)
+    for e in entries:
+        staged.add(stage_of.get(e.path, "post"), e.multiplicity * b.entry_bytes(e.path, e.saved))
+    staged.add("post", lora_activations(b))
+    total = staged.per_gpu(b.par, b.par.in_flight)
+    if recompute:
+        total += recompute[0] if len(recompute) == 1 else sympy.Max(*recompute)
+    return total, notes
+
+
+def full_recompute(b: Build, entries: list[SavedEntry]) -> tuple[list[SavedEntry], sympy.Expr, list[sympy.Expr]]:
+    """Full activation checkpointing of every repeated block (Chen et al. 2016; Megatron-LM
+    ``--recompute-granularity full --recompute-method uniform --recompute-num-layers 1``):
+    each iteration keeps only its input (Korthikanti et al. 2022, Table 2: 2sbh per layer in
+    16 bits); during backward one block at a time is recomputed, so one iteration's set of
+    saved tensors is alive besides (the largest over the repeat groups), less its input,
+    which is the stored checkpoint itself (Megatron's ``CheckpointFunction`` recomputes
+    from ``detach_variable(inputs)``: the same storage)."""
+    kept: list[SavedEntry] = []
+    checkpoints = sympy.Integer(0)
+    per_iteration: dict[str, dict[tuple[str, str], sympy.Expr]] = {}
+    for e in entries:
+        rep = b.repeats.get(e.repeat) if e.repeat else None
+        if rep is None or e.repeat is None:
+            kept.append(e)
+            continue
+        sets = per_iteration.setdefault(e.repeat, {})
+        block_input = e.saved.ref == "input" and e.path == rep.first_layer
+        if not block_input:
+            sets[(e.path, e.saved.name)] = b.entry_bytes(e.path, e.saved)
+        edge_out = e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
+        if edge_out and rep.group.count != 1:
+            kept.append(e)  # the last iteration's output, saved by the layer after the repeat
+    seq_split = sympy.sympify(b.par.tp) if b.par.sp else sympy.Integer(1)
+    recompute = []
+    for path, sets in per_iteration.items():
+        rep = b.repeats[path]
+        stream = prod(rep.group.in_shape) * DTYPE_BYTES[b.cfg.act_dtype] / seq_split
+        checkpoints += rep.iterations * stream
+        recompute.append(sympy.Add(*sets.values()))
+    return kept, checkpoints, recompute
+
+
+def lora_activations(b: Build) -> sympy.Expr:
+    """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
+    tokens x top_k x r for routed experts).  The frozen base's saved tensors are counted as
+    for full training (an upper bound: a frozen linear needs no input for a weight gradient)."""
+    if b.cfg.lora_rank is None or b.cfg.mode != "train":
+        return sympy.Integer(0)
+    r = sympy.sympify(b.cfg.lora_rank)
+    total = sympy.Integer(0)
+    for place in b.places:
+        for t in place.node.layer.tensors():
+            if b.lora_target(place, t):
+                tokens = prod(place.node.in_shape[:-1])
+                fan = t.active if t.active is not None else t.copies
+                amount = place.mult * tokens * fan * r * DTYPE_BYTES[b.cfg.act_dtype]
+                total += amount
+                b.row(place)["activations"] += amount
+    return total
+
+
+def transient_train(b: Build) -> sympy.Expr:
+    """The temporaries live at the worst moment of the step besides the saved tensors
+    (:func:`symmem.activations.transient`: the logits and the loss's gradients)."""
+    return sympy.Add(*[e.multiplicity * b.entry_bytes(e.path, e.saved) for e in transient(b.graph, b.policy)])

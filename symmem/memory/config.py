@@ -1,0 +1,171 @@
+"""The memory model's configuration: the user's options resolved into every dtype and choice.
+
+:class:`symmem.options.MemoryOptions` is what a user said (``precision="mixed-bf16"``);
+:class:`MemoryConfig` is what that means here (weights bf16, gradients bf16, fp32
+master weights, optimizer states fp32...), with every default filled in from the
+presets of :mod:`symmem.precision` and :mod:`symmem.optimizers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from symmem.errors import OptionError
+from symmem.optimizers import Optimizer
+from symmem.optimizers import optimizer as get_optimizer
+from symmem.options import ADAPTER_DTYPES, ACT_DTYPES, MemoryOptions
+from symmem.parallel import Parallel
+from symmem.precision import FLOAT_DTYPES, KV_DTYPES, STATE_DTYPES, Quant, check_dtype
+from symmem.precision import precision as get_precision
+from symmem.precision import quant as get_quant
+
+#: Framework overhead on a CUDA device: the CUDA context (about 700-800 MiB with
+#: PyTorch, depending on the CUDA version and GPU: PyTorch forums,
+#: discuss.pytorch.org/t/81330 and /t/73021) plus caching-allocator slack,
+#: rounded to 1 GiB.  0 on the CPU.  Override with ``overhead=``.
+DEFAULT_CUDA_OVERHEAD = 2**30
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Every choice a breakdown was computed with (resolved: no None left but the optional features)."""
+
+    mode: str
+    precision: str
+    weight_dtype: str
+    grad_dtype: str
+    master: bool
+    grad_fp32_copy: bool
+    state_dtype: str
+    act_dtype: str
+    optimizer: str
+    checkpointing: str
+    parallel: Parallel
+    attention: str
+    device: str
+    dropout: bool
+    kv_dtype: str
+    quant: str | None
+    group_size: int | None
+    double_quant: bool
+    #: an int, or a sympy symbol to solve / differentiate / sweep over the rank
+    lora_rank: int | sympy.Expr | None
+    lora_targets: tuple[str, ...]
+    overhead: int
+    #: dtype of LoRA adapters, their gradients, and their optimizer state
+    lora_dtype: str = "fp32"
+    lora_state_dtype: str = "fp32"
+
+    def describe(self) -> dict[str, Any]:
+        p = self.parallel
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "precision": self.precision,
+            "weight_dtype": self.weight_dtype,
+            "act_dtype": self.act_dtype,
+            "device": self.device,
+            "attention": self.attention,
+            "dropout": self.dropout,
+            "overhead": self.overhead,
+        }
+        if self.mode == "train":
+            out.update(
+                grad_dtype=self.grad_dtype,
+                master_weights=self.master,
+                grad_fp32_copy=self.grad_fp32_copy,
+                optimizer=self.optimizer,
+                state_dtype=self.state_dtype,
+                checkpointing=self.checkpointing,
+            )
+        else:
+            out["kv_dtype"] = self.kv_dtype
+        out.update(tp=str(p.tp), pp=str(p.pp), dp=str(p.dp), zero=p.zero, sp=p.sp, ep=str(p.ep))
+        if self.quant:
+            out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
+        if self.lora_rank is not None:
+            rank = self.lora_rank if isinstance(self.lora_rank, int) else str(self.lora_rank)
+            out.update(lora_rank=rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
+        return out
+
+    def summary(self) -> str:
+        """One line for people: the choices that decide the bytes."""
+        p = self.parallel
+        parts = [f"precision {self.precision} (weights {self.weight_dtype}, activations {self.act_dtype})"]
+        if self.mode == "train":
+            parts.append(f"optimizer {self.optimizer}, checkpointing {self.checkpointing}")
+        else:
+            parts.append(f"kv cache {self.kv_dtype}")
+        if self.quant:
+            parts.append(f"weights quantized {self.quant}")
+        if self.lora_rank is not None:
+            parts.append(f"LoRA r={self.lora_rank} on {','.join(self.lora_targets)}")
+        parts.append(
+            f"tp={p.tp} pp={p.pp} dp={p.dp} zero={p.zero}"
+            + (" sp" if p.sp else "")
+            + (f" ep={p.ep}" if p.ep != 1 else "")
+        )
+        parts.append(f"{self.device}, {self.attention} attention")
+        head = "training step" if self.mode == "train" else "inference"
+        return f"{head} per GPU: " + "; ".join(parts)
+
+
+def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
+    """The configuration that ``o`` means, with the optimizer and quantization presets it names."""
+    par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
+    prec = get_precision(o.precision)
+    opt = get_optimizer(o.optimizer)
+    w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
+    g = check_dtype(o.grad_dtype or prec.grads, FLOAT_DTYPES, "gradient dtype")
+    default_act = o.policy.dtype if o.policy is not None else prec.activations
+    a = check_dtype(o.act_dtype or default_act, ACT_DTYPES, "activation dtype")
+    use_master = prec.master if o.master is None else o.master
+    # torch.optim allocates its states like the parameter it updates (zeros_like): fp32 beside
+    # fp32 master weights or fp32 weights, else the weights' own 16-bit dtype
+    default_state = "fp32" if use_master or w not in ("fp16", "bf16") else w
+    s = o.state_dtype or opt.state_dtype or default_state
+    if opt.state_dtype is None or o.state_dtype is not None:
+        check_dtype(s, STATE_DTYPES if opt.quant_block is None else ("int8",), "optimizer state dtype")
+    kv = check_dtype(o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype")
+    q = get_quant(o.quant) if o.quant else None
+    if o.group_size is not None and q is None:
+        raise OptionError("group_size needs a quantization (quant=int8|int4|nf4) and must be >= 1")
+    if o.double_quant and (q is None or q.double_quant_group_bytes is None):
+        raise OptionError("double_quant applies to nf4 (QLoRA) only")
+    if q is not None and o.mode == "train" and o.lora_rank is None:
+        raise OptionError("quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA with nf4)")
+    ovh = o.overhead if o.overhead is not None else (DEFAULT_CUDA_OVERHEAD if o.device == "cuda" else 0)
+    if par.sp and par.tp == 1:
+        raise OptionError("sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1")
+    # PEFT keeps adapters in fp32 when the base is 16-bit (get_peft_model(autocast_adapter_dtype=True),
+    # its default); their gradients and states follow them, master weights only for 16-bit adapters
+    la = check_dtype(o.lora_dtype, ADAPTER_DTYPES, "LoRA adapter dtype")
+    lora_state = o.state_dtype or opt.state_dtype or ("fp32" if use_master or la == "fp32" else la)
+    cfg = MemoryConfig(
+        mode=o.mode,
+        precision=prec.name,
+        weight_dtype=w,
+        grad_dtype=g,
+        master=use_master,
+        grad_fp32_copy=o.grad_fp32_copy,
+        state_dtype=s,
+        act_dtype=a,
+        optimizer=opt.name,
+        checkpointing=o.checkpointing,
+        parallel=par,
+        attention=o.attention,
+        device=o.device,
+        dropout=o.dropout,
+        kv_dtype=kv,
+        quant=q.name if q else None,
+        group_size=(o.group_size or q.group_size) if q else None,
+        double_quant=o.double_quant,
+        lora_rank=o.lora_rank,
+        lora_targets=o.lora_targets,
+        overhead=ovh,
+        lora_dtype=la,
+        lora_state_dtype=lora_state,
+    )
+    return cfg, opt, q

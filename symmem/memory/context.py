@@ -1,0 +1,151 @@
+"""One build of the memory model: the configuration, the layers' places, and what the rooms share.
+
+The rooms (:mod:`.states`, :mod:`.activations`, :mod:`.inference`) read a
+:class:`Build` and add their terms to its per-layer rows and notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sympy
+
+from symmem.activations import ActPolicy
+from symmem.errors import OptionError
+from symmem.graph import LayerGraph, evaluator
+from symmem.layers.base import ParamTensor, Saved
+from symmem.memory.config import MemoryConfig
+from symmem.memory.placement import Place, Repeat, Sum, output_head, places
+from symmem.memory.result import ROW_COMPONENTS
+from symmem.optimizers import Optimizer
+from symmem.precision import DTYPE_BYTES, Quant
+
+FP32 = sympy.Integer(4)
+
+
+class Build:
+    """The state of one memory build over a layer graph."""
+
+    def __init__(
+        self,
+        graph: LayerGraph,
+        values: Mapping[sympy.Symbol, sympy.Expr],
+        cfg: MemoryConfig,
+        opt: Optimizer,
+        quant: Quant | None,
+        policy: ActPolicy | None,
+    ) -> None:
+        self.graph = graph
+        self.values = values
+        self.cfg = cfg
+        self.opt = opt
+        self.quant = quant
+        self.par = cfg.parallel
+        self.places: list[Place]
+        self.repeats: dict[str, Repeat]
+        self.places, self.repeats = places(graph)
+        self.head = output_head(self.places)
+        self.policy = policy if policy is not None else self.default_policy()
+        self.notes: list[str] = []
+        self.rows: dict[str, dict[str, Sum]] = {}
+        if sympy.sympify(self.par.pp) != 1 and not self.repeats:
+            raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
+        self.check_divisible()
+
+    def check_divisible(self) -> None:
+        """Megatron-LM needs tp to divide the attention heads and ep the routed experts."""
+        ev = evaluator(self.values)
+        tp, ep = ev(sympy.sympify(self.par.tp)), ev(sympy.sympify(self.par.ep))
+        degrees = {"tp": tp, "ep": ep}
+        for place in self.places:
+            for opt, size in place.node.layer.parallel_sizes().items():
+                degree = degrees.get(opt)
+                if degree in (None, 1):
+                    continue
+                value = ev(size)
+                if value is not None and value % degree:
+                    raise OptionError(
+                        f"{opt} = {degree} does not divide {size} = {value} of layer {place.node.path}"
+                    )
+
+    def default_policy(self) -> ActPolicy:
+        return ActPolicy(
+            attention=self.cfg.attention,  # type: ignore[arg-type]
+            device=self.cfg.device,  # type: ignore[arg-type]
+            dropout=self.cfg.dropout,
+            dtype=self.cfg.act_dtype,
+        )
+
+    # ------------------------------------------------------------ shared helpers
+    def row(self, place: Place) -> dict[str, Sum]:
+        key = place.node.path
+        if key not in self.rows:
+            self.rows[key] = {c: Sum() for c in ROW_COMPONENTS}
+        return self.rows[key]
+
+    def act_bytes(self, cls: str) -> sympy.Expr:
+        """Bytes per element of a ``Saved`` dtype class."""
+        act = DTYPE_BYTES[self.cfg.act_dtype]
+        match cls:
+            case "act":
+                return act
+            case "fp32":
+                return FP32
+            case "mask":  # native_dropout's bool mask on CUDA; the noise tensor in the activation dtype on CPU
+                return sympy.Integer(1) if self.cfg.device == "cuda" else act
+            case "bool":
+                return sympy.Integer(1)
+            case "int64":
+                return sympy.Integer(8)
+        raise OptionError(f"unknown saved-tensor dtype class '{cls}'")  # pragma: no cover
+
+    def split(self, path: str, saved: Saved) -> sympy.Expr:
+        """Tensor parallelism splits what the layer marks ``tp_split``; sequence parallelism
+        splits the rest (Korthikanti et al. 2022, Section 4.2.2); the loss is vocab-parallel
+        (Megatron's vocab_parallel_cross_entropy, Korthikanti et al. Section 4.3)."""
+        if saved.tp_split or self.par.sp or path == "loss":
+            return sympy.sympify(self.par.tp)
+        return sympy.Integer(1)
+
+    def entry_bytes(self, path: str, saved: Saved) -> sympy.Expr:
+        return saved.numel * self.act_bytes(saved.dtype) / self.split(path, saved)
+
+    def quantized(self, place: Place, t: ParamTensor) -> bool:
+        """Weight-only quantization replaces the nn.Linear matrices, not the output head
+        (transformers' ``get_keys_to_not_convert`` keeps the output embedding in high precision)."""
+        return self.quant is not None and t.matmul and place.node.path != self.head
+
+    def quant_bytes(self, t: ParamTensor) -> sympy.Expr:
+        q = self.quant
+        if q is None:  # pragma: no cover - only called for quantized tensors
+            raise OptionError("no quantization")
+        n = t.numel
+        per_group = q.double_quant_group_bytes if self.cfg.double_quant else q.group_bytes
+        if per_group is None:  # pragma: no cover - resolve() refuses double_quant without nf4
+            raise OptionError("double_quant applies to nf4 (QLoRA) only")
+        groups = t.copies * t.shape[0] if self.cfg.group_size is None else n / self.cfg.group_size
+        return n * q.bytes_per_weight + groups * per_group
+
+    def lora_target(self, place: Place, t: ParamTensor) -> bool:
+        """Is ``t`` a matrix LoRA adapts?  A target names a matrix as PEFT's
+        ``target_modules`` does: by the last part of its module name (``q_proj``
+        matches ``q_proj.weight`` and ``experts.q_proj.weight``; a ``linear`` layer is
+        matched by its own name); ``all-linear`` is every matrix but the output head."""
+        if self.cfg.lora_rank is None or not t.matmul:
+            return False
+        if not (t.name == "weight" or t.name.endswith(".weight")):
+            return False
+        stem = place.node.path.rsplit(".", 1)[-1] if t.name == "weight" else t.name.removesuffix(".weight")
+        names = {stem, stem.rsplit(".", 1)[-1]}
+        for target in self.cfg.lora_targets:
+            if target == "all-linear" and place.node.path != self.head:
+                return True
+            if target in names:
+                return True
+        return False
+
+    def encoder_only(self) -> bool:
+        """A model whose attention layers are all bidirectional (``causal = false``, BERT) is
+        not generated token by token: it keeps no KV cache and returns its whole output."""
+        modes = [m for p in self.places if (m := p.node.layer.attends()) is not None]
+        return bool(modes) and all(m == "bidirectional" for m in modes)

@@ -1,0 +1,58 @@
+"""Inference per GPU: the KV cache and the working set of one forward step."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sympy
+
+from symmem.activations import saved_tensors
+from symmem.layers.base import prod
+from symmem.memory.context import Build
+from symmem.memory.placement import Staged
+from symmem.precision import DTYPE_BYTES
+
+
+def kv_cache(b: Build) -> sympy.Expr:
+    """Each layer's cache (:meth:`Layer.kv_cache`) in the KV dtype, split over tensor-parallel
+    ranks as the layer says (:meth:`Layer.kv_cache_split`), on the busiest pipeline stage."""
+    if b.encoder_only():
+        b.notes.append("no causal attention (an encoder): no KV cache, the whole output is returned")
+        return sympy.Integer(0)
+    kvb = DTYPE_BYTES[b.cfg.kv_dtype]
+    staged = Staged()
+    for place in b.places:
+        layer = place.node.layer
+        n = layer.kv_cache(place.node.in_shape, b.policy)
+        if n == 0:
+            continue
+        split = sympy.Integer(1) if b.par.tp == 1 else layer.kv_cache_split(sympy.sympify(b.par.tp))
+        amount = place.mult * n * kvb / split
+        staged.add(place.stage, amount)
+        b.row(place)["kv_cache"] += amount
+    return staged.per_gpu(b.par)
+
+
+def transient_infer(b: Build) -> sympy.Expr:
+    """One forward step without autograd: the logits the step returns plus the largest
+    one layer's intermediates (what that layer would save for backward, dropout off: a
+    proxy for its working set).
+
+    For a sequence model ([batch, seq, vocab] output) only the last position's logits
+    are computed, as generation does (transformers' ``generate`` passes
+    ``logits_to_keep=1``; vLLM computes logits only for the sampled positions), so the
+    prefill of a long context does not materialise seq x vocab logits.  Other models
+    return their whole output.  Logits are vocab-parallel under tensor parallelism.
+    """
+    pol = replace(b.policy, dropout=False, loss="none")
+    per_layer: dict[str, sympy.Expr] = {}
+    for e in saved_tensors(b.graph, pol):
+        per_layer[e.path] = per_layer.get(e.path, sympy.Integer(0)) + b.entry_bytes(e.path, e.saved)
+    shape = tuple(b.graph.root.out_shape)
+    last_only = len(shape) >= 3 and not b.encoder_only()
+    logits = prod(shape[:-2]) * shape[-1] if last_only else prod(shape)
+    out = logits * DTYPE_BYTES[b.cfg.act_dtype] / sympy.sympify(b.par.tp)
+    biggest = list(dict.fromkeys(v for v in per_layer.values() if v != 0))
+    if biggest:
+        out += biggest[0] if len(biggest) == 1 else sympy.Max(*biggest)
+    return out

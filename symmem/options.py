@@ -1,0 +1,280 @@
+"""The memory options, declared once.
+
+:class:`MemoryOptions` is a frozen dataclass: each field is one option of the
+memory model, and its metadata (:class:`Option`) carries the help text, the
+valid names (read from the registries: precisions, optimizers, quantizations,
+dtypes) and the parser of its kind of value.  Everything else is generated
+from it: the keyword arguments of :func:`symmem.memory.memory` and
+``Model.memory``, the command-line flags of every command that takes memory
+options (``symmem.cli._options``), the list of option names in errors, and the
+table in docs/memory.md.
+
+Adding an option is one field here, its use in the formulas, a doc line and a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from symmem.errors import OptionError, suggest
+from symmem.optimizers import OPTIMIZER_ALIASES, OPTIMIZERS
+from symmem.parallel import Degree
+from symmem.precision import FLOAT_DTYPES, KV_DTYPES, PRECISION_ALIASES, PRECISIONS, QUANTS, STATE_DTYPES
+from symmem.units import parse_overhead
+
+if TYPE_CHECKING:
+    from symmem.activations import ActPolicy
+
+MODES = ("train", "infer")
+CHECKPOINTING = ("none", "full", "selective")
+ATTENTIONS = ("eager", "sdpa", "flash")
+DEVICES = ("cuda", "cpu")
+ACT_DTYPES = ("fp32", "fp16", "bf16")
+ADAPTER_DTYPES = ("fp32", "fp16", "bf16")
+#: LoRA targets of PEFT's LoraConfig for Llama-style models (target_modules=["q_proj", "v_proj"])
+DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
+
+
+@dataclass(frozen=True)
+class Option:
+    """What the CLI and the docs need to know about one field of :class:`MemoryOptions`.
+
+    ``cli``: the flag's type on the command line (``None``: the option is Python-only,
+    such as an activation policy object).  ``flag``: the flag's spelling when it is not
+    ``--name-with-dashes`` (``"--dropout/--no-dropout"``).  ``choices``: the valid names,
+    read from a registry when asked.  ``parse``: turns what a user gave into the field's
+    value (a size string into bytes, ``"a,b"`` into a tuple); it raises OptionError.
+    """
+
+    help: str
+    cli: Any = None
+    flag: str | None = None
+    choices: Callable[[], Sequence[str]] | None = None
+    parse: Callable[[Any, str], Any] | None = None
+
+    def help_text(self) -> str:
+        if self.choices is None:
+            return self.help
+        return f"{self.help} One of: {', '.join(self.choices())}."
+
+
+def _opt(default: Any, help: str, cli: Any = None, **kw: Any) -> Any:  # noqa: A002 - the option's help
+    return field(default=default, metadata={"option": Option(help, cli, **kw)})
+
+
+# ---------------------------------------------------------------- parsers (one per kind of value)
+
+
+def _names(*groups: Mapping[str, Any] | Sequence[str]) -> Callable[[], list[str]]:
+    return lambda: [name for g in groups for name in g]
+
+
+def _degree(value: Any, name: str) -> Degree:
+    """A parallel degree: an integer >= 1, or a sympy expression (kept symbolic)."""
+    if isinstance(value, bool) or not isinstance(value, int | sympy.Basic):
+        raise OptionError(f"{name} must be an integer >= 1, not {value!r}")
+    v = sympy.sympify(value)
+    if v.is_number:
+        if not v.is_Integer or v < 1:
+            raise OptionError(f"{name} must be an integer >= 1, not {value}")
+        return int(v)
+    return v
+
+
+def _optional_degree(value: Any, name: str) -> Degree | None:
+    return None if value is None else _degree(value, name)
+
+
+def _stage(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1, 2, 3):
+        raise OptionError(f"zero must be a ZeRO stage 0, 1, 2 or 3, not {value!r}")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _optional_flag(value: Any, name: str) -> bool | None:
+    return None if value is None else _flag(value, name)
+
+
+def _positive_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OptionError(f"{name} must be an integer >= 1, not {value!r}")
+    return value
+
+
+def _rank(value: Any, name: str) -> int | sympy.Expr | None:
+    """A LoRA rank: an integer >= 1, or a positive integer symbol (to solve / sweep over it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | sympy.Basic):
+        raise OptionError(f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value!r}")
+    rank = sympy.sympify(value)
+    if rank.is_Integer and rank >= 1:
+        return int(rank)
+    if rank.is_integer and rank.is_positive:
+        return rank
+    raise OptionError(f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value}")
+
+
+def _targets(value: Any, name: str) -> tuple[str, ...]:
+    """``"q_proj,v_proj"`` or a sequence of names -> a tuple; None -> PEFT's default."""
+    if value is None:
+        return DEFAULT_LORA_TARGETS
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(t, str) for t in items):
+        raise OptionError(f"lora_targets must be matrix names, not {value!r}")
+    targets = tuple(t.strip() for t in items if t.strip())
+    return targets or DEFAULT_LORA_TARGETS
+
+
+def _overhead(value: Any, name: str) -> int | None:
+    """Bytes, or a size such as ``"1GiB"`` or ``"0"``; None: the device's default."""
+    if value is None:
+        return None
+    return parse_overhead(value, what="overhead")
+
+
+def _choice(choices: Callable[[], Sequence[str]], optional: bool = False) -> Callable[[Any, str], Any]:
+    def parse(value: Any, name: str) -> Any:
+        if value is None and optional:
+            return None
+        valid = list(choices())
+        if not isinstance(value, str) or value not in valid:
+            hint = suggest(str(value), valid)
+            raise OptionError(
+                f"unknown {name.replace('_', ' ')} '{value}'" + (f" ({hint})" if hint else "")
+                + f": valid names are {', '.join(valid)}"
+            )
+        return value
+
+    return parse
+
+
+def _policy(value: Any, name: str) -> Any:
+    return value
+
+
+# ---------------------------------------------------------------- the options
+
+_precisions = _names(PRECISIONS, PRECISION_ALIASES)
+_optimizers = _names(OPTIMIZERS, OPTIMIZER_ALIASES)
+_quants = _names(QUANTS)
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """Every choice the memory model takes besides the model (docs/memory.md; defaults in
+    docs/conventions.md).  Keyword-only; each value is parsed and checked on creation."""
+
+    mode: str = _opt("train", "train (a training step) or infer (inference with a KV cache).", str,
+                     choices=lambda: MODES, parse=_choice(lambda: MODES))
+    precision: str = _opt("fp32", "Precision preset.", str, choices=_precisions, parse=_choice(_precisions))
+    optimizer: str = _opt("adamw", "Optimizer.", str, choices=_optimizers, parse=_choice(_optimizers))
+    checkpointing: str = _opt("none", "Activation checkpointing.", str, choices=lambda: CHECKPOINTING,
+                              parse=_choice(lambda: CHECKPOINTING))
+    tp: Degree = _opt(1, "Tensor-parallel ranks.", int, parse=_degree)
+    pp: Degree = _opt(1, "Pipeline stages (1F1B).", int, parse=_degree)
+    dp: Degree = _opt(1, "Data-parallel ranks (ZeRO shards over them).", int, parse=_degree)
+    zero: int = _opt(0, "ZeRO stage 0-3 (FSDP full sharding = 3).", int, parse=_stage)
+    sp: bool = _opt(False, "Sequence parallelism (with --tp).", bool, flag="--sp", parse=_flag)
+    ep: Degree = _opt(1, "Expert-parallel ranks (MoE routed experts).", int, parse=_degree)
+    micro_batches: Degree | None = _opt(None, "Micro-batches in flight on the first pipeline stage (default: pp).",
+                                        int | None, parse=_optional_degree)
+    attention: str = _opt("sdpa", "Attention implementation for layers that name none.", str,
+                          choices=lambda: ATTENTIONS, parse=_choice(lambda: ATTENTIONS))
+    device: str = _opt("cuda", "What PyTorch saves differs between cuda (default) and cpu.", str,
+                       choices=lambda: DEVICES, parse=_choice(lambda: DEVICES))
+    dropout: bool = _opt(True, "Training dropout active.", bool, flag="--dropout/--no-dropout", parse=_flag)
+    weight_dtype: str | None = _opt(None, "Override the precision's weight dtype.", str | None,
+                                    choices=lambda: FLOAT_DTYPES, parse=_choice(lambda: FLOAT_DTYPES, True))
+    grad_dtype: str | None = _opt(None, "Override the precision's gradient dtype (fp32: Megatron's gradient buffer).",
+                                  str | None, choices=lambda: FLOAT_DTYPES, parse=_choice(lambda: FLOAT_DTYPES, True))
+    master: bool | None = _opt(None, "fp32 master weights (default: the precision's).", bool | None,
+                               flag="--master/--no-master", parse=_optional_flag)
+    grad_fp32_copy: bool = _opt(False, "An fp32 copy of the gradients in the optimizer (ZeRO-Infinity, Megatron fp16).",
+                                bool, flag="--grad-fp32-copy", parse=_flag)
+    state_dtype: str | None = _opt(
+        None, "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else the weights' "
+        "16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).", str | None,
+        choices=lambda: STATE_DTYPES, parse=_choice(lambda: (*STATE_DTYPES, "int8"), True))
+    act_dtype: str | None = _opt(None, "Override the precision's activation dtype.", str | None,
+                                 choices=lambda: ACT_DTYPES, parse=_choice(lambda: ACT_DTYPES, True))
+    kv_dtype: str | None = _opt(None, "KV-cache dtype (default: the weights' 16-bit dtype, else the activations').",
+                                str | None, choices=lambda: KV_DTYPES, parse=_choice(lambda: KV_DTYPES, True))
+    quant: str | None = _opt(None, "Weight quantization of the linear matrices.", str | None, choices=_quants,
+                             parse=_choice(_quants, True))
+    group_size: int | None = _opt(None, "Weights per quantization scale (default: int8 per row, int4 128, nf4 64).",
+                                  int | None, parse=_positive_int)
+    double_quant: bool = _opt(False, "nf4 double quantization of the block scales (QLoRA).", bool,
+                              flag="--double-quant", parse=_flag)
+    lora_rank: int | sympy.Expr | None = _opt(None, "LoRA rank r: train adapters only (with --quant nf4: QLoRA).",
+                                              int | None, parse=_rank)
+    lora_targets: tuple[str, ...] = _opt(
+        DEFAULT_LORA_TARGETS, "Comma-separated matrices LoRA adapts (default q_proj,v_proj; all-linear).",
+        str | None, parse=_targets)
+    lora_dtype: str = _opt("fp32", "LoRA adapter dtype (PEFT keeps adapters in fp32 by default).", str,
+                           choices=lambda: ADAPTER_DTYPES, parse=_choice(lambda: ADAPTER_DTYPES))
+    overhead: int | None = _opt(None, "Framework overhead: bytes or a size (1GiB, 0); default 1 GiB on cuda, 0 on cpu.",
+                                str | None, parse=_overhead)
+    #: an :class:`symmem.activations.ActPolicy` that replaces the one built from attention /
+    #: device / dropout / the activation dtype (Python only)
+    policy: ActPolicy | None = _opt(None, "An activation policy object (Python only).", None, parse=_policy)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            spec: Option = f.metadata["option"]
+            if spec.parse is not None:
+                object.__setattr__(self, f.name, spec.parse(getattr(self, f.name), f.name))
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_user(cls, options: Mapping[str, Any]) -> MemoryOptions:
+        """From keyword options a user wrote: an unknown name is an OptionError with a hint."""
+        valid = option_names()
+        for name in options:
+            if name not in valid:
+                hint = suggest(name, list(valid))
+                raise OptionError(
+                    f"unknown memory option '{name}'" + (f" ({hint})" if hint else "")
+                    + f": valid options are {', '.join(valid)}"
+                )
+        return cls(**options)
+
+    def replace(self, **changes: Any) -> MemoryOptions:
+        """A copy with some options changed (checked again)."""
+        if not changes:
+            return self
+        return MemoryOptions.from_user({**self.as_dict(), **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def changed(self) -> dict[str, Any]:
+        """The options that differ from their defaults."""
+        return {name: v for name, v in self.as_dict().items() if v != _DEFAULTS[name]}
+
+
+def option_fields() -> Iterator[tuple[dataclasses.Field[Any], Option]]:
+    """Each field of :class:`MemoryOptions` with its :class:`Option`."""
+    for f in dataclasses.fields(MemoryOptions):
+        yield f, f.metadata["option"]
+
+
+def option_names() -> tuple[str, ...]:
+    """The names :func:`symmem.memory.memory` takes as keyword options."""
+    return tuple(f.name for f in dataclasses.fields(MemoryOptions))
+
+
+_DEFAULTS: dict[str, Any] = MemoryOptions().as_dict()

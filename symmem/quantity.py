@@ -1,0 +1,76 @@
+"""A quantity: a sympy expression with the values it is usually evaluated at.
+
+A plain value on a low floor.  The verbs over it live in their own modules and
+take it as an argument, as sympy keeps ``latex(expr)`` outside the expression
+classes: :func:`symmem.solve.solve`, :func:`symmem.calculus.diff` and
+:func:`~symmem.calculus.leading`, :func:`symmem.export.quantity_latex`,
+:func:`symmem.sweep.sweep`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+from symmem.errors import SemanticError, SymmemError, suggest
+
+
+def exact(expr: Any) -> int | sympy.Expr:
+    """An int when the expression is an integer number, else the expression."""
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        return int(expr)
+    if expr.is_number:
+        simplified = sympy.nsimplify(expr)
+        if simplified.is_Integer:
+            return int(simplified)
+        return simplified
+    return expr
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A sympy expression together with the values it is usually evaluated at."""
+
+    expr: sympy.Expr
+    values: Mapping[sympy.Symbol, sympy.Expr]
+    symbols: Mapping[str, sympy.Symbol]
+
+    def _subs(self, overrides: Mapping[str, Any]) -> dict[sympy.Symbol, sympy.Expr]:
+        values = dict(self.values)
+        for name, v in overrides.items():
+            if name not in self.symbols:
+                hint = suggest(name, list(self.symbols))
+                raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
+            values[self.symbols[name]] = sympy.sympify(v)
+        return values
+
+    def evaluate(self, **values: Any) -> int | sympy.Expr:
+        """The exact value at the model's values, overridden by ``values``.
+
+        Returns an int when every symbol has a value, else the remaining expression.
+        """
+        subs = self._subs(values)
+        out = self.expr
+        for _ in range(3):  # values may refer to symbols that have values
+            new = out.xreplace(subs)
+            if new == out:
+                break
+            out = new
+        return exact(out)
+
+    def simplified(self) -> sympy.Expr:
+        return sympy.expand(self.expr)
+
+    def with_expr(self, expr: Any) -> Quantity:
+        """Another expression at the same values and symbols."""
+        return Quantity(sympy.sympify(expr), self.values, self.symbols)
+
+    def __int__(self) -> int:
+        value = self.evaluate()
+        if not isinstance(value, int):
+            raise SymmemError(f"not a number: free symbols remain in {value}")
+        return value
