@@ -147,10 +147,15 @@ def _overhead(value: Any, name: str) -> int | None:
 
 
 def _choice(choices: Callable[[], Sequence[str]], optional: bool = False) -> Callable[[Any, str], Any]:
+    known: set[str] = set()  # filled on first use: the registries are data, fixed once imported
+
     def parse(value: Any, name: str) -> Any:
         if value is None and optional:
             return None
+        if isinstance(value, str) and value in known:
+            return value
         valid = list(choices())
+        known.update(valid)
         if not isinstance(value, str) or value not in valid:
             hint = suggest(str(value), valid)
             raise OptionError(
@@ -233,16 +238,14 @@ class MemoryOptions:
     policy: ActPolicy | None = _opt(None, "An activation policy object (Python only).", None, parse=_policy)
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            spec: Option = f.metadata["option"]
-            if spec.parse is not None:
-                object.__setattr__(self, f.name, spec.parse(getattr(self, f.name), f.name))
+        for name, parse in _PARSERS:
+            object.__setattr__(self, name, parse(getattr(self, name), name))
 
     # ------------------------------------------------------------ construction
     @classmethod
     def from_user(cls, options: Mapping[str, Any]) -> MemoryOptions:
         """From keyword options a user wrote: an unknown name is an OptionError with a hint."""
-        valid = option_names()
+        valid = _NAMES
         for name in options:
             if name not in valid:
                 hint = suggest(name, list(valid))
@@ -259,7 +262,7 @@ class MemoryOptions:
         return MemoryOptions.from_user({**self.as_dict(), **changes})
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in _NAMES}
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from their defaults."""
@@ -274,7 +277,13 @@ def option_fields() -> Iterator[tuple[dataclasses.Field[Any], Option]]:
 
 def option_names() -> tuple[str, ...]:
     """The names :func:`symmem.memory.memory` takes as keyword options."""
-    return tuple(f.name for f in dataclasses.fields(MemoryOptions))
+    return _NAMES
 
 
+_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MemoryOptions))
+
+
+_PARSERS: tuple[tuple[str, Callable[[Any, str], Any]], ...] = tuple(
+    (f.name, f.metadata["option"].parse) for f in dataclasses.fields(MemoryOptions) if f.metadata["option"].parse
+)
 _DEFAULTS: dict[str, Any] = MemoryOptions().as_dict()

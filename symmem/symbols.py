@@ -25,3 +25,11 @@ def real_twin(s: sympy.Symbol) -> sympy.Symbol:
     """A positive *real* symbol of the same name, for solving: sympy drops
     fractional roots of integer symbols, so solve over the reals, then floor."""
     return sympy.Symbol(s.name, positive=True)
+
+
+@cache
+def knob(name: str) -> sympy.Symbol:
+    """A numeric memory option kept as a symbol (``tp``, bytes per weight, ...), so that one
+    expression serves every value of it (:class:`symmem.memory.fast.MemoryEvaluator`).
+    Prefixed so that it never meets a model's own symbol of the same name."""
+    return sympy.Symbol(f"option_{name}", nonnegative=True)

@@ -28,12 +28,12 @@ from typing import Any, Protocol
 import sympy
 
 from symmem.graph import LayerGraph
-from symmem.memory.activations import activations, transient_train
-from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, MemoryConfig, resolve
+from symmem.memory.compose import components
+from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, Knobs, MemoryConfig, knobs_of, resolve
 from symmem.memory.context import Build
-from symmem.memory.inference import kv_cache, transient_infer
+from symmem.memory.fast import MemoryEvaluator
 from symmem.memory.result import COMPONENTS, MemoryResult, MemoryRow
-from symmem.memory.states import ZERO_SHARDS, model_states
+from symmem.memory.states import ZERO_SHARDS
 from symmem.options import CHECKPOINTING, MODES, MemoryOptions, option_names
 from symmem.quantity import Quantity
 
@@ -42,12 +42,15 @@ __all__ = [
     "COMPONENTS",
     "DEFAULT_CUDA_OVERHEAD",
     "MODES",
+    "Knobs",
+    "MemoryEvaluator",
     "ZERO_SHARDS",
     "MemoryConfig",
     "MemoryOptions",
     "MemoryResult",
     "MemoryRow",
     "build",
+    "components",
     "memory",
     "option_names",
 ]
@@ -79,25 +82,8 @@ def memory(model: HasGraph, mode: str = "train", **options: Any) -> MemoryResult
 def build(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options: MemoryOptions) -> MemoryResult:
     """The memory of ``graph`` at ``values`` under ``options``."""
     cfg, opt, quant = resolve(options)
-    b = Build(graph, values, cfg, opt, quant, options.policy)
-    zero = sympy.Integer(0)
-    w, g, o = model_states(b)
-    comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
-    comps["weights"] = w.per_gpu(b.par)
-    notes = b.notes
-    if cfg.mode == "train":
-        comps["gradients"] = g.per_gpu(b.par)
-        comps["optimizer"] = o.per_gpu(b.par)
-        comps["activations"], more = activations(b)
-        notes += more
-        comps["transient"] = transient_train(b)
-    else:
-        comps["kv_cache"] = kv_cache(b)
-        comps["transient"] = transient_infer(b)
-    comps["overhead"] = sympy.Integer(cfg.overhead)
-    if sympy.sympify(b.par.pp) != 1:
-        notes.append("pipeline parallel: each component is its most loaded stage's, so the total is an upper bound")
-    total = sympy.Add(*comps.values())
+    b = Build(graph, values, cfg, opt, quant, options.policy, knobs_of(cfg))
+    comps = components(b)
     symbols = _symbols(graph, cfg)
     rows = tuple(
         MemoryRow(p.node.path, p.node.layer.kind, p.mult, **{k: v.value() for k, v in b.rows[p.node.path].items()})
@@ -117,10 +103,10 @@ def build(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options:
         transient=q(comps["transient"]),
         kv_cache=q(comps["kv_cache"]),
         overhead=q(comps["overhead"]),
-        total=q(total),
+        total=q(comps["total"]),
         config=cfg,
         rows=rows,
-        notes=tuple(notes),
+        notes=tuple(b.notes),
     )
 
 

@@ -15,7 +15,7 @@ import sympy
 from symmem.activations import SavedEntry, saved_tensors, transient
 from symmem.layers.base import prod
 from symmem.memory.context import Build
-from symmem.memory.placement import Staged
+from symmem.memory.placement import Staged, largest
 from symmem.precision import DTYPE_BYTES
 
 
@@ -45,9 +45,9 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     for e in entries:
         staged.add(stage_of.get(e.path, "post"), e.multiplicity * b.entry_bytes(e.path, e.saved))
     staged.add("post", lora_activations(b))
-    total = staged.per_gpu(b.par, b.par.in_flight)
+    total = staged.per_gpu(b.pp_on, b.k.pp, b.k.in_flight)
     if recompute:
-        total += recompute[0] if len(recompute) == 1 else sympy.Max(*recompute)
+        total += largest(*recompute)
     return total, notes
 
 
@@ -74,7 +74,7 @@ def full_recompute(b: Build, entries: list[SavedEntry]) -> tuple[list[SavedEntry
         edge_out = e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
         if edge_out and rep.group.count != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
-    seq_split = sympy.sympify(b.par.tp) if b.par.sp else sympy.Integer(1)
+    seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
     recompute = []
     for path, sets in per_iteration.items():
         rep = b.repeats[path]

@@ -8,7 +8,8 @@ presets of :mod:`symmem.precision` and :mod:`symmem.optimizers`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -18,9 +19,10 @@ from symmem.optimizers import Optimizer
 from symmem.optimizers import optimizer as get_optimizer
 from symmem.options import ADAPTER_DTYPES, ACT_DTYPES, MemoryOptions
 from symmem.parallel import Parallel
-from symmem.precision import FLOAT_DTYPES, KV_DTYPES, STATE_DTYPES, Quant, check_dtype
+from symmem.precision import DTYPE_BYTES, FLOAT_DTYPES, KV_DTYPES, STATE_DTYPES, Quant, check_dtype
 from symmem.precision import precision as get_precision
 from symmem.precision import quant as get_quant
+from symmem.symbols import knob
 
 #: Framework overhead on a CUDA device: the CUDA context (about 700-800 MiB with
 #: PyTorch, depending on the CUDA version and GPU: PyTorch forums,
@@ -110,6 +112,99 @@ class MemoryConfig:
         parts.append(f"{self.device}, {self.attention} attention")
         head = "training step" if self.mode == "train" else "inference"
         return f"{head} per GPU: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The numeric side of a configuration, which the formulas read as numbers or as symbols.
+
+    Everything else in :class:`MemoryConfig` changes which terms exist (the structure);
+    these only change their values, so one expression built with them as symbols
+    (:func:`symbolic_knobs`) serves every value (docs/memory.md, "fast re-evaluation").
+    """
+
+    tp: sympy.Expr
+    pp: sympy.Expr
+    dp: sympy.Expr
+    ep: sympy.Expr
+    #: micro-batches whose activations the first pipeline stage holds (1F1B: min(m, pp))
+    in_flight: sympy.Expr
+    weight_bytes: sympy.Expr
+    grad_bytes: sympy.Expr
+    state_bytes: sympy.Expr
+    kv_bytes: sympy.Expr
+    #: 1 when the optimizer keeps fp32 master weights, else 0
+    master: sympy.Expr
+    #: 1 when the optimizer keeps an fp32 copy of the gradients, else 0
+    grad_copy: sympy.Expr
+    overhead: sympy.Expr
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        return tuple(f.name for f in fields(Knobs))
+
+
+def knobs_of(cfg: MemoryConfig) -> Knobs:
+    """The numbers ``cfg`` gives each knob."""
+    p = cfg.parallel
+    return Knobs(
+        tp=sympy.sympify(p.tp),
+        pp=sympy.sympify(p.pp),
+        dp=sympy.sympify(p.dp),
+        ep=sympy.sympify(p.ep),
+        in_flight=p.in_flight,
+        weight_bytes=DTYPE_BYTES[cfg.weight_dtype],
+        grad_bytes=DTYPE_BYTES[cfg.grad_dtype],
+        state_bytes=DTYPE_BYTES[cfg.state_dtype],
+        kv_bytes=DTYPE_BYTES[cfg.kv_dtype],
+        master=sympy.Integer(int(cfg.master)),
+        grad_copy=sympy.Integer(int(cfg.grad_fp32_copy)),
+        overhead=sympy.Integer(cfg.overhead),
+    )
+
+
+def symbolic_knobs() -> Knobs:
+    """Every knob as its symbol (:func:`symmem.symbols.knob`); ``in_flight`` as min(m, pp)."""
+    k = {name: knob(name) for name in Knobs.names()}
+    k["in_flight"] = sympy.Min(knob("micro_batches"), k["pp"])
+    return Knobs(**k)
+
+
+def knob_values(cfg: MemoryConfig) -> tuple[int | Fraction, ...]:
+    """The knobs' numbers in the order of :data:`KNOB_ARGS` (the symbols of :func:`symbolic_knobs`,
+    with ``micro_batches`` for ``in_flight``), as Python numbers: an inner loop of a search."""
+    p = cfg.parallel
+    micro = p.pp if p.micro_batches is None else p.micro_batches
+    return (
+        _number(p.tp),
+        _number(p.pp),
+        _number(p.dp),
+        _number(p.ep),
+        _BYTES[cfg.weight_dtype],
+        _BYTES[cfg.grad_dtype],
+        _BYTES[cfg.state_dtype],
+        _BYTES[cfg.kv_dtype],
+        int(cfg.master),
+        int(cfg.grad_fp32_copy),
+        cfg.overhead,
+        _number(micro),
+    )
+
+
+#: the arguments of a compiled expression over the knobs, in knob_values' order
+KNOB_ARGS = ("tp", "pp", "dp", "ep", "weight_bytes", "grad_bytes", "state_bytes", "kv_bytes", "master",
+             "grad_copy", "overhead", "micro_batches")
+_BYTES: dict[str, int | Fraction] = {
+    name: int(b) if b.is_Integer else Fraction(int(b.p), int(b.q)) for name, b in DTYPE_BYTES.items()
+}
+
+
+def _number(x: Any) -> int:
+    if isinstance(x, int):
+        return x
+    if isinstance(x, sympy.Integer):
+        return int(x)
+    raise OptionError(f"fast evaluation needs whole-number parallel degrees, not {x}")
 
 
 def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:

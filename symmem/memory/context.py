@@ -14,7 +14,7 @@ from symmem.activations import ActPolicy
 from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.layers.base import ParamTensor, Saved
-from symmem.memory.config import MemoryConfig
+from symmem.memory.config import Knobs, MemoryConfig
 from symmem.memory.placement import Place, Repeat, Sum, output_head, places
 from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
@@ -34,13 +34,18 @@ class Build:
         opt: Optimizer,
         quant: Quant | None,
         policy: ActPolicy | None,
+        knobs: Knobs,
     ) -> None:
         self.graph = graph
+        #: the numeric options, as numbers or as symbols (:class:`Knobs`)
+        self.k = knobs
         self.values = values
         self.cfg = cfg
         self.opt = opt
         self.quant = quant
         self.par = cfg.parallel
+        #: more than one pipeline stage (a structural choice: it decides which terms exist)
+        self.pp_on = sympy.sympify(self.par.pp) != 1
         self.places: list[Place]
         self.repeats: dict[str, Repeat]
         self.places, self.repeats = places(graph)
@@ -48,7 +53,7 @@ class Build:
         self.policy = policy if policy is not None else self.default_policy()
         self.notes: list[str] = []
         self.rows: dict[str, dict[str, Sum]] = {}
-        if sympy.sympify(self.par.pp) != 1 and not self.repeats:
+        if self.pp_on and not self.repeats:
             raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
         self.check_divisible()
 
@@ -104,7 +109,7 @@ class Build:
         splits the rest (Korthikanti et al. 2022, Section 4.2.2); the loss is vocab-parallel
         (Megatron's vocab_parallel_cross_entropy, Korthikanti et al. Section 4.3)."""
         if saved.tp_split or self.par.sp or path == "loss":
-            return sympy.sympify(self.par.tp)
+            return self.k.tp
         return sympy.Integer(1)
 
     def entry_bytes(self, path: str, saved: Saved) -> sympy.Expr:

@@ -9,7 +9,7 @@ import sympy
 from symmem.activations import saved_tensors
 from symmem.layers.base import prod
 from symmem.memory.context import Build
-from symmem.memory.placement import Staged
+from symmem.memory.placement import Staged, largest
 from symmem.precision import DTYPE_BYTES
 
 
@@ -19,18 +19,18 @@ def kv_cache(b: Build) -> sympy.Expr:
     if b.encoder_only():
         b.notes.append("no causal attention (an encoder): no KV cache, the whole output is returned")
         return sympy.Integer(0)
-    kvb = DTYPE_BYTES[b.cfg.kv_dtype]
+    kvb = b.k.kv_bytes
     staged = Staged()
     for place in b.places:
         layer = place.node.layer
         n = layer.kv_cache(place.node.in_shape, b.policy)
         if n == 0:
             continue
-        split = sympy.Integer(1) if b.par.tp == 1 else layer.kv_cache_split(sympy.sympify(b.par.tp))
+        split = sympy.Integer(1) if b.k.tp == 1 else layer.kv_cache_split(b.k.tp)
         amount = place.mult * n * kvb / split
         staged.add(place.stage, amount)
         b.row(place)["kv_cache"] += amount
-    return staged.per_gpu(b.par)
+    return staged.per_gpu(b.pp_on, b.k.pp)
 
 
 def transient_infer(b: Build) -> sympy.Expr:
@@ -51,8 +51,8 @@ def transient_infer(b: Build) -> sympy.Expr:
     shape = tuple(b.graph.root.out_shape)
     last_only = len(shape) >= 3 and not b.encoder_only()
     logits = prod(shape[:-2]) * shape[-1] if last_only else prod(shape)
-    out = logits * DTYPE_BYTES[b.cfg.act_dtype] / sympy.sympify(b.par.tp)
-    biggest = list(dict.fromkeys(v for v in per_layer.values() if v != 0))
+    out = logits * DTYPE_BYTES[b.cfg.act_dtype] / b.k.tp
+    biggest = [v for v in per_layer.values() if v != 0]
     if biggest:
-        out += biggest[0] if len(biggest) == 1 else sympy.Max(*biggest)
+        out += largest(*biggest)
     return out

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import sympy
 
 from symmem.graph import GroupNode, LayerGraph, LayerNode
-from symmem.parallel import Parallel
 
 #: the parts of a model for pipeline placement
 STAGES = ("pre", "repeat", "post")
@@ -109,18 +110,121 @@ class Staged:
     def add(self, stage: str, amount: sympy.Expr) -> None:
         self.parts[stage] += amount
 
-    def per_gpu(self, par: Parallel, first_factor: sympy.Expr | int = 1) -> sympy.Expr:
-        """The most loaded pipeline stage's share.
+    def per_gpu(self, pp_on: bool, pp: sympy.Expr, first_factor: sympy.Expr | int = 1) -> sympy.Expr:
+        """The most loaded pipeline stage's share (``pp``: the stages, when ``pp_on``).
 
-        pp = 1: everything.  pp > 1: the repeats split evenly over the stages
+        One stage: everything.  pp > 1: the repeats split evenly over the stages
         (L/pp layers each), the layers before them on the first stage (times
         ``first_factor``: micro-batches in flight for activations), those after
         on the last; the larger of the first and the last stage.
         """
         pre, rep, post = (self.parts[k].value() for k in STAGES)
-        pp = sympy.sympify(par.pp)
-        if pp == 1:
+        if not pp_on:
             return pre + rep + post
         first = first_factor * (pre + rep / pp)
         last = rep / pp + post
-        return sympy.Max(first, last)
+        return largest(first, last)
+
+
+def largest(*terms: sympy.Expr) -> sympy.Expr:
+    """The largest of ``terms``, as ``Max`` of those no other term provably bounds.
+
+    Memory terms are sums of products of sizes, which are positive integers; a term
+    ``b`` is dropped when some other term ``a`` provably satisfies ``a >= b`` for every
+    value (:func:`bounds`).  sympy's own ``Max`` proves the same by asking assumptions
+    of every pair, which takes seconds on a long inference stack; anything this cannot
+    decide is kept, so the value is always the same.
+    """
+    unique = list(dict.fromkeys(sympy.sympify(t) for t in terms))
+    # a >= b everywhere needs a >= b at a few points: a cheap filter before the proof
+    samples = [_sample(t) for t in unique]
+    kept: list[sympy.Expr] = []
+    for i, b in enumerate(unique):
+        # drop b if another term bounds it; of two equal terms keep the first
+        if any(
+            j != i
+            and all(x >= y for x, y in zip(samples[j], samples[i], strict=True))
+            and bounds(a, b)
+            and (j < i or not bounds(b, a))
+            for j, a in enumerate(unique)
+        ):
+            continue
+        kept.append(b)
+    return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
+
+
+#: points where every symbol takes the same value: a term's values there filter what can bound it
+_SAMPLE_POINTS = (1, 3, 1000)
+
+
+def _sample(term: sympy.Expr) -> tuple[sympy.Expr, ...]:
+    symbols = term.free_symbols
+    return tuple(term.xreplace(dict.fromkeys(symbols, sympy.Integer(v))) for v in _SAMPLE_POINTS)
+
+
+@lru_cache(maxsize=4096)
+def bounds(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Is ``a >= b`` for every value of their symbols?  A sufficient test: ``a - b``, its
+    positive denominator (a product of symbols) cleared, has no negative coefficient once
+    every positive-integer symbol is written as ``1 + y`` with ``y >= 0``."""
+    diff = sympy.expand(a - b)
+    if diff.is_number:
+        return bool(diff >= 0)
+    if diff.has(sympy.Max, sympy.Min, sympy.floor, sympy.ceiling, sympy.Piecewise):
+        return False
+    if not all(s.is_positive for s in diff.free_symbols):
+        return False
+    if _no_negative_coefficient(diff) or _covered(diff):
+        return True
+    denominators: dict[sympy.Expr, sympy.Expr] = {}
+    for term in sympy.Add.make_args(diff):
+        for base, exp in term.as_powers_dict().items():
+            if exp.is_number and exp < 0:
+                if not base.is_Symbol:
+                    return False
+                denominators[base] = sympy.Max(denominators.get(base, 0), -exp)
+    num = sympy.expand(diff * sympy.Mul(*[s**e for s, e in denominators.items()]))
+    shifted = sympy.expand(num.xreplace({s: s + 1 for s in num.free_symbols if s.is_integer}))
+    return _no_negative_coefficient(shifted)
+
+
+def _covered(poly: sympy.Expr) -> bool:
+    """Each negative term ``-c m`` paid for by positive terms ``c' m'`` whose monomial is a
+    multiple of ``m`` (so ``m' >= m`` when every symbol is >= 1), greedily: sufficient for
+    ``poly >= 0`` at every positive-integer point, and linear in the number of terms."""
+    positive: list[list[Any]] = []
+    negative: list[tuple[sympy.Expr, dict[sympy.Expr, sympy.Expr]]] = []
+    for term in sympy.Add.make_args(poly):
+        coeff, rest = term.as_coeff_Mul()
+        if not coeff.is_number:
+            return False
+        powers = rest.as_powers_dict() if rest != 1 else {}
+        if not all(b.is_Symbol and b.is_integer and b.is_positive and e.is_number for b, e in powers.items()):
+            return False
+        if coeff >= 0:
+            positive.append([coeff, powers])
+        else:
+            negative.append((-coeff, powers))
+    for need, powers in negative:
+        for entry in positive:
+            if need == 0:
+                break
+            have, other = entry
+            if have > 0 and all(other.get(b, 0) >= e for b, e in powers.items()) and all(
+                e >= 0 or powers.get(b, 0) <= e for b, e in other.items()
+            ):
+                take = min(have, need)
+                entry[0] = have - take
+                need -= take
+        if need > 0:
+            return False
+    return True
+
+
+def _no_negative_coefficient(poly: sympy.Expr) -> bool:
+    """Every term a non-negative number times a product of positive symbols."""
+    for term in sympy.Add.make_args(poly):
+        coeff, rest = term.as_coeff_Mul()
+        if not (coeff.is_number and coeff >= 0) or not rest.is_positive:
+            return False
+    return True

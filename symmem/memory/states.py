@@ -29,30 +29,33 @@ ZERO_SHARDS: dict[int, frozenset[str]] = {
     3: frozenset({"optimizer", "gradients", "weights"}),
 }
 
-#: (gradient bytes, fp32 master copy, fp32 gradient copy, state bytes) of a kind of trainable tensor
-_Kind = tuple[sympy.Expr, bool, bool, sympy.Expr]
+#: (gradient bytes, fp32 master copy (0/1), fp32 gradient copy (0/1), state bytes) of a kind of trainable tensor
+_Kind = tuple[sympy.Expr, sympy.Expr, sympy.Expr, sympy.Expr]
 
 
 def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
     """Weights, gradients and optimizer state, each split by pipeline part."""
-    cfg, par = b.cfg, b.par
-    shards = ZERO_SHARDS[par.zero]
+    cfg, k = b.cfg, b.k
+    shards = ZERO_SHARDS[b.par.zero]
     train = cfg.mode == "train"
-    wb, gb = DTYPE_BYTES[cfg.weight_dtype], DTYPE_BYTES[cfg.grad_dtype]
-    sb = DTYPE_BYTES[cfg.state_dtype]
+    wb, gb, sb = k.weight_bytes, k.grad_bytes, k.state_bytes
     weights, grads, opt = Staged(), Staged(), Staged()
     lora = cfg.lora_rank is not None
     r = sympy.sympify(cfg.lora_rank or 0)
     matched = False
-    pp_on = sympy.sympify(par.pp) != 1
-
-    base_kind: _Kind = (gb, cfg.master, cfg.grad_fp32_copy, sb)
+    base_kind: _Kind = (gb, k.master, k.grad_copy, sb)
     lb = DTYPE_BYTES[cfg.lora_dtype]
     lora16 = cfg.lora_dtype != "fp32"
-    lora_kind: _Kind = (lb, cfg.master and lora16, cfg.grad_fp32_copy and lora16, DTYPE_BYTES[cfg.lora_state_dtype])
+    none = sympy.Integer(0)
+    lora_kind: _Kind = (
+        lb,
+        k.master if lora16 else none,
+        k.grad_copy if lora16 else none,
+        DTYPE_BYTES[cfg.lora_state_dtype],
+    )
 
     def shard(amount: sympy.Expr, component: str) -> sympy.Expr:
-        return amount / par.dp if component in shards else amount
+        return amount / k.dp if component in shards else amount
 
     def trainable_bytes(
         place: Place,
@@ -64,7 +67,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
     ) -> None:
         g_bytes, has_master, has_copy, s_bytes = kind
         g = place.mult * shape_numel * g_bytes / split
-        o = place.mult * shape_numel * ((FP32 if has_master else 0) + (FP32 if has_copy else 0)) / split
+        o = place.mult * shape_numel * FP32 * (has_master + has_copy) / split
         full, scales = state
         o += place.mult * (full * s_bytes + scales) / split
         g, o = shard(g, "gradients"), shard(o, "optimizer")
@@ -80,13 +83,13 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
             # a tied weight is stored once, at its owner; with pipeline stages the last
             # stage keeps its own copy of a tied output head (Megatron-LM: word embeddings
             # on the first and last stage, gradients all-reduced between them)
-            if node.tie and t.name == "weight" and not (pp_on and place.stage == "post"):
+            if node.tie and t.name == "weight" and not (b.pp_on and place.stage == "post"):
                 continue
             split = sympy.Integer(1)
             if tp_splits(t, output_head=node.path == b.head):
-                split *= par.tp
+                split *= k.tp
             if is_routed_expert(t):
-                split *= par.ep
+                split *= k.ep
             quantized = b.quantized(place, t)
             w = shard(place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split, "weights")
             weights.add(place.stage, w)
@@ -101,7 +104,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 out_f, in_f = t.shape
                 a_shape, b_shape = (r, in_f), (out_f, r)
                 n = t.copies * r * (in_f + out_f)
-                esplit = par.ep if is_routed_expert(t) else sympy.Integer(1)
+                esplit = k.ep if is_routed_expert(t) else sympy.Integer(1)
                 aw = shard(place.mult * n * lb / esplit, "weights")
                 weights.add(place.stage, aw)
                 row["weights"] += aw

@@ -1,0 +1,179 @@
+"""Fast re-evaluation: the memory of one model under many options, in microseconds.
+
+A layout search or a sweep over options asks the same model the same question
+thousands of times with other numbers (tp, dp, bytes per weight...).  What
+does not depend on those numbers is built once: for each *structure* (the
+choices that decide which terms exist: mode, checkpointing, activation dtype,
+ZeRO stage, pipeline on or off, quantization, LoRA...), the memory model runs
+once with the numeric options as symbols (:func:`symmem.memory.config.symbolic_knobs`),
+the model's values are substituted, and the components are compiled to one
+Python function over exact ``Fraction`` arithmetic.  A re-evaluation is then
+that function's call: the same expressions as :func:`symmem.memory.build`, the
+same exact integers, without sympy in the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from fractions import Fraction
+from typing import Any
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from symmem.errors import OptionError
+from symmem.graph import LayerGraph, evaluator
+from symmem.memory.compose import components
+from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
+from symmem.memory.context import Build
+from symmem.memory.placement import places
+from symmem.memory.result import COMPONENTS
+from symmem.options import MemoryOptions
+from symmem.symbols import knob
+
+#: the fields of MemoryConfig that only change numbers (the knobs); every other field is structure
+_NUMERIC = frozenset({"weight_dtype", "grad_dtype", "state_dtype", "kv_dtype", "master", "grad_fp32_copy",
+                      "overhead", "precision", "parallel"})
+
+
+class _ExactPrinter(PythonCodePrinter):
+    """Python source over Fractions: rationals never become floats."""
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return f"Fraction({expr.p}, {expr.q})"
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        return str(int(expr))
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        base, exp = expr.args
+        if exp.is_Integer and exp < 0:
+            return f"(Fraction(1) / ({self._print(base)}) ** {-int(exp)})"
+        if exp.is_Integer:
+            return f"({self._print(base)}) ** {int(exp)}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        num, den = sympy.fraction(expr)
+        if den == 1:
+            return super()._print_Mul(expr)
+        return f"(Fraction({self._print(num)}) / ({self._print(den)}))"
+
+    def _print_floor(self, expr: sympy.Expr) -> str:
+        return f"math.floor({self._print(expr.args[0])})"
+
+    def _print_ceiling(self, expr: sympy.Expr) -> str:
+        return f"math.ceil({self._print(expr.args[0])})"
+
+
+def compile_exact(exprs: Mapping[str, sympy.Expr], args: tuple[str, ...]) -> Callable[..., tuple[Any, ...]]:
+    """One function of ``args`` returning every expression, exactly: the arguments are ints or
+    Fractions, every rational constant a Fraction and every negative power a Fraction division,
+    so that no value ever becomes a float."""
+    symbols = [knob(a) for a in args]
+    names = {s: f"a{i}" for i, s in enumerate(symbols)}
+    plain = {s: sympy.Symbol(n) for s, n in names.items()}
+    replaced = [sympy.sympify(e).xreplace(plain) for e in exprs.values()]
+    shared, reduced = sympy.cse(replaced)
+    printer = _ExactPrinter({"fully_qualified_modules": False, "standard": "python3"})
+    lines = [f"def f({', '.join(names.values())}):"]
+    lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
+    lines.append(f"    return ({', '.join(printer.doprint(e) for e in reduced)},)")
+    namespace: dict[str, Any] = {"Fraction": Fraction, "math": math}
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own printed expressions, no user text
+    fn: Callable[..., tuple[Any, ...]] = namespace["f"]
+    return fn
+
+
+def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
+    p = cfg.parallel
+    key = tuple(getattr(cfg, f.name) for f in fields(cfg) if f.name not in _NUMERIC)
+    return (*key, p.zero, p.sp, sympy.sympify(p.pp) != 1, options.policy)
+
+
+def _int(x: int | Fraction) -> int | Fraction:
+    if isinstance(x, Fraction) and x.denominator == 1:
+        return x.numerator
+    return x
+
+
+class MemoryEvaluator:
+    """The memory of one model at its values, re-evaluated under other options in microseconds.
+
+    >>> ev = MemoryEvaluator(model.graph, model.values)            # doctest: +SKIP
+    >>> ev.bytes(precision="mixed-bf16", tp=8, zero=1, dp=64)["total"]  # doctest: +SKIP
+
+    Every symbol of the model must have a value.  The answers equal
+    ``build(graph, values, options).bytes()`` exactly (tests/test_memory_fast.py).
+    """
+
+    def __init__(self, graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]) -> None:
+        self.graph = graph
+        self.values = dict(values)
+        self._compiled: dict[tuple[Any, ...], Callable[..., tuple[Any, ...]]] = {}
+        self._notes: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        ev = evaluator(self.values)
+        self._places, self._repeats = places(graph)
+        #: (option, size, its value, path) a parallel degree must divide, at the model's values
+        self._sizes: list[tuple[str, sympy.Expr, int, str]] = []
+        for place in self._places:
+            for opt, size in place.node.layer.parallel_sizes().items():
+                value = ev(size)
+                if isinstance(value, int):
+                    self._sizes.append((opt, size, value, place.node.path))
+
+    def bytes(self, options: MemoryOptions | None = None, **kw: Any) -> dict[str, int | Fraction]:
+        """Each component and ``total`` in bytes per GPU under ``options`` (or keywords)."""
+        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        cfg, opt, quant = resolve(opts)
+        self._check(cfg)
+        key = _structure(cfg, opts)
+        fn = self._compiled.get(key)
+        if fn is None:
+            fn = self._compile(cfg, opts, key)
+        out = [_int(v) for v in fn(*knob_values(cfg))]
+        return {**dict(zip(COMPONENTS, out, strict=True)), "total": sum(out)}
+
+    def notes(self, options: MemoryOptions | None = None, **kw: Any) -> tuple[str, ...]:
+        """The notes the memory model attaches under these options' structure."""
+        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        cfg, _, _ = resolve(opts)
+        key = _structure(cfg, opts)
+        if key not in self._compiled:
+            self._compile(cfg, opts, key)
+        return self._notes[key]
+
+    def _check(self, cfg: MemoryConfig) -> None:
+        """What the full build refuses, checked on numbers (Build.check_divisible)."""
+        p = cfg.parallel
+        degrees = {"tp": sympy.sympify(p.tp), "ep": sympy.sympify(p.ep)}
+        for opt, size, value, path in self._sizes:
+            degree = degrees.get(opt)
+            if degree is not None and degree.is_Integer and degree != 1 and value % int(degree):
+                raise OptionError(f"{opt} = {degree} does not divide {size} = {value} of layer {path}")
+        if sympy.sympify(p.pp) != 1 and not self._repeats:
+            raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
+
+    def _compile(self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
+        _, opt, quant = resolve(opts)
+        b = Build(self.graph, self.values, cfg, opt, quant, opts.policy, symbolic_knobs())
+        comps = components(b)
+        exprs = {}
+        for name in COMPONENTS:
+            expr = comps[name]
+            for _ in range(4):  # values may refer to symbols that have values
+                new = expr.xreplace(self.values)
+                if new == expr:
+                    break
+                expr = new
+            free = {s for s in expr.free_symbols if not s.name.startswith("option_")}
+            if free:
+                names = ", ".join(sorted(s.name for s in free))
+                raise OptionError(f"fast evaluation needs every symbol's value: {names} have none")
+            exprs[name] = sympy.expand(expr)  # like terms collected: a short polynomial in the knobs
+        fn = compile_exact(exprs, KNOB_ARGS)
+        self._compiled[key] = fn
+        self._notes[key] = tuple(b.notes)
+        return fn

@@ -1,0 +1,141 @@
+"""Fast re-evaluation (symmem.memory.MemoryEvaluator) equals the full build, exactly.
+
+The evaluator builds each structure once with the numeric options as symbols and
+compiles it; these tests hold it to the full symbolic build (symmem.memory.build,
+itself pinned to published figures in tests/test_memory.py) on every bundled model
+and many option sets, integer for integer.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import sympy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import symmem
+from symmem.errors import OptionError
+from symmem.memory import MemoryEvaluator
+from symmem.memory.fast import compile_exact
+from symmem.memory.placement import bounds, largest
+from symmem.symbols import knob, sym
+
+MODELS = ["gpt2", "bert-base", "llama3.1-8b", "mixtral-8x7b", "deepseek-v3", "resnet50", "lstm_lm"]
+
+OPTION_SETS = [
+    {},
+    {"precision": "mixed-bf16", "tp": 2, "zero": 1, "dp": 8},
+    {"precision": "mixed-fp16", "checkpointing": "full", "zero": 3, "dp": 4, "grad_fp32_copy": True},
+    {"precision": "bf16", "checkpointing": "selective", "optimizer": "adafactor"},
+    {"precision": "mixed-bf16", "pp": 2, "micro_batches": 4, "tp": 2, "sp": True},
+    {"optimizer": "adam8bit", "device": "cpu", "dropout": False},
+    {"mode": "infer"},
+    {"mode": "infer", "kv_dtype": "fp8", "tp": 2},
+    {"mode": "infer", "quant": "int4", "precision": "fp16"},
+    {"mode": "infer", "quant": "nf4", "double_quant": True, "lora_rank": 8},
+    {"lora_rank": 16, "quant": "nf4", "precision": "mixed-bf16"},
+]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def loaded(request: pytest.FixtureRequest) -> tuple[symmem.Model, MemoryEvaluator]:
+    m = symmem.load(request.param)
+    return m, MemoryEvaluator(m.graph, m.values)
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_fast_equals_full_build(loaded: tuple[symmem.Model, MemoryEvaluator], options: dict[str, object]) -> None:
+    m, ev = loaded
+    try:
+        expected = m.memory(**options).bytes()
+    except OptionError as exc:  # the model refuses these options: so must the evaluator
+        with pytest.raises(OptionError, match=str(exc).split(":")[0]):
+            ev.bytes(**options)
+        return
+    got = ev.bytes(**options)
+    assert got == expected
+    assert all(isinstance(v, int | Fraction) and not isinstance(v, bool) for v in got.values())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    precision=st.sampled_from(["fp32", "bf16", "mixed-bf16", "amp-bf16", "fp8"]),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    dp=st.integers(1, 64),
+    zero=st.integers(0, 3),
+    checkpointing=st.sampled_from(["none", "full", "selective"]),
+    pp=st.sampled_from([1, 2, 4]),
+    micro=st.integers(1, 16),
+)
+def test_fast_equals_full_build_over_layouts(
+    precision: str, tp: int, dp: int, zero: int, checkpointing: str, pp: int, micro: int
+) -> None:
+    m = _llama()
+    options = {"precision": precision, "tp": tp, "dp": dp, "zero": zero, "checkpointing": checkpointing,
+               "pp": pp, "micro_batches": micro}
+    assert _evaluator().bytes(**options) == m.memory(**options).bytes()
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _llama() -> symmem.Model:
+    if "m" not in _CACHE:
+        _CACHE["m"] = symmem.load("llama2-7b")
+    return _CACHE["m"]  # type: ignore[return-value]
+
+
+def _evaluator() -> MemoryEvaluator:
+    if "ev" not in _CACHE:
+        m = _llama()
+        _CACHE["ev"] = MemoryEvaluator(m.graph, m.values)
+    return _CACHE["ev"]  # type: ignore[return-value]
+
+
+def test_fast_refuses_what_the_build_refuses() -> None:
+    ev = _evaluator()
+    ev.bytes(tp=2)  # the structure is compiled: the check must not depend on a fresh build
+    with pytest.raises(OptionError, match="tp = 3 does not divide n_heads = 32 of layer"):
+        ev.bytes(tp=3)
+    with pytest.raises(OptionError, match="unknown precision"):
+        ev.bytes(precision="fp64")
+
+
+def test_fast_needs_every_value() -> None:
+    m = symmem.load("gpt2", free=["batch"])
+    with pytest.raises(OptionError, match="batch"):
+        MemoryEvaluator(m.graph, m.values).bytes()
+
+
+def test_compiled_arithmetic_stays_exact() -> None:
+    # 1/3 of a huge odd number: a float would lose it; Fractions keep every digit
+    x = knob("tp")
+    fn = compile_exact({"v": (10**30 + 1) / x + sympy.Rational(1, 2) * x}, ("tp",))
+    assert fn(3) == (Fraction(10**30 + 1, 3) + Fraction(3, 2),)
+    fn = compile_exact({"v": sympy.Max(7 / x, 2) + sympy.floor(x / 3)}, ("tp",))
+    assert fn(2) == (Fraction(7, 2) + 0,)
+
+
+def test_largest_drops_only_what_is_bounded_everywhere() -> None:
+    b, s, d = sym("batch"), sym("seq_len"), sym("d_model")
+    # 12bds + 4bs >= 8bs for every d >= 1 (not for real d < 1/3: integers matter)
+    assert bounds(12 * b * d * s + 4 * b * s, 8 * b * s)
+    assert not bounds(8 * b * s, 12 * b * d * s + 4 * b * s)
+    # neither bounds the other: both stay, and the value is their max at any point
+    m = largest(3 * b * s, 2 * b * d)
+    assert isinstance(m, sympy.Max) and set(m.args) == {3 * b * s, 2 * b * d}
+    assert m.xreplace({b: 1, s: 2, d: 5}) == 10
+    # as sympy's Max decides (tests compare whole bundled models in test_memory_fast's sibling)
+    assert largest(6422528 * b, 401408 * b + 16384, 802816 * b + 8192) == 6422528 * b
+    assert sympy.Max(6422528 * b, 401408 * b + 16384, 802816 * b + 8192) == 6422528 * b
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama3.1-8b", "mixtral-8x7b", "resnet50"])
+@pytest.mark.parametrize("options", [{"mode": "infer"}, {"checkpointing": "full"}, {"pp": 2, "tp": 2}])
+def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, object]) -> None:
+    # every Max in a bundled model's memory is already what sympy's own Max makes of its arguments
+    for q in symmem.load(name).memory(**options).components().values():
+        for mx in q.expr.atoms(sympy.Max):
+            assert sympy.Max(*mx.args) == mx
