@@ -1,0 +1,182 @@
+"""The ``.mem`` text of one imported config: statements, blocks, stacks, the file.
+
+:class:`MemWriter` collects symbols, notes, blocks and the model body and
+renders the file a person reads and edits; :func:`call`, :func:`residual` and
+:func:`par` render single statements.  Layer stacks are never unrolled:
+:meth:`MemWriter.stack` turns the per-layer list of block names into
+consecutive ``repeat`` runs (DeepSeek's dense-then-MoE layers) or a repeated
+period (Gemma-2's sliding / full alternation, Qwen-MoE's ``decoder_sparse_step``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from symmem.hf.config import HFConfig, fmt_value
+
+
+@dataclass
+class MemWriter:
+    """Collects the pieces of one ``.mem`` file and renders them."""
+
+    cfg: HFConfig
+    model_name: str
+    #: the transformers class the counts correspond to
+    hf_class: str
+    notes: list[str] = field(default_factory=list)
+    symbols: dict[str, tuple[str, str]] = field(default_factory=dict)
+    blocks: dict[str, list[str]] = field(default_factory=dict)
+    body: list[str] = field(default_factory=list)
+    header_options: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------ pieces
+    def sym(self, name: str, value: Any, comment: str = "") -> str:
+        """Declare a symbol (named after its config field) and return its name."""
+        if name not in self.symbols:
+            self.symbols[name] = (fmt_value(value), comment)
+        return name
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def block(self, name: str, lines: Sequence[str]) -> str:
+        self.blocks[name] = list(lines)
+        return name
+
+    def stack(
+        self,
+        keys: Sequence[str],
+        count: str = "num_hidden_layers",
+        name: str = "layers",
+        indent: str = "  ",
+    ) -> list[str]:
+        """``repeat`` statements for a per-layer list of block names (never unrolled).
+
+        Consecutive equal layers form one run.  More than three runs that are a
+        whole number of copies of a shorter period become one ``repeat`` of
+        the period.  ``count`` is the expression for ``len(keys)``.
+        """
+        n = len(keys)
+        runs = _runs(keys)
+        if len(runs) == 1:
+            return [f"{indent}repeat {count} {name} {{ {keys[0]} }}"] if n else []
+        if len(runs) > 3:
+            for p in range(2, n // 2 + 1):
+                if n % p == 0 and list(keys) == list(keys[:p]) * (n // p):
+                    inner = "; ".join(
+                        k if c == 1 else f"repeat {c} {{ {k} }}" for k, c in _runs(keys[:p])
+                    )
+                    total = count if count.isidentifier() else f"({count})"
+                    return [
+                        f"{indent}repeat {total} / {p} {name} {{ {inner} }}  # {n // p} x the {p}-layer period"
+                    ]
+        out: list[str] = []
+        start = 0
+        for k, c in runs:
+            where = f"layer {start}" if c == 1 else f"layers {start}-{start + c - 1}"
+            out.append(f"{indent}repeat {c} {{ {k} }}  # {where}")
+            start += c
+        return out
+
+    # ------------------------------------------------------------ rendering
+    def _context(self) -> int | None:
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = self.cfg.data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    def render(self) -> str:
+        c = self.cfg
+        lines = [
+            f"# {c.model_type}: imported from {Path(c.filename).name} by `symmem import-hf`",
+            f'# (model_type = "{c.model_type}"; counts as transformers\' {self.hf_class} builds it).',
+        ]
+        arch = c.data.get("architectures")
+        if isinstance(arch, list) and arch:
+            lines.append(f"# architectures: {', '.join(str(a) for a in arch)}")
+        for note in self.notes:
+            lines.append(f"# {note}")
+        dtype = c.data.get("torch_dtype", c.data.get("dtype"))
+        if isinstance(dtype, str):
+            lines.append(
+                f"# checkpoint dtype: {dtype} (symmem counts elements; bytes follow --precision)"
+            )
+        quant = c.data.get("quantization_config")
+        if isinstance(quant, dict):
+            method = quant.get("quant_method", "unknown")
+            lines.append(
+                f"# quantization_config: {method}; counts are of logical parameters (choose the weight "
+                "dtype with --precision; packed checkpoint tensors hold the same values in fewer bytes)."
+            )
+        if c.defaults_applied:
+            lines.append(
+                "# absent from the file, transformers' defaults: "
+                + ", ".join(dict.fromkeys(c.defaults_applied))
+            )
+        lines.append("")
+        for name, (value, comment) in self.symbols.items():
+            lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
+        ctx = self._context()
+        lines.append(
+            f"seq_len = {min(ctx, 4096) if ctx else 512}  # workload for memory figures, not from the config"
+            + (f" (the model allows {ctx} positions)" if ctx else "")
+            + "; change with --set"
+        )
+        lines.append("batch = 1  # workload, not from the config")
+        for name, body in self.blocks.items():
+            lines.append("")
+            lines.append(f"block {name} {{")
+            lines += [f"  {ln}" for b in body for ln in b.split("\n")]
+            lines.append("}")
+        lines.append("")
+        opts = ", ".join(["input = [batch, seq_len]", *self.header_options])
+        lines.append(f"model {self.model_name}({opts}) {{")
+        lines += self.body
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _runs(keys: Sequence[str]) -> list[tuple[str, int]]:
+    runs: list[tuple[str, int]] = []
+    for k in keys:
+        if runs and runs[-1][0] == k:
+            runs[-1] = (k, runs[-1][1] + 1)
+        else:
+            runs.append((k, 1))
+    return runs
+
+
+# ---------------------------------------------------------------- statements
+
+
+def _v(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def call(kind: str, name: str | None = None, *pos: Any, **kw: Any) -> str:
+    """``kind name(pos..., key = value)``; keyword arguments that are None are left out."""
+    args = [_v(p) for p in pos] + [f"{k} = {_v(v)}" for k, v in kw.items() if v is not None]
+    head = kind if name is None else f"{kind} {name}"
+    return f"{head}({', '.join(args)})"
+
+
+def residual(*stmts: str) -> str:
+    """A multi-line ``residual { ... }`` (one statement a line, as in examples/gpt2.mem)."""
+    return "residual {\n" + _indent(stmts) + "\n}"
+
+
+def par(a: Sequence[str], b: Sequence[str]) -> str:
+    """``parallel { a } { b }``: both branches read the same input and their outputs add."""
+    return "parallel {\n" + _indent(a) + "\n} {\n" + _indent(b) + "\n}"
+
+
+def _indent(stmts: Sequence[str]) -> str:
+    """Statements one a line, indented; empty statements (a zero dropout) are left out."""
+    lines = [ln for s in stmts if s for part in s.split("; ") for ln in part.split("\n")]
+    return "\n".join(f"  {ln}" for ln in lines)
