@@ -29,13 +29,14 @@ import gc
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from symmem import dtypes
 from symmem.activations import (
     ActPolicy,
     SavedEntry,
@@ -47,6 +48,7 @@ from symmem.activations import (
 from symmem.errors import OptionError, SymmemError
 
 if TYPE_CHECKING:
+    from symmem.layers.base import Layer
     from symmem.model import Model
 
 
@@ -117,8 +119,6 @@ class CheckReport:
 SAVED_TOLERANCE = 0.02
 PEAK_TOLERANCE = 0.05
 
-_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-
 
 def default_device() -> str:
     """cuda when PyTorch sees a GPU (users plan GPU memory), else cpu."""
@@ -154,6 +154,41 @@ def measure_saved(fn: Any, exclude: Any = (), where: Any = None) -> tuple[Any, d
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()
     return out, seen
+
+
+@contextmanager
+def native_kernels(layers: Iterable[Layer], policy: ActPolicy) -> Iterator[tuple[str, ...]]:
+    """Run the CPU's vendor kernels off where they keep memory the formulas do not model.
+
+    Yields notes saying what was switched off (none on CUDA with no recurrent layer):
+
+    * a recurrent layer (``Layer.recurrent``): oneDNN and cuDNN off, so that ATen's
+      native cell path runs, which the formulas follow (CPU LSTM otherwise runs
+      oneDNN's fused kernel, CUDA cuDNN, with opaque workspaces);
+    * bf16 / fp16 on the CPU: oneDNN off.  On a CPU with native bf16 instructions
+      (AVX512-BF16, AMX) half-precision ``mm`` dispatches to oneDNN, which allocates
+      scratch buffers in backward (under ``MmBackward0``): not tensors of the model,
+      absent on CUDA (cuBLAS keeps its workspace, part of ``overhead``), and of a
+      size that depends on the CPU (measured on an AMD EPYC with AVX512-BF16, torch
+      2.13: +73 KB, 5.7 %, on the peak of the tiny GPT-2 in bf16; with oneDNN off,
+      within 0.04 %).  Saved tensors do not change.
+    """
+    torch = _torch()
+    notes: list[str] = []
+    with ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        # torch.backends.mkldnn.flags warns about TF32 on Intel GPUs on every entry and exit
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        recurrent = any(layer.recurrent for layer in layers)
+        half_cpu = policy.device == "cpu" and policy.low_precision
+        if recurrent:
+            stack.enter_context(torch.backends.cudnn.flags(enabled=False))
+            notes.append("recurrent layers: oneDNN and cuDNN off (ATen's native cell path, as the formulas)")
+        if recurrent or half_cpu:
+            stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+        if half_cpu:
+            notes.append(f"{policy.dtype} on the CPU: oneDNN off (its GEMM scratch buffers are no tensors of the model)")
+        yield tuple(notes)
 
 
 def _storage_bytes(tensors: Any) -> int:
@@ -256,7 +291,8 @@ def peak_moments(model: Model, policy: ActPolicy,
     adam = 2 * act_b * p_total + 4 * n_tensors
     first = next((node for node, _ in graph.walk()), None)
     in_numel = sympy.Mul(*graph.input_shape)
-    in_bytes = in_numel * (8 if first is not None and first.layer.kind == "embedding" else act_b)
+    ids = first is not None and first.layer.reads_token_ids
+    in_bytes = in_numel * (dtype_bytes("int64", policy) if ids else act_b)
     out_shape = graph.root.out_shape
     labels = 8 * sympy.Mul(*out_shape[:-1]) if policy.loss == "cross_entropy" else 0
     saved = entries_bytes(entries, policy)
@@ -325,12 +361,15 @@ def check(
     set_values: Mapping[str, Any] | None = None,
     seed: int = 0,
     steps_before: int = 1,
+    native: bool = True,
 ) -> CheckReport:
     """Build ``model`` (with ``set_values``) in PyTorch, run a training step, compare.
 
     ``policy.device`` chooses where it runs (``cpu``; ``cuda`` needs a GPU);
-    ``policy.dtype`` the dtype the whole model is cast to.  Raises
-    NotImplementedError when a layer kind has no PyTorch equivalent.
+    ``policy.dtype`` the dtype the whole model is cast to.  ``native``: measure
+    ATen's native kernels where the formulas follow them (:func:`native_kernels`;
+    the report's ``notes`` say what was switched).  Raises NotImplementedError
+    when a layer kind has no PyTorch equivalent.
     """
     torch = _torch()
     from symmem import torch_build
@@ -343,7 +382,7 @@ def check(
     model = model.with_values(set_values) if set_values else model
     values = model.values
     torch.manual_seed(seed)
-    dtype = getattr(torch, _TORCH_DTYPES[policy.dtype])
+    dtype = getattr(torch, dtypes.torch_name(policy.dtype))
     built = torch_build.build(model.graph, values, policy.attention, policy.dropout)
     net = built.module.to(device=policy.device, dtype=dtype)
     net.train()
@@ -372,16 +411,11 @@ def check(
         logits = out.float() if policy.loss_fp32 else out
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
 
-    # recurrent layers: measure ATen's native cell path, which the formulas follow
-    # (CPU LSTM otherwise runs oneDNN, CUDA cuDNN, with opaque workspaces)
-    native = ExitStack()
-    native.enter_context(warnings.catch_warnings())
-    # torch.backends.mkldnn.flags warns about TF32 on Intel GPUs on every entry and exit
-    warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
-    if any(node.layer.kind in ("rnn", "lstm", "gru") for node, _ in model.graph.walk()):
-        native.enter_context(torch.backends.mkldnn.flags(enabled=False))
-        native.enter_context(torch.backends.cudnn.flags(enabled=False))
-    with native:
+    layers = [node.layer for node, _ in model.graph.walk()]
+    kernels: AbstractContextManager[tuple[str, ...]] = (
+        native_kernels(layers, policy) if native else nullcontext(())
+    )
+    with kernels as notes:
         for _ in range(steps_before):
             out = net(x)
             loss_of(out).backward()
@@ -461,4 +495,5 @@ def check(
         Comparison("peak of the step", peak_f, peak),
         by_dtype,
         layer_rows,
+        tuple(notes),
     )

@@ -10,26 +10,24 @@ from dataclasses import dataclass
 
 import sympy
 
+from symmem import dtypes
 from symmem.errors import OptionError
 
-#: bytes per element of each storage dtype (IEEE 754 binary32 / binary16, bfloat16,
-#: FP8 E4M3/E5M2 (Micikevicius et al. 2022), int8; 4-bit formats pack two values per byte)
+#: bytes per element of each storage dtype (derived from :mod:`symmem.dtypes`: IEEE 754
+#: binary32 / binary16, bfloat16, FP8 E4M3/E5M2 (Micikevicius et al. 2022), int8; 4-bit
+#: formats pack two values per byte); the dtypes of masks and ids (bool, int64) are not storage
 DTYPE_BYTES: dict[str, sympy.Rational] = {
-    "fp32": sympy.Integer(4),
-    "fp16": sympy.Integer(2),
-    "bf16": sympy.Integer(2),
-    "fp8": sympy.Integer(1),
-    "int8": sympy.Integer(1),
-    "int4": sympy.Rational(1, 2),
-    "nf4": sympy.Rational(1, 2),
+    d.name: d.bytes for d in dtypes.REGISTRY if d.uses - {"saved"}
 }
 
-#: dtypes a tensor that is computed with (weights, gradients, activations) may have
-FLOAT_DTYPES = ("fp32", "fp16", "bf16", "fp8")
+#: dtypes a tensor that is computed with (weights, gradients) may have
+FLOAT_DTYPES = dtypes.names("weights")
 #: dtypes of a KV cache (int8 / fp8 caches: vLLM ``kv_cache_dtype``; scale overhead not modelled)
-KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
+KV_DTYPES = dtypes.names("kv_cache")
 #: dtypes of optimizer state
-STATE_DTYPES = ("fp32", "fp16", "bf16")
+STATE_DTYPES = dtypes.names("optimizer_state")
+#: dtypes of activations (the ``"act"`` class of saved tensors)
+ACT_DTYPES = dtypes.names("activations")
 
 
 def dtype_bytes(name: str, allowed: tuple[str, ...] = tuple(DTYPE_BYTES), what: str = "dtype") -> sympy.Rational:

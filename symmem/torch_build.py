@@ -21,6 +21,7 @@ from torch import nn
 
 from symmem import graph as g
 from symmem.errors import SemanticError
+from symmem.layers.base import Layer
 
 
 def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
@@ -39,18 +40,18 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
     return to_int
 
 
-def _concrete(layer: Any, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True) -> Any:
+def _concrete(layer: Layer, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True) -> Layer:
     """The layer with every symbolic argument replaced by its value (dropout p = p_drop...),
     so that ``to_torch`` can call ``float()`` on it; with ``dropout=False`` every
-    dropout probability (fields ``p`` of dropout, ``dropout`` of other kinds) is 0."""
+    dropout probability (the layer's ``dropout_fields``) is 0."""
+    if not dropout:
+        layer = layer.without_dropout()
     changes: dict[str, Any] = {}
-    for f in fields(layer):
+    for f in fields(layer):  # type: ignore[arg-type]
         v = getattr(layer, f.name)
-        if not dropout and (f.name == "dropout" or (layer.kind == "dropout" and f.name == "p")):
-            changes[f.name] = sympy.Integer(0)
-        elif isinstance(v, sympy.Basic) and v.free_symbols:
+        if isinstance(v, sympy.Basic) and v.free_symbols:
             changes[f.name] = v.xreplace(dict(values))
-    return replace(layer, **changes) if changes else layer
+    return replace(layer, **changes) if changes else layer  # type: ignore[type-var]
 
 
 class _Seq(nn.Module):
@@ -145,17 +146,17 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
 
 def make_inputs(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], dtype: torch.dtype,
                 device: str = "cpu", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A random input of the model's input shape: token ids when the first layer is
-    an embedding, else values in ``dtype``.  Also the labels for a cross-entropy
+    """A random input of the model's input shape: token ids when the first layer
+    reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a cross-entropy
     on the output's last dimension (a separate tensor from the input)."""
     ev = int_evaluator(values)
     shape = [ev(s) for s in graph.input_shape]
     out_shape = [ev(s) for s in graph.root.out_shape]
     gen = torch.Generator().manual_seed(seed)
     first = next((node for node, _ in graph.walk()), None)
-    if first is not None and first.layer.kind == "embedding":
-        vocab = ev(first.layer.num_embeddings)  # type: ignore[attr-defined]
-        x = torch.randint(0, vocab, shape, generator=gen).to(device)
+    vocab = first.layer.token_vocab() if first is not None else None
+    if vocab is not None:
+        x = torch.randint(0, ev(vocab), shape, generator=gen).to(device)
     else:
         x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
     labels = torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device) if out_shape else None

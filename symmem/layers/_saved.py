@@ -3,17 +3,15 @@
 What each PyTorch op keeps for backward comes from ``tools/autograd/derivatives.yaml``
 (the ``self`` / ``result`` a backward formula reads) and was measured with
 ``torch.autograd.graph.saved_tensors_hooks`` on torch 2.13 (see docs/activations.md).
-The policy object is :class:`symmem.activations.ActPolicy`; it is typed ``Any``
-here so that the layer files do not import the walker.
+The policy is :class:`symmem.policy.ActPolicy` (a plain value below the layers).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import sympy
 
 from symmem.layers.base import Saved, Shape, prod
+from symmem.policy import ActPolicy
 
 
 def tokens(shape: Shape) -> sympy.Expr:
@@ -21,8 +19,9 @@ def tokens(shape: Shape) -> sympy.Expr:
     return prod(shape[:-1])
 
 
-def low_precision(policy: Any) -> bool:
-    return getattr(policy, "dtype", "fp32") not in ("fp32", "float32")
+def low_precision(policy: ActPolicy) -> bool:
+    """bf16 / fp16 activations (narrower than fp32, by the dtype registry): ops upcast and keep fp32 copies."""
+    return policy.low_precision
 
 
 def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False,
@@ -56,7 +55,7 @@ def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False
     raise ValueError(f"unknown activation {act}")  # pragma: no cover
 
 
-def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: Any, *, tp_split: bool = False,
+def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: ActPolicy, *, tp_split: bool = False,
                   core: bool = False) -> list[Saved]:
     """The mask a training dropout keeps: nothing when p = 0 or dropout is off.
 
@@ -67,12 +66,12 @@ def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: Any, *, tp_sp
     dtype (measured); the memory model maps "mask" to 1 byte on CUDA and to
     the activation dtype on CPU.
     """
-    if not getattr(policy, "dropout", True) or sympy.sympify(p) == 0:
+    if not policy.dropout or sympy.sympify(p) == 0:
         return []
     return [Saved(name, n, "mask", "own", tp_split, core)]
 
 
-def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_ref: str = "input",
+def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: ActPolicy, *, in_ref: str = "input",
                   tp_split: bool = False) -> list[Saved]:
     """``torch.nn.RMSNorm`` / Hugging Face ``LlamaRMSNorm`` (composite ops, upcast to fp32).
 
@@ -89,7 +88,7 @@ def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_re
         Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True),
     ]
     if affine:
-        hf = getattr(policy, "norm_style", "torch") == "hf"
+        hf = policy.norm_style == "hf"
         out.append(Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split))
     return out
 

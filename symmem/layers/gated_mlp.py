@@ -8,11 +8,22 @@ d = 4096, f = 11008 -> 135,266,304 per layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import act_fn_saved, tokens
-from symmem.layers.base import IntEval, Layer, ParamTensor, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
 from symmem.layers.mlp import Act
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +35,10 @@ class GatedMLP(Layer):
     kind: ClassVar[str] = "gated_mlp"
     aliases: ClassVar[tuple[str, ...]] = ("swiglu", "glu_mlp")
     summary: ClassVar[str] = "down(act(gate(x)) * up(x)), three matrices"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("gated_mlp(16, 48)", "[2, 8, 16]"),
+        Example("gated_mlp(16, 48, act = relu)", "[2, 8, 16]"),
+    )
 
     d_model: Size
     d_ff: Size
@@ -46,7 +61,7 @@ class GatedMLP(Layer):
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """x (read by gate and up: one tensor), the activation's tensors, up(x) and
         act(gate(x)) kept by their product, and down's input (the product):
         d + 4f per token for SiLU (Hugging Face LlamaMLP; measured).
