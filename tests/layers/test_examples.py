@@ -63,14 +63,19 @@ def _built(ex: Example, attention: str = "sdpa"):
 
 
 @pytest.mark.parametrize("item", EXAMPLES, ids=_id)
-def test_example_parameters_equal_pytorch(item: tuple[type[Layer], int, Example]) -> None:
-    pytest.importorskip("torch")
+def test_example_parameters_and_shape_equal_pytorch(item: tuple[type[Layer], int, Example]) -> None:
+    torch = pytest.importorskip("torch")
+    from symmem.torch_build import make_inputs
+
     m, built = _built(item[2])
     unique = {id(p): p.numel() for p in built.module.parameters()}
     assert sum(unique.values()) == m.params().total.evaluate()
     for row in m.params().rows:
         measured = sum(p.numel() for mod in built.instances[row.path] for p in mod.parameters())
         assert measured == row.count.xreplace(m.values), row.path
+    x, _ = make_inputs(m.graph, m.values, torch.float32)
+    out = built.module(x)
+    assert tuple(out.shape) == tuple(int(sympy.sympify(d).xreplace(m.values)) for d in m.graph.root.out_shape)
 
 
 def _attends(ex: Example) -> bool:
