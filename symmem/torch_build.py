@@ -22,6 +22,7 @@ from torch import nn
 from symmem import graph as g
 from symmem.errors import SemanticError
 from symmem.layers.base import Layer
+from symmem.policy import ActPolicy, Attention
 
 
 def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
@@ -106,7 +107,7 @@ class BuiltModel:
     graph: g.LayerGraph
 
 
-def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attention: str = "sdpa",
+def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attention: Attention = "sdpa",
           dropout: bool = True) -> BuiltModel:
     """Build the network at ``values`` (every size must have a number).
 
@@ -117,6 +118,7 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     Raises NotImplementedError for a kind without a PyTorch equivalent.
     """
     ev = int_evaluator(values)
+    policy = ActPolicy(attention=attention, dropout=dropout)
     instances: dict[str, list[nn.Module]] = {}
 
     def group(node: g.GroupNode) -> nn.Module:
@@ -132,9 +134,7 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     def child(node: g.Node) -> nn.Module:
         if isinstance(node, g.GroupNode):
             return group(node)
-        module = _concrete(node.layer, values, dropout).to_torch(ev)
-        if getattr(node.layer, "impl", "x") is None and hasattr(module, "impl"):
-            module.impl = "eager" if attention == "eager" else "sdpa"
+        module = _concrete(node.layer.with_policy(policy), values, dropout).to_torch(ev)
         if node.tie is not None:
             target = instances[node.tie][0]
             module.weight = target.weight

@@ -15,7 +15,7 @@ and k: per head (``qk_norm_scope = head``: 2k parameters, Qwen3's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -182,6 +182,9 @@ class Attention(Layer):
                 Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
             ]
         return out
+
+    def with_policy(self, policy: ActPolicy) -> Attention:
+        return self if self.impl is not None else replace(self, impl=policy.attention)
 
     def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
         """Keys and values of every cached token: 2 * batch * tokens * kv_heads * head_dim,

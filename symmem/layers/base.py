@@ -210,6 +210,11 @@ class Layer:
         zero = {name: sympy.Integer(0) for name in self.dropout_fields}
         return replace(self, **zero)  # type: ignore[type-var]
 
+    def with_policy(self, policy: ActPolicy) -> Self:
+        """The layer with the choices it leaves to the policy made (an attention layer
+        without its own ``impl`` takes ``policy.attention``), for ``to_torch``."""
+        return self
+
     def validate(self, ev: Evaluator) -> None:
         """Raise SemanticError for arguments that cannot build a network (at default values)."""
 
