@@ -46,8 +46,16 @@ if TYPE_CHECKING:
 DTYPES = ACT_DTYPES
 
 __all__ = [
-    "DTYPES", "ActPolicy", "Attention", "Device", "SavedEntry", "dtype_bytes", "entries_bytes",
-    "per_layer", "saved_tensors", "transient",
+    "DTYPES",
+    "ActPolicy",
+    "Attention",
+    "Device",
+    "SavedEntry",
+    "dtype_bytes",
+    "entries_bytes",
+    "per_layer",
+    "saved_tensors",
+    "transient",
 ]
 
 
@@ -91,7 +99,9 @@ class _Walker:
     def new_id(self) -> int:
         return next(self.ids)
 
-    def group(self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+    def group(
+        self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
+    ) -> tuple[list[_Raw], int]:
         """Walk a group's body from the stream tensor ``cur``; return entries and the output tensor."""
         from symmem.graph import GroupNode, LayerNode
 
@@ -102,7 +112,9 @@ class _Walker:
                 for s in child.layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
-                    key: object = cur if s.ref == "input" else nxt if s.ref == "output" else object()
+                    key: object = (
+                        cur if s.ref == "input" else nxt if s.ref == "output" else object()
+                    )
                     out.append(_Raw(key, SavedEntry(child.path, s, mult, repeat)))
                 cur = nxt
             elif isinstance(child, GroupNode):
@@ -110,7 +122,9 @@ class _Walker:
                 out += entries
         return out, cur
 
-    def node(self, g: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+    def node(
+        self, g: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
+    ) -> tuple[list[_Raw], int]:
         if g.kind == "repeat":
             return self.repeat(g, cur, mult)
         if g.kind == "residual":
@@ -195,7 +209,10 @@ def _loss_saved(graph: LayerGraph, policy: ActPolicy) -> list[Saved]:
     dt = "fp32" if policy.loss_fp32 else "act"
     out = [Saved("log_probs", n * vocab, dt)]
     if policy.small_buffers:
-        out += [Saved("targets", n, "int64", small=True), Saved("total_weight", sympy.Integer(1), dt, small=True)]
+        out += [
+            Saved("targets", n, "int64", small=True),
+            Saved("total_weight", sympy.Integer(1), dt, small=True),
+        ]
     return out
 
 

@@ -26,7 +26,9 @@ from symmem.errors import OptionError
 #: tensor means), ``kv_cache``, ``optimizer_state``, ``quantized`` (weight-only
 #: quantized storage, see :data:`symmem.precision.QUANTS`), ``saved`` (tensors autograd
 #: keeps that are not numbers of the model: dropout masks, token ids, class targets)
-Use = Literal["weights", "grads", "activations", "kv_cache", "optimizer_state", "quantized", "saved"]
+Use = Literal[
+    "weights", "grads", "activations", "kv_cache", "optimizer_state", "quantized", "saved"
+]
 USES: tuple[Use, ...] = get_args(Use)
 
 
@@ -58,8 +60,14 @@ class DType:
         return use in self.uses
 
 
-def _d(name: str, nbytes: int | sympy.Rational, torch: str | None, uses: str, aliases: tuple[str, ...] = (),
-       source: str = "") -> DType:
+def _d(
+    name: str,
+    nbytes: int | sympy.Rational,
+    torch: str | None,
+    uses: str,
+    aliases: tuple[str, ...] = (),
+    source: str = "",
+) -> DType:
     return DType(name, sympy.sympify(nbytes), torch, frozenset(uses.split()), aliases, source)  # type: ignore[arg-type]
 
 
@@ -69,14 +77,49 @@ _TRAIN = "weights grads activations kv_cache optimizer_state"
 REGISTRY: tuple[DType, ...] = (
     _d("fp32", 4, "float32", _TRAIN, ("float32", "float"), "IEEE 754 binary32"),
     _d("fp16", 2, "float16", _TRAIN, ("float16", "half"), "IEEE 754 binary16"),
-    _d("bf16", 2, "bfloat16", _TRAIN, ("bfloat16",), "bfloat16 (Google Brain): fp32's exponent, 7-bit mantissa"),
-    _d("fp8", 1, "float8_e4m3fn", "weights grads kv_cache", ("float8_e4m3fn",),
-       "FP8 E4M3 / E5M2 (Micikevicius et al. 2022); KV cache: vLLM kv_cache_dtype=fp8"),
-    _d("int8", 1, "int8", "kv_cache quantized", (),
-       "LLM.int8() weights; int8 KV cache (vLLM); 8-bit optimizers' block-quantized state (symmem.optimizers)"),
-    _d("int4", sympy.Rational(1, 2), None, "quantized", (), "GPTQ / AWQ: two 4-bit values per byte"),
-    _d("nf4", sympy.Rational(1, 2), None, "quantized", (), "QLoRA NormalFloat4: two values per byte"),
-    _d("bool", 1, "bool", "saved", (), "torch.bool: one byte per element (dropout masks on CUDA, causal masks)"),
+    _d(
+        "bf16",
+        2,
+        "bfloat16",
+        _TRAIN,
+        ("bfloat16",),
+        "bfloat16 (Google Brain): fp32's exponent, 7-bit mantissa",
+    ),
+    _d(
+        "fp8",
+        1,
+        "float8_e4m3fn",
+        "weights grads kv_cache",
+        ("float8_e4m3fn",),
+        "FP8 E4M3 / E5M2 (Micikevicius et al. 2022); KV cache: vLLM kv_cache_dtype=fp8",
+    ),
+    _d(
+        "int8",
+        1,
+        "int8",
+        "kv_cache quantized",
+        (),
+        "LLM.int8() weights; int8 KV cache (vLLM); 8-bit optimizers' block-quantized state (symmem.optimizers)",
+    ),
+    _d(
+        "int4", sympy.Rational(1, 2), None, "quantized", (), "GPTQ / AWQ: two 4-bit values per byte"
+    ),
+    _d(
+        "nf4",
+        sympy.Rational(1, 2),
+        None,
+        "quantized",
+        (),
+        "QLoRA NormalFloat4: two values per byte",
+    ),
+    _d(
+        "bool",
+        1,
+        "bool",
+        "saved",
+        (),
+        "torch.bool: one byte per element (dropout masks on CUDA, causal masks)",
+    ),
     _d("int64", 8, "int64", "saved", ("long",), "torch.long: token ids and class targets"),
 )
 

@@ -32,8 +32,12 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
     def to_int(expr: sympy.Expr) -> int:
         value = ev(expr)
         if value is None:
-            free = ", ".join(sorted(str(s) for s in sympy.sympify(expr).xreplace(dict(values)).free_symbols))
-            raise SemanticError(f"cannot build the network: {expr} needs a value for {free} (use --set)")
+            free = ", ".join(
+                sorted(str(s) for s in sympy.sympify(expr).xreplace(dict(values)).free_symbols)
+            )
+            raise SemanticError(
+                f"cannot build the network: {expr} needs a value for {free} (use --set)"
+            )
         if not float(value).is_integer():
             raise SemanticError(f"cannot build the network: {expr} = {value} is not a whole number")
         return int(value)
@@ -41,7 +45,9 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
     return to_int
 
 
-def _concrete(layer: Layer, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True) -> Layer:
+def _concrete(
+    layer: Layer, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True
+) -> Layer:
     """The layer with every symbolic argument replaced by its value (dropout p = p_drop...),
     so that ``to_torch`` can call ``float()`` on it; with ``dropout=False`` every
     dropout probability (the layer's ``dropout_fields``) is 0."""
@@ -107,8 +113,12 @@ class BuiltModel:
     graph: g.LayerGraph
 
 
-def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attention: Attention = "sdpa",
-          dropout: bool = True) -> BuiltModel:
+def build(
+    graph: g.LayerGraph,
+    values: Mapping[sympy.Symbol, sympy.Expr],
+    attention: Attention = "sdpa",
+    dropout: bool = True,
+) -> BuiltModel:
     """Build the network at ``values`` (every size must have a number).
 
     ``attention`` is the implementation of attention layers that do not name
@@ -144,8 +154,13 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     return BuiltModel(group(graph.root), instances, graph)
 
 
-def make_inputs(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], dtype: torch.dtype,
-                device: str = "cpu", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+def make_inputs(
+    graph: g.LayerGraph,
+    values: Mapping[sympy.Symbol, sympy.Expr],
+    dtype: torch.dtype,
+    device: str = "cpu",
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A random input of the model's input shape: token ids when the first layer
     reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a cross-entropy
     on the output's last dimension (a separate tensor from the input)."""
@@ -159,5 +174,9 @@ def make_inputs(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], 
         x = torch.randint(0, ev(vocab), shape, generator=gen).to(device)
     else:
         x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
-    labels = torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device) if out_shape else None
+    labels = (
+        torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device)
+        if out_shape
+        else None
+    )
     return x, labels

@@ -40,7 +40,9 @@ def test_korthikanti_table2_no_parallelism():
     # activations, 1-byte dropout masks, eager attention with dropout, small buffers
     # (layer-norm statistics) left out.
     m = symmem.parse(KORTHIKANTI, free=["h", "a"])
-    pol = ActPolicy(attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none")
+    pol = ActPolicy(
+        attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none"
+    )
     s, b, h, a = (m.symbol(n) for n in ("seq_len", "batch", "h", "a"))
     assert sympy.simplify(_bytes(m, pol) - s * b * h * (34 + 5 * a * s / h)) == 0
 
@@ -50,7 +52,9 @@ def test_korthikanti_tags():
     # Table 2: with tensor parallel t, sbh(10 + 24/t + 5as/(ht)): replicated 10 = 2 LN inputs (4),
     # attention and MLP inputs (4), two residual dropout masks (2).
     m = symmem.parse(KORTHIKANTI, free=["h", "a"])
-    pol = ActPolicy(attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none")
+    pol = ActPolicy(
+        attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none"
+    )
     es = saved_tensors(m.graph, pol)
     s, b, h, a = (m.symbol(n) for n in ("seq_len", "batch", "h", "a"))
     core = sympy.expand(entries_bytes([e for e in es if e.saved.core], pol))
@@ -79,7 +83,9 @@ def test_consecutive_input_output_dedup():
 def test_view_layer_keeps_one_stream_tensor():
     # relu keeps its output; flatten is a view of it; the last linear keeps that view's
     # storage: one tensor. x (b*4*6) + relu's output (b*24) = 2 * 24 b elements.
-    m = symmem.parse("model m(input = [batch, 4, 6]) { linear(6, 6); relu; flatten; linear(24, 5) }")
+    m = symmem.parse(
+        "model m(input = [batch, 4, 6]) { linear(6, 6); relu; flatten; linear(24, 5) }"
+    )
     es = saved_tensors(m.graph, ActPolicy(loss="none"))
     assert sympy.expand(sum(e.numel for e in es)) == 48 * m.symbol("batch")
 
@@ -111,8 +117,12 @@ def test_attention_kv_cache_llama31_8b():
 
 
 def test_dtype_classes():
-    assert dtype_bytes("mask", ActPolicy(device="cuda", dtype="bf16")) == 1  # native_dropout: bool mask
-    assert dtype_bytes("mask", ActPolicy(device="cpu", dtype="bf16")) == 2  # CPU: noise in act dtype
+    assert (
+        dtype_bytes("mask", ActPolicy(device="cuda", dtype="bf16")) == 1
+    )  # native_dropout: bool mask
+    assert (
+        dtype_bytes("mask", ActPolicy(device="cpu", dtype="bf16")) == 2
+    )  # CPU: noise in act dtype
     assert dtype_bytes("mask", ActPolicy(device="cpu", dtype="fp32")) == 4
 
 

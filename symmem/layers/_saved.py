@@ -24,8 +24,15 @@ def low_precision(policy: ActPolicy) -> bool:
     return policy.low_precision
 
 
-def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False,
-                 in_ref: str = "own", out_ref: str = "own") -> list[Saved]:
+def act_fn_saved(
+    act: str,
+    n: sympy.Expr,
+    prefix: str,
+    *,
+    tp_split: bool = False,
+    in_ref: str = "own",
+    out_ref: str = "own",
+) -> list[Saved]:
     """Tensors an elementwise activation keeps, for ``n`` elements.
 
     derivatives.yaml: relu, tanh, sigmoid read their ``result``; gelu (both
@@ -43,8 +50,10 @@ def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False
         case "gelu" | "gelu_tanh" | "silu":
             return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split)]
         case "quick_gelu":
-            return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
-                    Saved(f"{prefix}{act}.sigmoid", n, "act", "own", tp_split)]
+            return [
+                Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
+                Saved(f"{prefix}{act}.sigmoid", n, "act", "own", tp_split),
+            ]
         case "gelu_new":
             return [
                 Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
@@ -55,8 +64,15 @@ def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False
     raise ValueError(f"unknown activation {act}")  # pragma: no cover
 
 
-def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: ActPolicy, *, tp_split: bool = False,
-                  core: bool = False) -> list[Saved]:
+def dropout_saved(
+    name: str,
+    n: sympy.Expr,
+    p: sympy.Expr,
+    policy: ActPolicy,
+    *,
+    tp_split: bool = False,
+    core: bool = False,
+) -> list[Saved]:
     """The mask a training dropout keeps: nothing when p = 0 or dropout is off.
 
     CUDA: ``native_dropout`` keeps a bool mask (1 byte per element, dtype class
@@ -71,8 +87,15 @@ def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: ActPolicy, *,
     return [Saved(name, n, "mask", "own", tp_split, core)]
 
 
-def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: ActPolicy, *, in_ref: str = "input",
-                  tp_split: bool = False) -> list[Saved]:
+def rmsnorm_saved(
+    prefix: str,
+    shape: Shape,
+    affine: bool,
+    policy: ActPolicy,
+    *,
+    in_ref: str = "input",
+    tp_split: bool = False,
+) -> list[Saved]:
     """``torch.nn.RMSNorm`` / Hugging Face ``LlamaRMSNorm`` (composite ops, upcast to fp32).
 
     x.float() (no copy in fp32) -> pow keeps x -> rsqrt keeps its result
@@ -83,17 +106,26 @@ def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: ActPolicy, *,
     n, t = prod(shape), tokens(shape)
     low = low_precision(policy)
     out = [
-        Saved(f"{prefix}input_fp32" if low else f"{prefix}input", n, "fp32" if low else "act",
-              "own" if low else in_ref, tp_split),
+        Saved(
+            f"{prefix}input_fp32" if low else f"{prefix}input",
+            n,
+            "fp32" if low else "act",
+            "own" if low else in_ref,
+            tp_split,
+        ),
         Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True),
     ]
     if affine:
         hf = policy.norm_style == "hf"
-        out.append(Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split))
+        out.append(
+            Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split)
+        )
     return out
 
 
-def ffn_hidden_saved(act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, prefix: str) -> list[Saved]:
+def ffn_hidden_saved(
+    act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, prefix: str
+) -> list[Saved]:
     """The hidden-width tensors an MLP keeps for ``rows`` tokens, its input excluded.
 
     Gated (``down(act(gate(x)) * up(x))``): the activation's tensors, act's output
@@ -106,8 +138,10 @@ def ffn_hidden_saved(act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, pre
     if gated:
         if not has_out:
             out.append(Saved(f"{prefix}act.out", rows * f, "act", "own", True))
-        out += [Saved(f"{prefix}up.out", rows * f, "act", "own", True),
-                Saved(f"{prefix}down.input", rows * f, "act", "own", True)]
+        out += [
+            Saved(f"{prefix}up.out", rows * f, "act", "own", True),
+            Saved(f"{prefix}down.input", rows * f, "act", "own", True),
+        ]
     elif not has_out:
         out.append(Saved(f"{prefix}fc2.input", rows * f, "act", "own", True))
     return out

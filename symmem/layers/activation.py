@@ -45,12 +45,16 @@ class Activation(Layer):
 
 
 def _make(name: str) -> type[Activation]:
-    cls = type(name.title().replace("_", ""), (Activation,), {
+    cls = type(
+        name.title().replace("_", ""),
+        (Activation,),
+        {
             "kind": name,
             "examples": (Example(name, "[2, 8, 16]"),),
             "__doc__": f"{name} activation",
             "__module__": __name__,
-        },)
+        },
+    )
     cls.__annotations__ = {}
     return register(dataclass(frozen=True)(cls))  # type: ignore[return-value]
 

@@ -49,7 +49,10 @@ class Attention(Layer):
     examples: ClassVar[tuple[Example, ...]] = (
         Example("attention(16, heads = 4)", "[2, 8, 16]"),
         Example("attention(16, heads = 4, kv_heads = 2, qk_norm = true)", "[2, 8, 16]"),
-        Example("attention(16, heads = 4, kv_heads = 2, qk_norm = true, qk_norm_scope = full)", "[2, 8, 16]"),
+        Example(
+            "attention(16, heads = 4, kv_heads = 2, qk_norm = true, qk_norm_scope = full)",
+            "[2, 8, 16]",
+        ),
         Example("attention(16, heads = 4, causal = false, dropout = 0.1)", "[2, 8, 16]"),
     )
     dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
@@ -98,7 +101,11 @@ class Attention(Layer):
             ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
         ]
         if self.qkv_bias:
-            out += [ParamTensor("q_proj.bias", (hk,)), ParamTensor("k_proj.bias", (gk,)), ParamTensor("v_proj.bias", (gk,))]
+            out += [
+                ParamTensor("q_proj.bias", (hk,)),
+                ParamTensor("k_proj.bias", (gk,)),
+                ParamTensor("v_proj.bias", (gk,)),
+            ]
         if self.out_bias:
             out.append(ParamTensor("o_proj.bias", (d,)))
         if self.qk_norm:
@@ -156,11 +163,15 @@ class Attention(Layer):
             if self.causal:
                 out.append(Saved("causal_mask", s * s, "bool", small=True))
             fp32_softmax = policy.softmax_fp32 and low_precision(policy)
-            out.append(Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True))
+            out.append(
+                Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
+            )
             if fp32_softmax:
                 out.append(Saved("probs_cast", scores, "act", tp_split=True, core=True))
             if dropping:
-                out += dropout_saved("attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True)
+                out += dropout_saved(
+                    "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
+                )
                 out.append(Saved("attn_dropout.out", scores, "act", tp_split=True, core=True))
             out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
         elif dropping and policy.device == "cpu":

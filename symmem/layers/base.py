@@ -184,7 +184,7 @@ class Layer:
         return sympy.Integer(1)
 
     def attends(self) -> str | None:
-        """"causal" or "bidirectional" for a layer that attends over the sequence, else None.
+        """ "causal" or "bidirectional" for a layer that attends over the sequence, else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
@@ -241,7 +241,9 @@ class Layer:
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
         value = ev(expr)
         if value is not None and not isinstance(value, int) and not float(value).is_integer():
-            raise SemanticError(f"{what} = {expr} is not an integer ({value:g} at the given values)")
+            raise SemanticError(
+                f"{what} = {expr} is not an integer ({value:g} at the given values)"
+            )
         if value is None and expr.is_integer is False:
             raise SemanticError(f"{what} = {expr} is not an integer")
 
@@ -269,7 +271,13 @@ def ceil_div(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.ceiling(a / b)
 
 
-def conv_out(size: sympy.Expr, kernel: sympy.Expr, stride: sympy.Expr, padding: sympy.Expr, dilation: sympy.Expr) -> sympy.Expr:
+def conv_out(
+    size: sympy.Expr,
+    kernel: sympy.Expr,
+    stride: sympy.Expr,
+    padding: sympy.Expr,
+    dilation: sympy.Expr,
+) -> sympy.Expr:
     """PyTorch's output size: floor((n + 2p - d(k-1) - 1) / s) + 1."""
     return sympy.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
 

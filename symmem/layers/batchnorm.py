@@ -91,9 +91,11 @@ class _BatchNorm(Layer):
         channel (fp32 on CUDA, the activation dtype on CPU, as layer norm); the running
         statistics it also keeps are buffers, alive anyway.  Measured on CPU."""
         stat = "fp32" if policy.device == "cuda" else "act"
-        return [Saved("input", prod(shape), "act", "input"),
-                Saved("save_mean", self.num_features, stat, small=True),
-                Saved("save_invstd", self.num_features, stat, small=True)]
+        return [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("save_mean", self.num_features, stat, small=True),
+            Saved("save_invstd", self.num_features, stat, small=True),
+        ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
@@ -132,9 +134,7 @@ class BatchNorm2d(_BatchNorm):
     ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, H, W] over channels"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("batchnorm2d(3)", "[2, 3, 5, 5]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("batchnorm2d(3)", "[2, 3, 5, 5]"),)
 
 
 @register
@@ -144,6 +144,4 @@ class BatchNorm3d(_BatchNorm):
     ranks: ClassVar[tuple[int, ...]] = (5,)
     layout: ClassVar[str] = "[batch, C, D, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, D, H, W] over channels"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("batchnorm3d(2)", "[1, 2, 3, 4, 5]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("batchnorm3d(2)", "[1, 2, 3, 4, 5]"),)

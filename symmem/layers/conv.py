@@ -133,7 +133,9 @@ class Conv1d(_ConvNd):
     summary: ClassVar[str] = "1-d convolution [batch, C, L] -> [batch, out_channels, L_out]"
     examples: ClassVar[tuple[Example, ...]] = (
         Example("conv1d(4, 8, 3)", "[2, 4, 17]"),
-        Example("conv1d(4, 8, 5, stride = 2, padding = 2, dilation = 2, bias = false)", "[2, 4, 17]"),
+        Example(
+            "conv1d(4, 8, 5, stride = 2, padding = 2, dilation = 2, bias = false)", "[2, 4, 17]"
+        ),
     )
 
 
@@ -159,6 +161,4 @@ class Conv3d(_ConvNd):
     summary: ClassVar[str] = (
         "3-d convolution [batch, C, D, H, W] -> [batch, out_channels, D_out, H_out, W_out]"
     )
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("conv3d(2, 4, 3)", "[1, 2, 6, 7, 8]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("conv3d(2, 4, 3)", "[1, 2, 6, 7, 8]"),)

@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
     summary: ClassVar[str] = "zero elements with probability p in training"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("dropout(0.1)", "[2, 8, 16]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("dropout(0.1)", "[2, 8, 16]"),)
     dropout_fields: ClassVar[tuple[str, ...]] = ("p",)
 
     p: Real = sympy.Rational(1, 10)

@@ -37,9 +37,7 @@ if TYPE_CHECKING:
 class Embedding(Layer):
     kind: ClassVar[str] = "embedding"
     summary: ClassVar[str] = "token ids [...] -> vectors [..., dim]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("embedding(100, 16)", "[2, 8]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("embedding(100, 16)", "[2, 8]"),)
 
     num_embeddings: Size
     embedding_dim: Size
@@ -47,7 +45,11 @@ class Embedding(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         # vocab-parallel under tensor parallelism (Megatron-LM VocabParallelEmbedding)
-        return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True)]
+        return [
+            ParamTensor(
+                "weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True
+            )
+        ]
 
     def output_shape(self, shape: Shape) -> Shape:
         return (*shape, self.embedding_dim)
@@ -72,9 +74,7 @@ class PosEmbedding(Layer):
     kind: ClassVar[str] = "pos_embedding"
     aliases: ClassVar[tuple[str, ...]] = ("positional_embedding",)
     summary: ClassVar[str] = "learned absolute positions added to the stream [..., seq, dim]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("pos_embedding(32, 16)", "[2, 8, 16]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("pos_embedding(32, 16)", "[2, 8, 16]"),)
 
     num_positions: Size
     embedding_dim: Size

@@ -27,7 +27,11 @@ class Flatten(Layer):
     )
     examples: ClassVar[tuple[Example, ...]] = (
         Example("flatten", "[2, 4, 6]"),
-        Example("linear(6, 6); relu; flatten; linear(24, 5)", "[2, 4, 6]", "a view between two layers that save it: one storage"),
+        Example(
+            "linear(6, 6); relu; flatten; linear(24, 5)",
+            "[2, 4, 6]",
+            "a view between two layers that save it: one storage",
+        ),
     )
 
     start_dim: int = 1

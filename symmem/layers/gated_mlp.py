@@ -54,7 +54,11 @@ class GatedMLP(Layer):
             ParamTensor("down_proj.weight", (d, f), matmul=True, tp_split=True),
         ]
         if self.bias:
-            out += [ParamTensor("gate_proj.bias", (f,)), ParamTensor("up_proj.bias", (f,)), ParamTensor("down_proj.bias", (d,))]
+            out += [
+                ParamTensor("gate_proj.bias", (f,)),
+                ParamTensor("up_proj.bias", (f,)),
+                ParamTensor("down_proj.bias", (d,)),
+            ]
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -73,7 +77,10 @@ class GatedMLP(Layer):
         out += acts
         if not any(s.name.endswith(".out") for s in acts):  # the mul keeps act(gate(x))
             out.append(Saved("act.out", nf, "act", "own", tp_split=True))
-        out += [Saved("up.out", nf, "act", "own", tp_split=True), Saved("down.input", nf, "act", "own", tp_split=True)]
+        out += [
+            Saved("up.out", nf, "act", "own", tp_split=True),
+            Saved("down.input", nf, "act", "own", tp_split=True),
+        ]
         return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:

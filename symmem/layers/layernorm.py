@@ -74,5 +74,7 @@ class LayerNorm(Layer):
         import torch
 
         return torch.nn.LayerNorm(
-            ev(self.normalized_shape), elementwise_affine=self.affine, bias=self.bias and self.affine
+            ev(self.normalized_shape),
+            elementwise_affine=self.affine,
+            bias=self.bias and self.affine,
         )

@@ -50,10 +50,19 @@ if TYPE_CHECKING:
 class MLA(Layer):
     kind: ClassVar[str] = "mla"
     aliases: ClassVar[tuple[str, ...]] = ("latent_attention",)
-    summary: ClassVar[str] = "DeepSeek multi-head latent attention (low-rank KV, decoupled RoPE key)"
+    summary: ClassVar[str] = (
+        "DeepSeek multi-head latent attention (low-rank KV, decoupled RoPE key)"
+    )
     examples: ClassVar[tuple[Example, ...]] = (
-        Example("mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)", "[2, 8, 16]", "q/k head 8 != v head 5: the CPU runs the sdpa math path"),
-        Example("mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)", "[2, 8, 16]"),
+        Example(
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
+            "[2, 8, 16]",
+            "q/k head 8 != v head 5: the CPU runs the sdpa math path",
+        ),
+        Example(
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
+            "[2, 8, 16]",
+        ),
     )
 
     d_model: Size
@@ -67,14 +76,22 @@ class MLA(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         d, h = self.d_model, self.heads
-        dn, dr, dv, dc = self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim, self.kv_lora_rank
+        dn, dr, dv, dc = (
+            self.qk_nope_head_dim,
+            self.qk_rope_head_dim,
+            self.v_head_dim,
+            self.kv_lora_rank,
+        )
         out: list[ParamTensor] = []
         if self.q_lora_rank is not None:
             r = self.q_lora_rank
             out.append(ParamTensor("q_a_proj.weight", (r, d), matmul=True))
             if self.bias:
                 out.append(ParamTensor("q_a_proj.bias", (r,)))
-            out += [ParamTensor("q_a_layernorm.weight", (r,)), ParamTensor("q_b_proj.weight", (h * (dn + dr), r), matmul=True, tp_split=True)]
+            out += [
+                ParamTensor("q_a_layernorm.weight", (r,)),
+                ParamTensor("q_b_proj.weight", (h * (dn + dr), r), matmul=True, tp_split=True),
+            ]
         else:
             out.append(ParamTensor("q_proj.weight", (h * (dn + dr), d), matmul=True, tp_split=True))
         # Megatron-Core MLASelfAttention: the down-projections (q_a, kv_a) are replicated,
@@ -120,14 +137,18 @@ class MLA(Layer):
         low = low_precision(policy)
         out = [Saved("input", prod(shape), "act", "input")]
         if self.q_lora_rank is not None:
-            out += rmsnorm_saved("q_a_layernorm.", (t, self.q_lora_rank), True, policy, in_ref="own")
+            out += rmsnorm_saved(
+                "q_a_layernorm.", (t, self.q_lora_rank), True, policy, in_ref="own"
+            )
             out.append(Saved("q_b_proj.input", t * self.q_lora_rank, "act"))
         kv_norm = rmsnorm_saved("kv_a_layernorm.", (t, c), True, policy, in_ref="own")
         if not low:  # the fp32 norm reads a view: the whole kv_a_proj output stays
             kv_norm[0] = Saved("kv_a_proj.output", t * (c + r), "act")
         out += kv_norm
         out.append(Saved("kv_b_proj.input", t * c, "act"))
-        same = sympy.expand(qk - dv) == 0  # sizes are polynomials; simplify() costs 0.15 s of imports
+        same = (
+            sympy.expand(qk - dv) == 0
+        )  # sizes are polynomials; simplify() costs 0.15 s of imports
         if policy.device == "cpu" and not same:
             out += [
                 Saved("q_scaled", t * h * qk, "fp32", tp_split=True),

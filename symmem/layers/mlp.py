@@ -86,4 +86,6 @@ class MLP(Layer):
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mlp import TorchMLP
 
-        return TorchMLP(ev(self.d_model), ev(self.d_ff), self.act, self.bias, float(self.dropout), gated=False)
+        return TorchMLP(
+            ev(self.d_model), ev(self.d_ff), self.act, self.bias, float(self.dropout), gated=False
+        )

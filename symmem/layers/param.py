@@ -25,9 +25,7 @@ class Param(Layer):
     passthrough: ClassVar[bool] = True  # forward is the identity
     aliases: ClassVar[tuple[str, ...]] = ("parameter",)
     summary: ClassVar[str] = "a parameter tensor of the given shape; the stream passes unchanged"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("param(4, 16)", "[2, 8, 16]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("param(4, 16)", "[2, 8, 16]"),)
 
     # A variadic shape written as four optional fields: the DSL argument binder
     # (symmem.graph._instantiate) binds positional arguments to fields one by one.

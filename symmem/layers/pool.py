@@ -100,8 +100,10 @@ class _PoolNd(Layer):
 class _MaxPool(_PoolNd):
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """max_pool keeps its input and the argmax indices (int64, one per output element)."""
-        return [Saved("input", prod(shape), "act", "input"),
-                Saved("indices", prod(self.output_shape(shape)), "int64")]
+        return [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("indices", prod(self.output_shape(shape)), "int64"),
+        ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
@@ -122,9 +124,7 @@ class MaxPool1d(_MaxPool):
     kind: ClassVar[str] = "maxpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "max over windows of L: [batch, C, L] -> [batch, C, L_out]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("maxpool1d(2)", "[2, 3, 9]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("maxpool1d(2)", "[2, 3, 9]"),)
 
 
 @register
@@ -190,9 +190,7 @@ class AvgPool1d(_AvgPool):
     kind: ClassVar[str] = "avgpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "mean over windows of L: [batch, C, L] -> [batch, C, L_out]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("avgpool1d(3)", "[2, 3, 10]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("avgpool1d(3)", "[2, 3, 10]"),)
 
 
 @register
@@ -203,7 +201,10 @@ class AvgPool2d(_AvgPool):
     summary: ClassVar[str] = "mean over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
     examples: ClassVar[tuple[Example, ...]] = (
         Example("avgpool2d(2)", "[2, 3, 9, 9]"),
-        Example("avgpool2d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false)", "[2, 3, 9, 9]"),
+        Example(
+            "avgpool2d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false)",
+            "[2, 3, 9, 9]",
+        ),
     )
 
 
@@ -238,9 +239,7 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "mean into output_size bins: [batch, C, L] -> [batch, C, output_size]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("adaptive_avgpool1d(4)", "[2, 3, 10]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("adaptive_avgpool1d(4)", "[2, 3, 10]"),)
 
 
 @register
@@ -249,9 +248,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool2d"
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "mean into o x o bins: [batch, C, H, W] -> [batch, C, o, o]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("adaptive_avgpool2d(3)", "[2, 3, 8, 8]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("adaptive_avgpool2d(3)", "[2, 3, 8, 8]"),)
 
 
 @register
@@ -259,9 +256,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
 class GlobalAvgPool2d(Layer):
     kind: ClassVar[str] = "global_avgpool2d"
     summary: ClassVar[str] = "mean over H and W: [batch, C, H, W] -> [batch, C]"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("global_avgpool2d", "[2, 3, 5, 5]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("global_avgpool2d", "[2, 3, 5, 5]"),)
 
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, 2)

@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 class Softmax(Layer):
     kind: ClassVar[str] = "softmax"
     summary: ClassVar[str] = "normalised exponentials over the last dimension"
-    examples: ClassVar[tuple[Example, ...]] = (
-        Example("softmax", "[2, 8, 16]"),
-    )
+    examples: ClassVar[tuple[Example, ...]] = (Example("softmax", "[2, 8, 16]"),)
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """_softmax_backward_data reads the softmax's output."""

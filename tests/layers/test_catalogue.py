@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 import symmem
-
 from symmem.cli import app
 from symmem.layers import catalogue, kinds
 from symmem.layers.base import Layer

@@ -42,7 +42,9 @@ def _model(ex: Example) -> symmem.Model:
 def test_every_kind_has_an_example_of_itself(cls: type[Layer]) -> None:
     assert cls.examples, f"{cls.kind} declares no examples"
     m = _model(cls.examples[0])
-    assert any(type(node.layer) is cls for node, _ in m.graph.walk()), f"{cls.kind}'s first example does not use it"
+    assert any(type(node.layer) is cls for node, _ in m.graph.walk()), (
+        f"{cls.kind}'s first example does not use it"
+    )
 
 
 @pytest.mark.parametrize("item", EXAMPLES, ids=_id)
@@ -75,7 +77,9 @@ def test_example_parameters_and_shape_equal_pytorch(item: tuple[type[Layer], int
         assert measured == row.count.xreplace(m.values), row.path
     x, _ = make_inputs(m.graph, m.values, torch.float32)
     out = built.module(x)
-    assert tuple(out.shape) == tuple(int(sympy.sympify(d).xreplace(m.values)) for d in m.graph.root.out_shape)
+    assert tuple(out.shape) == tuple(
+        int(sympy.sympify(d).xreplace(m.values)) for d in m.graph.root.out_shape
+    )
 
 
 def _attends(ex: Example) -> bool:
@@ -93,7 +97,9 @@ SAVED_CASES = [
 @pytest.mark.parametrize(
     "item,dtype,attention", SAVED_CASES, ids=[f"{_id(c[0])}-{c[1]}-{c[2]}" for c in SAVED_CASES]
 )
-def test_example_saved_bytes_equal_pytorch(item: tuple[type[Layer], int, Example], dtype: str, attention: str) -> None:
+def test_example_saved_bytes_equal_pytorch(
+    item: tuple[type[Layer], int, Example], dtype: str, attention: str
+) -> None:
     torch = pytest.importorskip("torch")
     from symmem import dtypes
     from symmem.check import measure_saved, native_kernels
