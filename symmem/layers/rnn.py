@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import sympy
 
 from symmem.errors import SemanticError, ShapeError
+from symmem.layers._saved import dropout_saved
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -155,8 +156,6 @@ class _Recurrent(Layer):
         fused kernel and CUDA runs cuDNN, each keeping an opaque workspace instead (not
         modelled; ``symmem check`` measures recurrent models with oneDNN off).
         """
-        from symmem.layers._saved import dropout_saved
-
         t = prod(shape[:-1])
         steps = shape[-2] if len(shape) == 3 else shape[0]
         seqs = t / steps
