@@ -31,76 +31,32 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import sympy
 
-from symmem.errors import OptionError
+from symmem import dtypes
 from symmem.layers.base import Saved, prod
+from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
 
 if TYPE_CHECKING:
     from symmem.graph import GroupNode, LayerGraph
 
-Attention = Literal["eager", "sdpa", "flash"]
-Device = Literal["cuda", "cpu"]
+#: activation dtype names the policy accepts (from the registry, :mod:`symmem.dtypes`)
+DTYPES = ACT_DTYPES
 
-#: activation dtype names the policy accepts
-DTYPES = ("fp32", "bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class ActPolicy:
-    """What decides which tensors PyTorch keeps for backward.
-
-    ``attention``: the attention implementation when a layer does not name its
-    own ``impl`` (the layer wins).  ``eager`` keeps the b*h*s^2 probabilities;
-    ``sdpa`` / ``flash`` keep q, k, v, the output and the log-sum-exp.
-    ``device``: CUDA keeps 1-byte dropout masks and fp32 layer-norm statistics;
-    CPU keeps dropout noise in the activation dtype, layer-norm statistics in
-    the activation dtype, and runs sdpa with dropout on the math path.
-    ``dropout``: training dropout active (False: eval, or every p = 0).
-    ``dtype``: the activation dtype; in bf16/fp16 some ops keep fp32 copies.
-    ``loss``: the training loss on the model's output (cross-entropy over the
-    last dimension, as an LM head's logits), or ``"none"``.
-    ``loss_fp32``: the loss upcasts the logits to fp32 first (Hugging Face's
-    ``ForCausalLMLoss``: ``logits = logits.float()``).
-    ``softmax_fp32``: eager attention's softmax is computed in fp32 and cast
-    back (Hugging Face Llama: ``softmax(..., dtype=torch.float32).to(dtype)``),
-    so an fp32 copy of the probabilities is kept besides the cast one.
-    ``norm_style``: ``"torch"`` (``torch.nn.RMSNorm``: y = x * rstd multiplied
-    by the weight in fp32) or ``"hf"`` (``LlamaRMSNorm``: ``weight * y.to(dtype)``).
-    ``small_buffers``: count O(b*s) / O(s^2) buffers (norm statistics,
-    log-sum-exp, token ids, causal masks); Korthikanti et al. 2022 do not.
-    """
-
-    attention: Attention = "sdpa"
-    device: Device = "cuda"
-    dropout: bool = True
-    dtype: str = "fp32"
-    loss: Literal["cross_entropy", "none"] = "cross_entropy"
-    loss_fp32: bool = True
-    softmax_fp32: bool = False
-    norm_style: Literal["torch", "hf"] = "torch"
-    small_buffers: bool = True
-
-    def __post_init__(self) -> None:
-        if self.attention not in ("eager", "sdpa", "flash"):
-            raise OptionError(f"attention must be eager, sdpa or flash, not '{self.attention}'")
-        if self.device not in ("cuda", "cpu"):
-            raise OptionError(f"device must be cuda or cpu, not '{self.device}'")
-        if self.dtype not in DTYPES:
-            raise OptionError(f"activation dtype must be one of {', '.join(DTYPES)}, not '{self.dtype}'")
-        if self.loss not in ("cross_entropy", "none"):
-            raise OptionError(f"loss must be cross_entropy or none, not '{self.loss}'")
-        if self.norm_style not in ("torch", "hf"):
-            raise OptionError(f"norm_style must be torch or hf, not '{self.norm_style}'")
-
-    @classmethod
-    def huggingface(cls, **kw: object) -> ActPolicy:
-        """The choices transformers' Llama-style models make (fp32 softmax, LlamaRMSNorm, fp32 loss)."""
-        base: dict[str, object] = {"softmax_fp32": True, "norm_style": "hf", "loss_fp32": True}
-        base.update(kw)
-        return cls(**base)  # type: ignore[arg-type]
+__all__ = [
+    "DTYPES",
+    "ActPolicy",
+    "Attention",
+    "Device",
+    "SavedEntry",
+    "dtype_bytes",
+    "entries_bytes",
+    "per_layer",
+    "saved_tensors",
+    "transient",
+]
 
 
 @dataclass(frozen=True)
@@ -143,7 +99,9 @@ class _Walker:
     def new_id(self) -> int:
         return next(self.ids)
 
-    def group(self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+    def group(
+        self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
+    ) -> tuple[list[_Raw], int]:
         """Walk a group's body from the stream tensor ``cur``; return entries and the output tensor."""
         from symmem.graph import GroupNode, LayerNode
 
@@ -154,7 +112,9 @@ class _Walker:
                 for s in child.layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
-                    key: object = cur if s.ref == "input" else nxt if s.ref == "output" else object()
+                    key: object = (
+                        cur if s.ref == "input" else nxt if s.ref == "output" else object()
+                    )
                     out.append(_Raw(key, SavedEntry(child.path, s, mult, repeat)))
                 cur = nxt
             elif isinstance(child, GroupNode):
@@ -162,7 +122,9 @@ class _Walker:
                 out += entries
         return out, cur
 
-    def node(self, g: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None) -> tuple[list[_Raw], int]:
+    def node(
+        self, g: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
+    ) -> tuple[list[_Raw], int]:
         if g.kind == "repeat":
             return self.repeat(g, cur, mult)
         if g.kind == "residual":
@@ -247,7 +209,10 @@ def _loss_saved(graph: LayerGraph, policy: ActPolicy) -> list[Saved]:
     dt = "fp32" if policy.loss_fp32 else "act"
     out = [Saved("log_probs", n * vocab, dt)]
     if policy.small_buffers:
-        out += [Saved("targets", n, "int64", small=True), Saved("total_weight", sympy.Integer(1), dt, small=True)]
+        out += [
+            Saved("targets", n, "int64", small=True),
+            Saved("total_weight", sympy.Integer(1), dt, small=True),
+        ]
     return out
 
 
@@ -284,28 +249,24 @@ def entries_bytes(entries: list[SavedEntry], policy: ActPolicy) -> sympy.Expr:
     return sympy.Add(*[e.numel * dtype_bytes(e.saved.dtype, policy) for e in entries])
 
 
-_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-
-
 def dtype_bytes(cls: str, policy: ActPolicy) -> int:
-    """Bytes per element of a dtype class under ``policy``.
+    """Bytes per element of a dtype class under ``policy`` (whole bytes: every class is).
 
-    "mask": 1 byte on CUDA (``native_dropout``'s bool mask), the activation
-    dtype on CPU (the unfused dropout keeps its noise tensor).
+    "act": the policy's activation dtype; "mask": 1 byte on CUDA
+    (``native_dropout``'s bool mask), the activation dtype on CPU (the unfused
+    dropout keeps its noise tensor); any other class is a dtype of the registry
+    (:mod:`symmem.dtypes`: "fp32", "bool", "int64").
     """
-    act = _BYTES[policy.dtype]
     match cls:
         case "act":
-            return act
-        case "fp32":
-            return 4
+            name = policy.dtype
         case "mask":
-            return 1 if policy.device == "cuda" else act
-        case "bool":
-            return 1
-        case "int64":
-            return 8
-    raise ValueError(f"unknown dtype class {cls}")
+            name = "bool" if policy.device == "cuda" else policy.dtype
+        case _:
+            if cls not in dtypes.DTYPES:
+                raise ValueError(f"unknown dtype class {cls}")
+            name = cls
+    return int(dtypes.nbytes(name))
 
 
 def per_layer(entries: list[SavedEntry]) -> Iterator[tuple[str, sympy.Expr]]:

@@ -29,13 +29,14 @@ import gc
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from symmem import dtypes
 from symmem.activations import (
     ActPolicy,
     SavedEntry,
@@ -47,6 +48,7 @@ from symmem.activations import (
 from symmem.errors import OptionError, SymmemError
 
 if TYPE_CHECKING:
+    from symmem.layers.base import Layer
     from symmem.model import Model
 
 
@@ -104,20 +106,25 @@ class CheckReport:
 
     @property
     def params_exact(self) -> bool:
-        return all(r.exact for r in self.params) and self.params_total.formula == self.params_total.measured
+        return (
+            all(r.exact for r in self.params)
+            and self.params_total.formula == self.params_total.measured
+        )
 
     @property
     def accepted(self) -> bool:
         """The acceptance rule of docs/validation.md: parameters exact, saved bytes within
         2 %, the step's peak within 5 %."""
-        return self.params_exact and abs(self.saved.rel_error) <= SAVED_TOLERANCE and abs(self.peak.rel_error) <= PEAK_TOLERANCE
+        return (
+            self.params_exact
+            and abs(self.saved.rel_error) <= SAVED_TOLERANCE
+            and abs(self.peak.rel_error) <= PEAK_TOLERANCE
+        )
 
 
 #: acceptance (issue 3): saved activations within 2 % of measured, the step's peak within 5 %
 SAVED_TOLERANCE = 0.02
 PEAK_TOLERANCE = 0.05
-
-_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def default_device() -> str:
@@ -133,7 +140,9 @@ def _torch() -> Any:
     return torch
 
 
-def measure_saved(fn: Any, exclude: Any = (), where: Any = None) -> tuple[Any, dict[int, tuple[int, str]]]:
+def measure_saved(
+    fn: Any, exclude: Any = (), where: Any = None
+) -> tuple[Any, dict[int, tuple[int, str]]]:
     """Run ``fn()`` under saved_tensors_hooks; return its result and {storage ptr: (bytes, dtype)}.
 
     With ``where`` (a function returning the current layer's path), the value is
@@ -154,6 +163,45 @@ def measure_saved(fn: Any, exclude: Any = (), where: Any = None) -> tuple[Any, d
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()
     return out, seen
+
+
+@contextmanager
+def native_kernels(layers: Iterable[Layer], policy: ActPolicy) -> Iterator[tuple[str, ...]]:
+    """Run the CPU's vendor kernels off where they keep memory the formulas do not model.
+
+    Yields notes saying what was switched off (none on CUDA with no recurrent layer):
+
+    * a recurrent layer (``Layer.recurrent``): oneDNN and cuDNN off, so that ATen's
+      native cell path runs, which the formulas follow (CPU LSTM otherwise runs
+      oneDNN's fused kernel, CUDA cuDNN, with opaque workspaces);
+    * bf16 / fp16 on the CPU: oneDNN off.  On a CPU with native bf16 instructions
+      (AVX512-BF16, AMX) half-precision ``mm`` dispatches to oneDNN, which allocates
+      scratch buffers in backward (under ``MmBackward0``): not tensors of the model,
+      absent on CUDA (cuBLAS keeps its workspace, part of ``overhead``), and of a
+      size that depends on the CPU (measured on an AMD EPYC with AVX512-BF16, torch
+      2.13: +73 KB, 5.7 %, on the peak of the tiny GPT-2 in bf16; with oneDNN off,
+      within 0.04 %).  Saved tensors do not change.
+    """
+    torch = _torch()
+    notes: list[str] = []
+    with ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        # torch.backends.mkldnn.flags warns about TF32 on Intel GPUs on every entry and exit
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        recurrent = any(layer.recurrent for layer in layers)
+        half_cpu = policy.device == "cpu" and policy.low_precision
+        if recurrent:
+            stack.enter_context(torch.backends.cudnn.flags(enabled=False))
+            notes.append(
+                "recurrent layers: oneDNN and cuDNN off (ATen's native cell path, as the formulas)"
+            )
+        if recurrent or half_cpu:
+            stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+        if half_cpu:
+            notes.append(
+                f"{policy.dtype} on the CPU: oneDNN off (its GEMM scratch buffers are no tensors of the model)"
+            )
+        yield tuple(notes)
 
 
 def _storage_bytes(tensors: Any) -> int:
@@ -211,14 +259,17 @@ def measure_peak_cpu(fn: Any) -> int:
     return peak
 
 
-def peak_formula(model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None) -> sympy.Expr:
+def peak_formula(
+    model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None
+) -> sympy.Expr:
     """The step's peak as one expression: always-live bytes + Max(moments), see :func:`peak_moments`."""
     base, moments = peak_moments(model, policy, entries)
     return base + sympy.Max(*moments)
 
 
-def peak_moments(model: Model, policy: ActPolicy,
-                 entries: list[SavedEntry] | None = None) -> tuple[sympy.Expr, list[sympy.Expr]]:
+def peak_moments(
+    model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None
+) -> tuple[sympy.Expr, list[sympy.Expr]]:
     """Bytes live at the worst moment of a steady-state training step with Adam
     (weights, Adam's two moments and step counters, inputs always live):
 
@@ -248,7 +299,11 @@ def peak_moments(model: Model, policy: ActPolicy,
     n_tensors = sympy.Integer(0)
     largest: list[sympy.Expr] = []
     for node, mult in graph.walk():
-        ts = [t for t in node.layer.tensors() if not t.buffer and not (node.tie and t.name == "weight")]
+        ts = [
+            t
+            for t in node.layer.tensors()
+            if not t.buffer and not (node.tie and t.name == "weight")
+        ]
         n_tensors += mult * sum((t.copies for t in ts), sympy.Integer(0))
         largest += [sympy.Mul(*t.shape) for t in ts]
     buffers = params.buffers.expr
@@ -256,14 +311,18 @@ def peak_moments(model: Model, policy: ActPolicy,
     adam = 2 * act_b * p_total + 4 * n_tensors
     first = next((node for node, _ in graph.walk()), None)
     in_numel = sympy.Mul(*graph.input_shape)
-    in_bytes = in_numel * (8 if first is not None and first.layer.kind == "embedding" else act_b)
+    ids = first is not None and first.layer.reads_token_ids
+    in_bytes = in_numel * (dtype_bytes("int64", policy) if ids else act_b)
     out_shape = graph.root.out_shape
     labels = 8 * sympy.Mul(*out_shape[:-1]) if policy.loss == "cross_entropy" else 0
     saved = entries_bytes(entries, policy)
     trans = entries_bytes(transient(graph, policy), policy)
     logits = act_b * sympy.Mul(*out_shape)
     # the optimizer moment, for each parameter size (the largest one wins; no sympy Max here)
-    opt_phase = [act_b * p_total + logits + 2 * act_b * size for size in dict.fromkeys(largest or [sympy.Integer(0)])]
+    opt_phase = [
+        act_b * p_total + logits + 2 * act_b * size
+        for size in dict.fromkeys(largest or [sympy.Integer(0)])
+    ]
     segs = _segments(graph.root)
     seg_a = [sympy.Integer(0)] * len(segs)
     for e in entries:
@@ -275,7 +334,9 @@ def peak_moments(model: Model, policy: ActPolicy,
         k = _seg_index(node.path, segs)
         if k is None:
             continue
-        seg_g[k] += act_b * mult * sympy.Add(*[t.numel for t in node.layer.tensors() if not t.buffer])
+        seg_g[k] += (
+            act_b * mult * sympy.Add(*[t.numel for t in node.layer.tensors() if not t.buffer])
+        )
         if node.tie:  # a tied weight's gradient appears at the later user (this one)
             kt = _seg_index(node.tie, segs)
             target = graph.layer(node.tie)
@@ -287,7 +348,7 @@ def peak_moments(model: Model, policy: ActPolicy,
     moments = [saved + trans, *opt_phase]
     for k, seg in enumerate(segs[:-1] if len(segs) > 1 else []):
         flowing = act_b * (sympy.Mul(*seg.out_shape) + sympy.Mul(*seg.in_shape))
-        moments.append(sympy.Add(*seg_a[: k + 1]) + sympy.Add(*seg_g[k + 1:]) + logits + flowing)
+        moments.append(sympy.Add(*seg_a[: k + 1]) + sympy.Add(*seg_g[k + 1 :]) + logits + flowing)
     return weights + adam + in_bytes + labels, moments
 
 
@@ -325,12 +386,15 @@ def check(
     set_values: Mapping[str, Any] | None = None,
     seed: int = 0,
     steps_before: int = 1,
+    native: bool = True,
 ) -> CheckReport:
     """Build ``model`` (with ``set_values``) in PyTorch, run a training step, compare.
 
     ``policy.device`` chooses where it runs (``cpu``; ``cuda`` needs a GPU);
-    ``policy.dtype`` the dtype the whole model is cast to.  Raises
-    NotImplementedError when a layer kind has no PyTorch equivalent.
+    ``policy.dtype`` the dtype the whole model is cast to.  ``native``: measure
+    ATen's native kernels where the formulas follow them (:func:`native_kernels`;
+    the report's ``notes`` say what was switched).  Raises NotImplementedError
+    when a layer kind has no PyTorch equivalent.
     """
     torch = _torch()
     from symmem import torch_build
@@ -339,11 +403,13 @@ def check(
     if policy.device == "cuda" and not torch.cuda.is_available():
         raise OptionError("--device cuda: no CUDA device here; use --device cpu")
     if policy.loss != "cross_entropy":
-        raise OptionError("symmem check trains with a cross-entropy loss on the output's last dimension")
+        raise OptionError(
+            "symmem check trains with a cross-entropy loss on the output's last dimension"
+        )
     model = model.with_values(set_values) if set_values else model
     values = model.values
     torch.manual_seed(seed)
-    dtype = getattr(torch, _TORCH_DTYPES[policy.dtype])
+    dtype = getattr(torch, dtypes.torch_name(policy.dtype))
     built = torch_build.build(model.graph, values, policy.attention, policy.dropout)
     net = built.module.to(device=policy.device, dtype=dtype)
     net.train()
@@ -370,18 +436,15 @@ def check(
 
     def loss_of(out: Any) -> Any:
         logits = out.float() if policy.loss_fp32 else out
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+        )
 
-    # recurrent layers: measure ATen's native cell path, which the formulas follow
-    # (CPU LSTM otherwise runs oneDNN, CUDA cuDNN, with opaque workspaces)
-    native = ExitStack()
-    native.enter_context(warnings.catch_warnings())
-    # torch.backends.mkldnn.flags warns about TF32 on Intel GPUs on every entry and exit
-    warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
-    if any(node.layer.kind in ("rnn", "lstm", "gru") for node, _ in model.graph.walk()):
-        native.enter_context(torch.backends.mkldnn.flags(enabled=False))
-        native.enter_context(torch.backends.cudnn.flags(enabled=False))
-    with native:
+    layers = [node.layer for node, _ in model.graph.walk()]
+    kernels: AbstractContextManager[tuple[str, ...]] = (
+        native_kernels(layers, policy) if native else nullcontext(())
+    )
+    with kernels as notes:
         for _ in range(steps_before):
             out = net(x)
             loss_of(out).backward()
@@ -394,12 +457,16 @@ def check(
         hooks = []
         for path, mods in built.instances.items():
             for mod in mods:
-                hooks.append(mod.register_forward_pre_hook(lambda _m, _i, path=path: current.append(path)))
+                hooks.append(
+                    mod.register_forward_pre_hook(lambda _m, _i, path=path: current.append(path))
+                )
                 hooks.append(mod.register_forward_hook(lambda _m, _i, _o: current.pop() and None))
 
         def step() -> None:
             nonlocal measured_saved
-            out, measured_saved = measure_saved(lambda: _forward(), [*param_list, *net.buffers()], lambda: current[-1])
+            out, measured_saved = measure_saved(
+                lambda: _forward(), [*param_list, *net.buffers()], lambda: current[-1]
+            )
             out[1].backward()
             opt.step()
 
@@ -442,11 +509,14 @@ def check(
         by_layer_m[where] = by_layer_m.get(where, 0) + b
     by_layer_f: dict[str, sympy.Expr] = {}
     for e in entries:
-        by_layer_f[e.path] = by_layer_f.get(e.path, sympy.Integer(0)) + e.numel * dtype_bytes(e.saved.dtype, policy)
+        by_layer_f[e.path] = by_layer_f.get(e.path, sympy.Integer(0)) + e.numel * dtype_bytes(
+            e.saved.dtype, policy
+        )
     paths = [*dict.fromkeys([*(r.path for r in rows), "loss", *by_layer_m])]
     layer_rows = tuple(
         LayerSavedRow(p, _int(model, by_layer_f.get(p, sympy.Integer(0))), by_layer_m.get(p, 0))
-        for p in paths if p in by_layer_f or p in by_layer_m
+        for p in paths
+        if p in by_layer_f or p in by_layer_m
     )
     base, moments = peak_moments(model, policy, entries)
     peak_f = _int(model, base) + max(_int(model, mo) for mo in moments)
@@ -461,4 +531,5 @@ def check(
         Comparison("peak of the step", peak_f, peak),
         by_dtype,
         layer_rows,
+        tuple(notes),
     )

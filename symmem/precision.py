@@ -10,29 +10,29 @@ from dataclasses import dataclass
 
 import sympy
 
+from symmem import dtypes
 from symmem.errors import OptionError
 
-#: bytes per element of each storage dtype (IEEE 754 binary32 / binary16, bfloat16,
-#: FP8 E4M3/E5M2 (Micikevicius et al. 2022), int8; 4-bit formats pack two values per byte)
+#: bytes per element of each storage dtype (derived from :mod:`symmem.dtypes`: IEEE 754
+#: binary32 / binary16, bfloat16, FP8 E4M3/E5M2 (Micikevicius et al. 2022), int8; 4-bit
+#: formats pack two values per byte); the dtypes of masks and ids (bool, int64) are not storage
 DTYPE_BYTES: dict[str, sympy.Rational] = {
-    "fp32": sympy.Integer(4),
-    "fp16": sympy.Integer(2),
-    "bf16": sympy.Integer(2),
-    "fp8": sympy.Integer(1),
-    "int8": sympy.Integer(1),
-    "int4": sympy.Rational(1, 2),
-    "nf4": sympy.Rational(1, 2),
+    d.name: d.bytes for d in dtypes.REGISTRY if d.uses - {"saved"}
 }
 
-#: dtypes a tensor that is computed with (weights, gradients, activations) may have
-FLOAT_DTYPES = ("fp32", "fp16", "bf16", "fp8")
+#: dtypes a tensor that is computed with (weights, gradients) may have
+FLOAT_DTYPES = dtypes.names("weights")
 #: dtypes of a KV cache (int8 / fp8 caches: vLLM ``kv_cache_dtype``; scale overhead not modelled)
-KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8")
+KV_DTYPES = dtypes.names("kv_cache")
 #: dtypes of optimizer state
-STATE_DTYPES = ("fp32", "fp16", "bf16")
+STATE_DTYPES = dtypes.names("optimizer_state")
+#: dtypes of activations (the ``"act"`` class of saved tensors)
+ACT_DTYPES = dtypes.names("activations")
 
 
-def dtype_bytes(name: str, allowed: tuple[str, ...] = tuple(DTYPE_BYTES), what: str = "dtype") -> sympy.Rational:
+def dtype_bytes(
+    name: str, allowed: tuple[str, ...] = tuple(DTYPE_BYTES), what: str = "dtype"
+) -> sympy.Rational:
     """Bytes per element of ``name``; OptionError listing the valid names otherwise."""
     if name not in allowed:
         raise OptionError(f"unknown {what} '{name}': valid names are {', '.join(allowed)}")
@@ -66,27 +66,61 @@ class Precision:
 PRECISIONS: dict[str, Precision] = {
     p.name: p
     for p in (
-        Precision("fp32", "fp32", "fp32", False, "fp32", "PyTorch's default dtype; the seed's 4 bytes per parameter"),
-        Precision("fp16", "fp16", "fp16", False, "fp16", "pure fp16: model.half(), no master copy"),
-        Precision("bf16", "bf16", "bf16", False, "bf16", "pure bf16: model.to(torch.bfloat16), no master copy"),
         Precision(
-            "mixed-fp16", "fp16", "fp16", True, "fp16",
+            "fp32",
+            "fp32",
+            "fp32",
+            False,
+            "fp32",
+            "PyTorch's default dtype; the seed's 4 bytes per parameter",
+        ),
+        Precision("fp16", "fp16", "fp16", False, "fp16", "pure fp16: model.half(), no master copy"),
+        Precision(
+            "bf16",
+            "bf16",
+            "bf16",
+            False,
+            "bf16",
+            "pure bf16: model.to(torch.bfloat16), no master copy",
+        ),
+        Precision(
+            "mixed-fp16",
+            "fp16",
+            "fp16",
+            True,
+            "fp16",
             "Micikevicius et al. 2018; ZeRO (Rajbhandari et al. 2020) Section 3.1: fp16 weights and gradients, fp32 master weights",
         ),
         Precision(
-            "mixed-bf16", "bf16", "bf16", True, "bf16",
+            "mixed-bf16",
+            "bf16",
+            "bf16",
+            True,
+            "bf16",
             "as mixed-fp16 with bf16 (Megatron-LM --bf16 without its fp32 gradient buffer)",
         ),
         Precision(
-            "amp-fp16", "fp32", "fp32", False, "fp16",
+            "amp-fp16",
+            "fp32",
+            "fp32",
+            False,
+            "fp16",
             "torch.autocast(dtype=float16): fp32 weights and gradients, fp16 activations",
         ),
         Precision(
-            "amp-bf16", "fp32", "fp32", False, "bf16",
+            "amp-bf16",
+            "fp32",
+            "fp32",
+            False,
+            "bf16",
             "torch.autocast(dtype=bfloat16): fp32 weights and gradients, bf16 activations",
         ),
         Precision(
-            "fp8", "fp8", "bf16", True, "bf16",
+            "fp8",
+            "fp8",
+            "bf16",
+            True,
+            "bf16",
             "Transformer Engine fp8_model_init: weights kept only in FP8, fp32 master weights in the optimizer; "
             "activations between GEMMs stay bf16 here",
         ),
@@ -127,17 +161,29 @@ QUANTS: dict[str, Quant] = {
     q.name: q
     for q in (
         Quant(
-            "int8", 8, None, sympy.Integer(4), None,
+            "int8",
+            8,
+            None,
+            sympy.Integer(4),
+            None,
             "LLM.int8() (Dettmers et al. 2022, Section 3.2, vector-wise quantization): int8 weights, "
             "one fp32 absmax scale per output row (bitsandbytes Int8Params.SCB); a group size gives one fp32 scale per group",
         ),
         Quant(
-            "int4", 4, 128, sympy.Rational(5, 2), None,
+            "int4",
+            4,
+            128,
+            sympy.Rational(5, 2),
+            None,
             "GPTQ (Frantar et al. 2023) / AWQ (Lin et al. 2024) as AutoGPTQ packs them: 4-bit weights, per group of 128 "
             "an fp16 scale (2 bytes) and a 4-bit zero point packed into int32 qzeros (0.5 byte)",
         ),
         Quant(
-            "nf4", 4, 64, sympy.Integer(4), 1 + sympy.Rational(4, 256),
+            "nf4",
+            4,
+            64,
+            sympy.Integer(4),
+            1 + sympy.Rational(4, 256),
             "QLoRA (Dettmers et al. 2023, Section 3): NormalFloat4 weights, one fp32 absmax per block of 64 "
             "(0.5 bit/parameter); double quantization stores the absmax in 8 bits with one fp32 constant per 256 "
             "blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",

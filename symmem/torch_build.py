@@ -21,6 +21,8 @@ from torch import nn
 
 from symmem import graph as g
 from symmem.errors import SemanticError
+from symmem.layers.base import Layer
+from symmem.policy import ActPolicy, Attention
 
 
 def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
@@ -30,8 +32,12 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
     def to_int(expr: sympy.Expr) -> int:
         value = ev(expr)
         if value is None:
-            free = ", ".join(sorted(str(s) for s in sympy.sympify(expr).xreplace(dict(values)).free_symbols))
-            raise SemanticError(f"cannot build the network: {expr} needs a value for {free} (use --set)")
+            free = ", ".join(
+                sorted(str(s) for s in sympy.sympify(expr).xreplace(dict(values)).free_symbols)
+            )
+            raise SemanticError(
+                f"cannot build the network: {expr} needs a value for {free} (use --set)"
+            )
         if not float(value).is_integer():
             raise SemanticError(f"cannot build the network: {expr} = {value} is not a whole number")
         return int(value)
@@ -39,18 +45,20 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
     return to_int
 
 
-def _concrete(layer: Any, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True) -> Any:
+def _concrete(
+    layer: Layer, values: Mapping[sympy.Symbol, sympy.Expr], dropout: bool = True
+) -> Layer:
     """The layer with every symbolic argument replaced by its value (dropout p = p_drop...),
     so that ``to_torch`` can call ``float()`` on it; with ``dropout=False`` every
-    dropout probability (fields ``p`` of dropout, ``dropout`` of other kinds) is 0."""
+    dropout probability (the layer's ``dropout_fields``) is 0."""
+    if not dropout:
+        layer = layer.without_dropout()
     changes: dict[str, Any] = {}
-    for f in fields(layer):
+    for f in fields(layer):  # type: ignore[arg-type]
         v = getattr(layer, f.name)
-        if not dropout and (f.name == "dropout" or (layer.kind == "dropout" and f.name == "p")):
-            changes[f.name] = sympy.Integer(0)
-        elif isinstance(v, sympy.Basic) and v.free_symbols:
+        if isinstance(v, sympy.Basic) and v.free_symbols:
             changes[f.name] = v.xreplace(dict(values))
-    return replace(layer, **changes) if changes else layer
+    return replace(layer, **changes) if changes else layer  # type: ignore[type-var]
 
 
 class _Seq(nn.Module):
@@ -105,8 +113,12 @@ class BuiltModel:
     graph: g.LayerGraph
 
 
-def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attention: str = "sdpa",
-          dropout: bool = True) -> BuiltModel:
+def build(
+    graph: g.LayerGraph,
+    values: Mapping[sympy.Symbol, sympy.Expr],
+    attention: Attention = "sdpa",
+    dropout: bool = True,
+) -> BuiltModel:
     """Build the network at ``values`` (every size must have a number).
 
     ``attention`` is the implementation of attention layers that do not name
@@ -116,6 +128,7 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     Raises NotImplementedError for a kind without a PyTorch equivalent.
     """
     ev = int_evaluator(values)
+    policy = ActPolicy(attention=attention, dropout=dropout)
     instances: dict[str, list[nn.Module]] = {}
 
     def group(node: g.GroupNode) -> nn.Module:
@@ -131,9 +144,7 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     def child(node: g.Node) -> nn.Module:
         if isinstance(node, g.GroupNode):
             return group(node)
-        module = _concrete(node.layer, values, dropout).to_torch(ev)
-        if getattr(node.layer, "impl", "x") is None and hasattr(module, "impl"):
-            module.impl = "eager" if attention == "eager" else "sdpa"
+        module = _concrete(node.layer.with_policy(policy), values, dropout).to_torch(ev)
         if node.tie is not None:
             target = instances[node.tie][0]
             module.weight = target.weight
@@ -143,20 +154,29 @@ def build(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], attent
     return BuiltModel(group(graph.root), instances, graph)
 
 
-def make_inputs(graph: g.LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], dtype: torch.dtype,
-                device: str = "cpu", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A random input of the model's input shape: token ids when the first layer is
-    an embedding, else values in ``dtype``.  Also the labels for a cross-entropy
+def make_inputs(
+    graph: g.LayerGraph,
+    values: Mapping[sympy.Symbol, sympy.Expr],
+    dtype: torch.dtype,
+    device: str = "cpu",
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A random input of the model's input shape: token ids when the first layer
+    reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a cross-entropy
     on the output's last dimension (a separate tensor from the input)."""
     ev = int_evaluator(values)
     shape = [ev(s) for s in graph.input_shape]
     out_shape = [ev(s) for s in graph.root.out_shape]
     gen = torch.Generator().manual_seed(seed)
     first = next((node for node, _ in graph.walk()), None)
-    if first is not None and first.layer.kind == "embedding":
-        vocab = ev(first.layer.num_embeddings)  # type: ignore[attr-defined]
-        x = torch.randint(0, vocab, shape, generator=gen).to(device)
+    vocab = first.layer.token_vocab() if first is not None else None
+    if vocab is not None:
+        x = torch.randint(0, ev(vocab), shape, generator=gen).to(device)
     else:
         x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
-    labels = torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device) if out_shape else None
+    labels = (
+        torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device)
+        if out_shape
+        else None
+    )
     return x, labels

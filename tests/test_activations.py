@@ -40,7 +40,9 @@ def test_korthikanti_table2_no_parallelism():
     # activations, 1-byte dropout masks, eager attention with dropout, small buffers
     # (layer-norm statistics) left out.
     m = symmem.parse(KORTHIKANTI, free=["h", "a"])
-    pol = ActPolicy(attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none")
+    pol = ActPolicy(
+        attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none"
+    )
     s, b, h, a = (m.symbol(n) for n in ("seq_len", "batch", "h", "a"))
     assert sympy.simplify(_bytes(m, pol) - s * b * h * (34 + 5 * a * s / h)) == 0
 
@@ -50,7 +52,9 @@ def test_korthikanti_tags():
     # Table 2: with tensor parallel t, sbh(10 + 24/t + 5as/(ht)): replicated 10 = 2 LN inputs (4),
     # attention and MLP inputs (4), two residual dropout masks (2).
     m = symmem.parse(KORTHIKANTI, free=["h", "a"])
-    pol = ActPolicy(attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none")
+    pol = ActPolicy(
+        attention="eager", device="cuda", dtype="bf16", small_buffers=False, loss="none"
+    )
     es = saved_tensors(m.graph, pol)
     s, b, h, a = (m.symbol(n) for n in ("seq_len", "batch", "h", "a"))
     core = sympy.expand(entries_bytes([e for e in es if e.saved.core], pol))
@@ -79,7 +83,9 @@ def test_consecutive_input_output_dedup():
 def test_view_layer_keeps_one_stream_tensor():
     # relu keeps its output; flatten is a view of it; the last linear keeps that view's
     # storage: one tensor. x (b*4*6) + relu's output (b*24) = 2 * 24 b elements.
-    m = symmem.parse("model m(input = [batch, 4, 6]) { linear(6, 6); relu; flatten; linear(24, 5) }")
+    m = symmem.parse(
+        "model m(input = [batch, 4, 6]) { linear(6, 6); relu; flatten; linear(24, 5) }"
+    )
     es = saved_tensors(m.graph, ActPolicy(loss="none"))
     assert sympy.expand(sum(e.numel for e in es)) == 48 * m.symbol("batch")
 
@@ -111,8 +117,12 @@ def test_attention_kv_cache_llama31_8b():
 
 
 def test_dtype_classes():
-    assert dtype_bytes("mask", ActPolicy(device="cuda", dtype="bf16")) == 1  # native_dropout: bool mask
-    assert dtype_bytes("mask", ActPolicy(device="cpu", dtype="bf16")) == 2  # CPU: noise in act dtype
+    assert (
+        dtype_bytes("mask", ActPolicy(device="cuda", dtype="bf16")) == 1
+    )  # native_dropout: bool mask
+    assert (
+        dtype_bytes("mask", ActPolicy(device="cpu", dtype="bf16")) == 2
+    )  # CPU: noise in act dtype
     assert dtype_bytes("mask", ActPolicy(device="cpu", dtype="fp32")) == 4
 
 
@@ -129,58 +139,5 @@ def test_policy_errors(bad):
         ActPolicy(**bad)
 
 
-# ------------------------------------------------------------------ measured per kind
-
-
-KINDS = {
-    "linear": "linear(16, 32)",
-    "layernorm": "layernorm(16)",
-    "rmsnorm": "rmsnorm(16)",
-    "softmax": "softmax",
-    "dropout": "dropout(0.1)",
-    "relu": "relu",
-    "relu_flatten": "relu; flatten; linear(16 * seq_len, 4)",
-    "gelu": "gelu",
-    "silu": "silu",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-    "mlp_gelu_new": "mlp(16, 64, act = gelu_new)",
-    "mlp_relu": "mlp(16, 64, act = relu, dropout = 0.1)",
-    "mlp_quick_gelu": "mlp(16, 64, act = quick_gelu)",
-    "gated_silu": "gated_mlp(16, 48)",
-    "gated_relu": "gated_mlp(16, 48, act = relu)",
-    "attn_qknorm": "attention(16, heads = 4, kv_heads = 2, qk_norm = true)",
-    "attn_qknorm_full": "attention(16, heads = 4, kv_heads = 2, qk_norm = true, qk_norm_scope = full)",
-    "attn_noncausal_drop": "attention(16, heads = 4, causal = false, dropout = 0.1)",
-    # every token goes to exactly top_k experts, so the data-dependent routing still
-    # gives exact totals
-    "moe": "moe(16, 24, 4, 2)",
-    "moe_shared": "moe(16, 24, 6, 3, n_shared = 2, d_shared = 8, shared_gate = true, score_bias = true)",
-    "moe_relu": "moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)",
-    # q/k head 8 != v head 5: the CPU runs sdpa's math path
-    "mla": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
-    # ATen's native cell path (symmem check turns oneDNN / cuDNN off for recurrent models)
-    "rnn": "rnn(16, 12)",
-    "rnn_bi_2": "rnn(16, 12, num_layers = 2, bidirectional = true)",
-    "gru_bi_3_drop": "gru(16, 12, num_layers = 3, bidirectional = true, dropout = 0.2)",
-    "lstm": "lstm(16, 12)",
-    "lstm_2_drop": "lstm(16, 12, num_layers = 2, dropout = 0.3)",
-    "mla_q_lora": "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
-}
-
-
-#: the attention implementation only matters to attention layers
-KIND_CASES = [(k, dt, att) for k in KINDS for dt in ("fp32", "bf16")
-              for att in (("eager", "sdpa") if k.startswith("attn") else ("sdpa",))]
-
-
-@pytest.mark.parametrize("kind,dtype,attention", KIND_CASES)
-def test_kind_measured(kind, dtype, attention):
-    pytest.importorskip("torch")
-    from symmem.check import check
-
-    # a linear first, so that the kind's input requires grad (as inside a network)
-    text = f"model m(input = [batch, seq_len, 16]) {{ linear(16, 16); {KINDS[kind]} }}"
-    m = symmem.parse(text, set_values={"batch": 2, "seq_len": 8})
-    r = check(m, ActPolicy(device="cpu", dtype=dtype, attention=attention))
-    assert r.saved.formula == r.saved.measured, r.saved_by_dtype
+# Each kind measured alone (fp32 and bf16, eager and sdpa): tests/layers/test_examples.py,
+# over the examples every kind declares.

@@ -29,14 +29,25 @@ def matrix_bits(norm_bytes: int = 2, **options: object) -> sympy.Rational:
 
 def test_dtype_bytes() -> None:
     assert {k: int(v) if v.is_Integer else v for k, v in DTYPE_BYTES.items()} == {
-        "fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": sympy.Rational(1, 2), "nf4": sympy.Rational(1, 2),
+        "fp32": 4,
+        "fp16": 2,
+        "bf16": 2,
+        "fp8": 1,
+        "int8": 1,
+        "int4": sympy.Rational(1, 2),
+        "nf4": sympy.Rational(1, 2),
     }
 
 
 def test_presets() -> None:
     assert precision("mixed") is PRECISIONS["mixed-bf16"]
     mixed = PRECISIONS["mixed-fp16"]
-    assert (mixed.weights, mixed.grads, mixed.master, mixed.activations) == ("fp16", "fp16", True, "fp16")
+    assert (mixed.weights, mixed.grads, mixed.master, mixed.activations) == (
+        "fp16",
+        "fp16",
+        True,
+        "fp16",
+    )
     amp = precision("amp")
     assert (amp.weights, amp.grads, amp.master, amp.activations) == ("fp32", "fp32", False, "bf16")
     with pytest.raises(OptionError, match="mixed-bf16"):
@@ -54,7 +65,9 @@ def test_nf4_qlora_bits() -> None:
     weights costs 32/64 = 0.5 extra bits per parameter; double quantization (8-bit absmax, one
     fp32 constant per 256 blocks) 8/64 + 32/(64 x 256) = 0.127 bits."""
     assert matrix_bits(quant="nf4") == 4 + sympy.Rational(1, 2)
-    assert matrix_bits(quant="nf4", double_quant=True) == 4 + sympy.Rational(8, 64) + sympy.Rational(32, 64 * 256)
+    assert matrix_bits(quant="nf4", double_quant=True) == 4 + sympy.Rational(
+        8, 64
+    ) + sympy.Rational(32, 64 * 256)
 
 
 def test_int4_group_128() -> None:

@@ -46,7 +46,9 @@ def test_parallel_sums_branches_and_empty_branch_is_identity():
 
 def test_tied_weights_are_one_parameter():
     # GPT-2: the LM head is the token embedding's table; PyTorch counts it once
-    m = symmem.load("gpt2", set_values={"d_model": 32, "n_layers": 1, "n_heads": 2, "vocab": 100, "n_ctx": 16})
+    m = symmem.load(
+        "gpt2", set_values={"d_model": 32, "n_layers": 1, "n_heads": 2, "vocab": 100, "n_ctx": 16}
+    )
     b = build(m.graph, m.values)
     assert b.instances["lm_head"][0].weight is b.instances["wte"][0].weight
     unique = {id(p): p.numel() for p in b.module.parameters()}
@@ -54,8 +56,15 @@ def test_tied_weights_are_one_parameter():
 
 
 def test_attention_impl_from_policy_and_dropout_off():
-    m = symmem.parse("model m(input = [batch, seq_len, 16]) { attention a(16, heads = 4, dropout = 0.5) }")
-    b = build(m.graph, {**m.values, m.symbol("batch"): 1, m.symbol("seq_len"): 4}, attention="eager", dropout=False)
+    m = symmem.parse(
+        "model m(input = [batch, seq_len, 16]) { attention a(16, heads = 4, dropout = 0.5) }"
+    )
+    b = build(
+        m.graph,
+        {**m.values, m.symbol("batch"): 1, m.symbol("seq_len"): 4},
+        attention="eager",
+        dropout=False,
+    )
     att = b.instances["a"][0]
     assert att.impl == "eager" and att.dropout == 0.0
 
@@ -67,8 +76,10 @@ def test_symbolic_dropout_probability_gets_its_value():
 
 
 def test_inputs_are_ids_for_an_embedding_model():
-    m = symmem.parse("model m(input = [batch, seq_len]) { embedding(10, 4); linear(4, 3) }",
-                     set_values={"batch": 2, "seq_len": 5})
+    m = symmem.parse(
+        "model m(input = [batch, seq_len]) { embedding(10, 4); linear(4, 3) }",
+        set_values={"batch": 2, "seq_len": 5},
+    )
     x, labels = make_inputs(m.graph, m.values, torch.float32)
     assert x.dtype == torch.int64 and tuple(x.shape) == (2, 5) and int(x.max()) < 10
     assert tuple(labels.shape) == (2, 5) and int(labels.max()) < 3

@@ -3,17 +3,15 @@
 What each PyTorch op keeps for backward comes from ``tools/autograd/derivatives.yaml``
 (the ``self`` / ``result`` a backward formula reads) and was measured with
 ``torch.autograd.graph.saved_tensors_hooks`` on torch 2.13 (see docs/activations.md).
-The policy object is :class:`symmem.activations.ActPolicy`; it is typed ``Any``
-here so that the layer files do not import the walker.
+The policy is :class:`symmem.policy.ActPolicy` (a plain value below the layers).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import sympy
 
 from symmem.layers.base import Saved, Shape, prod
+from symmem.policy import ActPolicy
 
 
 def tokens(shape: Shape) -> sympy.Expr:
@@ -21,12 +19,20 @@ def tokens(shape: Shape) -> sympy.Expr:
     return prod(shape[:-1])
 
 
-def low_precision(policy: Any) -> bool:
-    return getattr(policy, "dtype", "fp32") not in ("fp32", "float32")
+def low_precision(policy: ActPolicy) -> bool:
+    """bf16 / fp16 activations (narrower than fp32, by the dtype registry): ops upcast and keep fp32 copies."""
+    return policy.low_precision
 
 
-def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False,
-                 in_ref: str = "own", out_ref: str = "own") -> list[Saved]:
+def act_fn_saved(
+    act: str,
+    n: sympy.Expr,
+    prefix: str,
+    *,
+    tp_split: bool = False,
+    in_ref: str = "own",
+    out_ref: str = "own",
+) -> list[Saved]:
     """Tensors an elementwise activation keeps, for ``n`` elements.
 
     derivatives.yaml: relu, tanh, sigmoid read their ``result``; gelu (both
@@ -44,8 +50,10 @@ def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False
         case "gelu" | "gelu_tanh" | "silu":
             return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split)]
         case "quick_gelu":
-            return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
-                    Saved(f"{prefix}{act}.sigmoid", n, "act", "own", tp_split)]
+            return [
+                Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
+                Saved(f"{prefix}{act}.sigmoid", n, "act", "own", tp_split),
+            ]
         case "gelu_new":
             return [
                 Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),
@@ -56,8 +64,15 @@ def act_fn_saved(act: str, n: sympy.Expr, prefix: str, *, tp_split: bool = False
     raise ValueError(f"unknown activation {act}")  # pragma: no cover
 
 
-def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: Any, *, tp_split: bool = False,
-                  core: bool = False) -> list[Saved]:
+def dropout_saved(
+    name: str,
+    n: sympy.Expr,
+    p: sympy.Expr,
+    policy: ActPolicy,
+    *,
+    tp_split: bool = False,
+    core: bool = False,
+) -> list[Saved]:
     """The mask a training dropout keeps: nothing when p = 0 or dropout is off.
 
     CUDA: ``native_dropout`` keeps a bool mask (1 byte per element, dtype class
@@ -67,13 +82,20 @@ def dropout_saved(name: str, n: sympy.Expr, p: sympy.Expr, policy: Any, *, tp_sp
     dtype (measured); the memory model maps "mask" to 1 byte on CUDA and to
     the activation dtype on CPU.
     """
-    if not getattr(policy, "dropout", True) or sympy.sympify(p) == 0:
+    if not policy.dropout or sympy.sympify(p) == 0:
         return []
     return [Saved(name, n, "mask", "own", tp_split, core)]
 
 
-def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_ref: str = "input",
-                  tp_split: bool = False) -> list[Saved]:
+def rmsnorm_saved(
+    prefix: str,
+    shape: Shape,
+    affine: bool,
+    policy: ActPolicy,
+    *,
+    in_ref: str = "input",
+    tp_split: bool = False,
+) -> list[Saved]:
     """``torch.nn.RMSNorm`` / Hugging Face ``LlamaRMSNorm`` (composite ops, upcast to fp32).
 
     x.float() (no copy in fp32) -> pow keeps x -> rsqrt keeps its result
@@ -84,17 +106,26 @@ def rmsnorm_saved(prefix: str, shape: Shape, affine: bool, policy: Any, *, in_re
     n, t = prod(shape), tokens(shape)
     low = low_precision(policy)
     out = [
-        Saved(f"{prefix}input_fp32" if low else f"{prefix}input", n, "fp32" if low else "act",
-              "own" if low else in_ref, tp_split),
+        Saved(
+            f"{prefix}input_fp32" if low else f"{prefix}input",
+            n,
+            "fp32" if low else "act",
+            "own" if low else in_ref,
+            tp_split,
+        ),
         Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True),
     ]
     if affine:
-        hf = getattr(policy, "norm_style", "torch") == "hf"
-        out.append(Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split))
+        hf = policy.norm_style == "hf"
+        out.append(
+            Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split)
+        )
     return out
 
 
-def ffn_hidden_saved(act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, prefix: str) -> list[Saved]:
+def ffn_hidden_saved(
+    act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, prefix: str
+) -> list[Saved]:
     """The hidden-width tensors an MLP keeps for ``rows`` tokens, its input excluded.
 
     Gated (``down(act(gate(x)) * up(x))``): the activation's tensors, act's output
@@ -107,8 +138,10 @@ def ffn_hidden_saved(act: str, gated: bool, rows: sympy.Expr, f: sympy.Expr, pre
     if gated:
         if not has_out:
             out.append(Saved(f"{prefix}act.out", rows * f, "act", "own", True))
-        out += [Saved(f"{prefix}up.out", rows * f, "act", "own", True),
-                Saved(f"{prefix}down.input", rows * f, "act", "own", True)]
+        out += [
+            Saved(f"{prefix}up.out", rows * f, "act", "own", True),
+            Saved(f"{prefix}down.input", rows * f, "act", "own", True),
+        ]
     elif not has_out:
         out.append(Saved(f"{prefix}fc2.input", rows * f, "act", "own", True))
     return out

@@ -11,9 +11,21 @@ from torch import nn
 class TorchAttention(nn.Module):
     """Self-attention with separate q/k/v/o projections, eager or sdpa."""
 
-    def __init__(self, *, d_model: int, heads: int, kv_heads: int, head_dim: int, qkv_bias: bool,
-                 out_bias: bool, qk_norm: bool, causal: bool, dropout: float, impl: str,
-                 qk_norm_scope: str = "head") -> None:
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        heads: int,
+        kv_heads: int,
+        head_dim: int,
+        qkv_bias: bool,
+        out_bias: bool,
+        qk_norm: bool,
+        causal: bool,
+        dropout: float,
+        impl: str,
+        qk_norm_scope: str = "head",
+    ) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout, self.impl = causal, dropout, impl
@@ -22,8 +34,12 @@ class TorchAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=out_bias)
         self.full_norm = qk_norm_scope == "full"
-        self.q_norm = nn.RMSNorm(heads * head_dim if self.full_norm else head_dim) if qk_norm else None
-        self.k_norm = nn.RMSNorm(kv_heads * head_dim if self.full_norm else head_dim) if qk_norm else None
+        self.q_norm = (
+            nn.RMSNorm(heads * head_dim if self.full_norm else head_dim) if qk_norm else None
+        )
+        self.k_norm = (
+            nn.RMSNorm(kv_heads * head_dim if self.full_norm else head_dim) if qk_norm else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape

@@ -33,7 +33,11 @@ class _NewGELU(nn.Module):
     """Hugging Face's ``NewGELUActivation`` (elementwise ops: keeps four tensors for backward)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        return (
+            0.5
+            * x
+            * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        )
 
 
 class _QuickGELU(nn.Module):

@@ -14,9 +14,21 @@ from symmem.layers._torch_mlp import TorchMLP
 
 
 class TorchMoE(nn.Module):
-    def __init__(self, *, d_model: int, d_expert: int, n_experts: int, top_k: int, n_shared: int,
-                 d_shared: int, act: str, gated: bool, router_bias: bool, score_bias: bool,
-                 shared_gate: bool) -> None:
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        d_expert: int,
+        n_experts: int,
+        top_k: int,
+        n_shared: int,
+        d_shared: int,
+        act: str,
+        gated: bool,
+        router_bias: bool,
+        score_bias: bool,
+        shared_gate: bool,
+    ) -> None:
         super().__init__()
         self.top_k = top_k
         self.gate = nn.Linear(d_model, n_experts, bias=router_bias)
@@ -24,15 +36,23 @@ class TorchMoE(nn.Module):
             self.register_buffer("e_score_correction_bias", torch.zeros(n_experts))
         else:
             self.e_score_correction_bias = None
-        self.experts = nn.ModuleList(TorchMLP(d_model, d_expert, act, False, 0.0, gated) for _ in range(n_experts))
-        self.shared_experts = nn.ModuleList(TorchMLP(d_model, d_shared, act, False, 0.0, gated) for _ in range(n_shared))
+        self.experts = nn.ModuleList(
+            TorchMLP(d_model, d_expert, act, False, 0.0, gated) for _ in range(n_experts)
+        )
+        self.shared_experts = nn.ModuleList(
+            TorchMLP(d_model, d_shared, act, False, 0.0, gated) for _ in range(n_shared)
+        )
         self.shared_expert_gate = nn.Linear(d_model, 1, bias=False) if shared_gate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         flat = x.reshape(-1, shape[-1])
         scores = torch.softmax(self.gate(flat), dim=-1)
-        choice = scores if self.e_score_correction_bias is None else scores + self.e_score_correction_bias
+        choice = (
+            scores
+            if self.e_score_correction_bias is None
+            else scores + self.e_score_correction_bias
+        )
         idx = choice.topk(self.top_k, dim=-1).indices  # (tokens, k)
         weights = scores.gather(-1, idx)
         weights = weights / weights.sum(-1, keepdim=True)

@@ -7,10 +7,11 @@ what PyTorch saves for backward (see symmem.memory and docs/memory.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import act_fn_saved
-from symmem.layers.base import IntEval, Layer, Saved, Shape, prod, register
+from symmem.layers.base import Example, IntEval, Layer, Saved, Shape, prod, register
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ class Activation(Layer):
     kind: ClassVar[str] = "activation"
     summary: ClassVar[str] = "elementwise nonlinearity"
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """relu / tanh / sigmoid keep their output, gelu / silu their input (derivatives.yaml)."""
         return act_fn_saved(self.kind, prod(shape), "", in_ref="input", out_ref="output")
 
@@ -44,7 +45,16 @@ class Activation(Layer):
 
 
 def _make(name: str) -> type[Activation]:
-    cls = type(name.title().replace("_", ""), (Activation,), {"kind": name, "__doc__": f"{name} activation", "__module__": __name__})
+    cls = type(
+        name.title().replace("_", ""),
+        (Activation,),
+        {
+            "kind": name,
+            "examples": (Example(name, "[2, 8, 16]"),),
+            "__doc__": f"{name} activation",
+            "__module__": __name__,
+        },
+    )
     cls.__annotations__ = {}
     return register(dataclass(frozen=True)(cls))  # type: ignore[return-value]
 

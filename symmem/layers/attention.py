@@ -15,8 +15,8 @@ and k: per head (``qk_norm_scope = head``: 2k parameters, Qwen3's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
@@ -24,6 +24,7 @@ from symmem.errors import SemanticError
 from symmem.layers._saved import dropout_saved, low_precision, rmsnorm_saved, tokens
 from symmem.layers.base import (
     Evaluator,
+    Example,
     IntEval,
     Layer,
     ParamTensor,
@@ -34,6 +35,7 @@ from symmem.layers.base import (
     prod,
     register,
 )
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +46,16 @@ if TYPE_CHECKING:
 class Attention(Layer):
     kind: ClassVar[str] = "attention"
     summary: ClassVar[str] = "multi-head / grouped-query / multi-query self-attention"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("attention(16, heads = 4)", "[2, 8, 16]"),
+        Example("attention(16, heads = 4, kv_heads = 2, qk_norm = true)", "[2, 8, 16]"),
+        Example(
+            "attention(16, heads = 4, kv_heads = 2, qk_norm = true, qk_norm_scope = full)",
+            "[2, 8, 16]",
+        ),
+        Example("attention(16, heads = 4, causal = false, dropout = 0.1)", "[2, 8, 16]"),
+    )
+    dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 
     d_model: Size
     heads: Size
@@ -89,7 +101,11 @@ class Attention(Layer):
             ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
         ]
         if self.qkv_bias:
-            out += [ParamTensor("q_proj.bias", (hk,)), ParamTensor("k_proj.bias", (gk,)), ParamTensor("v_proj.bias", (gk,))]
+            out += [
+                ParamTensor("q_proj.bias", (hk,)),
+                ParamTensor("k_proj.bias", (gk,)),
+                ParamTensor("v_proj.bias", (gk,)),
+            ]
         if self.out_bias:
             out.append(ParamTensor("o_proj.bias", (d,)))
         if self.qk_norm:
@@ -101,7 +117,7 @@ class Attention(Layer):
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """What one attention layer keeps for backward (b*s tokens of width d).
 
         Always: the input x (read by the q, k and v projections: one tensor).
@@ -124,7 +140,7 @@ class Attention(Layer):
         dropout noise and its output, all fp32, plus o_proj's input.
         Measured with saved_tensors_hooks (torch 2.13 CPU); tests/test_activations.py.
         """
-        impl = self.impl or getattr(policy, "attention", "sdpa")
+        impl = self.impl or policy.attention
         t = tokens(shape)
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         bh = (t / s) * self.heads  # batch x heads
@@ -136,7 +152,7 @@ class Attention(Layer):
             kshape = (t, gk) if full else (t * self.n_kv, self.dk)
             out += rmsnorm_saved("q_norm.", qshape, True, policy, in_ref="own", tp_split=True)
             out += rmsnorm_saved("k_norm.", kshape, True, policy, in_ref="own", tp_split=True)
-        dropping = getattr(policy, "dropout", True) and sympy.sympify(self.dropout) != 0
+        dropping = policy.dropout and sympy.sympify(self.dropout) != 0
         scores = bh * s * s
         if impl == "eager":
             out += [
@@ -146,15 +162,19 @@ class Attention(Layer):
             ]
             if self.causal:
                 out.append(Saved("causal_mask", s * s, "bool", small=True))
-            fp32_softmax = getattr(policy, "softmax_fp32", False) and low_precision(policy)
-            out.append(Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True))
+            fp32_softmax = policy.softmax_fp32 and low_precision(policy)
+            out.append(
+                Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
+            )
             if fp32_softmax:
                 out.append(Saved("probs_cast", scores, "act", tp_split=True, core=True))
             if dropping:
-                out += dropout_saved("attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True)
+                out += dropout_saved(
+                    "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
+                )
                 out.append(Saved("attn_dropout.out", scores, "act", tp_split=True, core=True))
             out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
-        elif dropping and getattr(policy, "device", "cuda") == "cpu":
+        elif dropping and policy.device == "cpu":
             out += [
                 Saved("q_scaled", t * hk, "fp32", tp_split=True),
                 Saved("k_scaled", t * hk, "fp32", tp_split=True),
@@ -174,7 +194,10 @@ class Attention(Layer):
             ]
         return out
 
-    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+    def with_policy(self, policy: ActPolicy) -> Attention:
+        return self if self.impl is not None else replace(self, impl=policy.attention)
+
+    def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
         """Keys and values of every cached token: 2 * batch * tokens * kv_heads * head_dim,
         with tokens capped at ``window`` for sliding-window layers (Mistral's rolling buffer)."""
         t = tokens(shape)

@@ -23,13 +23,14 @@ sharding and recompute are applied once, by :mod:`symmem.memory`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import reduce
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Self
 
 import sympy
 
 from symmem.errors import SemanticError, ShapeError
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:  # torch is an optional extra
     import torch
@@ -114,6 +115,28 @@ class Saved:
     small: bool = False
 
 
+@dataclass(frozen=True)
+class Example:
+    """A small, buildable instance of a layer kind, for the docs and the generic tests.
+
+    ``body`` is DSL layer statements (usually the kind alone, ``"linear(16, 8)"``;
+    a variant may put the kind between other layers); ``input`` is the model's input
+    shape with every size a number (``"[2, 3, 16]"``), so that the example can be
+    built in PyTorch and measured without ``--set``.  ``note`` says what a variant
+    exercises.  tests/layers/test_examples.py builds every example of every
+    registered kind and compares its parameters and its saved-for-backward bytes
+    with the formulas.
+    """
+
+    body: str
+    input: str
+    note: str = ""
+
+    def dsl(self, name: str = "example") -> str:
+        """The example as a whole DSL model."""
+        return f"model {name}(input = {self.input}) {{ {self.body} }}\n"
+
+
 class Layer:
     """Mixin for the frozen dataclass of a layer kind.  Subclasses set ``kind``."""
 
@@ -125,6 +148,19 @@ class Layer:
     #: walk keeps one stream tensor across the layer, so a tensor saved on both sides
     #: (relu's output, the next linear's input) is counted once (symmem.activations)
     passthrough: ClassVar[bool] = False
+    #: small instances of the kind (the first is *the* example), see :class:`Example`
+    examples: ClassVar[tuple[Example, ...]] = ()
+    #: the names of the fields that are dropout probabilities (``dropout``'s ``p``,
+    #: attention's ``dropout``...): what :meth:`without_dropout` sets to 0
+    dropout_fields: ClassVar[tuple[str, ...]] = ()
+    #: a recurrent layer (rnn, lstm, gru): its formulas follow ATen's native cell
+    #: path, so a measurement runs it with oneDNN and cuDNN off (their fused kernels
+    #: keep opaque workspaces instead; docs/validation.md)
+    recurrent: ClassVar[bool] = False
+    #: as the model's last layer outside any repeat, this layer is the model's output
+    #: head (an LM head / classifier, a linear): Megatron-LM makes it column-parallel
+    #: under tensor parallelism and LoRA's "all-linear" leaves it out
+    can_be_output_head: ClassVar[bool] = False
 
     # ---------------------------------------------------------------- formulas
     def tensors(self) -> list[ParamTensor]:
@@ -135,11 +171,11 @@ class Layer:
         """Shape of the output for an input of ``shape``; raise ShapeError on a mismatch."""
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """Tensors saved for backward for an input of ``shape`` (see symmem.memory)."""
         return []
 
-    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+    def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
         """Elements of KV cache this layer holds for an input of ``shape`` (batch x tokens)."""
         return sympy.Integer(0)
 
@@ -148,7 +184,7 @@ class Layer:
         return sympy.Integer(1)
 
     def attends(self) -> str | None:
-        """"causal" or "bidirectional" for a layer that attends over the sequence, else None.
+        """ "causal" or "bidirectional" for a layer that attends over the sequence, else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
@@ -164,6 +200,29 @@ class Layer:
     def parallel_sizes(self) -> dict[str, sympy.Expr]:
         """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
         return {}
+
+    def token_vocab(self) -> sympy.Expr | None:
+        """The vocabulary when this layer reads token ids (an embedding: its input is an
+        integer tensor of ids in [0, vocab), int64 in PyTorch, and its table is read by
+        lookup); None for a layer whose input is values."""
+        return None
+
+    @property
+    def reads_token_ids(self) -> bool:
+        """The layer's input is integer token ids (see :meth:`token_vocab`)."""
+        return self.token_vocab() is not None
+
+    def without_dropout(self) -> Self:
+        """The same layer with every dropout probability (:attr:`dropout_fields`) 0."""
+        if not self.dropout_fields:
+            return self
+        zero = {name: sympy.Integer(0) for name in self.dropout_fields}
+        return replace(self, **zero)  # type: ignore[type-var]
+
+    def with_policy(self, policy: ActPolicy) -> Self:
+        """The layer with the choices it leaves to the policy made (an attention layer
+        without its own ``impl`` takes ``policy.attention``), for ``to_torch``."""
+        return self
 
     def validate(self, ev: Evaluator) -> None:
         """Raise SemanticError for arguments that cannot build a network (at default values)."""
@@ -191,7 +250,9 @@ class Layer:
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
         value = ev(expr)
         if value is not None and not isinstance(value, int) and not float(value).is_integer():
-            raise SemanticError(f"{what} = {expr} is not an integer ({value:g} at the given values)")
+            raise SemanticError(
+                f"{what} = {expr} is not an integer ({value:g} at the given values)"
+            )
         if value is None and expr.is_integer is False:
             raise SemanticError(f"{what} = {expr} is not an integer")
 
@@ -219,7 +280,13 @@ def ceil_div(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.ceiling(a / b)
 
 
-def conv_out(size: sympy.Expr, kernel: sympy.Expr, stride: sympy.Expr, padding: sympy.Expr, dilation: sympy.Expr) -> sympy.Expr:
+def conv_out(
+    size: sympy.Expr,
+    kernel: sympy.Expr,
+    stride: sympy.Expr,
+    padding: sympy.Expr,
+    dilation: sympy.Expr,
+) -> sympy.Expr:
     """PyTorch's output size: floor((n + 2p - d(k-1) - 1) / s) + 1."""
     return sympy.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
 

@@ -17,13 +17,14 @@ Input: ``[batch, C]`` or ``[batch, C, L]`` (1d), ``[batch, C, H, W]`` (2d),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError, ShapeError
 from symmem.layers.base import (
     Evaluator,
+    Example,
     IntEval,
     Layer,
     ParamTensor,
@@ -36,6 +37,7 @@ from symmem.layers.base import (
     register,
     same,
 )
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -84,14 +86,16 @@ class _BatchNorm(Layer):
             )
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """Training batch norm keeps its input and the batch mean and inverse std per
         channel (fp32 on CUDA, the activation dtype on CPU, as layer norm); the running
         statistics it also keeps are buffers, alive anyway.  Measured on CPU."""
-        stat = "fp32" if getattr(policy, "device", "cuda") == "cuda" else "act"
-        return [Saved("input", prod(shape), "act", "input"),
-                Saved("save_mean", self.num_features, stat, small=True),
-                Saved("save_invstd", self.num_features, stat, small=True)]
+        stat = "fp32" if policy.device == "cuda" else "act"
+        return [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("save_mean", self.num_features, stat, small=True),
+            Saved("save_invstd", self.num_features, stat, small=True),
+        ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
@@ -117,6 +121,10 @@ class BatchNorm1d(_BatchNorm):
     ranks: ClassVar[tuple[int, ...]] = (2, 3)
     layout: ClassVar[str] = "[batch, C] or [batch, C, L]"
     summary: ClassVar[str] = "batch normalisation of [batch, C] or [batch, C, L]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("batchnorm1d(4)", "[2, 4, 9]"),
+        Example("batchnorm1d(4, affine = false)", "[3, 4]"),
+    )
 
 
 @register
@@ -126,6 +134,7 @@ class BatchNorm2d(_BatchNorm):
     ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, H, W] over channels"
+    examples: ClassVar[tuple[Example, ...]] = (Example("batchnorm2d(3)", "[2, 3, 5, 5]"),)
 
 
 @register
@@ -135,3 +144,4 @@ class BatchNorm3d(_BatchNorm):
     ranks: ClassVar[tuple[int, ...]] = (5,)
     layout: ClassVar[str] = "[batch, C, D, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, D, H, W] over channels"
+    examples: ClassVar[tuple[Example, ...]] = (Example("batchnorm3d(2)", "[1, 2, 3, 4, 5]"),)

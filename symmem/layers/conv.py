@@ -18,13 +18,14 @@ every spatial size becomes ``floor((n + 2p - d(k-1) - 1) / s) + 1`` (the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError, ShapeError
 from symmem.layers.base import (
     Evaluator,
+    Example,
     IntEval,
     Layer,
     NonNeg,
@@ -38,6 +39,7 @@ from symmem.layers.base import (
     register,
     same,
 )
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -103,7 +105,7 @@ class _ConvNd(Layer):
         )
         return (*shape[:c], self.out_channels, *spatial)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """convolution keeps its input (for the weight's gradient); measured."""
         return [Saved("input", prod(shape), "act", "input")]
 
@@ -129,6 +131,12 @@ class Conv1d(_ConvNd):
     kind: ClassVar[str] = "conv1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "1-d convolution [batch, C, L] -> [batch, out_channels, L_out]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("conv1d(4, 8, 3)", "[2, 4, 17]"),
+        Example(
+            "conv1d(4, 8, 5, stride = 2, padding = 2, dilation = 2, bias = false)", "[2, 4, 17]"
+        ),
+    )
 
 
 @register
@@ -138,6 +146,10 @@ class Conv2d(_ConvNd):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = (
         "2-d convolution [batch, C, H, W] -> [batch, out_channels, H_out, W_out]"
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("conv2d(3, 16, 3)", "[2, 3, 15, 15]"),
+        Example("conv2d(8, 8, 3, padding = 1, groups = 8)", "[1, 8, 9, 9]", "depthwise"),
     )
 
 
@@ -149,3 +161,4 @@ class Conv3d(_ConvNd):
     summary: ClassVar[str] = (
         "3-d convolution [batch, C, D, H, W] -> [batch, out_channels, D_out, H_out, W_out]"
     )
+    examples: ClassVar[tuple[Example, ...]] = (Example("conv3d(2, 4, 3)", "[1, 2, 6, 7, 8]"),)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError
 from symmem.layers._saved import dropout_saved
-from symmem.layers.base import Evaluator, IntEval, Layer, Real, Saved, Shape, prod, register
+from symmem.layers.base import (
+    Evaluator,
+    Example,
+    IntEval,
+    Layer,
+    Real,
+    Saved,
+    Shape,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -20,6 +31,8 @@ if TYPE_CHECKING:
 class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
     summary: ClassVar[str] = "zero elements with probability p in training"
+    examples: ClassVar[tuple[Example, ...]] = (Example("dropout(0.1)", "[2, 8, 16]"),)
+    dropout_fields: ClassVar[tuple[str, ...]] = ("p",)
 
     p: Real = sympy.Rational(1, 10)
 
@@ -28,7 +41,7 @@ class Dropout(Layer):
         if value is not None and not 0 <= value < 1:
             raise SemanticError(f"p must be in [0, 1), got {value}")
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """The mask (see :func:`symmem.layers._saved.dropout_saved`): 1 byte on CUDA."""
         return dropout_saved("mask", prod(shape), self.p, policy)
 

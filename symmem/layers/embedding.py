@@ -10,9 +10,23 @@ An ``embedding`` maps an integer tensor of shape [...] to [..., dim]; a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Saved, Shape, Size, prod, register
+import sympy
+
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Ref,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +37,7 @@ if TYPE_CHECKING:
 class Embedding(Layer):
     kind: ClassVar[str] = "embedding"
     summary: ClassVar[str] = "token ids [...] -> vectors [..., dim]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("embedding(100, 16)", "[2, 8]"),)
 
     num_embeddings: Size
     embedding_dim: Size
@@ -33,12 +48,20 @@ class Embedding(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         # vocab-parallel under tensor parallelism (Megatron-LM VocabParallelEmbedding)
-        return [ParamTensor("weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True)]
+        return [
+            ParamTensor(
+                "weight", (self.num_embeddings, self.embedding_dim), lookup=True, tp_split=True
+            )
+        ]
 
     def output_shape(self, shape: Shape) -> Shape:
         return (*shape, self.embedding_dim)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def token_vocab(self) -> sympy.Expr:
+        """Its input is token ids in [0, num_embeddings)."""
+        return self.num_embeddings
+
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """embedding_backward needs the indices (int64), not the table rows."""
         return [Saved("indices", prod(shape), "int64", "input", small=True)]
 
@@ -54,6 +77,7 @@ class PosEmbedding(Layer):
     kind: ClassVar[str] = "pos_embedding"
     aliases: ClassVar[tuple[str, ...]] = ("positional_embedding",)
     summary: ClassVar[str] = "learned absolute positions added to the stream [..., seq, dim]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("pos_embedding(32, 16)", "[2, 8, 16]"),)
 
     num_positions: Size
     embedding_dim: Size

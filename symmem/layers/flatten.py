@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.errors import ShapeError
-from symmem.layers.base import IntEval, Layer, Shape, fmt_shape, prod, register
+from symmem.layers.base import Example, IntEval, Layer, Shape, fmt_shape, prod, register
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +24,14 @@ class Flatten(Layer):
     passthrough: ClassVar[bool] = True  # a view: same storage
     summary: ClassVar[str] = (
         "merge dimensions start_dim..end_dim: [batch, C, H, W] -> [batch, C*H*W]"
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("flatten", "[2, 4, 6]"),
+        Example(
+            "linear(6, 6); relu; flatten; linear(24, 5)",
+            "[2, 4, 6]",
+            "a view between two layers that save it: one storage",
+        ),
     )
 
     start_dim: int = 1

@@ -8,11 +8,22 @@ d = 4096, f = 11008 -> 135,266,304 per layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import act_fn_saved, tokens
-from symmem.layers.base import IntEval, Layer, ParamTensor, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
 from symmem.layers.mlp import Act
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +35,10 @@ class GatedMLP(Layer):
     kind: ClassVar[str] = "gated_mlp"
     aliases: ClassVar[tuple[str, ...]] = ("swiglu", "glu_mlp")
     summary: ClassVar[str] = "down(act(gate(x)) * up(x)), three matrices"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("gated_mlp(16, 48)", "[2, 8, 16]"),
+        Example("gated_mlp(16, 48, act = relu)", "[2, 8, 16]"),
+    )
 
     d_model: Size
     d_ff: Size
@@ -39,14 +54,18 @@ class GatedMLP(Layer):
             ParamTensor("down_proj.weight", (d, f), matmul=True, tp_split=True),
         ]
         if self.bias:
-            out += [ParamTensor("gate_proj.bias", (f,)), ParamTensor("up_proj.bias", (f,)), ParamTensor("down_proj.bias", (d,))]
+            out += [
+                ParamTensor("gate_proj.bias", (f,)),
+                ParamTensor("up_proj.bias", (f,)),
+                ParamTensor("down_proj.bias", (d,)),
+            ]
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """x (read by gate and up: one tensor), the activation's tensors, up(x) and
         act(gate(x)) kept by their product, and down's input (the product):
         d + 4f per token for SiLU (Hugging Face LlamaMLP; measured).
@@ -58,7 +77,10 @@ class GatedMLP(Layer):
         out += acts
         if not any(s.name.endswith(".out") for s in acts):  # the mul keeps act(gate(x))
             out.append(Saved("act.out", nf, "act", "own", tp_split=True))
-        out += [Saved("up.out", nf, "act", "own", tp_split=True), Saved("down.input", nf, "act", "own", tp_split=True)]
+        out += [
+            Saved("up.out", nf, "act", "own", tp_split=True),
+            Saved("down.input", nf, "act", "own", tp_split=True),
+        ]
         return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:

@@ -7,10 +7,22 @@ PyTorch >= 2.1 lets it be switched off, as OLMo and some Llama-style models do).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import tokens
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -21,6 +33,11 @@ if TYPE_CHECKING:
 class LayerNorm(Layer):
     kind: ClassVar[str] = "layernorm"
     summary: ClassVar[str] = "normalise the last dimension, then scale and shift"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("layernorm(16)", "[2, 8, 16]"),
+        Example("layernorm(16, bias = false)", "[2, 8, 16]"),
+        Example("layernorm(16, affine = false)", "[2, 8, 16]"),
+    )
 
     normalized_shape: Size
     affine: bool = True
@@ -39,14 +56,14 @@ class LayerNorm(Layer):
         self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """native_layer_norm keeps its input, mean and rstd (one per row).
 
         The statistics are fp32 on CUDA (``acc_type``, aten/src/ATen/native/cuda/layer_norm_kernel.cu)
         and in the input's dtype on CPU (measured, torch 2.13 with bf16 weights).
         """
         rows = tokens(shape)
-        stat = "fp32" if getattr(policy, "device", "cuda") == "cuda" else "act"
+        stat = "fp32" if policy.device == "cuda" else "act"
         return [
             Saved("input", prod(shape), "act", "input"),
             Saved("mean", rows, stat, small=True),
@@ -57,5 +74,7 @@ class LayerNorm(Layer):
         import torch
 
         return torch.nn.LayerNorm(
-            ev(self.normalized_shape), elementwise_affine=self.affine, bias=self.bias and self.affine
+            ev(self.normalized_shape),
+            elementwise_affine=self.affine,
+            bias=self.bias and self.affine,
         )

@@ -9,9 +9,21 @@ the token embedding): the tied weight is counted once, at its first owner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Ref, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Ref,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +35,11 @@ class Linear(Layer):
     kind: ClassVar[str] = "linear"
     aliases: ClassVar[tuple[str, ...]] = ("dense",)
     summary: ClassVar[str] = "y = x W^T + b over the last dimension"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("linear(16, 32)", "[2, 8, 16]"),
+        Example("linear(16, 8, bias = false)", "[2, 8, 16]"),
+    )
+    can_be_output_head: ClassVar[bool] = True
 
     in_features: Size
     out_features: Size
@@ -44,7 +61,7 @@ class Linear(Layer):
         self.expect_last_dim(shape, self.in_features, "in_features")
         return (*shape[:-1], self.out_features)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """addmm / matmul keep the input (for the weight's gradient)."""
         return [Saved("input", prod(shape), "act", "input")]
 

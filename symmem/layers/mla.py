@@ -23,12 +23,23 @@ published DeepSeek model).  RoPE has no parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.layers._saved import low_precision, rmsnorm_saved, tokens
-from symmem.layers.base import IntEval, Layer, ParamTensor, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +50,20 @@ if TYPE_CHECKING:
 class MLA(Layer):
     kind: ClassVar[str] = "mla"
     aliases: ClassVar[tuple[str, ...]] = ("latent_attention",)
-    summary: ClassVar[str] = "DeepSeek multi-head latent attention (low-rank KV, decoupled RoPE key)"
+    summary: ClassVar[str] = (
+        "DeepSeek multi-head latent attention (low-rank KV, decoupled RoPE key)"
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
+            "[2, 8, 16]",
+            "q/k head 8 != v head 5: the CPU runs the sdpa math path",
+        ),
+        Example(
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
+            "[2, 8, 16]",
+        ),
+    )
 
     d_model: Size
     heads: Size
@@ -52,14 +76,22 @@ class MLA(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         d, h = self.d_model, self.heads
-        dn, dr, dv, dc = self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim, self.kv_lora_rank
+        dn, dr, dv, dc = (
+            self.qk_nope_head_dim,
+            self.qk_rope_head_dim,
+            self.v_head_dim,
+            self.kv_lora_rank,
+        )
         out: list[ParamTensor] = []
         if self.q_lora_rank is not None:
             r = self.q_lora_rank
             out.append(ParamTensor("q_a_proj.weight", (r, d), matmul=True))
             if self.bias:
                 out.append(ParamTensor("q_a_proj.bias", (r,)))
-            out += [ParamTensor("q_a_layernorm.weight", (r,)), ParamTensor("q_b_proj.weight", (h * (dn + dr), r), matmul=True, tp_split=True)]
+            out += [
+                ParamTensor("q_a_layernorm.weight", (r,)),
+                ParamTensor("q_b_proj.weight", (h * (dn + dr), r), matmul=True, tp_split=True),
+            ]
         else:
             out.append(ParamTensor("q_proj.weight", (h * (dn + dr), d), matmul=True, tp_split=True))
         # Megatron-Core MLASelfAttention: the down-projections (q_a, kv_a) are replicated,
@@ -80,7 +112,7 @@ class MLA(Layer):
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """What MLA keeps (symmem's TorchMLA = transformers' DeepseekV3Attention without RoPE),
         T tokens, h heads, c = kv_lora_rank, r = qk_rope_head_dim, q/k head qk = nope + r, v head dv:
 
@@ -105,15 +137,19 @@ class MLA(Layer):
         low = low_precision(policy)
         out = [Saved("input", prod(shape), "act", "input")]
         if self.q_lora_rank is not None:
-            out += rmsnorm_saved("q_a_layernorm.", (t, self.q_lora_rank), True, policy, in_ref="own")
+            out += rmsnorm_saved(
+                "q_a_layernorm.", (t, self.q_lora_rank), True, policy, in_ref="own"
+            )
             out.append(Saved("q_b_proj.input", t * self.q_lora_rank, "act"))
         kv_norm = rmsnorm_saved("kv_a_layernorm.", (t, c), True, policy, in_ref="own")
         if not low:  # the fp32 norm reads a view: the whole kv_a_proj output stays
             kv_norm[0] = Saved("kv_a_proj.output", t * (c + r), "act")
         out += kv_norm
         out.append(Saved("kv_b_proj.input", t * c, "act"))
-        same = sympy.expand(qk - dv) == 0  # sizes are polynomials; simplify() costs 0.15 s of imports
-        if getattr(policy, "device", "cuda") == "cpu" and not same:
+        same = (
+            sympy.expand(qk - dv) == 0
+        )  # sizes are polynomials; simplify() costs 0.15 s of imports
+        if policy.device == "cpu" and not same:
             out += [
                 Saved("q_scaled", t * h * qk, "fp32", tp_split=True),
                 Saved("k_scaled", t * h * qk, "fp32", tp_split=True),
@@ -131,7 +167,7 @@ class MLA(Layer):
             ]
         return out
 
-    def kv_cache(self, shape: Shape, policy: Any) -> sympy.Expr:
+    def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
         """The compressed cache: kv_lora_rank + qk_rope_head_dim per token (DeepSeek-V2
         Section 2.1.2; 576 elements per token and layer for DeepSeek-V3)."""
         return tokens(shape) * (self.kv_lora_rank + self.qk_rope_head_dim)

@@ -7,12 +7,24 @@ that is the ``8 d^2`` of the usual 12 d^2 per-layer rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
 from symmem.layers._saved import act_fn_saved, dropout_saved, tokens
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +38,13 @@ class MLP(Layer):
     kind: ClassVar[str] = "mlp"
     aliases: ClassVar[tuple[str, ...]] = ("ffn",)
     summary: ClassVar[str] = "fc2(act(fc1(x))), d -> d_ff -> d"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("mlp(16, 64)", "[2, 8, 16]"),
+        Example("mlp(16, 64, act = gelu_new)", "[2, 8, 16]"),
+        Example("mlp(16, 64, act = relu, dropout = 0.1)", "[2, 8, 16]"),
+        Example("mlp(16, 64, act = quick_gelu)", "[2, 8, 16]"),
+    )
+    dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 
     d_model: Size
     d_ff: Size
@@ -48,7 +67,7 @@ class MLP(Layer):
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """fc1 keeps x, the activation its input or output (see act_fn_saved), fc2
         its input (the activation's output: counted once when both keep it), and a
         training dropout after fc2 its mask.  GELU with f = 4h gives Korthikanti
@@ -67,4 +86,6 @@ class MLP(Layer):
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mlp import TorchMLP
 
-        return TorchMLP(ev(self.d_model), ev(self.d_ff), self.act, self.bias, float(self.dropout), gated=False)
+        return TorchMLP(
+            ev(self.d_model), ev(self.d_ff), self.act, self.bias, float(self.dropout), gated=False
+        )

@@ -22,7 +22,7 @@ expert of ``shared_expert_intermediate_size`` and a 1-output gate).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
@@ -30,6 +30,7 @@ from symmem.errors import SemanticError
 from symmem.layers._saved import ffn_hidden_saved, tokens
 from symmem.layers.base import (
     Evaluator,
+    Example,
     IntEval,
     Layer,
     NonNeg,
@@ -41,6 +42,7 @@ from symmem.layers.base import (
     register,
 )
 from symmem.layers.mlp import Act
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +54,18 @@ class MoE(Layer):
     kind: ClassVar[str] = "moe"
     aliases: ClassVar[tuple[str, ...]] = ("mixture_of_experts",)
     summary: ClassVar[str] = "router + top_k of n_experts routed MLPs (+ shared experts)"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            "moe(16, 24, 4, 2)",
+            "[2, 8, 16]",
+            "every token goes to exactly top_k experts: exact totals despite routing",
+        ),
+        Example(
+            "moe(16, 24, 6, 3, n_shared = 2, d_shared = 8, shared_gate = true, score_bias = true)",
+            "[2, 8, 16]",
+        ),
+        Example("moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)", "[2, 8, 16]"),
+    )
 
     d_model: Size
     d_expert: Size
@@ -75,13 +89,25 @@ class MoE(Layer):
             raise SemanticError(f"top_k = {k} is larger than n_experts = {e}")
         self.require_integer(ev, self.n_shared, "n_shared")
 
-    def _mlp(self, prefix: str, f: sympy.Expr, copies: sympy.Expr, active: sympy.Expr | None) -> list[ParamTensor]:
+    def _mlp(
+        self, prefix: str, f: sympy.Expr, copies: sympy.Expr, active: sympy.Expr | None
+    ) -> list[ParamTensor]:
         d = self.d_model
-        names = (("gate_proj", (f, d)), ("up_proj", (f, d)), ("down_proj", (d, f))) if self.gated else (
-            ("fc1", (f, d)), ("fc2", (d, f)))
+        names = (
+            (("gate_proj", (f, d)), ("up_proj", (f, d)), ("down_proj", (d, f)))
+            if self.gated
+            else (("fc1", (f, d)), ("fc2", (d, f)))
+        )
         # experts are MLPs: split by tensor parallelism like one (Megatron-LM)
         return [
-            ParamTensor(f"{prefix}.{n}.weight", shape, copies=copies, active=active, matmul=True, tp_split=True)
+            ParamTensor(
+                f"{prefix}.{n}.weight",
+                shape,
+                copies=copies,
+                active=active,
+                matmul=True,
+                tp_split=True,
+            )
             for n, shape in names
         ]
 
@@ -103,7 +129,7 @@ class MoE(Layer):
         self.expect_last_dim(shape, self.d_model, "d_model")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """What the routed block keeps (symmem's TorchMoE, the loop of Hugging Face's
         MixtralSparseMoeBlock), for T tokens; the routing is data-dependent but every
         token goes to exactly top_k experts, so the per-expert rows add up to T k:
@@ -143,7 +169,10 @@ class MoE(Layer):
             for s in ffn_hidden_saved(self.act, self.gated, t, self.f_shared, "shared_experts."):
                 out.append(replace(s, numel=s.numel * self.n_shared))
         if self.shared_gate:
-            out += [Saved("shared_gate.sigmoid", t, "act", small=True), Saved("shared.output", t * d, "act")]
+            out += [
+                Saved("shared_gate.sigmoid", t, "act", small=True),
+                Saved("shared.output", t * d, "act"),
+            ]
         return out
 
     def parallel_sizes(self) -> dict[str, sympy.Expr]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from symmem.layers.base import IntEval, Layer, ParamTensor, Shape, Size, register
+from symmem.layers.base import Example, IntEval, Layer, ParamTensor, Shape, Size, register
 
 if TYPE_CHECKING:
     import torch
@@ -25,6 +25,7 @@ class Param(Layer):
     passthrough: ClassVar[bool] = True  # forward is the identity
     aliases: ClassVar[tuple[str, ...]] = ("parameter",)
     summary: ClassVar[str] = "a parameter tensor of the given shape; the stream passes unchanged"
+    examples: ClassVar[tuple[Example, ...]] = (Example("param(4, 16)", "[2, 8, 16]"),)
 
     # A variadic shape written as four optional fields: the DSL argument binder
     # (symmem.graph._instantiate) binds positional arguments to fields one by one.

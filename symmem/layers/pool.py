@@ -20,13 +20,25 @@ in Network").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers.base import Evaluator, IntEval, Layer, NonNeg, Saved, Shape, Size, prod, register
+from symmem.layers.base import (
+    Evaluator,
+    Example,
+    IntEval,
+    Layer,
+    NonNeg,
+    Saved,
+    Shape,
+    Size,
+    prod,
+    register,
+)
 from symmem.layers.conv import channels_first
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -86,10 +98,12 @@ class _PoolNd(Layer):
 
 @dataclass(frozen=True)
 class _MaxPool(_PoolNd):
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """max_pool keeps its input and the argmax indices (int64, one per output element)."""
-        return [Saved("input", prod(shape), "act", "input"),
-                Saved("indices", prod(self.output_shape(shape)), "int64")]
+        return [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("indices", prod(self.output_shape(shape)), "int64"),
+        ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
@@ -110,6 +124,7 @@ class MaxPool1d(_MaxPool):
     kind: ClassVar[str] = "maxpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "max over windows of L: [batch, C, L] -> [batch, C, L_out]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("maxpool1d(2)", "[2, 3, 9]"),)
 
 
 @register
@@ -118,6 +133,9 @@ class MaxPool2d(_MaxPool):
     kind: ClassVar[str] = "maxpool2d"
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "max over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("maxpool2d(3, stride = 2, padding = 1)", "[2, 3, 12, 12]"),
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +167,7 @@ class _AvgPool(Layer):
         )
         return (*shape[: c + 1], *spatial)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """avg_pool keeps its input (measured, torch 2.13)."""
         return [Saved("input", prod(shape), "act", "input")]
 
@@ -172,6 +190,7 @@ class AvgPool1d(_AvgPool):
     kind: ClassVar[str] = "avgpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "mean over windows of L: [batch, C, L] -> [batch, C, L_out]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("avgpool1d(3)", "[2, 3, 10]"),)
 
 
 @register
@@ -180,6 +199,13 @@ class AvgPool2d(_AvgPool):
     kind: ClassVar[str] = "avgpool2d"
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "mean over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("avgpool2d(2)", "[2, 3, 9, 9]"),
+        Example(
+            "avgpool2d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false)",
+            "[2, 3, 9, 9]",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -193,7 +219,7 @@ class _AdaptiveAvgPool(Layer):
         c = channels_first(shape, self.dims)
         return (*shape[: c + 1], *((self.output_size,) * self.dims))
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """adaptive_avg_pool keeps its input, except output size 1, which PyTorch
         computes as a mean (keeps nothing); measured."""
         if sympy.sympify(self.output_size) == 1:
@@ -213,6 +239,7 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool1d"
     dims: ClassVar[int] = 1
     summary: ClassVar[str] = "mean into output_size bins: [batch, C, L] -> [batch, C, output_size]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("adaptive_avgpool1d(4)", "[2, 3, 10]"),)
 
 
 @register
@@ -221,6 +248,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool2d"
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "mean into o x o bins: [batch, C, H, W] -> [batch, C, o, o]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("adaptive_avgpool2d(3)", "[2, 3, 8, 8]"),)
 
 
 @register
@@ -228,6 +256,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
 class GlobalAvgPool2d(Layer):
     kind: ClassVar[str] = "global_avgpool2d"
     summary: ClassVar[str] = "mean over H and W: [batch, C, H, W] -> [batch, C]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("global_avgpool2d", "[2, 3, 5, 5]"),)
 
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, 2)

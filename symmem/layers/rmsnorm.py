@@ -5,10 +5,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import rmsnorm_saved
-from symmem.layers.base import IntEval, Layer, ParamTensor, Real, Saved, Shape, Size, register
+from symmem.layers.base import (
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Saved,
+    Shape,
+    Size,
+    register,
+)
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -19,6 +30,10 @@ if TYPE_CHECKING:
 class RMSNorm(Layer):
     kind: ClassVar[str] = "rmsnorm"
     summary: ClassVar[str] = "x / rms(x) * g over the last dimension"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("rmsnorm(16)", "[2, 8, 16]"),
+        Example("rmsnorm(16, affine = false)", "[2, 8, 16]"),
+    )
 
     normalized_shape: Size
     affine: bool = True
@@ -31,7 +46,7 @@ class RMSNorm(Layer):
         self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
         return shape
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """Composite ops with an fp32 upcast: see :func:`symmem.layers._saved.rmsnorm_saved`."""
         return rmsnorm_saved("", shape, self.affine, policy)
 

@@ -29,13 +29,15 @@ of the last layer, as ``output`` of PyTorch or ``return_sequences = true``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
 from symmem.errors import SemanticError, ShapeError
+from symmem.layers._saved import dropout_saved
 from symmem.layers.base import (
     Evaluator,
+    Example,
     IntEval,
     Layer,
     ParamTensor,
@@ -47,6 +49,7 @@ from symmem.layers.base import (
     prod,
     register,
 )
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
 class _Recurrent(Layer):
     gates: ClassVar[int] = 1
     summary: ClassVar[str] = "recurrent layer"
+    recurrent: ClassVar[bool] = True
+    dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 
     input_size: Size
     hidden_size: Size
@@ -137,7 +142,7 @@ class _Recurrent(Layer):
         self.expect_last_dim(shape, self.input_size, "input_size")
         return (*shape[:-1], self.hidden_size * self.dirs)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """ATen's native recurrent path (aten/src/ATen/native/RNN.cpp: the input projection of
         all steps at once, then one cell per step), measured on CPU with oneDNN off, for
         T = batch x seq tokens, S steps, B sequences, D directions, L layers, n inputs:
@@ -151,8 +156,6 @@ class _Recurrent(Layer):
         fused kernel and CUDA runs cuDNN, each keeping an opaque workspace instead (not
         modelled; ``symmem check`` measures recurrent models with oneDNN off).
         """
-        from symmem.layers._saved import dropout_saved
-
         t = prod(shape[:-1])
         steps = shape[-2] if len(shape) == 3 else shape[0]
         seqs = t / steps
@@ -211,6 +214,10 @@ class RNN(_Recurrent):
     summary: ClassVar[str] = (
         "Elman RNN (tanh): [batch, seq, input_size] -> [batch, seq, hidden*dirs]"
     )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("rnn(16, 12)", "[2, 8, 16]"),
+        Example("rnn(16, 12, num_layers = 2, bidirectional = true)", "[2, 8, 16]"),
+    )
 
 
 @register
@@ -219,6 +226,10 @@ class LSTM(_Recurrent):
     kind: ClassVar[str] = "lstm"
     gates: ClassVar[int] = 4
     summary: ClassVar[str] = "LSTM, 4 gates: [batch, seq, input_size] -> [batch, seq, hidden*dirs]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("lstm(16, 12)", "[2, 8, 16]"),
+        Example("lstm(16, 12, num_layers = 2, dropout = 0.3)", "[2, 8, 16]"),
+    )
 
 
 @register
@@ -227,3 +238,7 @@ class GRU(_Recurrent):
     kind: ClassVar[str] = "gru"
     gates: ClassVar[int] = 3
     summary: ClassVar[str] = "GRU, 3 gates: [batch, seq, input_size] -> [batch, seq, hidden*dirs]"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("gru(16, 12)", "[2, 8, 16]"),
+        Example("gru(16, 12, num_layers = 3, bidirectional = true, dropout = 0.2)", "[2, 8, 16]"),
+    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from symmem.layers.base import IntEval, Layer, Saved, Shape, prod, register
+from symmem.layers.base import Example, IntEval, Layer, Saved, Shape, prod, register
+from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 class Softmax(Layer):
     kind: ClassVar[str] = "softmax"
     summary: ClassVar[str] = "normalised exponentials over the last dimension"
+    examples: ClassVar[tuple[Example, ...]] = (Example("softmax", "[2, 8, 16]"),)
 
-    def activations(self, shape: Shape, policy: Any) -> list[Saved]:
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """_softmax_backward_data reads the softmax's output."""
         return [Saved("output", prod(shape), "act", "output")]
 

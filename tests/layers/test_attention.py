@@ -16,7 +16,9 @@ Int = sympy.Integer
 
 
 def attn(d: int, h: int, **kw: object) -> Attention:
-    conv = {k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()}
+    conv = {
+        k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
+    }
     return Attention(Int(d), Int(h), **conv)  # type: ignore[arg-type]
 
 
@@ -34,7 +36,9 @@ def _llama():  # GQA, no biases: LlamaAttention, Llama-3 style 32 heads / 8 kv h
     from transformers.models.llama.modeling_llama import LlamaAttention
 
     cfg = LlamaConfig(hidden_size=256, num_attention_heads=8, num_key_value_heads=2)
-    return LlamaAttention(cfg, layer_idx=0), attn(256, 8, kv_heads=2, qkv_bias=False, out_bias=False)
+    return LlamaAttention(cfg, layer_idx=0), attn(
+        256, 8, kv_heads=2, qkv_bias=False, out_bias=False
+    )
 
 
 def _qwen2():  # q/k/v biases, no output bias

@@ -51,41 +51,5 @@ def test_dropout_probability_is_checked() -> None:
         one("dropout(1.5)")
 
 
-@pytest.mark.parametrize(
-    ("dsl", "shape"),
-    [
-        ("linear(16, 8)", (2, 3, 16)),
-        ("linear(16, 8, bias = false)", (2, 3, 16)),
-        ("layernorm(16)", (2, 3, 16)),
-        ("layernorm(16, bias = false)", (2, 3, 16)),
-        ("layernorm(16, affine = false)", (2, 3, 16)),
-        ("rmsnorm(16)", (2, 3, 16)),
-        ("pos_embedding(8, 16)", (2, 3, 16)),
-        ("relu", (2, 3, 16)),
-        ("gelu", (2, 3, 16)),
-        ("gelu_tanh", (2, 3, 16)),
-        ("silu", (2, 3, 16)),
-        ("tanh", (2, 3, 16)),
-        ("sigmoid", (2, 3, 16)),
-        ("dropout(0.1)", (2, 3, 16)),
-        ("softmax", (2, 3, 16)),
-    ],
-)
-def test_against_torch(dsl: str, shape: tuple[int, ...]) -> None:
-    torch = pytest.importorskip("torch")
-    m = one(dsl)
-    node = next(iter(m.graph.walk()))[0]
-    module = node.layer.to_torch(lambda e: int(sympy.sympify(e).xreplace(m.values)))
-    assert sum(p.numel() for p in module.parameters()) == m.params().total.evaluate()
-    out = module(torch.randn(*shape))
-    ev = {sym("batch"): shape[0], sym("seq_len"): shape[1]}
-    assert tuple(int(sympy.sympify(x).xreplace(ev)) for x in node.out_shape) == tuple(out.shape)
-
-
-def test_embedding_against_torch() -> None:
-    torch = pytest.importorskip("torch")
-    m = one("embedding(100, 16)", "[batch, seq_len]")
-    node = next(iter(m.graph.walk()))[0]
-    module = node.layer.to_torch(int)
-    assert sum(p.numel() for p in module.parameters()) == 1600
-    assert tuple(module(torch.zeros(2, 3, dtype=torch.long)).shape) == (2, 3, 16)
+# Against PyTorch (parameters, output shape, saved bytes): tests/layers/test_examples.py,
+# over every kind's examples.

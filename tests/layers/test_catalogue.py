@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import symmem
 from symmem.cli import app
 from symmem.layers import catalogue, kinds
 from symmem.layers.base import Layer
@@ -50,6 +51,31 @@ def test_kind_has_a_pytorch_equivalent_or_says_why_not(cls: type[Layer]) -> None
 def test_kind_appears_in_the_docs(cls: type[Layer]) -> None:
     text = "\n".join(p.read_text() for p in DOCS.glob("*.md"))
     assert f"`{cls.kind}" in text, f"docs/ never mentions `{cls.kind}`"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_dropout_fields_name_the_dropout_probabilities(cls: type[Layer]) -> None:
+    # torch_build's dropout=False (ActPolicy.dropout) zeroes exactly these fields
+    names = {f.name for f in dataclasses.fields(cls)}
+    assert set(cls.dropout_fields) <= names
+    assert "dropout" not in names or "dropout" in cls.dropout_fields
+    for ex in cls.examples:
+        for node, _ in symmem.parse(ex.dsl()).graph.walk():
+            off = node.layer.without_dropout()
+            assert all(getattr(off, f) == 0 for f in off.dropout_fields)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
+def test_structural_questions_have_answers(cls: type[Layer]) -> None:
+    # the questions code outside symmem/layers asks instead of testing a kind's name
+    layer = symmem.parse(cls.examples[0].dsl()).graph.layer(_first_path(cls)).layer
+    assert isinstance(cls.recurrent, bool) and isinstance(cls.can_be_output_head, bool)
+    assert layer.reads_token_ids == (layer.token_vocab() is not None)
+
+
+def _first_path(cls: type[Layer]) -> str:
+    m = symmem.parse(cls.examples[0].dsl())
+    return next(node.path for node, _ in m.graph.walk() if type(node.layer) is cls)
 
 
 def test_kinds_command_lists_every_kind() -> None:

@@ -21,18 +21,39 @@ def n_params(module: object) -> int:
 
 # DeepSeek-V3 config.json (deepseek-ai/DeepSeek-V3): hidden 7168, 128 heads,
 # q_lora_rank 1536, kv_lora_rank 512, qk_nope 128, qk_rope 64, v_head 128.
-V3 = {"hidden_size": 7168, "num_attention_heads": 128, "q_lora_rank": 1536, "kv_lora_rank": 512,
-      "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128}
+V3 = {
+    "hidden_size": 7168,
+    "num_attention_heads": 128,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+}
 # DeepSeek-V2-Lite config.json: hidden 2048, 16 heads, no q_lora_rank, kv_lora_rank 512.
-V2_LITE = {"hidden_size": 2048, "num_attention_heads": 16, "q_lora_rank": None, "kv_lora_rank": 512,
-           "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128}
+V2_LITE = {
+    "hidden_size": 2048,
+    "num_attention_heads": 16,
+    "q_lora_rank": None,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+}
 
 
 def ours(cfg: dict[str, object], bias: bool) -> MLA:
     q = cfg["q_lora_rank"]
-    return MLA(Int(cfg["hidden_size"]), Int(cfg["num_attention_heads"]), Int(cfg["kv_lora_rank"]),
-               Int(cfg["qk_nope_head_dim"]), Int(cfg["qk_rope_head_dim"]), Int(cfg["v_head_dim"]),
-               None if q is None else Int(q), bias)
+    return MLA(
+        Int(cfg["hidden_size"]),
+        Int(cfg["num_attention_heads"]),
+        Int(cfg["kv_lora_rank"]),
+        Int(cfg["qk_nope_head_dim"]),
+        Int(cfg["qk_rope_head_dim"]),
+        Int(cfg["v_head_dim"]),
+        None if q is None else Int(q),
+        bias,
+    )
 
 
 @pytest.mark.parametrize("version", ["v2", "v3"])
@@ -53,7 +74,15 @@ def test_matches_transformers(version: str, cfg: dict[str, object], bias: bool) 
 def test_deepseek_v3_attention_count() -> None:
     # Hand derivation (DeepSeek-V3 sizes): q_a 7168*1536 + q_a_norm 1536 + q_b 1536*128*192
     # + kv_a 7168*576 + kv_a_norm 512 + kv_b 512*128*256 + o 128*128*7168
-    expected = 7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168
+    expected = (
+        7168 * 1536
+        + 1536
+        + 1536 * 128 * 192
+        + 7168 * 576
+        + 512
+        + 512 * 128 * 256
+        + 128 * 128 * 7168
+    )
     assert expected == 187_107_328
     assert int(ours(V3, False).params()) == expected
 
@@ -61,7 +90,16 @@ def test_deepseek_v3_attention_count() -> None:
 @pytest.mark.parametrize("q_lora_rank", [None, 24])
 @pytest.mark.parametrize("bias", [False, True])
 def test_torch_module(q_lora_rank: int | None, bias: bool) -> None:
-    layer = MLA(Int(64), Int(4), Int(16), Int(8), Int(4), Int(12), None if q_lora_rank is None else Int(q_lora_rank), bias)
+    layer = MLA(
+        Int(64),
+        Int(4),
+        Int(16),
+        Int(8),
+        Int(4),
+        Int(12),
+        None if q_lora_rank is None else Int(q_lora_rank),
+        bias,
+    )
     module = layer.to_torch(int)
     assert n_params(module) == int(layer.params())
     x = torch.randn(2, 5, 64)

@@ -45,7 +45,10 @@ def test_formula() -> None:
     assert sympy.expand(MLP(d, f, bias=False).params() - 2 * d * f) == 0
 
 
-@pytest.mark.parametrize("kw", [{}, {"bias": False, "act": "relu"}, {"act": "quick_gelu", "dropout": sympy.Rational(1, 10)}])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"bias": False, "act": "relu"}, {"act": "quick_gelu", "dropout": sympy.Rational(1, 10)}],
+)
 def test_torch_module(kw: dict[str, object]) -> None:
     layer = MLP(Int(32), Int(80), **kw)  # type: ignore[arg-type]
     module = layer.to_torch(int)

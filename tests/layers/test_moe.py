@@ -20,7 +20,9 @@ def n_params(module: object) -> int:
 
 
 def moe(*args: int, **kw: object) -> MoE:
-    conv = {k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()}
+    conv = {
+        k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
+    }
     return MoE(*(Int(a) for a in args), **conv)  # type: ignore[arg-type]
 
 
@@ -55,7 +57,9 @@ def test_deepseek_v3() -> None:
         block = DeepseekV3MoE(DeepseekV3Config())
     layer = moe(7168, 2048, 256, 8, n_shared=1, score_bias=True)
     assert int(layer.params()) == n_params(block)
-    assert buffers(layer) == sum(b.numel() for b in block.buffers()) == 256  # e_score_correction_bias
+    assert (
+        buffers(layer) == sum(b.numel() for b in block.buffers()) == 256
+    )  # e_score_correction_bias
     per_expert = n_params(block.experts) // 256
     assert active(layer) == n_params(block.gate) + n_params(block.shared_experts) + 8 * per_expert
 
@@ -66,8 +70,13 @@ def test_deepseek_v2_lite_two_shared() -> None:
     from transformers import DeepseekV2Config
     from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Moe
 
-    cfg = DeepseekV2Config(hidden_size=2048, moe_intermediate_size=1408, n_routed_experts=64,
-                           n_shared_experts=2, num_experts_per_tok=6)
+    cfg = DeepseekV2Config(
+        hidden_size=2048,
+        moe_intermediate_size=1408,
+        n_routed_experts=64,
+        n_shared_experts=2,
+        num_experts_per_tok=6,
+    )
     with torch.device("meta"):
         block = DeepseekV2Moe(cfg)
     assert int(moe(2048, 1408, 64, 6, n_shared=2).params()) == n_params(block)
@@ -79,8 +88,13 @@ def test_qwen2_moe_shared_gate() -> None:
     from transformers import Qwen2MoeConfig
     from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeSparseMoeBlock
 
-    cfg = Qwen2MoeConfig(hidden_size=2048, moe_intermediate_size=1408, num_experts=60,
-                         num_experts_per_tok=4, shared_expert_intermediate_size=5632)
+    cfg = Qwen2MoeConfig(
+        hidden_size=2048,
+        moe_intermediate_size=1408,
+        num_experts=60,
+        num_experts_per_tok=4,
+        shared_expert_intermediate_size=5632,
+    )
     with torch.device("meta"):
         block = Qwen2MoeSparseMoeBlock(cfg)
     layer = moe(2048, 1408, 60, 4, n_shared=1, d_shared=5632, shared_gate=True)
@@ -99,8 +113,18 @@ def test_formula() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw", [{}, {"n_shared": 2, "d_shared": 12, "score_bias": True, "shared_gate": True, "router_bias": True},
-           {"gated": False, "act": "gelu"}]
+    "kw",
+    [
+        {},
+        {
+            "n_shared": 2,
+            "d_shared": 12,
+            "score_bias": True,
+            "shared_gate": True,
+            "router_bias": True,
+        },
+        {"gated": False, "act": "gelu"},
+    ],
 )
 def test_torch_module_counts(kw: dict[str, object]) -> None:
     layer = moe(16, 24, 6, 2, **kw)
