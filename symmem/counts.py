@@ -58,7 +58,7 @@ class ParamsResult:
 
 def _token_table(node: LayerNode) -> bool:
     """Is this layer a token-embedding table (what ``active_embeddings = exclude`` leaves out)?"""
-    return node.layer.reads_token_ids()
+    return node.layer.reads_token_ids
 
 
 def param_counts(

@@ -19,7 +19,8 @@ import sympy
 
 from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
-from symmem.layers.base import Layer, Shape, catalogue, fmt_shape, same
+from symmem.layers import catalogue
+from symmem.layers.base import Layer, Shape, fmt_shape, same
 from symmem.symbols import IMPLICIT_FREE, sym
 
 # ---------------------------------------------------------------- graph nodes

@@ -188,15 +188,6 @@ class Layer:
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
-    def reads_token_ids(self) -> bool:
-        """Is this layer a token-embedding table read by integer ids (the model's first input)?"""
-        return False
-
-    def can_be_output_head(self) -> bool:
-        """Can this layer, last in a model and outside any repeat, be its output head (an LM
-        head or a classifier: column-parallel under tp, never weight-quantized)?"""
-        return False
-
     def parallel_sizes(self) -> dict[str, sympy.Expr]:
         """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
         return {}
@@ -305,16 +296,7 @@ def register(cls: type[Layer]) -> type[Layer]:
     return cls
 
 
-def catalogue() -> dict[str, type[Layer]]:
-    """Every registered kind by DSL name (aliases included)."""
-    import symmem.layers  # noqa: F401  (imports every kind module)
-
+def registered() -> dict[str, type[Layer]]:
+    """The kinds registered so far by DSL name (aliases included); :func:`symmem.layers.catalogue`
+    is the whole catalogue, once every kind module has been imported."""
     return dict(_CATALOGUE)
-
-
-def kinds() -> list[type[Layer]]:
-    """Each registered kind once."""
-    seen: dict[str, type[Layer]] = {}
-    for cls in catalogue().values():
-        seen[cls.kind] = cls
-    return [seen[k] for k in sorted(seen)]

@@ -43,9 +43,6 @@ class Embedding(Layer):
     embedding_dim: Size
     tie: Ref | None = None
 
-    def reads_token_ids(self) -> bool:
-        return True
-
     def tensors(self) -> list[ParamTensor]:
         # vocab-parallel under tensor parallelism (Megatron-LM VocabParallelEmbedding)
         return [

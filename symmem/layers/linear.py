@@ -46,9 +46,6 @@ class Linear(Layer):
     bias: bool = True
     tie: Ref | None = None
 
-    def can_be_output_head(self) -> bool:
-        return True
-
     def tensors(self) -> list[ParamTensor]:
         # a plain linear stays replicated under tensor parallelism (the memory model splits
         # the model's output head, which Megatron makes column-parallel, by its place)

@@ -80,7 +80,7 @@ def places(graph: LayerGraph) -> tuple[list[Place], dict[str, Repeat]]:
 
 def output_head(places: Sequence[Place]) -> str | None:
     """The model's last layer when it can be an output head and sits outside any repeat."""
-    if places and places[-1].node.layer.can_be_output_head() and places[-1].stage != "repeat":
+    if places and places[-1].node.layer.can_be_output_head and places[-1].stage != "repeat":
         return places[-1].node.path
     return None
 
