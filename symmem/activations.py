@@ -31,16 +31,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import sympy
 
 from symmem import dtypes
+from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import Saved, prod
 from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
-
-if TYPE_CHECKING:
-    from symmem.graph import GroupNode, LayerGraph
 
 #: activation dtype names the policy accepts (from the registry, :mod:`symmem.dtypes`)
 DTYPES = ACT_DTYPES
@@ -103,8 +100,6 @@ class _Walker:
         self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
     ) -> tuple[list[_Raw], int]:
         """Walk a group's body from the stream tensor ``cur``; return entries and the output tensor."""
-        from symmem.graph import GroupNode, LayerNode
-
         out: list[_Raw] = []
         for child in group.body:
             if isinstance(child, LayerNode):

@@ -46,6 +46,7 @@ from symmem.activations import (
     transient,
 )
 from symmem.errors import OptionError, SymmemError
+from symmem.graph import GroupNode
 
 if TYPE_CHECKING:
     from symmem.layers.base import Layer
@@ -354,8 +355,6 @@ def peak_moments(
 
 def _segments(group: Any) -> list[Any]:
     """Layers in execution order, each ``repeat`` kept whole (see peak_formula)."""
-    from symmem.graph import GroupNode
-
     out: list[Any] = []
     for child in group.body:
         if isinstance(child, GroupNode) and child.kind != "repeat":

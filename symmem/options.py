@@ -17,25 +17,30 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, get_args
 
 import sympy
 
 from symmem.errors import OptionError, suggest
 from symmem.optimizers import OPTIMIZER_ALIASES, OPTIMIZERS
 from symmem.parallel import Degree
-from symmem.precision import FLOAT_DTYPES, KV_DTYPES, PRECISION_ALIASES, PRECISIONS, QUANTS, STATE_DTYPES
+from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
+from symmem.precision import (
+    FLOAT_DTYPES,
+    KV_DTYPES,
+    PRECISION_ALIASES,
+    PRECISIONS,
+    QUANTS,
+    STATE_DTYPES,
+)
 from symmem.units import parse_overhead
-
-if TYPE_CHECKING:
-    from symmem.activations import ActPolicy
 
 MODES = ("train", "infer")
 CHECKPOINTING = ("none", "full", "selective")
-ATTENTIONS = ("eager", "sdpa", "flash")
-DEVICES = ("cuda", "cpu")
-ACT_DTYPES = ("fp32", "fp16", "bf16")
-ADAPTER_DTYPES = ("fp32", "fp16", "bf16")
+ATTENTIONS: tuple[str, ...] = get_args(Attention)
+DEVICES: tuple[str, ...] = get_args(Device)
+#: dtypes of LoRA adapters (and of their gradients and optimizer states)
+ADAPTER_DTYPES = ACT_DTYPES
 #: LoRA targets of PEFT's LoraConfig for Llama-style models (target_modules=["q_proj", "v_proj"])
 DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
 

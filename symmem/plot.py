@@ -8,7 +8,6 @@ nvidia-smi and the budgets of GPUs are read).  Written atomically.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from symmem.errors import OptionError
+from symmem.files import atomic_path
 
 GiB = float(1024**3)
 
@@ -62,7 +62,7 @@ def plot_sweep(
     ``solved``: second-symbol value (None with one grid symbol) -> SolveResult, marked on its line.
     ``components``: column names to stack (one line only).
     """
-    target, ext, directory = check_target(path)
+    target, ext, _ = check_target(path)
     if len(grid_names) > 2:
         raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
     plt = _matplotlib()
@@ -124,19 +124,8 @@ def plot_sweep(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".symmem-", suffix=ext, dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        from symmem.sweep import _file_mode
-
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        with atomic_path(target, suffix=ext) as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)

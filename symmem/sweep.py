@@ -28,7 +28,6 @@ otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -42,6 +41,7 @@ import numpy as np
 import sympy
 
 from symmem.errors import OptionError, suggest
+from symmem.files import atomic_write
 from symmem.quantity import Quantity
 
 INT64_MAX = 2**63 - 1
@@ -438,37 +438,17 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
 
     Returns the format written.  Nothing is left at ``path`` on error.
     """
-    import tempfile
+    target, ext, _ = check_out(path)
+    with atomic_write(target, binary=ext == ".parquet", suffix=ext) as fh:
+        if ext == ".csv":
+            _write_csv(columns, fh)
+        elif ext == ".json":
+            _write_json(columns, fh)
+        else:
+            import pandas as pd
 
-    target, ext, directory = check_out(path)
-    fd, tmp = tempfile.mkstemp(prefix=".symmem-", suffix=ext, dir=directory)
-    try:
-        with os.fdopen(fd, "w" if ext != ".parquet" else "wb") as fh:
-            if ext == ".csv":
-                _write_csv(columns, fh)
-            elif ext == ".json":
-                _write_json(columns, fh)
-            else:
-                import pandas as pd
-
-                pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(fh, index=False)
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(fh, index=False)
     return ext[1:]
-
-
-def _file_mode(target: str) -> int:
-    """The mode a new file would get (0666 less the umask), or the existing file's mode."""
-    try:
-        return os.stat(target).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _plain(col: np.ndarray) -> Any:

@@ -4,7 +4,7 @@ one memory component) and the budget (--budget or --gpu).  No formula here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 import sympy
 import typer

@@ -7,7 +7,11 @@ from typing import Annotated
 
 import typer
 
+from symmem.check import CheckReport, default_device
+from symmem.check import check as run_check
 from symmem.cli.common import ModelArg, ModelNameOpt, SetOpt, load_model, parse_sets, user_errors
+from symmem.options import ATTENTIONS, DEVICES
+from symmem.policy import ACT_DTYPES, ActPolicy
 
 
 def check(
@@ -16,10 +20,15 @@ def check(
     model_name: ModelNameOpt = None,
     device: Annotated[
         str | None,
-        typer.Option(help="Where the step runs and which rules the formulas follow: cuda or cpu (default: cuda when a GPU is present, as users plan GPU memory; else cpu)."),
+        typer.Option(
+            help=f"Where the step runs and which rules the formulas follow: {' or '.join(DEVICES)} (default: "
+            "cuda when a GPU is present, as users plan GPU memory; else cpu)."
+        ),
     ] = None,
-    dtype: Annotated[str, typer.Option(help="Activation (and model) dtype: fp32, bf16 or fp16.")] = "fp32",
-    attention: Annotated[str, typer.Option(help="Attention implementation for layers that name none: eager, sdpa or flash.")] = "sdpa",
+    dtype: Annotated[str, typer.Option(help=f"Activation (and model) dtype: {', '.join(ACT_DTYPES)}.")] = "fp32",
+    attention: Annotated[
+        str, typer.Option(help=f"Attention implementation for layers that name none: {', '.join(ATTENTIONS)}.")
+    ] = "sdpa",
     dropout: Annotated[bool, typer.Option("--dropout/--no-dropout", help="Training dropout active.")] = True,
     batch: Annotated[int | None, typer.Option(help="Batch size (same as --set batch=N).")] = None,
     seq_len: Annotated[int | None, typer.Option(help="Sequence length (same as --set seq_len=N).")] = None,
@@ -27,13 +36,6 @@ def check(
     """Build the network in PyTorch (shrink it with --set), run one training step on it and
     print formula vs measured: parameters per layer, bytes saved for backward, peak bytes."""
     with user_errors():
-        from symmem.activations import ActPolicy
-        from symmem.check import MissingTorch
-
-        try:
-            from symmem.check import check as run_check
-        except ImportError:  # pragma: no cover
-            raise MissingTorch("symmem check needs PyTorch: pip install 'symmem[validate]'") from None
         sets = parse_sets(set_)
         if batch is not None:
             sets["batch"] = batch
@@ -41,8 +43,6 @@ def check(
             sets["seq_len"] = seq_len
         m = load_model(model, [f"{k}={v}" for k, v in sets.items()], None, model_name)
         if device is None:
-            from symmem.check import default_device
-
             device = default_device()
         policy = ActPolicy(attention=attention, device=device, dropout=dropout, dtype=dtype)  # type: ignore[arg-type]
         try:
@@ -55,10 +55,7 @@ def check(
             raise typer.Exit(2)
 
 
-def _render(report: object) -> None:
-    from symmem.check import CheckReport
-
-    assert isinstance(report, CheckReport)
+def _render(report: CheckReport) -> None:
     p = report.policy
     typer.echo(f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout {'on' if p.dropout else 'off'}")
     typer.echo("at " + ", ".join(f"{k}={v}" for k, v in sorted(report.values.items())))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import typer
 
 from symmem.cli.common import JsonOpt, echo_json
+from symmem.gpus import CATALOGUE
+from symmem.units import format_bytes
 
 
 def gpus(json_: JsonOpt = False) -> None:
     """List the catalogued accelerators and the capacity `--gpu NAME` uses as the budget."""
-    from symmem.gpus import CATALOGUE
-    from symmem.units import format_bytes
-
     if json_:
         echo_json([
             {"key": g.key, "name": g.name, "nominal": g.nominal, "nominal_bytes": g.nominal_bytes,

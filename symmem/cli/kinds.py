@@ -6,11 +6,11 @@ from dataclasses import MISSING, fields
 
 import typer
 
+from symmem.layers import kinds as all_kinds
+
 
 def kinds() -> None:
     """List the layer kinds the DSL knows, with their arguments and defaults."""
-    from symmem.layers import kinds as all_kinds
-
     for cls in all_kinds():
         args = []
         for f in fields(cls):  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from symmem.cli.common import (
     load_model,
     user_errors,
 )
+from symmem.export import params_json
 
 
 def params(
@@ -36,8 +37,6 @@ def params(
     ] = False,
 ) -> None:
     """Print the exact parameter count: per layer, the formula, and the total."""
-    from symmem.export import params_json
-
     with user_errors():
         m = load_model(model, set_, free, model_name)
         result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)

@@ -31,7 +31,8 @@ from symmem.errors import OptionError
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.remedies import remedies
-from symmem.solve import SolveResult, default_range, frontier, solve as solve_quantity
+from symmem.solve import SolveResult, default_range, frontier
+from symmem.solve import solve as solve_quantity
 from symmem.sweep import parse_values
 from symmem.units import format_bytes
 

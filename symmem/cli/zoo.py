@@ -5,14 +5,13 @@ from __future__ import annotations
 import typer
 
 from symmem.cli.common import human, user_errors
+from symmem.errors import SymmemError
+from symmem.model import parse
+from symmem.sources import zoo_names, zoo_text
 
 
 def zoo() -> None:
     """List the bundled models: name, parameter count, and the first line of their description."""
-    from symmem.errors import SymmemError
-    from symmem.model import parse
-    from symmem.sources import zoo_names, zoo_text
-
     with user_errors():
         try:
             names = zoo_names()

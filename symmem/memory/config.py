@@ -17,7 +17,7 @@ import sympy
 from symmem.errors import OptionError
 from symmem.optimizers import Optimizer
 from symmem.optimizers import optimizer as get_optimizer
-from symmem.options import ADAPTER_DTYPES, ACT_DTYPES, MemoryOptions
+from symmem.options import ACT_DTYPES, ADAPTER_DTYPES, MemoryOptions
 from symmem.parallel import Parallel
 from symmem.precision import DTYPE_BYTES, FLOAT_DTYPES, KV_DTYPES, STATE_DTYPES, Quant, check_dtype
 from symmem.precision import precision as get_precision

@@ -7,10 +7,11 @@ The rooms (:mod:`.states`, :mod:`.activations`, :mod:`.inference`) read a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import sympy
 
-from symmem.activations import ActPolicy
+from symmem.activations import ActPolicy, dtype_bytes
 from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.layers.base import ParamTensor, Saved
@@ -20,7 +21,8 @@ from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
 from symmem.precision import DTYPE_BYTES, Quant
 
-FP32 = sympy.Integer(4)
+#: bytes of an fp32 element: master weights and gradient copies (docs/memory.md)
+FP32 = DTYPE_BYTES["fp32"]
 
 
 class Build:
@@ -51,6 +53,8 @@ class Build:
         self.places, self.repeats = places(graph)
         self.head = output_head(self.places)
         self.policy = policy if policy is not None else self.default_policy()
+        #: the policy whose dtype and device resolve the dtype classes of saved tensors
+        self.bytes_policy = replace(self.policy, dtype=cfg.act_dtype, device=cfg.device)  # type: ignore[arg-type]
         self.notes: list[str] = []
         self.rows: dict[str, dict[str, Sum]] = {}
         if self.pp_on and not self.repeats:
@@ -89,20 +93,9 @@ class Build:
         return self.rows[key]
 
     def act_bytes(self, cls: str) -> sympy.Expr:
-        """Bytes per element of a ``Saved`` dtype class."""
-        act = DTYPE_BYTES[self.cfg.act_dtype]
-        match cls:
-            case "act":
-                return act
-            case "fp32":
-                return FP32
-            case "mask":  # native_dropout's bool mask on CUDA; the noise tensor in the activation dtype on CPU
-                return sympy.Integer(1) if self.cfg.device == "cuda" else act
-            case "bool":
-                return sympy.Integer(1)
-            case "int64":
-                return sympy.Integer(8)
-        raise OptionError(f"unknown saved-tensor dtype class '{cls}'")  # pragma: no cover
+        """Bytes per element of a ``Saved`` dtype class (:func:`symmem.activations.dtype_bytes`)
+        at the configuration's activation dtype and device."""
+        return sympy.Integer(dtype_bytes(cls, self.bytes_policy))
 
     def split(self, path: str, saved: Saved) -> sympy.Expr:
         """Tensor parallelism splits what the layer marks ``tp_split``; sequence parallelism
