@@ -25,19 +25,34 @@ def wall(cmd: list[str], runs: int) -> list[float]:
     out = []
     for _ in range(runs):
         t = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         out.append(time.perf_counter() - t)
     return out
 
 
 def import_times() -> dict[str, float]:
     """Cumulative import time (s) of the top-level packages, from -X importtime."""
-    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import symmem.cli"], cwd=ROOT,
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import symmem.cli"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cum: dict[str, float] = {}
     for line in r.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|(\s*)(\S+)", line)
-        if m and m[3] in ("sympy", "typer", "lark", "numpy", "symmem", "symmem.cli", "symmem.memory"):
+        if m and m[3] in (
+            "sympy",
+            "typer",
+            "lark",
+            "numpy",
+            "symmem",
+            "symmem.cli",
+            "symmem.memory",
+        ):
             cum[m[3]] = max(cum.get(m[3], 0.0), int(m[1]) / 1e6)
     return cum
 
@@ -50,7 +65,9 @@ def main() -> None:
     import shutil
 
     exe = shutil.which("symmem")  # the installed entry point, as users run it
-    head = [exe] if exe else [sys.executable, "-c", "import sys; from symmem.cli import main; main()"]
+    head = (
+        [exe] if exe else [sys.executable, "-c", "import sys; from symmem.cli import main; main()"]
+    )
     solve = [*head, "solve", "--budget", "80GB", args.model, "--mode", "infer"]
     empty = wall([sys.executable, "-c", "pass"], args.runs)
     imp = wall([sys.executable, "-c", "import symmem.cli"], args.runs)
@@ -60,8 +77,10 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
     print(f"python startup          median {statistics.median(empty):.3f} s")
     print(f"import symmem.cli       median {statistics.median(imp):.3f} s")
-    print(f"symmem solve (cold)     median {statistics.median(full):.3f} s  runs: {', '.join(f'{x:.2f}' for x in full)}")
-    print(f"  ... --tp 8 --quant int4 median {statistics.median(fits):.3f} s  (fits: no remedy search)")
+    shown = ", ".join(f"{x:.2f}" for x in full)
+    print(f"symmem solve (cold)     median {statistics.median(full):.3f} s  runs: {shown}")
+    fits_median = statistics.median(fits)
+    print(f"  ... --tp 8 --quant int4 median {fits_median:.3f} s  (fits: no remedy search)")
     for name, secs in sorted(import_times().items(), key=lambda kv: -kv[1]):
         print(f"  -X importtime {name:<14} {secs:.3f} s (cumulative)")
 

@@ -49,8 +49,11 @@ def main() -> None:
         runs = [run_once(model, args.cores, args.extra.split()) for _ in range(args.runs)]
         wall = [w for w, _ in runs]
         shown = ", ".join(f"{t:.3f}" for t in wall)
-        print(f"{model}: median {statistics.median(wall):.3f} s wall over {args.runs} cold processes ({shown}) "
-              f"on {args.cores} cores; median CPU time {statistics.median(c for _, c in runs):.3f} s")
+        cpu = statistics.median(c for _, c in runs)
+        print(
+            f"{model}: median {statistics.median(wall):.3f} s wall over {args.runs} cold "
+            f"processes ({shown}) on {args.cores} cores; median CPU time {cpu:.3f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,12 @@ def median_time(text: str, runs: int = 7) -> float:
 def doubled(text: str) -> str:
     """Double every `repeat <integer>` and every symbol default that counts layers."""
     text = re.sub(r"repeat (\d+)", lambda m: f"repeat {2 * int(m.group(1))}", text)
-    return re.sub(r"^(\w*layers\w*) = (\d+)", lambda m: f"{m.group(1)} = {2 * int(m.group(2))}", text, flags=re.M)
+    return re.sub(
+        r"^(\w*layers\w*) = (\d+)",
+        lambda m: f"{m.group(1)} = {2 * int(m.group(2))}",
+        text,
+        flags=re.M,
+    )
 
 
 def main(names: list[str]) -> None:
@@ -43,7 +48,10 @@ def main(names: list[str]) -> None:
     for name in names:
         text = read_source(name)[0]
         base, twice = median_time(text), median_time(doubled(text))
-        print(f"{name:>14}: parse + build + count {base * 1e3:7.1f} ms   doubled depth {twice * 1e3:7.1f} ms")
+        print(
+            f"{name:>14}: parse + build + count {base * 1e3:7.1f} ms"
+            f"   doubled depth {twice * 1e3:7.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,18 @@ def main() -> None:
     args = ap.parse_args()
     cases = [
         ("gpt2", "train", {}, "batch"),
-        ("llama2-7b", "train", {"precision": "mixed-bf16", "checkpointing": "full", "zero": 3, "dp": 8}, "batch"),
-        ("llama2-7b", "train", {"precision": "mixed-bf16", "attention": "eager", "zero": 3, "dp": 8}, "seq_len"),
+        (
+            "llama2-7b",
+            "train",
+            {"precision": "mixed-bf16", "checkpointing": "full", "zero": 3, "dp": 8},
+            "batch",
+        ),
+        (
+            "llama2-7b",
+            "train",
+            {"precision": "mixed-bf16", "attention": "eager", "zero": 3, "dp": 8},
+            "seq_len",
+        ),
         ("deepseek-v3", "infer", {"tp": 8, "quant": "int4"}, "batch"),
     ]
     for name, mode, opts, sym in cases:
@@ -42,8 +52,12 @@ def main() -> None:
         r = solve(total, "80GB", sym)
         first = time.perf_counter() - t
         rep = timed(lambda total=total, sym=sym: solve(total, "80GB", sym), args.n)
-        print(f"{name:<12} {mode:<5} {sym:<8} v={r.value!s:<8} {r.method:<12} memory() {t_mem * 1e3:7.1f} ms  "
-              f"first solve {first * 1e3:6.2f} ms  repeated median {statistics.median(rep) * 1e3:6.3f} ms")
+        again = statistics.median(rep)
+        print(
+            f"{name:<12} {mode:<5} {sym:<8} v={r.value!s:<8} {r.method:<12} "
+            f"memory() {t_mem * 1e3:7.1f} ms  first solve {first * 1e3:6.2f} ms  "
+            f"repeated median {again * 1e3:6.3f} ms"
+        )
 
 
 if __name__ == "__main__":

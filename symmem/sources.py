@@ -4,37 +4,20 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from symmem.errors import SymmemError, suggest
-
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-
-def _zoo_root() -> Traversable:
-    """``symmem.data`` (examples/ as installed by the wheel or the editable finder); from a
-    source checkout imported directly (``python -m pytest`` next to a non-editable install
-    puts the checkout first on sys.path), the checkout's examples/ folder."""
-    try:
-        return resources.files("symmem.data")
-    except ModuleNotFoundError:
-        checkout = Path(__file__).resolve().parent.parent / "examples"
-        if checkout.is_dir():
-            return checkout
-        raise
+from symmem.resources import examples_dir
 
 
 def zoo_names() -> list[str]:
     """Names of the bundled example models (the ``examples/*.mem`` files)."""
-    root = _zoo_root()
+    root = examples_dir()
     return sorted(p.name[: -len(".mem")] for p in root.iterdir() if p.name.endswith(".mem"))
 
 
 def zoo_text(name: str) -> str:
-    return _zoo_root().joinpath(f"{name}.mem").read_text(encoding="utf-8")
+    return examples_dir().joinpath(f"{name}.mem").read_text(encoding="utf-8")
 
 
 def read_source(path: str | Path) -> tuple[str, str]:
@@ -51,7 +34,9 @@ def read_source(path: str | Path) -> tuple[str, str]:
             # line:column of a later error point into the generated text, not into the JSON
             return config_to_mem(raw, str(p)), f"{p} (as imported .mem)"
         return raw, str(p)
-    if p.is_dir() and (p / "config.json").is_file():  # a Hugging Face model directory, as import-hf takes
+    if (
+        p.is_dir() and (p / "config.json").is_file()
+    ):  # a Hugging Face model directory, as import-hf takes
         return read_source(p / "config.json")
     if p.exists():
         raise SymmemError(f"{p}: not a file")

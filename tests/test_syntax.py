@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ GPT_SKETCH = """
 d_model = 768; n_layers = 12; n_heads = 12; vocab = 50257; seq_len = 1024; batch
 block decoder { layernorm(d_model); attention(d_model, heads = n_heads); layernorm(d_model); mlp(d_model, 4 * d_model, act = gelu) }
 model gpt2(input = [batch, seq_len]) { embedding tok(vocab, d_model); embedding pos(seq_len, d_model); repeat n_layers { decoder }; layernorm(d_model); linear(d_model, vocab, bias = false, tie = tok) }
-"""
+"""  # noqa: E501 - the issue's sketch verbatim: whole blocks on one line, split by ';'
 
 
 def test_issue_sketch_parses() -> None:
@@ -63,7 +64,11 @@ def test_numbers_functions_strings_unary() -> None:
     def walk(e: n.Expr) -> None:
         if isinstance(e, n.Num):
             nums.append(e.value)
-        for child in getattr(e, "left", None), getattr(e, "right", None), getattr(e, "operand", None):
+        for child in (
+            getattr(e, "left", None),
+            getattr(e, "right", None),
+            getattr(e, "operand", None),
+        ):
             if child is not None:
                 walk(child)
         for child in getattr(e, "args", ()):
@@ -121,12 +126,19 @@ def test_error_missing_paren() -> None:
 
 
 def test_error_missing_paren_anywhere_names_the_open_bracket() -> None:
-    # the snippet-matched labels only fit the states of their snippets; a bracket scan covers the rest
+    # the snippet-matched labels only fit the states of their snippets;
+    # a bracket scan covers the rest
     e = _err("d = 8\nmodel m(input = [batch, d]) {\n  linear(d, d\n  relu\n}")
     assert (e.span.line, e.span.column) == (4, 3) if e.span else False
     assert "missing closing ')' for the '(' at line 3, column 9" in e.message
-    assert "missing closing ']' for the '[' at line 1, column 15" in _err("model m(input=[batch, 4) { }").message
-    assert "missing closing '}' for the '{' at line 1, column 9" in _err("model m {\n  linear(4, 4)\n").message
+    assert (
+        "missing closing ']' for the '[' at line 1, column 15"
+        in _err("model m(input=[batch, 4) { }").message
+    )
+    assert (
+        "missing closing '}' for the '{' at line 1, column 9"
+        in _err("model m {\n  linear(4, 4)\n").message
+    )
     assert "')' closes nothing" in _err("# (\nmodel m { linear(4, 4) ) }").message
     e = _err("model m(input = [batch, 4]) { linear(4, 4) linear(4, 4) }")
     assert "two statements on one line" in e.message
@@ -168,7 +180,10 @@ def test_error_keyword_cannot_be_a_symbol() -> None:
 
 # -------------------------------------------------------------- fuzz
 
-_ALPHABET = st.sampled_from(list("abcxyz_0123456789 \n\t;=+-*/^%(){}[],#.\"") + ["model", "block", "repeat", "residual", "parallel", "linear"])
+_ALPHABET = st.sampled_from(
+    list('abcxyz_0123456789 \n\t;=+-*/^%(){}[],#."')
+    + ["model", "block", "repeat", "residual", "parallel", "linear"]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -190,24 +205,87 @@ def test_random_text_through_the_whole_front_end(text: str) -> None:
 # Random *well-formed-looking* programs: the character-level fuzz above rarely gets past the
 # parser, so this one builds layer calls with random expressions, keywords, nesting and input
 # shapes to reach the semantic pass, and runs them through the CLI (exit 0 or 1, never a traceback).
-_ATOM = st.sampled_from(["d", "h", "x", "4", "8", "0", "-1", "2.5", "batch", "seq_len", "1/0", "(-1) ^ 0.5", "0 ^ -1",
-                         "x % h", "10 ^ 400"])
+_ATOM = st.sampled_from(
+    [
+        "d",
+        "h",
+        "x",
+        "4",
+        "8",
+        "0",
+        "-1",
+        "2.5",
+        "batch",
+        "seq_len",
+        "1/0",
+        "(-1) ^ 0.5",
+        "0 ^ -1",
+        "x % h",
+        "10 ^ 400",
+    ]
+)
 _EXPR = st.recursive(
     _ATOM,
     lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "^"]), inner).map(" ".join),
-        st.tuples(st.sampled_from(["ceil", "floor", "min", "max"]), inner).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "^"]), inner).map(
+            " ".join
+        ),
+        st.tuples(st.sampled_from(["ceil", "floor", "min", "max"]), inner).map(
+            lambda t: f"{t[0]}({t[1]})"
+        ),
     ),
     max_leaves=5,
 )
-_KIND = st.sampled_from(["linear", "conv2d", "maxpool2d", "flatten", "embedding", "layernorm", "batchnorm2d",
-                         "lstm", "gru", "attention", "mla", "mlp", "gated_mlp", "moe", "relu", "dropout", "blk"])
-_KW = st.sampled_from(["bias", "heads", "kv_heads", "head_dim", "act", "tie", "stride", "padding", "groups",
-                       "num_layers", "convention", "top_k", "p", "affine", "kernel_size", "biass"])
-_ARG = st.one_of(_EXPR, st.tuples(_KW, st.one_of(_EXPR, st.sampled_from(["true", "false", "gelu", "keras", "a"])))
-                 .map(lambda t: f"{t[0]} = {t[1]}"))
+_KIND = st.sampled_from(
+    [
+        "linear",
+        "conv2d",
+        "maxpool2d",
+        "flatten",
+        "embedding",
+        "layernorm",
+        "batchnorm2d",
+        "lstm",
+        "gru",
+        "attention",
+        "mla",
+        "mlp",
+        "gated_mlp",
+        "moe",
+        "relu",
+        "dropout",
+        "blk",
+    ]
+)
+_KW = st.sampled_from(
+    [
+        "bias",
+        "heads",
+        "kv_heads",
+        "head_dim",
+        "act",
+        "tie",
+        "stride",
+        "padding",
+        "groups",
+        "num_layers",
+        "convention",
+        "top_k",
+        "p",
+        "affine",
+        "kernel_size",
+        "biass",
+    ]
+)
+_ARG = st.one_of(
+    _EXPR,
+    st.tuples(_KW, st.one_of(_EXPR, st.sampled_from(["true", "false", "gelu", "keras", "a"]))).map(
+        lambda t: f"{t[0]} = {t[1]}"
+    ),
+)
 _LAYER = st.tuples(_KIND, st.sampled_from(["", " a"]), st.lists(_ARG, max_size=4)).map(
-    lambda t: f"{t[0]}{t[1]}({', '.join(t[2])})")
+    lambda t: f"{t[0]}{t[1]}({', '.join(t[2])})"
+)
 _BODY = st.recursive(
     st.lists(_LAYER, max_size=3).map("; ".join),
     lambda inner: st.one_of(
@@ -218,14 +296,24 @@ _BODY = st.recursive(
     ),
     max_leaves=4,
 )
-_SHAPE = st.sampled_from(["[batch, seq_len]", "[batch, d]", "[batch, seq_len, d]", "[batch, 3, 8, 8]", "[batch]"])
-_PROGRAM = st.tuples(st.sampled_from(["8", "0", "-2", "d"]), st.sampled_from(["2", "3", "0"]), _BODY, _SHAPE, _BODY).map(
-    lambda t: f"d = {t[0]}\nh = {t[1]}\nx\nblock blk(p = d) {{ {t[2]} }}\nmodel m(input = {t[3]}) {{ {t[4]} }}\n")
+_SHAPE = st.sampled_from(
+    ["[batch, seq_len]", "[batch, d]", "[batch, seq_len, d]", "[batch, 3, 8, 8]", "[batch]"]
+)
+_PROGRAM = st.tuples(
+    st.sampled_from(["8", "0", "-2", "d"]), st.sampled_from(["2", "3", "0"]), _BODY, _SHAPE, _BODY
+).map(
+    lambda t: (
+        f"d = {t[0]}\nh = {t[1]}\nx\nblock blk(p = d) {{ {t[2]} }}\n"
+        f"model m(input = {t[3]}) {{ {t[4]} }}\n"
+    )
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(_PROGRAM)
-def test_random_programs_through_the_cli(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+def test_random_programs_through_the_cli(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     from typer.testing import CliRunner
 
     from symmem.cli import app
@@ -236,3 +324,103 @@ def test_random_programs_through_the_cli(tmp_path_factory: pytest.TempPathFactor
     assert r.exit_code in (0, 1), (text, r.output, r.exception)
     assert r.exception is None or isinstance(r.exception, SystemExit), (text, r.exception)
     assert "Traceback" not in r.output
+
+
+# ---------------------------------------------------------------- the pre-generated parser
+# symmem/_lark_parser.py holds LALR tables generated from grammar/symmem.lark (see
+# symmem.syntax). These tests prove that it belongs to the grammar on disk and parses
+# exactly as a parser built from that grammar now does, and that a stale one is never used.
+
+REGENERATE = "symmem/_lark_parser.py is stale: run `python grammar/regenerate.py`"
+
+
+def _fresh_lark() -> Any:
+    from lark import Lark
+
+    from symmem.resources import grammar_text
+    from symmem.syntax import LARK_OPTIONS, _NewlinePostLex
+
+    return Lark(grammar_text(), postlex=_NewlinePostLex(), **LARK_OPTIONS)
+
+
+def _shape(tree: Any) -> Any:
+    """A tree as plain tuples (rule, children; token type, text, position), whichever lark
+    runtime built it."""
+    if hasattr(tree, "data"):
+        meta = tree.meta
+        pos = (
+            None
+            if getattr(meta, "empty", True)
+            else (meta.line, meta.column, meta.end_line, meta.end_column)
+        )
+        return (str(tree.data), pos, tuple(_shape(c) for c in tree.children))
+    return (tree.type, str(tree), tree.line, tree.column, tree.end_line, tree.end_column)
+
+
+def _outcome(parser: Any, text: str) -> Any:
+    try:
+        return _shape(parser.parse(text))
+    except Exception as exc:  # noqa: BLE001 - compare both runtimes' errors by name and place
+        expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+        return (
+            type(exc).__name__,
+            getattr(exc, "line", None),
+            getattr(exc, "column", None),
+            expected,
+        )
+
+
+def test_generated_parser_is_keyed_to_this_grammar() -> None:
+    import symmem._lark_parser as generated
+    from symmem import syntax
+    from symmem.resources import grammar_text
+
+    assert syntax.grammar_digest(grammar_text()) == generated.GRAMMAR_SHA256, REGENERATE
+    assert syntax._rt is generated  # the run-time parser is the generated one, not a rebuild
+
+
+def test_generated_parser_parses_like_the_grammar(examples_dir: Any) -> None:
+    from symmem.syntax import _parser
+
+    fresh, generated = _fresh_lark(), _parser()
+    texts = [p.read_text(encoding="utf-8") for p in sorted(examples_dir.glob("*.mem"))]
+    texts += [GPT_SKETCH, "x = (1 + 2\n", "model m { linear(1, 2) linear(2, 3) }\n", "x = 1 +\n"]
+    texts += ["model m { linear(1, ) }\n", "x = $\n", "block b {\n", "", "\n\n;;\n"]
+    assert len(texts) > 10
+    for text in texts:
+        assert _outcome(generated, text) == _outcome(fresh, text), (REGENERATE, text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            list(' \n;=+-*/^%(){}[],#."')
+            + ["model", "block", "repeat", "residual", "parallel", "linear", "x", "2", "1.5e3"]
+        ),
+        max_size=30,
+    ).map(" ".join)
+)
+def test_generated_parser_agrees_on_token_soup(text: str) -> None:
+    from symmem.syntax import _parser
+
+    assert _outcome(_parser(), text + "\n") == _outcome(_fresh_lark(), text + "\n")
+
+
+def test_stale_generated_parser_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited grammar (here: `**` dropped as a power operator) that nobody regenerated
+    is compiled in memory; the generated tables, built from the old grammar, are ignored."""
+    from symmem import syntax
+    from symmem.resources import grammar_text
+
+    edited = grammar_text().replace('("^" | "**")', '"^"')
+    assert edited != grammar_text()
+    monkeypatch.setattr(syntax, "grammar_text", lambda: edited)
+    runtime = syntax._runtime()
+    assert syntax.grammar_digest(edited) == runtime.GRAMMAR_SHA256
+    assert runtime.__name__ != syntax.GENERATED_MODULE
+    rebuilt = runtime.Lark_StandAlone(postlex=syntax._NewlinePostLex())
+    assert rebuilt.parse("x = 2 ^ 3\n")
+    with pytest.raises(runtime.UnexpectedInput):
+        rebuilt.parse("x = 2 ** 3\n")
+    assert syntax._parser().parse("x = 2 ** 3\n")  # the real grammar still has it

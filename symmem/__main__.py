@@ -1,0 +1,9 @@
+"""``python -m symmem ...``: the same command line as the ``symmem`` script.
+
+Useful to run a checkout's own code when another checkout owns the console script.
+"""
+
+from symmem.cli import main
+
+if __name__ == "__main__":
+    main()
