@@ -23,25 +23,33 @@ def main() -> None:
 
     # 2. Parameters: a Quantity = a sympy expression + the model's values.
     params = model.params()
-    print(f"parameters: {int(params.total):,}")          # 6,738,415,616
+    print(f"parameters: {int(params.total):,}")  # 6,738,415,616
     print(f"formula:    {params.total.simplified()}")
 
     # 3. Training memory per GPU with mixed precision and AdamW, each component exact.
-    mem = model.memory(mode="train", precision="mixed-bf16", optimizer="adamw", checkpointing="full")
+    mem = model.memory(
+        mode="train", precision="mixed-bf16", optimizer="adamw", checkpointing="full"
+    )
     at = {"batch": 4, "seq_len": 4096}
     for name, q in mem.components().items():
         print(f"  {name:<12} {format_bytes(q.evaluate(**at)):>12}")
 
     # 4. The largest batch that fits an 80 GB H100 at seq_len 4096 (exact: total(v) <= budget < total(v+1)).
     h100 = gpu("h100-80gb")
-    total = model.memory(mode="train", precision="mixed-bf16", checkpointing="full", zero=3, dp=8).total
+    total = model.memory(
+        mode="train", precision="mixed-bf16", checkpointing="full", zero=3, dp=8
+    ).total
     r = solve(total, h100.capacity_bytes, for_="batch", fixed={"seq_len": 4096})
-    print(f"largest batch on {h100.name} (ZeRO-3 over 8 GPUs): {r.value} ({r.method}); "
-          f"{format_bytes(r.bytes_at_value)} used, {format_bytes(r.headroom)} left")
+    print(
+        f"largest batch on {h100.name} (ZeRO-3 over 8 GPUs): {r.value} ({r.method}); "
+        f"{format_bytes(r.bytes_at_value)} used, {format_bytes(r.headroom)} left"
+    )
 
     # Budgets can be strings: SI units are powers of 1000, IEC units powers of 1024.
-    print(f"batch in 24GB vs 24GiB: {solve(total, '24GB', 'batch', fixed={'seq_len': 1024}).value} vs "
-          f"{solve(total, '24GiB', 'batch', fixed={'seq_len': 1024}).value}")
+    print(
+        f"batch in 24GB vs 24GiB: {solve(total, '24GB', 'batch', fixed={'seq_len': 1024}).value} vs "
+        f"{solve(total, '24GiB', 'batch', fixed={'seq_len': 1024}).value}"
+    )
 
     # 5. Sensitivities: bytes per extra sample, exact (memory is linear in batch).
     per_sample = diff(total, "batch")
@@ -50,7 +58,9 @@ def main() -> None:
     # 6. The rule of thumb as the limit of the exact formula: leading terms in the large-size limit.
     gpt2 = symmem.load("gpt2")
     lead = leading(gpt2.params().total)
-    print(f"GPT-2 parameters ~ {lead.expr}  (off by {lead.relative_error:+.1%} at GPT-2's own sizes)")
+    print(
+        f"GPT-2 parameters ~ {lead.expr}  (off by {lead.relative_error:+.1%} at GPT-2's own sizes)"
+    )
 
     # 7. LaTeX for a paper.
     print(quantity_latex(gpt2.params().total))

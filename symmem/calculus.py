@@ -31,7 +31,9 @@ def _symbol(q: Quantity, name: str) -> sympy.Symbol:
 def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
     """q.expr with the values that depend on ``syms`` substituted (d_ff = 4*d_model follows d_model)."""
     syms = set(syms)
-    dependent = {s: v for s, v in q.values.items() if s not in syms and sympy.sympify(v).free_symbols & syms}
+    dependent = {
+        s: v for s, v in q.values.items() if s not in syms and sympy.sympify(v).free_symbols & syms
+    }
     expr = q.expr
     for _ in range(4):
         new = expr.xreplace(dependent)
@@ -101,8 +103,11 @@ def _number(expr: sympy.Expr) -> int | Fraction | None:
     return None
 
 
-def leading(q: Quantity, size: Iterable[str] | None = None,
-            at: Mapping[sympy.Symbol, sympy.Expr] | None = None) -> Leading:
+def leading(
+    q: Quantity,
+    size: Iterable[str] | None = None,
+    at: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+) -> Leading:
     """Keep the terms of highest total degree in the ``size`` symbols (default: every symbol in q).
 
     Symbols not in ``size`` take their values first.  The expression must be a
@@ -134,9 +139,17 @@ def leading(q: Quantity, size: Iterable[str] | None = None,
         return Leading(sympy.Integer(0), expr, syms, 0, 0, 0)
     terms = poly.terms()
     degree = max(sum(m) for m, _ in terms)
-    lead = sympy.Add(*[c * sympy.Mul(*[s**e for s, e in zip(syms, m, strict=True)]) for m, c in terms if sum(m) == degree])
+    lead = sympy.Add(
+        *[
+            c * sympy.Mul(*[s**e for s, e in zip(syms, m, strict=True)])
+            for m, c in terms
+            if sum(m) == degree
+        ]
+    )
     point = dict(q.values) if at is None else dict(at)
     if not all(s in point for s in syms):
         return Leading(lead, expr, syms, degree, None, None)
     sub = {s: point[s] for s in syms}
-    return Leading(lead, expr, syms, degree, _number(expr.xreplace(sub)), _number(lead.xreplace(sub)))
+    return Leading(
+        lead, expr, syms, degree, _number(expr.xreplace(sub)), _number(lead.xreplace(sub))
+    )

@@ -84,7 +84,11 @@ def param_counts(
     has_experts = False
     for node, mult in graph.walk():
         tensors = node.layer.tensors()
-        params = [t for t in tensors if (include_buffers or not t.buffer) and not (node.tie and t.name == "weight")]
+        params = [
+            t
+            for t in tensors
+            if (include_buffers or not t.buffer) and not (node.tie and t.name == "weight")
+        ]
         bufs = [t for t in tensors if t.buffer and not include_buffers]
         skip_active = conv == "exclude" and _token_table(node)
         formula = sympy.Add(*[t.numel for t in params])

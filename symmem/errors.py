@@ -51,7 +51,9 @@ class SymmemError(Exception):
     def render(self) -> str:
         """`file:line:col: error: message`, the line, and a caret under the column."""
         where = self.filename or "<input>"
-        head = f"{self.filename}: error: {self.message}" if self.filename else f"error: {self.message}"
+        head = (
+            f"{self.filename}: error: {self.message}" if self.filename else f"error: {self.message}"
+        )
         lines: list[str] = []
         if self.span is not None:
             head = f"{where}:{self.span.line}:{self.span.column}: error: {self.message}"

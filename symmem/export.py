@@ -27,11 +27,18 @@ def latex_symbol_names(symbols: Mapping[str, sympy.Symbol]) -> dict[sympy.Symbol
 
 def latex(expr: sympy.Expr, symbols: Mapping[str, sympy.Symbol]) -> str:
     """``sympy.latex`` with readable symbol names and powers of terms in a stable order."""
-    return sympy.latex(sympy.expand(expr), symbol_names=latex_symbol_names(symbols), mul_symbol="dot")
+    return sympy.latex(
+        sympy.expand(expr), symbol_names=latex_symbol_names(symbols), mul_symbol="dot"
+    )
 
 
-def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, per_layer: bool = False,
-                 lhs: str = "N") -> str:
+def params_latex(
+    result: ParamsResult,
+    symbols: Mapping[str, sympy.Symbol],
+    *,
+    per_layer: bool = False,
+    lhs: str = "N",
+) -> str:
     """The parameter formula (``N = ...``), or an ``align`` environment with one line per layer."""
     if not per_layer:
         return f"{lhs} = {latex(result.total.expr, symbols)}"
@@ -41,7 +48,9 @@ def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, p
             continue
         m = sympy.sympify(row.multiplicity)
         mult = "" if m == 1 else latex(m, symbols)
-        if isinstance(m, sympy.Add):  # (n_layers - n_dense) \cdot (...), never -n_dense + n_layers \cdot (...)
+        if isinstance(
+            m, sympy.Add
+        ):  # (n_layers - n_dense) \cdot (...), never -n_dense + n_layers \cdot (...)
             mult = f"\\left({mult}\\right)"
         mult = mult + r" \cdot " if mult else ""
         body = latex(row.formula, symbols)
@@ -52,8 +61,9 @@ def params_latex(result: ParamsResult, symbols: Mapping[str, sympy.Symbol], *, p
     return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
 
 
-def memory_latex(components: Mapping[str, Quantity], symbols: Mapping[str, sympy.Symbol], *,
-                 lhs: str = "M") -> str:
+def memory_latex(
+    components: Mapping[str, Quantity], symbols: Mapping[str, sympy.Symbol], *, lhs: str = "M"
+) -> str:
     """An ``align`` environment with one line per memory component (zero ones left out)
     and the total as their sum; bytes per GPU."""
     lines = []
@@ -73,9 +83,13 @@ def _number(q: Quantity) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def params_json(result: ParamsResult, symbols: Mapping[str, sympy.Symbol],
-                values: Mapping[sympy.Symbol, sympy.Expr]) -> dict[str, Any]:
+def params_json(
+    result: ParamsResult,
+    symbols: Mapping[str, sympy.Symbol],
+    values: Mapping[sympy.Symbol, sympy.Expr],
+) -> dict[str, Any]:
     """The ``symmem params --json`` document (keys documented in docs/cli.md)."""
+
     def show(v: Any) -> Any:
         v = sympy.sympify(v)
         return int(v) if v.is_Integer else str(v)
@@ -96,7 +110,9 @@ def params_json(result: ParamsResult, symbols: Mapping[str, sympy.Symbol],
                 "formula": str(row.formula),
                 "multiplicity": str(row.multiplicity),
                 "active": _number(Quantity(row.multiplicity * row.active_formula, values, symbols)),
-                "buffers": _number(Quantity(row.multiplicity * row.buffers_formula, values, symbols)),
+                "buffers": _number(
+                    Quantity(row.multiplicity * row.buffers_formula, values, symbols)
+                ),
                 "tied_to": row.tied_to,
             }
             for row in result.rows

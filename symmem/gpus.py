@@ -47,7 +47,9 @@ class GPU:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
             raise ValueError(f"{self.key}: capacity must be positive")
         if self.reported_bytes is not None and not 0 < self.reported_bytes <= self.nominal_bytes:
-            raise ValueError(f"{self.key}: reported total above the nominal DRAM")  # pragma: no cover
+            raise ValueError(
+                f"{self.key}: reported total above the nominal DRAM"
+            )  # pragma: no cover
 
     @property
     def capacity_bytes(self) -> int:
@@ -62,48 +64,144 @@ class GPU:
 _NV_SMI_H100 = "https://github.com/ModelCloud/GPTQModel/issues/2898 (nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
 
 CATALOGUE: tuple[GPU, ...] = (
-    GPU("rtx3090", "NVIDIA GeForce RTX 3090", "24 GB GDDR6X", 24 * GiB, None,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: 24 GB GDDR6X)"),
-    GPU("rtx4090", "NVIDIA GeForce RTX 4090", "24 GB GDDR6X", 24 * GiB, 24564 * MiB,
+    GPU(
+        "rtx3090",
+        "NVIDIA GeForce RTX 3090",
+        "24 GB GDDR6X",
+        24 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: 24 GB GDDR6X)",
+    ),
+    GPU(
+        "rtx4090",
+        "NVIDIA GeForce RTX 4090",
+        "24 GB GDDR6X",
+        24 * GiB,
+        24564 * MiB,
         "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ (specs: 24 GB GDDR6X)",
-        "public nvidia-smi printouts of an RTX 4090: '24564MiB'"),
-    GPU("rtx5090", "NVIDIA GeForce RTX 5090", "32 GB GDDR7", 32 * GiB, 32607 * MiB,
+        "public nvidia-smi printouts of an RTX 4090: '24564MiB'",
+    ),
+    GPU(
+        "rtx5090",
+        "NVIDIA GeForce RTX 5090",
+        "32 GB GDDR7",
+        32 * GiB,
+        32607 * MiB,
         "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ (specs: 32 GB GDDR7)",
-        "public nvidia-smi printouts of an RTX 5090: '32607MiB'"),
-    GPU("a10g", "NVIDIA A10G (AWS g5)", "24 GB GDDR6", 24 * GiB, 23028 * MiB,
+        "public nvidia-smi printouts of an RTX 5090: '32607MiB'",
+    ),
+    GPU(
+        "a10g",
+        "NVIDIA A10G (AWS g5)",
+        "24 GB GDDR6",
+        24 * GiB,
+        23028 * MiB,
         "https://aws.amazon.com/ec2/instance-types/g5/ (24 GB of memory per A10G GPU)",
-        "public nvidia-smi printouts of an A10G: '23028MiB' (ECC on)"),
-    GPU("a100-40gb", "NVIDIA A100 40GB (SXM4)", "40 GB HBM2", 40 * GiB, None,
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)"),
-    GPU("a100-80gb", "NVIDIA A100 80GB (SXM4)", "80 GB HBM2e", 80 * GiB, None,
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)"),
-    GPU("h100-80gb", "NVIDIA H100 80GB (SXM5 / PCIe)", "80 GB HBM3", 80 * GiB, 81559 * MiB,
+        "public nvidia-smi printouts of an A10G: '23028MiB' (ECC on)",
+    ),
+    GPU(
+        "a100-40gb",
+        "NVIDIA A100 40GB (SXM4)",
+        "40 GB HBM2",
+        40 * GiB,
+        None,
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
+    ),
+    GPU(
+        "a100-80gb",
+        "NVIDIA A100 80GB (SXM4)",
+        "80 GB HBM2e",
+        80 * GiB,
+        None,
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
+    ),
+    GPU(
+        "h100-80gb",
+        "NVIDIA H100 80GB (SXM5 / PCIe)",
+        "80 GB HBM3",
+        80 * GiB,
+        81559 * MiB,
         "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: GPU memory 80GB; 5 HBM3 stacks of 16 GiB)",
-        _NV_SMI_H100),
-    GPU("h200", "NVIDIA H200 (SXM / NVL)", "141 GB HBM3e", 141 * GiB, 143771 * MiB,
+        _NV_SMI_H100,
+    ),
+    GPU(
+        "h200",
+        "NVIDIA H200 (SXM / NVL)",
+        "141 GB HBM3e",
+        141 * GiB,
+        143771 * MiB,
         "https://www.nvidia.com/en-us/data-center/h200/ (GPU memory: 141GB HBM3e)",
         "public nvidia-smi printouts of an H200: '143771MiB'",
-        note="141 GB is in binary units: the driver reports 143,771 MiB = 140.4 GiB = 150.8 GB"),
-    GPU("l4", "NVIDIA L4", "24 GB GDDR6", 24 * GiB, 23034 * MiB,
+        note="141 GB is in binary units: the driver reports 143,771 MiB = 140.4 GiB = 150.8 GB",
+    ),
+    GPU(
+        "l4",
+        "NVIDIA L4",
+        "24 GB GDDR6",
+        24 * GiB,
+        23034 * MiB,
         "https://www.nvidia.com/en-us/data-center/l4/ (GPU memory: 24GB)",
-        "public nvidia-smi printouts of an L4: '23034MiB' (ECC on)"),
-    GPU("t4", "NVIDIA T4", "16 GB GDDR6", 16 * GiB, 15360 * MiB,
+        "public nvidia-smi printouts of an L4: '23034MiB' (ECC on)",
+    ),
+    GPU(
+        "t4",
+        "NVIDIA T4",
+        "16 GB GDDR6",
+        16 * GiB,
+        15360 * MiB,
         "https://www.nvidia.com/en-us/data-center/tesla-t4/ (GPU memory: 16 GB GDDR6)",
-        "nvidia-smi on a T4 (Colab and cloud printouts): '15360MiB' (ECC on)"),
-    GPU("v100-16gb", "NVIDIA V100 16GB", "16 GB HBM2", 16 * GiB, None,
-        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)"),
-    GPU("v100-32gb", "NVIDIA V100 32GB", "32 GB HBM2", 32 * GiB, None,
-        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)"),
-    GPU("mi250x", "AMD Instinct MI250X (one GCD)", "128 GB HBM2e per OAM, 64 GB per GCD", 64 * GiB, None,
+        "nvidia-smi on a T4 (Colab and cloud printouts): '15360MiB' (ECC on)",
+    ),
+    GPU(
+        "v100-16gb",
+        "NVIDIA V100 16GB",
+        "16 GB HBM2",
+        16 * GiB,
+        None,
+        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
+    ),
+    GPU(
+        "v100-32gb",
+        "NVIDIA V100 32GB",
+        "32 GB HBM2",
+        32 * GiB,
+        None,
+        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
+    ),
+    GPU(
+        "mi250x",
+        "AMD Instinct MI250X (one GCD)",
+        "128 GB HBM2e per OAM, 64 GB per GCD",
+        64 * GiB,
+        None,
         "https://www.amd.com/en/products/accelerators/instinct/mi200/mi250x.html (128 GB HBM2e)",
-        note="an MI250X module holds two GCDs; each is a separate device to PyTorch with 64 GB"),
-    GPU("mi300x", "AMD Instinct MI300X", "192 GB HBM3", 192 * GiB, None,
-        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (192 GB HBM3; 8 stacks of 24 GiB)"),
-    GPU("b200", "NVIDIA B200 (HGX)", "180 GB HBM3e", 180 * GiB, None,
-        "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)"),
-    GPU("gb200", "NVIDIA GB200 (one Blackwell GPU)", "186 GB HBM3e", 186 * GiB, None,
+        note="an MI250X module holds two GCDs; each is a separate device to PyTorch with 64 GB",
+    ),
+    GPU(
+        "mi300x",
+        "AMD Instinct MI300X",
+        "192 GB HBM3",
+        192 * GiB,
+        None,
+        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (192 GB HBM3; 8 stacks of 24 GiB)",
+    ),
+    GPU(
+        "b200",
+        "NVIDIA B200 (HGX)",
+        "180 GB HBM3e",
+        180 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)",
+    ),
+    GPU(
+        "gb200",
+        "NVIDIA GB200 (one Blackwell GPU)",
+        "186 GB HBM3e",
+        186 * GiB,
+        None,
         "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
-        note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not counted"),
+        note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not counted",
+    ),
 )
 
 _BY_KEY = {g.key: g for g in CATALOGUE}
@@ -129,5 +227,7 @@ def gpu(name: str) -> GPU:
         return _BY_KEY[key]
     hint = suggest(key, [*_BY_KEY, *_ALIASES])
     raise OptionError(
-        f"unknown GPU '{name}'" + (f": {hint}" if hint else "") + "; `symmem gpus` lists the catalogue"
+        f"unknown GPU '{name}'"
+        + (f": {hint}" if hint else "")
+        + "; `symmem gpus` lists the catalogue"
     )

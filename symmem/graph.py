@@ -123,7 +123,9 @@ def resolve_values(
         if name not in symbols:
             hint = suggest(name, list(symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
-        raw[symbols[name]] = sympy.nsimplify(value) if isinstance(value, float) else sympy.sympify(value)
+        raw[symbols[name]] = (
+            sympy.nsimplify(value) if isinstance(value, float) else sympy.sympify(value)
+        )
     for name in free:
         if name not in symbols:
             hint = suggest(name, list(symbols))
@@ -137,12 +139,16 @@ def resolve_values(
                 break
             expr = expr.xreplace(deps)
         else:
-            raise SemanticError(f"the default of '{s}' refers back to itself through other defaults")
+            raise SemanticError(
+                f"the default of '{s}' refers back to itself through other defaults"
+            )
         resolved[s] = expr
     return resolved
 
 
-def evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> typing.Callable[[sympy.Expr], int | float | None]:
+def evaluator(
+    values: Mapping[sympy.Symbol, sympy.Expr],
+) -> typing.Callable[[sympy.Expr], int | float | None]:
     """ev(expr): its number at ``values``, or None when symbols remain."""
 
     def ev(expr: sympy.Expr) -> int | float | None:
@@ -167,7 +173,11 @@ def evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> typing.Callable[[sym
                 return value.real
         if out.is_number:  # (-1)**(1/2), 0**-1: not a size
             raise SemanticError(
-                (f"{expr} is {out} at the given values" if sympy.sympify(expr) != out else f"the value {out} is")
+                (
+                    f"{expr} is {out} at the given values"
+                    if sympy.sympify(expr) != out
+                    else f"the value {out} is"
+                )
                 + " not a finite real number"
                 " (a division by zero, or a fractional power of a negative number)"
             )
@@ -228,7 +238,9 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
             if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
                 raise SemanticError("division by zero", span)
             if _non_real(out):  # (-1) ^ 0.5
-                raise SemanticError(f"{a}^{b} is not a real number (a fractional power of a negative number)", span)
+                raise SemanticError(
+                    f"{a}^{b} is not a real number (a fractional power of a negative number)", span
+                )
             return out
     raise SemanticError(f"unknown operator {op}", span)  # pragma: no cover
 
@@ -257,7 +269,10 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             return env.symbols[expr.id]
         hint = suggest(expr.id, [*env.symbols, *env.local])
         raise SemanticError(
-            f"unknown symbol '{expr.id}'", expr.span, hint=hint or "declare it at the top of the file: name = value, or a bare name for a free symbol"
+            f"unknown symbol '{expr.id}'",
+            expr.span,
+            hint=hint
+            or "declare it at the top of the file: name = value, or a bare name for a free symbol",
         )
     if isinstance(expr, n.Neg):
         return -to_sympy(expr.operand, env)
@@ -269,13 +284,22 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             return _binop(expr.op, a, b, expr.span)
         except SymmemError:
             raise
-        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # sympy on odd numbers
+        except (
+            TypeError,
+            ValueError,
+            ZeroDivisionError,
+            OverflowError,
+        ) as exc:  # sympy on odd numbers
             raise SemanticError(f"cannot compute {a} {expr.op} {b}: {exc}", expr.span) from None
         raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
     if isinstance(expr, n.Call):
         if expr.func not in _FUNCS:
             hint = suggest(expr.func, list(_FUNCS))
-            raise SemanticError(f"unknown function '{expr.func}'", expr.span, hint=hint or f"functions: {', '.join(_FUNCS)}")
+            raise SemanticError(
+                f"unknown function '{expr.func}'",
+                expr.span,
+                hint=hint or f"functions: {', '.join(_FUNCS)}",
+            )
         args = [to_sympy(a, env) for a in expr.args]
         if expr.func in ("ceil", "floor") and len(args) != 1:
             raise SemanticError(f"{expr.func}() takes one argument", expr.span)
@@ -286,7 +310,7 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
         except (ValueError, TypeError) as exc:  # min(I, 2): no order
             raise SemanticError(f"{expr.func}(): {exc}", expr.span) from None
     if isinstance(expr, n.Str):
-        raise SemanticError(f"expected a number, got the string \"{expr.value}\"", expr.span)
+        raise SemanticError(f'expected a number, got the string "{expr.value}"', expr.span)
     if isinstance(expr, n.ShapeLit):
         raise SemanticError("expected a number, got a shape [...]", expr.span)
     raise SemanticError("unsupported expression")  # pragma: no cover
@@ -334,7 +358,9 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
         word, span = _word(expr, env)
         if word not in choices:
             h = suggest(word, choices)
-            raise SemanticError(f"{what} must be one of {', '.join(choices)}; got '{word}'", span, hint=h)
+            raise SemanticError(
+                f"{what} must be one of {', '.join(choices)}; got '{word}'", span, hint=h
+            )
         return word
     if hint is int:
         value = to_sympy(expr, env)
@@ -363,7 +389,9 @@ class _Ctx:
 
 
 class _Builder:
-    def __init__(self, program: n.Program, overrides: Mapping[str, Any] | None, free: typing.Iterable[str]) -> None:
+    def __init__(
+        self, program: n.Program, overrides: Mapping[str, Any] | None, free: typing.Iterable[str]
+    ) -> None:
         self.program = program
         self.symbols: dict[str, sympy.Symbol] = {}
         self.defaults: dict[sympy.Symbol, sympy.Expr] = {}
@@ -387,7 +415,9 @@ class _Builder:
                 if item.name in self.symbols and item.name not in IMPLICIT_FREE:
                     raise SemanticError(f"symbol '{item.name}' is declared twice", item.span)
                 if item.name in _FUNCS or item.name in RESERVED:
-                    raise SemanticError(f"'{item.name}' is a reserved word and cannot be a symbol", item.span)
+                    raise SemanticError(
+                        f"'{item.name}' is a reserved word and cannot be a symbol", item.span
+                    )
                 self.symbols[item.name] = sym(item.name)
                 self.symbol_spans[item.name] = item.span
                 pending.append(item)
@@ -395,7 +425,9 @@ class _Builder:
                 if item.name in self.blocks:
                     raise SemanticError(f"block '{item.name}' is defined twice", item.span)
                 if item.name in self.kinds:
-                    raise SemanticError(f"block '{item.name}' has the name of a layer kind", item.span)
+                    raise SemanticError(
+                        f"block '{item.name}' has the name of a layer kind", item.span
+                    )
                 self.blocks[item.name] = item
             else:
                 self.models.append(item)
@@ -412,7 +444,9 @@ class _Builder:
         if model_name is None:
             if len(self.models) > 1:
                 names = ", ".join(m.name for m in self.models)
-                raise SemanticError(f"several models ({names}): choose one with --model NAME (model=NAME in Python)")
+                raise SemanticError(
+                    f"several models ({names}): choose one with --model NAME (model=NAME in Python)"
+                )
             mdef = self.models[0]
         else:
             found = [m for m in self.models if m.name == model_name]
@@ -423,7 +457,9 @@ class _Builder:
         for s, v in self.values.items():
             value = self.ev(v)
             if value is not None and value < 0:
-                raise SemanticError(f"symbol '{s}' must not be negative, got {value}", self.symbol_spans.get(str(s)))
+                raise SemanticError(
+                    f"symbol '{s}' must not be negative, got {value}", self.symbol_spans.get(str(s))
+                )
         env = _Env(self.symbols)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
         options: dict[str, str] = {}
@@ -438,7 +474,8 @@ class _Builder:
                 word, span = _word(arg.value, env)
                 if word not in MODEL_OPTIONS[arg.keyword]:
                     raise SemanticError(
-                        f"{arg.keyword} must be one of {', '.join(MODEL_OPTIONS[arg.keyword])}", span
+                        f"{arg.keyword} must be one of {', '.join(MODEL_OPTIONS[arg.keyword])}",
+                        span,
                     )
                 options[arg.keyword] = word
             else:
@@ -447,7 +484,9 @@ class _Builder:
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
-        return LayerGraph(mdef.name, dict(self.symbols), dict(self.defaults), input_shape, root, options)
+        return LayerGraph(
+            mdef.name, dict(self.symbols), dict(self.defaults), input_shape, root, options
+        )
 
     def _size(self, expr: n.Expr, env: _Env, what: str) -> sympy.Expr:
         value = to_sympy(expr, env)
@@ -459,7 +498,9 @@ class _Builder:
         return value
 
     # ------------------------------------------------------------ bodies
-    def _body(self, stmts: tuple[n.Stmt, ...], shape: Shape, ctx: _Ctx, span: Span) -> tuple[tuple[Node, ...], Shape]:
+    def _body(
+        self, stmts: tuple[n.Stmt, ...], shape: Shape, ctx: _Ctx, span: Span
+    ) -> tuple[tuple[Node, ...], Shape]:
         out: list[Node] = []
         used: dict[str, int] = {}
         env = ctx.env.child()
@@ -474,7 +515,9 @@ class _Builder:
         for stmt in stmts:
             if isinstance(stmt, n.AssignStmt):
                 if stmt.name in env.symbols and stmt.name not in env.local:
-                    raise SemanticError(f"'{stmt.name}' is a global symbol and cannot be reassigned here", stmt.span)
+                    raise SemanticError(
+                        f"'{stmt.name}' is a global symbol and cannot be reassigned here", stmt.span
+                    )
                 to_sympy(stmt.value, env)  # check it reads
                 env.local[stmt.name] = _Thunk(stmt.value, env.child())
                 continue
@@ -482,31 +525,44 @@ class _Builder:
                 count = to_sympy(stmt.count, env)
                 vcount = self.ev(count)
                 if vcount is not None and (vcount < 0 or not _whole(vcount)):
-                    raise SemanticError(f"repeat count must be a whole number >= 0, got {count} = {vcount}", stmt.span)
+                    raise SemanticError(
+                        f"repeat count must be a whole number >= 0, got {count} = {vcount}",
+                        stmt.span,
+                    )
                 path = _join(ctx.prefix, unique(stmt.name or "repeat"))
-                body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
+                body, body_out = self._body(
+                    stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span
+                )
                 if not _same_shape(body_out, shape):
                     raise ShapeError(
                         f"the body of repeat '{path}' changes the shape {fmt_shape(shape)} into {fmt_shape(body_out)}, so it cannot be repeated",
                         stmt.span,
                     )
-                node: Node = GroupNode(path, "repeat", stmt.name or "repeat", body, shape, body_out, stmt.span, count)
+                node: Node = GroupNode(
+                    path, "repeat", stmt.name or "repeat", body, shape, body_out, stmt.span, count
+                )
             elif isinstance(stmt, n.ResidualStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "residual"))
-                body, body_out = self._body(stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span)
+                body, body_out = self._body(
+                    stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span
+                )
                 if not _same_shape(body_out, shape):
                     raise ShapeError(
                         f"residual '{path}' adds its input {fmt_shape(shape)} to its output {fmt_shape(body_out)}: the shapes differ",
                         stmt.span,
                     )
-                node = GroupNode(path, "residual", stmt.name or "residual", body, shape, shape, stmt.span)
+                node = GroupNode(
+                    path, "residual", stmt.name or "residual", body, shape, shape, stmt.span
+                )
             elif isinstance(stmt, n.ParallelStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "parallel"))
                 branches: list[Node] = []
                 out_shape: Shape | None = None
                 for i, branch in enumerate(stmt.branches):
                     bpath = f"{path}.{i}"
-                    bbody, bout = self._body(branch, shape, _Ctx(bpath, env, ctx.blocks_in_use), stmt.span)
+                    bbody, bout = self._body(
+                        branch, shape, _Ctx(bpath, env, ctx.blocks_in_use), stmt.span
+                    )
                     if out_shape is not None and not _same_shape(bout, out_shape):
                         raise ShapeError(
                             f"the branches of parallel '{path}' are summed but give different shapes: "
@@ -514,9 +570,19 @@ class _Builder:
                             stmt.span,
                         )
                     out_shape = bout if out_shape is None else out_shape
-                    branches.append(GroupNode(bpath, "branch", str(i), bbody, shape, bout, stmt.span))
+                    branches.append(
+                        GroupNode(bpath, "branch", str(i), bbody, shape, bout, stmt.span)
+                    )
                 assert out_shape is not None  # the grammar requires one branch
-                node = GroupNode(path, "parallel", stmt.name or "parallel", tuple(branches), shape, out_shape, stmt.span)
+                node = GroupNode(
+                    path,
+                    "parallel",
+                    stmt.name or "parallel",
+                    tuple(branches),
+                    shape,
+                    out_shape,
+                    stmt.span,
+                )
             else:
                 node = self._layer_stmt(stmt, shape, local_ctx, unique, prev)
             out.append(node)
@@ -524,31 +590,47 @@ class _Builder:
             prev = node
         return tuple(out), shape
 
-    def _layer_stmt(self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any, prev: Node | None) -> Node:
+    def _layer_stmt(
+        self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any, prev: Node | None
+    ) -> Node:
         if stmt.kind in self.blocks:
             return self._block_use(stmt, shape, ctx, unique)
         if stmt.kind not in self.kinds:
-            hint = suggest(stmt.kind, [*self.kinds, *self.blocks]) or "`symmem kinds` lists the layer kinds"
-            raise SemanticError(f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span, hint=hint)
+            hint = (
+                suggest(stmt.kind, [*self.kinds, *self.blocks])
+                or "`symmem kinds` lists the layer kinds"
+            )
+            raise SemanticError(
+                f"unknown layer kind or block '{stmt.kind}'", stmt.kind_span, hint=hint
+            )
         cls = self.kinds[stmt.kind]
         path = _join(ctx.prefix, unique(stmt.name or cls.kind))
         layer = _instantiate(cls, stmt, ctx.env, self.ev)
         try:
             layer.validate(self.ev)
         except SymmemError as exc:
-            raise SemanticError(f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint) from None
+            raise SemanticError(
+                f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint
+            ) from None
         tie = getattr(layer, "tie", None)
         tie_path = None
         if tie is not None:
             target = self.layer_names.get(tie)
             if target is None:
                 tie_hint = suggest(tie, list(self.layer_names))
-                raise SemanticError(f"tie = {tie}: no earlier layer is named '{tie}'", stmt.span, hint=tie_hint)
+                raise SemanticError(
+                    f"tie = {tie}: no earlier layer is named '{tie}'", stmt.span, hint=tie_hint
+                )
             mine = {t.name: t for t in layer.tensors()}
             theirs = {t.name: t for t in target.layer.tensors()}
-            if "weight" not in mine or "weight" not in theirs or not same(mine["weight"].numel, theirs["weight"].numel):
+            if (
+                "weight" not in mine
+                or "weight" not in theirs
+                or not same(mine["weight"].numel, theirs["weight"].numel)
+            ):
                 raise SemanticError(
-                    f"tie = {tie}: '{path}' and '{target.path}' do not have weights of the same size", stmt.span
+                    f"tie = {tie}: '{path}' and '{target.path}' do not have weights of the same size",
+                    stmt.span,
                 )
             tie_path = target.path
         try:
@@ -556,14 +638,16 @@ class _Builder:
         except ShapeError as exc:
             src = f"'{_last_layer(prev)}'" if prev is not None else "the model input"
             raise ShapeError(
-                f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' {exc.message}", stmt.span
+                f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' {exc.message}",
+                stmt.span,
             ) from None
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
             v = self.ev(dim)
             if v is not None and v <= 0:
                 raise SemanticError(
                     f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
-                    f"dimension {i} has the non-positive size {dim}" + (f" = {v}" if dim != v else "")
+                    f"dimension {i} has the non-positive size {dim}"
+                    + (f" = {v}" if dim != v else "")
                     + " at the given values (kernel larger than the padded input?)",
                     stmt.span,
                 )
@@ -586,7 +670,8 @@ class _Builder:
         positional = [a for a in stmt.args if a.keyword is None]
         if len(positional) > len(names):
             raise SemanticError(
-                f"block '{block.name}' takes {len(names)} argument(s), got {len(positional)}", stmt.span
+                f"block '{block.name}' takes {len(names)} argument(s), got {len(positional)}",
+                stmt.span,
             )
         for p, a in zip(block.params, positional, strict=False):
             bound[p.name] = _Thunk(a.value, ctx.env)
@@ -595,18 +680,24 @@ class _Builder:
                 continue
             if a.keyword not in names:
                 hint = suggest(a.keyword, names)
-                raise SemanticError(f"block '{block.name}' has no parameter '{a.keyword}'", a.span, hint=hint)
+                raise SemanticError(
+                    f"block '{block.name}' has no parameter '{a.keyword}'", a.span, hint=hint
+                )
             if a.keyword in bound:
                 raise SemanticError(f"parameter '{a.keyword}' given twice", a.span)
             bound[a.keyword] = _Thunk(a.value, ctx.env)
         for p in block.params:
             if p.name not in bound:
                 if p.default is None:
-                    raise SemanticError(f"block '{block.name}' needs argument '{p.name}'", stmt.span)
+                    raise SemanticError(
+                        f"block '{block.name}' needs argument '{p.name}'", stmt.span
+                    )
                 bound[p.name] = _Thunk(p.default, env)
         env.local.update(bound)
         path = _join(ctx.prefix, unique(stmt.name or block.name))
-        body, out = self._body(block.body, shape, _Ctx(path, env, (*ctx.blocks_in_use, block.name)), block.span)
+        body, out = self._body(
+            block.body, shape, _Ctx(path, env, (*ctx.blocks_in_use, block.name)), block.span
+        )
         return GroupNode(path, "block", block.name, body, shape, out, stmt.span)
 
 
@@ -627,12 +718,17 @@ def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
         return
     if ("size" in metas or "nonneg" in metas) and not _whole(v):
         raise SemanticError(
-            f"{name} must be a whole number, got {value}" + (f" = {v:g}" if value != v else ""), arg.span
+            f"{name} must be a whole number, got {value}" + (f" = {v:g}" if value != v else ""),
+            arg.span,
         )
     if "size" in metas and v <= 0:
-        raise SemanticError(f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span)
+        raise SemanticError(
+            f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span
+        )
     if "nonneg" in metas and v < 0:
-        raise SemanticError(f"{name} must be >= 0, got {value}" + (f" = {v}" if value != v else ""), arg.span)
+        raise SemanticError(
+            f"{name} must be >= 0, got {value}" + (f" = {v}" if value != v else ""), arg.span
+        )
 
 
 def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Layer:
@@ -648,7 +744,10 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
         elif seen_kw:
             raise SemanticError("a positional argument cannot follow a keyword argument", a.span)
     if len(positional) > len(names):
-        raise SemanticError(f"{cls.kind} takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(positional)}", stmt.span)
+        raise SemanticError(
+            f"{cls.kind} takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(positional)}",
+            stmt.span,
+        )
     for f, a in zip(flds, positional, strict=False):
         given[f.name] = a
     for a in stmt.args:
@@ -656,7 +755,11 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             continue
         if a.keyword not in names:
             hint = suggest(a.keyword, names)
-            raise SemanticError(f"{cls.kind} has no argument '{a.keyword}'", a.span, hint=hint or f"its arguments: {', '.join(names)}")
+            raise SemanticError(
+                f"{cls.kind} has no argument '{a.keyword}'",
+                a.span,
+                hint=hint or f"its arguments: {', '.join(names)}",
+            )
         if a.keyword in given:
             raise SemanticError(f"argument '{a.keyword}' given twice", a.span)
         given[a.keyword] = a
@@ -667,7 +770,9 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
             _check_sign(hints[f.name], kwargs[f.name], a, f.name, ev)
         elif f.default is MISSING and f.default_factory is MISSING:
-            raise SemanticError(f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span)
+            raise SemanticError(
+                f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span
+            )
     return cls(**kwargs)
 
 

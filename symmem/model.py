@@ -63,13 +63,23 @@ class Model:
     def quantity(self, expr: sympy.Expr) -> Quantity:
         return Quantity(sympy.sympify(expr), self.values, self.graph.symbols)
 
-    def with_values(self, set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()) -> Model:
+    def with_values(
+        self, set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()
+    ) -> Model:
         """A copy with other symbol values (``set``) or symbols kept symbolic (``free``)."""
         merged = {**self.set_values, **(set_values or {})}
-        return Model(self.graph, set_values=merged, free=(*self.free, *free), source=self.source, filename=self.filename)
+        return Model(
+            self.graph,
+            set_values=merged,
+            free=(*self.free, *free),
+            source=self.source,
+            filename=self.filename,
+        )
 
     # ------------------------------------------------------------ parameters
-    def params(self, *, active_embeddings: str | None = None, include_buffers: bool = False) -> ParamsResult:
+    def params(
+        self, *, active_embeddings: str | None = None, include_buffers: bool = False
+    ) -> ParamsResult:
         """Exact parameter counts (:func:`symmem.counts.param_counts`).
 
         ``active_embeddings`` ("count" or "exclude"): whether active-per-token
@@ -81,11 +91,16 @@ class Model:
         docs/conventions.md.
         """
         return param_counts(
-            self.graph, self.quantity, active_embeddings=active_embeddings, include_buffers=include_buffers
+            self.graph,
+            self.quantity,
+            active_embeddings=active_embeddings,
+            include_buffers=include_buffers,
         )
 
     # ------------------------------------------------------------ memory
-    def memory(self, mode: str = "train", *, options: MemoryOptions | None = None, **kw: Any) -> MemoryResult:
+    def memory(
+        self, mode: str = "train", *, options: MemoryOptions | None = None, **kw: Any
+    ) -> MemoryResult:
         """Bytes per GPU of a training step (``mode="train"``) or of inference (``"infer"``):
         a :class:`symmem.memory.MemoryResult` with one :class:`Quantity` per component
         (weights, gradients, optimizer, activations, transient, kv_cache, overhead, total).
@@ -98,8 +113,14 @@ class Model:
         return build_memory(self.graph, self.values, opts)
 
 
-def parse(text: str, *, filename: str | None = None, model: str | None = None,
-          set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()) -> Model:
+def parse(
+    text: str,
+    *,
+    filename: str | None = None,
+    model: str | None = None,
+    set_values: Mapping[str, Any] | None = None,
+    free: Iterable[str] = (),
+) -> Model:
     """Parse DSL text and check it into a :class:`Model`.
 
     Errors are :class:`~symmem.errors.SymmemError` with the source attached,
@@ -114,8 +135,13 @@ def parse(text: str, *, filename: str | None = None, model: str | None = None,
         raise exc.with_source(text, filename) from None
 
 
-def load(path: str | Path, *, model: str | None = None,
-         set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()) -> Model:
+def load(
+    path: str | Path,
+    *,
+    model: str | None = None,
+    set_values: Mapping[str, Any] | None = None,
+    free: Iterable[str] = (),
+) -> Model:
     """Load a ``.mem`` file, a Hugging Face ``config.json`` or a bundled model name."""
     text, filename = read_source(path)
     return parse(text, filename=filename, model=model, set_values=set_values, free=free)

@@ -31,7 +31,9 @@ class Optimizer:
     quant_block: int | None = None
     source: str = ""
 
-    def state_numel(self, shape: Shape, copies: sympy.Expr | int = 1) -> tuple[sympy.Expr, sympy.Expr]:
+    def state_numel(
+        self, shape: Shape, copies: sympy.Expr | int = 1
+    ) -> tuple[sympy.Expr, sympy.Expr]:
         """(elements kept in the state dtype, bytes of fp32 block scales) for one tensor."""
         copies = sympy.sympify(copies)
         n = copies * prod(shape)
@@ -51,32 +53,55 @@ OPTIMIZERS: dict[str, Optimizer] = {
     o.name: o
     for o in (
         Optimizer("sgd", 0, source="torch.optim.SGD(momentum=0): no state"),
-        Optimizer("sgd-momentum", 1, source="torch.optim.SGD(momentum>0): one momentum_buffer per parameter"),
-        Optimizer("adam", 2, source="Kingma & Ba 2015; torch.optim.Adam: exp_avg and exp_avg_sq"),
-        Optimizer("adamw", 2, source="Loshchilov & Hutter 2019; torch.optim.AdamW: exp_avg and exp_avg_sq"),
         Optimizer(
-            "adafactor", 0, factored_second_moment=True,
+            "sgd-momentum",
+            1,
+            source="torch.optim.SGD(momentum>0): one momentum_buffer per parameter",
+        ),
+        Optimizer("adam", 2, source="Kingma & Ba 2015; torch.optim.Adam: exp_avg and exp_avg_sq"),
+        Optimizer(
+            "adamw", 2, source="Loshchilov & Hutter 2019; torch.optim.AdamW: exp_avg and exp_avg_sq"
+        ),
+        Optimizer(
+            "adafactor",
+            0,
+            factored_second_moment=True,
             source="Shazeer & Stern 2018, Algorithm 4 and Section 7 (beta1 = 0: no first moment); "
             "transformers.Adafactor: exp_avg_sq_row + exp_avg_sq_col for tensors of >= 2 dims, exp_avg_sq for vectors",
         ),
         Optimizer(
-            "adafactor-momentum", 1, factored_second_moment=True,
+            "adafactor-momentum",
+            1,
+            factored_second_moment=True,
             source="Adafactor with beta1 > 0 (transformers.Adafactor(beta1=0.9)): a full first moment exp_avg besides",
         ),
         Optimizer(
-            "adam8bit", 2, state_dtype="int8", quant_block=2048,
+            "adam8bit",
+            2,
+            state_dtype="int8",
+            quant_block=2048,
             source="Dettmers et al. 2022, 8-bit Optimizers via Block-wise Quantization, Section 2: both Adam states "
             "in 8 bits, blocks of 2048 values with one fp32 absmax each (bitsandbytes Adam8bit)",
         ),
-        Optimizer("lion", 1, source="Chen et al. 2023, Symbolic Discovery of Optimization Algorithms: one momentum"),
+        Optimizer(
+            "lion",
+            1,
+            source="Chen et al. 2023, Symbolic Discovery of Optimization Algorithms: one momentum",
+        ),
     )
 }
-OPTIMIZER_ALIASES = {"sgd_momentum": "sgd-momentum", "momentum": "sgd-momentum", "adam-8bit": "adam8bit",
-                     "adamw8bit": "adam8bit"}
+OPTIMIZER_ALIASES = {
+    "sgd_momentum": "sgd-momentum",
+    "momentum": "sgd-momentum",
+    "adam-8bit": "adam8bit",
+    "adamw8bit": "adam8bit",
+}
 
 
 def optimizer(name: str) -> Optimizer:
     key = OPTIMIZER_ALIASES.get(name, name)
     if key not in OPTIMIZERS:
-        raise OptionError(f"unknown optimizer '{name}': valid names are {', '.join([*OPTIMIZERS, *OPTIMIZER_ALIASES])}")
+        raise OptionError(
+            f"unknown optimizer '{name}': valid names are {', '.join([*OPTIMIZERS, *OPTIMIZER_ALIASES])}"
+        )
     return OPTIMIZERS[key]

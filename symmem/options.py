@@ -124,13 +124,17 @@ def _rank(value: Any, name: str) -> int | sympy.Expr | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | sympy.Basic):
-        raise OptionError(f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value!r}")
+        raise OptionError(
+            f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value!r}"
+        )
     rank = sympy.sympify(value)
     if rank.is_Integer and rank >= 1:
         return int(rank)
     if rank.is_integer and rank.is_positive:
         return rank
-    raise OptionError(f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value}")
+    raise OptionError(
+        f"lora_rank must be an integer >= 1 or a positive integer symbol, not {value}"
+    )
 
 
 def _targets(value: Any, name: str) -> tuple[str, ...]:
@@ -151,7 +155,9 @@ def _overhead(value: Any, name: str) -> int | None:
     return parse_overhead(value, what="overhead")
 
 
-def _choice(choices: Callable[[], Sequence[str]], optional: bool = False) -> Callable[[Any, str], Any]:
+def _choice(
+    choices: Callable[[], Sequence[str]], optional: bool = False
+) -> Callable[[Any, str], Any]:
     known: set[str] = set()  # filled on first use: the registries are data, fixed once imported
 
     def parse(value: Any, name: str) -> Any:
@@ -164,7 +170,8 @@ def _choice(choices: Callable[[], Sequence[str]], optional: bool = False) -> Cal
         if not isinstance(value, str) or value not in valid:
             hint = suggest(str(value), valid)
             raise OptionError(
-                f"unknown {name.replace('_', ' ')} '{value}'" + (f" ({hint})" if hint else "")
+                f"unknown {name.replace('_', ' ')} '{value}'"
+                + (f" ({hint})" if hint else "")
                 + f": valid names are {', '.join(valid)}"
             )
         return value
@@ -188,59 +195,152 @@ class MemoryOptions:
     """Every choice the memory model takes besides the model (docs/memory.md; defaults in
     docs/conventions.md).  Keyword-only; each value is parsed and checked on creation."""
 
-    mode: str = _opt("train", "train (a training step) or infer (inference with a KV cache).", str,
-                     choices=lambda: MODES, parse=_choice(lambda: MODES))
-    precision: str = _opt("fp32", "Precision preset.", str, choices=_precisions, parse=_choice(_precisions))
-    optimizer: str = _opt("adamw", "Optimizer.", str, choices=_optimizers, parse=_choice(_optimizers))
-    checkpointing: str = _opt("none", "Activation checkpointing.", str, choices=lambda: CHECKPOINTING,
-                              parse=_choice(lambda: CHECKPOINTING))
+    mode: str = _opt(
+        "train",
+        "train (a training step) or infer (inference with a KV cache).",
+        str,
+        choices=lambda: MODES,
+        parse=_choice(lambda: MODES),
+    )
+    precision: str = _opt(
+        "fp32", "Precision preset.", str, choices=_precisions, parse=_choice(_precisions)
+    )
+    optimizer: str = _opt(
+        "adamw", "Optimizer.", str, choices=_optimizers, parse=_choice(_optimizers)
+    )
+    checkpointing: str = _opt(
+        "none",
+        "Activation checkpointing.",
+        str,
+        choices=lambda: CHECKPOINTING,
+        parse=_choice(lambda: CHECKPOINTING),
+    )
     tp: Degree = _opt(1, "Tensor-parallel ranks.", int, parse=_degree)
     pp: Degree = _opt(1, "Pipeline stages (1F1B).", int, parse=_degree)
     dp: Degree = _opt(1, "Data-parallel ranks (ZeRO shards over them).", int, parse=_degree)
     zero: int = _opt(0, "ZeRO stage 0-3 (FSDP full sharding = 3).", int, parse=_stage)
     sp: bool = _opt(False, "Sequence parallelism (with --tp).", bool, flag="--sp", parse=_flag)
     ep: Degree = _opt(1, "Expert-parallel ranks (MoE routed experts).", int, parse=_degree)
-    micro_batches: Degree | None = _opt(None, "Micro-batches in flight on the first pipeline stage (default: pp).",
-                                        int | None, parse=_optional_degree)
-    attention: str = _opt("sdpa", "Attention implementation for layers that name none.", str,
-                          choices=lambda: ATTENTIONS, parse=_choice(lambda: ATTENTIONS))
-    device: str = _opt("cuda", "What PyTorch saves differs between cuda (default) and cpu.", str,
-                       choices=lambda: DEVICES, parse=_choice(lambda: DEVICES))
-    dropout: bool = _opt(True, "Training dropout active.", bool, flag="--dropout/--no-dropout", parse=_flag)
-    weight_dtype: str | None = _opt(None, "Override the precision's weight dtype.", str | None,
-                                    choices=lambda: FLOAT_DTYPES, parse=_choice(lambda: FLOAT_DTYPES, True))
-    grad_dtype: str | None = _opt(None, "Override the precision's gradient dtype (fp32: Megatron's gradient buffer).",
-                                  str | None, choices=lambda: FLOAT_DTYPES, parse=_choice(lambda: FLOAT_DTYPES, True))
-    master: bool | None = _opt(None, "fp32 master weights (default: the precision's).", bool | None,
-                               flag="--master/--no-master", parse=_optional_flag)
-    grad_fp32_copy: bool = _opt(False, "An fp32 copy of the gradients in the optimizer (ZeRO-Infinity, Megatron fp16).",
-                                bool, flag="--grad-fp32-copy", parse=_flag)
+    micro_batches: Degree | None = _opt(
+        None,
+        "Micro-batches in flight on the first pipeline stage (default: pp).",
+        int | None,
+        parse=_optional_degree,
+    )
+    attention: str = _opt(
+        "sdpa",
+        "Attention implementation for layers that name none.",
+        str,
+        choices=lambda: ATTENTIONS,
+        parse=_choice(lambda: ATTENTIONS),
+    )
+    device: str = _opt(
+        "cuda",
+        "What PyTorch saves differs between cuda (default) and cpu.",
+        str,
+        choices=lambda: DEVICES,
+        parse=_choice(lambda: DEVICES),
+    )
+    dropout: bool = _opt(
+        True, "Training dropout active.", bool, flag="--dropout/--no-dropout", parse=_flag
+    )
+    weight_dtype: str | None = _opt(
+        None,
+        "Override the precision's weight dtype.",
+        str | None,
+        choices=lambda: FLOAT_DTYPES,
+        parse=_choice(lambda: FLOAT_DTYPES, True),
+    )
+    grad_dtype: str | None = _opt(
+        None,
+        "Override the precision's gradient dtype (fp32: Megatron's gradient buffer).",
+        str | None,
+        choices=lambda: FLOAT_DTYPES,
+        parse=_choice(lambda: FLOAT_DTYPES, True),
+    )
+    master: bool | None = _opt(
+        None,
+        "fp32 master weights (default: the precision's).",
+        bool | None,
+        flag="--master/--no-master",
+        parse=_optional_flag,
+    )
+    grad_fp32_copy: bool = _opt(
+        False,
+        "An fp32 copy of the gradients in the optimizer (ZeRO-Infinity, Megatron fp16).",
+        bool,
+        flag="--grad-fp32-copy",
+        parse=_flag,
+    )
     state_dtype: str | None = _opt(
-        None, "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else the weights' "
-        "16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).", str | None,
-        choices=lambda: STATE_DTYPES, parse=_choice(lambda: (*STATE_DTYPES, "int8"), True))
-    act_dtype: str | None = _opt(None, "Override the precision's activation dtype.", str | None,
-                                 choices=lambda: ACT_DTYPES, parse=_choice(lambda: ACT_DTYPES, True))
-    kv_dtype: str | None = _opt(None, "KV-cache dtype (default: the weights' 16-bit dtype, else the activations').",
-                                str | None, choices=lambda: KV_DTYPES, parse=_choice(lambda: KV_DTYPES, True))
-    quant: str | None = _opt(None, "Weight quantization of the linear matrices.", str | None, choices=_quants,
-                             parse=_choice(_quants, True))
-    group_size: int | None = _opt(None, "Weights per quantization scale (default: int8 per row, int4 128, nf4 64).",
-                                  int | None, parse=_positive_int)
-    double_quant: bool = _opt(False, "nf4 double quantization of the block scales (QLoRA).", bool,
-                              flag="--double-quant", parse=_flag)
-    lora_rank: int | sympy.Expr | None = _opt(None, "LoRA rank r: train adapters only (with --quant nf4: QLoRA).",
-                                              int | None, parse=_rank)
+        None,
+        "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else the weights' "
+        "16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).",
+        str | None,
+        choices=lambda: STATE_DTYPES,
+        parse=_choice(lambda: (*STATE_DTYPES, "int8"), True),
+    )
+    act_dtype: str | None = _opt(
+        None,
+        "Override the precision's activation dtype.",
+        str | None,
+        choices=lambda: ACT_DTYPES,
+        parse=_choice(lambda: ACT_DTYPES, True),
+    )
+    kv_dtype: str | None = _opt(
+        None,
+        "KV-cache dtype (default: the weights' 16-bit dtype, else the activations').",
+        str | None,
+        choices=lambda: KV_DTYPES,
+        parse=_choice(lambda: KV_DTYPES, True),
+    )
+    quant: str | None = _opt(
+        None,
+        "Weight quantization of the linear matrices.",
+        str | None,
+        choices=_quants,
+        parse=_choice(_quants, True),
+    )
+    group_size: int | None = _opt(
+        None,
+        "Weights per quantization scale (default: int8 per row, int4 128, nf4 64).",
+        int | None,
+        parse=_positive_int,
+    )
+    double_quant: bool = _opt(
+        False,
+        "nf4 double quantization of the block scales (QLoRA).",
+        bool,
+        flag="--double-quant",
+        parse=_flag,
+    )
+    lora_rank: int | sympy.Expr | None = _opt(
+        None, "LoRA rank r: train adapters only (with --quant nf4: QLoRA).", int | None, parse=_rank
+    )
     lora_targets: tuple[str, ...] = _opt(
-        DEFAULT_LORA_TARGETS, "Comma-separated matrices LoRA adapts (default q_proj,v_proj; all-linear).",
-        str | None, parse=_targets)
-    lora_dtype: str = _opt("fp32", "LoRA adapter dtype (PEFT keeps adapters in fp32 by default).", str,
-                           choices=lambda: ADAPTER_DTYPES, parse=_choice(lambda: ADAPTER_DTYPES))
-    overhead: int | None = _opt(None, "Framework overhead: bytes or a size (1GiB, 0); default 1 GiB on cuda, 0 on cpu.",
-                                str | None, parse=_overhead)
+        DEFAULT_LORA_TARGETS,
+        "Comma-separated matrices LoRA adapts (default q_proj,v_proj; all-linear).",
+        str | None,
+        parse=_targets,
+    )
+    lora_dtype: str = _opt(
+        "fp32",
+        "LoRA adapter dtype (PEFT keeps adapters in fp32 by default).",
+        str,
+        choices=lambda: ADAPTER_DTYPES,
+        parse=_choice(lambda: ADAPTER_DTYPES),
+    )
+    overhead: int | None = _opt(
+        None,
+        "Framework overhead: bytes or a size (1GiB, 0); default 1 GiB on cuda, 0 on cpu.",
+        str | None,
+        parse=_overhead,
+    )
     #: an :class:`symmem.activations.ActPolicy` that replaces the one built from attention /
     #: device / dropout / the activation dtype (Python only)
-    policy: ActPolicy | None = _opt(None, "An activation policy object (Python only).", None, parse=_policy)
+    policy: ActPolicy | None = _opt(
+        None, "An activation policy object (Python only).", None, parse=_policy
+    )
 
     def __post_init__(self) -> None:
         for name, parse in _PARSERS:
@@ -255,7 +355,8 @@ class MemoryOptions:
             if name not in valid:
                 hint = suggest(name, list(valid))
                 raise OptionError(
-                    f"unknown memory option '{name}'" + (f" ({hint})" if hint else "")
+                    f"unknown memory option '{name}'"
+                    + (f" ({hint})" if hint else "")
                     + f": valid options are {', '.join(valid)}"
                 )
         return cls(**options)
@@ -289,6 +390,8 @@ _NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MemoryOptions
 
 
 _PARSERS: tuple[tuple[str, Callable[[Any, str], Any]], ...] = tuple(
-    (f.name, f.metadata["option"].parse) for f in dataclasses.fields(MemoryOptions) if f.metadata["option"].parse
+    (f.name, f.metadata["option"].parse)
+    for f in dataclasses.fields(MemoryOptions)
+    if f.metadata["option"].parse
 )
 _DEFAULTS: dict[str, Any] = MemoryOptions().as_dict()

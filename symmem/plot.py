@@ -64,7 +64,9 @@ def plot_sweep(
     """
     target, ext, _ = check_target(path)
     if len(grid_names) > 2:
-        raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
+        raise OptionError(
+            "--plot draws one or two grid symbols (x axis, one line per value of the second)"
+        )
     plt = _matplotlib()
     x_name = grid_names[0]
     scale = GiB if unit == "bytes" else 1e9
@@ -78,7 +80,9 @@ def plot_sweep(
     else:
         groups = [(None, np.ones(len(x), dtype=bool))]
     if components and len(groups) > 1:
-        raise OptionError("--stacked draws one line: sweep one symbol, or give the second a single value")
+        raise OptionError(
+            "--stacked draws one line: sweep one symbol, or give the second a single value"
+        )
     palette = plt.get_cmap("tab10").colors
     for i, (w, mask) in enumerate(groups):
         xs = x[mask].astype(np.float64)
@@ -89,23 +93,53 @@ def plot_sweep(
         label = f"{grid_names[1]} = {w:,}" if w is not None else value
         r = (solved or {}).get(w)
         if r is not None and r.fits:
-            label += f"  (fits up to {x_name} = {r.value:,})" if not r.unbounded else "  (every value fits)"
+            label += (
+                f"  (fits up to {x_name} = {r.value:,})"
+                if not r.unbounded
+                else "  (every value fits)"
+            )
         if components:
-            shown = [c for c in components if np.any(np.asarray(columns[c][mask], dtype=np.float64) != 0)]
+            shown = [
+                c for c in components if np.any(np.asarray(columns[c][mask], dtype=np.float64) != 0)
+            ]
             stack = [np.asarray(columns[c][mask], dtype=np.float64)[order] / scale for c in shown]
             ax.stackplot(xs, *stack, labels=shown, alpha=0.75)
             ax.plot(xs, ys, color="black", linewidth=1.5, label="total")
         else:
-            ax.plot(xs, ys, color=color, linewidth=1.8, marker="o" if len(xs) <= 24 else None,
-                    markersize=3, label=label)
+            ax.plot(
+                xs,
+                ys,
+                color=color,
+                linewidth=1.8,
+                marker="o" if len(xs) <= 24 else None,
+                markersize=3,
+                label=label,
+            )
         if r is not None and r.fits and not r.unbounded and xs[0] <= r.value <= xs[-1]:
-            ax.plot([r.value], [float(r.bytes_at_value) / scale], marker="*", markersize=13,
-                    color=color if not components else "gold", markeredgecolor="black", zorder=5)
-            ax.annotate(f"{x_name} = {r.value:,}", (r.value, float(r.bytes_at_value) / scale),
-                        textcoords="offset points", xytext=(6, -14), fontsize=8)
+            ax.plot(
+                [r.value],
+                [float(r.bytes_at_value) / scale],
+                marker="*",
+                markersize=13,
+                color=color if not components else "gold",
+                markeredgecolor="black",
+                zorder=5,
+            )
+            ax.annotate(
+                f"{x_name} = {r.value:,}",
+                (r.value, float(r.bytes_at_value) / scale),
+                textcoords="offset points",
+                xytext=(6, -14),
+                fontsize=8,
+            )
     if budget_bytes is not None:
-        ax.axhline(budget_bytes / scale, color="black" if components else "red", linestyle="--", linewidth=1.2,
-                   label=budget_label or f"budget {budget_bytes / scale:,.2f} GiB")
+        ax.axhline(
+            budget_bytes / scale,
+            color="black" if components else "red",
+            linestyle="--",
+            linewidth=1.2,
+            label=budget_label or f"budget {budget_bytes / scale:,.2f} GiB",
+        )
         # keep the crossing readable: curves far above the budget are clipped at 3x the budget
         peak = float(np.max(np.asarray(columns[value], dtype=np.float64)))
         top = max(min(peak, 3 * budget_bytes), budget_bytes) / scale

@@ -69,7 +69,11 @@ def remedies(
             except OptionError:  # a change this model refuses (tp not dividing its heads)
                 cache[key] = None
                 return None
-            q = result.total if quantity in ("memory", "total") else getattr(result, quantity, result.total)
+            q = (
+                result.total
+                if quantity in ("memory", "total")
+                else getattr(result, quantity, result.total)
+            )
             cache[key] = solve(q, budget_bytes, for_)
         return cache[key]
 

@@ -73,6 +73,7 @@ class SolveResult:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
+
         def num(x: int | Fraction | None) -> int | float | None:
             if x is None or isinstance(x, int):
                 return x
@@ -127,7 +128,9 @@ class _Compiled:
 @lru_cache(maxsize=256)
 def _compile(expr: sympy.Expr, sym: sympy.Symbol) -> _Compiled:
     coeffs: tuple[Fraction, ...] | None = None
-    if not expr.has(sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod):
+    if not expr.has(
+        sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
+    ):
         try:
             poly = sympy.Poly(expr, sym)
         except sympy.PolynomialError:
@@ -137,7 +140,9 @@ def _compile(expr: sympy.Expr, sym: sympy.Symbol) -> _Compiled:
     return _Compiled(expr, sym, coeffs)
 
 
-def _one_symbol(q: Quantity, name: str, fixed: Mapping[str, Any] | None = None) -> tuple[sympy.Expr, sympy.Symbol]:
+def _one_symbol(
+    q: Quantity, name: str, fixed: Mapping[str, Any] | None = None
+) -> tuple[sympy.Expr, sympy.Symbol]:
     """q's expression with every symbol but ``name`` at its value."""
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
@@ -159,11 +164,15 @@ def _one_symbol(q: Quantity, name: str, fixed: Mapping[str, Any] | None = None) 
     extra = expr.free_symbols - {sym}
     if extra:
         names = ", ".join(sorted(str(s) for s in extra))
-        raise OptionError(f"cannot solve for '{name}': other symbols have no value ({names}); give them one with --set")
+        raise OptionError(
+            f"cannot solve for '{name}': other symbols have no value ({names}); give them one with --set"
+        )
     return expr, sym
 
 
-def evaluator(q: Quantity, name: str, fixed: Mapping[str, Any] | None = None) -> Callable[[int], int | Fraction]:
+def evaluator(
+    q: Quantity, name: str, fixed: Mapping[str, Any] | None = None
+) -> Callable[[int], int | Fraction]:
     """``f(v)``: q's exact value with ``name = v`` and every other symbol at its value."""
     expr, sym = _one_symbol(q, name, fixed)
     return _compile(expr, sym)
@@ -251,8 +260,14 @@ def _grows(f: _Compiled) -> bool:
     return bool(f.expr.has(f.sym))
 
 
-def solve(q: Quantity, budget: int | str, for_: str = "batch", *, lower: int = 1,
-          fixed: Mapping[str, Any] | None = None) -> SolveResult:
+def solve(
+    q: Quantity,
+    budget: int | str,
+    for_: str = "batch",
+    *,
+    lower: int = 1,
+    fixed: Mapping[str, Any] | None = None,
+) -> SolveResult:
     """The largest integer value of ``for_`` (>= ``lower``) with ``q <= budget``; exact.
 
     ``budget``: bytes, or a size string (``"24GB"``, ``"80GiB"``).  ``fixed``
@@ -267,8 +282,15 @@ def solve(q: Quantity, budget: int | str, for_: str = "batch", *, lower: int = 1
             return SolveResult(for_, lower, at_lower, None, budget_bytes, "constant", lower)
         return SolveResult(for_, None, at_lower, None, budget_bytes, "constant", lower)
     if at_lower > budget_bytes:
-        return SolveResult(for_, None, at_lower, f(lower + 1), budget_bytes,
-                           "closed-form" if f.coeffs is not None else "bisection", lower)
+        return SolveResult(
+            for_,
+            None,
+            at_lower,
+            f(lower + 1),
+            budget_bytes,
+            "closed-form" if f.coeffs is not None else "bisection",
+            lower,
+        )
     method = "bisection"
     v: int | None = None
     if f.coeffs is not None:
@@ -326,8 +348,13 @@ def default_range(q: Quantity, name: str) -> list[int]:
     return out
 
 
-def frontier(q: Quantity, budget: int | str, inner: str, outer: str,
-             outer_values: Iterable[int] | None = None) -> Frontier:
+def frontier(
+    q: Quantity,
+    budget: int | str,
+    inner: str,
+    outer: str,
+    outer_values: Iterable[int] | None = None,
+) -> Frontier:
     """The largest ``inner`` for each value of ``outer`` (default: :func:`default_range`)."""
     if inner == outer:
         raise OptionError(f"--for {inner} given twice")

@@ -174,6 +174,7 @@ _INT_MODULES: list[Any] = [{"_ifloordiv": _np_floordiv, "_iceildiv": _np_ceildiv
 
 def _integer_division_form(expr: sympy.Expr) -> sympy.Expr | None:
     """floor/ceiling of rationals rewritten as integer divisions; None if not possible."""
+
     def rewrite(node: sympy.Expr) -> sympy.Expr:
         if isinstance(node, sympy.floor | sympy.ceiling):
             inner = rewrite(node.args[0])
@@ -224,7 +225,9 @@ def compile_expr(expr: sympy.Expr, args: tuple[sympy.Symbol, ...]) -> Compiled:
     extra = expr.free_symbols - set(args)
     if extra:  # pragma: no cover - callers check first
         raise OptionError(f"symbols without a value: {sorted(map(str, extra))}")
-    nonpoly = expr.has(sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod)
+    nonpoly = expr.has(
+        sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
+    )
     if not nonpoly:
         try:
             poly = sympy.Poly(expr, *args) if args else None
@@ -233,13 +236,17 @@ def compile_expr(expr: sympy.Expr, args: tuple[sympy.Symbol, ...]) -> Compiled:
         if poly is not None and all(c.is_Rational for c in poly.coeffs()):
             den = math.lcm(*[int(c.q) for c in poly.coeffs()]) if poly.coeffs() else 1
             terms = tuple((int(c * den), tuple(int(e) for e in monom)) for monom, c in poly.terms())
-            int_expr = sympy.Add(*[c * sympy.Mul(*[a**e for a, e in zip(args, ex, strict=True)]) for c, ex in terms])
+            int_expr = sympy.Add(
+                *[c * sympy.Mul(*[a**e for a, e in zip(args, ex, strict=True)]) for c, ex in terms]
+            )
             fn = sympy.lambdify(args, int_expr, "numpy", cse=True)
             return Compiled(args, "polynomial", fn, den, terms, None, expr)
         if not args:
             value = sympy.sympify(expr)
             if value.is_Rational:
-                return Compiled(args, "polynomial", None, int(value.q), ((int(value.p), ()),), None, expr)
+                return Compiled(
+                    args, "polynomial", None, int(value.q), ((int(value.p), ()),), None, expr
+                )
     num, den = sympy.fraction(sympy.together(expr))
     if den.is_Integer:
         form = _integer_division_form(num)
@@ -297,7 +304,9 @@ def evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray:
         assert c.fn is not None and c.shadow is not None
         with np.errstate(all="ignore"):
             num = np.asarray(c.fn(*columns))
-            approx = np.asarray(c.shadow(*[col.astype(np.float64) for col in columns]), dtype=np.float64)
+            approx = np.asarray(
+                c.shadow(*[col.astype(np.float64) for col in columns]), dtype=np.float64
+            )
         if num.ndim == 0:
             num = np.full(n, int(num), dtype=np.int64)
             approx = np.full(n, float(approx))
@@ -337,7 +346,8 @@ def _grid_expr(q: Quantity, names: Sequence[str]) -> sympy.Expr:
     extra = expr.free_symbols - syms
     if extra:
         raise OptionError(
-            "symbols without a value: " + ", ".join(sorted(map(str, extra)))
+            "symbols without a value: "
+            + ", ".join(sorted(map(str, extra)))
             + "; give them a value (--set) or a grid (--grid)"
         )
     return expr
@@ -403,8 +413,13 @@ def to_frame(columns: Mapping[str, np.ndarray]) -> Any:
     return pd.DataFrame(dict(columns))
 
 
-def sweep(quantities: Mapping[str, Quantity] | Quantity, grids: Mapping[str, Any], *,
-          frame: bool = True, progress: Callable[[int, int], None] | None = None) -> Any:
+def sweep(
+    quantities: Mapping[str, Quantity] | Quantity,
+    grids: Mapping[str, Any],
+    *,
+    frame: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
     """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of arrays."""
     qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
     cols = sweep_arrays(qs, grids, progress=progress)
@@ -418,7 +433,9 @@ def check_out(path: str | os.PathLike[str]) -> tuple[str, str, str]:
     target = os.fspath(path)
     ext = os.path.splitext(target)[1].lower()
     if ext not in (".csv", ".json", ".parquet"):
-        raise OptionError(f"--out {target}: unknown format '{ext or '(none)'}'; use .csv, .json or .parquet")
+        raise OptionError(
+            f"--out {target}: unknown format '{ext or '(none)'}'; use .csv, .json or .parquet"
+        )
     if ext == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -453,7 +470,9 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
 
 def _plain(col: np.ndarray) -> Any:
     if col.dtype == object:
-        return [int(v) if isinstance(v, int) else float(v) for v in col]  # Fractions: nearest double
+        return [
+            int(v) if isinstance(v, int) else float(v) for v in col
+        ]  # Fractions: nearest double
     return col
 
 
@@ -473,12 +492,16 @@ def _write_csv(columns: Mapping[str, np.ndarray], fh: Any) -> None:
     block = 1 << 16
     for start in range(0, n, block):
         parts = [c[start : start + block].tolist() for c in cols]
-        fh.write("".join(",".join(_cell(v) for v in row) + "\n" for row in zip(*parts, strict=True)))
+        fh.write(
+            "".join(",".join(_cell(v) for v in row) + "\n" for row in zip(*parts, strict=True))
+        )
 
 
 def _write_json(columns: Mapping[str, np.ndarray], fh: Any) -> None:
     import json
 
     names = list(columns)
-    cols = [[float(v) if isinstance(v, Fraction) else v for v in columns[n].tolist()] for n in names]
+    cols = [
+        [float(v) if isinstance(v, Fraction) else v for v in columns[n].tolist()] for n in names
+    ]
     json.dump([dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)], fh)

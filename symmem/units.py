@@ -31,7 +31,9 @@ UNITS: dict[str, int] = {
     "pib": 1024**5,
 }
 
-_BUDGET = re.compile(r"^\s*(?P<num>[0-9][0-9_]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<unit>[a-zA-Z]*)\s*$")
+_BUDGET = re.compile(
+    r"^\s*(?P<num>[0-9][0-9_]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<unit>[a-zA-Z]*)\s*$"
+)
 
 
 def parse_bytes(text: str | int, *, what: str = "budget", minimum: int = 1) -> int:
@@ -89,7 +91,11 @@ def parse_overhead(text: str | int, *, what: str = "overhead") -> int:
 
 def format_bytes(n: int | float, *, binary: bool = True, digits: int = 2) -> str:
     """``85899345920`` -> ``'80.00 GiB'`` (binary, as nvidia-smi shows memory) or ``'85.90 GB'``."""
-    base, names = (1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB")) if binary else (1000, ("B", "KB", "MB", "GB", "TB", "PB"))
+    base, names = (
+        (1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
+        if binary
+        else (1000, ("B", "KB", "MB", "GB", "TB", "PB"))
+    )
     sign = "-" if n < 0 else ""
     x = abs(float(n))
     i = 0

@@ -20,7 +20,10 @@ def test_params_table_and_total() -> None:
 
 
 def test_params_bundled_name_and_set() -> None:
-    r = runner.invoke(app, ["params", "gpt2", "--set", "n_layers=24", "--set", "d_model=1024", "--set", "n_heads=16"])
+    r = runner.invoke(
+        app,
+        ["params", "gpt2", "--set", "n_layers=24", "--set", "d_model=1024", "--set", "n_heads=16"],
+    )
     assert r.exit_code == 0, r.output
     assert "354,823,168" in r.output  # GPT-2 medium (transformers: 354,823,168 with tied head)
 
@@ -67,8 +70,12 @@ def test_latex_per_layer_parenthesises_a_sum_multiplicity() -> None:
     # (n_layers - n_dense) * (d_model), not -n_dense + n_layers * d_model
     r = runner.invoke(app, ["latex", "deepseek-v3", "--per-layer"])
     assert r.exit_code == 0, r.output
-    line = next(ln for ln in r.output.splitlines() if "input\\_layernorm" in ln and "moe\\_layers" in ln)
-    assert line.endswith(r"&= \left(- n_{dense} + n_{layers}\right) \cdot \left(d_{model}\right) \\")
+    line = next(
+        ln for ln in r.output.splitlines() if "input\\_layernorm" in ln and "moe\\_layers" in ln
+    )
+    assert line.endswith(
+        r"&= \left(- n_{dense} + n_{layers}\right) \cdot \left(d_{model}\right) \\"
+    )
     body = r.output.split("\\begin{align}\n", 1)[1]
     assert body.count(r"\left(") == body.count(r"\right)") and body.count("{") == body.count("}")
 

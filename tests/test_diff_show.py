@@ -39,7 +39,11 @@ def test_leading_in_chosen_symbols() -> None:
 def test_leading_of_eager_attention_memory_is_quadratic_in_seq_len() -> None:
     m = symmem.load("gpt2", free=["batch", "seq_len"])
     mem = m.memory(mode="train", attention="eager").total
-    lead = leading(mem, ["batch", "seq_len"], at={**m.values, m.symbols["batch"]: 8, m.symbols["seq_len"]: 1024})
+    lead = leading(
+        mem,
+        ["batch", "seq_len"],
+        at={**m.values, m.symbols["batch"]: 8, m.symbols["seq_len"]: 1024},
+    )
     assert lead.degree == 3
     assert sympy.degree(lead.expr, m.symbols["seq_len"]) == 2
     assert lead.relative_error is not None and -1 < lead.relative_error < 0

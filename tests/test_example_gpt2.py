@@ -22,13 +22,17 @@ def test_gpt2_formula_in_d_model() -> None:
     m = symmem.load("examples/gpt2.mem", free=["d_model"])
     d = sym("d_model")
     # 12 layers x 12 d^2 + (13*12 + 2) d + (V + n_ctx) d
-    assert sympy.expand(m.params().total.evaluate() - (144 * d**2 + (156 + 2 + 50257 + 1024) * d)) == 0
+    assert (
+        sympy.expand(m.params().total.evaluate() - (144 * d**2 + (156 + 2 + 50257 + 1024) * d)) == 0
+    )
 
 
 def test_gpt2_matches_transformers() -> None:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    cfg = transformers.GPT2Config(n_embd=768, n_layer=12, n_head=12, vocab_size=50257, n_positions=1024)
+    cfg = transformers.GPT2Config(
+        n_embd=768, n_layer=12, n_head=12, vocab_size=50257, n_positions=1024
+    )
     with torch.device("meta"):
         model = transformers.GPT2LMHeadModel(cfg)
     assert sum(p.numel() for p in model.parameters()) == int(symmem.load("gpt2").params().total)

@@ -37,10 +37,16 @@ def active(m: symmem.Model, **kw: object) -> int:
 # MixtralForCausalLM 46,702,792,704, 12,879,925,248 active per token with the embedding.
 @pytest.mark.parametrize(
     ("name", "expected_total", "expected_active"),
-    [("bert-base", 109_482_240, None), ("llama2-7b", 6_738_415_616, None),
-     ("llama3.1-8b", 8_030_261_248, None), ("mixtral-8x7b", 46_702_792_704, 12_879_925_248)],
+    [
+        ("bert-base", 109_482_240, None),
+        ("llama2-7b", 6_738_415_616, None),
+        ("llama3.1-8b", 8_030_261_248, None),
+        ("mixtral-8x7b", 46_702_792_704, 12_879_925_248),
+    ],
 )
-def test_pinned_counts_without_torch(name: str, expected_total: int, expected_active: int | None) -> None:
+def test_pinned_counts_without_torch(
+    name: str, expected_total: int, expected_active: int | None
+) -> None:
     m = load(name)
     assert total(m) == expected_total
     assert active(m) == (expected_active or expected_total)
@@ -109,8 +115,15 @@ def test_bert_base() -> None:
     from transformers import BertConfig, BertModel
 
     # bert-base-uncased config.json: vocab 30522, hidden 768, 12 layers, 12 heads, 3072, 512 positions, 2 types.
-    cfg = BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                     intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+    )
     expected = _count(_meta(lambda: BertModel(cfg)))  # pooler included (add_pooling_layer=True)
     assert expected == 109_482_240
     assert total(load("bert-base")) == expected
@@ -135,8 +148,14 @@ def test_llama2_7b() -> None:
     from transformers import LlamaForCausalLM
 
     # meta-llama/Llama-2-7b-hf config.json
-    cfg = _llama_cfg(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                     num_attention_heads=32, num_key_value_heads=32)
+    cfg = _llama_cfg(
+        vocab_size=32000,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+    )
     expected = _count(_meta(lambda: LlamaForCausalLM(cfg)))
     assert expected == 6_738_415_616
     assert total(load("llama2-7b")) == expected
@@ -147,22 +166,38 @@ def test_llama3_1_8b() -> None:
     from transformers import LlamaForCausalLM
 
     # meta-llama/Llama-3.1-8B config.json
-    cfg = _llama_cfg(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                     num_attention_heads=32, num_key_value_heads=8)
+    cfg = _llama_cfg(
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+    )
     expected = _count(_meta(lambda: LlamaForCausalLM(cfg)))
     assert expected == 8_030_261_248
     assert total(load("llama3.1-8b")) == expected
 
 
 @torch_needed
-@pytest.mark.parametrize("sizes", [{"d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_layers": 3, "vocab": 100},
-                                   {"d_model": 48, "n_heads": 6, "n_kv_heads": 1, "d_ff": 80, "n_layers": 1, "vocab": 7}])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_layers": 3, "vocab": 100},
+        {"d_model": 48, "n_heads": 6, "n_kv_heads": 1, "d_ff": 80, "n_layers": 1, "vocab": 7},
+    ],
+)
 def test_llama3_structure_at_other_sizes(sizes: dict[str, int]) -> None:
     from transformers import LlamaForCausalLM
 
-    cfg = _llama_cfg(vocab_size=sizes["vocab"], hidden_size=sizes["d_model"], intermediate_size=sizes["d_ff"],
-                     num_hidden_layers=sizes["n_layers"], num_attention_heads=sizes["n_heads"],
-                     num_key_value_heads=sizes["n_kv_heads"])
+    cfg = _llama_cfg(
+        vocab_size=sizes["vocab"],
+        hidden_size=sizes["d_model"],
+        intermediate_size=sizes["d_ff"],
+        num_hidden_layers=sizes["n_layers"],
+        num_attention_heads=sizes["n_heads"],
+        num_key_value_heads=sizes["n_kv_heads"],
+    )
     assert total(load("llama3.1-8b", **sizes)) == _count(_meta(lambda: LlamaForCausalLM(cfg)))
 
 
@@ -175,8 +210,16 @@ def _mixtral(**kw: int):  # type: ignore[no-untyped-def]
 @torch_needed
 def test_mixtral_8x7b() -> None:
     # mistralai/Mixtral-8x7B-v0.1 config.json
-    kw = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-          "num_attention_heads": 32, "num_key_value_heads": 8, "num_local_experts": 8, "num_experts_per_tok": 2}
+    kw = {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+    }
     model = _mixtral(**kw)
     expected = _count(model)
     assert expected == 46_702_792_704
@@ -192,19 +235,49 @@ def test_mixtral_8x7b() -> None:
 
 @torch_needed
 def test_mixtral_structure_at_other_sizes() -> None:
-    model = _mixtral(vocab_size=50, hidden_size=32, intermediate_size=40, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, num_local_experts=5, num_experts_per_tok=3)
-    m = load("mixtral-8x7b", vocab=50, d_model=32, d_expert=40, n_layers=2, n_heads=4, n_kv_heads=2,
-             n_experts=5, top_k=3)
+    model = _mixtral(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=40,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=5,
+        num_experts_per_tok=3,
+    )
+    m = load(
+        "mixtral-8x7b",
+        vocab=50,
+        d_model=32,
+        d_expert=40,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        n_experts=5,
+        top_k=3,
+    )
     assert total(m) == _count(model)
 
 
 # DeepSeek-V3 config.json (deepseek-ai/DeepSeek-V3), literal values.
-DSV3 = {"vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
-        "num_hidden_layers": 61, "first_k_dense_replace": 3, "num_attention_heads": 128,
-        "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "q_lora_rank": 1536,
-        "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
-        "tie_word_embeddings": False}
+DSV3 = {
+    "vocab_size": 129280,
+    "hidden_size": 7168,
+    "intermediate_size": 18432,
+    "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61,
+    "first_k_dense_replace": 3,
+    "num_attention_heads": 128,
+    "n_routed_experts": 256,
+    "n_shared_experts": 1,
+    "num_experts_per_tok": 8,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+    "tie_word_embeddings": False,
+}
 
 
 def _deepseek(**over: int):  # type: ignore[no-untyped-def]
@@ -239,12 +312,34 @@ def test_deepseek_v3() -> None:
 
 @torch_needed
 def test_deepseek_v3_structure_at_other_sizes() -> None:
-    over = {"num_hidden_layers": 5, "first_k_dense_replace": 2, "n_routed_experts": 16,
-            "num_experts_per_tok": 4, "n_shared_experts": 2, "hidden_size": 256, "num_attention_heads": 4,
-            "vocab_size": 1000, "q_lora_rank": 96, "intermediate_size": 512, "moe_intermediate_size": 64}
+    over = {
+        "num_hidden_layers": 5,
+        "first_k_dense_replace": 2,
+        "n_routed_experts": 16,
+        "num_experts_per_tok": 4,
+        "n_shared_experts": 2,
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "vocab_size": 1000,
+        "q_lora_rank": 96,
+        "intermediate_size": 512,
+        "moe_intermediate_size": 64,
+    }
     model = _deepseek(**over)
-    m = load("deepseek-v3", n_layers=5, n_dense=2, n_experts=16, top_k=4, n_shared=2, d_model=256,
-             n_heads=4, vocab=1000, q_lora_rank=96, d_ff=512, d_expert=64)
+    m = load(
+        "deepseek-v3",
+        n_layers=5,
+        n_dense=2,
+        n_experts=16,
+        top_k=4,
+        n_shared=2,
+        d_model=256,
+        n_heads=4,
+        vocab=1000,
+        q_lora_rank=96,
+        d_ff=512,
+        d_expert=64,
+    )
     assert total(m) == _count(model)
     assert int(m.params().buffers.evaluate()) == _router_buffers(model)
 
@@ -270,13 +365,20 @@ def test_deepseek_v3_mtp() -> None:
     # head (2 x 129280 x 7168) and the router bias: 684,489,845,504 weights, 684.49B.
     checkpoint = total(m, include_buffers=True) + 2 * 129280 * d
     assert checkpoint == 684_489_845_504
+
     # The FP8 release also stores one fp32 scale per 128 x 128 block of every quantized
     # linear (config.json quantization_config: weight_block_size [128, 128]; embedding,
     # head, norms and routers stay unquantized); counting them, the total rounds to 685B.
     def blocks(out_f: int, in_f: int) -> int:
         return math.ceil(out_f / 128) * math.ceil(in_f / 128)
 
-    mla = blocks(1536, d) + blocks(128 * 192, 1536) + blocks(576, d) + blocks(128 * 256, 512) + blocks(d, 128 * 128)
+    mla = (
+        blocks(1536, d)
+        + blocks(128 * 192, 1536)
+        + blocks(576, d)
+        + blocks(128 * 256, 512)
+        + blocks(d, 128 * 128)
+    )
     dense = 2 * blocks(18432, d) + blocks(d, 18432)
     moe = 257 * (2 * blocks(2048, d) + blocks(d, 2048))
     scales = 3 * (mla + dense) + 59 * (mla + moe) + blocks(d, 2 * d)

@@ -16,8 +16,23 @@ MiB, GiB = 2**20, 2**30
 
 def test_required_entries_exist() -> None:
     keys = {g.key for g in CATALOGUE}
-    assert {"rtx3090", "rtx4090", "rtx5090", "a10g", "a100-40gb", "a100-80gb", "h100-80gb", "h200", "l4", "t4",
-            "v100-16gb", "v100-32gb", "mi250x", "mi300x", "gb200"} <= keys
+    assert {
+        "rtx3090",
+        "rtx4090",
+        "rtx5090",
+        "a10g",
+        "a100-40gb",
+        "a100-80gb",
+        "h100-80gb",
+        "h200",
+        "l4",
+        "t4",
+        "v100-16gb",
+        "v100-32gb",
+        "mi250x",
+        "mi300x",
+        "gb200",
+    } <= keys
 
 
 def test_every_entry_cites_a_source() -> None:

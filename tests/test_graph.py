@@ -92,7 +92,9 @@ def test_residual_and_parallel_shapes() -> None:
 
 
 def test_conv_style_shape_propagation_is_symbolic() -> None:
-    m = symmem.parse("model m(input = [batch, seq_len, 16]) { linear(16, 32); gelu; linear(32, 8) }\n")
+    m = symmem.parse(
+        "model m(input = [batch, seq_len, 16]) { linear(16, 32); gelu; linear(32, 8) }\n"
+    )
     shapes = [node.out_shape for node, _ in m.graph.walk()]
     assert shapes == [(b, s, 32), (b, s, 32), (b, s, 8)]
 
@@ -114,7 +116,9 @@ def _sem(text: str, exc: type[SymmemError] = SemanticError) -> SymmemError:
 
 def test_unknown_kind_suggests() -> None:
     e = _sem("model m { lineer(4, 4) }")
-    assert "unknown layer kind or block 'lineer'" in e.message and e.hint == "did you mean 'linear'?"
+    assert (
+        "unknown layer kind or block 'lineer'" in e.message and e.hint == "did you mean 'linear'?"
+    )
 
 
 def test_unknown_kind_without_a_near_name_points_to_kinds() -> None:
@@ -139,7 +143,11 @@ def test_non_integer_head_dim() -> None:
 
 def test_shape_mismatch_names_both_layers_and_shapes() -> None:
     e = _sem("model m(input = [batch, 8]) { linear a(8, 4); linear b(5, 4) }", ShapeError)
-    assert "'a' gives [batch, 4]" in e.message and "linear 'b'" in e.message and "[..., 5]" in e.message
+    assert (
+        "'a' gives [batch, 4]" in e.message
+        and "linear 'b'" in e.message
+        and "[..., 5]" in e.message
+    )
 
 
 def test_negative_size() -> None:
@@ -152,8 +160,13 @@ def test_non_integer_size() -> None:
     e = _sem("d = 8\nmodel m(input = [batch, d]) { linear(d, d / 3) }")
     assert "out_features must be a whole number, got d/3 = 2.66667" in e.message
     assert e.span is not None and (e.span.line, e.span.column) == (2, 41)
-    assert "must be a whole number" in _sem("model m(input = [batch, 4]) { linear(4, 2.5) }").message
-    assert "input dimension must be a whole number" in _sem("d = 8\nmodel m(input = [batch, d / 3]) { }").message
+    assert (
+        "must be a whole number" in _sem("model m(input = [batch, 4]) { linear(4, 2.5) }").message
+    )
+    assert (
+        "input dimension must be a whole number"
+        in _sem("d = 8\nmodel m(input = [batch, d / 3]) { }").message
+    )
     with pytest.raises(SemanticError, match="embedding_dim must be a whole number"):
         symmem.parse("d = 4\nmodel m { embedding(10, d) }", set_values={"d": 7.5})
     assert total("d = 9\nmodel m(input = [batch, d]) { linear(d, d / 3) }").evaluate() == 9 * 3 + 3
@@ -161,16 +174,33 @@ def test_non_integer_size() -> None:
 
 def test_values_that_are_not_finite_reals() -> None:
     # found by feeding random programs through symmem.parse: each was a TypeError/ValueError/ZeroDivisionError
-    assert "division by zero" in _sem("model m(input = [batch, 4]) { repeat min(0 ^ -1) { } }").message
+    assert (
+        "division by zero" in _sem("model m(input = [batch, 4]) { repeat min(0 ^ -1) { } }").message
+    )
     e = _sem("h = (-1) ^ 0.5\nmodel m(input = [batch, 4]) { linear(4, h) }")
     assert "is not a real number (a fractional power of a negative number)" in e.message
     assert e.span is not None and (e.span.line, e.span.column) == (1, 5)
-    assert "not a real number" in _sem("model m(input = [batch, 4]) { repeat min((-1) ^ 0.5, 2) { } }").message
+    assert (
+        "not a real number"
+        in _sem("model m(input = [batch, 4]) { repeat min((-1) ^ 0.5, 2) { } }").message
+    )
     # found by the derandomized CI fuzz: sympy's Mod(I, 10^400) raised TypeError, Mod(I, 8) claimed to be real
-    assert "not a real number" in _sem("model m(input = [batch, 4]) { repeat (-1) ^ 0.5 % 10 ^ 400 { } }").message
-    assert "not a real number" in _sem("d = 8\nmodel m(input = [batch, 4]) { repeat (-1) ^ 0.5 % d { } }").message
-    assert "division by zero in" in _sem("h = 0\nx\nmodel m(input = [batch, 4]) { linear(4, 4 + x % h) }").message
-    assert "too large to compute" in _sem("model m(input = [batch, 4]) { repeat 2.5 ^ 8 ^ 8 { } }").message
+    assert (
+        "not a real number"
+        in _sem("model m(input = [batch, 4]) { repeat (-1) ^ 0.5 % 10 ^ 400 { } }").message
+    )
+    assert (
+        "not a real number"
+        in _sem("d = 8\nmodel m(input = [batch, 4]) { repeat (-1) ^ 0.5 % d { } }").message
+    )
+    assert (
+        "division by zero in"
+        in _sem("h = 0\nx\nmodel m(input = [batch, 4]) { linear(4, 4 + x % h) }").message
+    )
+    assert (
+        "too large to compute"
+        in _sem("model m(input = [batch, 4]) { repeat 2.5 ^ 8 ^ 8 { } }").message
+    )
     huge = "model m(input = [batch, 4]) { repeat 10 ^ 400 + 0.5 { linear(4, 4) } }"
     assert "whole number" in _sem(huge).message  # no OverflowError converting 10^400 to float
 
@@ -217,7 +247,9 @@ def test_residual_shape_change() -> None:
 
 
 def test_parallel_branches_must_agree() -> None:
-    e = _sem("model m(input = [batch, 4]) { parallel { linear(4, 5) } { linear(4, 6) } }", ShapeError)
+    e = _sem(
+        "model m(input = [batch, 4]) { parallel { linear(4, 5) } { linear(4, 6) } }", ShapeError
+    )
     assert "different shapes" in e.message
 
 
@@ -237,7 +269,10 @@ def test_tie_with_different_sizes() -> None:
 
 
 def test_bad_bool_and_bad_choice() -> None:
-    assert "true or false" in _sem("model m(input = [batch, 4]) { linear(4, 4, bias = maybe) }").message
+    assert (
+        "true or false"
+        in _sem("model m(input = [batch, 4]) { linear(4, 4, bias = maybe) }").message
+    )
     e = _sem("model m(input = [batch, 4]) { mlp(4, 8, act = gleu) }")
     assert "act must be one of" in e.message and e.hint == "did you mean 'gelu'?"
 

@@ -105,7 +105,13 @@ def test_moe_active_parameters_match_module_tree(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("stem", "layers"),
-    [("deepseek-v3", 5), ("qwen3-235b-a22b", 3), ("gemma-2-9b", 6), ("llama-3.1-8b", 2), ("t5-small", 3)],
+    [
+        ("deepseek-v3", 5),
+        ("qwen3-235b-a22b", 3),
+        ("gemma-2-9b", 6),
+        ("llama-3.1-8b", 2),
+        ("t5-small", 3),
+    ],
 )
 def test_layer_count_is_symbolic(stem: str, layers: int) -> None:
     """symmem's file at --set <layer count>=L equals transformers built with L layers."""
@@ -140,19 +146,39 @@ def test_deepseek_moe_layer_freq_follows_the_reference_code() -> None:
     dense = hf_total(hf_model({**cfg, "first_k_dense_replace": 4}))
     moe = hf_total(hf_model({**cfg, "first_k_dense_replace": 0}))
     assert (3 * dense + moe) % 4 == 0
-    got = symmem_model({**cfg, "first_k_dense_replace": 1, "moe_layer_freq": 2}).params().total.evaluate()
+    got = (
+        symmem_model({**cfg, "first_k_dense_replace": 1, "moe_layer_freq": 2})
+        .params()
+        .total.evaluate()
+    )
     assert got == (3 * dense + moe) // 4
 
 
 #: Architecture options each family's config can switch on, applied to a published
 #: config (at 3 or 4 layers, for speed): symmem must still equal transformers.
 OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("bert-base-uncased", {"type_vocab_size": 1, "max_position_embeddings": 1024, "hidden_act": "relu"}),
+    (
+        "bert-base-uncased",
+        {"type_vocab_size": 1, "max_position_embeddings": 1024, "hidden_act": "relu"},
+    ),
     ("gpt2", {"n_inner": 1000, "tie_word_embeddings": False, "activation_function": "relu"}),
-    ("pythia-160m", {"use_parallel_residual": False, "attention_bias": False, "tie_word_embeddings": True}),
+    (
+        "pythia-160m",
+        {"use_parallel_residual": False, "attention_bias": False, "tie_word_embeddings": True},
+    ),
     ("opt-125m", {"enable_bias": False, "layer_norm_elementwise_affine": False}),
-    ("opt-125m", {"_remove_final_layer_norm": True, "word_embed_proj_dim": 256, "tie_word_embeddings": False}),
-    ("llama-7b", {"attention_bias": True, "mlp_bias": True, "head_dim": 96, "num_key_value_heads": 4}),
+    (
+        "opt-125m",
+        {
+            "_remove_final_layer_norm": True,
+            "word_embed_proj_dim": 256,
+            "tie_word_embeddings": False,
+        },
+    ),
+    (
+        "llama-7b",
+        {"attention_bias": True, "mlp_bias": True, "head_dim": 96, "num_key_value_heads": 4},
+    ),
     ("mistral-7b-v0.1", {"num_key_value_heads": 1, "head_dim": 64, "tie_word_embeddings": True}),
     ("mixtral-8x7b-v0.1", {"num_local_experts": 4, "num_experts_per_tok": 1, "head_dim": 64}),
     ("qwen2-7b", {"use_sliding_window": True, "max_window_layers": 2, "tie_word_embeddings": True}),
@@ -167,17 +193,28 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("falcon-7b", {"bias": True, "ffn_hidden_size": 10000, "tie_word_embeddings": False}),
     ("falcon-7b", {"multi_query": False, "parallel_attn": False}),
     ("t5-small", {"feed_forward_proj": "gated-silu", "num_decoder_layers": 2, "d_kv": 32}),
-    ("deepseek-v2-lite", {"q_lora_rank": 384, "attention_bias": True, "mlp_bias": True, "first_k_dense_replace": 0}),
+    (
+        "deepseek-v2-lite",
+        {"q_lora_rank": 384, "attention_bias": True, "mlp_bias": True, "first_k_dense_replace": 0},
+    ),
     ("deepseek-v3", {"q_lora_rank": None, "first_k_dense_replace": 2, "n_shared_experts": 2}),
     ("deepseek-v3", {"n_shared_experts": 0, "first_k_dense_replace": 0}),
 ]
 
 
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
-@pytest.mark.parametrize(("stem", "change"), OPTIONS, ids=lambda x: x if isinstance(x, str) else ",".join(x))
+@pytest.mark.parametrize(
+    ("stem", "change"), OPTIONS, ids=lambda x: x if isinstance(x, str) else ",".join(x)
+)
 def test_architecture_options_match_transformers(stem: str, change: dict[str, Any]) -> None:
     cfg = fields(DATA / f"{stem}.json")
-    key = "num_layers" if cfg["model_type"] == "t5" else "n_layer" if cfg["model_type"] == "gpt2" else "num_hidden_layers"
+    key = (
+        "num_layers"
+        if cfg["model_type"] == "t5"
+        else "n_layer"
+        if cfg["model_type"] == "gpt2"
+        else "num_hidden_layers"
+    )
     cfg = {**cfg, key: 4, **change}
     expected = hf_total(hf_model(cfg))
     assert symmem_model(cfg).params().total.evaluate() == expected

@@ -24,7 +24,11 @@ CONFIGS = sorted(DATA.glob("*.json"))
 
 
 def load(stem: str) -> dict[str, Any]:
-    return {k: v for k, v in json.loads((DATA / f"{stem}.json").read_text()).items() if not k.startswith("_")}
+    return {
+        k: v
+        for k, v in json.loads((DATA / f"{stem}.json").read_text()).items()
+        if not k.startswith("_")
+    }
 
 
 def mem(cfg: dict[str, Any], filename: str = "config.json") -> str:
@@ -53,8 +57,14 @@ def test_round_trip_file_is_readable(path: Path) -> None:
 
 def test_symbols_are_named_after_config_fields() -> None:
     text = mem(load("llama-3.1-8b"))
-    for line in ("hidden_size = 4096", "num_hidden_layers = 32", "num_attention_heads = 32",
-                 "num_key_value_heads = 8", "intermediate_size = 14336", "vocab_size = 128256"):
+    for line in (
+        "hidden_size = 4096",
+        "num_hidden_layers = 32",
+        "num_attention_heads = 32",
+        "num_key_value_heads = 8",
+        "intermediate_size = 14336",
+        "vocab_size = 128256",
+    ):
         assert re.search(rf"^{re.escape(line)}\b", text, re.M), line
     assert "rope_scaling: llama3" in text  # noted, no parameters
 
@@ -89,7 +99,9 @@ def test_mtp_module_counts_one_moe_layer_plus_projection() -> None:
 
 def test_alternating_sliding_window_is_one_period() -> None:
     text = mem(load("gemma-2-9b"))
-    assert "repeat num_hidden_layers / 2 layers { decoder_layer_sliding; decoder_layer_full }" in text
+    assert (
+        "repeat num_hidden_layers / 2 layers { decoder_layer_sliding; decoder_layer_full }" in text
+    )
     assert "window = sliding_window" in text
 
 
@@ -134,7 +146,9 @@ def test_head_dim_different_from_hidden_over_heads() -> None:
     # q 5120*32*128 + k, v 2 * 5120*8*128 + o 32*128*5120 = 52,428,800 (not 65,536,000).
     cfg = load("mistral-nemo-base-2407")
     derived = {k: v for k, v in cfg.items() if k != "head_dim"}
-    per_layer = 5120 * 32 * 160 * 2 + 2 * 5120 * 8 * 160 - (5120 * 32 * 128 * 2 + 2 * 5120 * 8 * 128)
+    per_layer = (
+        5120 * 32 * 160 * 2 + 2 * 5120 * 8 * 160 - (5120 * 32 * 128 * 2 + 2 * 5120 * 8 * 128)
+    )
     assert total(derived) - total(cfg) == 40 * per_layer
 
 
@@ -169,7 +183,9 @@ def test_missing_model_type() -> None:
         mem({"hidden_size": 8})
 
 
-@pytest.mark.parametrize("field", ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"])
+@pytest.mark.parametrize(
+    "field", ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"]
+)
 def test_missing_required_field_is_named(field: str) -> None:
     cfg = {k: v for k, v in load("llama-7b").items() if k != field}
     with pytest.raises(ImportHFError, match=f"no '{field}' field"):
@@ -179,7 +195,11 @@ def test_missing_required_field_is_named(field: str) -> None:
 @pytest.mark.parametrize(
     ("stem", "change", "match"),
     [
-        ("bert-base-uncased", {"position_embedding_type": "relative_key"}, "position_embedding_type"),
+        (
+            "bert-base-uncased",
+            {"position_embedding_type": "relative_key"},
+            "position_embedding_type",
+        ),
         ("gpt2", {"add_cross_attention": True}, "add_cross_attention"),
         ("t5-small", {"feed_forward_proj": "gated-relu-extra"}, "feed_forward_proj"),
         ("llama-7b", {"hidden_act": "sparse_relu2"}, "hidden_act"),
@@ -188,7 +208,9 @@ def test_missing_required_field_is_named(field: str) -> None:
         ("gemma-2-2b", {"layer_types": ["chunked_attention"] * 26}, "layer_types"),
     ],
 )
-def test_values_symmem_cannot_model_are_errors(stem: str, change: dict[str, Any], match: str) -> None:
+def test_values_symmem_cannot_model_are_errors(
+    stem: str, change: dict[str, Any], match: str
+) -> None:
     with pytest.raises(ImportHFError, match=match):
         mem({**load(stem), **change})
 
@@ -248,7 +270,11 @@ def test_cli_params_reads_config_json_directly() -> None:
 def test_cli_errors_exit_1_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps({"model_type": "mamba"}))
-    for args in (["import-hf", str(bad)], ["params", str(bad)], ["import-hf", str(tmp_path / "missing.json")]):
+    for args in (
+        ["import-hf", str(bad)],
+        ["params", str(bad)],
+        ["import-hf", str(tmp_path / "missing.json")],
+    ):
         res = runner.invoke(app, args)
         assert res.exit_code == 1
         assert "Traceback" not in res.output
@@ -289,12 +315,32 @@ PUBLISHED = [
     ("deepseek-v3", "671B", "37B", "DeepSeek-V3 report (arXiv:2412.19437), abstract"),
     ("deepseek-v2", "236B", "21B", "DeepSeek-V2 report (arXiv:2405.04434), abstract"),
     ("deepseek-v2-lite", "15.7B", None, "DeepSeek-V2-Lite model card: 15.7B total"),
-    ("mixtral-8x7b-v0.1", "46.7B", "12.9B", "Mistral AI, 'Mixtral of experts' (2023): 46.7B total, 12.9B per token"),
-    ("mixtral-8x22b-v0.1", "141B", "39B", "Mistral AI, 'Cheaper, Better, Faster, Stronger' (2024): 141B / 39B active"),
+    (
+        "mixtral-8x7b-v0.1",
+        "46.7B",
+        "12.9B",
+        "Mistral AI, 'Mixtral of experts' (2023): 46.7B total, 12.9B per token",
+    ),
+    (
+        "mixtral-8x22b-v0.1",
+        "141B",
+        "39B",
+        "Mistral AI, 'Cheaper, Better, Faster, Stronger' (2024): 141B / 39B active",
+    ),
     # the model card's "3.3B activated" is 3.35B truncated; the Qwen3 report (Table 2) says 3B
-    ("qwen3-30b-a3b", "30.5B", "3B", "Qwen3-30B-A3B model card: 30.5B total; Qwen3 report Table 2: 3B activated"),
+    (
+        "qwen3-30b-a3b",
+        "30.5B",
+        "3B",
+        "Qwen3-30B-A3B model card: 30.5B total; Qwen3 report Table 2: 3B activated",
+    ),
     ("qwen3-235b-a22b", "235B", "22B", "Qwen3-235B-A22B model card: 235B total, 22B activated"),
-    ("qwen1.5-moe-a2.7b", "14.3B", "2.7B", "Qwen blog 'Qwen1.5-MoE' (2024): 14.3B total, 2.7B activated"),
+    (
+        "qwen1.5-moe-a2.7b",
+        "14.3B",
+        "2.7B",
+        "Qwen blog 'Qwen1.5-MoE' (2024): 14.3B total, 2.7B activated",
+    ),
     ("qwen2-57b-a14b", "57B", "14B", "Qwen2 technical report Table 1: 57B total, 14B activated"),
     ("kimi-k2-instruct", "1T", "32B", "Kimi K2 model card: 1 trillion total, 32 billion activated"),
 ]
@@ -307,7 +353,9 @@ def _billions(text: str) -> tuple[float, int]:
     return float(num) * scale, len(num.partition(".")[2])
 
 
-@pytest.mark.parametrize(("stem", "total_text", "active_text", "source"), PUBLISHED, ids=lambda x: str(x)[:20])
+@pytest.mark.parametrize(
+    ("stem", "total_text", "active_text", "source"), PUBLISHED, ids=lambda x: str(x)[:20]
+)
 def test_published_totals(stem: str, total_text: str, active_text: str | None, source: str) -> None:
     result = symmem.parse(mem(load(stem))).params()
     value, digits = _billions(total_text)
@@ -318,7 +366,9 @@ def test_published_totals(stem: str, total_text: str, active_text: str | None, s
         assert round(result.active.evaluate() / 1e9, digits) == round(value / 1e9, digits), source
 
 
-@pytest.mark.parametrize(("stem", "non_embedding"), [("gemma-2b", 1_981_884_416), ("gemma-7b", 7_751_248_896)])
+@pytest.mark.parametrize(
+    ("stem", "non_embedding"), [("gemma-2b", 1_981_884_416), ("gemma-7b", 7_751_248_896)]
+)
 def test_gemma_non_embedding_counts_from_the_report(stem: str, non_embedding: int) -> None:
     # Gemma report (Gemma Team 2024), Table 2: non-embedding parameters of the 2B and 7B
     # models.  The HF configs tie the head to a 256,000-row embedding.

@@ -70,14 +70,37 @@ def _ids():
 def test_gpt2(dtype, attn, dropout, use_cache):
     p = 0.1 if dropout else 0.0
     cfg = transformers.GPT2Config(
-        n_embd=D, n_layer=L, n_head=H, vocab_size=V, n_positions=64,
-        resid_pdrop=p, embd_pdrop=p, attn_pdrop=p, attn_implementation=attn,
+        n_embd=D,
+        n_layer=L,
+        n_head=H,
+        vocab_size=V,
+        n_positions=64,
+        resid_pdrop=p,
+        embd_pdrop=p,
+        attn_pdrop=p,
+        attn_implementation=attn,
     )
     torch.manual_seed(0)
-    measured = _measure(transformers.GPT2LMHeadModel(cfg), _ids(), getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]),
-                        use_cache=use_cache)
-    sets = {"d_model": D, "n_layers": L, "n_heads": H, "vocab": V, "n_ctx": 64, "batch": B, "seq_len": S}
-    m = symmem.parse(GPT2_DROPOUT_MEM, set_values=sets) if dropout else symmem.load("gpt2", set_values=sets)
+    measured = _measure(
+        transformers.GPT2LMHeadModel(cfg),
+        _ids(),
+        getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]),
+        use_cache=use_cache,
+    )
+    sets = {
+        "d_model": D,
+        "n_layers": L,
+        "n_heads": H,
+        "vocab": V,
+        "n_ctx": 64,
+        "batch": B,
+        "seq_len": S,
+    }
+    m = (
+        symmem.parse(GPT2_DROPOUT_MEM, set_values=sets)
+        if dropout
+        else symmem.load("gpt2", set_values=sets)
+    )
     policy = ActPolicy(device="cpu", attention=attn, dtype=dtype, dropout=dropout)
     formula = int(m.quantity(entries_bytes(saved_tensors(m.graph, policy), policy)).evaluate())
     if attn == "sdpa" and not dropout and use_cache:
@@ -101,13 +124,32 @@ def test_gpt2(dtype, attn, dropout, use_cache):
 @pytest.mark.parametrize("kv", [4, 2])
 def test_llama(dtype, attn, kv):
     cfg = transformers.LlamaConfig(
-        hidden_size=D, intermediate_size=160, num_hidden_layers=L, num_attention_heads=H,
-        num_key_value_heads=kv, vocab_size=V, max_position_embeddings=64, attn_implementation=attn,
+        hidden_size=D,
+        intermediate_size=160,
+        num_hidden_layers=L,
+        num_attention_heads=H,
+        num_key_value_heads=kv,
+        vocab_size=V,
+        max_position_embeddings=64,
+        attn_implementation=attn,
         tie_word_embeddings=False,
     )
     torch.manual_seed(0)
-    measured = _measure(transformers.LlamaForCausalLM(cfg), _ids(), getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]))
-    sets = {"d_model": D, "n_layers": L, "n_heads": H, "n_kv_heads": kv, "vocab": V, "d_ff": 160, "batch": B, "seq_len": S}
+    measured = _measure(
+        transformers.LlamaForCausalLM(cfg),
+        _ids(),
+        getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype]),
+    )
+    sets = {
+        "d_model": D,
+        "n_layers": L,
+        "n_heads": H,
+        "n_kv_heads": kv,
+        "vocab": V,
+        "d_ff": 160,
+        "batch": B,
+        "seq_len": S,
+    }
     m = symmem.load("llama3.1-8b", set_values=sets)
     policy = ActPolicy.huggingface(device="cpu", attention=attn, dtype=dtype)
     formula = int(m.quantity(entries_bytes(saved_tensors(m.graph, policy), policy)).evaluate())

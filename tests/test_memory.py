@@ -43,7 +43,9 @@ model gpt(input = [batch, seq_len, d]) {
 
 # The paper's accounting: 16-bit activations, 1-byte dropout masks (CUDA), eager attention,
 # and none of the O(sb) buffers (layer-norm statistics, log-sum-exp, causal mask).
-PAPER_POLICY = ActPolicy(attention="eager", device="cuda", dropout=True, dtype="bf16", loss="none", small_buffers=False)
+PAPER_POLICY = ActPolicy(
+    attention="eager", device="cuda", dropout=True, dtype="bf16", loss="none", small_buffers=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +65,26 @@ def _table2() -> list[tuple[str, dict, object]]:
     (s sequence, b micro-batch, h hidden, a heads, t tensor-parallel size)."""
     return [
         ("no parallelism", {}, lambda s, b, h, a: s * b * h * (34 + 5 * a * s / h)),
-        ("tensor parallel", {"tp": T}, lambda s, b, h, a: s * b * h * (10 + 24 / T + 5 * a * s / (h * T))),
-        ("tensor + sequence parallel", {"tp": T, "sp": True}, lambda s, b, h, a: s * b * h * (34 / T + 5 * a * s / (h * T))),
-        ("tensor parallel + selective recompute", {"tp": T, "checkpointing": "selective"},
-         lambda s, b, h, a: s * b * h * (10 + 24 / T)),
-        ("tensor + sequence parallel + selective recompute", {"tp": T, "sp": True, "checkpointing": "selective"},
-         lambda s, b, h, a: s * b * h * (34 / T)),
+        (
+            "tensor parallel",
+            {"tp": T},
+            lambda s, b, h, a: s * b * h * (10 + 24 / T + 5 * a * s / (h * T)),
+        ),
+        (
+            "tensor + sequence parallel",
+            {"tp": T, "sp": True},
+            lambda s, b, h, a: s * b * h * (34 / T + 5 * a * s / (h * T)),
+        ),
+        (
+            "tensor parallel + selective recompute",
+            {"tp": T, "checkpointing": "selective"},
+            lambda s, b, h, a: s * b * h * (10 + 24 / T),
+        ),
+        (
+            "tensor + sequence parallel + selective recompute",
+            {"tp": T, "sp": True, "checkpointing": "selective"},
+            lambda s, b, h, a: s * b * h * (34 / T),
+        ),
     ]
 
 
@@ -86,15 +102,22 @@ def test_korthikanti_table2_full_recompute(gpt: symmem.Model) -> None:
     its input (2sbh, ln_1's input), which is the stored checkpoint itself (Table 2 leaves the
     recomputed layer out)."""
     s, b, h, a, L = _syms(gpt)
-    got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full").activations.expr
+    got = gpt.memory(
+        "train", precision="bf16", policy=PAPER_POLICY, checkpointing="full"
+    ).activations.expr
     assert sympy.simplify(got - (L * 2 * s * b * h + s * b * h * (32 + 5 * a * s / h))) == 0
 
 
 def test_full_recompute_with_sequence_parallel_splits_the_checkpoints(gpt: symmem.Model) -> None:
     """With sequence parallelism the stored layer inputs are sequence-split: 2sbh/t per layer."""
     s, b, h, a, L = _syms(gpt)
-    got = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, checkpointing="full", tp=T, sp=True).activations.expr
-    assert sympy.simplify(got - (L * 2 * s * b * h / T + s * b * h * (32 / T + 5 * a * s / (h * T)))) == 0
+    got = gpt.memory(
+        "train", precision="bf16", policy=PAPER_POLICY, checkpointing="full", tp=T, sp=True
+    ).activations.expr
+    assert (
+        sympy.simplify(got - (L * 2 * s * b * h / T + s * b * h * (32 / T + 5 * a * s / (h * T))))
+        == 0
+    )
 
 
 def test_full_recompute_keeps_the_last_output_the_next_layer_needs() -> None:
@@ -113,7 +136,9 @@ model m(input = [batch, d]) {
     pol = ActPolicy(loss="none", small_buffers=False)
     b, d = m.symbol("batch"), m.symbol("d")
     assert sympy.expand(m.memory(policy=pol).activations.expr - 20 * b * d) == 0
-    assert sympy.expand(m.memory(policy=pol, checkpointing="full").activations.expr - 24 * b * d) == 0
+    assert (
+        sympy.expand(m.memory(policy=pol, checkpointing="full").activations.expr - 24 * b * d) == 0
+    )
 
 
 def test_full_recompute_without_repeat_is_a_note() -> None:
@@ -126,7 +151,9 @@ def test_full_recompute_without_repeat_is_a_note() -> None:
 
 
 def test_total_is_the_symbolic_sum(gpt: symmem.Model) -> None:
-    r = symmem.load("gpt2").memory("train", precision="mixed", optimizer="adam", checkpointing="selective")
+    r = symmem.load("gpt2").memory(
+        "train", precision="mixed", optimizer="adam", checkpointing="selective"
+    )
     assert isinstance(r, MemoryResult)
     assert sympy.expand(r.total.expr - sum(getattr(r, c).expr for c in COMPONENTS)) == 0
     values = r.bytes()
@@ -150,7 +177,12 @@ def test_components_that_do_not_apply_are_zero() -> None:
     train = m.memory("train")
     infer = m.memory("infer")
     assert train.kv_cache.evaluate() == 0
-    assert infer.gradients.evaluate() == infer.optimizer.evaluate() == infer.activations.evaluate() == 0
+    assert (
+        infer.gradients.evaluate()
+        == infer.optimizer.evaluate()
+        == infer.activations.evaluate()
+        == 0
+    )
     assert infer.kv_cache.evaluate() > 0
 
 
@@ -163,7 +195,16 @@ def test_overhead_default_and_cpu() -> None:
 
 def test_json_document() -> None:
     doc = symmem.load("gpt2").memory("infer", precision="bf16").to_json()
-    keys = {"weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead", "total"}
+    keys = {
+        "weights",
+        "gradients",
+        "optimizer",
+        "activations",
+        "transient",
+        "kv_cache",
+        "overhead",
+        "total",
+    }
     assert doc["mode"] == "infer"
     assert set(doc["bytes"]) == keys and set(doc["formulas"]) == keys
     assert doc["bytes"]["total"] == sum(doc["bytes"][k] for k in keys - {"total"})
@@ -173,8 +214,11 @@ def test_json_document() -> None:
 def test_json_fractional_bytes_are_exact_strings() -> None:
     """3 bf16 gradients (6 bytes) over ZeRO-2 with dp = 4: 6/4 = 3/2 bytes per GPU, shown exactly
     (docs/memory.md), never rounded; whole counts stay ints (weights: 3 x 2 bytes, replicated)."""
-    doc = symmem.parse("model m(input = [batch, 1]) { param w(3) }").memory(
-        "train", precision="mixed", zero=2, dp=4, overhead=0).to_json()
+    doc = (
+        symmem.parse("model m(input = [batch, 1]) { param w(3) }")
+        .memory("train", precision="mixed", zero=2, dp=4, overhead=0)
+        .to_json()
+    )
     assert doc["bytes"]["gradients"] == "3/2"
     assert doc["bytes"]["weights"] == 6
 
@@ -272,7 +316,9 @@ def test_encoder_keeps_no_kv_cache_and_returns_its_whole_output() -> None:
     b, s = enc.total.symbols["batch"], enc.total.symbols["seq_len"]
     assert enc.kv_cache.expr == 0 and any("no KV cache" in n for n in enc.notes)
     assert sympy.expand(dec.kv_cache.expr - 2 * b * s * 16 * 4) == 0
-    assert sympy.expand(enc.transient.expr - dec.transient.expr - (b * s * 16 * 4 - b * 16 * 4)) == 0
+    assert (
+        sympy.expand(enc.transient.expr - dec.transient.expr - (b * s * 16 * 4 - b * 16 * 4)) == 0
+    )
     assert symmem.load("bert-base").memory("infer").kv_cache.evaluate() == 0
 
 
@@ -303,7 +349,9 @@ def test_lora_llama2_7b_trainable_parameters() -> None:
     """PEFT's print_trainable_parameters for Llama-2-7B, LoraConfig(r=8, target_modules=[q_proj, v_proj]):
     "trainable params: 4,194,304 || all params: 6,742,609,920" (= 32 layers x 2 matrices x 8 x (4096 + 4096))."""
     m = symmem.load("llama2-7b")
-    r = m.memory("train", precision="fp32", optimizer="adamw", lora_rank=8, lora_targets="q_proj,v_proj")
+    r = m.memory(
+        "train", precision="fp32", optimizer="adamw", lora_rank=8, lora_targets="q_proj,v_proj"
+    )
     assert r.gradients.evaluate() == 4_194_304 * 4
     assert r.optimizer.evaluate() == 4_194_304 * 8
     assert r.weights.evaluate() == 6_742_609_920 * 4
@@ -322,7 +370,10 @@ def test_qlora_llama2_7b_weights() -> None:
     r = m.memory("train", precision="bf16", quant="nf4", lora_rank=64)
     assert r.weights.evaluate() == quantized // 2 + quantized // 64 * 4 + 2 * high + 4 * adapters
     r2 = m.memory("train", precision="bf16", quant="nf4", double_quant=True, lora_rank=64)
-    assert r2.weights.evaluate() == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 4 * adapters
+    assert (
+        r2.weights.evaluate()
+        == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 4 * adapters
+    )
     # frozen base: gradients and optimizer state only for the adapters (fp32 grads, fp32 Adam states)
     assert r.gradients.evaluate() == 4 * adapters
     assert r.optimizer.evaluate() == 8 * adapters
@@ -402,7 +453,9 @@ def test_pipeline_first_stage_holds_pp_micro_batches(gpt: symmem.Model) -> None:
     one = gpt.memory("train", precision="bf16", policy=PAPER_POLICY).activations.expr
     four = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, pp=4).activations.expr
     assert sympy.simplify(one - four) == 0
-    single = gpt.memory("train", precision="bf16", policy=PAPER_POLICY, pp=4, micro_batches=1).activations.expr
+    single = gpt.memory(
+        "train", precision="bf16", policy=PAPER_POLICY, pp=4, micro_batches=1
+    ).activations.expr
     assert sympy.simplify(one / 4 - single) == 0
 
 
@@ -496,7 +549,9 @@ def test_amp_keeps_fp32_weights_and_16_bit_activations() -> None:
 
 @pytest.mark.parametrize(("precision", "dtype"), [("fp32", "float32"), ("bf16", "bfloat16")])
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd-momentum"])
-def test_weights_gradients_optimizer_match_pytorch(precision: str, dtype: str, optimizer: str) -> None:
+def test_weights_gradients_optimizer_match_pytorch(
+    precision: str, dtype: str, optimizer: str
+) -> None:
     """A tiny transformers GPT2LMHeadModel (tied head) in fp32 or pure bf16, one training step:
     the bytes of its parameters, their .grad and the optimizer's state tensors (torch's scalar
     'step' per tensor excluded: 4 bytes per parameter tensor, not modelled)."""
@@ -505,17 +560,31 @@ def test_weights_gradients_optimizer_match_pytorch(precision: str, dtype: str, o
     cfg = transformers.GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=64)
     model = transformers.GPT2LMHeadModel(cfg).to(getattr(torch, dtype))
     params = list(model.parameters())
-    opt = torch.optim.AdamW(params) if optimizer == "adamw" else torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    opt = (
+        torch.optim.AdamW(params)
+        if optimizer == "adamw"
+        else torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    )
     ids = torch.randint(0, 100, (2, 8))
     model(input_ids=ids, labels=ids).loss.backward()
     opt.step()
     weights = sum(p.numel() * p.element_size() for p in params)
     grads = sum(p.grad.numel() * p.grad.element_size() for p in params)
-    states = sum(v.numel() * v.element_size() for st in opt.state.values() for k, v in st.items()
-                 if torch.is_tensor(v) and k != "step")
-    m = symmem.load("gpt2", set_values={"d_model": 32, "n_layers": 2, "n_heads": 2, "vocab": 100, "n_ctx": 64})
+    states = sum(
+        v.numel() * v.element_size()
+        for st in opt.state.values()
+        for k, v in st.items()
+        if torch.is_tensor(v) and k != "step"
+    )
+    m = symmem.load(
+        "gpt2", set_values={"d_model": 32, "n_layers": 2, "n_heads": 2, "vocab": 100, "n_ctx": 64}
+    )
     r = m.memory("train", precision=precision, optimizer=optimizer)
-    assert (r.weights.evaluate(), r.gradients.evaluate(), r.optimizer.evaluate()) == (weights, grads, states)
+    assert (r.weights.evaluate(), r.gradients.evaluate(), r.optimizer.evaluate()) == (
+        weights,
+        grads,
+        states,
+    )
 
 
 # ---------------------------------------------------------------- any combination of options

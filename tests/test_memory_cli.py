@@ -10,7 +10,16 @@ from typer.testing import CliRunner
 from symmem.cli import app
 
 runner = CliRunner()
-KEYS = {"weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead", "total"}
+KEYS = {
+    "weights",
+    "gradients",
+    "optimizer",
+    "activations",
+    "transient",
+    "kv_cache",
+    "overhead",
+    "total",
+}
 
 
 def test_json_document() -> None:
@@ -26,7 +35,9 @@ def test_json_document() -> None:
 
 
 def test_human_output_binary_units_and_formulas() -> None:
-    r = runner.invoke(app, ["memory", "gpt2", "--mode", "infer", "--precision", "bf16", "--set", "batch=1"])
+    r = runner.invoke(
+        app, ["memory", "gpt2", "--mode", "infer", "--precision", "bf16", "--set", "batch=1"]
+    )
     assert r.exit_code == 0, r.output
     assert "248,879,616" in r.output  # 124,439,808 x 2 bytes
     assert "237.35 MiB" in r.output
@@ -35,16 +46,56 @@ def test_human_output_binary_units_and_formulas() -> None:
 
 
 def test_llama_kv_per_token() -> None:
-    r = runner.invoke(app, ["memory", "llama3.1-8b", "--mode", "infer", "--precision", "bf16",
-                            "--set", "batch=1", "--set", "seq_len=1", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "memory",
+            "llama3.1-8b",
+            "--mode",
+            "infer",
+            "--precision",
+            "bf16",
+            "--set",
+            "batch=1",
+            "--set",
+            "seq_len=1",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["bytes"]["kv_cache"] == 131_072
 
 
 def test_parallel_and_training_options() -> None:
-    args = ["memory", "gpt2", "--precision", "mixed", "--optimizer", "adam", "--checkpointing", "selective",
-            "--tp", "2", "--sp", "--pp", "2", "--micro-batches", "2", "--dp", "4", "--zero", "1",
-            "--attention", "eager", "--device", "cuda", "--overhead", "512MiB", "--per-layer", "--json"]
+    args = [
+        "memory",
+        "gpt2",
+        "--precision",
+        "mixed",
+        "--optimizer",
+        "adam",
+        "--checkpointing",
+        "selective",
+        "--tp",
+        "2",
+        "--sp",
+        "--pp",
+        "2",
+        "--micro-batches",
+        "2",
+        "--dp",
+        "4",
+        "--zero",
+        "1",
+        "--attention",
+        "eager",
+        "--device",
+        "cuda",
+        "--overhead",
+        "512MiB",
+        "--per-layer",
+        "--json",
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
@@ -54,26 +105,77 @@ def test_parallel_and_training_options() -> None:
     # (a flag dropped on the way would change a component)
     import symmem
 
-    api = symmem.load("gpt2").memory("train", precision="mixed", optimizer="adam", checkpointing="selective", tp=2,
-                                     sp=True, pp=2, micro_batches=2, dp=4, zero=1, attention="eager", device="cuda",
-                                     overhead=512 * 2**20)
+    api = symmem.load("gpt2").memory(
+        "train",
+        precision="mixed",
+        optimizer="adam",
+        checkpointing="selective",
+        tp=2,
+        sp=True,
+        pp=2,
+        micro_batches=2,
+        dp=4,
+        zero=1,
+        attention="eager",
+        device="cuda",
+        overhead=512 * 2**20,
+    )
     assert doc["bytes"] == api.bytes()
     base = json.loads(runner.invoke(app, ["memory", "gpt2", "--json"]).output)["bytes"]
-    assert all(doc["bytes"][k] != base[k] for k in ("weights", "gradients", "optimizer", "activations", "overhead"))
+    assert all(
+        doc["bytes"][k] != base[k]
+        for k in ("weights", "gradients", "optimizer", "activations", "overhead")
+    )
 
 
 def test_lora_and_quant_options() -> None:
-    r = runner.invoke(app, ["memory", "llama2-7b", "--precision", "bf16", "--quant", "nf4", "--double-quant",
-                            "--lora-rank", "16", "--lora-targets", "q_proj,k_proj,v_proj,o_proj"])
+    r = runner.invoke(
+        app,
+        [
+            "memory",
+            "llama2-7b",
+            "--precision",
+            "bf16",
+            "--quant",
+            "nf4",
+            "--double-quant",
+            "--lora-rank",
+            "16",
+            "--lora-targets",
+            "q_proj,k_proj,v_proj,o_proj",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "LoRA r=16" in r.output
     import symmem
 
-    doc = json.loads(runner.invoke(app, ["memory", "llama2-7b", "--precision", "bf16", "--quant", "nf4", "--double-quant",
-                                         "--lora-rank", "16", "--lora-targets", "q_proj,k_proj,v_proj,o_proj",
-                                         "--json"]).output)
-    api = symmem.load("llama2-7b").memory("train", precision="bf16", quant="nf4", double_quant=True, lora_rank=16,
-                                          lora_targets="q_proj,k_proj,v_proj,o_proj")
+    doc = json.loads(
+        runner.invoke(
+            app,
+            [
+                "memory",
+                "llama2-7b",
+                "--precision",
+                "bf16",
+                "--quant",
+                "nf4",
+                "--double-quant",
+                "--lora-rank",
+                "16",
+                "--lora-targets",
+                "q_proj,k_proj,v_proj,o_proj",
+                "--json",
+            ],
+        ).output
+    )
+    api = symmem.load("llama2-7b").memory(
+        "train",
+        precision="bf16",
+        quant="nf4",
+        double_quant=True,
+        lora_rank=16,
+        lora_targets="q_proj,k_proj,v_proj,o_proj",
+    )
     assert doc["bytes"] == api.bytes()
 
 

@@ -27,7 +27,13 @@ MODELS = ["gpt2", "bert-base", "llama3.1-8b", "mixtral-8x7b", "deepseek-v3", "re
 OPTION_SETS = [
     {},
     {"precision": "mixed-bf16", "tp": 2, "zero": 1, "dp": 8},
-    {"precision": "mixed-fp16", "checkpointing": "full", "zero": 3, "dp": 4, "grad_fp32_copy": True},
+    {
+        "precision": "mixed-fp16",
+        "checkpointing": "full",
+        "zero": 3,
+        "dp": 4,
+        "grad_fp32_copy": True,
+    },
     {"precision": "bf16", "checkpointing": "selective", "optimizer": "adafactor"},
     {"precision": "mixed-bf16", "pp": 2, "micro_batches": 4, "tp": 2, "sp": True},
     {"optimizer": "adam8bit", "device": "cpu", "dropout": False},
@@ -45,8 +51,12 @@ def loaded(request: pytest.FixtureRequest) -> tuple[symmem.Model, MemoryEvaluato
     return m, MemoryEvaluator(m.graph, m.values)
 
 
-@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
-def test_fast_equals_full_build(loaded: tuple[symmem.Model, MemoryEvaluator], options: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "options", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
+)
+def test_fast_equals_full_build(
+    loaded: tuple[symmem.Model, MemoryEvaluator], options: dict[str, object]
+) -> None:
     m, ev = loaded
     try:
         expected = m.memory(**options).bytes()
@@ -59,7 +69,9 @@ def test_fast_equals_full_build(loaded: tuple[symmem.Model, MemoryEvaluator], op
     assert all(isinstance(v, int | Fraction) and not isinstance(v, bool) for v in got.values())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     precision=st.sampled_from(["fp32", "bf16", "mixed-bf16", "amp-bf16", "fp8"]),
     tp=st.sampled_from([1, 2, 4, 8]),
@@ -73,8 +85,15 @@ def test_fast_equals_full_build_over_layouts(
     precision: str, tp: int, dp: int, zero: int, checkpointing: str, pp: int, micro: int
 ) -> None:
     m = _llama()
-    options = {"precision": precision, "tp": tp, "dp": dp, "zero": zero, "checkpointing": checkpointing,
-               "pp": pp, "micro_batches": micro}
+    options = {
+        "precision": precision,
+        "tp": tp,
+        "dp": dp,
+        "zero": zero,
+        "checkpointing": checkpointing,
+        "pp": pp,
+        "micro_batches": micro,
+    }
     assert _evaluator().bytes(**options) == m.memory(**options).bytes()
 
 
@@ -133,7 +152,9 @@ def test_largest_drops_only_what_is_bounded_everywhere() -> None:
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama3.1-8b", "mixtral-8x7b", "resnet50"])
-@pytest.mark.parametrize("options", [{"mode": "infer"}, {"checkpointing": "full"}, {"pp": 2, "tp": 2}])
+@pytest.mark.parametrize(
+    "options", [{"mode": "infer"}, {"checkpointing": "full"}, {"pp": 2, "tp": 2}]
+)
 def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, object]) -> None:
     # every Max in a bundled model's memory is already what sympy's own Max makes of its arguments
     for q in symmem.load(name).memory(**options).components().values():

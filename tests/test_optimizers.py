@@ -62,7 +62,9 @@ def test_zero_infinity_20_bytes() -> None:
     ],
     ids=["fp16 params fp16 grads", "bf16 params fp32 grads", "fp32 params fp32 grads"],
 )
-def test_megatron_distributed_optimizer_table(options: dict, plain: int, distributed: sympy.Expr) -> None:
+def test_megatron_distributed_optimizer_table(
+    options: dict, plain: int, distributed: sympy.Expr
+) -> None:
     """Megatron-Core developer guide, Distributed Optimizer: bytes per parameter without and with
     the distributed optimizer over d data-parallel ranks (= ZeRO stage 1: the optimizer state,
     master weights and fp32 gradient copy included, sharded; parameters and gradients not)."""
@@ -81,12 +83,17 @@ def test_states_per_parameter(name: str, states: int) -> None:
 
 def test_adam8bit_state_bytes() -> None:
     """Dettmers et al. 2022 (block-wise 8-bit Adam): 2 states x (1 byte + one fp32 absmax per 2048)."""
-    assert per_param(precision="fp32", optimizer="adam8bit") == 8 + 2 * (1 + sympy.Rational(4, 2048))
+    assert per_param(precision="fp32", optimizer="adam8bit") == 8 + 2 * (
+        1 + sympy.Rational(4, 2048)
+    )
 
 
 def test_state_dtype_bf16() -> None:
     """DeepSeek-V3 (Section 3.3.3) keeps AdamW moments in bf16: 2 bytes each."""
-    assert per_param(precision="mixed-bf16", grad_dtype="fp32", optimizer="adamw", state_dtype="bf16") == 2 + 4 + 4 + 4
+    assert (
+        per_param(precision="mixed-bf16", grad_dtype="fp32", optimizer="adamw", state_dtype="bf16")
+        == 2 + 4 + 4 + 4
+    )
 
 
 def test_adafactor_factored_second_moment() -> None:
@@ -130,11 +137,15 @@ def _torch_state_numel(opt: object) -> int:
     return total
 
 
-@pytest.mark.parametrize("name", ["sgd", "sgd-momentum", "adam", "adamw", "adafactor", "adafactor-momentum"])
+@pytest.mark.parametrize(
+    "name", ["sgd", "sgd-momentum", "adam", "adamw", "adafactor", "adafactor-momentum"]
+)
 def test_state_matches_pytorch(name: str) -> None:
     """Build a tiny model, take one step, count the optimizer's state tensors."""
     torch = pytest.importorskip("torch")
-    model = torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.LayerNorm(10), torch.nn.Linear(10, 3, bias=False))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 10), torch.nn.LayerNorm(10), torch.nn.Linear(10, 3, bias=False)
+    )
     params = list(model.parameters())
     if name == "sgd":
         opt = torch.optim.SGD(params, lr=0.1)
@@ -147,8 +158,14 @@ def test_state_matches_pytorch(name: str) -> None:
     else:
         transformers = pytest.importorskip("transformers")
         beta1 = 0.9 if name == "adafactor-momentum" else None
-        opt = transformers.Adafactor(params, lr=1e-3, relative_step=False, scale_parameter=False,
-                                     warmup_init=False, beta1=beta1)
+        opt = transformers.Adafactor(
+            params,
+            lr=1e-3,
+            relative_step=False,
+            scale_parameter=False,
+            warmup_init=False,
+            beta1=beta1,
+        )
     model(torch.randn(4, 6)).sum().backward()
     opt.step()
     preset = OPTIMIZERS[name]

@@ -26,7 +26,12 @@ def test_zero_figure_1(stage: int, printed: str) -> None:
     states = r.weights.evaluate() + r.gradients.evaluate() + r.optimizer.evaluate()
     digits = len(printed.split(".")[1]) if "." in printed else 0
     assert f"{states / 1e9:.{digits}f}" == printed
-    exact = {0: 16 * 7.5e9, 1: 4 * 7.5e9 + 12 * 7.5e9 / 64, 2: 2 * 7.5e9 + 14 * 7.5e9 / 64, 3: 16 * 7.5e9 / 64}
+    exact = {
+        0: 16 * 7.5e9,
+        1: 4 * 7.5e9 + 12 * 7.5e9 / 64,
+        2: 2 * 7.5e9 + 14 * 7.5e9 / 64,
+        3: 16 * 7.5e9 / 64,
+    }
     assert states == exact[stage]
 
 
@@ -60,14 +65,32 @@ def test_tp_rule() -> None:
     # matrices, MLA's up-projections and o (Megatron-Core MLASelfAttention), vocab-parallel
     # embeddings; biases, norms, routers and MLA's down-projections stay replicated.
     assert _split_names("attention(8, heads = 2, qk_norm = true)") == {
-        "q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"}
+        "q_proj.weight",
+        "k_proj.weight",
+        "v_proj.weight",
+        "o_proj.weight",
+    }
     assert _split_names("mlp(8, 32)") == {"fc1.weight", "fc2.weight"}
-    assert _split_names("gated_mlp(8, 32)") == {"gate_proj.weight", "up_proj.weight", "down_proj.weight"}
-    assert _split_names("moe(8, 16, 4, 2, n_shared = 1, shared_gate = true, router_bias = true)") == {
-        "experts.gate_proj.weight", "experts.up_proj.weight", "experts.down_proj.weight",
-        "shared_experts.gate_proj.weight", "shared_experts.up_proj.weight", "shared_experts.down_proj.weight"}
+    assert _split_names("gated_mlp(8, 32)") == {
+        "gate_proj.weight",
+        "up_proj.weight",
+        "down_proj.weight",
+    }
+    assert _split_names(
+        "moe(8, 16, 4, 2, n_shared = 1, shared_gate = true, router_bias = true)"
+    ) == {
+        "experts.gate_proj.weight",
+        "experts.up_proj.weight",
+        "experts.down_proj.weight",
+        "shared_experts.gate_proj.weight",
+        "shared_experts.up_proj.weight",
+        "shared_experts.down_proj.weight",
+    }
     assert _split_names("mla(8, 2, 4, 4, 2, 4, q_lora_rank = 4)") == {
-        "q_b_proj.weight", "kv_b_proj.weight", "o_proj.weight"}
+        "q_b_proj.weight",
+        "kv_b_proj.weight",
+        "o_proj.weight",
+    }
     assert _split_names("embedding(10, 8)", "[batch, seq_len]") == {"weight"}
     assert _split_names("layernorm(8)") == set()
     assert _split_names("linear(8, 8)") == set()

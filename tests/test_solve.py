@@ -25,7 +25,9 @@ SYMS = {"batch": b, "seq_len": s, "d_model": d}
 
 
 def q(expr: sympy.Expr, **values: int) -> Quantity:
-    return Quantity(sympy.sympify(expr), {SYMS[k]: sympy.Integer(v) for k, v in values.items()}, SYMS)
+    return Quantity(
+        sympy.sympify(expr), {SYMS[k]: sympy.Integer(v) for k, v in values.items()}, SYMS
+    )
 
 
 def exact(quantity: Quantity, name: str, v: int, **fixed: int) -> int | sympy.Rational:
@@ -35,7 +37,10 @@ def exact(quantity: Quantity, name: str, v: int, **fixed: int) -> int | sympy.Ra
 
 def check(r: SolveResult, quantity: Quantity, **fixed: int) -> None:
     assert r.value is not None
-    at_v, at_next = exact(quantity, r.symbol, r.value, **fixed), exact(quantity, r.symbol, r.value + 1, **fixed)
+    at_v, at_next = (
+        exact(quantity, r.symbol, r.value, **fixed),
+        exact(quantity, r.symbol, r.value + 1, **fixed),
+    )
     assert at_v <= r.budget_bytes < at_next
     assert r.bytes_at_value == at_v and r.bytes_at_next == at_next
 
@@ -60,7 +65,12 @@ def test_quadratic_by_hand() -> None:
     # 577: 3*332,929 + 2,885 + 7 = 1,001,679 > 10^6
     quantity = q(3 * s**2 + 5 * s + 7)
     r = solve(quantity, 10**6, "seq_len")
-    assert (r.value, r.bytes_at_value, r.bytes_at_next, r.method) == (576, 998_215, 1_001_679, "closed-form")
+    assert (r.value, r.bytes_at_value, r.bytes_at_next, r.method) == (
+        576,
+        998_215,
+        1_001_679,
+        "closed-form",
+    )
 
 
 def test_cubic_uses_sympy_over_the_real_twin() -> None:
@@ -76,7 +86,12 @@ def test_bisection_with_ceiling_by_hand() -> None:
     # 96: 4096*12 + 100 = 49,252; 97: 4096*13 + 100 = 53,348
     quantity = q(4096 * sympy.ceiling(b / 8) + 100)
     r = solve(quantity, 50_000, "batch")
-    assert (r.value, r.bytes_at_value, r.bytes_at_next, r.method) == (96, 49_252, 53_348, "bisection")
+    assert (r.value, r.bytes_at_value, r.bytes_at_next, r.method) == (
+        96,
+        49_252,
+        53_348,
+        "bisection",
+    )
 
 
 def test_bisection_with_max() -> None:
@@ -218,7 +233,9 @@ def test_frontier_same_symbol_twice() -> None:
 
 
 def test_default_range_is_powers_of_two_to_four_times_the_default() -> None:
-    assert default_range(q(b * s, seq_len=1024), "seq_len") == [2**i for i in range(13)]  # up to 4096
+    assert default_range(q(b * s, seq_len=1024), "seq_len") == [
+        2**i for i in range(13)
+    ]  # up to 4096
 
 
 # ------------------------------------------------------------------ remedies
@@ -233,4 +250,3 @@ def test_remedies_each_fit() -> None:
         total = m.memory(mode="infer", **fix.options).total
         v = fix.result.value
         assert total.evaluate(batch=v) <= budget < total.evaluate(batch=v + 1)
-

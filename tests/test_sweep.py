@@ -26,7 +26,9 @@ SYMS = {"batch": b, "seq_len": s, "window": w}
 
 
 def q(expr: sympy.Expr, **values: int) -> Quantity:
-    return Quantity(sympy.sympify(expr), {SYMS[k]: sympy.Integer(v) for k, v in values.items()}, SYMS)
+    return Quantity(
+        sympy.sympify(expr), {SYMS[k]: sympy.Integer(v) for k, v in values.items()}, SYMS
+    )
 
 
 def subs(expr: sympy.Expr, **point: int) -> int | sympy.Rational:
@@ -81,7 +83,9 @@ def test_missing_values() -> None:
 def test_grid_too_large_for_memory() -> None:
     # 10^6 x 10^6 points x 2 columns cannot be held in 1 GiB
     with pytest.raises(OptionError, match="points x 3 columns.*available"):
-        sweep_arrays({"m": q(b * s)}, {"batch": "1:1000000", "seq_len": "1:1000000"}, available=2**30)
+        sweep_arrays(
+            {"m": q(b * s)}, {"batch": "1:1000000", "seq_len": "1:1000000"}, available=2**30
+        )
 
 
 def test_one_axis_too_large_is_refused_before_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +106,9 @@ def test_polynomial_int64_equals_subs() -> None:
     assert cols["m"].dtype == np.int64
     assert compile_expr(sympy.expand(expr), (b, s)).mode == "polynomial"
     for i in random.Random(0).sample(range(len(cols["m"])), 20):
-        assert int(cols["m"][i]) == subs(expr, batch=int(cols["batch"][i]), seq_len=int(cols["seq_len"][i]))
+        assert int(cols["m"][i]) == subs(
+            expr, batch=int(cols["batch"][i]), seq_len=int(cols["seq_len"][i])
+        )
 
 
 def test_overflow_falls_back_to_python_ints() -> None:
@@ -164,7 +170,11 @@ def test_lambdify_equals_subs(c: list[int], den: int, k: int, bs: list[int], ss:
         exact = subs(expr, batch=int(cols["batch"][i]), seq_len=int(cols["seq_len"][i]))
         got = cols["m"][i]
         if cols["m"].dtype == np.int64 or cols["m"].dtype == object:  # exact: ints (or Fractions)
-            assert sympy.Rational(str(got)) == exact if isinstance(got, Fraction) else int(got) == exact
+            assert (
+                sympy.Rational(str(got)) == exact
+                if isinstance(got, Fraction)
+                else int(got) == exact
+            )
         else:  # fractional values with numerators below 2^53: the correctly rounded quotient
             assert float(got) == float(sympy.Rational(exact))
 
@@ -200,9 +210,15 @@ def test_progress_callback() -> None:
 
 
 def test_write_csv_json_parquet(tmp_path: Path) -> None:
-    cols = sweep_arrays({"m": q(10**20 * b + 1)}, {"batch": [1, 2]})  # beyond int64: exact ints in the files
+    cols = sweep_arrays(
+        {"m": q(10**20 * b + 1)}, {"batch": [1, 2]}
+    )  # beyond int64: exact ints in the files
     write_table(cols, tmp_path / "a.csv")
-    assert (tmp_path / "a.csv").read_text().splitlines() == ["batch,m", f"1,{10**20 + 1}", f"2,{2 * 10**20 + 1}"]
+    assert (tmp_path / "a.csv").read_text().splitlines() == [
+        "batch,m",
+        f"1,{10**20 + 1}",
+        f"2,{2 * 10**20 + 1}",
+    ]
     write_table(cols, tmp_path / "a.json")
     assert json.loads((tmp_path / "a.json").read_text())[1] == {"batch": 2, "m": 2 * 10**20 + 1}
     pytest.importorskip("pyarrow")

@@ -30,12 +30,23 @@ def _parameters() -> list[inspect.Parameter]:
             continue
         flag = spec.flag or "--" + f.name.replace("_", "-")
         default = f.default
-        if spec.cli is not bool and spec.cli is not (bool | None) and not isinstance(default, int | str):
-            default = None  # tuples and other parsed values: the CLI passes the text, None = the default
-        option = typer.Option(*flag.split("|"), help=spec.help_text(), show_default=default is not None)
+        if (
+            spec.cli is not bool
+            and spec.cli is not (bool | None)
+            and not isinstance(default, int | str)
+        ):
+            default = (
+                None  # tuples and other parsed values: the CLI passes the text, None = the default
+            )
+        option = typer.Option(
+            *flag.split("|"), help=spec.help_text(), show_default=default is not None
+        )
         params.append(
             inspect.Parameter(
-                f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[spec.cli, option]
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=Annotated[spec.cli, option],
             )
         )
     return params
@@ -62,7 +73,11 @@ def memory_options(fn: Callable[..., None]) -> Callable[..., None]:
         fn(*args, **{PARAM: options}, **kwargs)
 
     positional = [p for p in own if p.default is inspect.Parameter.empty]
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p.default is not inspect.Parameter.empty]
+    keyword = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in own
+        if p.default is not inspect.Parameter.empty
+    ]
     params = [*positional, *keyword, *generated]
     wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}

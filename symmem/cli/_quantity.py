@@ -19,10 +19,29 @@ from symmem.quantity import Quantity
 from symmem.symbols import sym
 from symmem.units import parse_budget
 
-BudgetOpt = Annotated[str | None, typer.Option("--budget", "-b", help="Memory budget: 24GB (powers of 1000), 24GiB (powers of 1024), ...")]
-GpuOpt = Annotated[str | None, typer.Option("--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus).")]
-ForOpt = Annotated[list[str] | None, typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier.")]
-RangeOpt = Annotated[str | None, typer.Option("--range", help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).")]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--budget", "-b", help="Memory budget: 24GB (powers of 1000), 24GiB (powers of 1024), ..."
+    ),
+]
+GpuOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus)."
+    ),
+]
+ForOpt = Annotated[
+    list[str] | None,
+    typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier."),
+]
+RangeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--range",
+        help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).",
+    ),
+]
 
 PARAM_QUANTITIES = ("params", "active")
 #: memory options that --for / --grid accept like a symbol: the option becomes a sympy symbol
@@ -58,7 +77,9 @@ def select(model: Model, quantity: str, options: MemoryOptions) -> Selected:
     if q in PARAM_QUANTITIES:
         changed = [name for name in options.changed() if name != "mode"]
         if changed:
-            raise OptionError(f"memory options ({', '.join(changed)}) do not apply to --quantity {q}")
+            raise OptionError(
+                f"memory options ({', '.join(changed)}) do not apply to --quantity {q}"
+            )
         p = model.params()
         return Selected(q, p.total if q == "params" else p.active, "parameters")
     result = model.memory(options=options)
@@ -69,7 +90,8 @@ def select(model: Model, quantity: str, options: MemoryOptions) -> Selected:
         return Selected(q, comps[q], "bytes", comps, result)
     hint = suggest(q, ["params", "active", "memory", *comps])
     raise OptionError(
-        f"unknown quantity '{quantity}'" + (f": {hint}" if hint else "")
+        f"unknown quantity '{quantity}'"
+        + (f": {hint}" if hint else "")
         + f"; use params, active, memory or a memory component ({', '.join(comps)})"
     )
 
@@ -82,7 +104,9 @@ def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
         g = lookup(gpu)
         return g.capacity_bytes, f"--gpu {g.key} ({g.name}, {g.capacity_kind} capacity)"
     if budget is None:
-        raise OptionError("give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)")
+        raise OptionError(
+            "give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)"
+        )
     return parse_budget(budget), f"--budget {budget.strip()}"
 
 

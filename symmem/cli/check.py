@@ -25,13 +25,22 @@ def check(
             "cuda when a GPU is present, as users plan GPU memory; else cpu)."
         ),
     ] = None,
-    dtype: Annotated[str, typer.Option(help=f"Activation (and model) dtype: {', '.join(ACT_DTYPES)}.")] = "fp32",
+    dtype: Annotated[
+        str, typer.Option(help=f"Activation (and model) dtype: {', '.join(ACT_DTYPES)}.")
+    ] = "fp32",
     attention: Annotated[
-        str, typer.Option(help=f"Attention implementation for layers that name none: {', '.join(ATTENTIONS)}.")
+        str,
+        typer.Option(
+            help=f"Attention implementation for layers that name none: {', '.join(ATTENTIONS)}."
+        ),
     ] = "sdpa",
-    dropout: Annotated[bool, typer.Option("--dropout/--no-dropout", help="Training dropout active.")] = True,
+    dropout: Annotated[
+        bool, typer.Option("--dropout/--no-dropout", help="Training dropout active.")
+    ] = True,
     batch: Annotated[int | None, typer.Option(help="Batch size (same as --set batch=N).")] = None,
-    seq_len: Annotated[int | None, typer.Option(help="Sequence length (same as --set seq_len=N).")] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(help="Sequence length (same as --set seq_len=N).")
+    ] = None,
 ) -> None:
     """Build the network in PyTorch (shrink it with --set), run one training step on it and
     print formula vs measured: parameters per layer, bytes saved for backward, peak bytes."""
@@ -57,13 +66,17 @@ def check(
 
 def _render(report: CheckReport) -> None:
     p = report.policy
-    typer.echo(f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout {'on' if p.dropout else 'off'}")
+    typer.echo(
+        f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout {'on' if p.dropout else 'off'}"
+    )
     typer.echo("at " + ", ".join(f"{k}={v}" for k, v in sorted(report.values.items())))
     typer.echo("")
     w = max([len(r.path) for r in report.params] + [5])
     saved = {r.path: r for r in report.saved_by_layer}
     typer.echo(f"{'':{w}}  {'parameters':>27}  {'saved for backward (bytes)':>29}")
-    typer.echo(f"{'layer'.ljust(w)}  {'formula':>12}  {'PyTorch':>12}  {'formula':>13}  {'measured':>13}")
+    typer.echo(
+        f"{'layer'.ljust(w)}  {'formula':>12}  {'PyTorch':>12}  {'formula':>13}  {'measured':>13}"
+    )
     for r in report.params:
         mark = "" if r.exact else "  MISMATCH"
         s = saved.get(r.path)
@@ -73,9 +86,13 @@ def _render(report: CheckReport) -> None:
         typer.echo(f"{r.path.ljust(w)}  {r.formula:>12,}  {r.measured:>12,}{cells}{mark}")
     for s in report.saved_by_layer:
         if s.path not in {r.path for r in report.params}:
-            typer.echo(f"{s.path.ljust(w)}  {'':>12}  {'':>12}  {s.formula:>13,}  {s.measured:>13,}")
+            typer.echo(
+                f"{s.path.ljust(w)}  {'':>12}  {'':>12}  {s.formula:>13,}  {s.measured:>13,}"
+            )
     typer.echo("")
     typer.echo(f"{'':24}  {'formula':>14}  {'measured':>14}  {'error':>8}")
     for c in (report.params_total, report.saved, report.peak):
         unit = "" if c is report.params_total else " B"
-        typer.echo(f"{c.what:24}  {c.formula:>12,}{unit:2}  {c.measured:>12,}{unit:2}  {c.rel_error:>+8.2%}")
+        typer.echo(
+            f"{c.what:24}  {c.formula:>12,}{unit:2}  {c.measured:>12,}{unit:2}  {c.rel_error:>+8.2%}"
+        )

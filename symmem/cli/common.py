@@ -15,11 +15,27 @@ import typer
 from symmem.errors import OptionError, SymmemError
 from symmem.model import Model, load
 
-ModelArg = Annotated[str, typer.Argument(help="A .mem file, a Hugging Face config.json, or a bundled model name (symmem zoo).", show_default=False)]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Give a symbol a value: name=value (repeatable).")]
-FreeOpt = Annotated[list[str] | None, typer.Option("--free", "-f", help="Keep a symbol symbolic even if it has a default (repeatable).")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="A .mem file, a Hugging Face config.json, or a bundled model name (symmem zoo).",
+        show_default=False,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Give a symbol a value: name=value (repeatable)."),
+]
+FreeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--free", "-f", help="Keep a symbol symbolic even if it has a default (repeatable)."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ModelNameOpt = Annotated[str | None, typer.Option("--model", help="Which model of the file, when it defines several.")]
+ModelNameOpt = Annotated[
+    str | None, typer.Option("--model", help="Which model of the file, when it defines several.")
+]
 
 
 @contextmanager
@@ -55,7 +71,9 @@ def parse_sets(items: list[str] | None) -> dict[str, int | float]:
     return out
 
 
-def load_model(path: str, sets: list[str] | None, free: list[str] | None, model: str | None = None) -> Model:
+def load_model(
+    path: str, sets: list[str] | None, free: list[str] | None, model: str | None = None
+) -> Model:
     return load(path, model=model, set_values=parse_sets(sets), free=free or [])
 
 

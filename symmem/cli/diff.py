@@ -23,8 +23,18 @@ from symmem.cli.common import (
 from symmem.model import Model
 from symmem.options import MemoryOptions
 
-WrtOpt = Annotated[list[str], typer.Option("--wrt", help="Differentiate with respect to this symbol (repeatable: mixed partials).")]
-QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
+WrtOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--wrt", help="Differentiate with respect to this symbol (repeatable: mixed partials)."
+    ),
+]
+QuantityOpt = Annotated[
+    str,
+    typer.Option(
+        "--quantity", "-q", help="memory (default), a memory component, params or active."
+    ),
+]
 
 
 @memory_options
@@ -43,7 +53,12 @@ def diff(
         # --wrt lora_rank: the option becomes a symbol (its value, if --lora-rank gave one, is the point)
         given_options = options
         model_names, options = symbolic_options(list(wrt), options)
-        m = load_model(model, set_, [*(free or []), *[w for w in model_names if w not in (free or [])]], model_name)
+        m = load_model(
+            model,
+            set_,
+            [*(free or []), *[w for w in model_names if w not in (free or [])]],
+            model_name,
+        )
         for w in model_names:
             m.symbol(w)
         sel = select(m, quantity, options)
@@ -54,16 +69,22 @@ def diff(
         value = d.evaluate(**at)
         partial = "".join(f"/d {w}" for w in wrt)
         if json_:
-            echo_json({"quantity": sel.name, "wrt": list(wrt), "derivative": str(d.expr), "meaning": text,
-                       "at": {k: int(v) for k, v in at.items()},
-                       "value": value if isinstance(value, int) else str(value)})
+            echo_json(
+                {
+                    "quantity": sel.name,
+                    "wrt": list(wrt),
+                    "derivative": str(d.expr),
+                    "meaning": text,
+                    "at": {k: int(v) for k, v in at.items()},
+                    "value": value if isinstance(value, int) else str(value),
+                }
+            )
             return
         typer.echo(f"d {sel.name}{partial} = {d.expr}")
         typer.echo(f"meaning: {text}")
         where = ", ".join(f"{k}={v:,}" for k, v in at.items()) or "the model's values"
         shown = f"{value:,}" if isinstance(value, int) else str(value)
         typer.echo(f"at {where}: {shown} {text}")
-
 
 
 def _defaults(m: Model, names: list[str]) -> dict[str, int | None]:

@@ -13,8 +13,16 @@ from symmem.model import parse
 
 
 def import_hf(
-    config: Annotated[str, typer.Argument(help="A Hugging Face config.json on disk (never downloaded).", show_default=False)],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the .mem file here (default: print it).")] = None,
+    config: Annotated[
+        str,
+        typer.Argument(
+            help="A Hugging Face config.json on disk (never downloaded).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write the .mem file here (default: print it)."),
+    ] = None,
 ) -> None:
     """Convert a config.json into a .mem file (symbols named after the config's fields)."""
     with user_errors():

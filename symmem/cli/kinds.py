@@ -18,7 +18,13 @@ def kinds() -> None:
                 args.append(f.name)
             else:
                 default = f.default
-                shown = "none" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+                shown = (
+                    "none"
+                    if default is None
+                    else str(default).lower()
+                    if isinstance(default, bool)
+                    else str(default)
+                )
                 args.append(f"{f.name}={shown}")
         alias = f"  (also: {', '.join(cls.aliases)})" if cls.aliases else ""
         typer.echo(f"{cls.kind}({', '.join(args)}){alias}")

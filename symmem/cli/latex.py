@@ -20,9 +20,14 @@ from symmem.errors import OptionError
 from symmem.export import memory_latex, params_latex
 from symmem.options import MemoryOptions
 
-PerLayerOpt = Annotated[bool, typer.Option("--per-layer", help="One line per layer in an align environment.")]
+PerLayerOpt = Annotated[
+    bool, typer.Option("--per-layer", help="One line per layer in an align environment.")
+]
 QuantityOpt = Annotated[
-    str, typer.Option("--quantity", "-q", help="params (default) or memory (one align line per component).")
+    str,
+    typer.Option(
+        "--quantity", "-q", help="params (default) or memory (one align line per component)."
+    ),
 ]
 
 

@@ -22,7 +22,9 @@ from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.units import format_bytes
 
-PerLayerOpt = Annotated[bool, typer.Option("--per-layer", help="Also print the bytes of each layer.")]
+PerLayerOpt = Annotated[
+    bool, typer.Option("--per-layer", help="Also print the bytes of each layer.")
+]
 
 
 @memory_options
@@ -78,7 +80,9 @@ def _render(m: Model, result: MemoryResult, per_layer: bool) -> None:
         typer.echo(f"note: {note}")
     if per_layer:
         typer.echo("")
-        typer.echo("per layer (all repeat instances; pipeline stages and full recompute not applied):")
+        typer.echo(
+            "per layer (all repeat instances; pipeline stages and full recompute not applied):"
+        )
         cols = ("weights", "gradients", "optimizer", "activations", "kv_cache")
         used = [c for c in cols if any(getattr(r, c) != 0 for r in result.rows)]
         table = [("layer", *used)]
@@ -90,4 +94,8 @@ def _render(m: Model, result: MemoryResult, per_layer: bool) -> None:
             table.append((r.path, *vals))
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
-            typer.echo("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
+            typer.echo(
+                "  ".join(
+                    c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)
+                )
+            )

@@ -30,10 +30,16 @@ def params(
     model_name: ModelNameOpt = None,
     active_embeddings: Annotated[
         str | None,
-        typer.Option(help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the model's own convention)."),
+        typer.Option(
+            help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the model's own convention)."
+        ),
     ] = None,
     include_buffers: Annotated[
-        bool, typer.Option("--include-buffers", help="Count stored buffers (batchnorm statistics, router score biases) as parameters, as checkpoint tensor counts do.")
+        bool,
+        typer.Option(
+            "--include-buffers",
+            help="Count stored buffers (batchnorm statistics, router score biases) as parameters, as checkpoint tensor counts do.",
+        ),
     ] = False,
 ) -> None:
     """Print the exact parameter count: per layer, the formula, and the total."""
@@ -46,7 +52,11 @@ def params(
         rows: list[tuple[str, ...]] = []
         for row in result.rows:
             count = m.quantity(row.count).evaluate()
-            formula = str(row.formula) if row.multiplicity == 1 else f"{row.multiplicity} * ({row.formula})"
+            formula = (
+                str(row.formula)
+                if row.multiplicity == 1
+                else f"{row.multiplicity} * ({row.formula})"
+            )
             shown = human(count) if isinstance(count, int) else str(count)
             if row.tied_to:
                 shown += f"  (weight tied to {row.tied_to})"
@@ -59,21 +69,29 @@ def params(
         if result.has_experts:
             active = result.active.evaluate()
             conv = "counting" if result.active_embeddings == "count" else "excluding"
-            typer.echo(f"active/token:  {human(active) if isinstance(active, int) else active}  ({conv} the input embedding)")
+            typer.echo(
+                f"active/token:  {human(active) if isinstance(active, int) else active}  ({conv} the input embedding)"
+            )
         buffers = result.buffers.evaluate()
         if buffers != 0:
-            typer.echo(f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not parameters)")
+            typer.echo(
+                f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not parameters)"
+            )
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
     widths[2] = min(widths[2], 60)
+
     def line(cells: tuple[str, ...]) -> str:
         parts = []
         for i, c in enumerate(cells):
             c = c if len(c) <= widths[i] else c[: widths[i] - 1] + "…"
             parts.append(c.rjust(widths[i]) if i == len(cells) - 1 else c.ljust(widths[i]))
         return "  ".join(parts).rstrip()
+
     typer.echo(line(header))
     typer.echo("  ".join("-" * w for w in widths))
     for r in rows:

@@ -23,8 +23,21 @@ from symmem.cli.common import (
 from symmem.options import MemoryOptions
 from symmem.units import format_bytes
 
-QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="params (default), active, memory, or a memory component (weights, activations, kv_cache...).")]
-LeadingOpt = Annotated[bool, typer.Option("--leading", help="Only the terms of highest total degree in the size symbols (all symbols, or those given with --free), and how far they are from the exact value.")]
+QuantityOpt = Annotated[
+    str,
+    typer.Option(
+        "--quantity",
+        "-q",
+        help="params (default), active, memory, or a memory component (weights, activations, kv_cache...).",
+    ),
+]
+LeadingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--leading",
+        help="Only the terms of highest total degree in the size symbols (all symbols, or those given with --free), and how far they are from the exact value.",
+    ),
+]
 
 
 @memory_options
@@ -47,14 +60,28 @@ def show(
             lead = leading_terms(q, free or None, default_values(m))
             err = lead.relative_error
             if json_:
-                echo_json({"quantity": sel.name, "leading": str(lead.expr), "degree": lead.degree,
-                           "size_symbols": [s.name for s in lead.size], "exact": _num(lead.exact_value),
-                           "leading_value": _num(lead.leading_value), "relative_error": err})
+                echo_json(
+                    {
+                        "quantity": sel.name,
+                        "leading": str(lead.expr),
+                        "degree": lead.degree,
+                        "size_symbols": [s.name for s in lead.size],
+                        "exact": _num(lead.exact_value),
+                        "leading_value": _num(lead.leading_value),
+                        "relative_error": err,
+                    }
+                )
                 return
-            typer.echo(f"{sel.name} ~ {lead.expr}   (degree {lead.degree} in {', '.join(s.name for s in lead.size)})")
+            typer.echo(
+                f"{sel.name} ~ {lead.expr}   (degree {lead.degree} in {', '.join(s.name for s in lead.size)})"
+            )
             if lead.exact_value is not None and lead.leading_value is not None:
-                typer.echo(f"  leading term at the model's values: {_show(lead.leading_value, sel.unit)}")
-                typer.echo(f"  exact:                              {_show(lead.exact_value, sel.unit)}")
+                typer.echo(
+                    f"  leading term at the model's values: {_show(lead.leading_value, sel.unit)}"
+                )
+                typer.echo(
+                    f"  exact:                              {_show(lead.exact_value, sel.unit)}"
+                )
                 if err is not None:
                     typer.echo(f"  relative error of the leading term: {err:+.2%}")
             return

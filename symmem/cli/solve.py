@@ -36,7 +36,9 @@ from symmem.solve import solve as solve_quantity
 from symmem.sweep import parse_values
 from symmem.units import format_bytes
 
-QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")]
+QuantityOpt = Annotated[
+    str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")
+]
 
 
 @memory_options
@@ -62,7 +64,12 @@ def solve(
         # --for lora_rank: the option becomes a symbol of the memory model
         model_names, options = symbolic_options(names, options)
         # the solved symbols are kept free so that defaults derived from them follow them
-        m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
+        m = load_model(
+            model,
+            set_,
+            [*(free or []), *[n for n in model_names if n not in (free or [])]],
+            model_name,
+        )
         for n in model_names:
             m.symbol(n)  # unknown symbol -> a clear error
         sel = select(m, quantity, options)
@@ -77,7 +84,9 @@ def solve(
             if not result.fits and sel.components:
                 doc["remedies"] = [
                     {"change": f.change, "options": f.options, "value": f.result.value}
-                    for f in remedies(m, result.budget_bytes, result.symbol, options=options, quantity=sel.name)
+                    for f in remedies(
+                        m, result.budget_bytes, result.symbol, options=options, quantity=sel.name
+                    )
                 ]
             echo_json(doc)
             return
@@ -95,16 +104,22 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
         typer.echo(f"{m.name}: {sel.result.config.summary()}")
     if r.unbounded:
         if r.method == "unbounded":  # grows, then levels off (a window, a Min) below the budget
-            typer.echo(f"{sel.name} levels off below the budget as {r.symbol} grows (a window or a cap): "
-                       f"every value of {r.symbol} fits")
+            typer.echo(
+                f"{sel.name} levels off below the budget as {r.symbol} grows (a window or a cap): "
+                f"every value of {r.symbol} fits"
+            )
         else:
-            typer.echo(f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
-                       f"({_amount(r.bytes_at_value, unit)} <= budget)")
+            typer.echo(
+                f"{sel.name} does not grow with {r.symbol}: every value of {r.symbol} fits "
+                f"({_amount(r.bytes_at_value, unit)} <= budget)"
+            )
         return
     if not r.fits:
         over = r.bytes_at_value - r.budget_bytes
-        typer.echo(f"even {r.symbol} = {r.lower} does not fit: {sel.name} needs {_amount(r.bytes_at_value, unit)}, "
-                   f"{_amount(over, unit)} over the budget")
+        typer.echo(
+            f"even {r.symbol} = {r.lower} does not fit: {sel.name} needs {_amount(r.bytes_at_value, unit)}, "
+            f"{_amount(over, unit)} over the budget"
+        )
         if sel.components:
             at = {r.symbol: r.lower}
             vals = {k: q.evaluate(**at) for k, q in sel.components.items()}
@@ -112,15 +127,21 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
             typer.echo(f"largest component: {top} ({_amount(vals[top], unit)})")
             fixes = remedies(m, r.budget_bytes, r.symbol, options=options, quantity=sel.name)
             if fixes:
-                typer.echo("what would make it fit (the smallest change of each kind, or the first stack of them that does):")
+                typer.echo(
+                    "what would make it fit (the smallest change of each kind, or the first stack of them that does):"
+                )
                 for fix in fixes:
                     typer.echo(f"  {fix.change:<28} {r.symbol} <= {fix.result.value:,}")
             else:
-                typer.echo("no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 weights) makes it fit")
+                typer.echo(
+                    "no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 weights) makes it fit"
+                )
         return
     typer.echo(f"{r.symbol} = {r.value:,}   ({r.method})")
     typer.echo(f"  {sel.name} at {r.symbol} = {r.value:,}: {_amount(r.bytes_at_value, unit)}")
-    typer.echo(f"  {sel.name} at {r.symbol} = {r.value + 1:,}: {_amount(r.bytes_at_next, unit)}  (over)")
+    typer.echo(
+        f"  {sel.name} at {r.symbol} = {r.value + 1:,}: {_amount(r.bytes_at_next, unit)}  (over)"
+    )
     typer.echo(f"  headroom: {_amount(r.headroom, unit)}")
     if sel.components:
         typer.echo(f"breakdown at {r.symbol} = {r.value:,}:")
@@ -140,15 +161,23 @@ def _amount(n: Any, unit: str) -> str:
     return f"{int(n):,} {unit}"
 
 
-def _frontier(m: Model, sel: Selected, b: int, how: str, names: list[str], range_: str | None, json_: bool) -> None:
+def _frontier(
+    m: Model, sel: Selected, b: int, how: str, names: list[str], range_: str | None, json_: bool
+) -> None:
     if range_ is not None:
         values = parse_values(range_, names[1])
     else:  # powers of two up to 4x the symbol's default (the model loaded without --free)
         values = default_range(_defaults(m).quantity(sel.quantity.expr), names[1])
     fr = frontier(sel.quantity, b, names[0], names[1], values)
     if json_:
-        echo_json({"inner": fr.inner, "outer": fr.outer, "budget_bytes": fr.budget_bytes,
-                   "rows": [{fr.outer: w, **r.as_dict()} for w, r in fr.rows]})
+        echo_json(
+            {
+                "inner": fr.inner,
+                "outer": fr.outer,
+                "budget_bytes": fr.budget_bytes,
+                "rows": [{fr.outer: w, **r.as_dict()} for w, r in fr.rows],
+            }
+        )
         return
     typer.echo(f"budget: {b:,} bytes ({_fmt(b)}) from {how}")
     typer.echo(f"largest {fr.inner} for each {fr.outer}:")

@@ -31,12 +31,31 @@ from symmem.solve import SolveResult, solve
 from symmem.sweep import check_out, parse_grid, sweep_arrays, write_table
 from symmem.units import format_bytes
 
-GridOpt = Annotated[list[str] | None, typer.Option("--grid", help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or seq_len=512,1024,2048 (repeatable).")]
-QuantityOpt = Annotated[str, typer.Option("--quantity", "-q", help="memory (default), a memory component, params or active.")]
-OutOpt = Annotated[str | None, typer.Option("--out", help="Write .csv, .json or .parquet (atomically) instead of a table.")]
-PlotOpt = Annotated[str | None, typer.Option("--plot", help="Draw memory against the first grid symbol (.png/.pdf/.svg).")]
+GridOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--grid",
+        help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or seq_len=512,1024,2048 (repeatable).",
+    ),
+]
+QuantityOpt = Annotated[
+    str,
+    typer.Option(
+        "--quantity", "-q", help="memory (default), a memory component, params or active."
+    ),
+]
+OutOpt = Annotated[
+    str | None,
+    typer.Option("--out", help="Write .csv, .json or .parquet (atomically) instead of a table."),
+]
+PlotOpt = Annotated[
+    str | None,
+    typer.Option("--plot", help="Draw memory against the first grid symbol (.png/.pdf/.svg)."),
+]
 StackedOpt = Annotated[bool, typer.Option("--stacked", help="Plot the memory components stacked.")]
-ComponentsOpt = Annotated[bool, typer.Option("--components", help="Add one column per memory component.")]
+ComponentsOpt = Annotated[
+    bool, typer.Option("--components", help="Add one column per memory component.")
+]
 
 #: grids at least this large get a progress bar (on a terminal)
 PROGRESS_POINTS = 2_000_000
@@ -63,7 +82,9 @@ def sweep(
     """Evaluate a quantity exactly at every point of a grid (vectorised)."""
     with user_errors():
         if not grid:
-            raise OptionError("give at least one --grid name=values (for example --grid batch=1:64)")
+            raise OptionError(
+                "give at least one --grid name=values (for example --grid batch=1:64)"
+            )
         grids: dict[str, list[int]] = {}
         for item in grid:
             name, values = parse_grid(item)
@@ -72,19 +93,30 @@ def sweep(
             grids[name] = values
         if out is not None:  # checked before any work: a bad --out or --plot writes nothing
             check_out(out)
-        if plot is not None:  # checked before any work: nothing is computed or written on a bad plot request
+        if (
+            plot is not None
+        ):  # checked before any work: nothing is computed or written on a bad plot request
             check_target(plot)
             if len(grids) > 2:
-                raise OptionError("--plot draws one or two grid symbols (x axis, one line per value of the second)")
+                raise OptionError(
+                    "--plot draws one or two grid symbols (x axis, one line per value of the second)"
+                )
             if stacked and len(grids) == 2 and len(list(grids.values())[1]) > 1:
-                raise OptionError("--stacked draws one line: sweep one symbol, or give the second a single value")
+                raise OptionError(
+                    "--stacked draws one line: sweep one symbol, or give the second a single value"
+                )
         elif stacked:
             raise OptionError("--stacked goes with --plot")
         b = how = None
         if budget is not None or gpu is not None:
             b, how = budget_bytes(budget, gpu)
         model_names, options = symbolic_options(list(grids), options)
-        m = load_model(model, set_, [*(free or []), *[n for n in model_names if n not in (free or [])]], model_name)
+        m = load_model(
+            model,
+            set_,
+            [*(free or []), *[n for n in model_names if n not in (free or [])]],
+            model_name,
+        )
         for n in model_names:
             m.symbol(n)
         sel = select(m, quantity, options)
@@ -131,9 +163,20 @@ def _progress(n_points: int) -> Any:
 
 def _table(cols: dict[str, Any], n: int) -> None:
     names = list(cols)
-    idx = list(range(n)) if n <= MAX_ROWS else [*range(MAX_ROWS // 2), -1, *range(n - MAX_ROWS // 2, n)]
-    rows = [[f"{int(cols[c][i]):,}" if cols[c].dtype.kind in "iuO" else f"{float(cols[c][i]):,.6g}" for c in names]
-            if i >= 0 else ["..."] * len(names) for i in idx]
+    idx = (
+        list(range(n))
+        if n <= MAX_ROWS
+        else [*range(MAX_ROWS // 2), -1, *range(n - MAX_ROWS // 2, n)]
+    )
+    rows = [
+        [
+            f"{int(cols[c][i]):,}" if cols[c].dtype.kind in "iuO" else f"{float(cols[c][i]):,.6g}"
+            for c in names
+        ]
+        if i >= 0
+        else ["..."] * len(names)
+        for i in idx
+    ]
     widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(names)]
     typer.echo("  ".join(c.rjust(w) for c, w in zip(names, widths, strict=True)))
     for r in rows:
@@ -142,8 +185,16 @@ def _table(cols: dict[str, Any], n: int) -> None:
         typer.echo(f"({n:,} rows; --out FILE.csv writes them all)")
 
 
-def _plot(sel: Selected, cols: dict[str, Any], names: list[str], path: str, b: int | None, how: str | None,
-          stack: list[str], m: Model) -> None:
+def _plot(
+    sel: Selected,
+    cols: dict[str, Any],
+    names: list[str],
+    path: str,
+    b: int | None,
+    how: str | None,
+    stack: list[str],
+    m: Model,
+) -> None:
     solved: dict[Any, SolveResult] = {}
     if b is not None:
         if len(names) == 2:
@@ -154,5 +205,15 @@ def _plot(sel: Selected, cols: dict[str, Any], names: list[str], path: str, b: i
     label = None
     if b is not None:
         label = f"budget {format_bytes(b)} ({(how or '').split(' (')[0]})"
-    plot_sweep(cols, names, sel.name, path, budget_bytes=b, budget_label=label, solved=solved,
-               components=stack, title=f"{m.name}: {sel.name}", unit=sel.unit)
+    plot_sweep(
+        cols,
+        names,
+        sel.name,
+        path,
+        budget_bytes=b,
+        budget_label=label,
+        solved=solved,
+        components=stack,
+        title=f"{m.name}: {sel.name}",
+        unit=sel.unit,
+    )

@@ -20,7 +20,9 @@ def zoo() -> None:
         rows = []
         for name in names:
             text = zoo_text(name)
-            first = next((ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+            first = next(
+                (ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")), ""
+            )
             n_models = sum(1 for ln in text.splitlines() if ln.startswith("model "))
             try:
                 total = parse(text, filename=f"{name}.mem").params().total.evaluate()

@@ -79,14 +79,21 @@ def memory(model: HasGraph, mode: str = "train", **options: Any) -> MemoryResult
     return build(model.graph, model.values, MemoryOptions.from_user({"mode": mode, **options}))
 
 
-def build(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options: MemoryOptions) -> MemoryResult:
+def build(
+    graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options: MemoryOptions
+) -> MemoryResult:
     """The memory of ``graph`` at ``values`` under ``options``."""
     cfg, opt, quant = resolve(options)
     b = Build(graph, values, cfg, opt, quant, options.policy, knobs_of(cfg))
     comps = components(b)
     symbols = _symbols(graph, cfg)
     rows = tuple(
-        MemoryRow(p.node.path, p.node.layer.kind, p.mult, **{k: v.value() for k, v in b.rows[p.node.path].items()})
+        MemoryRow(
+            p.node.path,
+            p.node.layer.kind,
+            p.mult,
+            **{k: v.value() for k, v in b.rows[p.node.path].items()},
+        )
         for p in b.places
         if p.node.path in b.rows
     )

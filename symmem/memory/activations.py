@@ -33,7 +33,9 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     by_place = {p.node.path: p for p in b.places}
     for e in entries:
         if e.path in by_place:
-            b.row(by_place[e.path])["activations"] += e.multiplicity * b.entry_bytes(e.path, e.saved)
+            b.row(by_place[e.path])["activations"] += e.multiplicity * b.entry_bytes(
+                e.path, e.saved
+            )
     recompute: list[sympy.Expr] = []
     if cfg.checkpointing == "full":
         if not b.repeats:
@@ -51,7 +53,9 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     return total, notes
 
 
-def full_recompute(b: Build, entries: list[SavedEntry]) -> tuple[list[SavedEntry], sympy.Expr, list[sympy.Expr]]:
+def full_recompute(
+    b: Build, entries: list[SavedEntry]
+) -> tuple[list[SavedEntry], sympy.Expr, list[sympy.Expr]]:
     """Full activation checkpointing of every repeated block (Chen et al. 2016; Megatron-LM
     ``--recompute-granularity full --recompute-method uniform --recompute-num-layers 1``):
     each iteration keeps only its input (Korthikanti et al. 2022, Table 2: 2sbh per layer in
@@ -71,7 +75,9 @@ def full_recompute(b: Build, entries: list[SavedEntry]) -> tuple[list[SavedEntry
         block_input = e.saved.ref == "input" and e.path == rep.first_layer
         if not block_input:
             sets[(e.path, e.saved.name)] = b.entry_bytes(e.path, e.saved)
-        edge_out = e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
+        edge_out = (
+            e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
+        )
         if edge_out and rep.group.count != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
     seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
@@ -106,4 +112,6 @@ def lora_activations(b: Build) -> sympy.Expr:
 def transient_train(b: Build) -> sympy.Expr:
     """The temporaries live at the worst moment of the step besides the saved tensors
     (:func:`symmem.activations.transient`: the logits and the loss's gradients)."""
-    return sympy.Add(*[e.multiplicity * b.entry_bytes(e.path, e.saved) for e in transient(b.graph, b.policy)])
+    return sympy.Add(
+        *[e.multiplicity * b.entry_bytes(e.path, e.saved) for e in transient(b.graph, b.policy)]
+    )

@@ -89,13 +89,17 @@ class MemoryConfig:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
         if self.lora_rank is not None:
             rank = self.lora_rank if isinstance(self.lora_rank, int) else str(self.lora_rank)
-            out.update(lora_rank=rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype)
+            out.update(
+                lora_rank=rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype
+            )
         return out
 
     def summary(self) -> str:
         """One line for people: the choices that decide the bytes."""
         p = self.parallel
-        parts = [f"precision {self.precision} (weights {self.weight_dtype}, activations {self.act_dtype})"]
+        parts = [
+            f"precision {self.precision} (weights {self.weight_dtype}, activations {self.act_dtype})"
+        ]
         if self.mode == "train":
             parts.append(f"optimizer {self.optimizer}, checkpointing {self.checkpointing}")
         else:
@@ -192,10 +196,23 @@ def knob_values(cfg: MemoryConfig) -> tuple[int | Fraction, ...]:
 
 
 #: the arguments of a compiled expression over the knobs, in knob_values' order
-KNOB_ARGS = ("tp", "pp", "dp", "ep", "weight_bytes", "grad_bytes", "state_bytes", "kv_bytes", "master",
-             "grad_copy", "overhead", "micro_batches")
+KNOB_ARGS = (
+    "tp",
+    "pp",
+    "dp",
+    "ep",
+    "weight_bytes",
+    "grad_bytes",
+    "state_bytes",
+    "kv_bytes",
+    "master",
+    "grad_copy",
+    "overhead",
+    "micro_batches",
+)
 _BYTES: dict[str, int | Fraction] = {
-    name: int(b) if b.is_Integer else Fraction(int(b.p), int(b.q)) for name, b in DTYPE_BYTES.items()
+    name: int(b) if b.is_Integer else Fraction(int(b.p), int(b.q))
+    for name, b in DTYPE_BYTES.items()
 }
 
 
@@ -222,18 +239,30 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
     default_state = "fp32" if use_master or w not in ("fp16", "bf16") else w
     s = o.state_dtype or opt.state_dtype or default_state
     if opt.state_dtype is None or o.state_dtype is not None:
-        check_dtype(s, STATE_DTYPES if opt.quant_block is None else ("int8",), "optimizer state dtype")
-    kv = check_dtype(o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype")
+        check_dtype(
+            s, STATE_DTYPES if opt.quant_block is None else ("int8",), "optimizer state dtype"
+        )
+    kv = check_dtype(
+        o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype"
+    )
     q = get_quant(o.quant) if o.quant else None
     if o.group_size is not None and q is None:
         raise OptionError("group_size needs a quantization (quant=int8|int4|nf4) and must be >= 1")
     if o.double_quant and (q is None or q.double_quant_group_bytes is None):
         raise OptionError("double_quant applies to nf4 (QLoRA) only")
     if q is not None and o.mode == "train" and o.lora_rank is None:
-        raise OptionError("quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA with nf4)")
-    ovh = o.overhead if o.overhead is not None else (DEFAULT_CUDA_OVERHEAD if o.device == "cuda" else 0)
+        raise OptionError(
+            "quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA with nf4)"
+        )
+    ovh = (
+        o.overhead
+        if o.overhead is not None
+        else (DEFAULT_CUDA_OVERHEAD if o.device == "cuda" else 0)
+    )
     if par.sp and par.tp == 1:
-        raise OptionError("sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1")
+        raise OptionError(
+            "sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1"
+        )
     # PEFT keeps adapters in fp32 when the base is 16-bit (get_peft_model(autocast_adapter_dtype=True),
     # its default); their gradients and states follow them, master weights only for 16-bit adapters
     la = check_dtype(o.lora_dtype, ADAPTER_DTYPES, "LoRA adapter dtype")

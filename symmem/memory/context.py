@@ -58,7 +58,9 @@ class Build:
         self.notes: list[str] = []
         self.rows: dict[str, dict[str, Sum]] = {}
         if self.pp_on and not self.repeats:
-            raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
+            raise OptionError(
+                "pipeline parallelism splits repeated layers over stages: the model has no repeat"
+            )
         self.check_divisible()
 
     def check_divisible(self) -> None:
@@ -133,7 +135,11 @@ class Build:
             return False
         if not (t.name == "weight" or t.name.endswith(".weight")):
             return False
-        stem = place.node.path.rsplit(".", 1)[-1] if t.name == "weight" else t.name.removesuffix(".weight")
+        stem = (
+            place.node.path.rsplit(".", 1)[-1]
+            if t.name == "weight"
+            else t.name.removesuffix(".weight")
+        )
         names = {stem, stem.rsplit(".", 1)[-1]}
         for target in self.cfg.lora_targets:
             if target == "all-linear" and place.node.path != self.head:

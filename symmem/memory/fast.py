@@ -34,8 +34,19 @@ from symmem.options import MemoryOptions
 from symmem.symbols import knob
 
 #: the fields of MemoryConfig that only change numbers (the knobs); every other field is structure
-_NUMERIC = frozenset({"weight_dtype", "grad_dtype", "state_dtype", "kv_dtype", "master", "grad_fp32_copy",
-                      "overhead", "precision", "parallel"})
+_NUMERIC = frozenset(
+    {
+        "weight_dtype",
+        "grad_dtype",
+        "state_dtype",
+        "kv_dtype",
+        "master",
+        "grad_fp32_copy",
+        "overhead",
+        "precision",
+        "parallel",
+    }
+)
 
 
 class _ExactPrinter(PythonCodePrinter):
@@ -68,7 +79,9 @@ class _ExactPrinter(PythonCodePrinter):
         return f"math.ceil({self._print(expr.args[0])})"
 
 
-def compile_exact(exprs: Mapping[str, sympy.Expr], args: tuple[str, ...]) -> Callable[..., tuple[Any, ...]]:
+def compile_exact(
+    exprs: Mapping[str, sympy.Expr], args: tuple[str, ...]
+) -> Callable[..., tuple[Any, ...]]:
     """One function of ``args`` returning every expression, exactly: the arguments are ints or
     Fractions, every rational constant a Fraction and every negative power a Fraction division,
     so that no value ever becomes a float."""
@@ -152,11 +165,17 @@ class MemoryEvaluator:
         for opt, size, value, path in self._sizes:
             degree = degrees.get(opt)
             if degree is not None and degree.is_Integer and degree != 1 and value % int(degree):
-                raise OptionError(f"{opt} = {degree} does not divide {size} = {value} of layer {path}")
+                raise OptionError(
+                    f"{opt} = {degree} does not divide {size} = {value} of layer {path}"
+                )
         if sympy.sympify(p.pp) != 1 and not self._repeats:
-            raise OptionError("pipeline parallelism splits repeated layers over stages: the model has no repeat")
+            raise OptionError(
+                "pipeline parallelism splits repeated layers over stages: the model has no repeat"
+            )
 
-    def _compile(self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]) -> Callable[..., tuple[Any, ...]]:
+    def _compile(
+        self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]
+    ) -> Callable[..., tuple[Any, ...]]:
         _, opt, quant = resolve(opts)
         b = Build(self.graph, self.values, cfg, opt, quant, opts.policy, symbolic_knobs())
         comps = components(b)
@@ -172,7 +191,9 @@ class MemoryEvaluator:
             if free:
                 names = ", ".join(sorted(s.name for s in free))
                 raise OptionError(f"fast evaluation needs every symbol's value: {names} have none")
-            exprs[name] = sympy.expand(expr)  # like terms collected: a short polynomial in the knobs
+            exprs[name] = sympy.expand(
+                expr
+            )  # like terms collected: a short polynomial in the knobs
         fn = compile_exact(exprs, KNOB_ARGS)
         self._compiled[key] = fn
         self._notes[key] = tuple(b.notes)

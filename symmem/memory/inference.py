@@ -17,7 +17,9 @@ def kv_cache(b: Build) -> sympy.Expr:
     """Each layer's cache (:meth:`Layer.kv_cache`) in the KV dtype, split over tensor-parallel
     ranks as the layer says (:meth:`Layer.kv_cache_split`), on the busiest pipeline stage."""
     if b.encoder_only():
-        b.notes.append("no causal attention (an encoder): no KV cache, the whole output is returned")
+        b.notes.append(
+            "no causal attention (an encoder): no KV cache, the whole output is returned"
+        )
         return sympy.Integer(0)
     kvb = b.k.kv_bytes
     staged = Staged()

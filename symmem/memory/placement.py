@@ -110,7 +110,9 @@ class Staged:
     def add(self, stage: str, amount: sympy.Expr) -> None:
         self.parts[stage] += amount
 
-    def per_gpu(self, pp_on: bool, pp: sympy.Expr, first_factor: sympy.Expr | int = 1) -> sympy.Expr:
+    def per_gpu(
+        self, pp_on: bool, pp: sympy.Expr, first_factor: sympy.Expr | int = 1
+    ) -> sympy.Expr:
         """The most loaded pipeline stage's share (``pp``: the stages, when ``pp_on``).
 
         One stage: everything.  pp > 1: the repeats split evenly over the stages
@@ -199,7 +201,10 @@ def _covered(poly: sympy.Expr) -> bool:
         if not coeff.is_number:
             return False
         powers = rest.as_powers_dict() if rest != 1 else {}
-        if not all(b.is_Symbol and b.is_integer and b.is_positive and e.is_number for b, e in powers.items()):
+        if not all(
+            b.is_Symbol and b.is_integer and b.is_positive and e.is_number
+            for b, e in powers.items()
+        ):
             return False
         if coeff >= 0:
             positive.append([coeff, powers])
@@ -210,8 +215,10 @@ def _covered(poly: sympy.Expr) -> bool:
             if need == 0:
                 break
             have, other = entry
-            if have > 0 and all(other.get(b, 0) >= e for b, e in powers.items()) and all(
-                e >= 0 or powers.get(b, 0) <= e for b, e in other.items()
+            if (
+                have > 0
+                and all(other.get(b, 0) >= e for b, e in powers.items())
+                and all(e >= 0 or powers.get(b, 0) <= e for b, e in other.items())
             ):
                 take = min(have, need)
                 entry[0] = have - take

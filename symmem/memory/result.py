@@ -11,7 +11,15 @@ from symmem.memory.config import MemoryConfig
 from symmem.quantity import Quantity
 
 #: the components of a breakdown, in display order (``total`` is their sum)
-COMPONENTS = ("weights", "gradients", "optimizer", "activations", "transient", "kv_cache", "overhead")
+COMPONENTS = (
+    "weights",
+    "gradients",
+    "optimizer",
+    "activations",
+    "transient",
+    "kv_cache",
+    "overhead",
+)
 #: the components a layer's row has (the others are whole-model quantities)
 ROW_COMPONENTS = ("weights", "gradients", "optimizer", "activations", "kv_cache")
 

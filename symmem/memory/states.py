@@ -91,7 +91,9 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
             if is_routed_expert(t):
                 split *= k.ep
             quantized = b.quantized(place, t)
-            w = shard(place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split, "weights")
+            w = shard(
+                place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split, "weights"
+            )
             weights.add(place.stage, w)
             row["weights"] += w
             frozen = t.buffer or quantized or lora
@@ -111,10 +113,17 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 if train:
                     sa = b.opt.state_numel(a_shape, t.copies)
                     sbb = b.opt.state_numel(b_shape, t.copies)
-                    trainable_bytes(place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind)
+                    trainable_bytes(
+                        place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind
+                    )
     if lora and not matched:
         names = sorted(
-            {t.name.removesuffix(".weight").rsplit(".", 1)[-1] for p in b.places for t in p.node.layer.tensors() if t.matmul}
+            {
+                t.name.removesuffix(".weight").rsplit(".", 1)[-1]
+                for p in b.places
+                for t in p.node.layer.tensors()
+                if t.matmul
+            }
         )
         raise OptionError(
             f"no matrix matches the LoRA targets {', '.join(cfg.lora_targets)}: "
