@@ -56,14 +56,14 @@ def atomic_path(target: str, *, suffix: str = "") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_write(
-    target: str, *, binary: bool = False, suffix: str = ""
-) -> Iterator[IO[str] | IO[bytes]]:
-    """An open file whose contents replace ``target`` when the block ends well (:func:`atomic_path`)."""
-    with (
-        atomic_path(target, suffix=suffix) as tmp,
-        open(  # noqa: SIM115
-            tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
-        ) as fh,
-    ):
+def atomic_text(target: str, *, suffix: str = "") -> Iterator[IO[str]]:
+    """An open text file (UTF-8) whose contents replace ``target`` when the block ends well."""
+    with atomic_path(target, suffix=suffix) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_binary(target: str, *, suffix: str = "") -> Iterator[IO[bytes]]:
+    """An open binary file whose contents replace ``target`` when the block ends well."""
+    with atomic_path(target, suffix=suffix) as tmp, open(tmp, "wb") as fh:
         yield fh

@@ -41,7 +41,7 @@ import numpy as np
 import sympy
 
 from symmem.errors import OptionError, suggest
-from symmem.files import atomic_write
+from symmem.files import atomic_binary, atomic_text
 from symmem.quantity import Quantity
 
 INT64_MAX = 2**63 - 1
@@ -456,15 +456,14 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
     Returns the format written.  Nothing is left at ``path`` on error.
     """
     target, ext, _ = check_out(path)
-    with atomic_write(target, binary=ext == ".parquet", suffix=ext) as fh:
-        if ext == ".csv":
-            _write_csv(columns, fh)
-        elif ext == ".json":
-            _write_json(columns, fh)
-        else:
-            import pandas as pd
+    if ext == ".parquet":
+        import pandas as pd
 
-            pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(fh, index=False)
+        with atomic_binary(target, suffix=ext) as bfh:
+            pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(bfh, index=False)
+    else:
+        with atomic_text(target, suffix=ext) as fh:
+            (_write_csv if ext == ".csv" else _write_json)(columns, fh)
     return ext[1:]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from symmem.cli.common import user_errors
-from symmem.files import atomic_write
+from symmem.files import atomic_text
 from symmem.hf.importer import import_file
 from symmem.model import parse
 
@@ -31,7 +31,7 @@ def import_hf(
         if output is None:
             typer.echo(text, nl=False)
             return
-        with atomic_write(output) as fh:
+        with atomic_text(output) as fh:
             fh.write(text)
         typer.echo(f"wrote {output}", err=True)
 

@@ -137,6 +137,8 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
                     "no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 weights) makes it fit"
                 )
         return
+    if r.value is None:  # pragma: no cover - r.fits above
+        return
     typer.echo(f"{r.symbol} = {r.value:,}   ({r.method})")
     typer.echo(f"  {sel.name} at {r.symbol} = {r.value:,}: {_amount(r.bytes_at_value, unit)}")
     typer.echo(
