@@ -19,15 +19,17 @@ from symmem.errors import SemanticError, SymmemError, suggest
 
 
 def exact(expr: Any) -> int | sympy.Expr:
-    """An int when the expression is an integer number, else the expression."""
+    """An int when the expression is an integer number, else the expression (a Rational stays
+    exact; floats that came from a user's decimal value become the rationals they denote)."""
     expr = sympy.sympify(expr)
     if expr.is_Integer:
         return int(expr)
-    if expr.is_number:
-        simplified = sympy.nsimplify(expr)
-        if simplified.is_Integer:
-            return int(simplified)
-        return simplified
+    if expr.is_number and expr.has(sympy.Float):
+        # rational=True: 0.1 -> 1/10; never the radical guesses of plain nsimplify, which made
+        # 842539008/47 into 94478400000*2**(43/78)*... (a pipeline-parallel byte count)
+        expr = sympy.nsimplify(expr, rational=True)
+        if expr.is_Integer:
+            return int(expr)
     return expr
 
 

@@ -153,3 +153,37 @@ def test_every_package_ships() -> None:
     )
     on_disk = {_module_name(p.parent / "__init__.py") for p in ROOT.rglob("__init__.py")}
     assert on_disk <= listed, f"add to pyproject's packages: {sorted(on_disk - listed)}"
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    # `symmem memory` imports neither the sweep's numpy nor the other commands' modules
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.argv = ['symmem', 'memory', 'gpt2', '--json']\n"
+        "from symmem.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('symmem.cli.') or m == 'numpy'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    assert "numpy" not in loaded
+    assert loaded - {"numpy"} == {
+        "symmem.cli._options",
+        "symmem.cli._quantity",
+        "symmem.cli.common",
+        "symmem.cli.memory",
+    }
+
+
+def test_every_command_module_defines_its_command() -> None:
+    import importlib
+
+    from symmem.cli import command_modules
+
+    for name, module in command_modules().items():
+        mod = importlib.import_module(f"symmem.cli.{module}")
+        assert callable(getattr(mod, module)), (
+            f"symmem {name}: symmem/cli/{module}.py defines no {module}()"
+        )

@@ -160,3 +160,16 @@ def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, object])
     for q in symmem.load(name).memory(**options).components().values():
         for mx in q.expr.atoms(sympy.Max):
             assert sympy.Max(*mx.args) == mx
+
+
+def test_a_fractional_byte_count_evaluates_to_its_rational() -> None:
+    # bf16 gradients of Llama-2-7B over tp=8 x dp=47 with ZeRO-2 and two pipeline stages: the
+    # busiest stage's share is 842539008/47 bytes, exactly (it once evaluated to
+    # 94478400000*2**(43/78)*3**(49/78)*5**(1/3)*7**(10/13)/117649 through sympy.nsimplify)
+    m = _llama()
+    options = {"precision": "bf16", "tp": 8, "dp": 47, "zero": 2, "pp": 2, "micro_batches": 1}
+    q = m.memory(**options).gradients
+    direct = q.expr.xreplace(m.values).xreplace(m.values)  # sympy's own exact arithmetic
+    assert direct == sympy.Rational(842539008, 47)
+    assert q.evaluate() == direct
+    assert _evaluator().bytes(**options)["gradients"] == Fraction(842539008, 47)

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 import symmem
 from symmem.errors import OptionError
 from symmem.model import Quantity
-from symmem.sweep import compile_expr, parse_grid, parse_values, sweep, sweep_arrays, write_table
+from symmem.grids import parse_grid, parse_values
+from symmem.sweep import compile_expr, sweep, sweep_arrays, write_table
 from symmem.symbols import sym
 
 b, s, w = sym("batch"), sym("seq_len"), sym("window")
@@ -91,7 +92,7 @@ def test_grid_too_large_for_memory() -> None:
 def test_one_axis_too_large_is_refused_before_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     # 10^11 values x 40 bytes (list pointer + int object) = 3.6 TiB: refused before list(range(...))
     # would raise MemoryError (it did: a traceback from the CLI)
-    monkeypatch.setattr("symmem.sweep.available_memory", lambda: 2**30)
+    monkeypatch.setattr("symmem.grids.available_memory", lambda: 2**30)
     with pytest.raises(OptionError, match="100,000,000,000 values.*available"):
         parse_values("1:100000000000", "batch")
     with pytest.raises(OptionError, match="99,999,999,999 values.*available"):

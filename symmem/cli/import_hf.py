@@ -34,6 +34,3 @@ def import_hf(
         with atomic_text(output) as fh:
             fh.write(text)
         typer.echo(f"wrote {output}", err=True)
-
-
-COMMAND = ("import-hf", import_hf)

@@ -33,7 +33,7 @@ from symmem.options import MemoryOptions
 from symmem.remedies import remedies
 from symmem.solve import SolveResult, default_range, frontier
 from symmem.solve import solve as solve_quantity
-from symmem.sweep import parse_values
+from symmem.grids import parse_values
 from symmem.units import format_bytes
 
 QuantityOpt = Annotated[

@@ -28,7 +28,8 @@ from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.plot import check_target, plot_sweep
 from symmem.solve import SolveResult, solve
-from symmem.sweep import check_out, parse_grid, sweep_arrays, write_table
+from symmem.grids import parse_grid
+from symmem.sweep import check_out, sweep_arrays, write_table
 from symmem.units import format_bytes
 
 GridOpt = Annotated[

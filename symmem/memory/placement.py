@@ -139,7 +139,8 @@ def largest(*terms: sympy.Expr) -> sympy.Expr:
     """
     unique = list(dict.fromkeys(sympy.sympify(t) for t in terms))
     # a >= b everywhere needs a >= b at a few points: a cheap filter before the proof
-    samples = [_sample(t) for t in unique]
+    points = _points(unique)
+    samples = [tuple(t.xreplace(p) for p in points) for t in unique]
     kept: list[sympy.Expr] = []
     for i, b in enumerate(unique):
         # drop b if another term bounds it; of two equal terms keep the first
@@ -155,13 +156,20 @@ def largest(*terms: sympy.Expr) -> sympy.Expr:
     return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
 
 
-#: points where every symbol takes the same value: a term's values there filter what can bound it
+#: points where every symbol takes the same value, and two where they differ (by name order,
+#: rising and falling): a term's values there filter what can bound it before any proof
 _SAMPLE_POINTS = (1, 3, 1000)
+_PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
 
 
-def _sample(term: sympy.Expr) -> tuple[sympy.Expr, ...]:
-    symbols = term.free_symbols
-    return tuple(term.xreplace(dict.fromkeys(symbols, sympy.Integer(v))) for v in _SAMPLE_POINTS)
+def _points(terms: Sequence[sympy.Expr]) -> list[dict[sympy.Expr, sympy.Expr]]:
+    """The sample points for every symbol of ``terms`` (one assignment shared by all terms)."""
+    symbols = sorted(set().union(*(t.free_symbols for t in terms)), key=lambda s: s.name)
+    points = [dict.fromkeys(symbols, sympy.Integer(v)) for v in _SAMPLE_POINTS]
+    spread = [sympy.Integer(_PRIMES[i % len(_PRIMES)] ** 2) for i in range(len(symbols))]
+    points.append(dict(zip(symbols, spread, strict=True)))
+    points.append(dict(zip(symbols, reversed(spread), strict=True)))
+    return points
 
 
 @lru_cache(maxsize=4096)

@@ -1,0 +1,119 @@
+"""Grids of symbol values (``1:64``, ``1:64:8``, ``512,1024``) and whether one fits in memory.
+
+Syntax and bounds only (no numpy, no sympy): the CLI reads ``--grid`` and ``--range``
+with these before any work; :mod:`symmem.sweep` evaluates over them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from symmem.errors import OptionError
+
+#: bytes per cell used to estimate whether a grid fits in memory (value + temporaries)
+BYTES_PER_CELL = 8 * 3
+
+
+# ---------------------------------------------------------------- grids
+_RANGE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
+
+
+def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") -> list[int]:
+    """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints."""
+    if isinstance(spec, bool):
+        raise OptionError(f"--grid {name}: expected integers, got {spec!r}")
+    if isinstance(spec, int) or (hasattr(spec, "__index__") and not isinstance(spec, str | range)):
+        return [int(spec)]
+    if isinstance(spec, range):
+        _check_axis(len(spec), name, str(spec))
+        values = list(spec)
+    elif isinstance(spec, str):
+        text = spec.strip().replace("_", "")
+        m = _RANGE.match(text)
+        if m:
+            a, b = int(m[1]), int(m[2])
+            step = int(m[3]) if m[3] else 1
+            if step <= 0:
+                raise OptionError(f"--grid {name}={spec}: the step must be positive")
+            if b < a:
+                raise OptionError(f"--grid {name}={spec}: empty range (the end is below the start)")
+            _check_axis((b - a) // step + 1, name, spec)
+            values = list(range(a, b + 1, step))
+        else:
+            values = []
+            for part in text.split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    values.append(int(part))
+                except ValueError:
+                    raise OptionError(
+                        f"--grid {name}={spec}: '{part}' is not an integer; "
+                        "use a:b, a:b:step or a,b,c"
+                    ) from None
+    else:
+        try:
+            values = [int(v) for v in spec]
+        except (TypeError, ValueError):
+            raise OptionError(f"grid {name}: expected integers, got {spec!r}") from None
+    if not values:
+        raise OptionError(f"--grid {name}: the grid is empty")
+    if min(values) < 0:
+        raise OptionError(f"--grid {name}: sizes cannot be negative ({min(values)})")
+    return values
+
+
+#: bytes a Python list holds per int value (8-byte pointer + a 28-32 byte int object)
+BYTES_PER_LISTED_VALUE = 40
+
+
+def _check_axis(n: int, name: str, spec: str) -> None:
+    """OptionError before materialising one axis of ``n`` values that would not fit in memory
+    (``list(range(...))`` of 10^11 values raises MemoryError, or worse, swaps)."""
+    need = n * BYTES_PER_LISTED_VALUE
+    avail = available_memory()
+    if need > avail // 2:
+        raise OptionError(
+            f"--grid {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
+            f"{avail / 2**30:,.1f} GiB of memory is available; "
+            "use a coarser grid (a:b:step) or fewer values"
+        )
+
+
+def parse_grid(item: str) -> tuple[str, list[int]]:
+    """``"batch=1:64"`` -> ``("batch", [1, ..., 64])``."""
+    name, sep, spec = item.partition("=")
+    name = name.strip()
+    if not sep or not name or not spec.strip():
+        raise OptionError(f"--grid expects name=values (1:64, 1:64:8 or 512,1024), got '{item}'")
+    return name, parse_values(spec, name)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (MemAvailable), or 4 GiB if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover
+        pass
+    try:  # pragma: no cover - non-Linux
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 4 * 1024**3
+
+
+def check_size(n_points: int, n_columns: int, available: int | None = None) -> None:
+    """OptionError if the grid's table would not fit in memory."""
+    need = n_points * n_columns * BYTES_PER_CELL
+    avail = available_memory() if available is None else available
+    if need > avail // 2:
+        raise OptionError(
+            f"the grid has {n_points:,} points x {n_columns} columns, about "
+            f"{need / 2**30:,.1f} GiB to hold, but only {avail / 2**30:,.1f} GiB of memory is "
+            "available; use a coarser grid (a:b:step) or fewer values"
+        )
