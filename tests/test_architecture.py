@@ -171,7 +171,6 @@ def test_a_command_loads_only_its_own_module() -> None:
     assert "numpy" not in loaded
     assert loaded - {"numpy"} == {
         "symmem.cli._options",
-        "symmem.cli._quantity",
         "symmem.cli.common",
         "symmem.cli.memory",
     }
