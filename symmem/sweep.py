@@ -86,7 +86,8 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
                     values.append(int(part))
                 except ValueError:
                     raise OptionError(
-                        f"--grid {name}={spec}: '{part}' is not an integer; use a:b, a:b:step or a,b,c"
+                        f"--grid {name}={spec}: '{part}' is not an integer; use a:b, a:b:step or "
+                        "a,b,c"
                     ) from None
     else:
         try:
@@ -112,7 +113,8 @@ def _check_axis(n: int, name: str, spec: str) -> None:
     if need > avail // 2:
         raise OptionError(
             f"--grid {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
-            f"{avail / 2**30:,.1f} GiB of memory is available; use a coarser grid (a:b:step) or fewer values"
+            f"{avail / 2**30:,.1f} GiB of memory is available; use a coarser grid (a:b:step) "
+            "or fewer values"
         )
 
 
@@ -146,9 +148,9 @@ def check_size(n_points: int, n_columns: int, available: int | None = None) -> N
     avail = available_memory() if available is None else available
     if need > avail // 2:
         raise OptionError(
-            f"the grid has {n_points:,} points x {n_columns} columns, about {need / 2**30:,.1f} GiB "
-            f"to hold, but only {avail / 2**30:,.1f} GiB of memory is available; use a coarser grid "
-            "(a:b:step) or fewer values"
+            f"the grid has {n_points:,} points x {n_columns} columns, about {need / 2**30:,.1f} "
+            f"GiB to hold, but only {avail / 2**30:,.1f} GiB of memory is available; use a "
+            "coarser grid (a:b:step) or fewer values"
         )
 
 
@@ -360,7 +362,8 @@ def sweep_arrays(
     progress: Callable[[int, int], None] | None = None,
     available: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per quantity."""
+    """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per
+    quantity."""
     if not quantities:
         raise OptionError("nothing to sweep: no quantity given")
     if not grids:
@@ -420,7 +423,8 @@ def sweep(
     frame: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of arrays."""
+    """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of
+    arrays."""
     qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
     cols = sweep_arrays(qs, grids, progress=progress)
     return to_frame(cols) if frame else cols

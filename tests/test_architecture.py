@@ -40,7 +40,7 @@ def _resolve(module: str, base: str, level: int) -> str:
     if level == 0:
         return module
     package = base.split(".")[
-        : -level if not MODULES[base].name == "__init__.py" else len(base.split(".")) - level + 1
+        : -level if MODULES[base].name != "__init__.py" else len(base.split(".")) - level + 1
     ]
     return ".".join([*package, module] if module else package)
 

@@ -65,7 +65,8 @@ def test_transformer_layer_is_12d2_plus_13d() -> None:
 
 
 def test_gpt3_against_brown_2020_table_2_1() -> None:
-    # Brown et al. 2020, Table 2.1: GPT-3 175B: n_params 175.0B, n_layers 96, d_model 12288, 96 heads.
+    # Brown et al. 2020, Table 2.1: GPT-3 175B: n_params 175.0B, n_layers 96, d_model 12288, 96
+    # heads.
     n = total(load("gpt3-175b"))
     # Hand derivation: embeddings (50257 + 2048) * 12288, 96 layers of 12 d^2 + 13 d, final LN 2d;
     # LM head tied to the token embedding.
@@ -82,7 +83,8 @@ def test_gpt3_leading_term() -> None:
 
 
 def test_deepseek_v3_published() -> None:
-    # DeepSeek-V3 technical report (arXiv:2412.19437), abstract: 671B total, 37B activated per token.
+    # DeepSeek-V3 technical report (arXiv:2412.19437), abstract: 671B total, 37B activated per
+    # token.
     m = load("deepseek-v3")
     assert round(total(m) / 1e9) == 671
     assert round(active(m) / 1e9) == 37  # header: active_embeddings = exclude
@@ -114,7 +116,8 @@ def _count(module: object) -> int:
 def test_bert_base() -> None:
     from transformers import BertConfig, BertModel
 
-    # bert-base-uncased config.json: vocab 30522, hidden 768, 12 layers, 12 heads, 3072, 512 positions, 2 types.
+    # bert-base-uncased config.json: vocab 30522, hidden 768, 12 layers, 12 heads, 3072, 512
+    # positions, 2 types.
     cfg = BertConfig(
         vocab_size=30522,
         hidden_size=768,

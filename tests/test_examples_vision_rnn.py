@@ -27,7 +27,8 @@ EXAMPLES = ROOT / "examples"
 
 
 # torchvision docs, "num_params" of the weights tables:
-# https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html (IMAGENET1K_V1)
+# https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html
+# (IMAGENET1K_V1)
 RESNET50_TORCHVISION = 25_557_032
 # https://pytorch.org/vision/stable/models/generated/torchvision.models.vgg16.html (IMAGENET1K_V1)
 VGG16_TORCHVISION = 138_357_544

@@ -29,7 +29,10 @@ def test_repeat_multiplies_and_is_not_unrolled() -> None:
 
 
 def test_nested_repeats_multiply() -> None:
-    text = "d = 2\nmodel m(input = [batch, d]) { repeat 3 { repeat 5 { linear(d, d, bias = false) } } }\n"
+    text = (
+        "d = 2\n"
+        "model m(input = [batch, d]) { repeat 3 { repeat 5 { linear(d, d, bias = false) } } }\n"
+    )
     assert total(text).evaluate() == 3 * 5 * 4  # type: ignore[attr-defined]
 
 
@@ -86,7 +89,10 @@ def test_tied_weight_counts_once_and_bias_still_counts() -> None:
 
 
 def test_residual_and_parallel_shapes() -> None:
-    text = "model m(input = [batch, 4]) { residual { linear(4, 4) }; parallel { linear(4, 6) } { linear(4, 6) } }\n"
+    text = (
+        "model m(input = [batch, 4]) "
+        "{ residual { linear(4, 4) }; parallel { linear(4, 6) } { linear(4, 6) } }\n"
+    )
     m = symmem.parse(text)
     assert m.graph.root.out_shape == (b, 6)
 
@@ -100,7 +106,10 @@ def test_conv_style_shape_propagation_is_symbolic() -> None:
 
 
 def test_layer_paths_are_unique_and_nested() -> None:
-    text = "block blk { linear(4, 4); linear(4, 4) }\nmodel m(input = [batch, 4]) { repeat 2 layers { blk } }\n"
+    text = (
+        "block blk { linear(4, 4); linear(4, 4) }\n"
+        "model m(input = [batch, 4]) { repeat 2 layers { blk } }\n"
+    )
     paths = [node.path for node, _ in symmem.parse(text).graph.walk()]
     assert paths == ["layers.blk.linear", "layers.blk.linear_1"]
 
@@ -173,7 +182,8 @@ def test_non_integer_size() -> None:
 
 
 def test_values_that_are_not_finite_reals() -> None:
-    # found by feeding random programs through symmem.parse: each was a TypeError/ValueError/ZeroDivisionError
+    # found by feeding random programs through symmem.parse:
+    # each was a TypeError/ValueError/ZeroDivisionError
     assert (
         "division by zero" in _sem("model m(input = [batch, 4]) { repeat min(0 ^ -1) { } }").message
     )
@@ -184,7 +194,8 @@ def test_values_that_are_not_finite_reals() -> None:
         "not a real number"
         in _sem("model m(input = [batch, 4]) { repeat min((-1) ^ 0.5, 2) { } }").message
     )
-    # found by the derandomized CI fuzz: sympy's Mod(I, 10^400) raised TypeError, Mod(I, 8) claimed to be real
+    # found by the derandomized CI fuzz: sympy's Mod(I, 10^400) raised TypeError, Mod(I, 8) claimed
+    # to be real
     assert (
         "not a real number"
         in _sem("model m(input = [batch, 4]) { repeat (-1) ^ 0.5 % 10 ^ 400 { } }").message

@@ -29,7 +29,8 @@ def per_param(**options: object) -> sympy.Expr:
 
 
 def test_seed_fp32_adam_16_bytes() -> None:
-    """fp32 weights 4 + fp32 gradients 4 + Adam's two fp32 states 8 = 16 = 4 x the 4 bytes of the weights."""
+    """fp32 weights 4 + fp32 gradients 4 + Adam's two fp32 states 8 = 16 = 4 x the 4 bytes of the
+    weights."""
     assert per_param(precision="fp32", optimizer="adam") == 16
 
 
@@ -82,7 +83,8 @@ def test_states_per_parameter(name: str, states: int) -> None:
 
 
 def test_adam8bit_state_bytes() -> None:
-    """Dettmers et al. 2022 (block-wise 8-bit Adam): 2 states x (1 byte + one fp32 absmax per 2048)."""
+    """Dettmers et al. 2022 (block-wise 8-bit Adam): 2 states x (1 byte + one fp32 absmax per
+    2048)."""
     assert per_param(precision="fp32", optimizer="adam8bit") == 8 + 2 * (
         1 + sympy.Rational(4, 2048)
     )

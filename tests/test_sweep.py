@@ -1,4 +1,5 @@
-"""sweep: vectorised evaluation equal to exact sympy substitution, int64 when safe, Python ints when not."""
+"""sweep: vectorised evaluation equal to exact sympy substitution, int64 when safe, Python ints when
+not."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_rational_coefficients() -> None:
 
 
 def test_floor_and_ceiling_stay_integer() -> None:
-    # sliding window: seq_len tokens in ceil(seq_len / window) blocks; floor/ceil of huge ratios where
+    # sliding window: seq_len tokens in ceil(seq_len / window) blocks; floor/ceil of huge ratios
+    # where
     # float64 would be wrong: (2^60 + 1) // 3 is not float((2^60 + 1) / 3) rounded
     expr = sympy.ceiling(s / w) * 7 + sympy.floor((s + 1) / 3)
     cols = sweep_arrays({"m": q(expr)}, {"seq_len": [1, 100, 2**60 + 1], "window": [3, 4096]})

@@ -1,4 +1,5 @@
-"""Budgets: SI (powers of 1000) and IEC (powers of 1024) units, always; bad budgets are OptionErrors."""
+"""Budgets: SI (powers of 1000) and IEC (powers of 1024) units, always; bad budgets are
+OptionErrors."""
 
 from __future__ import annotations
 

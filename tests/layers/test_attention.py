@@ -85,7 +85,8 @@ def _bigcode():  # MQA (Shazeer 2019) with biases: one k/v head
     return GPTBigCodeAttention(cfg, layer_idx=0), attn(256, 8, kv_heads=1)
 
 
-def _bert():  # BertSelfAttention + BertSelfOutput.dense: MHA with biases (its LayerNorm is a separate layer)
+# BertSelfAttention + BertSelfOutput.dense: MHA with biases (its LayerNorm is a separate layer)
+def _bert():
     from transformers import BertConfig
     from transformers.models.bert.modeling_bert import BertAttention
 
@@ -127,7 +128,8 @@ def test_mha_formula() -> None:
 
 
 def test_gqa_formula() -> None:
-    # GQA (Ainslie et al. 2023): k and v have g heads of size k = d / h: 2 d^2 + 2 d^2 g / h, no biases.
+    # GQA (Ainslie et al. 2023): k and v have g heads of size k = d / h: 2 d^2 + 2 d^2 g / h, no
+    # biases.
     d, h, g = sympy.symbols("d h g", positive=True, integer=True)
     layer = Attention(d, h, kv_heads=g, qkv_bias=False, out_bias=False)
     assert sympy.simplify(layer.params() - (2 * d**2 + 2 * d**2 * g / h)) == 0

@@ -49,7 +49,8 @@ def test_mixtral() -> None:
 
 
 def test_deepseek_v3() -> None:
-    # DeepSeek-V3 config.json: hidden 7168, moe_intermediate 2048, 256 routed + 1 shared, 8 per token.
+    # DeepSeek-V3 config.json: hidden 7168, moe_intermediate 2048, 256 routed + 1 shared, 8 per
+    # token.
     from transformers import DeepseekV3Config
     from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3MoE
 
@@ -65,7 +66,8 @@ def test_deepseek_v3() -> None:
 
 
 def test_deepseek_v2_lite_two_shared() -> None:
-    # DeepSeek-V2-Lite config.json: hidden 2048, moe_intermediate 1408, 64 routed, 2 shared, 6 per token.
+    # DeepSeek-V2-Lite config.json: hidden 2048, moe_intermediate 1408, 64 routed, 2 shared, 6 per
+    # token.
     # transformers builds the shared experts as one MLP of hidden 2 * 1408: same count.
     from transformers import DeepseekV2Config
     from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Moe
@@ -136,7 +138,8 @@ def test_torch_module_counts(kw: dict[str, object]) -> None:
 
 
 def test_torch_module_routes_top1() -> None:
-    # top_k = 1: each token's output is exactly its argmax expert's output (weight renormalised to 1).
+    # top_k = 1: each token's output is exactly its argmax expert's output (weight renormalised to
+    # 1).
     torch.manual_seed(0)
     module = moe(8, 16, 4, 1).to_torch(int)
     x = torch.randn(10, 8)
