@@ -63,8 +63,8 @@ def imports_of(name: str) -> set[str]:
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in MODULES else target)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for sub_node in ast.iter_child_nodes(node):
+            visit(sub_node)
 
     visit(tree)
     out = set()

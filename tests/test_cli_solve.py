@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import symmem
 from symmem.cli import app
@@ -15,7 +15,7 @@ from symmem.cli import app
 runner = CliRunner()
 
 
-def run(*args: str) -> object:
+def run(*args: str) -> Result:
     return runner.invoke(app, list(args))
 
 

@@ -6,6 +6,8 @@ Sources are cited beside each test; hand derivations are written out.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
@@ -266,7 +268,7 @@ def test_seed_bert_base_training() -> None:
 # ---------------------------------------------------------------- inference
 
 
-def _per_token(name: str, **options: object) -> int:
+def _per_token(name: str, **options: Any) -> int:
     m = symmem.load(name, set_values={"batch": 1, "seq_len": 1})
     return m.memory("infer", **options).kv_cache.evaluate()
 
@@ -423,7 +425,7 @@ def test_symbolic_lora_rank_solves_for_the_largest_rank() -> None:
     from symmem.symbols import sym
 
     m = symmem.parse(LORA_TINY, set_values={"batch": 1})
-    opts = {"optimizer": "adam", "device": "cpu"}
+    opts: dict[str, Any] = {"optimizer": "adam", "device": "cpu"}
     total = m.memory("train", lora_rank=sym("lora_rank"), **opts).total
     at = {r: m.memory("train", lora_rank=r, **opts).total.evaluate() for r in (1, 10, 11)}
     assert total.evaluate(lora_rank=10) == at[10]
@@ -498,7 +500,7 @@ def test_pipeline_needs_a_repeat() -> None:
         ("state_dtype", "fp8", "fp32"),
     ],
 )
-def test_invalid_options_name_the_valid_ones(option: str, value: object, needle: str) -> None:
+def test_invalid_options_name_the_valid_ones(option: str, value: Any, needle: str) -> None:
     m = symmem.load("gpt2")
     mode = "infer" if option in ("kv_dtype", "quant") else "train"
     with pytest.raises(OptionError, match=needle):
@@ -611,7 +613,7 @@ _GPT2 = symmem.load("gpt2")
     zero=st.integers(0, 3),
     mode=st.sampled_from(["train", "infer"]),
 )
-def test_any_options_total_is_the_sum(**options: object) -> None:
+def test_any_options_total_is_the_sum(**options: Any) -> None:
     """For any combination: every component is a non-negative number of bytes at the model's
     values, and total is exactly their sum, symbolically and evaluated."""
     mode = options.pop("mode")

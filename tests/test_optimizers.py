@@ -6,12 +6,17 @@ weights, an fp32 gradient copy, ZeRO sharding), never a constant.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 import symmem
 from symmem.errors import OptionError
 from symmem.optimizers import OPTIMIZERS, optimizer
+
+if TYPE_CHECKING:
+    import torch
 
 # one parameter tensor of n values: weights + gradients + optimizer = bytes per parameter x n
 ONE = """
@@ -21,7 +26,7 @@ model m(input = [batch, 1]) { param w(n) }
 D = sympy.Symbol("d", positive=True, integer=True)
 
 
-def per_param(**options: object) -> sympy.Expr:
+def per_param(**options: Any) -> sympy.Expr:
     m = symmem.parse(ONE)
     r = m.memory("train", **options)
     n = m.symbol("n")
@@ -128,11 +133,11 @@ def test_unknown_optimizer() -> None:
 # ---------------------------------------------------------------- against PyTorch
 
 
-def _torch_state_numel(opt: object) -> int:
+def _torch_state_numel(opt: torch.optim.Optimizer) -> int:
     import torch
 
     total = 0
-    for state in opt.state.values():  # type: ignore[attr-defined]
+    for state in opt.state.values():
         for key, v in state.items():
             if isinstance(v, torch.Tensor) and key not in ("step", "RMS"):
                 total += v.numel()

@@ -193,7 +193,7 @@ def test_gpt2_training_batch_is_exact(gpt2: symmem.Model) -> None:
     mem = gpt2.memory(mode="train")
     r = solve(mem.total, "24GB", "batch")
     check(r, mem.total)
-    assert r.value >= 1
+    assert r.value is not None and r.value >= 1
 
 
 def test_gpt2_eager_seq_len_is_quadratic_and_exact() -> None:
@@ -253,4 +253,5 @@ def test_remedies_each_fit() -> None:
     for fix in fixes:
         total = m.memory(mode="infer", **fix.options).total
         v = fix.result.value
+        assert v is not None
         assert total.evaluate(batch=v) <= budget < total.evaluate(batch=v + 1)

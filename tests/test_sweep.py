@@ -9,6 +9,7 @@ import random
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pytest
@@ -249,8 +250,8 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     target = tmp_path / "a.csv"
     target.write_text("old\n")
 
-    def boom(columns: object, fh: object) -> None:
-        fh.write("batch,m\n1,")  # type: ignore[attr-defined]
+    def boom(columns: object, fh: TextIO) -> None:
+        fh.write("batch,m\n1,")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(sw, "_write_csv", boom)

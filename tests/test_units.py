@@ -77,7 +77,7 @@ def test_empty_budget() -> None:
 
 def test_bool_budget() -> None:
     with pytest.raises(OptionError):
-        parse_bytes(True)  # type: ignore[arg-type]
+        parse_bytes(True)
 
 
 def test_format_bytes() -> None:

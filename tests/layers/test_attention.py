@@ -4,10 +4,16 @@ against symmem's PyTorch module; the PyTorch module runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 from symmem.layers.attention import Attention
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -16,14 +22,14 @@ Int = sympy.Integer
 
 
 def attn(d: int, h: int, **kw: object) -> Attention:
-    conv = {
+    conv: dict[str, Any] = {
         k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
     }
-    return Attention(Int(d), Int(h), **conv)  # type: ignore[arg-type]
+    return Attention(Int(d), Int(h), **conv)
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def ours(layer: Attention) -> int:
@@ -96,7 +102,7 @@ def _bert():
 
 
 @pytest.mark.parametrize("factory", [_llama, _qwen2, _qwen3, _olmo2, _gpt2, _bigcode, _bert])
-def test_matches_transformers(factory) -> None:  # type: ignore[no-untyped-def]
+def test_matches_transformers(factory: Callable[[], tuple[nn.Module, Attention]]) -> None:
     with torch.device("meta"):
         module, layer = factory()
     assert ours(layer) == n_params(module)

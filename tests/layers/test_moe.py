@@ -4,10 +4,16 @@ and symmem's PyTorch module, whose routing is checked on a tiny input."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
+from symmem.layers._torch_moe import TorchMoE
 from symmem.layers.moe import MoE
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -15,15 +21,15 @@ pytest.importorskip("transformers")
 Int = sympy.Integer
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def moe(*args: int, **kw: object) -> MoE:
-    conv = {
+    conv: dict[str, Any] = {
         k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
     }
-    return MoE(*(Int(a) for a in args), **conv)  # type: ignore[arg-type]
+    return MoE(*(Int(a) for a in args), **conv)
 
 
 def active(layer: MoE) -> int:
@@ -138,10 +144,11 @@ def test_torch_module_counts(kw: dict[str, object]) -> None:
 
 
 def test_torch_module_routes_top1() -> None:
-    # top_k = 1: each token's output is exactly its argmax expert's output (weight renormalised to
-    # 1).
+    # top_k = 1: each token's output is exactly its argmax expert's output
+    # (weight renormalised to 1).
     torch.manual_seed(0)
     module = moe(8, 16, 4, 1).to_torch(int)
+    assert isinstance(module, TorchMoE)
     x = torch.randn(10, 8)
     choice = module.gate(x).argmax(-1)
     assert len(set(choice.tolist())) > 1  # the tiny input really uses several experts
