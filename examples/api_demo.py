@@ -34,7 +34,8 @@ def main() -> None:
     for name, q in mem.components().items():
         print(f"  {name:<12} {format_bytes(q.evaluate(**at)):>12}")
 
-    # 4. The largest batch that fits an 80 GB H100 at seq_len 4096 (exact: total(v) <= budget < total(v+1)).
+    # 4. The largest batch that fits an 80 GB H100 at seq_len 4096
+    # (exact: total(v) <= budget < total(v+1)).
     h100 = gpu("h100-80gb")
     total = model.memory(
         mode="train", precision="mixed-bf16", checkpointing="full", zero=3, dp=8
@@ -47,8 +48,8 @@ def main() -> None:
 
     # Budgets can be strings: SI units are powers of 1000, IEC units powers of 1024.
     print(
-        f"batch in 24GB vs 24GiB: {solve(total, '24GB', 'batch', fixed={'seq_len': 1024}).value} vs "
-        f"{solve(total, '24GiB', 'batch', fixed={'seq_len': 1024}).value}"
+        f"batch in 24GB vs 24GiB: {solve(total, '24GB', 'batch', fixed={'seq_len': 1024}).value} "
+        f"vs {solve(total, '24GiB', 'batch', fixed={'seq_len': 1024}).value}"
     )
 
     # 5. Sensitivities: bytes per extra sample, exact (memory is linear in batch).

@@ -99,7 +99,8 @@ class _Walker:
     def group(
         self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
     ) -> tuple[list[_Raw], int]:
-        """Walk a group's body from the stream tensor ``cur``; return entries and the output tensor."""
+        """Walk a group's body from the stream tensor ``cur``; return entries and the output
+        tensor."""
         out: list[_Raw] = []
         for child in group.body:
             if isinstance(child, LayerNode):

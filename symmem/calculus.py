@@ -29,7 +29,8 @@ def _symbol(q: Quantity, name: str) -> sympy.Symbol:
 
 
 def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
-    """q.expr with the values that depend on ``syms`` substituted (d_ff = 4*d_model follows d_model)."""
+    """q.expr with the values that depend on ``syms`` substituted (d_ff = 4*d_model follows
+    d_model)."""
     syms = set(syms)
     dependent = {
         s: v for s, v in q.values.items() if s not in syms and sympy.sympify(v).free_symbols & syms
@@ -66,7 +67,8 @@ _PER = {
 
 
 def meaning(names: Sequence[str], quantity: str = "memory") -> str:
-    """'bytes per extra sample', 'parameters per unit of d_model', ...; mixed partials chain 'per'."""
+    """'bytes per extra sample', 'parameters per unit of d_model', ...; mixed partials chain
+    'per'."""
     unit = "parameters" if quantity in ("params", "parameters", "active", "buffers") else "bytes"
     pers = [f"per {_PER.get(n, 'unit of ' + n)}" for n in names]
     return " ".join([unit, *pers])

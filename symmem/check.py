@@ -200,7 +200,8 @@ def native_kernels(layers: Iterable[Layer], policy: ActPolicy) -> Iterator[tuple
             stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
         if half_cpu:
             notes.append(
-                f"{policy.dtype} on the CPU: oneDNN off (its GEMM scratch buffers are no tensors of the model)"
+                f"{policy.dtype} on the CPU: oneDNN off (its GEMM scratch buffers are no tensors "
+                "of the model)"
             )
         yield tuple(notes)
 
@@ -263,7 +264,8 @@ def measure_peak_cpu(fn: Any) -> int:
 def peak_formula(
     model: Model, policy: ActPolicy, entries: list[SavedEntry] | None = None
 ) -> sympy.Expr:
-    """The step's peak as one expression: always-live bytes + Max(moments), see :func:`peak_moments`."""
+    """The step's peak as one expression: always-live bytes + Max(moments), see
+    :func:`peak_moments`."""
     base, moments = peak_moments(model, policy, entries)
     return base + sympy.Max(*moments)
 

@@ -68,7 +68,8 @@ def param_counts(
     active_embeddings: str | None = None,
     include_buffers: bool = False,
 ) -> ParamsResult:
-    """Exact parameter counts of ``graph``; ``quantity`` wraps an expression with the model's values.
+    """Exact parameter counts of ``graph``; ``quantity`` wraps an expression with the model's
+    values.
 
     ``active_embeddings`` ("count" or "exclude"): whether active-per-token counts
     include token-embedding tables; default from the model header, else "count".

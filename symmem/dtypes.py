@@ -99,7 +99,8 @@ REGISTRY: tuple[DType, ...] = (
         "int8",
         "kv_cache quantized",
         (),
-        "LLM.int8() weights; int8 KV cache (vLLM); 8-bit optimizers' block-quantized state (symmem.optimizers)",
+        "LLM.int8() weights; int8 KV cache (vLLM); 8-bit optimizers' block-quantized state "
+        "(symmem.optimizers)",
     ),
     _d(
         "int4", sympy.Rational(1, 2), None, "quantized", (), "GPTQ / AWQ: two 4-bit values per byte"

@@ -61,7 +61,10 @@ class GPU:
         return "reported" if self.reported_bytes is not None else "nominal"
 
 
-_NV_SMI_H100 = "https://github.com/ModelCloud/GPTQModel/issues/2898 (nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
+_NV_SMI_H100 = (
+    "https://github.com/ModelCloud/GPTQModel/issues/2898 "
+    "(nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
+)
 
 CATALOGUE: tuple[GPU, ...] = (
     GPU(
@@ -70,7 +73,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "24 GB GDDR6X",
         24 * GiB,
         None,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: 24 GB GDDR6X)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ "
+        "(specs: 24 GB GDDR6X)",
     ),
     GPU(
         "rtx4090",
@@ -78,7 +82,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "24 GB GDDR6X",
         24 * GiB,
         24564 * MiB,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ (specs: 24 GB GDDR6X)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ "
+        "(specs: 24 GB GDDR6X)",
         "public nvidia-smi printouts of an RTX 4090: '24564MiB'",
     ),
     GPU(
@@ -87,7 +92,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "32 GB GDDR7",
         32 * GiB,
         32607 * MiB,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ (specs: 32 GB GDDR7)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ "
+        "(specs: 32 GB GDDR7)",
         "public nvidia-smi printouts of an RTX 5090: '32607MiB'",
     ),
     GPU(
@@ -105,7 +111,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "40 GB HBM2",
         40 * GiB,
         None,
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+        "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
     ),
     GPU(
         "a100-80gb",
@@ -113,7 +120,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "80 GB HBM2e",
         80 * GiB,
         None,
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+        "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
     ),
     GPU(
         "h100-80gb",
@@ -121,7 +129,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "80 GB HBM3",
         80 * GiB,
         81559 * MiB,
-        "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: GPU memory 80GB; 5 HBM3 stacks of 16 GiB)",
+        "https://www.nvidia.com/en-us/data-center/h100/ "
+        "(H100 SXM: GPU memory 80GB; 5 HBM3 stacks of 16 GiB)",
         _NV_SMI_H100,
     ),
     GPU(
@@ -158,7 +167,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "16 GB HBM2",
         16 * GiB,
         None,
-        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
+        "https://images.nvidia.com/content/technologies/volta/pdf/"
+        "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
     ),
     GPU(
         "v100-32gb",
@@ -166,7 +176,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "32 GB HBM2",
         32 * GiB,
         None,
-        "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
+        "https://images.nvidia.com/content/technologies/volta/pdf/"
+        "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
     ),
     GPU(
         "mi250x",
@@ -183,7 +194,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "192 GB HBM3",
         192 * GiB,
         None,
-        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (192 GB HBM3; 8 stacks of 24 GiB)",
+        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html "
+        "(192 GB HBM3; 8 stacks of 24 GiB)",
     ),
     GPU(
         "b200",
@@ -191,7 +203,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "180 GB HBM3e",
         180 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)",
+        "https://www.nvidia.com/en-us/data-center/hgx/ "
+        "(HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)",
     ),
     GPU(
         "gb200",
@@ -199,8 +212,10 @@ CATALOGUE: tuple[GPU, ...] = (
         "186 GB HBM3e",
         186 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
-        note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not counted",
+        "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ "
+        "(GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
+        note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not "
+        "counted",
     ),
 )
 

@@ -535,7 +535,8 @@ class _Builder:
                 )
                 if not _same_shape(body_out, shape):
                     raise ShapeError(
-                        f"the body of repeat '{path}' changes the shape {fmt_shape(shape)} into {fmt_shape(body_out)}, so it cannot be repeated",
+                        f"the body of repeat '{path}' changes the shape {fmt_shape(shape)} into "
+                        f"{fmt_shape(body_out)}, so it cannot be repeated",
                         stmt.span,
                     )
                 node: Node = GroupNode(
@@ -548,7 +549,8 @@ class _Builder:
                 )
                 if not _same_shape(body_out, shape):
                     raise ShapeError(
-                        f"residual '{path}' adds its input {fmt_shape(shape)} to its output {fmt_shape(body_out)}: the shapes differ",
+                        f"residual '{path}' adds its input {fmt_shape(shape)} to its output "
+                        f"{fmt_shape(body_out)}: the shapes differ",
                         stmt.span,
                     )
                 node = GroupNode(
@@ -565,8 +567,9 @@ class _Builder:
                     )
                     if out_shape is not None and not _same_shape(bout, out_shape):
                         raise ShapeError(
-                            f"the branches of parallel '{path}' are summed but give different shapes: "
-                            f"{fmt_shape(out_shape)} (branch 0) and {fmt_shape(bout)} (branch {i})",
+                            f"the branches of parallel '{path}' are summed but give different "
+                            f"shapes: {fmt_shape(out_shape)} (branch 0) and {fmt_shape(bout)} "
+                            f"(branch {i})",
                             stmt.span,
                         )
                     out_shape = bout if out_shape is None else out_shape
@@ -629,7 +632,8 @@ class _Builder:
                 or not same(mine["weight"].numel, theirs["weight"].numel)
             ):
                 raise SemanticError(
-                    f"tie = {tie}: '{path}' and '{target.path}' do not have weights of the same size",
+                    f"tie = {tie}: '{path}' and '{target.path}' do not have weights of the same "
+                    "size",
                     stmt.span,
                 )
             tie_path = target.path
@@ -638,15 +642,16 @@ class _Builder:
         except ShapeError as exc:
             src = f"'{_last_layer(prev)}'" if prev is not None else "the model input"
             raise ShapeError(
-                f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' {exc.message}",
+                f"shape mismatch: {src} gives {fmt_shape(shape)}, but {cls.kind} '{path}' "
+                f"{exc.message}",
                 stmt.span,
             ) from None
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
             v = self.ev(dim)
             if v is not None and v <= 0:
                 raise SemanticError(
-                    f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
-                    f"dimension {i} has the non-positive size {dim}"
+                    f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into "
+                    f"{fmt_shape(out_shape)}: dimension {i} has the non-positive size {dim}"
                     + (f" = {v}" if dim != v else "")
                     + " at the given values (kernel larger than the padded input?)",
                     stmt.span,
@@ -745,7 +750,8 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             raise SemanticError("a positional argument cannot follow a keyword argument", a.span)
     if len(positional) > len(names):
         raise SemanticError(
-            f"{cls.kind} takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(positional)}",
+            f"{cls.kind} takes at most {len(names)} positional arguments ({', '.join(names)}), "
+            f"got {len(positional)}",
             stmt.span,
         )
     for f, a in zip(flds, positional, strict=False):

@@ -67,21 +67,24 @@ OPTIMIZERS: dict[str, Optimizer] = {
             0,
             factored_second_moment=True,
             source="Shazeer & Stern 2018, Algorithm 4 and Section 7 (beta1 = 0: no first moment); "
-            "transformers.Adafactor: exp_avg_sq_row + exp_avg_sq_col for tensors of >= 2 dims, exp_avg_sq for vectors",
+            "transformers.Adafactor: exp_avg_sq_row + exp_avg_sq_col for tensors of >= 2 "
+            "dims, exp_avg_sq for vectors",
         ),
         Optimizer(
             "adafactor-momentum",
             1,
             factored_second_moment=True,
-            source="Adafactor with beta1 > 0 (transformers.Adafactor(beta1=0.9)): a full first moment exp_avg besides",
+            source="Adafactor with beta1 > 0 (transformers.Adafactor(beta1=0.9)): a full first "
+            "moment exp_avg besides",
         ),
         Optimizer(
             "adam8bit",
             2,
             state_dtype="int8",
             quant_block=2048,
-            source="Dettmers et al. 2022, 8-bit Optimizers via Block-wise Quantization, Section 2: both Adam states "
-            "in 8 bits, blocks of 2048 values with one fp32 absmax each (bitsandbytes Adam8bit)",
+            source="Dettmers et al. 2022, 8-bit Optimizers via Block-wise Quantization, Section "
+            "2: both Adam states in 8 bits, blocks of 2048 values with one fp32 absmax "
+            "each (bitsandbytes Adam8bit)",
         ),
         Optimizer(
             "lion",
@@ -102,6 +105,7 @@ def optimizer(name: str) -> Optimizer:
     key = OPTIMIZER_ALIASES.get(name, name)
     if key not in OPTIMIZERS:
         raise OptionError(
-            f"unknown optimizer '{name}': valid names are {', '.join([*OPTIMIZERS, *OPTIMIZER_ALIASES])}"
+            f"unknown optimizer '{name}': valid names are "
+            f"{', '.join([*OPTIMIZERS, *OPTIMIZER_ALIASES])}"
         )
     return OPTIMIZERS[key]

@@ -274,8 +274,8 @@ class MemoryOptions:
     )
     state_dtype: str | None = _opt(
         None,
-        "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else the weights' "
-        "16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).",
+        "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else "
+        "the weights' 16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).",
         str | None,
         choices=lambda: STATE_DTYPES,
         parse=_choice(lambda: (*STATE_DTYPES, "int8"), True),

@@ -75,7 +75,8 @@ class ActPolicy:
 
     @classmethod
     def huggingface(cls, **kw: object) -> ActPolicy:
-        """The choices transformers' Llama-style models make (fp32 softmax, LlamaRMSNorm, fp32 loss)."""
+        """The choices transformers' Llama-style models make (fp32 softmax, LlamaRMSNorm, fp32
+        loss)."""
         base: dict[str, object] = {"softmax_fp32": True, "norm_style": "hf", "loss_fp32": True}
         base.update(kw)
         return cls(**base)  # type: ignore[arg-type]

@@ -89,7 +89,8 @@ PRECISIONS: dict[str, Precision] = {
             "fp16",
             True,
             "fp16",
-            "Micikevicius et al. 2018; ZeRO (Rajbhandari et al. 2020) Section 3.1: fp16 weights and gradients, fp32 master weights",
+            "Micikevicius et al. 2018; ZeRO (Rajbhandari et al. 2020) Section 3.1: fp16 weights "
+            "and gradients, fp32 master weights",
         ),
         Precision(
             "mixed-bf16",
@@ -121,8 +122,8 @@ PRECISIONS: dict[str, Precision] = {
             "bf16",
             True,
             "bf16",
-            "Transformer Engine fp8_model_init: weights kept only in FP8, fp32 master weights in the optimizer; "
-            "activations between GEMMs stay bf16 here",
+            "Transformer Engine fp8_model_init: weights kept only in FP8, fp32 master weights in "
+            "the optimizer; activations between GEMMs stay bf16 here",
         ),
     )
 }
@@ -166,8 +167,9 @@ QUANTS: dict[str, Quant] = {
             None,
             sympy.Integer(4),
             None,
-            "LLM.int8() (Dettmers et al. 2022, Section 3.2, vector-wise quantization): int8 weights, "
-            "one fp32 absmax scale per output row (bitsandbytes Int8Params.SCB); a group size gives one fp32 scale per group",
+            "LLM.int8() (Dettmers et al. 2022, Section 3.2, vector-wise quantization): int8 "
+            "weights, one fp32 absmax scale per output row (bitsandbytes Int8Params.SCB); a "
+            "group size gives one fp32 scale per group",
         ),
         Quant(
             "int4",
@@ -175,8 +177,9 @@ QUANTS: dict[str, Quant] = {
             128,
             sympy.Rational(5, 2),
             None,
-            "GPTQ (Frantar et al. 2023) / AWQ (Lin et al. 2024) as AutoGPTQ packs them: 4-bit weights, per group of 128 "
-            "an fp16 scale (2 bytes) and a 4-bit zero point packed into int32 qzeros (0.5 byte)",
+            "GPTQ (Frantar et al. 2023) / AWQ (Lin et al. 2024) as AutoGPTQ packs them: 4-bit "
+            "weights, per group of 128 an fp16 scale (2 bytes) and a 4-bit zero point packed "
+            "into int32 qzeros (0.5 byte)",
         ),
         Quant(
             "nf4",
@@ -184,9 +187,9 @@ QUANTS: dict[str, Quant] = {
             64,
             sympy.Integer(4),
             1 + sympy.Rational(4, 256),
-            "QLoRA (Dettmers et al. 2023, Section 3): NormalFloat4 weights, one fp32 absmax per block of 64 "
-            "(0.5 bit/parameter); double quantization stores the absmax in 8 bits with one fp32 constant per 256 "
-            "blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",
+            "QLoRA (Dettmers et al. 2023, Section 3): NormalFloat4 weights, one fp32 absmax per "
+            "block of 64 (0.5 bit/parameter); double quantization stores the absmax in 8 bits "
+            "with one fp32 constant per 256 blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",
         ),
     )
 }

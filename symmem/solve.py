@@ -48,7 +48,8 @@ class SolveResult:
 
     symbol: str
     value: int | None
-    #: exact bytes at ``value`` (at ``lower`` when nothing fits); a Fraction only if the memory is fractional
+    #: exact bytes at ``value`` (at ``lower`` when nothing fits); a Fraction only if the memory is
+    #: fractional
     bytes_at_value: int | Fraction
     #: exact bytes at ``value + 1``; None when every value fits
     bytes_at_next: int | Fraction | None
@@ -100,7 +101,8 @@ def _to_exact(x: sympy.Expr) -> int | Fraction:
     if x.is_Rational:
         return Fraction(int(x.p), int(x.q))
     if x.is_number:
-        # floor/ceiling of exact rationals evaluate exactly; anything else (sqrt...) is a bug in a formula
+        # floor/ceiling of exact rationals evaluate exactly; anything else (sqrt...) is a bug in a
+        # formula
         raise OptionError(f"the memory expression evaluates to a non-rational number ({x})")
     raise OptionError(f"free symbols remain in the expression: {sorted(map(str, x.free_symbols))}")
 
@@ -165,7 +167,8 @@ def _one_symbol(
     if extra:
         names = ", ".join(sorted(str(s) for s in extra))
         raise OptionError(
-            f"cannot solve for '{name}': other symbols have no value ({names}); give them one with --set"
+            f"cannot solve for '{name}': other symbols have no value ({names}); give them one "
+            "with --set"
         )
     return expr, sym
 
@@ -180,7 +183,8 @@ def evaluator(
 
 # ---------------------------------------------------------------- solving
 def _floor_root_quadratic(a: Fraction, b: Fraction, c: Fraction) -> int | None:
-    """floor of the larger real root of a x^2 + b x + c = 0 (a > 0), exactly; None if no real root."""
+    """floor of the larger real root of a x^2 + b x + c = 0 (a > 0), exactly; None if no real
+    root."""
     # scale to integers
     den = math.lcm(a.denominator, b.denominator, c.denominator)
     A, B, C = int(a * den), int(b * den), int(c * den)
@@ -236,7 +240,8 @@ def _sympy_root(expr: sympy.Expr, sym: sympy.Symbol, budget: int) -> int | None:
 
 
 def _bisect(f: Callable[[int], int | Fraction], budget: int, lo: int) -> int | None:
-    """Largest v >= lo with f(v) <= budget (f non-decreasing); None when unbounded below the limit."""
+    """Largest v >= lo with f(v) <= budget (f non-decreasing); None when unbounded below the
+    limit."""
     hi = max(lo * 2, lo + 1)
     while f(hi) <= budget:
         lo = hi

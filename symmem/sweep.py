@@ -257,7 +257,8 @@ def sweep_arrays(
     progress: Callable[[int, int], None] | None = None,
     available: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per quantity."""
+    """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per
+    quantity."""
     if not quantities:
         raise OptionError("nothing to sweep: no quantity given")
     if not grids:
@@ -317,7 +318,8 @@ def sweep(
     frame: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of arrays."""
+    """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of
+    arrays."""
     qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
     cols = sweep_arrays(qs, grids, progress=progress)
     return to_frame(cols) if frame else cols

@@ -162,8 +162,8 @@ def make_inputs(
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A random input of the model's input shape: token ids when the first layer
-    reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a cross-entropy
-    on the output's last dimension (a separate tensor from the input)."""
+    reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a
+    cross-entropy on the output's last dimension (a separate tensor from the input)."""
     ev = int_evaluator(values)
     shape = [ev(s) for s in graph.input_shape]
     out_shape = [ev(s) for s in graph.root.out_shape]

@@ -56,15 +56,16 @@ def parse_bytes(text: str | int, *, what: str = "budget", minimum: int = 1) -> i
         if text.strip().startswith("-"):
             raise OptionError(f"{what} must be {_at_least(minimum)}, got '{text}'")
         raise OptionError(
-            f"{what}: '{text}' is not a size; write a number and a unit such as '24GB', '24 GiB' or '1.5TiB' "
-            "(KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024)"
+            f"{what}: '{text}' is not a size; write a number and a unit such as '24GB', '24 GiB' "
+            "or '1.5TiB' (KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of "
+            "1024)"
         )
     unit = m["unit"].lower() or "b"
     if unit not in UNITS:
         hint = suggest(unit, list(UNITS))
         raise OptionError(
-            f"{what}: unknown unit '{m['unit']}' in '{text}'; use B, KB, MB, GB, TB (powers of 1000) or "
-            "KiB, MiB, GiB, TiB (powers of 1024)" + (f" ({hint})" if hint else "")
+            f"{what}: unknown unit '{m['unit']}' in '{text}'; use B, KB, MB, GB, TB (powers of "
+            "1000) or KiB, MiB, GiB, TiB (powers of 1024)" + (f" ({hint})" if hint else "")
         )
     value = Fraction(m["num"].replace("_", "")) * UNITS[unit]
     if m["exp"]:

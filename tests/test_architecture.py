@@ -40,7 +40,7 @@ def _resolve(module: str, base: str, level: int) -> str:
     if level == 0:
         return module
     package = base.split(".")[
-        : -level if not MODULES[base].name == "__init__.py" else len(base.split(".")) - level + 1
+        : -level if MODULES[base].name != "__init__.py" else len(base.split(".")) - level + 1
     ]
     return ".".join([*package, module] if module else package)
 
@@ -63,8 +63,8 @@ def imports_of(name: str) -> set[str]:
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in MODULES else target)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for sub_node in ast.iter_child_nodes(node):
+            visit(sub_node)
 
     visit(tree)
     out = set()

@@ -31,7 +31,8 @@ def test_params_bundled_name_and_set() -> None:
 def test_params_free_prints_a_polynomial() -> None:
     r = runner.invoke(app, ["params", "gpt2", "--free", "d_model"])
     assert r.exit_code == 0
-    # 12 layers * 12 d^2 = 144 d^2; d: 12 * 13 (per-layer biases and norms) + 1024 (wpe) + 50257 (wte) + 2 (ln_f)
+    # 12 layers * 12 d^2 = 144 d^2;
+    # d: 12 * 13 (per-layer biases and norms) + 1024 (wpe) + 50257 (wte) + 2 (ln_f)
     assert "144*d_model**2 + 51439*d_model" in r.output
 
 
@@ -50,7 +51,8 @@ def test_latex_uses_readable_symbols() -> None:
     r = runner.invoke(app, ["latex", "gpt2"])
     assert r.exit_code == 0
     assert r.output.strip() == (
-        r"N = 12 \cdot d_{model}^{2} \cdot n_{layers} + d_{model} \cdot n_{ctx} + 13 \cdot d_{model} \cdot n_{layers}"
+        r"N = 12 \cdot d_{model}^{2} \cdot n_{layers} + d_{model} \cdot n_{ctx}"
+        r" + 13 \cdot d_{model} \cdot n_{layers}"
         r" + d_{model} \cdot \mathrm{vocab} + 2 \cdot d_{model}"
     )
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import symmem
 from symmem.cli import app
@@ -15,7 +15,7 @@ from symmem.cli import app
 runner = CliRunner()
 
 
-def run(*args: str) -> object:
+def run(*args: str) -> Result:
     return runner.invoke(app, list(args))
 
 
@@ -491,7 +491,8 @@ model tiny(input = [batch, seq_len, d]) {
 
 
 def test_tiny_kv_cache_solve_by_hand(tmp_path: Path) -> None:
-    # KV cache in fp32: each of the 3 layers keeps K and V, 2 * batch * seq_len * d elements of 4 bytes:
+    # KV cache in fp32: each of the 3 layers keeps K and V, 2 * batch * seq_len * d elements
+    # of 4 bytes:
     # 3 * 8 * b * s * d = 24 * 16 * 64 * b = 24,576 b bytes; 24,576 b <= 10^6 -> b <= 40.69 -> 40
     # (983,040 bytes; 41 -> 1,007,616)
     path = tmp_path / "tiny.mem"
@@ -515,7 +516,8 @@ def test_tiny_kv_cache_solve_by_hand(tmp_path: Path) -> None:
 
 
 def test_tiny_frontier_by_hand(tmp_path: Path) -> None:
-    # 1,536 * b * s <= 10^6  ->  b = floor(10^6 / (1,536 s)): s=16 -> 40, 64 -> 10, 256 -> 2, 1024 -> none
+    # 1,536 * b * s <= 10^6  ->  b = floor(10^6 / (1,536 s)):
+    # s=16 -> 40, 64 -> 10, 256 -> 2, 1024 -> none
     path = tmp_path / "tiny.mem"
     path.write_text(TINY)
     doc = json.loads(
@@ -561,7 +563,10 @@ def test_solve_for_lora_rank(tmp_path: Path) -> None:
     model, derived in tests/test_memory.py, test_symbolic_lora_rank_solves_for_the_largest_rank)."""
     path = tmp_path / "m.mem"
     path.write_text(
-        "model m(input = [batch, 64]) {\n  linear q_proj(64, 64, bias = false)\n  rmsnorm norm(64)\n}\n"
+        "model m(input = [batch, 64]) {\n"
+        "  linear q_proj(64, 64, bias = false)\n"
+        "  rmsnorm norm(64)\n"
+        "}\n"
     )
     base = ["--set", "batch=1", "--device", "cpu", "--optimizer", "adam"]
     at5 = json.loads(ok("memory", str(path), "--lora-rank", "5", "--json", *base))["bytes"]["total"]
@@ -602,7 +607,10 @@ def test_diff_wrt_lora_rank(tmp_path: Path) -> None:
     rank: 4*batch + 2048, 2,052 at batch 1 (tests/test_memory.py derives the same)."""
     path = tmp_path / "m.mem"
     path.write_text(
-        "model m(input = [batch, 64]) {\n  linear q_proj(64, 64, bias = false)\n  rmsnorm norm(64)\n}\n"
+        "model m(input = [batch, 64]) {\n"
+        "  linear q_proj(64, 64, bias = false)\n"
+        "  rmsnorm norm(64)\n"
+        "}\n"
     )
     doc = json.loads(
         ok(

@@ -16,8 +16,9 @@ b, s = sym("batch"), sym("seq_len")
 
 
 def test_gpt2_params_leading_term_by_hand() -> None:
-    # Per GPT-2 block: attention q, k, v, o are four d x d matrices (4 d^2) and the MLP two d x 4d (8 d^2):
-    # 12 d^2 per layer, so 12 * n_layers * d_model^2 is the only degree-3 term of the parameter count.
+    # Per GPT-2 block: attention q, k, v, o are four d x d matrices (4 d^2) and the MLP two
+    # d x 4d (8 d^2): 12 d^2 per layer, so 12 * n_layers * d_model^2 is the only degree-3 term
+    # of the parameter count.
     # At the defaults: 12 * 12 * 768^2 = 84,934,656 against the exact 124,439,808 (transformers'
     # GPT2LMHeadModel): the leading term is 31.75% low (the 50,257 x 768 embedding is 38.6M).
     m = symmem.load("gpt2")
@@ -65,14 +66,21 @@ def test_gpt2_params_derivative_in_d_model_by_hand() -> None:
 
 def test_derivative_follows_dependent_defaults() -> None:
     # d_ff = 4 * d_model: with d_model free, the derivative counts the MLP's growth too
-    text = "d_model = 8\nd_ff = 4 * d_model\nmodel m(input = [batch, d_model]) {\n  linear(d_model, d_ff, bias = false)\n}\n"
+    text = (
+        "d_model = 8\n"
+        "d_ff = 4 * d_model\n"
+        "model m(input = [batch, d_model]) {\n"
+        "  linear(d_model, d_ff, bias = false)\n"
+        "}\n"
+    )
     m = symmem.parse(text, free=["d_model"])
     # params = d_model * d_ff = 4 d^2; derivative 8 d = 64 at d = 8
     assert diff(m.params().total, "d_model").evaluate(d_model=8) == 64
 
 
 def test_memory_derivative_in_batch_is_the_cost_of_one_more_sample() -> None:
-    # memory is linear in batch (sdpa attention), so d/d batch equals total(b + 1) - total(b) exactly
+    # memory is linear in batch (sdpa attention), so d/d batch equals total(b + 1) - total(b)
+    # exactly
     m = symmem.load("gpt2", free=["batch"])
     total = m.memory(mode="train").total
     slope = diff(total, "batch").evaluate()

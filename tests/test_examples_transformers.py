@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import sympy
 
 import symmem
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import DeepseekV3ForCausalLM, LlamaConfig, MixtralForCausalLM
+
+T = TypeVar("T")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -20,12 +28,12 @@ def load(name: str, **values: int) -> symmem.Model:
     return symmem.load(EXAMPLES / f"{name}.mem", set_values=values or None)
 
 
-def total(m: symmem.Model, **kw: object) -> int:
-    return int(m.params(**kw).total.evaluate())  # type: ignore[arg-type]
+def total(m: symmem.Model, **kw: Any) -> int:
+    return int(m.params(**kw).total.evaluate())
 
 
-def active(m: symmem.Model, **kw: object) -> int:
-    return int(m.params(**kw).active.evaluate())  # type: ignore[arg-type]
+def active(m: symmem.Model, **kw: Any) -> int:
+    return int(m.params(**kw).active.evaluate())
 
 
 # ---------------------------------------------------------------- symbolic, no torch
@@ -65,7 +73,8 @@ def test_transformer_layer_is_12d2_plus_13d() -> None:
 
 
 def test_gpt3_against_brown_2020_table_2_1() -> None:
-    # Brown et al. 2020, Table 2.1: GPT-3 175B: n_params 175.0B, n_layers 96, d_model 12288, 96 heads.
+    # Brown et al. 2020, Table 2.1: GPT-3 175B: n_params 175.0B, n_layers 96, d_model 12288, 96
+    # heads.
     n = total(load("gpt3-175b"))
     # Hand derivation: embeddings (50257 + 2048) * 12288, 96 layers of 12 d^2 + 13 d, final LN 2d;
     # LM head tied to the token embedding.
@@ -82,7 +91,8 @@ def test_gpt3_leading_term() -> None:
 
 
 def test_deepseek_v3_published() -> None:
-    # DeepSeek-V3 technical report (arXiv:2412.19437), abstract: 671B total, 37B activated per token.
+    # DeepSeek-V3 technical report (arXiv:2412.19437), abstract: 671B total, 37B activated per
+    # token.
     m = load("deepseek-v3")
     assert round(total(m) / 1e9) == 671
     assert round(active(m) / 1e9) == 37  # header: active_embeddings = exclude
@@ -100,21 +110,22 @@ torch_needed = pytest.mark.skipif(
 )
 
 
-def _meta(build):  # type: ignore[no-untyped-def]
+def _meta(build: Callable[[], T]) -> T:
     torch = pytest.importorskip("torch")
     with torch.device("meta"):
         return build()
 
 
-def _count(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @torch_needed
 def test_bert_base() -> None:
     from transformers import BertConfig, BertModel
 
-    # bert-base-uncased config.json: vocab 30522, hidden 768, 12 layers, 12 heads, 3072, 512 positions, 2 types.
+    # bert-base-uncased config.json: vocab 30522, hidden 768, 12 layers, 12 heads, 3072, 512
+    # positions, 2 types.
     cfg = BertConfig(
         vocab_size=30522,
         hidden_size=768,
@@ -137,7 +148,7 @@ def test_gpt3_as_gpt2_model() -> None:
     assert total(load("gpt3-175b")) == _count(_meta(lambda: GPT2LMHeadModel(cfg)))
 
 
-def _llama_cfg(**kw: int):  # type: ignore[no-untyped-def]
+def _llama_cfg(**kw: Any) -> LlamaConfig:
     from transformers import LlamaConfig
 
     return LlamaConfig(tie_word_embeddings=False, **kw)
@@ -201,7 +212,7 @@ def test_llama3_structure_at_other_sizes(sizes: dict[str, int]) -> None:
     assert total(load("llama3.1-8b", **sizes)) == _count(_meta(lambda: LlamaForCausalLM(cfg)))
 
 
-def _mixtral(**kw: int):  # type: ignore[no-untyped-def]
+def _mixtral(**kw: Any) -> MixtralForCausalLM:
     from transformers import MixtralConfig, MixtralForCausalLM
 
     return _meta(lambda: MixtralForCausalLM(MixtralConfig(**kw)))
@@ -260,7 +271,7 @@ def test_mixtral_structure_at_other_sizes() -> None:
 
 
 # DeepSeek-V3 config.json (deepseek-ai/DeepSeek-V3), literal values.
-DSV3 = {
+DSV3: dict[str, Any] = {
     "vocab_size": 129280,
     "hidden_size": 7168,
     "intermediate_size": 18432,
@@ -280,14 +291,14 @@ DSV3 = {
 }
 
 
-def _deepseek(**over: int):  # type: ignore[no-untyped-def]
+def _deepseek(**over: Any) -> DeepseekV3ForCausalLM:
     from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
     return _meta(lambda: DeepseekV3ForCausalLM(DeepseekV3Config(**{**DSV3, **over})))
 
 
-def _router_buffers(model: object) -> int:
-    return sum(b.numel() for n, b in model.named_buffers() if n.endswith("e_score_correction_bias"))  # type: ignore[attr-defined]
+def _router_buffers(model: nn.Module) -> int:
+    return sum(b.numel() for n, b in model.named_buffers() if n.endswith("e_score_correction_bias"))
 
 
 @torch_needed

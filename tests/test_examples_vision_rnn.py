@@ -27,7 +27,8 @@ EXAMPLES = ROOT / "examples"
 
 
 # torchvision docs, "num_params" of the weights tables:
-# https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html (IMAGENET1K_V1)
+# https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html
+# (IMAGENET1K_V1)
 RESNET50_TORCHVISION = 25_557_032
 # https://pytorch.org/vision/stable/models/generated/torchvision.models.vgg16.html (IMAGENET1K_V1)
 VGG16_TORCHVISION = 138_357_544
@@ -44,8 +45,8 @@ LSTM_LM_BY_HAND = 6_655_600 + 643_200 + 6_688_878  # 13,987,678
 
 def to_torch_model(m: symmem.Model) -> Any:
     """An nn.Module that runs the layer graph with each layer's own to_torch module."""
-    torch = pytest.importorskip("torch")
-    nn = torch.nn
+    pytest.importorskip("torch")
+    from torch import nn
 
     def ev(e: sympy.Expr) -> int:
         return int(sympy.sympify(e).xreplace(m.values))

@@ -40,8 +40,9 @@ def test_every_entry_cites_a_source() -> None:
         assert g.source.startswith("https://"), g.key
         if g.reported_bytes is not None:
             assert g.reported_source, g.key
-            # the driver keeps a little of the DRAM: the reported total is below the nominal; GDDR6 cards with
-            # ECC on (A10G, L4, T4) lose 1/16 of it to ECC: 23028/24576 = 0.937, so within 7%
+            # the driver keeps a little of the DRAM: the reported total is below the nominal;
+            # GDDR6 cards with ECC on (A10G, L4, T4) lose 1/16 of it to ECC: 23028/24576 = 0.937,
+            # so within 7%
             assert 0.93 * g.nominal_bytes <= g.reported_bytes <= g.nominal_bytes, g.key
 
 

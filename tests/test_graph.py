@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 import sympy
 
 import symmem
 from symmem.errors import SemanticError, ShapeError, SymmemError
+from symmem.layers.mlp import MLP
+from symmem.quantity import Quantity
 from symmem.symbols import sym
 
 d, L, b, s = sym("d"), sym("L"), sym("batch"), sym("seq_len")
 
 
-def total(text: str, **kw: object) -> object:
-    return symmem.parse(text, **kw).params().total  # type: ignore[arg-type]
+def total(text: str, set_values: Mapping[str, Any] | None = None) -> Quantity:
+    return symmem.parse(text, set_values=set_values).params().total
 
 
 def test_repeat_multiplies_and_is_not_unrolled() -> None:
@@ -29,14 +34,17 @@ def test_repeat_multiplies_and_is_not_unrolled() -> None:
 
 
 def test_nested_repeats_multiply() -> None:
-    text = "d = 2\nmodel m(input = [batch, d]) { repeat 3 { repeat 5 { linear(d, d, bias = false) } } }\n"
-    assert total(text).evaluate() == 3 * 5 * 4  # type: ignore[attr-defined]
+    text = (
+        "d = 2\n"
+        "model m(input = [batch, d]) { repeat 3 { repeat 5 { linear(d, d, bias = false) } } }\n"
+    )
+    assert total(text).evaluate() == 3 * 5 * 4
 
 
 def test_repeat_zero_is_allowed_for_optional_modules() -> None:
     text = "k = 0\nmodel m(input = [batch, 4]) { linear(4, 4); repeat k { linear(4, 4) } }\n"
-    assert total(text).evaluate() == 20  # type: ignore[attr-defined]
-    assert total(text, set_values={"k": 2}).evaluate() == 60  # type: ignore[attr-defined]
+    assert total(text).evaluate() == 20
+    assert total(text, set_values={"k": 2}).evaluate() == 60
 
 
 def test_defaults_may_refer_to_other_symbols_and_free_keeps_them_symbolic() -> None:
@@ -44,7 +52,8 @@ def test_defaults_may_refer_to_other_symbols_and_free_keeps_them_symbolic() -> N
     m = symmem.parse(text)
     assert m.params().total.evaluate() == 4 * 16
     free = m.with_values(free=["d"]).params().total.evaluate()
-    assert sympy.expand(free - 4 * d**2) == 0  # type: ignore[operator]
+    assert isinstance(free, sympy.Expr)
+    assert sympy.expand(free - 4 * d**2) == 0
     assert m.with_values({"d": 10}).params().total.evaluate() == 400
 
 
@@ -64,7 +73,7 @@ def test_block_arguments_positional_keyword_default_and_locals() -> None:
     model m(input = [batch, 4]) { proj(4, bias = false) }
     """
     # hand derivation: 4*8 (no bias) + 8*8 = 96
-    assert total(text).evaluate() == 96  # type: ignore[attr-defined]
+    assert total(text).evaluate() == 96
 
 
 def test_block_parameters_shadow_globals_and_pass_words_through() -> None:
@@ -76,17 +85,21 @@ def test_block_parameters_shadow_globals_and_pass_words_through() -> None:
     m = symmem.parse(text)
     assert m.params().total.evaluate() == 4 * 8 * 2 + 8 + 4
     layer = next(iter(m.graph.walk()))[0].layer
-    assert layer.act == "relu"  # type: ignore[attr-defined]
+    assert isinstance(layer, MLP)
+    assert layer.act == "relu"
 
 
 def test_tied_weight_counts_once_and_bias_still_counts() -> None:
     text = "model m { embedding tok(10, 4); linear(4, 10, tie = tok) }\n"
     # 10*4 embedding, tied weight free, bias 10
-    assert total(text).evaluate() == 50  # type: ignore[attr-defined]
+    assert total(text).evaluate() == 50
 
 
 def test_residual_and_parallel_shapes() -> None:
-    text = "model m(input = [batch, 4]) { residual { linear(4, 4) }; parallel { linear(4, 6) } { linear(4, 6) } }\n"
+    text = (
+        "model m(input = [batch, 4]) "
+        "{ residual { linear(4, 4) }; parallel { linear(4, 6) } { linear(4, 6) } }\n"
+    )
     m = symmem.parse(text)
     assert m.graph.root.out_shape == (b, 6)
 
@@ -100,7 +113,10 @@ def test_conv_style_shape_propagation_is_symbolic() -> None:
 
 
 def test_layer_paths_are_unique_and_nested() -> None:
-    text = "block blk { linear(4, 4); linear(4, 4) }\nmodel m(input = [batch, 4]) { repeat 2 layers { blk } }\n"
+    text = (
+        "block blk { linear(4, 4); linear(4, 4) }\n"
+        "model m(input = [batch, 4]) { repeat 2 layers { blk } }\n"
+    )
     paths = [node.path for node, _ in symmem.parse(text).graph.walk()]
     assert paths == ["layers.blk.linear", "layers.blk.linear_1"]
 
@@ -173,7 +189,8 @@ def test_non_integer_size() -> None:
 
 
 def test_values_that_are_not_finite_reals() -> None:
-    # found by feeding random programs through symmem.parse: each was a TypeError/ValueError/ZeroDivisionError
+    # found by feeding random programs through symmem.parse:
+    # each was a TypeError/ValueError/ZeroDivisionError
     assert (
         "division by zero" in _sem("model m(input = [batch, 4]) { repeat min(0 ^ -1) { } }").message
     )
@@ -184,7 +201,8 @@ def test_values_that_are_not_finite_reals() -> None:
         "not a real number"
         in _sem("model m(input = [batch, 4]) { repeat min((-1) ^ 0.5, 2) { } }").message
     )
-    # found by the derandomized CI fuzz: sympy's Mod(I, 10^400) raised TypeError, Mod(I, 8) claimed to be real
+    # found by the derandomized CI fuzz: sympy's Mod(I, 10^400) raised TypeError, Mod(I, 8) claimed
+    # to be real
     assert (
         "not a real number"
         in _sem("model m(input = [batch, 4]) { repeat (-1) ^ 0.5 % 10 ^ 400 { } }").message

@@ -1,9 +1,12 @@
-"""The memory model (symmem.memory): published figures reproduced symbolically or to the printed digits.
+"""The memory model (symmem.memory): published figures reproduced symbolically or to the printed
+digits.
 
 Sources are cited beside each test; hand derivations are written out.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import sympy
@@ -240,7 +243,8 @@ def test_seed_100m_parameters_fp32_and_fp16() -> None:
 
 
 def test_seed_fp32_adam_is_four_times_the_parameters() -> None:
-    """The seed: fp32 Adam training = params + grads + 2 states = 4 x parameter memory, before activations."""
+    """The seed: fp32 Adam training = params + grads + 2 states = 4 x parameter memory, before
+    activations."""
     m = symmem.parse(ONE_TENSOR)
     r = m.memory("train", precision="fp32", optimizer="adam")
     w = r.weights.evaluate()
@@ -264,13 +268,14 @@ def test_seed_bert_base_training() -> None:
 # ---------------------------------------------------------------- inference
 
 
-def _per_token(name: str, **options: object) -> int:
+def _per_token(name: str, **options: Any) -> int:
     m = symmem.load(name, set_values={"batch": 1, "seq_len": 1})
     return m.memory("infer", **options).kv_cache.evaluate()
 
 
 def test_llama31_8b_kv_cache_per_token() -> None:
-    """32 layers x 8 kv heads x 128 head dim x 2 (k and v) x 2 bytes (bf16) = 131,072 bytes per token."""
+    """32 layers x 8 kv heads x 128 head dim x 2 (k and v) x 2 bytes (bf16) = 131,072 bytes per
+    token."""
     assert _per_token("llama3.1-8b", precision="bf16") == 131_072
     assert _per_token("llama3.1-8b", precision="bf16", kv_dtype="fp8") == 65_536
     assert _per_token("llama3.1-8b", precision="bf16", kv_dtype="int8") == 65_536
@@ -346,8 +351,10 @@ def test_inference_transient_last_position_logits() -> None:
 
 
 def test_lora_llama2_7b_trainable_parameters() -> None:
-    """PEFT's print_trainable_parameters for Llama-2-7B, LoraConfig(r=8, target_modules=[q_proj, v_proj]):
-    "trainable params: 4,194,304 || all params: 6,742,609,920" (= 32 layers x 2 matrices x 8 x (4096 + 4096))."""
+    """PEFT's print_trainable_parameters for Llama-2-7B,
+    LoraConfig(r=8, target_modules=[q_proj, v_proj]):
+    "trainable params: 4,194,304 || all params: 6,742,609,920"
+    (= 32 layers x 2 matrices x 8 x (4096 + 4096))."""
     m = symmem.load("llama2-7b")
     r = m.memory(
         "train", precision="fp32", optimizer="adamw", lora_rank=8, lora_targets="q_proj,v_proj"
@@ -374,7 +381,8 @@ def test_qlora_llama2_7b_weights() -> None:
         r2.weights.evaluate()
         == quantized // 2 + quantized // 64 + quantized // (64 * 256) * 4 + 2 * high + 4 * adapters
     )
-    # frozen base: gradients and optimizer state only for the adapters (fp32 grads, fp32 Adam states)
+    # frozen base: gradients and optimizer state only for the adapters (fp32 grads, fp32 Adam
+    # states)
     assert r.gradients.evaluate() == 4 * adapters
     assert r.optimizer.evaluate() == 8 * adapters
 
@@ -417,7 +425,7 @@ def test_symbolic_lora_rank_solves_for_the_largest_rank() -> None:
     from symmem.symbols import sym
 
     m = symmem.parse(LORA_TINY, set_values={"batch": 1})
-    opts = {"optimizer": "adam", "device": "cpu"}
+    opts: dict[str, Any] = {"optimizer": "adam", "device": "cpu"}
     total = m.memory("train", lora_rank=sym("lora_rank"), **opts).total
     at = {r: m.memory("train", lora_rank=r, **opts).total.evaluate() for r in (1, 10, 11)}
     assert total.evaluate(lora_rank=10) == at[10]
@@ -492,7 +500,7 @@ def test_pipeline_needs_a_repeat() -> None:
         ("state_dtype", "fp8", "fp32"),
     ],
 )
-def test_invalid_options_name_the_valid_ones(option: str, value: object, needle: str) -> None:
+def test_invalid_options_name_the_valid_ones(option: str, value: Any, needle: str) -> None:
     m = symmem.load("gpt2")
     mode = "infer" if option in ("kv_dtype", "quant") else "train"
     with pytest.raises(OptionError, match=needle):
@@ -605,7 +613,7 @@ _GPT2 = symmem.load("gpt2")
     zero=st.integers(0, 3),
     mode=st.sampled_from(["train", "infer"]),
 )
-def test_any_options_total_is_the_sum(**options: object) -> None:
+def test_any_options_total_is_the_sum(**options: Any) -> None:
     """For any combination: every component is a non-negative number of bytes at the model's
     values, and total is exactly their sum, symbolically and evaluated."""
     mode = options.pop("mode")

@@ -8,7 +8,9 @@ and many option sets, integer for integer.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
+from typing import Any
 
 import pytest
 import sympy
@@ -55,7 +57,7 @@ def loaded(request: pytest.FixtureRequest) -> tuple[symmem.Model, MemoryEvaluato
     "options", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default"
 )
 def test_fast_equals_full_build(
-    loaded: tuple[symmem.Model, MemoryEvaluator], options: dict[str, object]
+    loaded: tuple[symmem.Model, MemoryEvaluator], options: dict[str, Any]
 ) -> None:
     m, ev = loaded
     try:
@@ -85,7 +87,7 @@ def test_fast_equals_full_build_over_layouts(
     precision: str, tp: int, dp: int, zero: int, checkpointing: str, pp: int, micro: int
 ) -> None:
     m = _llama()
-    options = {
+    options: dict[str, Any] = {
         "precision": precision,
         "tp": tp,
         "dp": dp,
@@ -97,20 +99,15 @@ def test_fast_equals_full_build_over_layouts(
     assert _evaluator().bytes(**options) == m.memory(**options).bytes()
 
 
-_CACHE: dict[str, object] = {}
-
-
+@functools.cache
 def _llama() -> symmem.Model:
-    if "m" not in _CACHE:
-        _CACHE["m"] = symmem.load("llama2-7b")
-    return _CACHE["m"]  # type: ignore[return-value]
+    return symmem.load("llama2-7b")
 
 
+@functools.cache
 def _evaluator() -> MemoryEvaluator:
-    if "ev" not in _CACHE:
-        m = _llama()
-        _CACHE["ev"] = MemoryEvaluator(m.graph, m.values)
-    return _CACHE["ev"]  # type: ignore[return-value]
+    m = _llama()
+    return MemoryEvaluator(m.graph, m.values)
 
 
 def test_fast_refuses_what_the_build_refuses() -> None:
@@ -155,7 +152,7 @@ def test_largest_drops_only_what_is_bounded_everywhere() -> None:
 @pytest.mark.parametrize(
     "options", [{"mode": "infer"}, {"checkpointing": "full"}, {"pp": 2, "tp": 2}]
 )
-def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, object]) -> None:
+def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, Any]) -> None:
     # every Max in a bundled model's memory is already what sympy's own Max makes of its arguments
     for q in symmem.load(name).memory(**options).components().values():
         for mx in q.expr.atoms(sympy.Max):

@@ -6,12 +6,17 @@ weights, an fp32 gradient copy, ZeRO sharding), never a constant.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 import symmem
 from symmem.errors import OptionError
 from symmem.optimizers import OPTIMIZERS, optimizer
+
+if TYPE_CHECKING:
+    import torch
 
 # one parameter tensor of n values: weights + gradients + optimizer = bytes per parameter x n
 ONE = """
@@ -21,7 +26,7 @@ model m(input = [batch, 1]) { param w(n) }
 D = sympy.Symbol("d", positive=True, integer=True)
 
 
-def per_param(**options: object) -> sympy.Expr:
+def per_param(**options: Any) -> sympy.Expr:
     m = symmem.parse(ONE)
     r = m.memory("train", **options)
     n = m.symbol("n")
@@ -29,7 +34,8 @@ def per_param(**options: object) -> sympy.Expr:
 
 
 def test_seed_fp32_adam_16_bytes() -> None:
-    """fp32 weights 4 + fp32 gradients 4 + Adam's two fp32 states 8 = 16 = 4 x the 4 bytes of the weights."""
+    """fp32 weights 4 + fp32 gradients 4 + Adam's two fp32 states 8 = 16 = 4 x the 4 bytes of the
+    weights."""
     assert per_param(precision="fp32", optimizer="adam") == 16
 
 
@@ -82,7 +88,8 @@ def test_states_per_parameter(name: str, states: int) -> None:
 
 
 def test_adam8bit_state_bytes() -> None:
-    """Dettmers et al. 2022 (block-wise 8-bit Adam): 2 states x (1 byte + one fp32 absmax per 2048)."""
+    """Dettmers et al. 2022 (block-wise 8-bit Adam): 2 states x (1 byte + one fp32 absmax per
+    2048)."""
     assert per_param(precision="fp32", optimizer="adam8bit") == 8 + 2 * (
         1 + sympy.Rational(4, 2048)
     )
@@ -126,11 +133,11 @@ def test_unknown_optimizer() -> None:
 # ---------------------------------------------------------------- against PyTorch
 
 
-def _torch_state_numel(opt: object) -> int:
+def _torch_state_numel(opt: torch.optim.Optimizer) -> int:
     import torch
 
     total = 0
-    for state in opt.state.values():  # type: ignore[attr-defined]
+    for state in opt.state.values():
         for key, v in state.items():
             if isinstance(v, torch.Tensor) and key not in ("step", "RMS"):
                 total += v.numel()

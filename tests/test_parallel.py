@@ -18,9 +18,10 @@ model m(input = [batch, 1]) { param w(psi) }
 
 @pytest.mark.parametrize(("stage", "printed"), [(0, "120"), (1, "31.4"), (2, "16.6"), (3, "1.88")])
 def test_zero_figure_1(stage: int, printed: str) -> None:
-    """Rajbhandari et al. 2020 (ZeRO), Figure 1: Psi = 7.5B parameters, N_d = 64 GPUs, mixed-precision
-    Adam (K = 12): per-GPU model states (2 + 2 + K) Psi = 120 GB; P_os 2Psi + 2Psi + K Psi/N_d = 31.4 GB;
-    P_os+g 2Psi + (2 + K) Psi/N_d = 16.6 GB; P_os+g+p (2 + 2 + K) Psi/N_d = 1.88 GB (GB = 10^9 bytes)."""
+    """Rajbhandari et al. 2020 (ZeRO), Figure 1: Psi = 7.5B parameters, N_d = 64 GPUs,
+    mixed-precision Adam (K = 12): per-GPU model states (2 + 2 + K) Psi = 120 GB;
+    P_os 2Psi + 2Psi + K Psi/N_d = 31.4 GB; P_os+g 2Psi + (2 + K) Psi/N_d = 16.6 GB;
+    P_os+g+p (2 + 2 + K) Psi/N_d = 1.88 GB (GB = 10^9 bytes)."""
     m = symmem.parse(SEVEN_B)
     r = m.memory("train", precision="mixed-fp16", optimizer="adam", dp=64, zero=stage)
     states = r.weights.evaluate() + r.gradients.evaluate() + r.optimizer.evaluate()

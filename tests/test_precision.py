@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sympy
 
@@ -20,7 +22,7 @@ model m(input = [batch, 4096]) {
 N = 4096 * 4096
 
 
-def matrix_bits(norm_bytes: int = 2, **options: object) -> sympy.Rational:
+def matrix_bits(norm_bytes: int = 2, **options: Any) -> sympy.Rational:
     """Bits per weight of the (quantized) matrix: the norm's 4096 x norm_bytes taken off."""
     m = symmem.parse(MATRIX)
     w = m.memory("infer", precision="bf16", **options).weights.evaluate()

@@ -57,7 +57,12 @@ def test_wheel_reads_package_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (site / "grammar" / "symmem.lark").write_text("// not ours\n")
     assert resources.checkout_root(site / "symmem") is None
     asked: list[str] = []
-    monkeypatch.setattr(resources.resources, "files", lambda pkg: asked.append(pkg) or site)
+
+    def files(pkg: str) -> Path:
+        asked.append(pkg)
+        return site
+
+    monkeypatch.setattr(resources.resources, "files", files)
     resources.grammar_dir(site / "symmem")
     resources.examples_dir(site / "symmem")
     assert asked == ["symmem.grammar", "symmem.data"]

@@ -82,7 +82,8 @@ def test_cubic_uses_sympy_over_the_real_twin() -> None:
 
 
 def test_bisection_with_ceiling_by_hand() -> None:
-    # 4096*ceil(batch/8) + 100 <= 50,000  <=>  ceil(batch/8) <= floor(49,900/4096) = 12  <=>  batch <= 96;
+    # 4096*ceil(batch/8) + 100 <= 50,000  <=>  ceil(batch/8) <= floor(49,900/4096) = 12  <=>  batch
+    # <= 96;
     # 96: 4096*12 + 100 = 49,252; 97: 4096*13 + 100 = 53,348
     quantity = q(4096 * sympy.ceiling(b / 8) + 100)
     r = solve(quantity, 50_000, "batch")
@@ -109,7 +110,8 @@ def test_rational_coefficients_are_exact() -> None:
 
 
 def test_exact_beyond_float_precision() -> None:
-    # (10^15 + 1)*batch <= 10^30: (10^15+1)(10^15-1) = 10^30 - 1 fits, (10^15+1)*10^15 = 10^30 + 10^15 does not
+    # (10^15 + 1)*batch <= 10^30: (10^15+1)(10^15-1) = 10^30 - 1 fits, (10^15+1)*10^15 = 10^30 +
+    # 10^15 does not
     r = solve(q((10**15 + 1) * b), 10**30, "batch")
     assert r.value == 10**15 - 1
 
@@ -191,7 +193,7 @@ def test_gpt2_training_batch_is_exact(gpt2: symmem.Model) -> None:
     mem = gpt2.memory(mode="train")
     r = solve(mem.total, "24GB", "batch")
     check(r, mem.total)
-    assert r.value >= 1
+    assert r.value is not None and r.value >= 1
 
 
 def test_gpt2_eager_seq_len_is_quadratic_and_exact() -> None:
@@ -203,8 +205,10 @@ def test_gpt2_eager_seq_len_is_quadratic_and_exact() -> None:
 
 
 def test_gpt2_params_for_d_model_by_hand() -> None:
-    # params(d) = 144 d^2 + 51,439 d for GPT-2 with its other defaults (12 d^2 + 13 d per layer x 12 layers,
-    # d*(vocab + n_ctx + 2) = 51,283 d + ... : 13*12 + 50,257 + 1,024 + 2 = 51,439); 144 d^2 + 51,439 d <= 10^9:
+    # params(d) = 144 d^2 + 51,439 d for GPT-2 with its other defaults (12 d^2 + 13 d per layer x 12
+    # layers,
+    # d*(vocab + n_ctx + 2) = 51,283 d + ... : 13*12 + 50,257 + 1,024 + 2 = 51,439); 144 d^2 +
+    # 51,439 d <= 10^9:
     # d = (-51,439 + sqrt(51,439^2 + 576*10^9)) / 288 = 2462.4 -> 2462
     m = symmem.load("gpt2", free=["d_model"])
     r = solve(m.params().total, 10**9, "d_model")
@@ -249,4 +253,5 @@ def test_remedies_each_fit() -> None:
     for fix in fixes:
         total = m.memory(mode="infer", **fix.options).total
         v = fix.result.value
+        assert v is not None
         assert total.evaluate(batch=v) <= budget < total.evaluate(batch=v + 1)

@@ -1,4 +1,5 @@
-"""sweep: vectorised evaluation equal to exact sympy substitution, int64 when safe, Python ints when not."""
+"""sweep: vectorised evaluation equal to exact sympy substitution, int64 when safe, Python ints when
+not."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pytest
@@ -136,7 +138,8 @@ def test_rational_coefficients() -> None:
 
 
 def test_floor_and_ceiling_stay_integer() -> None:
-    # sliding window: seq_len tokens in ceil(seq_len / window) blocks; floor/ceil of huge ratios where
+    # sliding window: seq_len tokens in ceil(seq_len / window) blocks; floor/ceil of huge ratios
+    # where
     # float64 would be wrong: (2^60 + 1) // 3 is not float((2^60 + 1) / 3) rounded
     expr = sympy.ceiling(s / w) * 7 + sympy.floor((s + 1) / 3)
     cols = sweep_arrays({"m": q(expr)}, {"seq_len": [1, 100, 2**60 + 1], "window": [3, 4096]})
@@ -248,8 +251,8 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     target = tmp_path / "a.csv"
     target.write_text("old\n")
 
-    def boom(columns: object, fh: object) -> None:
-        fh.write("batch,m\n1,")  # type: ignore[attr-defined]
+    def boom(columns: object, fh: TextIO) -> None:
+        fh.write("batch,m\n1,")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(sw, "_write_csv", boom)

@@ -37,7 +37,10 @@ def test_issue_sketch_parses() -> None:
 
 def test_positions_are_one_based_and_exact() -> None:
     prog = parse("x = 1\nmodel m {\n  linear l(x, 2)\n}\n")
-    layer = prog.items[1].body[0]  # type: ignore[union-attr]
+    model = prog.items[1]
+    assert isinstance(model, n.ModelDef)
+    layer = model.body[0]
+    assert isinstance(layer, n.LayerStmt)
     assert (layer.span.line, layer.span.column) == (3, 3)
     assert (layer.kind_span.line, layer.kind_span.column, layer.kind_span.end_column) == (3, 3, 9)
     assert layer.name == "l"
@@ -45,7 +48,9 @@ def test_positions_are_one_based_and_exact() -> None:
 
 def test_operator_precedence_and_associativity() -> None:
     prog = parse("x = 1 + 2 * 3 ^ 2 - 8 / 4 / 2\n")
-    expr = prog.items[0].default  # type: ignore[union-attr]
+    x_def = prog.items[0]
+    assert isinstance(x_def, n.SymbolDef)
+    expr = x_def.default
     # ((1 + (2 * (3 ^ 2))) - ((8 / 4) / 2))
     assert isinstance(expr, n.BinOp) and expr.op == "-"
     left, right = expr.left, expr.right
@@ -57,7 +62,11 @@ def test_operator_precedence_and_associativity() -> None:
 
 def test_numbers_functions_strings_unary() -> None:
     prog = parse('a = -ceil(7 / 2) + floor(3.5) + 1_000 + 1e3\nb = "x"\nc = 0.1\n')
-    a = prog.items[0].default  # type: ignore[union-attr]
+    a_def, b_def, c_def = prog.items
+    assert isinstance(a_def, n.SymbolDef)
+    assert isinstance(b_def, n.SymbolDef)
+    assert isinstance(c_def, n.SymbolDef)
+    a = a_def.default
     assert isinstance(a, n.BinOp)
     nums = []
 
@@ -76,8 +85,10 @@ def test_numbers_functions_strings_unary() -> None:
 
     walk(a)
     assert nums == [7, 2, 3.5, 1000, 1000]
-    assert prog.items[1].default == n.Str("x", prog.items[1].default.span)  # type: ignore[union-attr]
-    assert prog.items[2].default.value == 0.1  # type: ignore[union-attr]
+    assert b_def.default is not None
+    assert b_def.default == n.Str("x", b_def.default.span)
+    assert isinstance(c_def.default, n.Num)
+    assert c_def.default.value == 0.1
 
 
 def test_arguments_may_span_lines_and_blank_lines_and_comments_are_ignored() -> None:
@@ -95,7 +106,9 @@ def test_arguments_may_span_lines_and_blank_lines_and_comments_are_ignored() -> 
     }
     """
     prog = parse(text.replace(",      # in", ",").replace(",      # out\n      )", ")"))
-    body = prog.items[0].body  # type: ignore[union-attr]
+    model = prog.items[0]
+    assert isinstance(model, n.ModelDef)
+    body = model.body
     assert [type(s).__name__ for s in body] == ["LayerStmt", "ResidualStmt", "ParallelStmt"]
     par = body[2]
     assert isinstance(par, n.ParallelStmt) and len(par.branches) == 2 and par.branches[1] == ()

@@ -1,4 +1,5 @@
-"""Budgets: SI (powers of 1000) and IEC (powers of 1024) units, always; bad budgets are OptionErrors."""
+"""Budgets: SI (powers of 1000) and IEC (powers of 1024) units, always; bad budgets are
+OptionErrors."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_empty_budget() -> None:
 
 def test_bool_budget() -> None:
     with pytest.raises(OptionError):
-        parse_bytes(True)  # type: ignore[arg-type]
+        parse_bytes(True)
 
 
 def test_format_bytes() -> None:

@@ -39,7 +39,8 @@ RangeOpt = Annotated[
     str | None,
     typer.Option(
         "--range",
-        help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or 512,1024,2048 (default: powers of two up to 4x its default).",
+        help="Values of the second --for symbol: 1:64 (inclusive), 1:64:8 (with a step) or "
+        "512,1024,2048 (default: powers of two up to 4x its default).",
     ),
 ]
 

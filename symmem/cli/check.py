@@ -21,8 +21,9 @@ def check(
     device: Annotated[
         str | None,
         typer.Option(
-            help=f"Where the step runs and which rules the formulas follow: {' or '.join(DEVICES)} (default: "
-            "cuda when a GPU is present, as users plan GPU memory; else cpu)."
+            help="Where the step runs and which rules the formulas follow: "
+            f"{' or '.join(DEVICES)} (default: cuda when a GPU is present, as users plan "
+            "GPU memory; else cpu)."
         ),
     ] = None,
     dtype: Annotated[
@@ -67,7 +68,8 @@ def check(
 def _render(report: CheckReport) -> None:
     p = report.policy
     typer.echo(
-        f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout {'on' if p.dropout else 'off'}"
+        f"{report.model}: {p.dtype}, {p.device}, attention {p.attention}, dropout "
+        f"{'on' if p.dropout else 'off'}"
     )
     typer.echo("at " + ", ".join(f"{k}={v}" for k, v in sorted(report.values.items())))
     typer.echo("")
@@ -94,5 +96,6 @@ def _render(report: CheckReport) -> None:
     for c in (report.params_total, report.saved, report.peak):
         unit = "" if c is report.params_total else " B"
         typer.echo(
-            f"{c.what:24}  {c.formula:>12,}{unit:2}  {c.measured:>12,}{unit:2}  {c.rel_error:>+8.2%}"
+            f"{c.what:24}  {c.formula:>12,}{unit:2}  {c.measured:>12,}{unit:2}  "
+            f"{c.rel_error:>+8.2%}"
         )

@@ -50,7 +50,8 @@ def diff(
 ) -> None:
     """Print d(quantity)/d(symbol), simplified, its meaning, and its value at the model's values."""
     with user_errors():
-        # --wrt lora_rank: the option becomes a symbol (its value, if --lora-rank gave one, is the point)
+        # --wrt lora_rank: the option becomes a symbol (its value, if --lora-rank gave one, is the
+        # point)
         given_options = options
         model_names, options = symbolic_options(list(wrt), options)
         m = load_model(

@@ -52,11 +52,14 @@ def gpus(json_: JsonOpt = False) -> None:
         )
     typer.echo("")
     typer.echo(
-        "capacity: the total the driver reports (nvidia-smi memory.total) where catalogued ('reported'),"
+        "capacity: the total the driver reports (nvidia-smi memory.total) where catalogued "
+        "('reported'),"
     )
     typer.echo(
-        "else the vendor's figure in binary units ('nominal', an upper bound). The CUDA context is not"
+        "else the vendor's figure in binary units ('nominal', an upper bound). The CUDA context "
+        "is not"
     )
     typer.echo(
-        "subtracted: the memory model counts it as overhead. Sources: symmem gpus --json; docs/solve.md."
+        "subtracted: the memory model counts it as overhead. Sources: symmem gpus --json; "
+        "docs/solve.md."
     )

@@ -37,7 +37,8 @@ def memory(
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
-    """Print the memory per GPU of a training step or of inference: each component exactly, in binary units, with its formula."""
+    """Print the memory per GPU of a training step or of inference: each component exactly, in
+    binary units, with its formula."""
     with user_errors():
         m = load_model(model, set_, free, model_name)
         result = m.memory(options=options)

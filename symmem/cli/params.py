@@ -31,14 +31,16 @@ def params(
     active_embeddings: Annotated[
         str | None,
         typer.Option(
-            help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the model's own convention)."
+            help="MoE active parameters: 'count' or 'exclude' the input embedding (default: the "
+            "model's own convention)."
         ),
     ] = None,
     include_buffers: Annotated[
         bool,
         typer.Option(
             "--include-buffers",
-            help="Count stored buffers (batchnorm statistics, router score biases) as parameters, as checkpoint tensor counts do.",
+            help="Count stored buffers (batchnorm statistics, router score biases) as parameters, "
+            "as checkpoint tensor counts do.",
         ),
     ] = False,
 ) -> None:
@@ -70,12 +72,14 @@ def params(
             active = result.active.evaluate()
             conv = "counting" if result.active_embeddings == "count" else "excluding"
             typer.echo(
-                f"active/token:  {human(active) if isinstance(active, int) else active}  ({conv} the input embedding)"
+                f"active/token:  {human(active) if isinstance(active, int) else active}  ({conv} "
+                "the input embedding)"
             )
         buffers = result.buffers.evaluate()
         if buffers != 0:
             typer.echo(
-                f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not parameters)"
+                f"buffers:       {human(buffers) if isinstance(buffers, int) else buffers}  (not "
+                "parameters)"
             )
 
 

@@ -28,14 +28,16 @@ QuantityOpt = Annotated[
     typer.Option(
         "--quantity",
         "-q",
-        help="params (default), active, memory, or a memory component (weights, activations, kv_cache...).",
+        help="params (default), active, memory, or a memory component (weights, activations, "
+        "kv_cache...).",
     ),
 ]
 LeadingOpt = Annotated[
     bool,
     typer.Option(
         "--leading",
-        help="Only the terms of highest total degree in the size symbols (all symbols, or those given with --free), and how far they are from the exact value.",
+        help="Only the terms of highest total degree in the size symbols (all symbols, or those "
+        "given with --free), and how far they are from the exact value.",
     ),
 ]
 
@@ -73,7 +75,8 @@ def show(
                 )
                 return
             typer.echo(
-                f"{sel.name} ~ {lead.expr}   (degree {lead.degree} in {', '.join(s.name for s in lead.size)})"
+                f"{sel.name} ~ {lead.expr}   (degree {lead.degree} in "
+                f"{', '.join(s.name for s in lead.size)})"
             )
             if lead.exact_value is not None and lead.leading_value is not None:
                 typer.echo(

@@ -117,8 +117,8 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
     if not r.fits:
         over = r.bytes_at_value - r.budget_bytes
         typer.echo(
-            f"even {r.symbol} = {r.lower} does not fit: {sel.name} needs {_amount(r.bytes_at_value, unit)}, "
-            f"{_amount(over, unit)} over the budget"
+            f"even {r.symbol} = {r.lower} does not fit: {sel.name} needs "
+            f"{_amount(r.bytes_at_value, unit)}, {_amount(over, unit)} over the budget"
         )
         if sel.components:
             at = {r.symbol: r.lower}
@@ -128,13 +128,15 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
             fixes = remedies(m, r.budget_bytes, r.symbol, options=options, quantity=sel.name)
             if fixes:
                 typer.echo(
-                    "what would make it fit (the smallest change of each kind, or the first stack of them that does):"
+                    "what would make it fit (the smallest change of each kind, or the first stack "
+                    "of them that does):"
                 )
                 for fix in fixes:
                     typer.echo(f"  {fix.change:<28} {r.symbol} <= {fix.result.value:,}")
             else:
                 typer.echo(
-                    "no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 weights) makes it fit"
+                    "no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 "
+                    "weights) makes it fit"
                 )
         return
     if r.value is None:  # pragma: no cover - r.fits above

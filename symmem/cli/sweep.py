@@ -36,7 +36,8 @@ GridOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--grid",
-        help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or seq_len=512,1024,2048 (repeatable).",
+        help="name=values: batch=1:64 (inclusive), batch=1:64:8 (with a step) or "
+        "seq_len=512,1024,2048 (repeatable).",
     ),
 ]
 QuantityOpt = Annotated[
@@ -100,7 +101,8 @@ def sweep(
             check_target(plot)
             if len(grids) > 2:
                 raise OptionError(
-                    "--plot draws one or two grid symbols (x axis, one line per value of the second)"
+                    "--plot draws one or two grid symbols (x axis, one line per value of the "
+                    "second)"
                 )
             if stacked and len(grids) == 2 and len(list(grids.values())[1]) > 1:
                 raise OptionError(

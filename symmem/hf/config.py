@@ -56,7 +56,8 @@ class HFConfig:
             return self.data[key]
         if default is _MISSING:
             raise ImportHFError(
-                f"{self.filename}: {self.model_type} config has no '{key}' field (required to count parameters)"
+                f"{self.filename}: {self.model_type} config has no '{key}' field (required to "
+                "count parameters)"
             )
         if default is not None:
             self.defaults_applied.append(f"{key} = {fmt_value(default)}")
@@ -75,7 +76,8 @@ class HFConfig:
     def opt_int(
         self, key: builtins.str, default: builtins.int | None = None, *, minimum: builtins.int = 1
     ) -> builtins.int | None:
-        """An optional size: an explicit null is None (the class derives it); absent is ``default``."""
+        """An optional size: an explicit null is None (the class derives it); absent is
+        ``default``."""
         if key in self.data and self.data[key] is None:
             return None
         if not self.has(key):

@@ -81,7 +81,8 @@ def kv_heads(
 
 
 def default_sliding_window(c: HFConfig, value: int) -> None:
-    """Apply a class's ``sliding_window`` default when the field is absent (an explicit null stays)."""
+    """Apply a class's ``sliding_window`` default when the field is absent (an explicit null
+    stays)."""
     if "sliding_window" not in c.data:
         c.defaults_applied.append(f"sliding_window = {value}")
         c.data = {**c.data, "sliding_window": value}

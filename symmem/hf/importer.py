@@ -42,7 +42,8 @@ def config_to_writer(data: Any, filename: str) -> MemWriter:
     cfg = HFConfig(data, filename)
     if "model_type" not in data:
         raise ImportHFError(
-            f"{filename}: no 'model_type' field; supported model types: {', '.join(supported_model_types())}"
+            f"{filename}: no 'model_type' field; supported model types: "
+            f"{', '.join(supported_model_types())}"
         )
     table = families()
     if cfg.model_type not in table:

@@ -71,7 +71,8 @@ class MemWriter:
                     )
                     total = count if count.isidentifier() else f"({count})"
                     return [
-                        f"{indent}repeat {total} / {p} {name} {{ {inner} }}  # {n // p} x the {p}-layer period"
+                        f"{indent}repeat {total} / {p} {name} {{ {inner} }}  # {n // p} x the "
+                        f"{p}-layer period"
                     ]
         out: list[str] = []
         start = 0
@@ -93,7 +94,8 @@ class MemWriter:
         c = self.cfg
         lines = [
             f"# {c.model_type}: imported from {Path(c.filename).name} by `symmem import-hf`",
-            f'# (model_type = "{c.model_type}"; counts as transformers\' {self.hf_class} builds it).',
+            f'# (model_type = "{c.model_type}"; counts as transformers\' {self.hf_class} builds '
+            "it).",
         ]
         arch = c.data.get("architectures")
         if isinstance(arch, list) and arch:
@@ -109,8 +111,9 @@ class MemWriter:
         if isinstance(quant, dict):
             method = quant.get("quant_method", "unknown")
             lines.append(
-                f"# quantization_config: {method}; counts are of logical parameters (choose the weight "
-                "dtype with --precision; packed checkpoint tensors hold the same values in fewer bytes)."
+                f"# quantization_config: {method}; counts are of logical parameters (choose the "
+                "weight dtype with --precision; packed checkpoint tensors hold the same "
+                "values in fewer bytes)."
             )
         if c.defaults_applied:
             lines.append(
@@ -122,7 +125,8 @@ class MemWriter:
             lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
         ctx = self._context()
         lines.append(
-            f"seq_len = {min(ctx, 4096) if ctx else 512}  # workload for memory figures, not from the config"
+            f"seq_len = {min(ctx, 4096) if ctx else 512}  # workload for memory figures, not from "
+            "the config"
             + (f" (the model allows {ctx} positions)" if ctx else "")
             + "; change with --set"
         )

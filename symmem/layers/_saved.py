@@ -20,7 +20,8 @@ def tokens(shape: Shape) -> sympy.Expr:
 
 
 def low_precision(policy: ActPolicy) -> bool:
-    """bf16 / fp16 activations (narrower than fp32, by the dtype registry): ops upcast and keep fp32 copies."""
+    """bf16 / fp16 activations (narrower than fp32, by the dtype registry): ops upcast and keep fp32
+    copies."""
     return policy.low_precision
 
 

@@ -111,7 +111,8 @@ class Saved:
     core: bool = False
     #: a small buffer, O(b*s) or O(s^2) rather than O(b*s*h): norm statistics,
     #: log-sum-exp, token ids, boolean causal masks.  Korthikanti et al. 2022
-    #: (Section 4.1) leave these out of their sbh(34 + 5as/h); ActPolicy(small_buffers=False) does too
+    #: (Section 4.1) leave these out of their sbh(34 + 5as/h); ActPolicy(small_buffers=False) does
+    #: too
     small: bool = False
 
 
@@ -189,7 +190,8 @@ class Layer:
         return None
 
     def parallel_sizes(self) -> dict[str, sympy.Expr]:
-        """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
+        """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM
+        requires."""
         return {}
 
     def token_vocab(self) -> sympy.Expr | None:

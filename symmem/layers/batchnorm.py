@@ -81,8 +81,8 @@ class _BatchNorm(Layer):
             )
         if not same(shape[1], self.num_features):
             raise ShapeError(
-                f"expects num_features = {self.num_features} channels at dimension 1 of {self.layout}, "
-                f"not {fmt_shape(shape)} ({shape[1]} channels)"
+                f"expects num_features = {self.num_features} channels at dimension 1 of "
+                f"{self.layout}, not {fmt_shape(shape)} ({shape[1]} channels)"
             )
         return shape
 

@@ -52,8 +52,8 @@ def channels_first(shape: Shape, dims: int) -> int:
     dimensions (batched or not, as PyTorch accepts); ShapeError for another rank."""
     if len(shape) not in (dims + 1, dims + 2):
         raise ShapeError(
-            f"expects a channels-first input [batch, C, {_SPATIAL[dims]}] "
-            f"(rank {dims + 2}, or {dims + 1} without batch), but its input has shape {fmt_shape(shape)}"
+            f"expects a channels-first input [batch, C, {_SPATIAL[dims]}] (rank {dims + 2}, or "
+            f"{dims + 1} without batch), but its input has shape {fmt_shape(shape)}"
         )
     return len(shape) - dims - 1
 

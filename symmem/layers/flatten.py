@@ -43,12 +43,13 @@ class Flatten(Layer):
         end = self.end_dim + rank if self.end_dim < 0 else self.end_dim
         if not (0 <= start < rank and 0 <= end < rank):
             raise ShapeError(
-                f"start_dim = {self.start_dim}, end_dim = {self.end_dim} are not dimensions of its input "
-                f"of shape {fmt_shape(shape)} (rank {rank})"
+                f"start_dim = {self.start_dim}, end_dim = {self.end_dim} are not dimensions of "
+                f"its input of shape {fmt_shape(shape)} (rank {rank})"
             )
         if start > end:
             raise ShapeError(
-                f"start_dim = {self.start_dim} comes after end_dim = {self.end_dim} for its input of shape {fmt_shape(shape)}"
+                f"start_dim = {self.start_dim} comes after end_dim = {self.end_dim} for its input "
+                f"of shape {fmt_shape(shape)}"
             )
         return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
 

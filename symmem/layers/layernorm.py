@@ -59,8 +59,9 @@ class LayerNorm(Layer):
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """native_layer_norm keeps its input, mean and rstd (one per row).
 
-        The statistics are fp32 on CUDA (``acc_type``, aten/src/ATen/native/cuda/layer_norm_kernel.cu)
-        and in the input's dtype on CPU (measured, torch 2.13 with bf16 weights).
+        The statistics are fp32 on CUDA (``acc_type``,
+        aten/src/ATen/native/cuda/layer_norm_kernel.cu) and in the input's dtype on CPU
+        (measured, torch 2.13 with bf16 weights).
         """
         rows = tokens(shape)
         stat = "fp32" if policy.device == "cuda" else "act"

@@ -55,12 +55,14 @@ class MLA(Layer):
     )
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
-            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5)",
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, "
+            "v_head_dim = 5)",
             "[2, 8, 16]",
             "q/k head 8 != v head 5: the CPU runs the sdpa math path",
         ),
         Example(
-            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, v_head_dim = 5, q_lora_rank = 12)",
+            "mla(16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = 6, qk_rope_head_dim = 2, "
+            "v_head_dim = 5, q_lora_rank = 12)",
             "[2, 8, 16]",
         ),
     )
@@ -114,7 +116,8 @@ class MLA(Layer):
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """What MLA keeps (symmem's TorchMLA = transformers' DeepseekV3Attention without RoPE),
-        T tokens, h heads, c = kv_lora_rank, r = qk_rope_head_dim, q/k head qk = nope + r, v head dv:
+        T tokens, h heads, c = kv_lora_rank, r = qk_rope_head_dim, q/k head qk = nope + r,
+        v head dv:
 
         x (read by q_proj / q_a_proj and kv_a_proj: one tensor); with q_lora_rank rq the
         q_a_layernorm (an RMSNorm of T rq) and q_b_proj's input (T rq); kv_a_layernorm: an

@@ -65,7 +65,8 @@ def check_padding(ev: Evaluator, padding: sympy.Expr, kernel: sympy.Expr) -> Non
     p, k = ev(padding), ev(kernel)
     if p is not None and k is not None and 2 * p > k:
         raise SemanticError(
-            f"padding = {p} is more than half of kernel_size = {k} (PyTorch requires padding <= kernel_size / 2)"
+            f"padding = {p} is more than half of kernel_size = {k} (PyTorch requires padding <= "
+            "kernel_size / 2)"
         )
 
 

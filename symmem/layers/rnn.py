@@ -108,7 +108,8 @@ class _Recurrent(Layer):
         first_in, later_in = self.input_size, h * dirs
         later = self.num_layers - 1
         out: list[ParamTensor] = []
-        # (name suffix, input size, copies): layer 0, then layers 1..L-1 (identical, counted together)
+        # (name suffix, input size, copies): layer 0, then layers 1..L-1 (identical, counted
+        # together)
         groups = [("l0", first_in, dirs)]
         if later != 0:
             groups.append(("l1+", later_in, dirs * later))
@@ -137,7 +138,8 @@ class _Recurrent(Layer):
     def output_shape(self, shape: Shape) -> Shape:
         if len(shape) not in (2, 3):
             raise ShapeError(
-                f"expects an input [batch, seq, input_size] (or [seq, input_size]), but its input has shape {fmt_shape(shape)}"
+                "expects an input [batch, seq, input_size] (or [seq, input_size]), but its input "
+                f"has shape {fmt_shape(shape)}"
             )
         self.expect_last_dim(shape, self.input_size, "input_size")
         return (*shape[:-1], self.hidden_size * self.dirs)

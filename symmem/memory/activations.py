@@ -1,4 +1,5 @@
-"""Training activations per GPU: what the step keeps for backward, recompute, and the transient peak.
+"""Training activations per GPU: what the step keeps for backward, recompute, and the transient
+peak.
 
 The saved tensors come from :func:`symmem.activations.saved_tensors` (each layer
 kind says what it keeps); here they become bytes under the configuration:
@@ -40,7 +41,8 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     if cfg.checkpointing == "full":
         if not b.repeats:
             notes.append(
-                "full checkpointing recomputes repeated blocks: the model has no repeat, nothing is recomputed"
+                "full checkpointing recomputes repeated blocks: the model has no repeat, nothing "
+                "is recomputed"
             )
         entries, checkpoints, recompute = full_recompute(b, entries)
         staged.add("repeat", checkpoints)

@@ -30,7 +30,8 @@ def components(b: Build) -> dict[str, sympy.Expr]:
     comps["overhead"] = b.k.overhead
     if b.pp_on:
         b.notes.append(
-            "pipeline parallel: each component is its most loaded stage's, so the total is an upper bound"
+            "pipeline parallel: each component is its most loaded stage's, so the total is an "
+            "upper bound"
         )
     comps["total"] = sympy.Add(*comps.values())
     return comps

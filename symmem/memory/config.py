@@ -33,7 +33,8 @@ DEFAULT_CUDA_OVERHEAD = 2**30
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Every choice a breakdown was computed with (resolved: no None left but the optional features)."""
+    """Every choice a breakdown was computed with (resolved: no None left but the optional
+    features)."""
 
     mode: str
     precision: str
@@ -98,7 +99,8 @@ class MemoryConfig:
         """One line for people: the choices that decide the bytes."""
         p = self.parallel
         parts = [
-            f"precision {self.precision} (weights {self.weight_dtype}, activations {self.act_dtype})"
+            f"precision {self.precision} (weights {self.weight_dtype}, activations "
+            f"{self.act_dtype})"
         ]
         if self.mode == "train":
             parts.append(f"optimizer {self.optimizer}, checkpointing {self.checkpointing}")
@@ -252,7 +254,8 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
         raise OptionError("double_quant applies to nf4 (QLoRA) only")
     if q is not None and o.mode == "train" and o.lora_rank is None:
         raise OptionError(
-            "quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA with nf4)"
+            "quantized weights are frozen: training them needs LoRA adapters (lora_rank; QLoRA "
+            "with nf4)"
         )
     ovh = (
         o.overhead
@@ -263,8 +266,9 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
         raise OptionError(
             "sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1"
         )
-    # PEFT keeps adapters in fp32 when the base is 16-bit (get_peft_model(autocast_adapter_dtype=True),
-    # its default); their gradients and states follow them, master weights only for 16-bit adapters
+    # PEFT keeps adapters in fp32 when the base is 16-bit
+    # (get_peft_model(autocast_adapter_dtype=True), its default); their gradients and states
+    # follow them, master weights only for 16-bit adapters
     la = check_dtype(o.lora_dtype, ADAPTER_DTYPES, "LoRA adapter dtype")
     lora_state = o.state_dtype or opt.state_dtype or ("fp32" if use_master or la == "fp32" else la)
     cfg = MemoryConfig(

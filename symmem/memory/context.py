@@ -76,7 +76,8 @@ class Build:
                 value = ev(size)
                 if value is not None and value % degree:
                     raise OptionError(
-                        f"{opt} = {degree} does not divide {size} = {value} of layer {place.node.path}"
+                        f"{opt} = {degree} does not divide {size} = {value} of layer "
+                        f"{place.node.path}"
                     )
 
     def default_policy(self) -> ActPolicy:

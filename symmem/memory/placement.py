@@ -24,7 +24,8 @@ STAGES = ("pre", "repeat", "post")
 
 @dataclass(frozen=True)
 class Place:
-    """A layer node with where it sits: its multiplicity, its innermost repeat, its pipeline part."""
+    """A layer node with where it sits: its multiplicity, its innermost repeat, its pipeline
+    part."""
 
     node: LayerNode
     mult: sympy.Expr

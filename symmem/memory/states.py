@@ -29,7 +29,8 @@ ZERO_SHARDS: dict[int, frozenset[str]] = {
     3: frozenset({"optimizer", "gradients", "weights"}),
 }
 
-#: (gradient bytes, fp32 master copy (0/1), fp32 gradient copy (0/1), state bytes) of a kind of trainable tensor
+#: (gradient bytes, fp32 master copy (0/1), fp32 gradient copy (0/1), state bytes) of a kind of
+#: trainable tensor
 _Kind = tuple[sympy.Expr, sympy.Expr, sympy.Expr, sympy.Expr]
 
 

@@ -4,10 +4,16 @@ against symmem's PyTorch module; the PyTorch module runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 from symmem.layers.attention import Attention
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -16,14 +22,14 @@ Int = sympy.Integer
 
 
 def attn(d: int, h: int, **kw: object) -> Attention:
-    conv = {
+    conv: dict[str, Any] = {
         k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
     }
-    return Attention(Int(d), Int(h), **conv)  # type: ignore[arg-type]
+    return Attention(Int(d), Int(h), **conv)
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def ours(layer: Attention) -> int:
@@ -85,7 +91,8 @@ def _bigcode():  # MQA (Shazeer 2019) with biases: one k/v head
     return GPTBigCodeAttention(cfg, layer_idx=0), attn(256, 8, kv_heads=1)
 
 
-def _bert():  # BertSelfAttention + BertSelfOutput.dense: MHA with biases (its LayerNorm is a separate layer)
+# BertSelfAttention + BertSelfOutput.dense: MHA with biases (its LayerNorm is a separate layer)
+def _bert():
     from transformers import BertConfig
     from transformers.models.bert.modeling_bert import BertAttention
 
@@ -95,7 +102,7 @@ def _bert():  # BertSelfAttention + BertSelfOutput.dense: MHA with biases (its L
 
 
 @pytest.mark.parametrize("factory", [_llama, _qwen2, _qwen3, _olmo2, _gpt2, _bigcode, _bert])
-def test_matches_transformers(factory) -> None:  # type: ignore[no-untyped-def]
+def test_matches_transformers(factory: Callable[[], tuple[nn.Module, Attention]]) -> None:
     with torch.device("meta"):
         module, layer = factory()
     assert ours(layer) == n_params(module)
@@ -127,7 +134,8 @@ def test_mha_formula() -> None:
 
 
 def test_gqa_formula() -> None:
-    # GQA (Ainslie et al. 2023): k and v have g heads of size k = d / h: 2 d^2 + 2 d^2 g / h, no biases.
+    # GQA (Ainslie et al. 2023): k and v have g heads of size k = d / h: 2 d^2 + 2 d^2 g / h, no
+    # biases.
     d, h, g = sympy.symbols("d h g", positive=True, integer=True)
     layer = Attention(d, h, kv_heads=g, qkv_bias=False, out_bias=False)
     assert sympy.simplify(layer.params() - (2 * d**2 + 2 * d**2 * g / h)) == 0

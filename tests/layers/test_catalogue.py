@@ -28,7 +28,7 @@ def test_catalogue_is_not_empty_and_names_are_unique() -> None:
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
 def test_kind_is_a_frozen_dataclass_with_typed_fields(cls: type[Layer]) -> None:
     assert dataclasses.is_dataclass(cls)
-    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert cls.__dataclass_params__.frozen
     hints = __import__("typing").get_type_hints(cls, include_extras=True)
     for f in dataclasses.fields(cls):
         assert f.name in hints, f"{cls.kind}.{f.name} has no annotation"
@@ -36,7 +36,9 @@ def test_kind_is_a_frozen_dataclass_with_typed_fields(cls: type[Layer]) -> None:
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
 def test_kind_documents_its_source(cls: type[Layer]) -> None:
-    module_doc = inspect.getmodule(cls).__doc__ or ""  # type: ignore[union-attr]
+    module = inspect.getmodule(cls)
+    assert module is not None
+    module_doc = module.__doc__ or ""
     assert (cls.__doc__ or "").strip() or module_doc.strip()
     assert cls.summary, f"{cls.kind} has no summary"
 
@@ -56,6 +58,7 @@ def test_kind_appears_in_the_docs(cls: type[Layer]) -> None:
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.kind)
 def test_dropout_fields_name_the_dropout_probabilities(cls: type[Layer]) -> None:
     # torch_build's dropout=False (ActPolicy.dropout) zeroes exactly these fields
+    assert dataclasses.is_dataclass(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     assert set(cls.dropout_fields) <= names
     assert "dropout" not in names or "dropout" in cls.dropout_fields

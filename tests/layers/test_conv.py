@@ -66,7 +66,8 @@ def test_counts_by_hand() -> None:
 def test_formula_and_output_size_are_symbolic() -> None:
     m = symmem.parse(
         "cin, cout, k, g, h\n"
-        "model m(input = [batch, cin, h, h]) { conv2d(cin, cout, k, stride = 2, padding = 1, groups = g) }\n"
+        "model m(input = [batch, cin, h, h]) "
+        "{ conv2d(cin, cout, k, stride = 2, padding = 1, groups = g) }\n"
     )
     cin, cout, k, g, h = (sym(x) for x in ("cin", "cout", "k", "g", "h"))
     assert sympy.simplify(m.params().total.expr - (cout * (cin / g) * k**2 + cout)) == 0

@@ -24,6 +24,7 @@ import symmem
 from symmem.activations import ActPolicy, entries_bytes, saved_tensors
 from symmem.layers import kinds
 from symmem.layers.base import Example, Layer
+from symmem.policy import Attention
 
 ALL = kinds()
 EXAMPLES = [(cls, i, ex) for cls in ALL for i, ex in enumerate(cls.examples)]
@@ -54,7 +55,7 @@ def test_example_parses_with_numbers_only(item: tuple[type[Layer], int, Example]
     assert isinstance(m.params().total.evaluate(), int)
 
 
-def _built(ex: Example, attention: str = "sdpa"):
+def _built(ex: Example, attention: Attention = "sdpa"):
     from symmem.torch_build import build
 
     m = _model(ex)
@@ -98,7 +99,7 @@ SAVED_CASES = [
     "item,dtype,attention", SAVED_CASES, ids=[f"{_id(c[0])}-{c[1]}-{c[2]}" for c in SAVED_CASES]
 )
 def test_example_saved_bytes_equal_pytorch(
-    item: tuple[type[Layer], int, Example], dtype: str, attention: str
+    item: tuple[type[Layer], int, Example], dtype: str, attention: Attention
 ) -> None:
     torch = pytest.importorskip("torch")
     from symmem import dtypes

@@ -3,10 +3,15 @@ LlamaMLP / GemmaMLP and symmem's PyTorch module."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 from symmem.layers.gated_mlp import GatedMLP
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -14,8 +19,8 @@ pytest.importorskip("transformers")
 Int = sympy.Integer
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def test_llama2_7b_mlp() -> None:
@@ -49,8 +54,8 @@ def test_gemma_geglu() -> None:
 
 
 @pytest.mark.parametrize("kw", [{}, {"bias": True, "act": "gelu"}])
-def test_torch_module(kw: dict[str, object]) -> None:
-    layer = GatedMLP(Int(32), Int(72), **kw)  # type: ignore[arg-type]
+def test_torch_module(kw: dict[str, Any]) -> None:
+    layer = GatedMLP(Int(32), Int(72), **kw)
     module = layer.to_torch(int)
     assert n_params(module) == int(layer.params())
     assert module(torch.randn(2, 4, 32)).shape == (2, 4, 32)

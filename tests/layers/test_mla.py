@@ -4,10 +4,15 @@ symmem's PyTorch module, which runs."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 from symmem.layers.mla import MLA
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -15,13 +20,13 @@ pytest.importorskip("transformers")
 Int = sympy.Integer
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 # DeepSeek-V3 config.json (deepseek-ai/DeepSeek-V3): hidden 7168, 128 heads,
 # q_lora_rank 1536, kv_lora_rank 512, qk_nope 128, qk_rope 64, v_head 128.
-V3 = {
+V3: dict[str, Any] = {
     "hidden_size": 7168,
     "num_attention_heads": 128,
     "q_lora_rank": 1536,
@@ -31,7 +36,7 @@ V3 = {
     "v_head_dim": 128,
 }
 # DeepSeek-V2-Lite config.json: hidden 2048, 16 heads, no q_lora_rank, kv_lora_rank 512.
-V2_LITE = {
+V2_LITE: dict[str, Any] = {
     "hidden_size": 2048,
     "num_attention_heads": 16,
     "q_lora_rank": None,
@@ -42,7 +47,7 @@ V2_LITE = {
 }
 
 
-def ours(cfg: dict[str, object], bias: bool) -> MLA:
+def ours(cfg: dict[str, Any], bias: bool) -> MLA:
     q = cfg["q_lora_rank"]
     return MLA(
         Int(cfg["hidden_size"]),
@@ -56,18 +61,24 @@ def ours(cfg: dict[str, object], bias: bool) -> MLA:
     )
 
 
+def _transformers_attention(version: str, cfg: dict[str, Any], bias: bool) -> nn.Module:
+    if version == "v3":
+        from transformers import DeepseekV3Config
+        from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention
+
+        return DeepseekV3Attention(DeepseekV3Config(**cfg, attention_bias=bias), layer_idx=0)
+    from transformers import DeepseekV2Config
+    from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Attention
+
+    return DeepseekV2Attention(DeepseekV2Config(**cfg, attention_bias=bias), layer_idx=0)
+
+
 @pytest.mark.parametrize("version", ["v2", "v3"])
 @pytest.mark.parametrize("cfg", [V3, V2_LITE], ids=["v3-sizes", "v2-lite-sizes"])
 @pytest.mark.parametrize("bias", [False, True])
-def test_matches_transformers(version: str, cfg: dict[str, object], bias: bool) -> None:
-    if version == "v3":
-        from transformers import DeepseekV3Config as Config
-        from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3Attention as Attn
-    else:
-        from transformers import DeepseekV2Config as Config
-        from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Attention as Attn
+def test_matches_transformers(version: str, cfg: dict[str, Any], bias: bool) -> None:
     with torch.device("meta"):
-        module = Attn(Config(**cfg, attention_bias=bias), layer_idx=0)
+        module = _transformers_attention(version, cfg, bias)
     assert int(ours(cfg, bias).params()) == n_params(module)
 
 

@@ -3,10 +3,15 @@ symmem's PyTorch module; the module runs."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
 from symmem.layers.mlp import MLP
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -14,8 +19,8 @@ pytest.importorskip("transformers")
 Int = sympy.Integer
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def test_gpt2_mlp() -> None:
@@ -49,8 +54,8 @@ def test_formula() -> None:
     "kw",
     [{}, {"bias": False, "act": "relu"}, {"act": "quick_gelu", "dropout": sympy.Rational(1, 10)}],
 )
-def test_torch_module(kw: dict[str, object]) -> None:
-    layer = MLP(Int(32), Int(80), **kw)  # type: ignore[arg-type]
+def test_torch_module(kw: dict[str, Any]) -> None:
+    layer = MLP(Int(32), Int(80), **kw)
     module = layer.to_torch(int)
     assert n_params(module) == int(layer.params())
     assert module(torch.randn(3, 32)).shape == (3, 32)

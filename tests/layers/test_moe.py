@@ -4,10 +4,16 @@ and symmem's PyTorch module, whose routing is checked on a tiny input."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import sympy
 
+from symmem.layers._torch_moe import TorchMoE
 from symmem.layers.moe import MoE
+
+if TYPE_CHECKING:
+    from torch import nn
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -15,15 +21,15 @@ pytest.importorskip("transformers")
 Int = sympy.Integer
 
 
-def n_params(module: object) -> int:
-    return sum(p.numel() for p in module.parameters())  # type: ignore[attr-defined]
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def moe(*args: int, **kw: object) -> MoE:
-    conv = {
+    conv: dict[str, Any] = {
         k: (Int(v) if isinstance(v, int) and not isinstance(v, bool) else v) for k, v in kw.items()
     }
-    return MoE(*(Int(a) for a in args), **conv)  # type: ignore[arg-type]
+    return MoE(*(Int(a) for a in args), **conv)
 
 
 def active(layer: MoE) -> int:
@@ -49,7 +55,8 @@ def test_mixtral() -> None:
 
 
 def test_deepseek_v3() -> None:
-    # DeepSeek-V3 config.json: hidden 7168, moe_intermediate 2048, 256 routed + 1 shared, 8 per token.
+    # DeepSeek-V3 config.json: hidden 7168, moe_intermediate 2048, 256 routed + 1 shared, 8 per
+    # token.
     from transformers import DeepseekV3Config
     from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3MoE
 
@@ -65,7 +72,8 @@ def test_deepseek_v3() -> None:
 
 
 def test_deepseek_v2_lite_two_shared() -> None:
-    # DeepSeek-V2-Lite config.json: hidden 2048, moe_intermediate 1408, 64 routed, 2 shared, 6 per token.
+    # DeepSeek-V2-Lite config.json: hidden 2048, moe_intermediate 1408, 64 routed, 2 shared, 6 per
+    # token.
     # transformers builds the shared experts as one MLP of hidden 2 * 1408: same count.
     from transformers import DeepseekV2Config
     from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2Moe
@@ -136,9 +144,11 @@ def test_torch_module_counts(kw: dict[str, object]) -> None:
 
 
 def test_torch_module_routes_top1() -> None:
-    # top_k = 1: each token's output is exactly its argmax expert's output (weight renormalised to 1).
+    # top_k = 1: each token's output is exactly its argmax expert's output
+    # (weight renormalised to 1).
     torch.manual_seed(0)
     module = moe(8, 16, 4, 1).to_torch(int)
+    assert isinstance(module, TorchMoE)
     x = torch.randn(10, 8)
     choice = module.gate(x).argmax(-1)
     assert len(set(choice.tolist())) > 1  # the tiny input really uses several experts

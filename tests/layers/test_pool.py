@@ -99,7 +99,8 @@ def test_symbolic_ceil_mode_size_evaluates_like_torch() -> None:
     """With a free size the ceil-mode correction stays a Piecewise; each value matches torch."""
     torch = pytest.importorskip("torch")
     m = symmem.parse(
-        "n\nmodel m(input = [1, 1, n]) { maxpool1d(3, stride = 2, padding = 1, ceil_mode = true) }\n"
+        "n\n"
+        "model m(input = [1, 1, n]) { maxpool1d(3, stride = 2, padding = 1, ceil_mode = true) }\n"
     )
     size = next(iter(m.graph.walk()))[0].out_shape[-1]
     assert size.has(sympy.Piecewise)

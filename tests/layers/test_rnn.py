@@ -78,7 +78,8 @@ def test_seed_formula_from_keras_convention() -> None:
     assert sympy.expand(LSTM(d_in, d_h).params() - seed - 4 * d_h) == 0
     # and through the DSL with free symbols
     m = symmem.parse(
-        "d_in, d_hidden\nmodel m(input = [batch, seq_len, d_in]) { lstm(d_in, d_hidden, convention = keras) }\n"
+        "d_in, d_hidden\n"
+        "model m(input = [batch, seq_len, d_in]) { lstm(d_in, d_hidden, convention = keras) }\n"
     )
     assert sympy.expand(m.params().total.expr - seed) == 0
 
@@ -98,7 +99,10 @@ COMBOS = list(itertools.product(["rnn", "lstm", "gru"], [1, 2, 3], [False, True]
 @pytest.mark.parametrize(("kind", "layers", "bidir", "bias"), COMBOS)
 def test_against_torch(kind: str, layers: int, bidir: bool, bias: bool) -> None:
     torch = pytest.importorskip("torch")
-    dsl = f"{kind}(6, 5, num_layers = {layers}, bidirectional = {str(bidir).lower()}, bias = {str(bias).lower()})"
+    dsl = (
+        f"{kind}(6, 5, num_layers = {layers}, bidirectional = {str(bidir).lower()}, "
+        f"bias = {str(bias).lower()})"
+    )
     m = one(dsl, "[2, 3, 6]")
     node = next(iter(m.graph.walk()))[0]
     module = node.layer.to_torch(lambda e: int(sympy.sympify(e).xreplace(m.values)))
@@ -113,7 +117,9 @@ def test_against_torch(kind: str, layers: int, bidir: bool, bias: bool) -> None:
 def test_symbolic_layer_count_matches_torch_at_each_value() -> None:
     torch = pytest.importorskip("torch")
     m = symmem.parse(
-        "L\nmodel m(input = [batch, seq_len, 8]) { lstm(8, 4, num_layers = L, bidirectional = true) }\n"
+        "L\n"
+        "model m(input = [batch, seq_len, 8]) "
+        "{ lstm(8, 4, num_layers = L, bidirectional = true) }\n"
     )
     for L in (1, 2, 5):
         ref = sum(

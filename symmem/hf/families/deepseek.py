@@ -54,8 +54,9 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
     )
     if freq != 1:
         w.note(
-            f"moe_layer_freq = {freq}: MoE in layers i >= first_k_dense_replace with i % moe_layer_freq == 0 "
-            "(DeepSeek's reference code; transformers ignores moe_layer_freq)."
+            f"moe_layer_freq = {freq}: MoE in layers i >= first_k_dense_replace with i % "
+            "moe_layer_freq == 0 (DeepSeek's reference code; transformers ignores "
+            "moe_layer_freq)."
         )
     kinds = ["moe" if (i >= first_k and i % freq == 0) else "dense" for i in range(n)]
     if q_lora is None:
@@ -96,7 +97,8 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
             "2 * n_shared_experts * moe_intermediate_size + hidden_size",
         )
         w.note(
-            "mlp_bias: shared_experts_bias holds the gate, up and down biases of the shared experts."
+            "mlp_bias: shared_experts_bias holds the gate, up and down biases of the shared "
+            "experts."
         )
     extra: list[str] = []
     if v3:
@@ -107,10 +109,11 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
             f"multi-token-prediction modules: the checkpoint has num_nextn_predict_layers = {mtp}",
         )
         w.note(
-            "MTP (DeepSeek-V3 section 2.2): set mtp_layers = num_nextn_predict_layers to count them; transformers "
-            "does not build them.  Each adds two RMSNorms, a 2d -> d projection, one MoE decoder layer and a "
-            "final RMSNorm; its embedding and output head are shared with the main model (the released "
-            "checkpoint stores copies of both)."
+            "MTP (DeepSeek-V3 section 2.2): set mtp_layers = num_nextn_predict_layers to count "
+            "them; transformers does not build them.  Each adds two RMSNorms, a 2d -> d "
+            "projection, one MoE decoder layer and a final RMSNorm; its embedding and output "
+            "head are shared with the main model (the released checkpoint stores copies of "
+            "both)."
         )
         w.header_options.append("active_embeddings = exclude")
         w.block(

@@ -1,4 +1,5 @@
-"""T5 (``T5ForConditionalGeneration``): an encoder-decoder written as one stream (docs/import.md)."""
+"""T5 (``T5ForConditionalGeneration``): an encoder-decoder written as one stream
+(docs/import.md)."""
 
 from __future__ import annotations
 
@@ -46,12 +47,13 @@ def t5(c: HFConfig) -> MemWriter:
     tied = tie_word_embeddings(c, True)
     drop = dropout(w, c, "dropout_rate", 0.1)
     w.note(
-        "Encoder-decoder.  The decoder's cross-attention is written as an attention over the decoder stream: "
-        "the same q/k/v/o shapes, but keys and values really come from the encoder output (see docs/import.md)."
+        "Encoder-decoder.  The decoder's cross-attention is written as an attention over the "
+        "decoder stream: the same q/k/v/o shapes, but keys and values really come from the "
+        "encoder output (see docs/import.md)."
     )
     w.note(
-        "T5's LayerNorm has a scale and no shift or mean (RMSNorm); the relative-position bias table belongs to "
-        "the first layer of each stack and is shared by the others."
+        "T5's LayerNorm has a scale and no shift or mean (RMSNorm); the relative-position bias "
+        "table belongs to the first layer of each stack and is shared by the others."
     )
     ffn = (
         call("gated_mlp", "DenseReluDense", d, "d_ff", act=act)
