@@ -6,9 +6,11 @@ with these before any work; :mod:`symmem.sweep` evaluates over them.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from collections.abc import Iterable
+from typing import SupportsIndex
 
 from symmem.errors import OptionError
 
@@ -20,12 +22,16 @@ BYTES_PER_CELL = 8 * 3
 _RANGE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
 
 
-def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") -> list[int]:
+def parse_values(
+    spec: str | int | SupportsIndex | Iterable[int] | range, name: str = "grid"
+) -> list[int]:
     """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints."""
     if isinstance(spec, bool):
         raise OptionError(f"--grid {name}: expected integers, got {spec!r}")
-    if isinstance(spec, int) or (hasattr(spec, "__index__") and not isinstance(spec, str | range)):
-        return [int(spec)]
+    if isinstance(spec, int):
+        return [spec]
+    if isinstance(spec, SupportsIndex) and not isinstance(spec, str | range):  # numpy integers
+        return [operator.index(spec)]
     if isinstance(spec, range):
         _check_axis(len(spec), name, str(spec))
         values = list(spec)

@@ -164,7 +164,14 @@ def test_a_fractional_byte_count_evaluates_to_its_rational() -> None:
     # busiest stage's share is 842539008/47 bytes, exactly (it once evaluated to
     # 94478400000*2**(43/78)*3**(49/78)*5**(1/3)*7**(10/13)/117649 through sympy.nsimplify)
     m = _llama()
-    options = {"precision": "bf16", "tp": 8, "dp": 47, "zero": 2, "pp": 2, "micro_batches": 1}
+    options: dict[str, Any] = {
+        "precision": "bf16",
+        "tp": 8,
+        "dp": 47,
+        "zero": 2,
+        "pp": 2,
+        "micro_batches": 1,
+    }
     q = m.memory(**options).gradients
     direct = q.expr.xreplace(m.values).xreplace(m.values)  # sympy's own exact arithmetic
     assert direct == sympy.Rational(842539008, 47)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 import symmem
 from symmem.errors import OptionError
-from symmem.model import Quantity
 from symmem.grids import parse_grid, parse_values
+from symmem.model import Quantity
 from symmem.sweep import compile_expr, sweep, sweep_arrays, write_table
 from symmem.symbols import sym
 

@@ -28,12 +28,12 @@ from symmem.cli.common import (
     user_errors,
 )
 from symmem.errors import OptionError
+from symmem.grids import parse_values
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.remedies import remedies
 from symmem.solve import SolveResult, default_range, frontier
 from symmem.solve import solve as solve_quantity
-from symmem.grids import parse_values
 from symmem.units import format_bytes
 
 QuantityOpt = Annotated[

@@ -24,11 +24,11 @@ from symmem.cli.common import (
     user_errors,
 )
 from symmem.errors import OptionError
+from symmem.grids import parse_grid
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.plot import check_target, plot_sweep
 from symmem.solve import SolveResult, solve
-from symmem.grids import parse_grid
 from symmem.sweep import check_out, sweep_arrays, write_table
 from symmem.units import format_bytes
 
