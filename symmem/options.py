@@ -179,7 +179,9 @@ def _choice(
     return parse
 
 
-def _policy(value: Any, name: str) -> Any:
+def _policy(value: Any, name: str) -> ActPolicy | None:
+    if value is not None and not isinstance(value, ActPolicy):
+        raise OptionError(f"policy must be a symmem.policy.ActPolicy, not {value!r}")
     return value
 
 
