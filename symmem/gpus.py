@@ -42,6 +42,12 @@ class GPU:
     #: where the reported total comes from (a public nvidia-smi printout)
     reported_source: str | None = None
     note: str = ""
+    #: the total CUDA reports to a process (``torch.cuda.mem_get_info()[1]``, what vLLM prints as
+    #: ``total_gpu_memory``), when catalogued: a little below nvidia-smi's total (H100 80GB:
+    #: 79.19 GiB against 81,559 MiB = 79.65 GiB)
+    cuda_bytes: int | None = None
+    #: where the CUDA total comes from (a published vLLM start-up log)
+    cuda_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
@@ -57,8 +63,19 @@ class GPU:
         return self.reported_bytes if self.reported_bytes is not None else self.nominal_bytes
 
     @property
+    def cuda_total_bytes(self) -> int:
+        """One GPU's total as CUDA reports it (what a serving engine budgets from): the catalogued
+        CUDA total, else the driver's total, else the nominal DRAM (an upper bound)."""
+        return self.cuda_bytes if self.cuda_bytes is not None else self.capacity_bytes
+
+    @property
     def capacity_kind(self) -> str:
         return "reported" if self.reported_bytes is not None else "nominal"
+
+
+def _gib(x: float) -> int:
+    """A total printed in GiB with two decimals (vLLM's ``total_gpu_memory``), in bytes."""
+    return round(x * GiB)
 
 
 _NV_SMI_H100 = "https://github.com/ModelCloud/GPTQModel/issues/2898 (nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
@@ -71,6 +88,8 @@ CATALOGUE: tuple[GPU, ...] = (
         24 * GiB,
         None,
         "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: 24 GB GDDR6X)",
+        cuda_bytes=_gib(23.58),
+        cuda_source="https://github.com/vllm-project/vllm/issues/10517 (vLLM: 'total_gpu_memory=23.58GiB')",
     ),
     GPU(
         "rtx4090",
@@ -123,6 +142,9 @@ CATALOGUE: tuple[GPU, ...] = (
         81559 * MiB,
         "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: GPU memory 80GB; 5 HBM3 stacks of 16 GiB)",
         _NV_SMI_H100,
+        cuda_bytes=_gib(79.19),
+        cuda_source="https://github.com/vllm-project/vllm/issues/17891 and vLLM V1 logs: "
+        "'total_gpu_memory (79.19GiB)' (79.22 GiB under older drivers: vLLM PR #10511)",
     ),
     GPU(
         "h200",
@@ -133,6 +155,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/en-us/data-center/h200/ (GPU memory: 141GB HBM3e)",
         "public nvidia-smi printouts of an H200: '143771MiB'",
         note="141 GB is in binary units: the driver reports 143,771 MiB = 140.4 GiB = 150.8 GB",
+        cuda_bytes=_gib(139.72),
+        cuda_source="https://github.com/vllm-project/vllm/issues/10702 (vLLM: 'total_gpu_memory=139.72GiB')",
     ),
     GPU(
         "l4",
@@ -202,6 +226,86 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
         note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not counted",
     ),
+    GPU(
+        "rtx-a6000",
+        "NVIDIA RTX A6000",
+        "48 GB GDDR6",
+        48 * GiB,
+        49140 * MiB,
+        "https://www.nvidia.com/en-us/design-visualization/rtx-a6000/ (GPU memory: 48 GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an RTX A6000: '49140MiB'",
+    ),
+    GPU(
+        "rtx6000-ada",
+        "NVIDIA RTX 6000 Ada Generation",
+        "48 GB GDDR6",
+        48 * GiB,
+        49140 * MiB,
+        "https://www.nvidia.com/en-us/design-visualization/rtx-6000/ (GPU memory: 48 GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an RTX 6000 Ada: '49140MiB'",
+    ),
+    GPU(
+        "l40s",
+        "NVIDIA L40S",
+        "48 GB GDDR6",
+        48 * GiB,
+        46068 * MiB,
+        "https://www.nvidia.com/en-us/data-center/l40s/ (GPU memory: 48GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an L40S: '46068MiB' (ECC on)",
+    ),
+    GPU(
+        "a40",
+        "NVIDIA A40",
+        "48 GB GDDR6",
+        48 * GiB,
+        46068 * MiB,
+        "https://www.nvidia.com/en-us/data-center/a40/ (GPU memory: 48 GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an A40: '46068MiB' (ECC on)",
+    ),
+    GPU(
+        "h100-pcie",
+        "NVIDIA H100 PCIe",
+        "80 GB HBM2e",
+        80 * GiB,
+        81559 * MiB,
+        "https://www.nvidia.com/en-us/data-center/h100/ (H100 PCIe: GPU memory 80GB)",
+        "public nvidia-smi printouts of an H100 PCIe: '81559MiB'",
+    ),
+    GPU(
+        "h100-nvl",
+        "NVIDIA H100 NVL",
+        "94 GB HBM3",
+        94 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: GPU memory 94GB)",
+    ),
+    GPU(
+        "h20",
+        "NVIDIA H20",
+        "96 GB HBM3",
+        96 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/data-center/h20/ (H20: 96 GB HBM3; as listed in NVIDIA's "
+        "China data-center lineup)",
+    ),
+    GPU(
+        "mi325x",
+        "AMD Instinct MI325X",
+        "256 GB HBM3E",
+        256 * GiB,
+        None,
+        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi325x.html (256 GB HBM3E)",
+    ),
+    GPU(
+        "gaudi3",
+        "Intel Gaudi 3",
+        "128 GB HBM2e",
+        128 * GiB,
+        None,
+        "https://www.intel.com/content/www/us/en/products/details/processors/ai-accelerators/gaudi.html "
+        "(Gaudi 3: 128 GB HBM2e)",
+        note="an HPU, not a CUDA device: PyTorch sees it through habana_frameworks",
+    ),
 )
 
 _BY_KEY = {g.key: g for g in CATALOGUE}
@@ -216,6 +320,13 @@ _ALIASES = {
     "4090": "rtx4090",
     "3090": "rtx3090",
     "5090": "rtx5090",
+    "h100-80gb-hbm3": "h100-80gb",
+    "a6000": "rtx-a6000",
+    "rtx6000": "rtx6000-ada",
+    "6000-ada": "rtx6000-ada",
+    "gaudi-3": "gaudi3",
+    "mi325": "mi325x",
+    "mi300": "mi300x",
 }
 
 
