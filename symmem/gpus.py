@@ -48,6 +48,9 @@ class GPU:
     cuda_bytes: int | None = None
     #: where the CUDA total comes from (a published vLLM start-up log)
     cuda_source: str | None = None
+    #: GPUs of a server joined by NVLink / Infinity Fabric (SXM / OAM parts): tensor
+    #: parallelism there allocates NCCL NVLS and custom all-reduce buffers (docs/serving.md)
+    nvlink: bool = False
 
     def __post_init__(self) -> None:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
@@ -125,6 +128,7 @@ CATALOGUE: tuple[GPU, ...] = (
         40 * GiB,
         None,
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "a100-80gb",
@@ -133,6 +137,7 @@ CATALOGUE: tuple[GPU, ...] = (
         80 * GiB,
         None,
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
+        nvlink=True,
     ),
     GPU(
         "h100-80gb",
@@ -145,6 +150,7 @@ CATALOGUE: tuple[GPU, ...] = (
         cuda_bytes=_gib(79.19),
         cuda_source="https://github.com/vllm-project/vllm/issues/17891 and vLLM V1 logs: "
         "'total_gpu_memory (79.19GiB)' (79.22 GiB under older drivers: vLLM PR #10511)",
+        nvlink=True,
     ),
     GPU(
         "h200",
@@ -157,6 +163,7 @@ CATALOGUE: tuple[GPU, ...] = (
         note="141 GB is in binary units: the driver reports 143,771 MiB = 140.4 GiB = 150.8 GB",
         cuda_bytes=_gib(139.72),
         cuda_source="https://github.com/vllm-project/vllm/issues/10702 (vLLM: 'total_gpu_memory=139.72GiB')",
+        nvlink=True,
     ),
     GPU(
         "l4",
@@ -183,6 +190,7 @@ CATALOGUE: tuple[GPU, ...] = (
         16 * GiB,
         None,
         "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "v100-32gb",
@@ -191,6 +199,7 @@ CATALOGUE: tuple[GPU, ...] = (
         32 * GiB,
         None,
         "https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "mi250x",
@@ -200,6 +209,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.amd.com/en/products/accelerators/instinct/mi200/mi250x.html (128 GB HBM2e)",
         note="an MI250X module holds two GCDs; each is a separate device to PyTorch with 64 GB",
+        nvlink=True,
     ),
     GPU(
         "mi300x",
@@ -208,6 +218,7 @@ CATALOGUE: tuple[GPU, ...] = (
         192 * GiB,
         None,
         "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (192 GB HBM3; 8 stacks of 24 GiB)",
+        nvlink=True,
     ),
     GPU(
         "b200",
@@ -216,6 +227,7 @@ CATALOGUE: tuple[GPU, ...] = (
         180 * GiB,
         None,
         "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)",
+        nvlink=True,
     ),
     GPU(
         "gb200",
@@ -225,6 +237,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
         note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not counted",
+        nvlink=True,
     ),
     GPU(
         "rtx-a6000",
@@ -278,6 +291,7 @@ CATALOGUE: tuple[GPU, ...] = (
         94 * GiB,
         None,
         "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: GPU memory 94GB)",
+        nvlink=True,
     ),
     GPU(
         "h20",
@@ -287,6 +301,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.nvidia.com/en-us/data-center/h20/ (H20: 96 GB HBM3; as listed in NVIDIA's "
         "China data-center lineup)",
+        nvlink=True,
     ),
     GPU(
         "mi325x",
@@ -295,6 +310,7 @@ CATALOGUE: tuple[GPU, ...] = (
         256 * GiB,
         None,
         "https://www.amd.com/en/products/accelerators/instinct/mi300/mi325x.html (256 GB HBM3E)",
+        nvlink=True,
     ),
     GPU(
         "gaudi3",
