@@ -67,6 +67,8 @@ def transient_infer(b: Build) -> sympy.Expr:
         chunk = b.cfg.prefill_chunk
         if chunk is not None and last_only:
             n_tokens = prod(shape[:-1])
-            peak = peak * sympy.Min(1, sympy.Integer(chunk) / n_tokens)
+            # min(tokens, chunk) / tokens: sympy folds Min(1, chunk / tokens) to 1 for positive
+            # integer symbols (sympy 1.14), which would drop the cap
+            peak = peak * sympy.Min(n_tokens, sympy.Integer(chunk)) / n_tokens
         out += peak
     return out

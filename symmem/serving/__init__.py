@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
-from symmem.model import Model
 from symmem.serving import sglang, trtllm, vllm
 from symmem.serving.common import ModelFacts, facts_from_config, read_facts
 from symmem.serving.result import ENGINES, ServingOptions, ServingPlan, Setting, StagePlan
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
 
 __all__ = [
     "ENGINES",
@@ -37,7 +40,8 @@ _ENGINES = {"vllm": vllm.plan, "sglang": sglang.plan, "trtllm": trtllm.plan}
 
 
 def plan(model: Model, options: ServingOptions, facts: ModelFacts | None = None) -> ServingPlan:
-    """The engine's budget for ``model`` (facts: from its config.json when it was loaded from one)."""
+    """The engine's budget for ``model`` (``facts``: by default from the config.json it was
+    imported from)."""
     if facts is None:
         facts = facts_of(model)
     return _ENGINES[options.engine](model, facts, options)
@@ -67,5 +71,6 @@ def smallest_tp(
             return tp, p
         tp *= 2
     raise OptionError(
-        f"no tensor-parallel degree up to {most} serves this context" + (f" ({last})" if last else "")
+        f"no tensor-parallel degree up to {most} serves this context"
+        + (f" ({last})" if last else "")
     )

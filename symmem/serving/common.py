@@ -23,15 +23,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
 from symmem.errors import OptionError
 from symmem.memory import build
 from symmem.memory.placement import places
-from symmem.model import Model
 from symmem.options import MemoryOptions
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
 
 GiB = 1024**3
 
@@ -73,7 +75,9 @@ def facts_from_config(data: Mapping[str, Any], source: str = "config.json") -> M
         # vLLM serves an fp32 checkpoint in half precision (ModelConfig._get_and_verify_dtype:
         # "fp32 -> fp16/bf16 by default"), bf16 where supported
         dtype = "bf16"
-    quant, group, qtext = _quantization(data.get("quantization_config") or cfg.get("quantization_config"))
+    quant, group, qtext = _quantization(
+        data.get("quantization_config") or cfg.get("quantization_config")
+    )
     return ModelFacts(dtype, _max_len(cfg), quant, group, qtext, source)
 
 
@@ -81,7 +85,13 @@ def _max_len(cfg: Mapping[str, Any]) -> int | None:
     """vLLM's derived max_model_len (``_get_and_verify_max_len``): the smallest of the
     position fields, stretched by a rope scaling factor except for the kinds that keep
     the original length (llama3, longrope, su, mrope)."""
-    keys = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length")
+    keys = (
+        "max_position_embeddings",
+        "n_positions",
+        "max_seq_len",
+        "seq_length",
+        "max_sequence_length",
+    )
     found = [int(cfg[k]) for k in keys if isinstance(cfg.get(k), int)]
     if not found:
         return None
@@ -119,7 +129,11 @@ def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
         if bits == 8:
             return "int8", group, f"{method} 8-bit"
         name = "int4-sym" if sym else "int4"
-        return name, group or 128, f"{method} {bits}-bit, group {group or 128}, {'sym' if sym else 'asym'}"
+        return (
+            name,
+            group or 128,
+            f"{method} {bits}-bit, group {group or 128}, {'sym' if sym else 'asym'}",
+        )
     if method == "fp8":
         block = q.get("weight_block_size")
         if isinstance(block, list) and len(block) == 2:
@@ -133,7 +147,7 @@ def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
         return "int8", None, "bitsandbytes int8"
     if method == "compressed-tensors":
         groups = q.get("config_groups") or {}
-        first = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
+        first: dict[str, Any] = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
         w = first.get("weights") or {}
         nbits, kind = w.get("num_bits"), w.get("type")
         strategy, gs = w.get("strategy"), w.get("group_size")
@@ -276,7 +290,9 @@ def layout(
         if count.denominator != 1:
             raise OptionError(f"repeat {path} runs {count} times: not a whole number")
         n = int(count)
-        weights = sum((_number(m.quantity(r.weights), "weights") for _, r in body[path]), Fraction(0))
+        weights = sum(
+            (_number(m.quantity(r.weights), "weights") for _, r in body[path]), Fraction(0)
+        )
         attn = []
         for p, r in body[path]:
             kv = _number(m.quantity(r.kv_cache), "the KV cache")

@@ -1,4 +1,4 @@
-"""What a serving plan is asked with (:class:`ServingOptions`) and what it answers (:class:`ServingPlan`)."""
+"""A serving plan's question (:class:`ServingOptions`) and answer (:class:`ServingPlan`)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ class ServingOptions:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise OptionError(f"unknown engine '{self.engine}': valid names are {', '.join(ENGINES)}")
+            raise OptionError(
+                f"unknown engine '{self.engine}': valid names are {', '.join(ENGINES)}"
+            )
         for name in ("tp", "pp"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -129,7 +131,9 @@ class ServingPlan:
             "max_model_len": self.max_model_len,
             "max_model_len_that_starts": self.max_model_len_that_starts,
             "starts": self.starts,
-            "settings": {k: {"value": s.value, "source": s.source} for k, s in self.settings.items()},
+            "settings": {
+                k: {"value": s.value, "source": s.source} for k, s in self.settings.items()
+            },
             "formulas": dict(self.formulas),
             "stages": [vars(s) for s in self.stages],
             "notes": list(self.notes),

@@ -14,11 +14,15 @@ tp 2, 0.85 at 4, 0.81 at 8, 0.79 at 16 and more.  Its pages hold one token (``pa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from symmem.errors import OptionError
-from symmem.model import Model
 from symmem.serving.common import ModelFacts, kv_bytes, layout, stages
 from symmem.serving.result import ServingOptions, ServingPlan, Setting, StagePlan
 from symmem.serving.vllm import budget, non_torch_default
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
 
 VERSION = "SGLang v0.4"
 #: server_args.py: mem_fraction_static by tensor-parallel size (tp >= key)
@@ -39,12 +43,19 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     kv_dtype = kv_bytes(o.kv_dtype, dtype)
     frac = o.gpu_memory_utilization or mem_fraction_static(o.tp)
     settings["mem_fraction_static"] = Setting(
-        frac, "given (--gpu-memory-utilization)" if o.gpu_memory_utilization else "SGLang server_args default by tp"
+        frac,
+        "given (--gpu-memory-utilization)"
+        if o.gpu_memory_utilization
+        else "SGLang server_args default by tp",
     )
     max_len = o.max_model_len or facts.max_len
     if max_len is None:
-        raise OptionError("the model's context length is unknown (no config.json): give --max-model-len")
-    settings["max_model_len"] = Setting(max_len, "given" if o.max_model_len else "the config's positions")
+        raise OptionError(
+            "the model's context length is unknown (no config.json): give --max-model-len"
+        )
+    settings["max_model_len"] = Setting(
+        max_len, "given" if o.max_model_len else "the config's positions"
+    )
     lay = layout(model, tp=o.tp, weight_dtype=dtype, kv_dtype=kv_dtype, quant=quant, group=group)
     parts = stages(lay, o.pp)
     non_torch = o.non_torch_bytes
@@ -56,7 +67,9 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
         kv = requested - st.weights - non_torch
         cell = st.kv_bytes_per_token
         tokens = max(kv, 0) // cell if cell else 0
-        plans.append(StagePlan(st.weights, cell, 0, kv, tokens // PAGE_SIZE, tokens, len(st.attention)))
+        plans.append(
+            StagePlan(st.weights, cell, 0, kv, tokens // PAGE_SIZE, tokens, len(st.attention))
+        )
     sp = min(plans, key=lambda p: p.kv_tokens)
     return ServingPlan(
         engine="sglang",

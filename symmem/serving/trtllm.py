@@ -14,11 +14,15 @@ to 8192 (llm_args.py / BuildConfig).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from symmem.errors import OptionError
-from symmem.model import Model
 from symmem.serving.common import ModelFacts, forward_peak, kv_bytes, layout, stages
 from symmem.serving.result import ServingOptions, ServingPlan, Setting, StagePlan
 from symmem.serving.vllm import budget, non_torch_default
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
 
 VERSION = "TensorRT-LLM 0.2x (PyTorch backend)"
 FREE_GPU_MEMORY_FRACTION = 0.9
@@ -35,16 +39,25 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     kv_dtype = kv_bytes(o.kv_dtype, dtype)
     frac = o.gpu_memory_utilization or FREE_GPU_MEMORY_FRACTION
     settings["free_gpu_memory_fraction"] = Setting(
-        frac, "given (--gpu-memory-utilization)" if o.gpu_memory_utilization else "KvCacheConfig default"
+        frac,
+        "given (--gpu-memory-utilization)" if o.gpu_memory_utilization else "KvCacheConfig default",
     )
     block = o.block_size or TOKENS_PER_BLOCK
-    settings["tokens_per_block"] = Setting(block, "given" if o.block_size else "KvCacheConfig default")
+    settings["tokens_per_block"] = Setting(
+        block, "given" if o.block_size else "KvCacheConfig default"
+    )
     tokens_fwd = o.max_num_batched_tokens or MAX_NUM_TOKENS
-    settings["max_num_tokens"] = Setting(tokens_fwd, "given" if o.max_num_batched_tokens else "default")
+    settings["max_num_tokens"] = Setting(
+        tokens_fwd, "given" if o.max_num_batched_tokens else "default"
+    )
     max_len = o.max_model_len or facts.max_len
     if max_len is None:
-        raise OptionError("the model's context length is unknown (no config.json): give --max-model-len")
-    settings["max_model_len"] = Setting(max_len, "given" if o.max_model_len else "the config's positions")
+        raise OptionError(
+            "the model's context length is unknown (no config.json): give --max-model-len"
+        )
+    settings["max_model_len"] = Setting(
+        max_len, "given" if o.max_model_len else "the config's positions"
+    )
     lay = layout(model, tp=o.tp, weight_dtype=dtype, kv_dtype=kv_dtype, quant=quant, group=group)
     parts = stages(lay, o.pp)
     act = forward_peak(model, tokens=tokens_fwd, tp=o.tp, dtype=dtype)
@@ -57,7 +70,9 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
         kv = int(frac * free)
         page = block * st.kv_bytes_per_token
         nb = max(kv, 0) // page if page else 0
-        plans.append(StagePlan(st.weights, st.kv_bytes_per_token, act, kv, nb, nb * block, len(st.attention)))
+        plans.append(
+            StagePlan(st.weights, st.kv_bytes_per_token, act, kv, nb, nb * block, len(st.attention))
+        )
     sp = min(plans, key=lambda p: p.kv_tokens)
     need = -(-max_len // block)
     return ServingPlan(
@@ -79,7 +94,8 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
         starts=sp.kv_blocks >= need,
         settings=settings,
         formulas={
-            "kv_cache_bytes": f"free_gpu_memory_fraction x (total - weights - activation_peak - non_torch), {frac}",
+            "kv_cache_bytes": f"{frac} (free_gpu_memory_fraction) x "
+            "(total - weights - activation_peak - non_torch)",
             "kv_tokens": f"kv_cache // ({block} x page bytes) x {block}",
         },
         stages=tuple(plans),

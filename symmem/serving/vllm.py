@@ -3,7 +3,7 @@
 The rule (vllm/v1/worker/gpu_worker.py, ``Worker.determine_available_memory``, with
 ``vllm/utils.memory_profiling``)::
 
-    requested   = total x gpu_memory_utilization                 (total: torch.cuda.mem_get_info()[1])
+    requested   = total x gpu_memory_utilization      (total: torch.cuda.mem_get_info()[1])
     kv_cache    = requested - weights - activation_peak - non_torch [- cuda_graphs]
 
 * ``weights``: what loading the model allocated ("Model loading took N GiB");
@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
 from symmem.gpus import gpu as find_gpu
-from symmem.model import Model
 from symmem.precision import DTYPE_BYTES
 from symmem.serving.common import (
-    GiB,
     AttnLayer,
+    GiB,
     ModelFacts,
     Stage,
     forward_peak,
@@ -49,6 +49,9 @@ from symmem.serving.common import (
     vocab_size,
 )
 from symmem.serving.result import ServingOptions, ServingPlan, Setting, StagePlan
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
 
 VERSION = "vLLM V1 engine (v0.8 - v0.11)"
 
@@ -132,7 +135,10 @@ def non_torch_default(o: ServingOptions) -> tuple[int, str]:
     """:data:`NON_TORCH_BYTES`, plus :data:`NON_TORCH_TP_BYTES` for tp > 1 on NVLink GPUs."""
     nvlink = find_gpu(o.gpu).nvlink if o.gpu else o.budget is None
     if o.tp > 1 and nvlink:
-        return NON_TORCH_BYTES + NON_TORCH_TP_BYTES, "default: one GPU's + NVLink tp buffers (docs/serving.md)"
+        return (
+            NON_TORCH_BYTES + NON_TORCH_TP_BYTES,
+            "default: one GPU's + NVLink tp buffers (docs/serving.md)",
+        )
     return NON_TORCH_BYTES, "default from published logs (docs/serving.md)"
 
 
@@ -151,20 +157,29 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     quant = o.quantization if o.quantization is not None else facts.quant
     group = facts.group_size if o.quantization is None else None
     settings["quantization"] = Setting(
-        quant or "none", "given" if o.quantization else (facts.quant_text or "the config declares none")
+        quant or "none",
+        "given" if o.quantization else (facts.quant_text or "the config declares none"),
     )
     kv_dtype = kv_bytes(o.kv_dtype, dtype)
-    settings["kv_dtype"] = Setting(kv_dtype, "given" if o.kv_dtype != "auto" else "auto: the model's dtype")
-    gmu = o.gpu_memory_utilization if o.gpu_memory_utilization is not None else GPU_MEMORY_UTILIZATION
+    settings["kv_dtype"] = Setting(
+        kv_dtype, "given" if o.kv_dtype != "auto" else "auto: the model's dtype"
+    )
+    gmu = (
+        o.gpu_memory_utilization if o.gpu_memory_utilization is not None else GPU_MEMORY_UTILIZATION
+    )
     settings["gpu_memory_utilization"] = Setting(
         gmu, "given" if o.gpu_memory_utilization is not None else "vLLM CacheConfig default"
     )
     block = o.block_size or BLOCK_SIZE
-    settings["block_size"] = Setting(block, "given" if o.block_size else "vLLM CacheConfig.DEFAULT_BLOCK_SIZE")
+    settings["block_size"] = Setting(
+        block, "given" if o.block_size else "vLLM CacheConfig.DEFAULT_BLOCK_SIZE"
+    )
     d_tokens, d_seqs, why = default_batch(total, gpu_name)
     batched = o.max_num_batched_tokens or d_tokens
     seqs = o.max_num_seqs or d_seqs
-    settings["max_num_batched_tokens"] = Setting(batched, "given" if o.max_num_batched_tokens else why)
+    settings["max_num_batched_tokens"] = Setting(
+        batched, "given" if o.max_num_batched_tokens else why
+    )
     settings["max_num_seqs"] = Setting(seqs, "given" if o.max_num_seqs else why)
     max_len = o.max_model_len or facts.max_len
     if max_len is None:
@@ -186,12 +201,18 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
         settings["non_torch_bytes"] = Setting(non_torch, why_nt)
     else:
         settings["non_torch_bytes"] = Setting(non_torch, "given")
-    graphs = 0 if o.enforce_eager else (o.cuda_graph_bytes if o.cuda_graph_bytes is not None else CUDA_GRAPH_BYTES)
+    graphs = (
+        0
+        if o.enforce_eager
+        else (o.cuda_graph_bytes if o.cuda_graph_bytes is not None else CUDA_GRAPH_BYTES)
+    )
     settings["cuda_graph_bytes"] = Setting(
         graphs,
         "--enforce-eager: no graphs"
         if o.enforce_eager
-        else ("given" if o.cuda_graph_bytes is not None else "not subtracted by vLLM V1 v0.8-v0.11"),
+        else (
+            "given" if o.cuda_graph_bytes is not None else "not subtracted by vLLM V1 v0.8-v0.11"
+        ),
     )
     requested = int(total * gmu)
     stage_plans, limits = [], []
@@ -221,27 +242,34 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     notes = []
     if not starts:
         notes.append(
-            f"vLLM refuses to start: one request of {max_len:,} tokens needs more KV cache than the "
-            f"{max(sp.kv_cache_bytes, 0) / GiB:.2f} GiB left (the longest that starts: {longest:,} tokens)"
+            f"vLLM refuses to start: one request of {max_len:,} tokens needs more KV cache "
+            f"than the {max(sp.kv_cache_bytes, 0) / GiB:.2f} GiB left (the longest that "
+            f"starts: {longest:,} tokens)"
         )
     if g.count > 1:
         notes.append(
             f"hybrid KV cache: {g.count} groups of {g.specs[0][1]} layers share each block id "
             "(vLLM _get_kv_cache_groups_uniform_page_size)"
         )
+    fwd = f"forward of {batched:,} tokens"
+    act_text = (
+        f"max({fwd}, sampler over {min(seqs, batched):,} sequences) = max({forward:,}, {sampler:,})"
+        if st.last
+        else fwd
+    )
     formulas = {
         "requested": f"total x gpu_memory_utilization = {total:,} x {gmu}",
-        "weights_bytes": "the weights of this GPU's stage as loaded: tp-split matrices, vocab-parallel "
-        "embedding and head, replicated norms and routers, quantized layout",
-        "kv_bytes_per_token": "sum over this stage's attention layers of 2 x kv_heads/tp (at least 1) x "
-        "head_dim x bytes (MLA: kv_lora_rank + qk_rope_head_dim, not split)",
-        "activation_peak_bytes": f"max(forward of {batched:,} tokens, sampler over {min(seqs, batched):,} "
-        f"sequences) = max({forward:,}, {sampler:,})" if st.last else f"forward of {batched:,} tokens",
+        "weights_bytes": "this GPU's stage as loaded: tp-split matrices, vocab-parallel embedding "
+        "and head, replicated norms and routers, the quantized layout",
+        "kv_bytes_per_token": "sum over the stage's attention layers of 2 x max(kv_heads / tp, 1) "
+        "x head_dim x bytes (MLA: kv_lora_rank + qk_rope_head_dim, not split)",
+        "activation_peak_bytes": act_text,
         "non_torch_bytes": "CUDA context growth, cuBLAS, NCCL / custom all-reduce (tp > 1): "
         "a runtime measurement, default from published logs",
         "cuda_graph_bytes": "0: captured after the KV cache, in the headroom",
         "kv_cache_bytes": "requested - weights - activation_peak - non_torch - cuda_graphs",
-        "kv_tokens": f"floor(kv_cache / ({block} x page bytes of the group's layers)) // groups x {block}",
+        "kv_tokens": f"floor(kv_cache / ({block} x page bytes of a group's layers)) "
+        f"// groups x {block}",
         "max_concurrency": f"kv_blocks / blocks one request of {max_len:,} tokens needs",
     }
     return ServingPlan(
@@ -297,5 +325,7 @@ def budget(o: ServingOptions, settings: dict[str, Setting]) -> tuple[int, str]:
     src = g.cuda_source or (
         "nvidia-smi's total (no CUDA total catalogued)" if g.reported_bytes else "the nominal DRAM"
     )
-    settings["budget"] = Setting(g.cuda_total_bytes, f"{g.key}: {src}" + ("" if o.gpu else " (default GPU)"))
+    settings["budget"] = Setting(
+        g.cuda_total_bytes, f"{g.key}: {src}" + ("" if o.gpu else " (default GPU)")
+    )
     return g.cuda_total_bytes, g.name
