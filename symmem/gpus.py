@@ -42,6 +42,15 @@ class GPU:
     #: where the reported total comes from (a public nvidia-smi printout)
     reported_source: str | None = None
     note: str = ""
+    #: the total CUDA reports to a process (``torch.cuda.mem_get_info()[1]``, what vLLM prints as
+    #: ``total_gpu_memory``), when catalogued: a little below nvidia-smi's total (H100 80GB:
+    #: 79.19 GiB against 81,559 MiB = 79.65 GiB)
+    cuda_bytes: int | None = None
+    #: where the CUDA total comes from (a published vLLM start-up log)
+    cuda_source: str | None = None
+    #: GPUs of a server joined by NVLink / Infinity Fabric (SXM / OAM parts): tensor
+    #: parallelism there allocates NCCL NVLS and custom all-reduce buffers (docs/serving.md)
+    nvlink: bool = False
 
     def __post_init__(self) -> None:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
@@ -57,8 +66,19 @@ class GPU:
         return self.reported_bytes if self.reported_bytes is not None else self.nominal_bytes
 
     @property
+    def cuda_total_bytes(self) -> int:
+        """One GPU's total as CUDA reports it (what a serving engine budgets from): the catalogued
+        CUDA total, else the driver's total, else the nominal DRAM (an upper bound)."""
+        return self.cuda_bytes if self.cuda_bytes is not None else self.capacity_bytes
+
+    @property
     def capacity_kind(self) -> str:
         return "reported" if self.reported_bytes is not None else "nominal"
+
+
+def _gib(x: float) -> int:
+    """A total printed in GiB with two decimals (vLLM's ``total_gpu_memory``), in bytes."""
+    return round(x * GiB)
 
 
 _NV_SMI_H100 = (
@@ -73,8 +93,12 @@ CATALOGUE: tuple[GPU, ...] = (
         "24 GB GDDR6X",
         24 * GiB,
         None,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ "
-        "(specs: 24 GB GDDR6X)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: "
+        "24 GB GDDR6X)",
+        cuda_bytes=_gib(23.58),
+        cuda_source=(
+            "https://github.com/vllm-project/vllm/issues/10517 (vLLM: 'total_gpu_memory=23.58GiB')"
+        ),
     ),
     GPU(
         "rtx4090",
@@ -82,8 +106,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "24 GB GDDR6X",
         24 * GiB,
         24564 * MiB,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ "
-        "(specs: 24 GB GDDR6X)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ (specs: 24 GB "
+        "GDDR6X)",
         "public nvidia-smi printouts of an RTX 4090: '24564MiB'",
     ),
     GPU(
@@ -92,8 +116,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "32 GB GDDR7",
         32 * GiB,
         32607 * MiB,
-        "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ "
-        "(specs: 32 GB GDDR7)",
+        "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ (specs: 32 GB "
+        "GDDR7)",
         "public nvidia-smi printouts of an RTX 5090: '32607MiB'",
     ),
     GPU(
@@ -113,6 +137,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "a100-80gb",
@@ -122,6 +147,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
+        nvlink=True,
     ),
     GPU(
         "h100-80gb",
@@ -129,9 +155,13 @@ CATALOGUE: tuple[GPU, ...] = (
         "80 GB HBM3",
         80 * GiB,
         81559 * MiB,
-        "https://www.nvidia.com/en-us/data-center/h100/ "
-        "(H100 SXM: GPU memory 80GB; 5 HBM3 stacks of 16 GiB)",
+        "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: GPU memory 80GB; 5 HBM3 "
+        "stacks of 16 GiB)",
         _NV_SMI_H100,
+        cuda_bytes=_gib(79.19),
+        cuda_source="https://github.com/vllm-project/vllm/issues/17891 and vLLM V1 logs: "
+        "'total_gpu_memory (79.19GiB)' (79.22 GiB under older drivers: vLLM PR #10511)",
+        nvlink=True,
     ),
     GPU(
         "h200",
@@ -142,6 +172,11 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/en-us/data-center/h200/ (GPU memory: 141GB HBM3e)",
         "public nvidia-smi printouts of an H200: '143771MiB'",
         note="141 GB is in binary units: the driver reports 143,771 MiB = 140.4 GiB = 150.8 GB",
+        cuda_bytes=_gib(139.72),
+        cuda_source=(
+            "https://github.com/vllm-project/vllm/issues/10702 (vLLM: 'total_gpu_memory=139.72GiB')"
+        ),
+        nvlink=True,
     ),
     GPU(
         "l4",
@@ -169,6 +204,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://images.nvidia.com/content/technologies/volta/pdf/"
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "v100-32gb",
@@ -178,6 +214,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://images.nvidia.com/content/technologies/volta/pdf/"
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
+        nvlink=True,
     ),
     GPU(
         "mi250x",
@@ -187,6 +224,7 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.amd.com/en/products/accelerators/instinct/mi200/mi250x.html (128 GB HBM2e)",
         note="an MI250X module holds two GCDs; each is a separate device to PyTorch with 64 GB",
+        nvlink=True,
     ),
     GPU(
         "mi300x",
@@ -194,8 +232,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "192 GB HBM3",
         192 * GiB,
         None,
-        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html "
-        "(192 GB HBM3; 8 stacks of 24 GiB)",
+        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (192 GB HBM3; 8 "
+        "stacks of 24 GiB)",
+        nvlink=True,
     ),
     GPU(
         "b200",
@@ -203,8 +242,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "180 GB HBM3e",
         180 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/hgx/ "
-        "(HGX B200: 1.4 TB of HBM3e for 8 GPUs = 180 GB each)",
+        "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = "
+        "180 GB each)",
+        nvlink=True,
     ),
     GPU(
         "gb200",
@@ -212,10 +252,99 @@ CATALOGUE: tuple[GPU, ...] = (
         "186 GB HBM3e",
         186 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ "
-        "(GB200 NVL72: 13.4 TB HBM3e for 72 GPUs = 186 GB each)",
-        note="per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not "
-        "counted",
+        "https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (GB200 NVL72: 13.4 TB HBM3e for "
+        "72 GPUs = 186 GB each)",
+        note=(
+            "per Blackwell GPU of a Grace Blackwell superchip; the Grace CPU's LPDDR5X is not "
+            "counted"
+        ),
+        nvlink=True,
+    ),
+    GPU(
+        "rtx-a6000",
+        "NVIDIA RTX A6000",
+        "48 GB GDDR6",
+        48 * GiB,
+        49140 * MiB,
+        "https://www.nvidia.com/en-us/design-visualization/rtx-a6000/ (GPU memory: 48 GB GDDR6 "
+        "with ECC)",
+        "public nvidia-smi printouts of an RTX A6000: '49140MiB'",
+    ),
+    GPU(
+        "rtx6000-ada",
+        "NVIDIA RTX 6000 Ada Generation",
+        "48 GB GDDR6",
+        48 * GiB,
+        49140 * MiB,
+        "https://www.nvidia.com/en-us/design-visualization/rtx-6000/ (GPU memory: 48 GB GDDR6 "
+        "with ECC)",
+        "public nvidia-smi printouts of an RTX 6000 Ada: '49140MiB'",
+    ),
+    GPU(
+        "l40s",
+        "NVIDIA L40S",
+        "48 GB GDDR6",
+        48 * GiB,
+        46068 * MiB,
+        "https://www.nvidia.com/en-us/data-center/l40s/ (GPU memory: 48GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an L40S: '46068MiB' (ECC on)",
+    ),
+    GPU(
+        "a40",
+        "NVIDIA A40",
+        "48 GB GDDR6",
+        48 * GiB,
+        46068 * MiB,
+        "https://www.nvidia.com/en-us/data-center/a40/ (GPU memory: 48 GB GDDR6 with ECC)",
+        "public nvidia-smi printouts of an A40: '46068MiB' (ECC on)",
+    ),
+    GPU(
+        "h100-pcie",
+        "NVIDIA H100 PCIe",
+        "80 GB HBM2e",
+        80 * GiB,
+        81559 * MiB,
+        "https://www.nvidia.com/en-us/data-center/h100/ (H100 PCIe: GPU memory 80GB)",
+        "public nvidia-smi printouts of an H100 PCIe: '81559MiB'",
+    ),
+    GPU(
+        "h100-nvl",
+        "NVIDIA H100 NVL",
+        "94 GB HBM3",
+        94 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: GPU memory 94GB)",
+        nvlink=True,
+    ),
+    GPU(
+        "h20",
+        "NVIDIA H20",
+        "96 GB HBM3",
+        96 * GiB,
+        None,
+        "https://www.nvidia.com/en-us/data-center/h20/ (H20: 96 GB HBM3; as listed in NVIDIA's "
+        "China data-center lineup)",
+        nvlink=True,
+    ),
+    GPU(
+        "mi325x",
+        "AMD Instinct MI325X",
+        "256 GB HBM3E",
+        256 * GiB,
+        None,
+        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi325x.html (256 GB HBM3E)",
+        nvlink=True,
+    ),
+    GPU(
+        "gaudi3",
+        "Intel Gaudi 3",
+        "128 GB HBM2e",
+        128 * GiB,
+        None,
+        "https://www.intel.com/content/www/us/en/products/details/processors/ai-accelerators/"
+        "gaudi.html "
+        "(Gaudi 3: 128 GB HBM2e)",
+        note="an HPU, not a CUDA device: PyTorch sees it through habana_frameworks",
     ),
 )
 
@@ -231,6 +360,13 @@ _ALIASES = {
     "4090": "rtx4090",
     "3090": "rtx3090",
     "5090": "rtx5090",
+    "h100-80gb-hbm3": "h100-80gb",
+    "a6000": "rtx-a6000",
+    "rtx6000": "rtx6000-ada",
+    "6000-ada": "rtx6000-ada",
+    "gaudi-3": "gaudi3",
+    "mi325": "mi325x",
+    "mi300": "mi300x",
 }
 
 

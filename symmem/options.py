@@ -36,6 +36,9 @@ from symmem.precision import (
 from symmem.units import parse_overhead
 
 MODES = ("train", "infer")
+#: tokens of one inference forward step: vLLM's default max_num_batched_tokens for `vllm serve`
+#: on a GPU of 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults)
+DEFAULT_PREFILL_CHUNK = 8192
 CHECKPOINTING = ("none", "full", "selective")
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 DEVICES: tuple[str, ...] = get_args(Device)
@@ -337,6 +340,14 @@ class MemoryOptions:
         "Framework overhead: bytes or a size (1GiB, 0); default 1 GiB on cuda, 0 on cpu.",
         str | None,
         parse=_overhead,
+    )
+    prefill_chunk: int | None = _opt(
+        DEFAULT_PREFILL_CHUNK,
+        "Inference: tokens one forward step processes (chunked prefill; default 8192, vLLM's "
+        "max_num_batched_tokens for `vllm serve` on an 80 GB GPU); the step's working set is "
+        "that of min(batch x seq_len, this) tokens.",
+        int | None,
+        parse=_positive_int,
     )
     #: an :class:`symmem.activations.ActPolicy` that replaces the one built from attention /
     #: device / dropout / the activation dtype (Python only)

@@ -191,6 +191,47 @@ QUANTS: dict[str, Quant] = {
             "block of 64 (0.5 bit/parameter); double quantization stores the absmax in 8 bits "
             "with one fp32 constant per 256 blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",
         ),
+        Quant(
+            "int4-sym",
+            4,
+            128,
+            sympy.Integer(2),
+            None,
+            "symmetric GPTQ / compressed-tensors w4a16 as vLLM's Marlin kernels hold them "
+            "(gptq_marlin.py, marlin_utils.py): 4-bit weights repacked, one fp16/bf16 scale per "
+            "group "
+            "of 128, no zero points (a symmetric scheme has none)",
+        ),
+        Quant(
+            "fp8",
+            8,
+            None,
+            sympy.Integer(4),
+            None,
+            "FP8 (e4m3) weights, one fp32 scale per output channel (compressed-tensors "
+            "strategy=channel; a per-tensor scale is smaller still): vLLM fp8.py / "
+            "compressed_tensors_w8a8_fp8.py",
+        ),
+        Quant(
+            "fp8-block",
+            8,
+            128 * 128,
+            sympy.Integer(4),
+            None,
+            "block-wise FP8 (DeepSeek-V3, Qwen3-*-FP8: quantization_config.weight_block_size "
+            "[128, 128]): e4m3 weights, one fp32 scale_inv per 128x128 block (vLLM fp8.py, "
+            "weight_scale_inv)",
+        ),
+        Quant(
+            "mxfp4",
+            4,
+            32,
+            sympy.Integer(1),
+            None,
+            "OCP Microscaling MXFP4 (gpt-oss): e2m1 weights, one e8m0 (1-byte) scale per block "
+            "of 32 "
+            "(OCP MX spec v1.0, Section 5; vLLM mxfp4.py)",
+        ),
     )
 }
 

@@ -88,3 +88,30 @@ def test_cli_json() -> None:
     doc = json.loads(r.output)
     assert {d["key"] for d in doc} == {g.key for g in CATALOGUE}
     assert all(d["capacity_bytes"] > 0 for d in doc)
+
+
+def test_issue_10_catalogue_and_cuda_totals() -> None:
+    keys = {g.key for g in CATALOGUE}
+    # issue 10: the accelerators a serving plan is asked about
+    assert {
+        "rtx-a6000",
+        "rtx6000-ada",
+        "l40s",
+        "a40",
+        "h100-pcie",
+        "h100-nvl",
+        "h20",
+        "b200",
+        "mi325x",
+        "gaudi3",
+    } <= keys
+    # CUDA's total (what vLLM prints as total_gpu_memory) sits below nvidia-smi's
+    h = gpu("h100")
+    assert h.cuda_total_bytes == round(79.19 * GiB) < h.capacity_bytes
+    assert gpu("rtx3090").cuda_total_bytes == round(23.58 * GiB)
+    for g in CATALOGUE:
+        if g.cuda_bytes is not None:
+            assert g.cuda_source and g.cuda_bytes <= g.capacity_bytes, g.key
+        else:
+            assert g.cuda_total_bytes == g.capacity_bytes
+    assert gpu("a6000").key == "rtx-a6000"

@@ -97,7 +97,8 @@ def test_output_head_and_embeddings_stay_unquantized() -> None:
 
 
 def test_quant_options() -> None:
-    assert set(QUANTS) == {"int8", "int4", "nf4"}
+    # int4-sym, fp8, fp8-block and mxfp4: the layouts vLLM loads (issue 11, docs/serving.md)
+    assert set(QUANTS) == {"int8", "int4", "nf4", "int4-sym", "fp8", "fp8-block", "mxfp4"}
     with pytest.raises(OptionError, match="nf4"):
         quant("int3")
     m = symmem.parse(MATRIX)

@@ -25,6 +25,9 @@ def gpus(json_: JsonOpt = False) -> None:
                     "source": g.source,
                     "reported_source": g.reported_source,
                     "note": g.note,
+                    "cuda_bytes": g.cuda_bytes,
+                    "cuda_total_bytes": g.cuda_total_bytes,
+                    "cuda_source": g.cuda_source,
                 }
                 for g in CATALOGUE
             ]

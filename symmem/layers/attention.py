@@ -210,6 +210,9 @@ class Attention(Layer):
         # k / v heads split over tp ranks, replicated when there are fewer kv heads than ranks
         return sympy.Min(tp, self.n_kv)
 
+    def kv_window(self) -> sympy.Expr | None:
+        return self.window
+
     def attends(self) -> str | None:
         return "causal" if self.causal else "bidirectional"
 

@@ -184,6 +184,11 @@ class Layer:
         """Over how many tensor-parallel ranks this layer's KV cache is split (1: replicated)."""
         return sympy.Integer(1)
 
+    def kv_window(self) -> sympy.Expr | None:
+        """The most tokens this layer's KV cache keeps (sliding-window attention); None: every
+        token.  Serving engines group layers by it (vLLM's SlidingWindowSpec)."""
+        return None
+
     def attends(self) -> str | None:
         """ "causal" or "bidirectional" for a layer that attends over the sequence, else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""

@@ -61,6 +61,8 @@ class MemoryConfig:
     #: dtype of LoRA adapters, their gradients, and their optimizer state
     lora_dtype: str = "fp32"
     lora_state_dtype: str = "fp32"
+    #: inference: tokens one forward step processes (chunked prefill); None: the whole batch
+    prefill_chunk: int | None = None
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -85,6 +87,7 @@ class MemoryConfig:
             )
         else:
             out["kv_dtype"] = self.kv_dtype
+            out["prefill_chunk"] = self.prefill_chunk
         out.update(tp=str(p.tp), pp=str(p.pp), dp=str(p.dp), zero=p.zero, sp=p.sp, ep=str(p.ep))
         if self.quant:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
@@ -295,5 +298,6 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
         overhead=ovh,
         lora_dtype=la,
         lora_state_dtype=lora_state,
+        prefill_chunk=o.prefill_chunk,
     )
     return cfg, opt, q

@@ -45,6 +45,13 @@ def transient_infer(b: Build) -> sympy.Expr:
     ``logits_to_keep=1``; vLLM computes logits only for the sampled positions), so the
     prefill of a long context does not materialise seq x vocab logits.  Other models
     return their whole output.  Logits are vocab-parallel under tensor parallelism.
+
+    Chunked prefill (``prefill_chunk``, vLLM's ``max_num_batched_tokens``): a server never
+    runs the whole batch x context in one forward; one step processes at most that many
+    tokens, so each layer's intermediates are those of ``min(tokens, chunk)`` tokens (their
+    token-proportional terms scaled by ``min(1, chunk / tokens)``; a MoE layer routes the
+    chunk's tokens, not the batch's).  Attention scores that grow with the square of the
+    sequence (``eager``) are scaled the same way: a lower bound for them.
     """
     pol = replace(b.policy, dropout=False, loss="none")
     per_layer: dict[str, sympy.Expr] = {}
@@ -56,5 +63,12 @@ def transient_infer(b: Build) -> sympy.Expr:
     out = logits * DTYPE_BYTES[b.cfg.act_dtype] / b.k.tp
     biggest = [v for v in per_layer.values() if v != 0]
     if biggest:
-        out += largest(*biggest)
+        peak = largest(*biggest)
+        chunk = b.cfg.prefill_chunk
+        if chunk is not None and last_only:
+            n_tokens = prod(shape[:-1])
+            # min(tokens, chunk) / tokens: sympy folds Min(1, chunk / tokens) to 1 for positive
+            # integer symbols (sympy 1.14), which would drop the cap
+            peak = peak * sympy.Min(n_tokens, sympy.Integer(chunk)) / n_tokens
+        out += peak
     return out

@@ -1,0 +1,374 @@
+"""What every engine's budget shares: the model as the engine loads it, per GPU.
+
+* :class:`ModelFacts`: what a Hugging Face ``config.json`` says that the layer graph does
+  not (the checkpoint's dtype, its ``quantization_config``, the context it allows);
+* :func:`layout`: the weights and the attention layers of each pipeline stage, per GPU,
+  under tensor parallelism.  The bytes come from the memory model (weights under tp with
+  the quantized layout: :mod:`symmem.memory.states`; each layer's KV cache and its tp
+  split: :meth:`Layer.kv_cache` / :meth:`Layer.kv_cache_split`), read per layer from
+  a build at one token;
+* :func:`forward_peak`: the working set of one forward over a chunk of tokens, which the
+  engines measure in their profiling run (the memory model's inference transient: the
+  largest layer's intermediates, MoE layers routing the chunk's tokens);
+* :func:`pp_partition`: the decoder layers of each pipeline stage, as vLLM splits them.
+
+Nothing here is specific to one engine; the engines' rules are in
+:mod:`symmem.serving.vllm`, :mod:`.sglang` and :mod:`.trtllm` (docs/serving.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from symmem.errors import OptionError
+from symmem.memory import build
+from symmem.memory.placement import places
+from symmem.options import MemoryOptions
+
+if TYPE_CHECKING:  # the API floor (Model) is above this package
+    from symmem.model import Model
+
+GiB = 1024**3
+
+#: ``torch_dtype`` / ``dtype`` of a config.json -> symmem's dtype names
+_HF_DTYPES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+}
+#: what ``--kv-dtype`` accepts and the bytes per element of each (auto: the model's dtype)
+KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a config.json says that the layer graph does not."""
+
+    #: the dtype the checkpoint is loaded in (vLLM's ``--dtype auto``: the config's torch_dtype)
+    dtype: str = "bf16"
+    #: the context the model allows (vLLM's derived max_model_len), None when unknown
+    max_len: int | None = None
+    #: symmem's name of the weight layout (:data:`symmem.precision.QUANTS`), None: unquantized
+    quant: str | None = None
+    group_size: int | None = None
+    #: the quantization as the config declares it, for people
+    quant_text: str | None = None
+    source: str = "defaults (no config.json)"
+
+
+def facts_from_config(data: Mapping[str, Any], source: str = "config.json") -> ModelFacts:
+    """The serving facts of a config.json (its text already parsed)."""
+    text_cfg = data.get("text_config") if isinstance(data.get("text_config"), dict) else None
+    cfg: Mapping[str, Any] = text_cfg or data
+    raw = data.get("torch_dtype") or data.get("dtype") or cfg.get("torch_dtype") or "bfloat16"
+    dtype = _HF_DTYPES.get(str(raw), "bf16")
+    if dtype == "fp32":
+        # vLLM serves an fp32 checkpoint in half precision (ModelConfig._get_and_verify_dtype:
+        # "fp32 -> fp16/bf16 by default"), bf16 where supported
+        dtype = "bf16"
+    quant, group, qtext = _quantization(
+        data.get("quantization_config") or cfg.get("quantization_config")
+    )
+    return ModelFacts(dtype, _max_len(cfg), quant, group, qtext, source)
+
+
+def _max_len(cfg: Mapping[str, Any]) -> int | None:
+    """vLLM's derived max_model_len (``_get_and_verify_max_len``): the smallest of the
+    position fields, stretched by a rope scaling factor except for the kinds that keep
+    the original length (llama3, longrope, su, mrope)."""
+    keys = (
+        "max_position_embeddings",
+        "n_positions",
+        "max_seq_len",
+        "seq_length",
+        "max_sequence_length",
+    )
+    found = [int(cfg[k]) for k in keys if isinstance(cfg.get(k), int)]
+    if not found:
+        return None
+    length = min(found)
+    rope = cfg.get("rope_scaling")
+    if isinstance(rope, dict):
+        kind = rope.get("rope_type") or rope.get("type")
+        factor = rope.get("factor")
+        if kind not in (None, "default", "llama3", "longrope", "su", "mrope") and factor:
+            if kind == "yarn" and isinstance(rope.get("original_max_position_embeddings"), int):
+                length = int(rope["original_max_position_embeddings"] * factor)
+            else:
+                length = int(length * factor)
+    return length
+
+
+def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
+    """A config's ``quantization_config`` -> (symmem layout, group size, description).
+
+    vLLM keeps the checkpoint's bytes: GPTQ / AWQ 4-bit (repacked for Marlin, same size:
+    4 bits, an fp16 scale per group, a 4-bit zero point for asymmetric schemes), FP8 with
+    per-channel or 128x128 block scales, compressed-tensors int8 / fp8 / w4a16, MXFP4.
+    """
+    if not isinstance(q, dict):
+        return None, None, None
+    method = str(q.get("quant_method", "")).lower()
+    bits = q.get("bits") or q.get("w_bit")
+    group = q.get("group_size") or q.get("q_group_size")
+    group = int(group) if isinstance(group, int) and group > 0 else None
+    if method in ("gptq", "awq", "gptq_marlin", "awq_marlin", "auto-round", "auto_round"):
+        sym = bool(q.get("sym", method.startswith("gptq")))
+        zero = q.get("zero_point")
+        if method.startswith("awq") and zero is not None:
+            sym = not zero
+        if bits == 8:
+            return "int8", group, f"{method} 8-bit"
+        name = "int4-sym" if sym else "int4"
+        return (
+            name,
+            group or 128,
+            f"{method} {bits}-bit, group {group or 128}, {'sym' if sym else 'asym'}",
+        )
+    if method == "fp8":
+        block = q.get("weight_block_size")
+        if isinstance(block, list) and len(block) == 2:
+            return "fp8-block", int(block[0]) * int(block[1]), f"fp8, {block[0]}x{block[1]} blocks"
+        return "fp8", None, "fp8, per-tensor/channel scale"
+    if method == "mxfp4":
+        return "mxfp4", 32, "mxfp4"
+    if method == "bitsandbytes":
+        if q.get("load_in_4bit"):
+            return "nf4", 64, "bitsandbytes nf4"
+        return "int8", None, "bitsandbytes int8"
+    if method == "compressed-tensors":
+        groups = q.get("config_groups") or {}
+        first: dict[str, Any] = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
+        w = first.get("weights") or {}
+        nbits, kind = w.get("num_bits"), w.get("type")
+        strategy, gs = w.get("strategy"), w.get("group_size")
+        if nbits == 8 and kind == "float":
+            return "fp8", None, "compressed-tensors fp8"
+        if nbits == 8:
+            return "int8", None, "compressed-tensors w8a8 int8"
+        if nbits == 4:
+            sym = w.get("symmetric", True)
+            size = int(gs) if strategy == "group" and isinstance(gs, int) else 128
+            return ("int4-sym" if sym else "int4"), size, f"compressed-tensors w4a16, group {size}"
+    raise OptionError(f"quantization '{method}' in the config is not modelled; see docs/serving.md")
+
+
+def read_facts(path: str | Path) -> ModelFacts:
+    """The facts of ``path`` when it is a config.json (or a directory holding one); defaults
+    for a ``.mem`` file or a bundled model."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    if p.suffix != ".json" or not p.is_file():
+        return ModelFacts()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ModelFacts()
+    return facts_from_config(data, str(p)) if isinstance(data, dict) else ModelFacts()
+
+
+# ---------------------------------------------------------------- the model per GPU
+
+
+@dataclass(frozen=True)
+class AttnLayer:
+    """One attention layer's KV cache on one GPU."""
+
+    #: bytes per cached token on this GPU (k and v, heads / tp or replicated, or MLA's latent)
+    bytes_per_token: int
+    #: sliding window (tokens), None: full attention
+    window: int | None
+
+
+@dataclass(frozen=True)
+class DecoderLayer:
+    """One decoder layer as a pipeline stage holds it."""
+
+    weights: Fraction
+    attention: tuple[AttnLayer, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The model per GPU under tp, before pipeline stages: what sits before the decoder
+    layers (embeddings), the decoder layers in order, and what comes after (norm, head)."""
+
+    pre: Fraction
+    layers: tuple[DecoderLayer, ...]
+    post: Fraction
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage on one GPU."""
+
+    weights: int
+    attention: tuple[AttnLayer, ...]
+    first: bool
+    last: bool
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        return sum(a.bytes_per_token for a in self.attention)
+
+
+def _number(q: Any, what: str) -> Fraction:
+    v = q.evaluate() if hasattr(q, "evaluate") else q
+    v = sympy.nsimplify(v) if not isinstance(v, int | sympy.Basic) else sympy.sympify(v)
+    if not v.is_number:
+        raise OptionError(f"{what} needs every symbol of the model to have a value: {v}")
+    r = sympy.Rational(v)
+    return Fraction(int(r.p), int(r.q))
+
+
+def workload(model: Model, tokens: int) -> Model:
+    """The model at one sequence of ``tokens`` tokens (``batch = 1``, ``seq_len = tokens``)."""
+    sets = {k: v for k, v in (("batch", 1), ("seq_len", tokens)) if k in model.symbols}
+    if "seq_len" not in sets:
+        raise OptionError(
+            "serving needs the model's input as [batch, seq_len] (an imported config.json, or a "
+            ".mem file whose input uses the symbols batch and seq_len)"
+        )
+    return model.with_values(sets)
+
+
+def layout(
+    model: Model, *, tp: int, weight_dtype: str, kv_dtype: str, quant: str | None, group: int | None
+) -> Layout:
+    """The weights and attention layers per GPU under ``tp`` (no pipeline yet).
+
+    One memory build at one token gives each layer's row: its weights (tp splits, the
+    quantized layout, tied weights once) and its KV cache for one token (kv heads split
+    over tp, replicated below it; MLA's latent whole).  A repeat's rows are divided into
+    its decoder layers: a body holding ``k`` attention layers (Gemma-2's sliding + full
+    pair) is ``k`` decoder layers of equal weight.
+    """
+    m = workload(model, 1)
+    opts = MemoryOptions(
+        mode="infer",
+        precision=weight_dtype if weight_dtype in ("bf16", "fp16", "fp32") else "bf16",
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        quant=quant,
+        group_size=group if quant else None,
+        overhead=0,
+    )
+    result = build(m.graph, m.values, opts)
+    rows = {r.path: r for r in result.rows}
+    plist, repeats = places(m.graph)
+    pre, post = Fraction(0), Fraction(0)
+    order: list[str] = []  # repeats in execution order
+    body: dict[str, list[Any]] = {}
+    for p in plist:
+        row = rows.get(p.node.path)
+        if row is None:
+            continue
+        if p.stage == "pre":
+            pre += _number(m.quantity(row.weights), "weights")
+        elif p.stage == "post":
+            post += _number(m.quantity(row.weights), "weights")
+        else:
+            assert p.repeat is not None
+            if p.repeat not in body:
+                order.append(p.repeat)
+                body[p.repeat] = []
+            body[p.repeat].append((p, row))
+    layers: list[DecoderLayer] = []
+    for path in order:
+        count = _number(m.quantity(repeats[path].iterations), "a repeat count")
+        if count.denominator != 1:
+            raise OptionError(f"repeat {path} runs {count} times: not a whole number")
+        n = int(count)
+        weights = sum(
+            (_number(m.quantity(r.weights), "weights") for _, r in body[path]), Fraction(0)
+        )
+        attn = []
+        for p, r in body[path]:
+            kv = _number(m.quantity(r.kv_cache), "the KV cache")
+            if kv == 0:
+                continue
+            per_instance = kv / _number(m.quantity(p.mult), "a repeat count")
+            w = p.node.layer.kv_window()
+            win = None if w is None else int(_number(m.quantity(w), "a sliding window"))
+            attn.append(AttnLayer(_ceil(per_instance), win))
+        k = max(len(attn), 1)
+        per_layer = weights / (n * k)
+        for _ in range(n):
+            if attn:
+                layers += [DecoderLayer(per_layer, (a,)) for a in attn]
+            else:
+                layers.append(DecoderLayer(per_layer * k, ()))
+    return Layout(pre, tuple(layers), post)
+
+
+def _ceil(x: Fraction) -> int:
+    return -(-x.numerator // x.denominator)
+
+
+def pp_partition(n_layers: int, pp: int) -> list[int]:
+    """Decoder layers per pipeline stage as vLLM splits them (``get_pp_indices`` in
+    vllm/distributed/utils.py): ``n // pp`` each, the remainder given one each to the
+    stages just before the last."""
+    if pp > n_layers:
+        raise OptionError(f"pp = {pp} is more than the {n_layers} decoder layers")
+    parts = [n_layers // pp] * pp
+    for i in range(2, n_layers % pp + 2):
+        parts[-i] += 1
+    return parts
+
+
+def stages(lay: Layout, pp: int) -> list[Stage]:
+    """The layout split into ``pp`` stages: embeddings on the first, norm and head on the last."""
+    parts = pp_partition(len(lay.layers), pp)
+    out, start = [], 0
+    for i, n in enumerate(parts):
+        chunk = lay.layers[start : start + n]
+        start += n
+        w = sum((d.weights for d in chunk), Fraction(0))
+        if i == 0:
+            w += lay.pre
+        if i == pp - 1:
+            w += lay.post
+        attn = tuple(a for d in chunk for a in d.attention)
+        out.append(Stage(_ceil(w), attn, i == 0, i == pp - 1))
+    return out
+
+
+def forward_peak(model: Model, *, tokens: int, tp: int, dtype: str) -> int:
+    """The working set of one forward over ``tokens`` tokens on one GPU: the memory model's
+    inference transient (the largest layer's intermediates at ``tokens`` tokens, MoE layers
+    routing those tokens; docs/memory.md) at ``batch = 1, seq_len = tokens``."""
+    m = workload(model, tokens)
+    opts = MemoryOptions(
+        mode="infer",
+        precision=dtype,
+        tp=tp,
+        overhead=0,
+        prefill_chunk=tokens,
+    )
+    result = build(m.graph, m.values, opts)
+    return _ceil(_number(result.transient, "the forward peak"))
+
+
+def vocab_size(model: Model) -> int:
+    """The width of the model's output (the logits' vocabulary)."""
+    shape = model.graph.root.out_shape
+    return int(_number(model.quantity(shape[-1]), "the vocabulary"))
+
+
+def kv_bytes(kv_dtype: str, model_dtype: str) -> str:
+    """The dtype the KV cache is kept in: ``auto`` is the model's."""
+    if kv_dtype not in KV_DTYPES:
+        raise OptionError(f"unknown KV dtype '{kv_dtype}': valid names are {', '.join(KV_DTYPES)}")
+    return model_dtype if kv_dtype == "auto" else kv_dtype
