@@ -21,6 +21,7 @@ from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.quant import QUANTS
 from symmem.symbols import IMPLICIT_FREE, sym
 
 # ---------------------------------------------------------------- graph nodes
@@ -67,7 +68,17 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     # Whether MoE "active parameters per token" count the input-embedding table
     # (Mixtral's published 12.9B does; DeepSeek-V3's published 37B does not).
     "active_embeddings": ("count", "exclude"),
+    # The dtype the model's checkpoint is published in (config.json torch_dtype): the default
+    # precision of the memory model (docs/memory.md, "Defaults from the model").
+    "dtype": ("fp32", "fp16", "bf16"),
+    # The weight quantization of the published checkpoint (config.json quantization_config):
+    # a format of symmem.quant, applied by default at inference.
+    "quantization": tuple(QUANTS),
 }
+#: Model-header options whose value is a whole number >= 1: the quantization's group size,
+#: and the positions the model was trained for (max_position_embeddings), beyond which a
+#: seq_len gets a warning.
+MODEL_NUMBERS: tuple[str, ...] = ("group_size", "max_positions")
 
 
 @dataclass(frozen=True)
@@ -478,9 +489,20 @@ class _Builder:
                         span,
                     )
                 options[arg.keyword] = word
+            elif arg.keyword in MODEL_NUMBERS:
+                value = self.ev(to_sympy(arg.value, env))
+                if value is None or value < 1 or not _whole(value):
+                    raise SemanticError(
+                        f"{arg.keyword} must be a whole number >= 1", arg.value.span
+                    )
+                options[arg.keyword] = str(int(value))
             else:
-                hint = suggest(arg.keyword, ["input", *MODEL_OPTIONS])
+                hint = suggest(arg.keyword, ["input", *MODEL_OPTIONS, *MODEL_NUMBERS])
                 raise SemanticError(f"unknown model option '{arg.keyword}'", arg.span, hint=hint)
+        if "group_size" in options and "quantization" not in options:
+            raise SemanticError(
+                "group_size is the quantization's: declare quantization = ... with it", mdef.span
+            )
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)

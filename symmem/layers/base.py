@@ -76,6 +76,9 @@ class ParamTensor:
     #: split across tensor-parallel ranks (Megatron-LM's column / row-parallel matrices,
     #: vocab-parallel embeddings); False for what stays replicated (norms, biases, routers)
     tp_split: bool = False
+    #: a mixture-of-experts router (gate): most quantized checkpoints keep it unquantized
+    #: (:attr:`symmem.quant.Quant.routers`)
+    router: bool = False
 
     @property
     def numel(self) -> sympy.Expr:
