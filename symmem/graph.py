@@ -157,6 +157,30 @@ def resolve_values(
     return resolved
 
 
+def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]) -> str | None:
+    """A warning when ``seq_len`` (at ``values``) is beyond the positions the model has: the
+    ``max_positions`` its header declares (config.json max_position_embeddings), or a layer's
+    learned position table (:meth:`Layer.positions`)."""
+    s = graph.symbols.get("seq_len")
+    ev = evaluator(values)
+    seq = ev(s) if s is not None else None
+    if not isinstance(seq, int):
+        return None
+    limits: list[tuple[int, str]] = []
+    declared = graph.options.get("max_positions")
+    if declared is not None:
+        limits.append((int(declared), "the model's max_positions (max_position_embeddings)"))
+    for node, _ in graph.walk():
+        table = node.layer.positions()
+        n = ev(table) if table is not None else None
+        if isinstance(n, int):
+            limits.append((n, f"the learned position table {node.path} ({table})"))
+    for limit, what in limits:
+        if seq > limit:
+            return f"seq_len = {seq:,} is beyond {what}: {limit:,} positions"
+    return None
+
+
 def evaluator(
     values: Mapping[sympy.Symbol, sympy.Expr],
 ) -> typing.Callable[[sympy.Expr], int | float | None]:

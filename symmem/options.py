@@ -211,8 +211,12 @@ class MemoryOptions:
         choices=_precisions,
         parse=_choice(_precisions, True),
     )
-    optimizer: str = _opt(
-        "adamw", "Optimizer.", str, choices=_optimizers, parse=_choice(_optimizers)
+    optimizer: str | None = _opt(
+        None,
+        "Optimizer (default: adamw, what Trainer and Megatron-LM use).",
+        str | None,
+        choices=_optimizers,
+        parse=_choice(_optimizers, True),
     )
     checkpointing: str = _opt(
         "none",

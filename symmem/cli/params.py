@@ -9,10 +9,12 @@ import sympy
 import typer
 
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     human,
@@ -25,6 +27,8 @@ from symmem.export import params_json
 def params(
     model: ModelArg,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
@@ -44,7 +48,7 @@ def params(
 ) -> None:
     """Print the exact parameter count: per layer, the formula, and the total."""
     with user_errors():
-        m = load_model(model, set_, free, model_name)
+        m = load_model(model, set_, free, model_name, batch, seq_len)
         result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)
         if json_:
             echo_json(params_json(result, m.symbols, m.values))

@@ -191,6 +191,11 @@ class Layer:
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
+    def positions(self) -> sympy.Expr | None:
+        """How many sequence positions this layer holds (a learned position table), or None:
+        a longer ``seq_len`` reads past the table (symmem warns)."""
+        return None
+
     def parallel_sizes(self) -> dict[str, sympy.Expr]:
         """Sizes a parallel degree must divide ({"tp": heads}, {"ep": n_experts}), as Megatron-LM requires."""
         return {}

@@ -254,6 +254,9 @@ def _number(x: Any) -> int:
     raise OptionError(f"fast evaluation needs whole-number parallel degrees, not {x}")
 
 
+#: the optimizer when none is named: AdamW, transformers Trainer's default (optim="adamw_torch")
+DEFAULT_OPTIMIZER = "adamw"
+
 #: what a model's header may declare for the memory model (symmem.graph.MODEL_OPTIONS)
 Declared = Mapping[str, str]
 
@@ -309,6 +312,10 @@ def model_defaults(
                     "16-bit weights; --lora-rank trains adapters over the quantized base",
                 )
             )
+    if o.optimizer is None and o.mode == "train":
+        assumed.append(
+            ("optimizer", DEFAULT_OPTIMIZER, "the default, as Trainer runs; --optimizer changes it")
+        )
     if quant == NO_QUANT:
         quant = None
     return precision, quant, group, tuple(assumed)
@@ -323,7 +330,7 @@ def resolve(
     precision_name, quant_name, group_size, assumed = model_defaults(o, declared or {})
     par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
     prec = get_precision(precision_name)
-    opt = get_optimizer(o.optimizer)
+    opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
     w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
     g = check_dtype(o.grad_dtype or prec.grads, FLOAT_DTYPES, "gradient dtype")
     default_act = o.policy.dtype if o.policy is not None else prec.activations
