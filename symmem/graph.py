@@ -74,6 +74,8 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     # The weight quantization of the published checkpoint (config.json quantization_config):
     # a format of symmem.quant, applied by default at inference.
     "quantization": tuple(QUANTS),
+    # nf4 with its block scales quantized again (bnb_4bit_use_double_quant)
+    "double_quant": ("true", "false"),
 }
 #: Model-header options whose value is a whole number >= 1: the quantization's group size,
 #: and the positions the model was trained for (max_position_embeddings), beyond which a

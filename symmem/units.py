@@ -108,7 +108,7 @@ def marketed_note(budget: int, cards: Sequence[tuple[str, str, int]]) -> str | N
     if not same:
         return None
     return (
-        f"{gb}GB here is {budget:,} bytes ({format_bytes(budget)}); a card sold as \"{gb} GB\" "
+        f'{gb}GB here is {budget:,} bytes ({format_bytes(budget)}); a card sold as "{gb} GB" '
         f"has {gb} GiB ({gb * 2**30:,} bytes): use --gpu {same[0]}"
         + (f" (or {', '.join(same[1:4])})" if len(same) > 1 else "")
         + f", or --budget {gb}GiB"

@@ -113,7 +113,9 @@ class MoE(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         d, e = self.d_model, self.n_experts
-        out = [ParamTensor("gate.weight", (e, d), matmul=True, router=True)]  # the router: replicated
+        out = [
+            ParamTensor("gate.weight", (e, d), matmul=True, router=True)
+        ]  # the router: replicated
         if self.router_bias:
             out.append(ParamTensor("gate.bias", (e,)))
         if self.score_bias:

@@ -263,8 +263,9 @@ Declared = Mapping[str, str]
 
 def model_defaults(
     o: MemoryOptions, declared: Declared
-) -> tuple[str, str | None, int | None, tuple[tuple[str, str, str], ...]]:
-    """(precision, quantization, group size, what was assumed) for the options ``o`` leaves
+) -> tuple[str, str | None, int | None, bool, tuple[tuple[str, str, str], ...]]:
+    """(precision, quantization, group size, double quantization, what was assumed) for the
+    options ``o`` leaves
     unset (None), from what the model declares (``dtype``, ``quantization``, ``group_size``).
 
     Inference runs in the model's dtype and checkpoint format; a model that declares no
@@ -295,11 +296,13 @@ def model_defaults(
         assumed.append(("precision", precision, f"{why}; --precision changes it"))
     quant = o.quant
     group = o.group_size
+    double = o.double_quant
     if quant is None and declared_q is not None:
         if o.mode == "infer" or o.lora_rank is not None:
             quant = declared_q
             if group is None and "group_size" in declared:
                 group = int(declared["group_size"])
+            double = double or declared.get("double_quant") == "true"
             assumed.append(
                 ("quant", quant, "the model's checkpoint format; --quant none for 16-bit weights")
             )
@@ -318,7 +321,7 @@ def model_defaults(
         )
     if quant == NO_QUANT:
         quant = None
-    return precision, quant, group, tuple(assumed)
+    return precision, quant, group, double, tuple(assumed)
 
 
 def resolve(
@@ -327,7 +330,9 @@ def resolve(
     """The configuration that ``o`` means for a model that declares ``declared`` (its header's
     ``dtype``, ``quantization``, ``group_size``), with the optimizer and quantization presets
     it names.  Options left unset (None) are resolved by :func:`model_defaults`."""
-    precision_name, quant_name, group_size, assumed = model_defaults(o, declared or {})
+    precision_name, quant_name, group_size, double_quant, assumed = model_defaults(
+        o, declared or {}
+    )
     par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
     prec = get_precision(precision_name)
     opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
@@ -352,7 +357,7 @@ def resolve(
         raise OptionError(
             "group_size needs a quantization (quant=" + "|".join(QUANTS) + ") and must be >= 1"
         )
-    if o.double_quant and (q is None or q.double_quant_group_bytes is None):
+    if double_quant and (q is None or q.double_quant_group_bytes is None):
         raise OptionError("double_quant applies to nf4 (QLoRA) only")
     if q is not None and o.mode == "train" and o.lora_rank is None:
         raise OptionError(
@@ -389,7 +394,7 @@ def resolve(
         kv_dtype=kv,
         quant=q.name if q else None,
         group_size=(group_size or q.group_size) if q else None,
-        double_quant=o.double_quant,
+        double_quant=double_quant,
         lora_rank=o.lora_rank,
         lora_targets=o.lora_targets,
         overhead=ovh,
