@@ -20,6 +20,7 @@ from symmem.cli.common import (
     human,
     load_model,
     user_errors,
+    values_doc,
 )
 from symmem.export import params_json
 
@@ -51,7 +52,8 @@ def params(
         m = load_model(model, set_, free, model_name, batch, seq_len)
         result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)
         if json_:
-            echo_json(params_json(result, m.symbols, m.values))
+            used = [s.name for s in result.total.expr.free_symbols]
+            echo_json({"values": values_doc(m, used), **params_json(result, m.symbols, m.values)})
             return
         rows: list[tuple[str, ...]] = []
         for row in result.rows:

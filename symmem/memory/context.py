@@ -56,6 +56,8 @@ class Build:
         #: the policy whose dtype and device resolve the dtype classes of saved tensors
         self.bytes_policy = replace(self.policy, dtype=cfg.act_dtype, device=cfg.device)  # type: ignore[arg-type]
         self.notes: list[str] = []
+        #: the LoRA targets that matched a matrix (a target that matches none is an error)
+        self.lora_matched: set[str] = set()
         self.rows: dict[str, dict[str, Sum]] = {}
         if self.pp_on and not self.repeats:
             raise OptionError(
@@ -146,8 +148,10 @@ class Build:
         names = {stem, stem.rsplit(".", 1)[-1]}
         for target in self.cfg.lora_targets:
             if target == "all-linear" and place.node.path != self.head:
+                self.lora_matched.add(target)
                 return True
             if target in names:
+                self.lora_matched.add(target)
                 return True
         return False
 

@@ -116,7 +116,8 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                     trainable_bytes(
                         place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind
                     )
-    if lora and not matched:
+    missed = [t for t in cfg.lora_targets if t not in b.lora_matched]
+    if lora and (not matched or missed):
         names = sorted(
             {
                 t.name.removesuffix(".weight").rsplit(".", 1)[-1]
@@ -126,7 +127,8 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
             }
         )
         raise OptionError(
-            f"no matrix matches the LoRA targets {', '.join(cfg.lora_targets)}: "
+            f"no matrix matches the LoRA target{'s' if len(missed) > 1 else ''} "
+            f"{', '.join(missed or cfg.lora_targets)}: "
             f"matrix names are {', '.join(names) or '(none)'}, or all-linear"
         )
     return weights, grads, opt
