@@ -42,7 +42,8 @@ def dtype_table(model: HasGraph) -> list[DtypeRow]:
     """fp32, the model's 16-bit dtype (bf16 when it declares none), int8, int4, and the
     model's own checkpoint format when it declares one; at the model's values."""
     declared = model.graph.options
-    sixteen = declared.get("dtype") if declared.get("dtype") in ("fp16", "bf16") else "bf16"
+    dtype = declared.get("dtype")
+    sixteen = dtype if dtype in ("fp16", "bf16") and dtype is not None else "bf16"
     rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
         ("fp32", {"precision": "fp32", "quant": "none"}, {"precision": "fp32"}),
         (sixteen, {"precision": sixteen, "quant": "none"}, {"precision": f"mixed-{sixteen}"}),

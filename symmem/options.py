@@ -28,8 +28,8 @@ from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
 from symmem.precision import (
     FLOAT_DTYPES,
     KV_DTYPES,
-    PRECISION_ALIASES,
     NO_QUANT,
+    PRECISION_ALIASES,
     PRECISIONS,
     QUANTS,
     STATE_DTYPES,

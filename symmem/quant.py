@@ -22,6 +22,7 @@ import sympy
 from symmem.errors import OptionError
 
 R = sympy.Rational
+ONE = sympy.Integer(1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Quant:
         self,
         out_f: sympy.Expr,
         in_f: sympy.Expr,
-        copies: sympy.Expr = sympy.Integer(1),
+        copies: sympy.Expr = ONE,
         group_size: int | None = None,
         double_quant: bool = False,
     ) -> sympy.Expr:

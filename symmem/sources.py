@@ -10,7 +10,6 @@ from pathlib import Path
 from symmem.errors import SymmemError, suggest
 from symmem.resources import examples_dir
 
-
 #: owner/name as the Hugging Face hub spells a repository id
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -4,10 +4,10 @@ SI prefixes and IEC prefixes are kept apart, always (as pint does):
 ``B, KB, MB, GB, TB`` (also ``PB``) are powers of 1000 and
 ``KiB, MiB, GiB, TiB`` (also ``PiB``) powers of 1024.  Case does not matter
 and a space between the number and the unit is allowed.  A number without a
-unit is a number of bytes for :func:`parse_bytes` (an overhead of ``"0"``), but a budget
-needs a unit (:func:`parse_budget`: ``--budget 24`` is an error with a hint).  A fractional result is rounded down to whole
-bytes (a budget is an upper bound: rounding down never claims memory that is
-not there).
+unit is a number of bytes for :func:`parse_bytes` (an overhead of ``"0"``), but
+a budget needs a unit (:func:`parse_budget`: ``--budget 24`` is an error with a
+hint).  A fractional result is rounded down to whole bytes (a budget is an upper
+bound: rounding down never claims memory that is not there).
 """
 
 from __future__ import annotations

@@ -468,3 +468,12 @@ def test_solve_nothing_fits_lists_remedies_with_their_values() -> None:
         v = fix["value"]
         assert total.evaluate(batch=v) <= 8 * 10**9 < total.evaluate(batch=v + 1)
     assert solve(m.memory("infer").total, 8 * 10**9, "batch").value is None
+
+
+def test_a_lora_target_that_matches_nothing_is_an_error() -> None:
+    """`--lora-targets dense,c_attn` on a model with only one of them used to drop the other
+    silently."""
+    m = symmem.load("llama3.1-8b")
+    with pytest.raises(OptionError, match="LoRA target dense:"):
+        m.memory("train", lora_rank=8, lora_targets="dense,q_proj")
+    assert m.memory("train", lora_rank=8, lora_targets="q_proj").weights.evaluate() > 0

@@ -80,11 +80,9 @@ def _dtypes(m: Model, json_: bool) -> None:
     head = ("format", "inference weights", "training: weights + grads + AdamW")
     table = [head]
     for r in rows:
-        train = (
-            f"{format_bytes(r.training)}  ({r.train_options['precision']})"
-            if r.training is not None
-            else "frozen (LoRA / QLoRA only)"
-        )
+        train = "frozen (LoRA / QLoRA only)"
+        if r.training is not None and r.train_options is not None:
+            train = f"{format_bytes(r.training)}  ({r.train_options['precision']})"
         table.append((r.label, format_bytes(r.weights), train))
     w = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:

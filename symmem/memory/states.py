@@ -17,6 +17,7 @@ import sympy
 from symmem.errors import OptionError
 from symmem.memory.context import FP32, Build
 from symmem.memory.placement import Place, Staged, Sum
+from symmem.options import DEFAULT_LORA_TARGETS
 from symmem.parallel import is_routed_expert, tp_splits
 from symmem.precision import DTYPE_BYTES
 
@@ -116,7 +117,10 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                     trainable_bytes(
                         place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind
                     )
+    # every target a user names must match (PEFT's default list need only match somewhere)
     missed = [t for t in cfg.lora_targets if t not in b.lora_matched]
+    if cfg.lora_targets == DEFAULT_LORA_TARGETS:
+        missed = []
     if lora and (not matched or missed):
         names = sorted(
             {
