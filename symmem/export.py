@@ -88,7 +88,7 @@ def params_json(
     symbols: Mapping[str, sympy.Symbol],
     values: Mapping[sympy.Symbol, sympy.Expr],
 ) -> dict[str, Any]:
-    """The ``symmem params --json`` document (keys documented in docs/cli.md)."""
+    """The ``symmem params --json`` document (keys documented in docs/api.md, "JSON documents")."""
 
     def show(v: Any) -> Any:
         v = sympy.sympify(v)

@@ -21,6 +21,7 @@ from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.quant import QUANTS
 from symmem.symbols import IMPLICIT_FREE, sym
 
 # ---------------------------------------------------------------- graph nodes
@@ -67,7 +68,19 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     # Whether MoE "active parameters per token" count the input-embedding table
     # (Mixtral's published 12.9B does; DeepSeek-V3's published 37B does not).
     "active_embeddings": ("count", "exclude"),
+    # The dtype the model's checkpoint is published in (config.json torch_dtype): the default
+    # precision of the memory model (docs/memory.md, "Defaults from the model").
+    "dtype": ("fp32", "fp16", "bf16"),
+    # The weight quantization of the published checkpoint (config.json quantization_config):
+    # a format of symmem.quant, applied by default at inference.
+    "quantization": tuple(QUANTS),
+    # nf4 with its block scales quantized again (bnb_4bit_use_double_quant)
+    "double_quant": ("true", "false"),
 }
+#: Model-header options whose value is a whole number >= 1: the quantization's group size,
+#: and the positions the model was trained for (max_position_embeddings), beyond which a
+#: seq_len gets a warning.
+MODEL_NUMBERS: tuple[str, ...] = ("group_size", "max_positions")
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,30 @@ def resolve_values(
             )
         resolved[s] = expr
     return resolved
+
+
+def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]) -> str | None:
+    """A warning when ``seq_len`` (at ``values``) is beyond the positions the model has: the
+    ``max_positions`` its header declares (config.json max_position_embeddings), or a layer's
+    learned position table (:meth:`Layer.positions`)."""
+    s = graph.symbols.get("seq_len")
+    ev = evaluator(values)
+    seq = ev(s) if s is not None else None
+    if not isinstance(seq, int):
+        return None
+    limits: list[tuple[int, str]] = []
+    declared = graph.options.get("max_positions")
+    if declared is not None:
+        limits.append((int(declared), "the model's max_positions (max_position_embeddings)"))
+    for node, _ in graph.walk():
+        table = node.layer.positions()
+        n = ev(table) if table is not None else None
+        if isinstance(n, int):
+            limits.append((n, f"the learned position table {node.path} ({table})"))
+    for limit, what in limits:
+        if seq > limit:
+            return f"seq_len = {seq:,} is beyond {what}: {limit:,} positions"
+    return None
 
 
 def evaluator(
@@ -478,9 +515,20 @@ class _Builder:
                         span,
                     )
                 options[arg.keyword] = word
+            elif arg.keyword in MODEL_NUMBERS:
+                value = self.ev(to_sympy(arg.value, env))
+                if value is None or value < 1 or not _whole(value):
+                    raise SemanticError(
+                        f"{arg.keyword} must be a whole number >= 1", arg.value.span
+                    )
+                options[arg.keyword] = str(int(value))
             else:
-                hint = suggest(arg.keyword, ["input", *MODEL_OPTIONS])
+                hint = suggest(arg.keyword, ["input", *MODEL_OPTIONS, *MODEL_NUMBERS])
                 raise SemanticError(f"unknown model option '{arg.keyword}'", arg.span, hint=hint)
+        if "group_size" in options and "quantization" not in options:
+            raise SemanticError(
+                "group_size is the quantization's: declare quantization = ... with it", mdef.span
+            )
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)

@@ -8,6 +8,7 @@ at the model's values (defaults, ``set``) on request.  Nothing here prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,27 @@ from symmem.quantity import Quantity
 from symmem.sources import read_source
 from symmem.syntax import parse as parse_text
 
-__all__ = ["LayerParams", "Model", "ParamsResult", "Quantity", "load", "parse"]
+__all__ = ["LayerParams", "Model", "ParamsResult", "Quantity", "ValueSource", "load", "parse"]
+
+#: the symbols listed first wherever values are stated: the workload
+WORKLOAD = ("batch", "seq_len")
+
+
+@dataclass(frozen=True)
+class ValueSource:
+    """The value a symbol has in a model, and where it came from.
+
+    ``value``: an int (or a float / an exact fraction as text) at the model's values, the
+    expression as text when other symbols remain, or None when the symbol has no value.
+    ``source``: ``"default in FILE"``, ``"--set"`` / ``"--batch"`` / ``"set"`` (how it was
+    given), ``"free (--free)"``, or ``"no value"``.
+    """
+
+    value: int | float | str | None
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
 
 
 class Model:
@@ -37,11 +58,14 @@ class Model:
         free: Iterable[str] = (),
         source: str | None = None,
         filename: str | None = None,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         self.graph = graph
         self.source = source
         self.filename = filename
         self.set_values = dict(set_values or {})
+        #: how each set value was given (``"--set"``, ``"--batch"``); ``"set"`` when not said
+        self.origins = dict(origins or {})
         self.free = tuple(free)
         self.values = g.resolve_values(graph.defaults, graph.symbols, self.set_values, self.free)
 
@@ -74,7 +98,41 @@ class Model:
             free=(*self.free, *free),
             source=self.source,
             filename=self.filename,
+            origins=self.origins,
         )
+
+    # ------------------------------------------------------------ values and their sources
+    def value_sources(self, names: Iterable[str] | None = None) -> dict[str, ValueSource]:
+        """Each symbol's value and where it came from, ``batch`` and ``seq_len`` first, then
+        the others in declaration order (only ``names`` when given: the symbols a quantity
+        uses).  What every output states (docs/api.md)."""
+        wanted = set(self.graph.symbols if names is None else names)
+        order = [n for n in WORKLOAD if n in self.graph.symbols]
+        order += [n for n in self.graph.symbols if n not in WORKLOAD]
+        here = self.filename or self.name
+        out: dict[str, ValueSource] = {}
+        for name in order:
+            if name not in wanted:
+                continue
+            s = self.graph.symbols[name]
+            if name in self.free:
+                out[name] = ValueSource(None, "free (--free)")
+                continue
+            if name in self.set_values:
+                source = self.origins.get(name, "set")
+            elif s in self.graph.defaults:
+                source = f"default in {here}"
+            else:
+                out[name] = ValueSource(None, "no value (symbolic)")
+                continue
+            expr = self.values.get(s)
+            out[name] = ValueSource(_plain(expr), source)
+        return out
+
+    def positions_note(self) -> str | None:
+        """A warning when ``seq_len`` is beyond the positions the model has
+        (:func:`symmem.graph.positions_warning`)."""
+        return g.positions_warning(self.graph, self.values)
 
     # ------------------------------------------------------------ parameters
     def params(
@@ -113,6 +171,17 @@ class Model:
         return build_memory(self.graph, self.values, opts)
 
 
+def _plain(expr: sympy.Expr | None) -> int | float | str | None:
+    if expr is None:
+        return None
+    e = sympy.sympify(expr)
+    if e.is_Integer:
+        return int(e)
+    if e.is_Float:
+        return float(e)
+    return str(e)
+
+
 def parse(
     text: str,
     *,
@@ -120,6 +189,7 @@ def parse(
     model: str | None = None,
     set_values: Mapping[str, Any] | None = None,
     free: Iterable[str] = (),
+    origins: Mapping[str, str] | None = None,
 ) -> Model:
     """Parse DSL text and check it into a :class:`Model`.
 
@@ -130,7 +200,14 @@ def parse(
     try:
         program = parse_text(text, filename)
         graph = g.build(program, model=model, set_values=set_values, free=free)
-        return Model(graph, set_values=set_values, free=free, source=text, filename=filename)
+        return Model(
+            graph,
+            set_values=set_values,
+            free=free,
+            source=text,
+            filename=filename,
+            origins=origins,
+        )
     except SymmemError as exc:
         raise exc.with_source(text, filename) from None
 
@@ -141,7 +218,12 @@ def load(
     model: str | None = None,
     set_values: Mapping[str, Any] | None = None,
     free: Iterable[str] = (),
+    origins: Mapping[str, str] | None = None,
 ) -> Model:
-    """Load a ``.mem`` file, a Hugging Face ``config.json`` or a bundled model name."""
+    """Load a ``.mem`` file, a Hugging Face ``config.json`` or a bundled model name.
+    ``origins``: how each of ``set_values`` was given (``{"batch": "--batch"}``), for
+    :meth:`Model.value_sources`."""
     text, filename = read_source(path)
-    return parse(text, filename=filename, model=model, set_values=set_values, free=free)
+    return parse(
+        text, filename=filename, model=model, set_values=set_values, free=free, origins=origins
+    )

@@ -28,6 +28,7 @@ from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
 from symmem.precision import (
     FLOAT_DTYPES,
     KV_DTYPES,
+    NO_QUANT,
     PRECISION_ALIASES,
     PRECISIONS,
     QUANTS,
@@ -192,7 +193,7 @@ def _policy(value: Any, name: str) -> ActPolicy | None:
 
 _precisions = _names(PRECISIONS, PRECISION_ALIASES)
 _optimizers = _names(OPTIMIZERS, OPTIMIZER_ALIASES)
-_quants = _names(QUANTS)
+_quants = _names(QUANTS, (NO_QUANT,))
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,20 @@ class MemoryOptions:
         choices=lambda: MODES,
         parse=_choice(lambda: MODES),
     )
-    precision: str = _opt(
-        "fp32", "Precision preset.", str, choices=_precisions, parse=_choice(_precisions)
+    precision: str | None = _opt(
+        None,
+        "Precision preset (default: from the model: inference in its declared dtype, fp16 if "
+        "none; training mixed precision in its 16-bit dtype, fp32 if it declares fp32 or none).",
+        str | None,
+        choices=_precisions,
+        parse=_choice(_precisions, True),
     )
-    optimizer: str = _opt(
-        "adamw", "Optimizer.", str, choices=_optimizers, parse=_choice(_optimizers)
+    optimizer: str | None = _opt(
+        None,
+        "Optimizer (default: adamw, what Trainer and Megatron-LM use).",
+        str | None,
+        choices=_optimizers,
+        parse=_choice(_optimizers, True),
     )
     checkpointing: str = _opt(
         "none",
@@ -279,8 +289,9 @@ class MemoryOptions:
     )
     state_dtype: str | None = _opt(
         None,
-        "Optimizer state dtype (default: fp32 beside fp32 master weights or fp32 weights, else "
-        "the weights' 16-bit dtype, as torch.optim allocates it; 8-bit optimizers: int8).",
+        "Optimizer state dtype (default: fp32 beside fp32 master weights (mixed precision) or fp32 "
+        "weights; with pure --precision bf16/fp16 the weights' 16-bit dtype, as torch.optim "
+        "allocates it; 8-bit optimizers: int8).",
         str | None,
         choices=lambda: STATE_DTYPES,
         parse=_choice(lambda: (*STATE_DTYPES, "int8"), True),
@@ -301,14 +312,16 @@ class MemoryOptions:
     )
     quant: str | None = _opt(
         None,
-        "Weight quantization of the linear matrices.",
+        "Weight quantization of the linear matrices (default: the model's declared checkpoint "
+        "format at inference; none turns it off).",
         str | None,
         choices=_quants,
         parse=_choice(_quants, True),
     )
     group_size: int | None = _opt(
         None,
-        "Weights per quantization scale (default: int8 per row, int4 128, nf4 64).",
+        "Weights per quantization scale (default: the model's, else the format's: int8 per "
+        "row, int4/awq/gptq 128, nf4 64, mxfp4 32, nvfp4 16).",
         int | None,
         parse=_positive_int,
     )

@@ -1,29 +1,169 @@
-"""When nothing fits: the changes of memory options users try, and what each one buys.
+"""When nothing fits: the changes users try, cheapest first, alone and stacked; and how many
+GPUs it takes.
 
 A verb over the memory model and the solver: each change is a
 :class:`symmem.options.MemoryOptions` derived from the user's, built and solved.
+
+Training, in the order people reach for them (each costs more than the one before: speed,
+then quality, then hardware): mixed precision in the model's 16-bit dtype; activation
+checkpointing; an 8-bit optimizer; LoRA; QLoRA; ZeRO-3 / FSDP over the data-parallel GPUs
+named; more GPUs (the fewest FSDP ranks, or tensor-parallel ranks, that fit).  Inference:
+the model's own dtype, an 8-bit KV cache, 8-bit then 4-bit weights, tensor parallelism.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-from symmem.errors import OptionError
+import sympy
+
+from symmem.errors import OptionError, SymmemError
 from symmem.memory import HasGraph, build
+from symmem.memory.config import resolve
+from symmem.memory.fast import MemoryEvaluator
 from symmem.options import MemoryOptions
 from symmem.solve import SolveResult, solve
 from symmem.units import parse_budget
 
+#: the LoRA rank and targets a remedy tries (PEFT users' common r = 16 on every linear)
+LORA_TRY: dict[str, Any] = {"lora_rank": 16, "lora_targets": "all-linear"}
+#: the parallel degrees ``smallest_degree`` searches, and how far
+DEGREE_OPTIONS = ("tp", "pp", "dp", "ep")
+DEGREE_LIMIT = 4096
+
 
 @dataclass(frozen=True)
 class Remedy:
-    """One change of memory options, and what the solve gives with it."""
+    """One change of memory options (or a stack of them), and what the solve gives with it."""
 
     change: str
     options: dict[str, Any]
     result: SolveResult
+    #: a stack of the cheaper changes, in order (not one change alone)
+    stacked: bool = False
+
+
+@dataclass(frozen=True)
+class DegreeResult:
+    """The smallest parallel degree whose memory fits (``value`` None: none up to ``limit``)."""
+
+    option: str
+    value: int | None
+    #: bytes per GPU at ``value`` (at the largest degree tried when none fits)
+    bytes_at_value: int | Fraction
+    #: bytes per GPU at the degree below ``value`` (None when ``value`` is 1 or None)
+    bytes_below: int | Fraction | None
+    budget_bytes: int
+    limit: int
+    #: options the search added (``zero = 3`` for dp when none was given)
+    implied: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        def num(x: int | Fraction | None) -> int | float | None:
+            if x is None or isinstance(x, int):
+                return x
+            return int(x) if x.denominator == 1 else float(x)
+
+        return {
+            "symbol": self.option,
+            "value": self.value,
+            "bytes_at_value": num(self.bytes_at_value),
+            "bytes_below": num(self.bytes_below),
+            "budget_bytes": self.budget_bytes,
+            "method": "smallest degree",
+            "implied_options": self.implied,
+        }
+
+
+def smallest_degree(
+    model: HasGraph,
+    budget: int | str,
+    option: str,
+    *,
+    options: MemoryOptions | Mapping[str, Any] | None = None,
+    quantity: str = "total",
+    at: Mapping[str, Any] | None = None,
+    limit: int = DEGREE_LIMIT,
+) -> DegreeResult:
+    """The smallest ``tp``, ``pp``, ``dp`` or ``ep`` whose ``quantity`` (bytes per GPU) fits
+    ``budget`` at the model's values (``at`` sets more: ``{"batch": 1}``).
+
+    ``dp`` shards only under ZeRO: with ``zero = 0`` the search uses ZeRO-3 (FSDP full
+    sharding) and says so in ``implied``.  A degree the model refuses (tp not dividing its
+    heads) is skipped.  Exact integers, from :class:`MemoryEvaluator` (microseconds a try).
+    """
+    if option not in DEGREE_OPTIONS:
+        raise OptionError(f"smallest degree of {option}: one of {', '.join(DEGREE_OPTIONS)}")
+    budget_bytes = parse_budget(budget)
+    base = _options(options)
+    implied: dict[str, Any] = {}
+    if option == "dp" and base.zero == 0:
+        implied["zero"] = 3
+        base = base.replace(zero=3)
+    values = dict(model.values)
+    graph = model.graph
+    for name, v in (at or {}).items():
+        values[graph.symbols[name]] = sympy.sympify(v)
+    ev = MemoryEvaluator(graph, values)
+    key = "total" if quantity in ("memory", "total") else quantity
+    last: int | Fraction = 0
+    below: int | Fraction | None = None
+    for degree in range(1, limit + 1):
+        try:
+            got = ev.bytes(base, **{option: degree})[key]
+        except OptionError:  # tp not dividing the heads, ep not dividing the experts
+            continue
+        if got <= budget_bytes:
+            return DegreeResult(option, degree, got, below, budget_bytes, limit, implied)
+        below = last = got
+    return DegreeResult(option, None, last, None, budget_bytes, limit, implied)
+
+
+def _options(options: MemoryOptions | Mapping[str, Any] | None) -> MemoryOptions:
+    if isinstance(options, MemoryOptions):
+        return options
+    return MemoryOptions.from_user(dict(options or {}))
+
+
+def _ladder(model: HasGraph, base: MemoryOptions) -> list[tuple[str, dict[str, Any]]]:
+    """The changes to try, cheapest first, skipping what the options already do."""
+    cfg, _, _ = resolve(base, model.graph.options)
+    declared = model.graph.options.get("dtype")
+    sixteen = declared if declared in ("fp16", "bf16") else "bf16"
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if cfg.mode == "train":
+        if cfg.weight_dtype == "fp32" and cfg.lora_rank is None:
+            steps.append(
+                (f"mixed precision (precision=mixed-{sixteen})", {"precision": f"mixed-{sixteen}"})
+            )
+        if cfg.checkpointing != "full":
+            steps.append(("checkpointing=full", {"checkpointing": "full"}))
+        if cfg.lora_rank is None and cfg.optimizer != "adam8bit":
+            steps.append(("8-bit optimizer (optimizer=adam8bit)", {"optimizer": "adam8bit"}))
+        if cfg.lora_rank is None:
+            steps.append(("LoRA r=16 on all linears", dict(LORA_TRY)))
+        if cfg.quant is None:
+            qlora = {"quant": "nf4", "double_quant": True, **LORA_TRY}
+            if base.lora_rank is not None:
+                qlora = {"quant": "nf4", "double_quant": True}
+            steps.append(("QLoRA (nf4 base, LoRA r=16)", qlora))
+        dp = cfg.parallel.dp
+        if dp != 1 and cfg.parallel.zero < 3:
+            steps.append((f"ZeRO-3 / FSDP over the dp={dp} GPUs", {"zero": 3}))
+    else:
+        if cfg.weight_dtype == "fp32" and cfg.quant is None:
+            steps.append(
+                (f"the model's 16-bit dtype (precision={sixteen})", {"precision": sixteen})
+            )
+        if cfg.kv_dtype not in ("fp8", "int8"):
+            steps.append(("8-bit KV cache (kv_dtype=fp8)", {"kv_dtype": "fp8"}))
+        if cfg.quant is None:
+            steps.append(("8-bit weights (quant=int8)", {"quant": "int8"}))
+            steps.append(("4-bit weights (quant=awq)", {"quant": "awq"}))
+    return steps
 
 
 def remedies(
@@ -35,34 +175,20 @@ def remedies(
     options: MemoryOptions | Mapping[str, Any] | None = None,
     quantity: str = "memory",
 ) -> list[Remedy]:
-    """When nothing fits: the smallest change of each kind that makes ``for_ = 1`` fit.
-
-    Tried in order: full activation checkpointing; ZeRO stage 1, 2, 3 (with the
-    given data parallel degree, or 8 when none is given); tensor parallel 2, 4, 8;
-    int8 then int4 weights (inference).  For each kind the first that fits is kept;
-    when no single change is enough, the strongest of each kind are stacked in order.
+    """When ``for_ = 1`` does not fit: each change of :func:`_ladder` that fits alone (cheapest
+    first), then the first stack of them, in that order, that fits when no single one does;
+    then more GPUs: the fewest FSDP (ZeRO-3) data-parallel ranks (training) and the fewest
+    tensor-parallel ranks that fit, alone, and on top of the stack when nothing else fits.
     A change the model refuses (tp that does not divide its heads) is skipped.
     """
     budget_bytes = parse_budget(budget)
-    if isinstance(options, MemoryOptions):
-        base = options
-    else:
-        base = MemoryOptions.from_user(dict(options or {}))
+    base = _options(options)
     if mode is not None:
         base = base.replace(mode=mode)
-    infer = base.mode == "infer"
-    kinds: list[list[tuple[str, dict[str, Any]]]] = []
-    if not infer:
-        kinds.append([("checkpointing=full", {"checkpointing": "full"})])
-        dp = base.dp if base.dp != 1 else 8
-        kinds.append([(f"zero={z} (dp={dp})", {"zero": z, "dp": dp}) for z in (1, 2, 3)])
-    kinds.append([(f"tp={t}", {"tp": t}) for t in (2, 4, 8)])
-    if infer:
-        kinds.append([(f"quant={w}", {"quant": w}) for w in ("int8", "int4")])
     cache: dict[tuple[tuple[str, Any], ...], SolveResult | None] = {}
 
     def attempt(change: Mapping[str, Any]) -> SolveResult | None:
-        key = tuple(sorted(change.items()))
+        key = tuple(sorted((k, str(v)) for k, v in change.items()))
         if key not in cache:
             try:
                 result = build(model.graph, model.values, base.replace(**change))
@@ -78,26 +204,62 @@ def remedies(
         return cache[key]
 
     out: list[Remedy] = []
-    for kind in kinds:
-        # each kind is ordered weakest to strongest: if the strongest does not fit, none does
-        strongest = attempt(kind[-1][1])
-        if strongest is None or not strongest.fits:
-            continue
-        for label, change in kind:
-            r = attempt(change)
-            if r is not None and r.fits:
-                out.append(Remedy(label, change, r))
-                break
-    if out:
-        return out
-    # no single change is enough: stack the strongest of each kind, in order, until it fits
-    stacked: dict[str, Any] = {}
-    labels: list[str] = []
-    for kind in kinds:
-        label, change = kind[-1]
-        stacked.update(change)
-        labels.append(label)
-        r = attempt(dict(stacked))
+    steps = _ladder(model, base)
+    for label, change in steps:
+        r = attempt(change)
         if r is not None and r.fits:
-            return [Remedy(" + ".join(labels), dict(stacked), r)]
+            out.append(Remedy(label, change, r))
+    stack: dict[str, Any] = {}
+    labels: list[str] = []
+    if not out:
+        for label, change in steps:
+            stack.update(change)
+            if "quant" in change and labels and labels[-1].startswith("LoRA"):
+                labels.pop()  # QLoRA is LoRA over a quantized base: it replaces the LoRA step
+            labels.append(label)
+            r = attempt(dict(stack))
+            if r is not None and r.fits:
+                out.append(Remedy(" + ".join(labels), dict(stack), r, stacked=True))
+                return out
+    # more GPUs: the fewest that fit, alone (and on the full stack when nothing else fits)
+    gpus = ["dp", "tp"] if base.mode == "train" else ["tp"]
+    for option in gpus:
+        for extra, prefix in (({}, []), (stack, labels)) if not out else (({}, []),):
+            found = _more_gpus(model, budget_bytes, option, base.replace(**extra), quantity, for_)
+            if found is None:
+                continue
+            label, change = found
+            r = attempt({**extra, **change})
+            if r is not None and r.fits:
+                out.append(
+                    Remedy(" + ".join([*prefix, label]), {**extra, **change}, r, bool(prefix))
+                )
+                break
     return out
+
+
+def _more_gpus(
+    model: HasGraph,
+    budget_bytes: int,
+    option: str,
+    base: MemoryOptions,
+    quantity: str,
+    for_: str,
+) -> tuple[str, dict[str, Any]] | None:
+    """The fewest ``option`` ranks with which ``for_ = 1`` fits, as a labelled change."""
+    if option == "tp" and base.sp:
+        return None
+    try:
+        found = smallest_degree(
+            model, budget_bytes, option, options=base, quantity=quantity, at={for_: 1}, limit=1024
+        )
+    except (SymmemError, KeyError):  # a symbol without a value: no fast search
+        return None
+    if found.value is None or found.value == 1:
+        return None
+    change: dict[str, Any] = {option: found.value, **found.implied}
+    if option == "dp":
+        zero = change.get("zero", base.zero)
+        what = "FSDP / ZeRO-3" if zero == 3 else f"ZeRO-{zero}"
+        return f"{what} over {found.value} GPUs (dp={found.value})", change
+    return f"{option}={found.value} ({found.value} GPUs)", change

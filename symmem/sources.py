@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from symmem.errors import SymmemError, suggest
 from symmem.resources import examples_dir
+
+#: owner/name as the Hugging Face hub spells a repository id
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def zoo_names() -> list[str]:
@@ -52,4 +56,12 @@ def read_source(path: str | Path) -> tuple[str, str]:
         )
     if p.suffix == ".mem" and "/" not in name and p.stem in zoo_names():
         raise SymmemError(f"{p}: no such file (the bundled model is named without .mem: {p.stem})")
+    if _HUB_ID.match(name) and not name.endswith((".mem", ".json")):
+        # owner/name: a Hugging Face hub id, which symmem does not download
+        raise SymmemError(
+            f"{name}: no such file. It looks like a Hugging Face hub id: symmem reads a local "
+            "config.json and never downloads; get it with `huggingface-cli download "
+            f"{name} config.json --local-dir DIR` (or save it from the model page), then "
+            "run symmem on DIR/config.json"
+        )
     raise SymmemError(f"{p}: no such file")

@@ -4,14 +4,16 @@ SI prefixes and IEC prefixes are kept apart, always (as pint does):
 ``B, KB, MB, GB, TB`` (also ``PB``) are powers of 1000 and
 ``KiB, MiB, GiB, TiB`` (also ``PiB``) powers of 1024.  Case does not matter
 and a space between the number and the unit is allowed.  A number without a
-unit is a number of bytes.  A fractional result is rounded down to whole
-bytes (a budget is an upper bound: rounding down never claims memory that is
-not there).
+unit is a number of bytes for :func:`parse_bytes` (an overhead of ``"0"``), but
+a budget needs a unit (:func:`parse_budget`: ``--budget 24`` is an error with a
+hint).  A fractional result is rounded down to whole bytes (a budget is an upper
+bound: rounding down never claims memory that is not there).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from fractions import Fraction
 
 from symmem.errors import OptionError, suggest
@@ -81,8 +83,37 @@ def _at_least(minimum: int) -> str:
 
 
 def parse_budget(text: str | int, *, what: str = "budget") -> int:
-    """A memory budget: a size of at least one byte (``"24GB"``, ``"80GiB"``)."""
+    """A memory budget: a size of at least one byte (``"24GB"``, ``"80GiB"``).
+
+    Text needs a unit: ``"24"`` is an OptionError with a hint (it would be 24 bytes, which
+    nobody means; ``"24B"`` says bytes).  A Python int is a number of bytes."""
+    if isinstance(text, str):
+        m = _BUDGET.match(text)
+        if m and not m["unit"]:
+            number = text.strip()
+            raise OptionError(
+                f"{what} '{number}' has no unit: write {number}GB (powers of 1000) or "
+                f"{number}GiB (powers of 1024), {number}B for bytes; a card's memory: --gpu "
+                "(symmem gpus lists them)"
+            )
     return parse_bytes(text, what=what, minimum=1)
+
+
+def marketed_note(budget: int, cards: Sequence[tuple[str, str, int]]) -> str | None:
+    """When a decimal budget (``48GB`` = 48 x 10^9 bytes) equals the marketed size of a catalogued
+    card ((key, marketed text, nominal bytes): a card sold as "48 GB" has 48 GiB), say so."""
+    if budget % 10**9:
+        return None
+    gb = budget // 10**9
+    same = [key for key, _, nominal in cards if nominal == gb * 2**30]
+    if not same:
+        return None
+    return (
+        f'{gb}GB here is {budget:,} bytes ({format_bytes(budget)}); a card sold as "{gb} GB" '
+        f"has {gb} GiB ({gb * 2**30:,} bytes): use --gpu {same[0]}"
+        + (f" (or {', '.join(same[1:4])})" if len(same) > 1 else "")
+        + f", or --budget {gb}GiB"
+    )
 
 
 def parse_overhead(text: str | int, *, what: str = "overhead") -> int:

@@ -316,10 +316,15 @@ def test_encoder_keeps_no_kv_cache_and_returns_its_whole_output() -> None:
     token: no KV cache, and its output is every position's, b x s x 16 x 4 bytes (fp32), where a
     causal model caches k and v (2 x b x s x 16 x 4) and computes the last position's (b x 16 x 4).
     The layer's own intermediates are the same in both (sdpa saves no mask)."""
+    # fp32 said explicitly: a model that declares no dtype now infers in fp16 by default;
     # prefill_chunk=None: one forward over the whole batch, as the encoder runs (a decoder's
     # default chunk of 8192 tokens caps its working set: issue 11, docs/memory.md)
-    enc = symmem.parse(ONE_ATTENTION.format(", causal = false")).memory("infer", device="cpu")
-    dec = symmem.parse(ONE_ATTENTION.format("")).memory("infer", device="cpu", prefill_chunk=None)
+    enc = symmem.parse(ONE_ATTENTION.format(", causal = false")).memory(
+        "infer", device="cpu", precision="fp32"
+    )
+    dec = symmem.parse(ONE_ATTENTION.format("")).memory(
+        "infer", device="cpu", precision="fp32", prefill_chunk=None
+    )
     b, s = enc.total.symbols["batch"], enc.total.symbols["seq_len"]
     assert enc.kv_cache.expr == 0 and any("no KV cache" in n for n in enc.notes)
     assert sympy.expand(dec.kv_cache.expr - 2 * b * s * 16 * 4) == 0

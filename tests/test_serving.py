@@ -310,15 +310,15 @@ def test_quantization_config_layouts() -> None:
             }
         }
     )
-    assert (f.quant, f.group_size) == ("int4", 128)
+    assert (f.quant, f.group_size) == ("awq", 128)
     f = facts_from_config(
         {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}}
     )
-    assert f.quant == "int4-sym"
+    assert f.quant == "gptq"
     f = facts_from_config(
         {"quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}
     )
-    assert (f.quant, f.group_size) == ("fp8-block", 16384)
+    assert (f.quant, f.group_size) == ("fp8-block", None)
     f = facts_from_config({"quantization_config": {"quant_method": "mxfp4"}})
     assert f.quant == "mxfp4"
     with pytest.raises(OptionError, match="not modelled"):

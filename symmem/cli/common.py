@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -33,6 +33,22 @@ FreeOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch",
+        help="The batch (per data-parallel rank): the same as --set batch=N.",
+        show_default=False,
+    ),
+]
+SeqLenOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seq-len",
+        help="The sequence length (training) or context (inference): --set seq_len=N.",
+        show_default=False,
+    ),
+]
 ModelNameOpt = Annotated[
     str | None, typer.Option("--model", help="Which model of the file, when it defines several.")
 ]
@@ -72,9 +88,59 @@ def parse_sets(items: list[str] | None) -> dict[str, int | float]:
 
 
 def load_model(
-    path: str, sets: list[str] | None, free: list[str] | None, model: str | None = None
+    path: str,
+    sets: list[str] | None,
+    free: list[str] | None,
+    model: str | None = None,
+    batch: int | None = None,
+    seq_len: int | None = None,
 ) -> Model:
-    return load(path, model=model, set_values=parse_sets(sets), free=free or [])
+    """The model with its values: ``--set``, then ``--batch`` / ``--seq-len``; each value
+    remembers which option gave it (:meth:`Model.value_sources`)."""
+    values: dict[str, int | float] = parse_sets(sets)
+    origins = dict.fromkeys(values, "--set")
+    for name, flag, value in (("batch", "--batch", batch), ("seq_len", "--seq-len", seq_len)):
+        if value is None:
+            continue
+        if value < 1:
+            raise OptionError(f"{flag} must be an integer >= 1, not {value}")
+        if name in values and values[name] != value:
+            raise OptionError(f"{flag} {value} and --set {name}={values[name]}: give it once")
+        values[name] = value
+        origins[name] = flag
+    return load(path, model=model, set_values=values, free=free or [], origins=origins)
+
+
+def values_doc(m: Model, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{name: {"value", "source"}}``, batch and seq_len first: the ``values`` of --json."""
+    return {k: v.as_dict() for k, v in m.value_sources(names).items()}
+
+
+def values_lines(m: Model, names: Iterable[str] | None = None) -> list[str]:
+    """The values used, for people: the workload on the first line with how to change it,
+    the model's own symbols after it, grouped by where they come from."""
+    sources = m.value_sources(names)
+    workload = {k: v for k, v in sources.items() if k in ("batch", "seq_len")}
+    rest = {k: v for k, v in sources.items() if k not in workload}
+    lines = []
+    if workload:
+        lines.append("values: " + _grouped(workload) + "; --batch, --seq-len or --set change them")
+    if rest:
+        lines.append(("values: " if not workload else "        ") + _grouped(rest))
+    return lines
+
+
+def _grouped(sources: dict[str, Any]) -> str:
+    groups: list[tuple[str, list[str]]] = []
+    for name, vs in sources.items():
+        shown = f"{name} = " + (f"{vs.value:,}" if isinstance(vs.value, int) else str(vs.value))
+        if vs.value is None:
+            shown = name
+        if groups and groups[-1][0] == vs.source:
+            groups[-1][1].append(shown)
+        else:
+            groups.append((vs.source, [shown]))
+    return "; ".join(f"{', '.join(items)} ({src})" for src, items in groups)
 
 
 def human(n: int) -> str:

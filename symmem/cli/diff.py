@@ -11,10 +11,12 @@ from symmem.calculus import meaning
 from symmem.cli._options import memory_options
 from symmem.cli._quantity import default_values, select, symbolic_options
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     load_model,
@@ -44,6 +46,8 @@ def diff(
     options: MemoryOptions,
     quantity: QuantityOpt = "memory",
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
@@ -59,6 +63,8 @@ def diff(
             set_,
             [*(free or []), *[w for w in model_names if w not in (free or [])]],
             model_name,
+            batch,
+            seq_len,
         )
         for w in model_names:
             m.symbol(w)

@@ -9,9 +9,11 @@ import typer
 from symmem.cli._options import memory_options
 from symmem.cli._quantity import select
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     load_model,
     user_errors,
@@ -36,6 +38,8 @@ def latex(
     model: ModelArg,
     options: MemoryOptions,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
     per_layer: PerLayerOpt = False,
@@ -43,7 +47,7 @@ def latex(
 ) -> None:
     """Print the parameter formula (or the memory components) as LaTeX."""
     with user_errors():
-        m = load_model(model, set_, free, model_name)
+        m = load_model(model, set_, free, model_name, batch, seq_len)
         if quantity.strip().lower() == "memory":
             sel = select(m, "memory", options)
             typer.echo(memory_latex(sel.components, m.symbols))

@@ -8,20 +8,33 @@ import typer
 
 from symmem.cli._options import memory_options
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     load_model,
     user_errors,
+    values_doc,
+    values_lines,
 )
+from symmem.dtype_table import dtype_table
 from symmem.memory import MemoryResult
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.units import format_bytes
 
+DtypesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dtypes",
+        help="One table across fp32 / 16-bit / int8 / int4 (and the model's own format): "
+        "inference weights and full training with AdamW (weights + gradients + optimizer).",
+    ),
+]
 PerLayerOpt = Annotated[
     bool, typer.Option("--per-layer", help="Also print the bytes of each layer.")
 ]
@@ -32,7 +45,10 @@ def memory(
     model: ModelArg,
     options: MemoryOptions,
     per_layer: PerLayerOpt = False,
+    dtypes: DtypesOpt = False,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
@@ -40,12 +56,43 @@ def memory(
     """Print the memory per GPU of a training step or of inference: each component exactly, in
     binary units, with its formula."""
     with user_errors():
-        m = load_model(model, set_, free, model_name)
-        result = m.memory(options=options)
-        if json_:
-            echo_json(result.to_json())
+        m = load_model(model, set_, free, model_name, batch, seq_len)
+        if dtypes:
+            _dtypes(m, json_)
             return
-        _render(m, result, per_layer)
+        result = m.memory(options=options)
+        used = [s.name for s in result.total.expr.free_symbols]
+        if json_:
+            echo_json({"values": values_doc(m, used), **result.to_json()})
+            return
+        _render(m, result, per_layer, used)
+
+
+def _dtypes(m: Model, json_: bool) -> None:
+    rows = dtype_table(m)
+    used = [s.name for s in m.params().total.expr.free_symbols]
+    if json_:
+        echo_json({"values": values_doc(m, used), "rows": [r.as_dict() for r in rows]})
+        return
+    typer.echo(f"{m.name}: weights per format, and full training with AdamW")
+    for line in values_lines(m, used):
+        typer.echo(line)
+    typer.echo("")
+    head = ("format", "inference weights", "training: weights + grads + AdamW")
+    table = [head]
+    for r in rows:
+        train = "frozen (LoRA / QLoRA only)"
+        if r.training is not None and r.train_options is not None:
+            train = f"{format_bytes(r.training)}  ({r.train_options['precision']})"
+        table.append((r.label, format_bytes(r.weights), train))
+    w = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        typer.echo(f"{row[0].ljust(w[0])}  {row[1].rjust(w[1])}  {row[2].rjust(w[2])}")
+    typer.echo("")
+    typer.echo(
+        "components summed (accelerate estimate-memory takes their maximum, which halves 16-bit "
+        "Adam training); activations, KV cache and overhead not included: symmem memory MODEL"
+    )
 
 
 def _show(value: Any) -> tuple[str, str]:
@@ -59,8 +106,13 @@ def _show(value: Any) -> tuple[str, str]:
     return f"{value} (= {number:,.1f})", format_bytes(number)
 
 
-def _render(m: Model, result: MemoryResult, per_layer: bool) -> None:
+def _render(m: Model, result: MemoryResult, per_layer: bool, used: list[str]) -> None:
+    assumed = result.config.assumptions()
+    if assumed:
+        typer.echo(assumed)
     typer.echo(f"{m.name}: {result.config.summary()}")
+    for line in values_lines(m, used):
+        typer.echo(line)
     typer.echo("")
     rows = []
     for name, q in result.components().items():

@@ -9,15 +9,18 @@ import sympy
 import typer
 
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     human,
     load_model,
     user_errors,
+    values_doc,
 )
 from symmem.export import params_json
 
@@ -25,6 +28,8 @@ from symmem.export import params_json
 def params(
     model: ModelArg,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
@@ -46,10 +51,11 @@ def params(
 ) -> None:
     """Print the exact parameter count: per layer, the formula, and the total."""
     with user_errors():
-        m = load_model(model, set_, free, model_name)
+        m = load_model(model, set_, free, model_name, batch, seq_len)
         result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)
         if json_:
-            echo_json(params_json(result, m.symbols, m.values))
+            used = [s.name for s in result.total.expr.free_symbols]
+            echo_json({"values": values_doc(m, used), **params_json(result, m.symbols, m.values)})
             return
         rows: list[tuple[str, ...]] = []
         for row in result.rows:

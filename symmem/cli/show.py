@@ -11,10 +11,12 @@ from symmem.calculus import leading as leading_terms
 from symmem.cli._options import memory_options
 from symmem.cli._quantity import default_values, select
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     load_model,
@@ -49,13 +51,15 @@ def show(
     quantity: QuantityOpt = "params",
     leading: LeadingOpt = False,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
     """Print the simplified expression of a quantity (with --free: in those symbols only)."""
     with user_errors():
-        m = load_model(model, set_, free, model_name)
+        m = load_model(model, set_, free, model_name, batch, seq_len)
         sel = select(m, quantity, options)
         q = sel.quantity
         if leading:

@@ -18,23 +18,28 @@ from symmem.cli._quantity import (
     symbolic_options,
 )
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     JsonOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     echo_json,
     load_model,
     user_errors,
+    values_doc,
+    values_lines,
 )
 from symmem.errors import OptionError
+from symmem.gpus import CATALOGUE
 from symmem.grids import parse_values
 from symmem.model import Model
 from symmem.options import MemoryOptions
-from symmem.remedies import remedies
+from symmem.remedies import DEGREE_OPTIONS, remedies, smallest_degree
 from symmem.solve import SolveResult, default_range, frontier
 from symmem.solve import solve as solve_quantity
-from symmem.units import format_bytes
+from symmem.units import format_bytes, marketed_note
 
 QuantityOpt = Annotated[
     str, typer.Option("--quantity", "-q", help="memory (default), a memory component, or params.")
@@ -51,16 +56,26 @@ def solve(
     quantity: QuantityOpt = "memory",
     range_: RangeOpt = None,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     json_: JsonOpt = False,
     model_name: ModelNameOpt = None,
 ) -> None:
-    """Find the largest value of a symbol (batch by default) whose memory fits the budget."""
+    """Find the largest value of a symbol (batch by default) whose memory fits the budget;
+    --for tp|dp|pp|ep: the fewest parallel ranks that fit."""
     with user_errors():
         names = list(for_ or ["batch"])
         if len(names) > 2:
             raise OptionError("--for at most twice (a frontier of two symbols)")
         b, how = budget_bytes(budget, gpu)
+        notes = budget_notes(b, budget)
+        if names[0] in DEGREE_OPTIONS:
+            if len(names) > 1:
+                raise OptionError(f"--for {names[0]} (a number of GPUs) takes no second --for")
+            m = load_model(model, set_, free, model_name, batch, seq_len)
+            _degree(m, names[0], b, how, options, quantity, json_, notes)
+            return
         # --for lora_rank: the option becomes a symbol of the memory model
         model_names, options = symbolic_options(names, options)
         # the solved symbols are kept free so that defaults derived from them follow them
@@ -69,10 +84,18 @@ def solve(
             set_,
             [*(free or []), *[n for n in model_names if n not in (free or [])]],
             model_name,
+            batch,
+            seq_len,
         )
         for n in model_names:
             m.symbol(n)  # unknown symbol -> a clear error
+            if n in m.set_values:
+                notes.append(
+                    f"{m.origins.get(n, '--set')} {n}={m.set_values[n]} is not used: "
+                    f"{n} is what solve looks for"
+                )
         sel = select(m, quantity, options)
+        used = [s.name for s in sel.quantity.expr.free_symbols if s.name not in model_names]
         if len(names) == 2:
             _frontier(m, sel, b, how, names, range_, json_)
             return
@@ -80,28 +103,109 @@ def solve(
             raise OptionError("--range applies to the second --for symbol of a frontier")
         result = solve_quantity(sel.quantity, b, names[0])
         if json_:
-            doc = result.as_dict()
+            doc = {"values": values_doc(m, used), **result.as_dict(), "notes": notes}
+            if sel.result is not None:
+                doc["config"] = sel.result.config.describe()
             if not result.fits and sel.components:
                 doc["remedies"] = [
-                    {"change": f.change, "options": f.options, "value": f.result.value}
+                    {
+                        "change": f.change,
+                        "options": f.options,
+                        "value": f.result.value,
+                        "stacked": f.stacked,
+                    }
                     for f in remedies(
                         m, result.budget_bytes, result.symbol, options=options, quantity=sel.name
                     )
                 ]
             echo_json(doc)
             return
-        _report(m, sel, result, how, options)
+        _report(m, sel, result, how, options, used, notes)
+
+
+def budget_notes(b: int, budget: str | None) -> list[str]:
+    """What to say about the budget: a decimal size equal to a card's marketed one."""
+    if budget is None:
+        return []
+    cards = [(g.key, g.nominal, g.nominal_bytes) for g in CATALOGUE]
+    note = marketed_note(b, cards)
+    return [note] if note else []
+
+
+def _degree(
+    m: Model,
+    option: str,
+    b: int,
+    how: str,
+    options: MemoryOptions,
+    quantity: str,
+    json_: bool,
+    notes: list[str],
+) -> None:
+    sel = select(m, quantity, options)
+    if sel.result is None:
+        raise OptionError(f"--for {option} counts GPUs: it needs a memory quantity")
+    if option in options.changed():
+        notes.append(
+            f"--{option} {getattr(options, option)} is not used: {option} is what solve looks for"
+        )
+    found = smallest_degree(m, b, option, options=options, quantity=sel.name)
+    used = [s.name for s in sel.quantity.expr.free_symbols]
+    if json_:
+        doc = {"values": values_doc(m, used), **found.as_dict(), "notes": notes}
+        doc["config"] = sel.result.config.describe()
+        echo_json(doc)
+        return
+    _head(m, sel, b, how, used, notes)
+    extra = "".join(f", {k}={v}" for k, v in found.implied.items())
+    if found.implied:
+        typer.echo(
+            "(dp shards only under ZeRO: searched with zero=3, FSDP full sharding; "
+            "--zero 1|2 to search another stage)"
+        )
+    if found.value is None:
+        typer.echo(
+            f"no {option} up to {found.limit:,} fits: {sel.name} is still "
+            f"{_b(found.bytes_at_value)} per GPU at the largest tried{extra}"
+        )
+        return
+    typer.echo(f"{option} = {found.value:,}   (the fewest that fit{extra})")
+    typer.echo(f"  {sel.name} per GPU at {option} = {found.value:,}: {_b(found.bytes_at_value)}")
+    if found.bytes_below is not None:
+        typer.echo(
+            f"  at the largest smaller {option} the model takes: {_b(found.bytes_below)}  (over)"
+        )
+
+
+def _head(m: Model, sel: Selected, b: int, how: str, used: list[str], notes: list[str]) -> None:
+    """What every solve prints first: assumptions, the configuration, the values, the budget."""
+    if sel.result is not None:
+        assumed = sel.result.config.assumptions()
+        if assumed:
+            typer.echo(assumed)
+        typer.echo(f"{m.name}: {sel.result.config.summary()}")
+    for line in values_lines(m, used):
+        typer.echo(line)
+    typer.echo(f"budget: {b:,} bytes ({_fmt(b)}) from {how}")
+    for note in notes:
+        typer.echo(f"note: {note}")
 
 
 def _b(n: Any) -> str:
     return f"{int(n):,} bytes ({format_bytes(int(n))})"
 
 
-def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOptions) -> None:
+def _report(
+    m: Model,
+    sel: Selected,
+    r: SolveResult,
+    how: str,
+    options: MemoryOptions,
+    used: list[str],
+    notes: list[str],
+) -> None:
     unit = sel.unit
-    typer.echo(f"budget: {r.budget_bytes:,} bytes ({_fmt(r.budget_bytes)}) from {how}")
-    if sel.result is not None:
-        typer.echo(f"{m.name}: {sel.result.config.summary()}")
+    _head(m, sel, r.budget_bytes, how, used, notes)
     if r.unbounded:
         if r.method == "unbounded":  # grows, then levels off (a window, a Min) below the budget
             typer.echo(
@@ -126,17 +230,21 @@ def _report(m: Model, sel: Selected, r: SolveResult, how: str, options: MemoryOp
             top = max(vals, key=lambda k: vals[k] if isinstance(vals[k], int) else -1)
             typer.echo(f"largest component: {top} ({_amount(vals[top], unit)})")
             fixes = remedies(m, r.budget_bytes, r.symbol, options=options, quantity=sel.name)
-            if fixes:
+            alone = [f for f in fixes if not f.stacked]
+            stacked = [f for f in fixes if f.stacked]
+            if alone:
+                typer.echo("what would make it fit, cheapest first (each alone):")
+                for fix in alone:
+                    typer.echo(f"  {fix.change:<40} {r.symbol} <= {fix.result.value:,}")
+            if stacked:
+                typer.echo("no single change fits; stacked in that order:")
+                for fix in stacked:
+                    typer.echo(f"  {fix.change}: {r.symbol} <= {fix.result.value:,}")
+            if not fixes:
                 typer.echo(
-                    "what would make it fit (the smallest change of each kind, or the first stack "
-                    "of them that does):"
-                )
-                for fix in fixes:
-                    typer.echo(f"  {fix.change:<28} {r.symbol} <= {fix.result.value:,}")
-            else:
-                typer.echo(
-                    "no single change tried (full checkpointing, ZeRO 1-3, tp 2/4/8, int8/int4 "
-                    "weights) makes it fit"
+                    "nothing tried makes it fit (mixed precision, checkpointing, 8-bit "
+                    "optimizer, LoRA, QLoRA, FSDP, tensor parallelism; inference: 8-bit KV "
+                    "cache, 8- and 4-bit weights, tensor parallelism)"
                 )
         return
     if r.value is None:  # pragma: no cover - r.fits above

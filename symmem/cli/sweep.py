@@ -16,9 +16,11 @@ from symmem.cli._quantity import (
     symbolic_options,
 )
 from symmem.cli.common import (
+    BatchOpt,
     FreeOpt,
     ModelArg,
     ModelNameOpt,
+    SeqLenOpt,
     SetOpt,
     load_model,
     user_errors,
@@ -78,6 +80,8 @@ def sweep(
     stacked: StackedOpt = False,
     components: ComponentsOpt = False,
     set_: SetOpt = None,
+    batch: BatchOpt = None,
+    seq_len: SeqLenOpt = None,
     free: FreeOpt = None,
     model_name: ModelNameOpt = None,
 ) -> None:
@@ -119,6 +123,8 @@ def sweep(
             set_,
             [*(free or []), *[n for n in model_names if n not in (free or [])]],
             model_name,
+            batch,
+            seq_len,
         )
         for n in model_names:
             m.symbol(n)

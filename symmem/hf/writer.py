@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from symmem.hf.config import HFConfig, fmt_value
+from symmem.hf.quantization import declarations
 
 
 @dataclass
@@ -102,19 +103,9 @@ class MemWriter:
             lines.append(f"# architectures: {', '.join(str(a) for a in arch)}")
         for note in self.notes:
             lines.append(f"# {note}")
-        dtype = c.data.get("torch_dtype", c.data.get("dtype"))
-        if isinstance(dtype, str):
-            lines.append(
-                f"# checkpoint dtype: {dtype} (symmem counts elements; bytes follow --precision)"
-            )
-        quant = c.data.get("quantization_config")
-        if isinstance(quant, dict):
-            method = quant.get("quant_method", "unknown")
-            lines.append(
-                f"# quantization_config: {method}; counts are of logical parameters (choose the "
-                "weight dtype with --precision; packed checkpoint tensors hold the same "
-                "values in fewer bytes)."
-            )
+        declared, said = declarations(c)
+        for note in said:
+            lines.append(f"# {note}")
         if c.defaults_applied:
             lines.append(
                 "# absent from the file, transformers' defaults: "
@@ -137,7 +128,9 @@ class MemWriter:
             lines += [f"  {ln}" for b in body for ln in b.split("\n")]
             lines.append("}")
         lines.append("")
-        opts = ", ".join(["input = [batch, seq_len]", *self.header_options])
+        if ctx:
+            declared.append(f"max_positions = {ctx}")
+        opts = ", ".join(["input = [batch, seq_len]", *self.header_options, *declared])
         lines.append(f"model {self.model_name}({opts}) {{")
         lines += self.body
         lines.append("}")

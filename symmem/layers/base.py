@@ -76,6 +76,9 @@ class ParamTensor:
     #: split across tensor-parallel ranks (Megatron-LM's column / row-parallel matrices,
     #: vocab-parallel embeddings); False for what stays replicated (norms, biases, routers)
     tp_split: bool = False
+    #: a mixture-of-experts router (gate): most quantized checkpoints keep it unquantized
+    #: (:attr:`symmem.quant.Quant.routers`)
+    router: bool = False
 
     @property
     def numel(self) -> sympy.Expr:
@@ -192,6 +195,11 @@ class Layer:
     def attends(self) -> str | None:
         """ "causal" or "bidirectional" for a layer that attends over the sequence, else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
+        return None
+
+    def positions(self) -> sympy.Expr | None:
+        """How many sequence positions this layer holds (a learned position table), or None:
+        a longer ``seq_len`` reads past the table (symmem warns)."""
         return None
 
     def parallel_sizes(self) -> dict[str, sympy.Expr]:

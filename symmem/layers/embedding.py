@@ -86,6 +86,9 @@ class PosEmbedding(Layer):
         self.expect_last_dim(shape, self.embedding_dim, "embedding_dim")
         return shape
 
+    def positions(self) -> sympy.Expr:
+        return self.num_positions
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
 

@@ -113,7 +113,9 @@ class MoE(Layer):
 
     def tensors(self) -> list[ParamTensor]:
         d, e = self.d_model, self.n_experts
-        out = [ParamTensor("gate.weight", (e, d), matmul=True)]  # the router: replicated
+        out = [
+            ParamTensor("gate.weight", (e, d), matmul=True, router=True)
+        ]  # the router: replicated
         if self.router_bias:
             out.append(ParamTensor("gate.bias", (e,)))
         if self.score_bias:
@@ -122,7 +124,11 @@ class MoE(Layer):
         if self.n_shared != 0:
             out += self._mlp("shared_experts", self.f_shared, self.n_shared, None)
         if self.shared_gate:
-            out.append(ParamTensor("shared_expert_gate.weight", (sympy.Integer(1), d), matmul=True))
+            out.append(
+                ParamTensor(
+                    "shared_expert_gate.weight", (sympy.Integer(1), d), matmul=True, router=True
+                )
+            )
         return out
 
     def output_shape(self, shape: Shape) -> Shape:

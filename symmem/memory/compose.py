@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy
 
+from symmem.graph import positions_warning
 from symmem.memory.activations import activations, transient_train
 from symmem.memory.context import Build
 from symmem.memory.inference import kv_cache, transient_infer
@@ -28,6 +29,14 @@ def components(b: Build) -> dict[str, sympy.Expr]:
         comps["kv_cache"] = kv_cache(b)
         comps["transient"] = transient_infer(b)
     comps["overhead"] = b.k.overhead
+    if b.par.zero and sympy.sympify(b.par.dp) == 1:
+        b.notes.append(
+            f"zero = {b.par.zero} with dp = 1 shards nothing: ZeRO splits over the data-parallel "
+            "ranks (--dp)"
+        )
+    warning = positions_warning(b.graph, b.values)
+    if warning:
+        b.notes.append(f"warning: {warning}")
     if b.pp_on:
         b.notes.append(
             "pipeline parallel: each component is its most loaded stage's, so the total is an "

@@ -8,6 +8,7 @@ presets of :mod:`symmem.precision` and :mod:`symmem.optimizers`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
@@ -19,7 +20,16 @@ from symmem.optimizers import Optimizer
 from symmem.optimizers import optimizer as get_optimizer
 from symmem.options import ACT_DTYPES, ADAPTER_DTYPES, MemoryOptions
 from symmem.parallel import Parallel
-from symmem.precision import DTYPE_BYTES, FLOAT_DTYPES, KV_DTYPES, STATE_DTYPES, Quant, check_dtype
+from symmem.precision import (
+    DTYPE_BYTES,
+    FLOAT_DTYPES,
+    KV_DTYPES,
+    NO_QUANT,
+    QUANTS,
+    STATE_DTYPES,
+    Quant,
+    check_dtype,
+)
 from symmem.precision import precision as get_precision
 from symmem.precision import quant as get_quant
 from symmem.symbols import knob
@@ -63,6 +73,9 @@ class MemoryConfig:
     lora_state_dtype: str = "fp32"
     #: inference: tokens one forward step processes (chunked prefill); None: the whole batch
     prefill_chunk: int | None = None
+    #: the options left unset that were resolved from the model (or from the house default):
+    #: (option, value, where it came from and which option changes it)
+    assumed: tuple[tuple[str, str, str], ...] = ()
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -88,7 +101,7 @@ class MemoryConfig:
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
-        out.update(tp=str(p.tp), pp=str(p.pp), dp=str(p.dp), zero=p.zero, sp=p.sp, ep=str(p.ep))
+        out.update(tp=_num(p.tp), pp=_num(p.pp), dp=_num(p.dp), zero=p.zero, sp=p.sp, ep=_num(p.ep))
         if self.quant:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
         if self.lora_rank is not None:
@@ -96,7 +109,15 @@ class MemoryConfig:
             out.update(
                 lora_rank=rank, lora_targets=list(self.lora_targets), lora_dtype=self.lora_dtype
             )
+        if self.assumed:
+            out["assumed"] = {opt: {"value": v, "source": src} for opt, v, src in self.assumed}
         return out
+
+    def assumptions(self) -> str:
+        """One line for people: what was assumed for the options left unset, and from where."""
+        if not self.assumed:
+            return ""
+        return "assumed: " + "; ".join(f"{opt} {v} ({src})" for opt, v, src in self.assumed)
 
     def summary(self) -> str:
         """One line for people: the choices that decide the bytes."""
@@ -121,6 +142,15 @@ class MemoryConfig:
         parts.append(f"{self.device}, {self.attention} attention")
         head = "training step" if self.mode == "train" else "inference"
         return f"{head} per GPU: " + "; ".join(parts)
+
+
+def _num(x: Any) -> int | str:
+    """A parallel degree for JSON: an int when it is a number, else its expression."""
+    if isinstance(x, int):
+        return x
+    if isinstance(x, sympy.Integer):
+        return int(x)
+    return str(x)
 
 
 @dataclass(frozen=True)
@@ -229,11 +259,88 @@ def _number(x: Any) -> int:
     raise OptionError(f"fast evaluation needs whole-number parallel degrees, not {x}")
 
 
-def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
-    """The configuration that ``o`` means, with the optimizer and quantization presets it names."""
+#: the optimizer when none is named: AdamW, transformers Trainer's default (optim="adamw_torch")
+DEFAULT_OPTIMIZER = "adamw"
+
+#: what a model's header may declare for the memory model (symmem.graph.MODEL_OPTIONS)
+Declared = Mapping[str, str]
+
+
+def model_defaults(
+    o: MemoryOptions, declared: Declared
+) -> tuple[str, str | None, int | None, bool, tuple[tuple[str, str, str], ...]]:
+    """(precision, quantization, group size, double quantization, what was assumed) for the
+    options ``o`` leaves
+    unset (None), from what the model declares (``dtype``, ``quantization``, ``group_size``).
+
+    Inference runs in the model's dtype and checkpoint format; a model that declares no
+    dtype runs in fp16 (the seed: inference "usually uses float16 or quantization").
+    Training runs mixed precision in the model's 16-bit dtype (fp32 master weights:
+    ``Trainer(bf16=True)``, Megatron-LM ``--bf16``); a model that declares fp32 or nothing
+    trains in fp32.  A quantized checkpoint is trained only through LoRA adapters (QLoRA
+    style); a full fine-tune trains its 16-bit weights.  docs/memory.md, "Defaults".
+    """
+    assumed: list[tuple[str, str, str]] = []
+    dtype = declared.get("dtype")
+    declared_q = declared.get("quantization")
+    precision = o.precision
+    if precision is None:
+        if o.mode == "infer":
+            precision = dtype or "fp16"
+            why = (
+                f"the model's dtype = {dtype}"
+                if dtype
+                else "no dtype declared: fp16, as inference usually runs"
+            )
+        elif dtype in ("fp16", "bf16"):
+            precision = f"mixed-{dtype}"
+            why = f"mixed precision in the model's dtype = {dtype}, fp32 master weights"
+        else:
+            precision = "fp32"
+            why = "the model's dtype = fp32" if dtype else "no dtype declared: fp32"
+        assumed.append(("precision", precision, f"{why}; --precision changes it"))
+    quant = o.quant
+    group = o.group_size
+    double = o.double_quant
+    if quant is None and declared_q is not None:
+        if o.mode == "infer" or o.lora_rank is not None:
+            quant = declared_q
+            if group is None and "group_size" in declared:
+                group = int(declared["group_size"])
+            double = double or declared.get("double_quant") == "true"
+            assumed.append(
+                ("quant", quant, "the model's checkpoint format; --quant none for 16-bit weights")
+            )
+        else:
+            assumed.append(
+                (
+                    "quant",
+                    NO_QUANT,
+                    f"the checkpoint's {declared_q} weights are not trained: full training of "
+                    "16-bit weights; --lora-rank trains adapters over the quantized base",
+                )
+            )
+    if o.optimizer is None and o.mode == "train":
+        assumed.append(
+            ("optimizer", DEFAULT_OPTIMIZER, "the default, as Trainer runs; --optimizer changes it")
+        )
+    if quant == NO_QUANT:
+        quant = None
+    return precision, quant, group, double, tuple(assumed)
+
+
+def resolve(
+    o: MemoryOptions, declared: Declared | None = None
+) -> tuple[MemoryConfig, Optimizer, Quant | None]:
+    """The configuration that ``o`` means for a model that declares ``declared`` (its header's
+    ``dtype``, ``quantization``, ``group_size``), with the optimizer and quantization presets
+    it names.  Options left unset (None) are resolved by :func:`model_defaults`."""
+    precision_name, quant_name, group_size, double_quant, assumed = model_defaults(
+        o, declared or {}
+    )
     par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
-    prec = get_precision(o.precision)
-    opt = get_optimizer(o.optimizer)
+    prec = get_precision(precision_name)
+    opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
     w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
     g = check_dtype(o.grad_dtype or prec.grads, FLOAT_DTYPES, "gradient dtype")
     default_act = o.policy.dtype if o.policy is not None else prec.activations
@@ -250,10 +357,12 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
     kv = check_dtype(
         o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype"
     )
-    q = get_quant(o.quant) if o.quant else None
-    if o.group_size is not None and q is None:
-        raise OptionError("group_size needs a quantization (quant=int8|int4|nf4) and must be >= 1")
-    if o.double_quant and (q is None or q.double_quant_group_bytes is None):
+    q = get_quant(quant_name) if quant_name else None
+    if group_size is not None and q is None:
+        raise OptionError(
+            "group_size needs a quantization (quant=" + "|".join(QUANTS) + ") and must be >= 1"
+        )
+    if double_quant and (q is None or q.double_quant_group_bytes is None):
         raise OptionError("double_quant applies to nf4 (QLoRA) only")
     if q is not None and o.mode == "train" and o.lora_rank is None:
         raise OptionError(
@@ -291,13 +400,14 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
         dropout=o.dropout,
         kv_dtype=kv,
         quant=q.name if q else None,
-        group_size=(o.group_size or q.group_size) if q else None,
-        double_quant=o.double_quant,
+        group_size=(group_size or q.group_size) if q else None,
+        double_quant=double_quant,
         lora_rank=o.lora_rank,
         lora_targets=o.lora_targets,
         overhead=ovh,
         lora_dtype=la,
         lora_state_dtype=lora_state,
         prefill_chunk=o.prefill_chunk,
+        assumed=assumed,
     )
     return cfg, opt, q

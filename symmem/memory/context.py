@@ -56,6 +56,8 @@ class Build:
         #: the policy whose dtype and device resolve the dtype classes of saved tensors
         self.bytes_policy = replace(self.policy, dtype=cfg.act_dtype, device=cfg.device)  # type: ignore[arg-type]
         self.notes: list[str] = []
+        #: the LoRA targets that matched a matrix (a target that matches none is an error)
+        self.lora_matched: set[str] = set()
         self.rows: dict[str, dict[str, Sum]] = {}
         if self.pp_on and not self.repeats:
             raise OptionError(
@@ -113,19 +115,22 @@ class Build:
 
     def quantized(self, place: Place, t: ParamTensor) -> bool:
         """Weight-only quantization replaces the nn.Linear matrices, not the output head
-        (transformers' ``get_keys_to_not_convert`` keeps the output embedding in high precision)."""
-        return self.quant is not None and t.matmul and place.node.path != self.head
+        (transformers' ``get_keys_to_not_convert`` keeps the output embedding in high precision),
+        nor MoE routers for the formats that keep them (:attr:`symmem.quant.Quant.routers`)."""
+        q = self.quant
+        return (
+            q is not None
+            and t.matmul
+            and place.node.path != self.head
+            and (q.routers or not t.router)
+        )
 
     def quant_bytes(self, t: ParamTensor) -> sympy.Expr:
         q = self.quant
         if q is None:  # pragma: no cover - only called for quantized tensors
             raise OptionError("no quantization")
-        n = t.numel
-        per_group = q.double_quant_group_bytes if self.cfg.double_quant else q.group_bytes
-        if per_group is None:  # pragma: no cover - resolve() refuses double_quant without nf4
-            raise OptionError("double_quant applies to nf4 (QLoRA) only")
-        groups = t.copies * t.shape[0] if self.cfg.group_size is None else n / self.cfg.group_size
-        return n * q.bytes_per_weight + groups * per_group
+        out_f, in_f = t.shape
+        return q.matrix_bytes(out_f, in_f, t.copies, self.cfg.group_size, self.cfg.double_quant)
 
     def lora_target(self, place: Place, t: ParamTensor) -> bool:
         """Is ``t`` a matrix LoRA adapts?  A target names a matrix as PEFT's
@@ -144,8 +149,10 @@ class Build:
         names = {stem, stem.rsplit(".", 1)[-1]}
         for target in self.cfg.lora_targets:
             if target == "all-linear" and place.node.path != self.head:
+                self.lora_matched.add(target)
                 return True
             if target in names:
+                self.lora_matched.add(target)
                 return True
         return False
 

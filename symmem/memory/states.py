@@ -17,6 +17,7 @@ import sympy
 from symmem.errors import OptionError
 from symmem.memory.context import FP32, Build
 from symmem.memory.placement import Place, Staged, Sum
+from symmem.options import DEFAULT_LORA_TARGETS
 from symmem.parallel import is_routed_expert, tp_splits
 from symmem.precision import DTYPE_BYTES
 
@@ -117,7 +118,11 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                     trainable_bytes(
                         place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind
                     )
-    if lora and not matched:
+    # every target a user names must match (PEFT's default list need only match somewhere)
+    missed = [t for t in cfg.lora_targets if t not in b.lora_matched]
+    if cfg.lora_targets == DEFAULT_LORA_TARGETS:
+        missed = []
+    if lora and (not matched or missed):
         names = sorted(
             {
                 t.name.removesuffix(".weight").rsplit(".", 1)[-1]
@@ -127,7 +132,8 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
             }
         )
         raise OptionError(
-            f"no matrix matches the LoRA targets {', '.join(cfg.lora_targets)}: "
+            f"no matrix matches the LoRA target{'s' if len(missed) > 1 else ''} "
+            f"{', '.join(missed or cfg.lora_targets)}: "
             f"matrix names are {', '.join(names) or '(none)'}, or all-linear"
         )
     return weights, grads, opt

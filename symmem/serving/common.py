@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sympy
 
 from symmem.errors import OptionError
+from symmem.hf.quantization import format_of
 from symmem.memory import build
 from symmem.memory.placement import places
 from symmem.options import MemoryOptions
@@ -108,58 +109,30 @@ def _max_len(cfg: Mapping[str, Any]) -> int | None:
     return length
 
 
-def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
-    """A config's ``quantization_config`` -> (symmem layout, group size, description).
+#: checkpoint formats whose tensors vLLM holds in another layout (fp32 channel scales)
+ENGINE_LAYOUT = {"int8-channel": "int8-channel-fp32", "fp8-channel": "fp8-channel-fp32"}
 
-    vLLM keeps the checkpoint's bytes: GPTQ / AWQ 4-bit (repacked for Marlin, same size:
-    4 bits, an fp16 scale per group, a 4-bit zero point for asymmetric schemes), FP8 with
-    per-channel or 128x128 block scales, compressed-tensors int8 / fp8 / w4a16, MXFP4.
-    """
+
+def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
+    """A config's ``quantization_config`` -> (symmem format, group size, description), read by
+    the importer's one parser (:func:`symmem.hf.quantization.format_of`): the engine loads the
+    checkpoint's bytes (Marlin repacks GPTQ / AWQ into the same 4 bits and scales)."""
     if not isinstance(q, dict):
         return None, None, None
-    method = str(q.get("quant_method", "")).lower()
-    bits = q.get("bits") or q.get("w_bit")
-    group = q.get("group_size") or q.get("q_group_size")
-    group = int(group) if isinstance(group, int) and group > 0 else None
-    if method in ("gptq", "awq", "gptq_marlin", "awq_marlin", "auto-round", "auto_round"):
-        sym = bool(q.get("sym", method.startswith("gptq")))
-        zero = q.get("zero_point")
-        if method.startswith("awq") and zero is not None:
-            sym = not zero
-        if bits == 8:
-            return "int8", group, f"{method} 8-bit"
-        name = "int4-sym" if sym else "int4"
-        return (
-            name,
-            group or 128,
-            f"{method} {bits}-bit, group {group or 128}, {'sym' if sym else 'asym'}",
+    name, group, _, why = format_of(q)
+    method = str(q.get("quant_method", "unknown"))
+    if name is None:
+        raise OptionError(
+            f"quantization '{method}' in the config is not modelled ({why}); see docs/serving.md"
         )
-    if method == "fp8":
-        block = q.get("weight_block_size")
-        if isinstance(block, list) and len(block) == 2:
-            return "fp8-block", int(block[0]) * int(block[1]), f"fp8, {block[0]}x{block[1]} blocks"
-        return "fp8", None, "fp8, per-tensor/channel scale"
-    if method == "mxfp4":
-        return "mxfp4", 32, "mxfp4"
-    if method == "bitsandbytes":
-        if q.get("load_in_4bit"):
-            return "nf4", 64, "bitsandbytes nf4"
-        return "int8", None, "bitsandbytes int8"
-    if method == "compressed-tensors":
-        groups = q.get("config_groups") or {}
-        first: dict[str, Any] = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
-        w = first.get("weights") or {}
-        nbits, kind = w.get("num_bits"), w.get("type")
-        strategy, gs = w.get("strategy"), w.get("group_size")
-        if nbits == 8 and kind == "float":
-            return "fp8", None, "compressed-tensors fp8"
-        if nbits == 8:
-            return "int8", None, "compressed-tensors w8a8 int8"
-        if nbits == 4:
-            sym = w.get("symmetric", True)
-            size = int(gs) if strategy == "group" and isinstance(gs, int) else 128
-            return ("int4-sym" if sym else "int4"), size, f"compressed-tensors w4a16, group {size}"
-    raise OptionError(f"quantization '{method}' in the config is not modelled; see docs/serving.md")
+    held = ENGINE_LAYOUT.get(name, name)
+    return (
+        held,
+        group,
+        f"{method}: {name}"
+        + (f", held as {held}" if held != name else "")
+        + (f", group {group}" if group else ""),
+    )
 
 
 def read_facts(path: str | Path) -> ModelFacts:

@@ -1,0 +1,294 @@
+"""Weight quantization formats as data: what a quantized checkpoint stores per matrix.
+
+Each :class:`Quant` says, for one ``nn.Linear`` weight of ``out x in`` values, the bits
+of each stored value and the scales (and zero points, group indices, tensor scales) the
+format adds, read from the code that writes or loads the format (each entry's
+``source``).  :meth:`Quant.matrix_bytes` is the one formula; the memory model
+(:mod:`symmem.memory.context`) applies it to the matrices a format replaces: every
+``nn.Linear`` weight but the model's output head (and, for the formats that say so, MoE
+routers).  Embedding tables, norms and biases stay in the model's 16-bit dtype, as every
+format here keeps them.  docs/memory.md has the table; tests/test_quant.py checks each
+entry against a hand count of the tensors the format's code allocates.
+
+This module imports only sympy (it sits on the lowest floor with :mod:`symmem.dtypes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symmem.errors import OptionError
+
+R = sympy.Rational
+ONE = sympy.Integer(1)
+
+
+@dataclass(frozen=True)
+class Quant:
+    """One weight-only quantization format.
+
+    ``bits``: bits per stored weight value.  Scales come per group of ``group_size``
+    consecutive weights of one output row (``group_size = None``: one group per output
+    row), ``group_bytes`` each (scale and zero point); or, with ``block = (bo, bi)``, one
+    per ``bo x bi`` tile of the matrix (edges rounded up: DeepSeek's
+    ``weight_scale_inv``).  ``input_bytes`` per input feature (GPTQ's ``g_idx``) and
+    ``tensor_bytes`` per matrix (a global scale, a stored shape) come on top.
+    ``double_quant_group_bytes``: bytes per group with double quantization (QLoRA), or
+    None when it does not apply.  ``routers``: whether the format replaces MoE routers
+    (bitsandbytes replaces every ``nn.Linear`` but the head; the others keep routers).
+    """
+
+    name: str
+    bits: int
+    group_size: int | None
+    group_bytes: sympy.Rational
+    double_quant_group_bytes: sympy.Rational | None
+    source: str
+    block: tuple[int, int] | None = None
+    input_bytes: sympy.Rational = sympy.Integer(0)
+    tensor_bytes: sympy.Rational = sympy.Integer(0)
+    routers: bool = True
+    #: one line for listings
+    summary: str = ""
+
+    @property
+    def bytes_per_weight(self) -> sympy.Rational:
+        return sympy.Rational(self.bits, 8)
+
+    def matrix_bytes(
+        self,
+        out_f: sympy.Expr,
+        in_f: sympy.Expr,
+        copies: sympy.Expr = ONE,
+        group_size: int | None = None,
+        double_quant: bool = False,
+    ) -> sympy.Expr:
+        """Bytes of ``copies`` matrices of ``out_f x in_f`` weights in this format.
+
+        ``group_size`` overrides the format's (``None``: the format's own).  Groups along a
+        row are assumed to divide it (``in_f / group_size``: a fraction shows when not);
+        2-D blocks round up at the edges, as DeepSeek's ``weight_scale_inv`` does.
+        """
+        per_group = self.double_quant_group_bytes if double_quant else self.group_bytes
+        if per_group is None:
+            raise OptionError(f"double_quant does not apply to {self.name}")
+        n = out_f * in_f
+        if self.block is not None and group_size is None:
+            bo, bi = self.block
+            groups = sympy.ceiling(out_f / bo) * sympy.ceiling(in_f / bi)
+        else:
+            g = group_size if group_size is not None else self.group_size
+            groups = out_f if g is None else n / g
+        per_matrix = (
+            n * self.bytes_per_weight
+            + groups * per_group
+            + in_f * self.input_bytes
+            + self.tensor_bytes
+        )
+        return copies * per_matrix
+
+    def bits_per_weight(self, out_f: int, in_f: int) -> sympy.Rational:
+        """Average bits per weight of one ``out_f x in_f`` matrix (for tables)."""
+        return sympy.Rational(self.matrix_bytes(sympy.Integer(out_f), sympy.Integer(in_f)) * 8) / (
+            out_f * in_f
+        )
+
+
+#: every format, in the order listings show them
+REGISTRY: tuple[Quant, ...] = (
+    Quant(
+        "int8",
+        8,
+        None,
+        sympy.Integer(4),
+        None,
+        "LLM.int8() (Dettmers et al. 2022, Section 3.2, vector-wise quantization): int8 weights, "
+        "one fp32 absmax scale per output row (bitsandbytes Int8Params.SCB); a group size gives "
+        "one fp32 scale per group",
+        summary="bitsandbytes 8-bit (load_in_8bit)",
+    ),
+    Quant(
+        "int4",
+        4,
+        128,
+        R(5, 2),
+        None,
+        "GPTQ (Frantar et al. 2023) / AWQ (Lin et al. 2024) as AutoGPTQ packs them: 4-bit "
+        "weights, per group of 128 an fp16 scale (2 bytes) and a 4-bit zero point packed into "
+        "int32 qzeros (0.5 byte)",
+        routers=False,
+        summary="4-bit groups of 128, fp16 scale + 4-bit zero (no g_idx)",
+    ),
+    Quant(
+        "nf4",
+        4,
+        64,
+        sympy.Integer(4),
+        1 + R(4, 256),
+        "QLoRA (Dettmers et al. 2023, Section 3): NormalFloat4 weights, one fp32 absmax per "
+        "block of 64 (0.5 bit/parameter); double quantization stores the absmax in 8 bits with "
+        "one fp32 constant per 256 blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",
+        summary="bitsandbytes 4-bit (load_in_4bit; nf4 or fp4: same storage)",
+    ),
+    Quant(
+        "awq",
+        4,
+        128,
+        R(5, 2),
+        None,
+        "AutoAWQ WQLinear_GEMM (awq/modules/linear/gemm.py): qweight int32 [in, out/8] (4 bits "
+        "a weight), qzeros int32 [in/g, out/8] (4 bits a group), scales fp16 [in/g, out] "
+        "(2 bytes a group); MoE routers are in modules_to_not_convert",
+        routers=False,
+        summary="AutoAWQ GEMM (quant_method awq): 4 + 20/g bits",
+    ),
+    Quant(
+        "gptq",
+        4,
+        128,
+        R(5, 2),
+        None,
+        "AutoGPTQ / GPTQModel QuantLinear: qweight int32 [in/8, out], qzeros int32 "
+        "[in/g, out/8], scales fp16 [in/g, out], and g_idx int32 [in] (registered always, "
+        "desc_act or not: 4 bytes per input feature)",
+        input_bytes=sympy.Integer(4),
+        routers=False,
+        summary="GPTQ 4-bit (quant_method gptq): as awq + g_idx",
+    ),
+    Quant(
+        "gptq-int8",
+        8,
+        128,
+        sympy.Integer(3),
+        None,
+        "AutoGPTQ / GPTQModel QuantLinear with bits = 8: int8 values packed in int32 qweight, "
+        "per group an fp16 scale and an 8-bit zero point in qzeros (3 bytes), g_idx int32 [in]",
+        input_bytes=sympy.Integer(4),
+        routers=False,
+        summary="GPTQ 8-bit (quant_method gptq, bits 8)",
+    ),
+    Quant(
+        "w4a16",
+        4,
+        128,
+        sympy.Integer(2),
+        None,
+        "compressed-tensors pack-quantized (llm-compressor W4A16, symmetric): weight_packed "
+        "int32 [out, in/8], weight_scale [out, in/g] in the model's 16-bit dtype "
+        "(initialize.py: scale_dtype = module.weight.dtype), no zero point, weight_shape int64 "
+        "[2] (16 bytes a matrix)",
+        tensor_bytes=sympy.Integer(16),
+        routers=False,
+        summary="compressed-tensors W4A16 (pack-quantized, symmetric)",
+    ),
+    Quant(
+        "int8-channel",
+        8,
+        None,
+        sympy.Integer(2),
+        None,
+        "compressed-tensors int-quantized W8A8 (llm-compressor): int8 weight, weight_scale "
+        "[out, 1] in the model's 16-bit dtype (channel strategy)",
+        routers=False,
+        summary="compressed-tensors W8A8 int8, one 16-bit scale per output channel",
+    ),
+    Quant(
+        "fp8-channel",
+        8,
+        None,
+        sympy.Integer(2),
+        None,
+        "compressed-tensors float-quantized FP8 / FP8_DYNAMIC (llm-compressor): float8_e4m3fn "
+        "weight, weight_scale [out, 1] in the model's 16-bit dtype (channel strategy); the "
+        "dynamic activation scales are not stored",
+        routers=False,
+        summary="compressed-tensors FP8 (dynamic), one 16-bit scale per output channel",
+    ),
+    Quant(
+        "int8-channel-fp32",
+        8,
+        None,
+        sympy.Integer(4),
+        None,
+        "compressed-tensors W8A8 int8 as vLLM loads it (model_executor/layers/quantization/"
+        "compressed_tensors/schemes/compressed_tensors_w8a8_int8.py: ChannelQuantScaleParameter "
+        "of dtype float32, one per output channel): the checkpoint's 16-bit scales held in fp32",
+        routers=False,
+        summary="W8A8 int8 as vLLM holds it: one fp32 scale per output channel",
+    ),
+    Quant(
+        "fp8-channel-fp32",
+        8,
+        None,
+        sympy.Integer(4),
+        None,
+        "compressed-tensors FP8 as vLLM loads it (compressed_tensors_w8a8_fp8.py: "
+        "ChannelQuantScaleParameter of dtype float32): e4m3 weights, one fp32 scale per output "
+        "channel",
+        routers=False,
+        summary="FP8 as vLLM holds it: one fp32 scale per output channel",
+    ),
+    Quant(
+        "fbgemm-fp8",
+        8,
+        None,
+        sympy.Integer(4),
+        None,
+        "transformers FbgemmFp8Linear (integrations/fbgemm_fp8.py): float8_e4m3fn weight, "
+        "weight_scale fp32 [out, 1], input_scale_ub fp32 [1] (4 bytes a matrix)",
+        tensor_bytes=sympy.Integer(4),
+        routers=False,
+        summary="fbgemm FP8 (quant_method fbgemm_fp8), one fp32 scale per output channel",
+    ),
+    Quant(
+        "fp8-block",
+        8,
+        None,
+        sympy.Integer(4),
+        None,
+        "DeepSeek-V3 FP8 checkpoint (config.json quantization_config: quant_method fp8, "
+        "weight_block_size [128, 128]; inference/model.py Linear: weight_scale_inv fp32 "
+        "[ceil(out/128), ceil(in/128)]); embeddings, output head, norms and routers stay bf16",
+        block=(128, 128),
+        routers=False,
+        summary="FP8 with one fp32 scale per 128 x 128 block (DeepSeek-V3, quant_method fp8)",
+    ),
+    Quant(
+        "mxfp4",
+        4,
+        32,
+        sympy.Integer(1),
+        None,
+        "OCP Microscaling Formats (MX) v1.0: FP4 E2M1 values, one 8-bit E8M0 scale per block of "
+        "32; gpt-oss checkpoints store *_blocks uint8 [..., in/32, 16] and *_scales uint8 "
+        "[..., in/32] (transformers integrations/mxfp4.py)",
+        routers=False,
+        summary="MXFP4 (gpt-oss): 4-bit values, one 8-bit scale per 32",
+    ),
+    Quant(
+        "nvfp4",
+        4,
+        16,
+        sympy.Integer(1),
+        None,
+        "NVFP4 (NVIDIA TensorRT Model Optimizer; compressed-tensors nvfp4-pack-quantized): FP4 "
+        "E2M1 values, one FP8 E4M3 scale per block of 16, one fp32 global scale per matrix "
+        "(weight_scale_2 / weight_global_scale); a W4A4 checkpoint's fp32 input scale "
+        "(4 bytes a matrix) is not counted",
+        tensor_bytes=sympy.Integer(4),
+        routers=False,
+        summary="NVFP4: 4-bit values, one fp8 scale per 16 + an fp32 scale per matrix",
+    ),
+)
+
+QUANTS: dict[str, Quant] = {q.name: q for q in REGISTRY}
+#: what turns a model's declared quantization off (``--quant none``)
+NO_QUANT = "none"
+
+
+def quant(name: str) -> Quant:
+    if name not in QUANTS:
+        raise OptionError(f"unknown quantization '{name}': valid names are {', '.join(QUANTS)}")
+    return QUANTS[name]
