@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import csv
 import functools
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +45,8 @@ from symmem.symbols import knob
 RECOMPUTE = ("none", "selective", "full")
 #: offload settings the search tries (params only with ZeRO-3)
 OFFLOAD_CHOICES: tuple[tuple[str, ...], ...] = ((), ("optimizer",), ("optimizer", "params"))
+#: the columns of a candidate row, then the recompute index
+_ROW = ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "b", "m", "offload", "recompute")
 #: the GPU components of a training step (their sum is the GPU total)
 _GPU = ("weights", "gradients", "optimizer", "activations", "transient", "overhead")
 
@@ -313,8 +314,8 @@ def search(
         for ci, ckpt in enumerate(RECOMPUTE):
             comps = _compile(m, base, ckpt, pp_on, build_tp, numbers)(columns)
             total_candidates += len(sel)
-            gpu = sum(comps[c] for c in _GPU)
-            fits = gpu <= gpu_budget
+            gpu: np.ndarray = np.sum([comps[c] for c in _GPU], axis=0)
+            fits: np.ndarray = gpu <= gpu_budget
             if host_budget is not None:
                 fits &= comps["host"] <= host_budget
             idx = np.nonzero(fits)[0]
@@ -329,11 +330,24 @@ def search(
     found: list[Layout] = []
     if kept:
         table = np.concatenate(kept)
-        tp, pp, vp, dp, cp, ep, zero, b, _, oi, ci = (table[:, i] for i in range(11))
-        n_off = np.array([len(o) for o in OFFLOAD_CHOICES])[oi]
+        t = {k: table[:, i] for i, k in enumerate(_ROW)}
+        n_off = np.array([len(o) for o in OFFLOAD_CHOICES])[t["offload"]]
+        ttp, tcp, tpp = t["tp"], t["cp"], t["pp"]
         # np.lexsort sorts by the last key first: the order of the module docstring, reversed
         order = np.lexsort(
-            (ep, vp, -b, zero, cp, pp, -tp, tp > gpus_per_node, tp * pp * cp, ci, n_off)
+            (
+                t["ep"],
+                t["vp"],
+                -t["b"],
+                t["zero"],
+                tcp,
+                tpp,
+                -ttp,
+                ttp > gpus_per_node,
+                ttp * tpp * tcp,
+                t["recompute"],
+                n_off,
+            )
         )
         for r in table[order].tolist():
             g, h = r[11], r[-1]

@@ -89,9 +89,9 @@ def _render(name: str, r: LayoutSearch, given: str, limit: int) -> None:
         f"{format_bytes(r.gpu_budget)} per GPU ({given}){host}; seq_len {r.seq_len}"
         + (f", global batch {r.global_batch}" if r.global_batch else "")
     )
-    head = ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "recompute", "mb", "m", "offload")
-    head += ("per GPU", "headroom", "host/node")
-    rows = [head]
+    head: tuple[str, ...] = ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "recompute", "mb", "m")
+    head += ("offload", "per GPU", "headroom", "host/node")
+    rows: list[tuple[str, ...]] = [head]
     shown = r.layouts if limit == 0 else r.layouts[:limit]
     for x in shown:
         rows.append(

@@ -49,9 +49,9 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     for e in entries:
         staged.add(stage_of.get(e.path, "post"), e.multiplicity * b.entry_bytes(e.path, e.saved))
     staged.add("post", lora_activations(b))
-    # activation offloading (CPU checkpointing: DeepSpeed activation_checkpointing.cpu_checkpointing,
-    # Megatron-Core's fine-grained activation offloading): what the repeated layers keep for
-    # backward waits in host memory; what sits outside the repeats stays on the GPU
+    # activation offloading (CPU checkpointing: DeepSpeed's cpu_checkpointing; Megatron-Core's
+    # activation offloading): what the repeated layers keep for backward waits in host memory;
+    # what sits outside the repeats stays on the GPU
     off = b.k.offload_activations
     if off != 0:
         repeat = staged.parts["repeat"].value()
