@@ -224,8 +224,12 @@ def search(
     if gpus < 1 or gpus_per_node < 1:
         raise OptionError("gpus and gpus_per_node must be >= 1")
     base = (options or MemoryOptions()).replace(mode="train", gpus_per_node=gpus_per_node)
-    if "seq_len" not in model.graph.symbols or "batch" not in model.graph.symbols:
-        raise OptionError("the layout search needs a sequence model with batch and seq_len")
+    symbols = model.graph.symbols
+    shapes = [s for p in places(model.graph)[0] for s in p.node.in_shape]
+    if "seq_len" not in symbols or not any(
+        sympy.sympify(s).has(symbols["seq_len"]) for s in shapes
+    ):
+        raise OptionError("the layout search needs a sequence model: its shapes use no seq_len")
     m = model.with_values({"seq_len": seq_len}, free=["batch"])
     batch = m.graph.symbols["batch"]
     ev = evaluator(m.values)
