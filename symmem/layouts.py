@@ -25,7 +25,7 @@ import csv
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -37,9 +37,11 @@ from symmem.memory.compose import components, host
 from symmem.memory.config import KNOB_ARGS, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
 from symmem.memory.placement import places
-from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
+
+if TYPE_CHECKING:  # the API floor imports nothing from here; a model is passed in
+    from symmem.model import Model
 
 #: recompute policies in the order the search prefers them
 RECOMPUTE = ("none", "selective", "full")

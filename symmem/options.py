@@ -212,15 +212,6 @@ def _offload(value: Any, name: str) -> tuple[str, ...]:
     return tuple(n for n in OFFLOADS if n in out)
 
 
-def _optional_count(value: Any, name: str) -> int | None:
-    """A whole number >= 0 (elements, layers), or None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise OptionError(f"{name} must be a whole number >= 0, not {value!r}")
-    return value
-
-
 def _policy(value: Any, name: str) -> Any:
     return value
 
