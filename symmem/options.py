@@ -40,6 +40,16 @@ MODES = ("train", "infer")
 #: tokens of one inference forward step: vLLM's default max_num_batched_tokens for `vllm serve`
 #: on a GPU of 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults)
 DEFAULT_PREFILL_CHUNK = 8192
+#: pipeline schedules (docs/memory.md): 1F1B (interleaved with --virtual-stages > 1), DualPipe and
+#: DualPipeV (DeepSeek-V3 report, Section 3.2.1 and Table 2; deepseek-ai/DualPipe)
+SCHEDULES = ("1f1b", "dualpipe", "dualpipev")
+#: how context parallelism exchanges attention's keys and values: ring attention (Liu et al. 2023;
+#: Megatron-Core's context parallelism) or all-to-all (DeepSpeed-Ulysses, Jacobs et al. 2023)
+CP_COMMS = ("ring", "ulysses")
+#: what --offload moves to host memory (ZeRO-Offload, ZeRO-Infinity, FSDP CPUOffload, activation
+#: offloading); optimizer offload takes the gradient partitions with it (Ren et al. 2021, Sec. 4)
+OFFLOADS = ("optimizer", "params", "activations")
+OFFLOAD_DEVICES = ("cpu", "nvme")
 CHECKPOINTING = ("none", "full", "selective")
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 DEVICES: tuple[str, ...] = get_args(Device)
@@ -181,6 +191,29 @@ def _choice(
         return value
 
     return parse
+
+
+def _offload(value: Any, name: str) -> tuple[str, ...]:
+    """``"optimizer,params"`` or a sequence of names -> a sorted tuple of :data:`OFFLOADS`."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: set[str] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise OptionError(f"offload must name {', '.join(OFFLOADS)}, not {value!r}")
+        item = item.strip()
+        if not item or item == "none":
+            continue
+        if item not in OFFLOADS:
+            hint = suggest(item, list(OFFLOADS))
+            raise OptionError(
+                f"unknown offload '{item}'"
+                + (f" ({hint})" if hint else "")
+                + f": valid names are {', '.join(OFFLOADS)}"
+            )
+        out.add(item)
+    return tuple(n for n in OFFLOADS if n in out)
 
 
 def _policy(value: Any, name: str) -> ActPolicy | None:
@@ -361,6 +394,59 @@ class MemoryOptions:
         "that of min(batch x seq_len, this) tokens.",
         int | None,
         parse=_positive_int,
+    )
+    # ------------------------------------------------------------ training at scale (issue 14)
+    cp: Degree = _opt(
+        1, "Context-parallel ranks: the sequence split over them (--cp-comm).", int, parse=_degree
+    )
+    cp_comm: str = _opt(
+        "ring",
+        "How context parallelism exchanges keys and values.",
+        str,
+        choices=lambda: CP_COMMS,
+        parse=_choice(lambda: CP_COMMS),
+    )
+    virtual_stages: Degree = _opt(
+        1,
+        "Model chunks per pipeline stage (interleaved 1F1B when > 1).",
+        int,
+        parse=_degree,
+    )
+    schedule: str = _opt(
+        "1f1b",
+        "Pipeline schedule.",
+        str,
+        choices=lambda: SCHEDULES,
+        parse=_choice(lambda: SCHEDULES),
+    )
+    etp: Degree | None = _opt(
+        None,
+        "Expert tensor-parallel ranks for routed experts (default: tp).",
+        int | None,
+        parse=_optional_degree,
+    )
+    edp: Degree | None = _opt(
+        None,
+        "Expert data-parallel ranks that ZeRO shards routed experts over (default: dp).",
+        int | None,
+        parse=_optional_degree,
+    )
+    offload: tuple[str, ...] = _opt(
+        (),
+        "Comma-separated states moved to host memory: optimizer (with the gradients), params, "
+        "activations.",
+        str | None,
+        parse=_offload,
+    )
+    offload_device: str = _opt(
+        "cpu",
+        "Where --offload puts them (nvme: only pinned staging buffers stay in host memory).",
+        str,
+        choices=lambda: OFFLOAD_DEVICES,
+        parse=_choice(lambda: OFFLOAD_DEVICES),
+    )
+    gpus_per_node: int = _opt(
+        8, "GPUs per node (host memory is reported per node).", int, parse=_positive_int
     )
     #: an :class:`symmem.activations.ActPolicy` that replaces the one built from attention /
     #: device / dropout / the activation dtype (Python only)

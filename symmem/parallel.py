@@ -37,7 +37,11 @@ class Parallel:
     flight on the first stage (None: pp, the 1F1B steady state); ``dp``:
     data-parallel ranks; ``zero``: ZeRO stage 0-3 over the dp ranks
     (Rajbhandari et al. 2020; FSDP FULL_SHARD = 3, SHARD_GRAD_OP = 2);
-    ``ep``: expert parallel, routed experts split over ep ranks.
+    ``ep``: expert parallel, routed experts split over ep ranks.  ``cp``: context parallel,
+    the sequence split over cp ranks.  ``virtual_stages``: model chunks per pipeline stage
+    (interleaved 1F1B, Narayanan et al. 2021, Section 2.2).  ``schedule``: 1f1b, dualpipe or
+    dualpipev (DeepSeek-V3 report, Table 2).  ``etp``: expert tensor parallel (None: tp);
+    ``edp``: the data-parallel ranks ZeRO shards routed experts over (None: dp).
     """
 
     tp: Degree = 1
@@ -47,9 +51,17 @@ class Parallel:
     sp: bool = False
     ep: Degree = 1
     micro_batches: Degree | None = None
+    cp: Degree = 1
+    virtual_stages: Degree = 1
+    schedule: str = "1f1b"
+    etp: Degree | None = None
+    edp: Degree | None = None
 
     def __post_init__(self) -> None:
-        for name in ("tp", "pp", "dp", "ep"):
+        for name in ("etp", "edp"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _check(name, getattr(self, name)))
+        for name in ("tp", "pp", "dp", "ep", "cp", "virtual_stages"):
             object.__setattr__(self, name, _check(name, getattr(self, name)))
         if self.micro_batches is not None:
             object.__setattr__(self, "micro_batches", _check("micro_batches", self.micro_batches))
@@ -58,12 +70,42 @@ class Parallel:
 
     @property
     def in_flight(self) -> sympy.Expr:
-        """Micro-batches whose activations the first pipeline stage holds (1F1B: min(m, pp))."""
-        pp = sympy.sympify(self.pp)
-        if pp == 1:
-            return sympy.Integer(1)
-        m = pp if self.micro_batches is None else sympy.sympify(self.micro_batches)
-        return sympy.Min(m, pp)
+        """Micro-batches whose activations the first pipeline stage holds, in units of one
+        micro-batch of one stage's layers: 1F1B min(m, pp) (Narayanan et al. 2021); interleaved
+        1F1B with v chunks pp (1 + (pp - 1) / (pp v)) (Megatron-LM
+        theoretical_memory_usage.py, compute_activation_memory: the interleaved schedule's
+        memory penalty); DualPipe and DualPipeV pp + 1 (DeepSeek-V3 report, Table 2)."""
+        return in_flight(
+            self.pp,
+            self.pp if self.micro_batches is None else self.micro_batches,
+            self.virtual_stages,
+            int(self.interleaved),
+            int(self.schedule != "1f1b"),
+        )
+
+    @property
+    def interleaved(self) -> bool:
+        """Interleaved 1F1B: more than one model chunk per stage (a value, decided on numbers:
+        a symbolic virtual_stages counts as interleaved)."""
+        return self.schedule == "1f1b" and sympy.sympify(self.virtual_stages) != 1
+
+    @property
+    def stage_copies(self) -> int:
+        """Stages whose parameters one rank holds: 2 under DualPipe (two copies of the model's
+        parameters, DeepSeek-V3 report Section 3.2.1), else 1."""
+        return 2 if self.schedule == "dualpipe" else 1
+
+
+def in_flight(
+    pp: Degree, micro_batches: Degree, vp: Degree, interleaved: Degree, dual: Degree
+) -> sympy.Expr:
+    """The micro-batches in flight on the first stage (:attr:`Parallel.in_flight`), from numbers or
+    symbols: ``interleaved`` and ``dual`` are 0 or 1 (interleaved 1F1B; DualPipe / DualPipeV)."""
+    pp, m, vp = sympy.sympify(pp), sympy.sympify(micro_batches), sympy.sympify(vp)
+    if pp == 1:
+        return sympy.Integer(1)
+    penalty = 1 + interleaved * (pp - 1) / (pp * vp)
+    return sympy.Min(m, pp) * penalty + dual
 
 
 def tp_splits(tensor: ParamTensor, *, output_head: bool = False) -> bool:

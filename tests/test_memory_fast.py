@@ -44,6 +44,17 @@ OPTION_SETS = [
     {"mode": "infer", "quant": "int4", "precision": "fp16"},
     {"mode": "infer", "quant": "nf4", "double_quant": True, "lora_rank": 8},
     {"lora_rank": 16, "quant": "nf4", "precision": "mixed-bf16"},
+    # training at scale (issue 14)
+    {"precision": "mixed-bf16", "cp": 2, "tp": 2, "sp": True, "zero": 3, "dp": 4},
+    {"precision": "mixed-bf16", "cp": 2, "cp_comm": "ulysses", "attention": "flash"},
+    {"precision": "mixed-bf16", "pp": 2, "virtual_stages": 2, "micro_batches": 8},
+    {"precision": "mixed-bf16", "pp": 2, "schedule": "dualpipe", "zero": 1, "dp": 2},
+    {"precision": "mixed-bf16", "pp": 2, "schedule": "dualpipev", "checkpointing": "full"},
+    {"precision": "mixed-bf16", "ep": 2, "etp": 1, "tp": 2, "edp": 2, "zero": 1, "dp": 4},
+    {"precision": "mixed-fp16", "zero": 2, "dp": 2, "offload": "optimizer", "gpus_per_node": 2},
+    {"precision": "mixed-bf16", "zero": 3, "dp": 8, "offload": "optimizer,params"},
+    {"precision": "mixed-bf16", "checkpointing": "full", "offload": "activations"},
+    {"zero": 3, "dp": 2, "offload": "optimizer,params", "offload_device": "nvme"},
 ]
 
 

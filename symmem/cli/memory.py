@@ -125,6 +125,9 @@ def _render(m: Model, result: MemoryResult, per_layer: bool, used: list[str]) ->
         if name == "total":
             typer.echo("-" * (w[0] + w[1] + w[2] + 4))
         typer.echo(f"{name.ljust(w[0])}  {exact.rjust(w[1])}  {binary.rjust(w[2])}")
+    if result.config.offload and result.host is not None:
+        exact, binary = _show(result.host.evaluate())
+        typer.echo(f"host memory per node (offloaded, not in total): {exact} ({binary})")
     typer.echo("")
     typer.echo("formulas (bytes):")
     for name, q in result.components().items():

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import sympy
 
 from symmem.graph import LayerGraph
-from symmem.memory.compose import components
+from symmem.memory.compose import components, host
 from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, Knobs, MemoryConfig, knobs_of, resolve
 from symmem.memory.context import Build
 from symmem.memory.fast import MemoryEvaluator
@@ -114,6 +114,7 @@ def build(
         config=cfg,
         rows=rows,
         notes=tuple(b.notes),
+        host=q(host(b)),
     )
 
 

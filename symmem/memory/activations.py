@@ -16,7 +16,7 @@ import sympy
 from symmem.activations import SavedEntry, saved_tensors, transient
 from symmem.layers.base import prod
 from symmem.memory.context import Build
-from symmem.memory.placement import Staged, largest
+from symmem.memory.placement import Staged, Sum, largest
 from symmem.precision import DTYPE_BYTES
 
 
@@ -49,6 +49,16 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     for e in entries:
         staged.add(stage_of.get(e.path, "post"), e.multiplicity * b.entry_bytes(e.path, e.saved))
     staged.add("post", lora_activations(b))
+    # activation offloading (CPU checkpointing: DeepSpeed's cpu_checkpointing; Megatron-Core's
+    # activation offloading): what the repeated layers keep for backward waits in host memory;
+    # what sits outside the repeats stays on the GPU
+    off = b.k.offload_activations
+    if off != 0:
+        repeat = staged.parts["repeat"].value()
+        staged.parts["repeat"] = Sum()
+        staged.add("repeat", repeat * (1 - off))
+        if b.cfg.offload_device == "cpu":
+            b.host.add("repeat", repeat * off * b.k.in_flight)
     total = staged.per_gpu(b.pp_on, b.k.pp, b.k.in_flight)
     if recompute:
         total += largest(*recompute)
@@ -86,7 +96,7 @@ def full_recompute(
     recompute = []
     for path, sets in per_iteration.items():
         rep = b.repeats[path]
-        stream = prod(rep.group.in_shape) * DTYPE_BYTES[b.cfg.act_dtype] / seq_split
+        stream = prod(rep.group.in_shape) * DTYPE_BYTES[b.cfg.act_dtype] / seq_split / b.k.cp
         checkpoints += rep.iterations * stream
         recompute.append(sympy.Add(*sets.values()))
     return kept, checkpoints, recompute

@@ -6,6 +6,7 @@ import sympy
 
 from symmem.graph import positions_warning
 from symmem.memory.activations import activations, transient_train
+from symmem.memory.buffers import buffers
 from symmem.memory.context import Build
 from symmem.memory.inference import kv_cache, transient_infer
 from symmem.memory.result import COMPONENTS
@@ -18,13 +19,15 @@ def components(b: Build) -> dict[str, sympy.Expr]:
     zero = sympy.Integer(0)
     w, g, o = model_states(b)
     comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
-    comps["weights"] = w.per_gpu(b.pp_on, b.k.pp)
+    # DualPipe: each rank holds two stages' parameters (stage_copies = 2; 1 otherwise)
+    copies = b.k.stage_copies
+    comps["weights"] = copies * w.per_gpu(b.pp_on, b.k.pp)
     if cfg.mode == "train":
-        comps["gradients"] = g.per_gpu(b.pp_on, b.k.pp)
-        comps["optimizer"] = o.per_gpu(b.pp_on, b.k.pp)
+        comps["gradients"] = copies * g.per_gpu(b.pp_on, b.k.pp)
+        comps["optimizer"] = copies * o.per_gpu(b.pp_on, b.k.pp)
         comps["activations"], more = activations(b)
         b.notes += more
-        comps["transient"] = transient_train(b)
+        comps["transient"] = transient_train(b) + buffers(b)
     else:
         comps["kv_cache"] = kv_cache(b)
         comps["transient"] = transient_infer(b)
@@ -44,3 +47,9 @@ def components(b: Build) -> dict[str, sympy.Expr]:
         )
     comps["total"] = sympy.Add(*comps.values())
     return comps
+
+
+def host(b: Build) -> sympy.Expr:
+    """Host memory per node of a build whose components were computed (:func:`components`):
+    each rank's offloaded states (on its busiest pipeline stage) times the GPUs of a node."""
+    return b.k.node_gpus * b.k.stage_copies * b.host.per_gpu(b.pp_on, b.k.pp)

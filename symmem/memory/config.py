@@ -19,7 +19,7 @@ from symmem.errors import OptionError
 from symmem.optimizers import Optimizer
 from symmem.optimizers import optimizer as get_optimizer
 from symmem.options import ACT_DTYPES, ADAPTER_DTYPES, MemoryOptions
-from symmem.parallel import Parallel
+from symmem.parallel import Parallel, in_flight
 from symmem.precision import (
     DTYPE_BYTES,
     FLOAT_DTYPES,
@@ -39,6 +39,15 @@ from symmem.symbols import knob
 #: discuss.pytorch.org/t/81330 and /t/73021) plus caching-allocator slack,
 #: rounded to 1 GiB.  0 on the CPU.  Override with ``overhead=``.
 DEFAULT_CUDA_OVERHEAD = 2**30
+
+#: what each ZeRO stage partitions over the data-parallel ranks (Rajbhandari et al. 2020,
+#: Section 5: P_os, P_os+g, P_os+g+p; FSDP SHARD_GRAD_OP = 2, FULL_SHARD = 3)
+ZERO_SHARDS: dict[int, frozenset[str]] = {
+    0: frozenset(),
+    1: frozenset({"optimizer"}),
+    2: frozenset({"optimizer", "gradients"}),
+    3: frozenset({"optimizer", "gradients", "weights"}),
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,11 @@ class MemoryConfig:
     #: the options left unset that were resolved from the model (or from the house default):
     #: (option, value, where it came from and which option changes it)
     assumed: tuple[tuple[str, str, str], ...] = ()
+    #: what lives in host memory (:data:`symmem.options.OFFLOADS`) and on which device
+    offload: tuple[str, ...] = ()
+    offload_device: str = "cpu"
+    cp_comm: str = "ring"
+    gpus_per_node: int = 8
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -102,6 +116,17 @@ class MemoryConfig:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
         out.update(tp=_num(p.tp), pp=_num(p.pp), dp=_num(p.dp), zero=p.zero, sp=p.sp, ep=_num(p.ep))
+        if p.cp != 1:
+            out.update(cp=_num(p.cp), cp_comm=self.cp_comm)
+        if p.virtual_stages != 1 or p.schedule != "1f1b":
+            out.update(virtual_stages=_num(p.virtual_stages), schedule=p.schedule)
+        if p.etp is not None or p.edp is not None:
+            out.update(
+                etp=None if p.etp is None else _num(p.etp),
+                edp=None if p.edp is None else _num(p.edp),
+            )
+        if self.offload:
+            out.update(offload=list(self.offload), offload_device=self.offload_device)
         if self.quant:
             out.update(quant=self.quant, group_size=self.group_size, double_quant=self.double_quant)
         if self.lora_rank is not None:
@@ -138,7 +163,14 @@ class MemoryConfig:
             f"tp={p.tp} pp={p.pp} dp={p.dp} zero={p.zero}"
             + (" sp" if p.sp else "")
             + (f" ep={p.ep}" if p.ep != 1 else "")
+            + (f" cp={p.cp} ({self.cp_comm})" if p.cp != 1 else "")
+            + (f" vp={p.virtual_stages}" if p.virtual_stages != 1 else "")
+            + (f" {p.schedule}" if p.schedule != "1f1b" else "")
+            + (f" etp={p.etp}" if p.etp is not None else "")
+            + (f" edp={p.edp}" if p.edp is not None else "")
         )
+        if self.offload:
+            parts.append(f"offload {','.join(self.offload)} to {self.offload_device}")
         parts.append(f"{self.device}, {self.attention} attention")
         head = "training step" if self.mode == "train" else "inference"
         return f"{head} per GPU: " + "; ".join(parts)
@@ -177,6 +209,25 @@ class Knobs:
     #: 1 when the optimizer keeps an fp32 copy of the gradients, else 0
     grad_copy: sympy.Expr
     overhead: sympy.Expr
+    # ---- training at scale (issue 14); each 0/1 flag multiplies the terms it switches
+    #: context-parallel ranks, and 1 when cp > 1 (keys and values are exchanged)
+    cp: sympy.Expr = sympy.Integer(1)
+    cp_on: sympy.Expr = sympy.Integer(0)
+    #: expert tensor-parallel and expert data-parallel ranks (routed experts)
+    etp: sympy.Expr = sympy.Integer(1)
+    edp: sympy.Expr = sympy.Integer(1)
+    #: 1 when the ZeRO stage shards that component over the data-parallel ranks
+    zero_weights: sympy.Expr = sympy.Integer(0)
+    zero_grads: sympy.Expr = sympy.Integer(0)
+    zero_optimizer: sympy.Expr = sympy.Integer(0)
+    #: 1 when that state lives in host memory (--offload)
+    offload_params: sympy.Expr = sympy.Integer(0)
+    offload_optimizer: sympy.Expr = sympy.Integer(0)
+    offload_activations: sympy.Expr = sympy.Integer(0)
+    #: GPUs per node (host memory per node)
+    node_gpus: sympy.Expr = sympy.Integer(8)
+    #: pipeline stages whose parameters one rank holds (2 under DualPipe)
+    stage_copies: sympy.Expr = sympy.Integer(1)
 
     @staticmethod
     def names() -> tuple[str, ...]:
@@ -199,13 +250,41 @@ def knobs_of(cfg: MemoryConfig) -> Knobs:
         master=sympy.Integer(int(cfg.master)),
         grad_copy=sympy.Integer(int(cfg.grad_fp32_copy)),
         overhead=sympy.Integer(cfg.overhead),
+        **{name: sympy.sympify(v) for name, v in _scale_knobs(cfg).items()},
     )
 
 
+def _scale_knobs(cfg: MemoryConfig) -> dict[str, Any]:
+    """The knobs of issue 14 (context / expert parallelism, ZeRO flags, offload, DualPipe)."""
+    p = cfg.parallel
+    shards = ZERO_SHARDS[p.zero]
+    return {
+        "cp": p.cp,
+        "cp_on": int(sympy.sympify(p.cp) != 1),
+        "etp": p.tp if p.etp is None else p.etp,
+        "edp": sympy.sympify(p.dp) * sympy.sympify(p.cp) if p.edp is None else p.edp,
+        "zero_weights": int("weights" in shards),
+        "zero_grads": int("gradients" in shards),
+        "zero_optimizer": int("optimizer" in shards),
+        "offload_params": int("params" in cfg.offload),
+        "offload_optimizer": int("optimizer" in cfg.offload),
+        "offload_activations": int("activations" in cfg.offload),
+        "node_gpus": cfg.gpus_per_node,
+        "stage_copies": p.stage_copies,
+    }
+
+
 def symbolic_knobs() -> Knobs:
-    """Every knob as its symbol (:func:`symmem.symbols.knob`); ``in_flight`` as min(m, pp)."""
+    """Every knob as its symbol (:func:`symmem.symbols.knob`); ``in_flight`` from the pipeline
+    stages, micro-batches, virtual stages and schedule flags (:func:`symmem.parallel.in_flight`)."""
     k = {name: knob(name) for name in Knobs.names()}
-    k["in_flight"] = sympy.Min(knob("micro_batches"), k["pp"])
+    k["in_flight"] = in_flight(
+        k["pp"],
+        knob("micro_batches"),
+        knob("virtual_stages"),
+        knob("interleaved"),
+        knob("dual"),
+    )
     return Knobs(**k)
 
 
@@ -227,6 +306,10 @@ def knob_values(cfg: MemoryConfig) -> tuple[int | Fraction, ...]:
         int(cfg.grad_fp32_copy),
         cfg.overhead,
         _number(micro),
+        *(_number(v) for v in _scale_knobs(cfg).values()),
+        _number(p.virtual_stages),
+        int(p.interleaved),
+        int(p.schedule != "1f1b"),
     )
 
 
@@ -244,6 +327,21 @@ KNOB_ARGS = (
     "grad_copy",
     "overhead",
     "micro_batches",
+    "cp",
+    "cp_on",
+    "etp",
+    "edp",
+    "zero_weights",
+    "zero_grads",
+    "zero_optimizer",
+    "offload_params",
+    "offload_optimizer",
+    "offload_activations",
+    "node_gpus",
+    "stage_copies",
+    "virtual_stages",
+    "interleaved",
+    "dual",
 )
 _BYTES: dict[str, int | Fraction] = {
     name: int(b) if b.is_Integer else Fraction(int(b.p), int(b.q))
@@ -338,7 +436,21 @@ def resolve(
     precision_name, quant_name, group_size, double_quant, assumed = model_defaults(
         o, declared or {}
     )
-    par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
+    par = Parallel(
+        o.tp,
+        o.pp,
+        o.dp,
+        o.zero,
+        o.sp,
+        o.ep,
+        o.micro_batches,
+        cp=o.cp,
+        virtual_stages=o.virtual_stages,
+        schedule=o.schedule,
+        etp=o.etp,
+        edp=o.edp,
+    )
+    _check_scale(o, par)
     prec = get_precision(precision_name)
     opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
     w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
@@ -409,5 +521,27 @@ def resolve(
         lora_state_dtype=lora_state,
         prefill_chunk=o.prefill_chunk,
         assumed=assumed,
+        offload=o.offload,
+        offload_device=o.offload_device,
+        cp_comm=o.cp_comm,
+        gpus_per_node=o.gpus_per_node,
     )
     return cfg, opt, q
+
+
+def _check_scale(o: MemoryOptions, par: Parallel) -> None:
+    """What the options of issue 14 need of each other (decided on values)."""
+    one = sympy.Integer(1)
+    if sympy.sympify(par.virtual_stages) != one and sympy.sympify(par.pp) == one:
+        raise OptionError("virtual_stages interleaves pipeline stages: it needs pp > 1")
+    if par.schedule != "1f1b" and sympy.sympify(par.virtual_stages) != one:
+        raise OptionError(f"virtual_stages applies to 1f1b, not to {par.schedule}")
+    if par.schedule != "1f1b" and sympy.sympify(par.pp) == one:
+        raise OptionError(f"{par.schedule} is a pipeline schedule: it needs pp > 1")
+    if "params" in o.offload and o.zero != 3:
+        raise OptionError(
+            "offloading parameters keeps each rank's shard on the host: it needs zero = 3 "
+            "(ZeRO-Infinity / FSDP CPUOffload)"
+        )
+    if o.offload and o.mode != "train":
+        raise OptionError("offload applies to training (mode train)")

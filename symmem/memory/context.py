@@ -16,7 +16,7 @@ from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.layers.base import ParamTensor, Saved
 from symmem.memory.config import Knobs, MemoryConfig
-from symmem.memory.placement import Place, Repeat, Sum, output_head, places
+from symmem.memory.placement import Place, Repeat, Staged, Sum, output_head, places
 from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
 from symmem.precision import DTYPE_BYTES, Quant
@@ -59,6 +59,8 @@ class Build:
         #: the LoRA targets that matched a matrix (a target that matches none is an error)
         self.lora_matched: set[str] = set()
         self.rows: dict[str, dict[str, Sum]] = {}
+        #: bytes one rank keeps in host memory (offloaded states), by pipeline part
+        self.host = Staged()
         if self.pp_on and not self.repeats:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
@@ -70,6 +72,10 @@ class Build:
         ev = evaluator(self.values)
         tp, ep = ev(sympy.sympify(self.par.tp)), ev(sympy.sympify(self.par.ep))
         degrees = {"tp": tp, "ep": ep}
+        cp = ev(sympy.sympify(self.par.cp))
+        if self.cfg.cp_comm == "ulysses" and isinstance(tp, int) and isinstance(cp, int):
+            # Ulysses re-shards the sequence into heads: tp x cp must divide the heads
+            degrees["tp"] = tp * cp
         for place in self.places:
             for opt, size in place.node.layer.parallel_sizes().items():
                 degree = degrees.get(opt)
@@ -111,7 +117,10 @@ class Build:
         return sympy.Integer(1)
 
     def entry_bytes(self, path: str, saved: Saved) -> sympy.Expr:
-        return saved.numel * self.act_bytes(saved.dtype) / self.split(path, saved)
+        """Context parallelism splits every saved tensor's tokens over cp ranks: each rank keeps
+        its s/cp positions (ring attention and Ulysses alike; an s x s score matrix becomes
+        s/cp x s: Liu et al. 2023, Jacobs et al. 2023)."""
+        return saved.numel * self.act_bytes(saved.dtype) / self.split(path, saved) / self.k.cp
 
     def quantized(self, place: Place, t: ParamTensor) -> bool:
         """Weight-only quantization replaces the nn.Linear matrices, not the output head

@@ -45,6 +45,8 @@ _NUMERIC = frozenset(
         "overhead",
         "precision",
         "parallel",
+        "offload",
+        "gpus_per_node",
     }
 )
 
@@ -162,6 +164,8 @@ class MemoryEvaluator:
         """What the full build refuses, checked on numbers (Build.check_divisible)."""
         p = cfg.parallel
         degrees = {"tp": sympy.sympify(p.tp), "ep": sympy.sympify(p.ep)}
+        if cfg.cp_comm == "ulysses":  # Ulysses re-shards the sequence into heads (Build)
+            degrees["tp"] = degrees["tp"] * sympy.sympify(p.cp)
         for opt, size, value, path in self._sizes:
             degree = degrees.get(opt)
             if degree is not None and degree.is_Integer and degree != 1 and value % int(degree):

@@ -59,6 +59,9 @@ class MemoryResult:
     config: MemoryConfig
     rows: tuple[MemoryRow, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: host memory per node (offloaded states of its GPUs' ranks; 0 without --offload): a second
+    #: budget beside the GPU's, not part of ``total``
+    host: Quantity | None = None
 
     def components(self, *, with_total: bool = True) -> dict[str, Quantity]:
         names = (*COMPONENTS, "total") if with_total else COMPONENTS
@@ -83,4 +86,9 @@ class MemoryResult:
             "formulas": self.formulas(),
             "config": self.config.describe(),
             "notes": list(self.notes),
+            **(
+                {"host_per_node": num(self.host.evaluate())}
+                if self.config.offload and self.host
+                else {}
+            ),
         }

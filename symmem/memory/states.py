@@ -15,20 +15,12 @@ from __future__ import annotations
 import sympy
 
 from symmem.errors import OptionError
+from symmem.memory.config import ZERO_SHARDS  # noqa: F401 - re-exported (the stages as data)
 from symmem.memory.context import FP32, Build
 from symmem.memory.placement import Place, Staged, Sum
 from symmem.options import DEFAULT_LORA_TARGETS
 from symmem.parallel import is_routed_expert, tp_splits
 from symmem.precision import DTYPE_BYTES
-
-#: what each ZeRO stage partitions over the data-parallel ranks (Rajbhandari et al. 2020,
-#: Section 5: P_os, P_os+g, P_os+g+p; FSDP SHARD_GRAD_OP = 2, FULL_SHARD = 3)
-ZERO_SHARDS: dict[int, frozenset[str]] = {
-    0: frozenset(),
-    1: frozenset({"optimizer"}),
-    2: frozenset({"optimizer", "gradients"}),
-    3: frozenset({"optimizer", "gradients", "weights"}),
-}
 
 #: (gradient bytes, fp32 master copy (0/1), fp32 gradient copy (0/1), state bytes) of a kind of
 #: trainable tensor
@@ -38,7 +30,6 @@ _Kind = tuple[sympy.Expr, sympy.Expr, sympy.Expr, sympy.Expr]
 def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
     """Weights, gradients and optimizer state, each split by pipeline part."""
     cfg, k = b.cfg, b.k
-    shards = ZERO_SHARDS[b.par.zero]
     train = cfg.mode == "train"
     wb, gb, sb = k.weight_bytes, k.grad_bytes, k.state_bytes
     weights, grads, opt = Staged(), Staged(), Staged()
@@ -56,8 +47,27 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         DTYPE_BYTES[cfg.lora_state_dtype],
     )
 
-    def shard(amount: sympy.Expr, component: str) -> sympy.Expr:
-        return amount / k.dp if component in shards else amount
+    # ZeRO partitions over the data-parallel ranks, which include the context-parallel ones
+    # (Megatron-LM's distributed optimizer shards over the dp x cp group); routed experts over
+    # their own expert data-parallel ranks (Megatron-Core: world / (etp x ep x pp)).  A 0/1
+    # knob per component (zero_weights...) keeps the stage a number for the layout search.
+    flags = {"weights": k.zero_weights, "gradients": k.zero_grads, "optimizer": k.zero_optimizer}
+    dense_group, expert_group = k.dp * k.cp, k.edp
+
+    def shard(amount: sympy.Expr, component: str, expert: bool = False) -> sympy.Expr:
+        group = expert_group if expert else dense_group
+        return amount / (1 + flags[component] * (group - 1))
+
+    on_host = cfg.offload_device == "cpu"
+
+    def offload(place: Place, amount: sympy.Expr, flag: sympy.Expr) -> sympy.Expr:
+        """The GPU's part of ``amount``; the host's (``flag`` = 1: offloaded) goes to b.host.
+        ZeRO-Offload (Ren et al. 2021, Section 4) keeps the fp32 parameters, the optimizer
+        states and the gradients of each rank's partition in (pinned) CPU memory; on NVMe
+        (ZeRO-Infinity) host memory keeps none of it."""
+        if on_host:
+            b.host.add(place.stage, amount * flag)
+        return amount * (1 - flag)
 
     def trainable_bytes(
         place: Place,
@@ -66,13 +76,15 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         split: sympy.Expr,
         row: dict[str, Sum],
         kind: _Kind = base_kind,
+        expert: bool = False,
     ) -> None:
         g_bytes, has_master, has_copy, s_bytes = kind
         g = place.mult * shape_numel * g_bytes / split
         o = place.mult * shape_numel * FP32 * (has_master + has_copy) / split
         full, scales = state
         o += place.mult * (full * s_bytes + scales) / split
-        g, o = shard(g, "gradients"), shard(o, "optimizer")
+        g, o = shard(g, "gradients", expert), shard(o, "optimizer", expert)
+        g, o = offload(place, g, k.offload_optimizer), offload(place, o, k.offload_optimizer)
         grads.add(place.stage, g)
         opt.add(place.stage, o)
         row["gradients"] += g
@@ -88,19 +100,32 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
             if node.tie and t.name == "weight" and not (b.pp_on and place.stage == "post"):
                 continue
             split = sympy.Integer(1)
+            expert = is_routed_expert(t)
             if tp_splits(t, output_head=node.path == b.head):
-                split *= k.tp
-            if is_routed_expert(t):
+                # routed experts split over the expert tensor-parallel ranks (Megatron-Core
+                # --expert-tensor-parallel-size, default tp)
+                split *= k.etp if expert else k.tp
+            if expert:
                 split *= k.ep
             quantized = b.quantized(place, t)
             w = shard(
-                place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split, "weights"
+                place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split,
+                "weights",
+                expert,
             )
+            w = offload(place, w, k.offload_params)
             weights.add(place.stage, w)
             row["weights"] += w
             frozen = t.buffer or quantized or lora
             if train and not frozen:
-                trainable_bytes(place, t.numel, b.opt.state_numel(t.shape, t.copies), split, row)
+                trainable_bytes(
+                    place,
+                    t.numel,
+                    b.opt.state_numel(t.shape, t.copies),
+                    split,
+                    row,
+                    expert=expert,
+                )
             if lora and b.lora_target(place, t):
                 matched = True
                 # LoRA (Hu et al. 2022): A (r x in) and B (out x r) per targeted matrix,
