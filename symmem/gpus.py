@@ -92,9 +92,11 @@ CATALOGUE: tuple[GPU, ...] = (
         "NVIDIA GeForce RTX 3090",
         "24 GB GDDR6X",
         24 * GiB,
-        None,
+        24576 * MiB,
         "https://www.nvidia.com/en-us/geforce/graphics-cards/30-series/rtx-3090-3090ti/ (specs: "
         "24 GB GDDR6X)",
+        reported_source="https://github.com/noonghunna/club-3090/issues/1127 (nvidia-smi: "
+        "'NVIDIA GeForce RTX 3090 ... 22591MiB /  24576MiB')",
         cuda_bytes=_gib(23.58),
         cuda_source=(
             "https://github.com/vllm-project/vllm/issues/10517 (vLLM: 'total_gpu_memory=23.58GiB')"
@@ -108,7 +110,8 @@ CATALOGUE: tuple[GPU, ...] = (
         24564 * MiB,
         "https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/ (specs: 24 GB "
         "GDDR6X)",
-        "public nvidia-smi printouts of an RTX 4090: '24564MiB'",
+        "https://github.com/RLinf/RLinf/issues/255 (nvidia-smi: 'NVIDIA GeForce RTX 4090 ... "
+        "507MiB /  24564MiB')",
     ),
     GPU(
         "rtx5090",
@@ -137,6 +140,9 @@ CATALOGUE: tuple[GPU, ...] = (
         None,
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 40GB HBM2)",
+        cuda_bytes=_gib(39.38),
+        cuda_source="https://github.com/vllm-project/vllm/issues/16570 (vLLM 0.8.3 on 4 x A100 "
+        "40GB: 'total_gpu_memory (39.38GiB)')",
         nvlink=True,
     ),
     GPU(
@@ -186,6 +192,8 @@ CATALOGUE: tuple[GPU, ...] = (
         23034 * MiB,
         "https://www.nvidia.com/en-us/data-center/l4/ (GPU memory: 24GB)",
         "public nvidia-smi printouts of an L4: '23034MiB' (ECC on)",
+        note="no CUDA total (vLLM's total_gpu_memory) is catalogued: a serving plan budgets "
+        "from nvidia-smi's total, which is a few hundred MiB above what CUDA reports",
     ),
     GPU(
         "t4",
@@ -265,20 +273,22 @@ CATALOGUE: tuple[GPU, ...] = (
         "NVIDIA RTX A6000",
         "48 GB GDDR6",
         48 * GiB,
-        49140 * MiB,
+        None,
         "https://www.nvidia.com/en-us/design-visualization/rtx-a6000/ (GPU memory: 48 GB GDDR6 "
         "with ECC)",
-        "public nvidia-smi printouts of an RTX A6000: '49140MiB'",
+        note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout "
+        "was found; the capacity is the nominal 48 GiB, an upper bound",
     ),
     GPU(
         "rtx6000-ada",
         "NVIDIA RTX 6000 Ada Generation",
         "48 GB GDDR6",
         48 * GiB,
-        49140 * MiB,
+        None,
         "https://www.nvidia.com/en-us/design-visualization/rtx-6000/ (GPU memory: 48 GB GDDR6 "
         "with ECC)",
-        "public nvidia-smi printouts of an RTX 6000 Ada: '49140MiB'",
+        note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout "
+        "was found; the capacity is the nominal 48 GiB, an upper bound",
     ),
     GPU(
         "l40s",
@@ -287,7 +297,9 @@ CATALOGUE: tuple[GPU, ...] = (
         48 * GiB,
         46068 * MiB,
         "https://www.nvidia.com/en-us/data-center/l40s/ (GPU memory: 48GB GDDR6 with ECC)",
-        "public nvidia-smi printouts of an L40S: '46068MiB' (ECC on)",
+        "https://github.com/akash-network/provider-configs/pull/99 (nvidia-smi "
+        "--query-gpu=name,...,memory.total: 'NVIDIA L40S, 595.71.05, 46068 MiB'; ECC on)",
+        note="no CUDA total is catalogued: a serving plan budgets from nvidia-smi's total",
     ),
     GPU(
         "a40",
@@ -296,16 +308,20 @@ CATALOGUE: tuple[GPU, ...] = (
         48 * GiB,
         46068 * MiB,
         "https://www.nvidia.com/en-us/data-center/a40/ (GPU memory: 48 GB GDDR6 with ECC)",
-        "public nvidia-smi printouts of an A40: '46068MiB' (ECC on)",
+        "https://github.com/guoqingbao/Lvllm/issues/35 ('NVIDIA A40，显存大小46068MiB', with a "
+        "vLLM log; ECC on)",
+        note="no CUDA total is catalogued: a serving plan budgets from nvidia-smi's total",
     ),
     GPU(
         "h100-pcie",
         "NVIDIA H100 PCIe",
         "80 GB HBM2e",
         80 * GiB,
-        81559 * MiB,
+        None,
         "https://www.nvidia.com/en-us/data-center/h100/ (H100 PCIe: GPU memory 80GB)",
-        "public nvidia-smi printouts of an H100 PCIe: '81559MiB'",
+        note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout of "
+        "the PCIe card was found (the SXM part's is 81,559 MiB); the capacity is the nominal "
+        "80 GiB, an upper bound",
     ),
     GPU(
         "h100-nvl",
@@ -313,7 +329,11 @@ CATALOGUE: tuple[GPU, ...] = (
         "94 GB HBM3",
         94 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: GPU memory 94GB)",
+        "https://github.com/akash-network/provider-configs/pull/91 (H100 NVL, device 0x2321: "
+        "'94 GiB of HBM3 memory per GPU')",
+        note="the nvidia-smi and CUDA totals are not catalogued; fastfetch reads 99,961,274,368 "
+        "bytes (93.1 GiB) of dedicated memory from the driver "
+        "(https://github.com/fastfetch-cli/fastfetch/issues/1658), below the nominal 94 GiB",
         nvlink=True,
     ),
     GPU(
@@ -322,8 +342,10 @@ CATALOGUE: tuple[GPU, ...] = (
         "96 GB HBM3",
         96 * GiB,
         None,
-        "https://www.nvidia.com/en-us/data-center/h20/ (H20: 96 GB HBM3; as listed in NVIDIA's "
-        "China data-center lineup)",
+        "https://github.com/vllm-project/vllm/issues/17852 (a vLLM user's 'H20 (96G)'; NVIDIA "
+        "publishes no H20 product page outside China)",
+        note="the nominal 96 GB is a user's statement, not a datasheet; no nvidia-smi or CUDA "
+        "total is catalogued",
         nvlink=True,
     ),
     GPU(
@@ -332,7 +354,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "256 GB HBM3E",
         256 * GiB,
         None,
-        "https://www.amd.com/en/products/accelerators/instinct/mi300/mi325x.html (256 GB HBM3E)",
+        "https://tensorwave.com/blog/mi325x-vs-mi300x-whats-new-what-matters-and-why-it-changes-"
+        "your-ai-stack ('MI325X features 256 GB of the newer HBM3E memory on each GPU')",
         nvlink=True,
     ),
     GPU(
@@ -341,9 +364,8 @@ CATALOGUE: tuple[GPU, ...] = (
         "128 GB HBM2e",
         128 * GiB,
         None,
-        "https://www.intel.com/content/www/us/en/products/details/processors/ai-accelerators/"
-        "gaudi.html "
-        "(Gaudi 3: 128 GB HBM2e)",
+        "https://gigazine.net/gsc_news/en/20240423-intel-gaudi-3-photo-report (quoting "
+        "ServeTheHome: 'Intel Gaudi 3, the new 128GB HBM2e AI chip')",
         note="an HPU, not a CUDA device: PyTorch sees it through habana_frameworks",
     ),
 )
