@@ -29,7 +29,7 @@ per-kind table.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import sympy
@@ -89,8 +89,11 @@ class _Raw:
 
 
 class _Walker:
-    def __init__(self, policy: ActPolicy) -> None:
+    def __init__(
+        self, policy: ActPolicy, values: Mapping[sympy.Symbol, sympy.Expr] | None = None
+    ) -> None:
         self.policy = policy
+        self.values = values
         self.ids = itertools.count()
 
     def new_id(self) -> int:
@@ -104,7 +107,10 @@ class _Walker:
         for child in group.body:
             if isinstance(child, LayerNode):
                 nxt = cur if child.layer.passthrough else self.new_id()
-                for s in child.layer.activations(child.in_shape, self.policy):
+                layer = child.layer
+                if self.values is not None:
+                    layer = layer.dropout_at(self.values)
+                for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
                     key: object = (
@@ -179,14 +185,20 @@ def _output_shape(graph: LayerGraph) -> tuple[sympy.Expr, ...]:
     return tuple(graph.root.out_shape)
 
 
-def saved_tensors(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedEntry]:
+def saved_tensors(
+    graph: LayerGraph,
+    policy: ActPolicy | None = None,
+    values: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+) -> list[SavedEntry]:
     """Every tensor kept for backward by one training forward pass, in execution order.
 
     The loss's own saved tensors (path ``"loss"``) come last when
-    ``policy.loss`` is cross-entropy.
+    ``policy.loss`` is cross-entropy.  ``values``: the model's values, at which the
+    conditions on symbols are decided (a dropout probability of 0 keeps no mask);
+    without them such a condition stays a ``Piecewise`` in the symbol.
     """
     policy = policy or ActPolicy()
-    walker = _Walker(policy)
+    walker = _Walker(policy, values)
     start = walker.new_id()
     raws, _ = walker.group(graph.root, start, sympy.Integer(1), None)
     out = _dedup(raws)

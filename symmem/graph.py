@@ -21,6 +21,7 @@ from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.policy import IMPLS
 from symmem.symbols import IMPLICIT_FREE, sym
 
 # ---------------------------------------------------------------- graph nodes
@@ -67,6 +68,9 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     # Whether MoE "active parameters per token" count the input-embedding table
     # (Mixtral's published 12.9B does; DeepSeek-V3's published 37B does not).
     "active_embeddings": ("count", "exclude"),
+    # The implementation the model is built with, whose saved tensors the memory model
+    # counts by default (symmem.policy.IMPLS; `--impl` overrides it).
+    "impl": tuple(IMPLS),
 }
 
 

@@ -133,7 +133,8 @@ class MemWriter:
             lines += [f"  {ln}" for b in body for ln in b.split("\n")]
             lines.append("}")
         lines.append("")
-        opts = ", ".join(["input = [batch, seq_len]", *self.header_options])
+        # an imported model is built as transformers builds it: its saved tensors by its rules
+        opts = ", ".join(["input = [batch, seq_len]", "impl = transformers", *self.header_options])
         lines.append(f"model {self.model_name}({opts}) {{")
         lines += self.body
         lines.append("}")

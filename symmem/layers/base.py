@@ -22,7 +22,7 @@ sharding and recompute are applied once, by :mod:`symmem.memory`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import reduce
 from typing import TYPE_CHECKING, Annotated, ClassVar, Self
@@ -209,6 +209,20 @@ class Layer:
             return self
         zero = {name: sympy.Integer(0) for name in self.dropout_fields}
         return replace(self, **zero)  # type: ignore[type-var]
+
+    def dropout_at(self, values: Mapping[sympy.Symbol, sympy.Expr]) -> Self:
+        """The layer with each dropout probability (:attr:`dropout_fields`) that has a value
+        at ``values`` replaced by that number, so that :meth:`activations` decides on the
+        value (``p = 0`` keeps no mask) and not on the symbol; a free probability stays."""
+        if not self.dropout_fields:
+            return self
+        changes = {}
+        for name in self.dropout_fields:
+            expr = sympy.sympify(getattr(self, name))
+            value = expr.xreplace(dict(values))
+            if value is not expr and not value.free_symbols:
+                changes[name] = sympy.nsimplify(value) if value.is_Float else value
+        return replace(self, **changes) if changes else self  # type: ignore[type-var]
 
     def with_policy(self, policy: ActPolicy) -> Self:
         """The layer with the choices it leaves to the policy made (an attention layer

@@ -83,7 +83,7 @@ def build(
     graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], options: MemoryOptions
 ) -> MemoryResult:
     """The memory of ``graph`` at ``values`` under ``options``."""
-    cfg, opt, quant = resolve(options)
+    cfg, opt, quant = resolve(options, graph.options.get("impl"))
     b = Build(graph, values, cfg, opt, quant, options.policy, knobs_of(cfg))
     comps = components(b)
     symbols = _symbols(graph, cfg)

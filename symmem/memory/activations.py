@@ -23,7 +23,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     """Bytes of activations kept for backward on the busiest GPU, and notes."""
     cfg = b.cfg
     stage_of = {p.node.path: p.stage for p in b.places}
-    entries = saved_tensors(b.graph, b.policy)
+    entries = saved_tensors(b.graph, b.policy, b.values)
     if cfg.checkpointing == "selective":
         # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
         # its dropout, attention over V); keep everything else

@@ -60,6 +60,12 @@ class MemoryConfig:
     #: dtype of LoRA adapters, their gradients, and their optimizer state
     lora_dtype: str = "fp32"
     lora_state_dtype: str = "fp32"
+    #: the implementation whose saved tensors are counted (symmem.policy.IMPLS)
+    impl: str = "torch"
+    #: the training loss on the model's output ("cross_entropy" or "none")
+    loss: str = "cross_entropy"
+    #: the recurrent kernel (native, onednn, cudnn)
+    rnn: str = "native"
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -71,6 +77,7 @@ class MemoryConfig:
             "device": self.device,
             "attention": self.attention,
             "dropout": self.dropout,
+            "impl": self.impl,
             "overhead": self.overhead,
         }
         if self.mode == "train":
@@ -81,6 +88,7 @@ class MemoryConfig:
                 optimizer=self.optimizer,
                 state_dtype=self.state_dtype,
                 checkpointing=self.checkpointing,
+                loss=self.loss,
             )
         else:
             out["kv_dtype"] = self.kv_dtype
@@ -113,7 +121,7 @@ class MemoryConfig:
             + (" sp" if p.sp else "")
             + (f" ep={p.ep}" if p.ep != 1 else "")
         )
-        parts.append(f"{self.device}, {self.attention} attention")
+        parts.append(f"{self.device}, {self.attention} attention, as {self.impl} builds it")
         head = "training step" if self.mode == "train" else "inference"
         return f"{head} per GPU: " + "; ".join(parts)
 
@@ -224,8 +232,13 @@ def _number(x: Any) -> int:
     raise OptionError(f"fast evaluation needs whole-number parallel degrees, not {x}")
 
 
-def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
-    """The configuration that ``o`` means, with the optimizer and quantization presets it names."""
+def resolve(
+    o: MemoryOptions, model_impl: str | None = None
+) -> tuple[MemoryConfig, Optimizer, Quant | None]:
+    """The configuration that ``o`` means, with the optimizer and quantization presets it names.
+
+    ``model_impl``: the implementation the model declares (a .mem header's ``impl = ...``),
+    used when ``o.impl`` is None; a model that declares none is built as plain PyTorch."""
     par = Parallel(o.tp, o.pp, o.dp, o.zero, o.sp, o.ep, o.micro_batches)
     prec = get_precision(o.precision)
     opt = get_optimizer(o.optimizer)
@@ -291,5 +304,8 @@ def resolve(o: MemoryOptions) -> tuple[MemoryConfig, Optimizer, Quant | None]:
         overhead=ovh,
         lora_dtype=la,
         lora_state_dtype=lora_state,
+        impl=o.impl or (o.policy.impl if o.policy is not None else None) or model_impl or "torch",
+        loss=o.loss,
+        rnn=o.rnn,
     )
     return cfg, opt, q

@@ -140,7 +140,7 @@ class MemoryEvaluator:
     def bytes(self, options: MemoryOptions | None = None, **kw: Any) -> dict[str, int | Fraction]:
         """Each component and ``total`` in bytes per GPU under ``options`` (or keywords)."""
         opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
-        cfg, opt, quant = resolve(opts)
+        cfg, opt, quant = resolve(opts, self.graph.options.get("impl"))
         self._check(cfg)
         key = _structure(cfg, opts)
         fn = self._compiled.get(key)
@@ -152,7 +152,7 @@ class MemoryEvaluator:
     def notes(self, options: MemoryOptions | None = None, **kw: Any) -> tuple[str, ...]:
         """The notes the memory model attaches under these options' structure."""
         opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
-        cfg, _, _ = resolve(opts)
+        cfg, _, _ = resolve(opts, self.graph.options.get("impl"))
         key = _structure(cfg, opts)
         if key not in self._compiled:
             self._compile(cfg, opts, key)
@@ -176,7 +176,7 @@ class MemoryEvaluator:
     def _compile(
         self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]
     ) -> Callable[..., tuple[Any, ...]]:
-        _, opt, quant = resolve(opts)
+        _, opt, quant = resolve(opts, self.graph.options.get("impl"))
         b = Build(self.graph, self.values, cfg, opt, quant, opts.policy, symbolic_knobs())
         comps = components(b)
         exprs = {}
