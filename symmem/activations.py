@@ -106,10 +106,10 @@ class _Walker:
         out: list[_Raw] = []
         for child in group.body:
             if isinstance(child, LayerNode):
-                nxt = cur if child.layer.passthrough else self.new_id()
                 layer = child.layer
                 if self.values is not None:
                     layer = layer.dropout_at(self.values)
+                nxt = cur if layer.passes_through(self.policy) else self.new_id()
                 for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
@@ -170,15 +170,26 @@ def _first_per_key(raws: list[_Raw]) -> list[_Raw]:
 
 
 def _dedup(raws: list[_Raw]) -> list[SavedEntry]:
-    """One entry per stream tensor; every "own" tensor stays."""
-    seen: set[object] = set()
+    """One entry per stream tensor; every "own" tensor stays.
+
+    The first entry of a stream tensor stands for it, unless it is kept only under a
+    condition (a ``Piecewise`` factor: an LSTM keeps its output as the stream only at
+    batch 1) and a later one keeps it unconditionally: the tensor is then kept always."""
+    seen: dict[object, int] = {}
     out: list[SavedEntry] = []
     for r in raws:
         if r.key in seen:
+            i = seen[r.key]
+            if _conditional(out[i]) and not _conditional(r.entry):
+                out[i] = r.entry
             continue
-        seen.add(r.key)
+        seen[r.key] = len(out)
         out.append(r.entry)
     return out
+
+
+def _conditional(e: SavedEntry) -> bool:
+    return bool(sympy.sympify(e.saved.numel).has(sympy.Piecewise))
 
 
 def _output_shape(graph: LayerGraph) -> tuple[sympy.Expr, ...]:

@@ -48,6 +48,17 @@ if TYPE_CHECKING:
     import torch
 
 
+def _one(batch: sympy.Expr) -> sympy.Expr:
+    """1 at batch 1, else 0: decided when the batch is a number, a Piecewise while it is free
+    (the batch stays a symbol in formulas, to be solved and swept over)."""
+    batch = sympy.sympify(batch)
+    if not batch.free_symbols:
+        return sympy.Integer(int(batch == 1))
+    return sympy.Piecewise(
+        (1, sympy.Eq(batch, 1, evaluate=False)), (0, True), evaluate=False
+    )  # type: ignore[no-any-return]
+
+
 @register
 @dataclass(frozen=True)
 class Attention(Layer):
@@ -83,6 +94,9 @@ class Attention(Layer):
     #: eager softmax in fp32 then cast back (true: transformers' Llama family), or in the
     #: activation dtype (false: GPT-2, BERT, T5, Falcon); none: the implementation's rule
     softmax_fp32: bool | None = None
+    #: q, k and v are views of one projection's output (GPT-2's ``c_attn``, a single Conv1D
+    #: of width 3d): a saved view of one of them keeps the whole 3 T d storage
+    fused_qkv: bool = False
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -199,10 +213,16 @@ class Attention(Layer):
         ]
         if policy.device != "cpu":
             return out + fused
+        v = t * hk
+        if self.fused_qkv and not low_precision(policy):
+            # in fp32 the math path keeps v itself: at batch 1 the view of the fused projection
+            # (no copy: [1, h, s, k] -> [h, s, k] is a view), so its whole 3 T d storage;
+            # at batch > 1 bmm's reshape copies it (measured, transformers' GPT-2)
+            v = v * (1 + 2 * _one(t / s))
         math = [
             Saved("q_scaled", t * hk, "fp32", tp_split=True),
             Saved("k_scaled", t * hk, "fp32", tp_split=True),
-            Saved("v", t * hk, "fp32", tp_split=True),
+            Saved("v", v, "fp32", tp_split=True),
             Saved("probs", scores, "fp32", tp_split=True, core=True),
             Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True),
             Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True),

@@ -224,6 +224,12 @@ class Layer:
                 changes[name] = sympy.nsimplify(value) if value.is_Float else value
         return replace(self, **changes) if changes else self  # type: ignore[type-var]
 
+    def passes_through(self, policy: ActPolicy) -> bool:
+        """Is the output the input itself (or a view of it) under ``policy``?  The kinds that
+        always pass the stream on say so with :attr:`passthrough`; a dropout does when it is
+        off or its p is 0 (``_dropout_impl`` returns its input)."""
+        return self.passthrough
+
     def with_policy(self, policy: ActPolicy) -> Self:
         """The layer with the choices it leaves to the policy made (an attention layer
         without its own ``impl`` takes ``policy.attention``), for ``to_torch``."""

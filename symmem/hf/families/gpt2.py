@@ -50,6 +50,7 @@ def gpt2(c: HFConfig) -> MemWriter:
         heads="n_head",
         dropout="attn_pdrop" if attn_p else None,
         softmax_fp32=False,
+        fused_qkv=True,  # c_attn: one Conv1D of width 3 n_embd, split into q, k, v views
     )
     n = c.int("n_layer")
     build_decoder(
