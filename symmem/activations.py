@@ -108,7 +108,7 @@ class _Walker:
             if isinstance(child, LayerNode):
                 layer = child.layer
                 if self.values is not None:
-                    layer = layer.dropout_at(self.values)
+                    layer = layer.at_values(self.values)
                 nxt = cur if layer.passes_through(self.policy) else self.new_id()
                 for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
@@ -143,7 +143,10 @@ class _Walker:
 
     def repeat(self, g: GroupNode, cur: int, mult: sympy.Expr) -> tuple[list[_Raw], int]:
         count = sympy.sympify(g.count)
-        if count == 0:
+        # decided on the count's value (DeepSeek-V3's mtp_layers = 0): no iteration keeps
+        # anything and the stream passes on; the multiplicities stay in the symbol
+        at = count.xreplace(dict(self.values)) if self.values is not None else count
+        if at == 0:
             return [], cur
         r_in = self.new_id()
         entries, body_out = self.group(g, r_in, mult * count, g.path)

@@ -128,7 +128,8 @@ IMPLS: dict[str, Impl] = {
         {"softmax_fp32": False, "norm_style": "torch", "causal_mask": True, "position_ids": False},
         {
             "softmax_fp32": "torch.softmax in the activation dtype",
-            "norm_style": "torch.nn.RMSNorm (torch/nn/modules/normalization.py): weight * y in fp32",
+            "norm_style": "torch.nn.RMSNorm (torch/nn/modules/normalization.py): "
+            "weight * y in fp32",
             "causal_mask": "eager: scores.masked_fill(bool mask) keeps the mask",
             "position_ids": "learned positions added by slicing the table: nothing kept",
             "loss_fp32": "torch.autocast runs log_softmax / nll_loss in fp32 (autocast op list)",
@@ -172,6 +173,8 @@ IMPLS: dict[str, Impl] = {
             "loss_fp32": "tensor_parallel/cross_entropy.py vocab_parallel_cross_entropy on "
             "logits.float() (fp16_lm_cross_entropy off by default)",
             "causal_mask": "scaled_upper_triang_masked_softmax: the causal mask is in the kernel",
+            "norm_style": "Megatron's models use LayerNorm (Apex FusedLayerNorm / TE); its "
+            "RMSNorm (TE) keeps the torch rule's tensors, not measured here",
         },
     ),
 }

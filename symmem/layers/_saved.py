@@ -71,7 +71,7 @@ def dropping(p: sympy.Expr, policy: ActPolicy) -> sympy.Expr:
     (dropout off, or p = 0), decided on p's value.
 
     The memory build gives each layer its dropout probabilities at the model's values
-    (:meth:`symmem.layers.base.Layer.dropout_at`), so ``p`` is a number whenever the
+    (:meth:`symmem.layers.base.Layer.at_values`), so ``p`` is a number whenever the
     symbol has one (``--set p=0``).  A free ``p`` gives ``Piecewise((1, Ne(p, 0)), (0,
     True))``, left unevaluated (every DSL symbol is declared positive, which would
     settle ``Ne(p, 0)`` by assumption), so that a value substituted later decides it."""
@@ -80,9 +80,7 @@ def dropping(p: sympy.Expr, policy: ActPolicy) -> sympy.Expr:
     p = sympy.sympify(p)
     if not p.free_symbols:
         return sympy.Integer(0 if p == 0 else 1)
-    return sympy.Piecewise(
-        (1, sympy.Ne(p, 0, evaluate=False)), (0, True), evaluate=False
-    )  # type: ignore[no-any-return]
+    return sympy.Piecewise((1, sympy.Ne(p, 0, evaluate=False)), (0, True), evaluate=False)
 
 
 def times(saved: list[Saved], factor: sympy.Expr) -> list[Saved]:

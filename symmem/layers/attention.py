@@ -54,9 +54,7 @@ def _one(batch: sympy.Expr) -> sympy.Expr:
     batch = sympy.sympify(batch)
     if not batch.free_symbols:
         return sympy.Integer(int(batch == 1))
-    return sympy.Piecewise(
-        (1, sympy.Eq(batch, 1, evaluate=False)), (0, True), evaluate=False
-    )  # type: ignore[no-any-return]
+    return sympy.Piecewise((1, sympy.Eq(batch, 1, evaluate=False)), (0, True), evaluate=False)
 
 
 @register
@@ -195,9 +193,7 @@ class Attention(Layer):
             if fp32_softmax:
                 # the cast copy is kept by @ v only without dropout: dropout's multiply keeps
                 # its noise (CPU) or mask (CUDA), and @ v the dropout's output
-                out += times(
-                    [Saved("probs_cast", scores, "act", tp_split=True, core=True)], 1 - on
-                )
+                out += times([Saved("probs_cast", scores, "act", tp_split=True, core=True)], 1 - on)
             out += dropout_saved(
                 "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
             )

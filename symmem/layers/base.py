@@ -153,6 +153,9 @@ class Layer:
     #: the names of the fields that are dropout probabilities (``dropout``'s ``p``,
     #: attention's ``dropout``...): what :meth:`without_dropout` sets to 0
     dropout_fields: ClassVar[tuple[str, ...]] = ()
+    #: other fields whose value decides which tensors the layer saves (an adaptive pool's
+    #: output size 1 is a mean): :meth:`at_values` gives them their numbers
+    decided_fields: ClassVar[tuple[str, ...]] = ()
     #: a recurrent layer (rnn, lstm, gru): its formulas follow ATen's native cell
     #: path, so a measurement runs it with oneDNN and cuDNN off (their fused kernels
     #: keep opaque workspaces instead; docs/validation.md)
@@ -210,14 +213,16 @@ class Layer:
         zero = {name: sympy.Integer(0) for name in self.dropout_fields}
         return replace(self, **zero)  # type: ignore[type-var]
 
-    def dropout_at(self, values: Mapping[sympy.Symbol, sympy.Expr]) -> Self:
-        """The layer with each dropout probability (:attr:`dropout_fields`) that has a value
-        at ``values`` replaced by that number, so that :meth:`activations` decides on the
-        value (``p = 0`` keeps no mask) and not on the symbol; a free probability stays."""
-        if not self.dropout_fields:
+    def at_values(self, values: Mapping[sympy.Symbol, sympy.Expr]) -> Self:
+        """The layer with each field that decides which tensors exist (:attr:`dropout_fields`,
+        :attr:`decided_fields`) replaced by its number when it has one at ``values``, so that
+        :meth:`activations` decides on the value (``p = 0`` keeps no mask) and not on the
+        symbol; a free one stays (the layer keeps a ``Piecewise`` in it)."""
+        names = (*self.dropout_fields, *self.decided_fields)
+        if not names:
             return self
         changes = {}
-        for name in self.dropout_fields:
+        for name in names:
             expr = sympy.sympify(getattr(self, name))
             value = expr.xreplace(dict(values))
             if value is not expr and not value.free_symbols:

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
-from symmem.errors import SemanticError, ShapeError
 from symmem import dtypes
+from symmem.errors import SemanticError, ShapeError
 from symmem.layers._saved import dropout_saved, dropping, times
 from symmem.layers.base import (
     Evaluator,
@@ -61,9 +61,7 @@ def _batch_is_one(seqs: sympy.Expr) -> sympy.Expr:
     seqs = sympy.sympify(seqs)
     if not seqs.free_symbols:
         return sympy.Integer(int(seqs == 1))
-    return sympy.Piecewise(
-        (1, sympy.Eq(seqs, 1, evaluate=False)), (0, True), evaluate=False
-    )  # type: ignore[no-any-return]
+    return sympy.Piecewise((1, sympy.Eq(seqs, 1, evaluate=False)), (0, True), evaluate=False)
 
 
 def _first_input(shape: Shape, seqs: sympy.Expr) -> list[Saved]:

@@ -80,7 +80,8 @@ class Rotary(Layer):
             def forward(self, x: torch.Tensor) -> torch.Tensor:
                 s = x.shape[-2]
                 pos = torch.arange(s, device=x.device, dtype=torch.float32)
-                freqs = pos[:, None] * self.inv_freq[None, :]
+                inv_freq: torch.Tensor = self.inv_freq  # type: ignore[assignment]
+                freqs = pos[:, None] * inv_freq[None, :]
                 emb = torch.cat((freqs, freqs), dim=-1)
                 cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
                 xs = x.reshape(*x.shape[:-1], -1, k).transpose(-2, -3)  # [..., heads, s, k]

@@ -78,7 +78,7 @@ def full_recompute(
         edge_out = (
             e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
         )
-        if edge_out and rep.group.count != 1:
+        if edge_out and sympy.sympify(rep.group.count).xreplace(dict(b.values)) != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
     seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
     recompute = []
