@@ -28,6 +28,7 @@ transformers = pytest.importorskip("transformers")
 
 from typer.testing import CliRunner  # noqa: E402
 
+import symmem  # noqa: E402
 from symmem.check import measure_saved  # noqa: E402
 from symmem.cli import app  # noqa: E402
 
@@ -302,3 +303,32 @@ def test_torch_grid(tmp_path: Path, family: str) -> None:
         worst = max(worst, abs(err))
         assert abs(err) < 0.02, (family, dtype, p, loss, b, s, formula, measured)
     print(f"{family}: worst {worst:.4%}")
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_training_logits_transient_measured(dtype: str) -> None:
+    """The loss's share of a training step, measured with the CPU allocator's events: while
+    ``cross_entropy(logits.float(), y)`` and its backward run, at most 12 bytes per logit are live
+    besides the logits themselves (log-probabilities kept for backward, then the gradients of
+    the log-probabilities and of the upcast logits, fp32 each), in fp32 and in bf16.  symmem: the
+    loss's saved log-probabilities plus ``transient`` (the logits in the activation dtype and
+    the two fp32 gradients), so the logits' own bytes plus 12 per logit."""
+    from symmem.check import measure_peak_cpu
+
+    n, vocab = 64, 1000
+    m = symmem.parse(f"model m(input = [{n}, 16]) {{ linear(16, {vocab}) }}")
+    res = m.memory("train", device="cpu", act_dtype=dtype, precision="fp32")
+    logits_b = n * vocab * (4 if dtype == "fp32" else 2)
+    # activations = the linear's input (n x 16) + log-probabilities (4 n V) + targets + scalar
+    act = res.activations.evaluate() - n * 16 * (4 if dtype == "fp32" else 2)
+    formula = act + res.transient.evaluate() - logits_b
+    logits = torch.randn(n, vocab, dtype=DTYPES[dtype], requires_grad=True)
+    labels = torch.randint(0, vocab, (n,))
+
+    def step() -> None:
+        torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+
+    measured = measure_peak_cpu(step)
+    small = n * 8 + 4  # the targets (int64) and the loss's scalar weight, kept by nll_loss
+    assert abs(formula - small - measured) <= 8, (formula, measured)
+    assert (formula - small) // (n * vocab) == 12
