@@ -29,7 +29,7 @@ per-kind table.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import sympy
@@ -89,8 +89,11 @@ class _Raw:
 
 
 class _Walker:
-    def __init__(self, policy: ActPolicy) -> None:
+    def __init__(
+        self, policy: ActPolicy, values: Mapping[sympy.Symbol, sympy.Expr] | None = None
+    ) -> None:
         self.policy = policy
+        self.values = values
         self.ids = itertools.count()
 
     def new_id(self) -> int:
@@ -104,8 +107,11 @@ class _Walker:
         out: list[_Raw] = []
         for child in group.body:
             if isinstance(child, LayerNode):
-                nxt = cur if child.layer.passthrough else self.new_id()
-                for s in child.layer.activations(child.in_shape, self.policy):
+                layer = child.layer
+                if self.values is not None:
+                    layer = layer.at_values(self.values)
+                nxt = cur if layer.passes_through(self.policy) else self.new_id()
+                for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
                     key: object = (
@@ -138,7 +144,10 @@ class _Walker:
 
     def repeat(self, g: GroupNode, cur: int, mult: sympy.Expr) -> tuple[list[_Raw], int]:
         count = sympy.sympify(g.count)
-        if count == 0:
+        # decided on the count's value (DeepSeek-V3's mtp_layers = 0): no iteration keeps
+        # anything and the stream passes on; the multiplicities stay in the symbol
+        at = count.xreplace(dict(self.values)) if self.values is not None else count
+        if at == 0:
             return [], cur
         r_in = self.new_id()
         entries, body_out = self.group(g, r_in, mult * count, g.path)
@@ -165,29 +174,46 @@ def _first_per_key(raws: list[_Raw]) -> list[_Raw]:
 
 
 def _dedup(raws: list[_Raw]) -> list[SavedEntry]:
-    """One entry per stream tensor; every "own" tensor stays."""
-    seen: set[object] = set()
+    """One entry per stream tensor; every "own" tensor stays.
+
+    The first entry of a stream tensor stands for it, unless it is kept only under a
+    condition (a ``Piecewise`` factor: an LSTM keeps its output as the stream only at
+    batch 1) and a later one keeps it unconditionally: the tensor is then kept always."""
+    seen: dict[object, int] = {}
     out: list[SavedEntry] = []
     for r in raws:
         if r.key in seen:
+            i = seen[r.key]
+            if _conditional(out[i]) and not _conditional(r.entry):
+                out[i] = r.entry
             continue
-        seen.add(r.key)
+        seen[r.key] = len(out)
         out.append(r.entry)
     return out
+
+
+def _conditional(e: SavedEntry) -> bool:
+    return bool(sympy.sympify(e.saved.numel).has(sympy.Piecewise))
 
 
 def _output_shape(graph: LayerGraph) -> tuple[sympy.Expr, ...]:
     return tuple(graph.root.out_shape)
 
 
-def saved_tensors(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedEntry]:
+def saved_tensors(
+    graph: LayerGraph,
+    policy: ActPolicy | None = None,
+    values: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+) -> list[SavedEntry]:
     """Every tensor kept for backward by one training forward pass, in execution order.
 
     The loss's own saved tensors (path ``"loss"``) come last when
-    ``policy.loss`` is cross-entropy.
+    ``policy.loss`` is cross-entropy.  ``values``: the model's values, at which the
+    conditions on symbols are decided (a dropout probability of 0 keeps no mask);
+    without them such a condition stays a ``Piecewise`` in the symbol.
     """
     policy = policy or ActPolicy()
-    walker = _Walker(policy)
+    walker = _Walker(policy, values)
     start = walker.new_id()
     raws, _ = walker.group(graph.root, start, sympy.Integer(1), None)
     out = _dedup(raws)

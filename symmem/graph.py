@@ -21,6 +21,7 @@ from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.policy import IMPLS
 from symmem.quant import QUANTS
 from symmem.symbols import IMPLICIT_FREE, sym
 
@@ -76,6 +77,9 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "quantization": tuple(QUANTS),
     # nf4 with its block scales quantized again (bnb_4bit_use_double_quant)
     "double_quant": ("true", "false"),
+    # The implementation the model is built with, whose saved tensors the memory model
+    # counts by default (symmem.policy.IMPLS; `--impl` overrides it).
+    "impl": tuple(IMPLS),
 }
 #: Model-header options whose value is a whole number >= 1: the quantization's group size,
 #: and the positions the model was trained for (max_position_embeddings), beyond which a

@@ -196,7 +196,7 @@ def _compile(
     opts = base.replace(
         checkpointing=checkpointing, pp=2 if pp_on else 1, zero=0, offload=(), tp=tp, sp=tp > 1
     )
-    cfg, opt, quant = resolve(opts)
+    cfg, opt, quant = resolve(opts, model.graph.options)
     b = Build(model.graph, model.values, cfg, opt, quant, opts.policy, symbolic_knobs())
     comps = components(b)
     exprs = {name: comps[name] for name in _GPU}
@@ -312,7 +312,7 @@ def search(
         sel = grid[(grid[:, 1] > 1) == pp_on]
         if not len(sel):
             continue
-        cols = _columns(sel, base, gpus_per_node)
+        cols = _columns(sel, base, gpus_per_node, model.graph.options)
         columns = {
             **{knob(a): c for a, c in zip(KNOB_ARGS, cols, strict=True)},
             batch: sel[:, 7].astype(np.float64),
@@ -391,10 +391,12 @@ def search(
     )
 
 
-def _columns(sel: np.ndarray, base: MemoryOptions, gpus_per_node: int) -> list[Any]:
+def _columns(
+    sel: np.ndarray, base: MemoryOptions, gpus_per_node: int, declared: Mapping[str, str]
+) -> list[Any]:
     """The knobs (in KNOB_ARGS order) for each candidate row: the search's degrees as arrays,
     the base configuration's numbers (dtypes, master copy, overhead) as scalars."""
-    cfg, _, _ = resolve(base)
+    cfg, _, _ = resolve(base, declared)
     fixed = dict(zip(KNOB_ARGS, knob_values(cfg), strict=True))
     f = lambda a: a.astype(np.float64)  # noqa: E731
     tp, pp, vp, dp, cp, ep = (f(sel[:, i]) for i in range(6))

@@ -24,7 +24,7 @@ import sympy
 from symmem.errors import OptionError, suggest
 from symmem.optimizers import OPTIMIZER_ALIASES, OPTIMIZERS
 from symmem.parallel import Degree
-from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
+from symmem.policy import ACT_DTYPES, IMPLS, ActPolicy, Attention, Device, Loss, RnnBackend
 from symmem.precision import (
     FLOAT_DTYPES,
     KV_DTYPES,
@@ -53,6 +53,8 @@ OFFLOAD_DEVICES = ("cpu", "nvme")
 CHECKPOINTING = ("none", "full", "selective")
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 DEVICES: tuple[str, ...] = get_args(Device)
+LOSSES: tuple[str, ...] = get_args(Loss)
+RNN_BACKENDS: tuple[str, ...] = get_args(RnnBackend)
 #: dtypes of LoRA adapters (and of their gradients and optimizer states)
 ADAPTER_DTYPES = ACT_DTYPES
 #: LoRA targets of PEFT's LoraConfig for Llama-style models (target_modules=["q_proj", "v_proj"])
@@ -291,6 +293,29 @@ class MemoryOptions:
     )
     dropout: bool = _opt(
         True, "Training dropout active.", bool, flag="--dropout/--no-dropout", parse=_flag
+    )
+    impl: str | None = _opt(
+        None,
+        "The implementation whose saved tensors to count (docs/activations.md); default: the "
+        "model's `impl = ...` header, else torch.",
+        str | None,
+        choices=lambda: tuple(IMPLS),
+        parse=_choice(lambda: tuple(IMPLS), True),
+    )
+    loss: str = _opt(
+        "cross_entropy",
+        "The training loss on the model's output (none: the model's forward only).",
+        str,
+        choices=lambda: LOSSES,
+        parse=_choice(lambda: LOSSES),
+    )
+    rnn: str = _opt(
+        "native",
+        "Recurrent kernel: native (ATen's cells), onednn (PyTorch's CPU LSTM default), "
+        "cudnn (CUDA; reserve space from cuDNN's API, unmeasured).",
+        str,
+        choices=lambda: RNN_BACKENDS,
+        parse=_choice(lambda: RNN_BACKENDS),
     )
     weight_dtype: str | None = _opt(
         None,

@@ -111,6 +111,37 @@ def test_korthikanti_table2_full_recompute(gpt: symmem.Model) -> None:
     assert sympy.simplify(got - (L * 2 * s * b * h + s * b * h * (32 + 5 * a * s / h))) == 0
 
 
+def test_gpt3_as_megatron_trains_it_matches_korthikanti() -> None:
+    """The bundled GPT-3 175B in Korthikanti et al.'s setup (Section 6: tp 8, pp 8, sequence
+    parallel, selective recompute, 16-bit, micro-batch 1, s 2048) as Megatron-LM builds it.
+
+    By hand: the first pipeline stage holds 12 layers for each of its pp = 8 micro-batches in
+    flight (1F1B), 96 layers' worth.  Table 2's last row gives 34 sbh/t per layer; the .mem has
+    no dropout, so less the two 1-byte residual dropout masks (sbh/t each): 32 sbh/t.  Besides,
+    what the paper leaves out (Section 4.1) and Megatron keeps: each layer's two layer norms'
+    mean and rstd (fp32 on CUDA: 2 x 2 x 4 sb/t bytes), and the token ids (int64, 8 sb).
+    Megatron's fused GeLU keeps its input only; with transformers' gelu_new (four tensors of
+    4h) the same setup comes out 1.7x higher."""
+    m = symmem.load("gpt3-175b")
+    s, b, h, L, t = 2048, 1, 12288, 96, 8
+    expected = L * 32 * s * b * h // t + L * 2 * 2 * 4 * s * b // t + 8 * s * b
+    kw: dict[str, Any] = {
+        "precision": "mixed-bf16",
+        "tp": t,
+        "pp": 8,
+        "sp": True,
+        "checkpointing": "selective",
+    }
+    got = m.memory("train", impl="megatron", attention="eager", **kw).activations.evaluate()
+    assert got == expected
+    paper = L * 34 * s * b * h / t  # Table 2 with its dropout masks: within 6 %
+    assert abs(got / paper - 1) < 0.06
+    assert m.source is not None and "act = gelu)" in m.source
+    new = symmem.parse(m.source.replace("act = gelu)", "act = gelu_new)"))
+    high = new.memory("train", impl="megatron", attention="eager", **kw).activations.evaluate()
+    assert 1.6 < high / got < 1.8
+
+
 def test_full_recompute_with_sequence_parallel_splits_the_checkpoints(gpt: symmem.Model) -> None:
     """With sequence parallelism the stored layer inputs are sequence-split: 2sbh/t per layer."""
     s, b, h, a, L = _syms(gpt)

@@ -325,6 +325,9 @@ class DecoderSpec:
         tied = c.bool("tie_word_embeddings", self.tied)
         w.header_options += self.header_options
         ffns = {kind: render(act, mlp_bias) for kind, render in ff.statements.items()}
+        # the cos / sin tables of the rotary embedding, made once per forward
+        hd = "head_dim" if "head_dim" in w.symbols else "hidden_size / num_attention_heads"
+        rope = call("rotary", "rotary_emb", hd)
         build_decoder(
             c,
             w,
@@ -334,5 +337,6 @@ class DecoderSpec:
             layer_ffn=ff.layers,
             windows=windows,
             tied=tied,
+            before_layers=[rope],
         )
         return w

@@ -130,7 +130,10 @@ class MemWriter:
         lines.append("")
         if ctx:
             declared.append(f"max_positions = {ctx}")
-        opts = ", ".join(["input = [batch, seq_len]", *self.header_options, *declared])
+        # an imported model is built as transformers builds it: its saved tensors by its rules
+        opts = ", ".join(
+            ["input = [batch, seq_len]", "impl = transformers", *self.header_options, *declared]
+        )
         lines.append(f"model {self.model_name}({opts}) {{")
         lines += self.body
         lines.append("}")

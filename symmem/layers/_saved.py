@@ -8,6 +8,8 @@ The policy is :class:`symmem.policy.ActPolicy` (a plain value below the layers).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy
 
 from symmem.layers.base import Saved, Shape, prod
@@ -65,6 +67,32 @@ def act_fn_saved(
     raise ValueError(f"unknown activation {act}")  # pragma: no cover
 
 
+def dropping(p: sympy.Expr, policy: ActPolicy) -> sympy.Expr:
+    """1 when a training dropout of probability ``p`` keeps tensors, 0 when it keeps none
+    (dropout off, or p = 0), decided on p's value.
+
+    The memory build gives each layer its dropout probabilities at the model's values
+    (:meth:`symmem.layers.base.Layer.at_values`), so ``p`` is a number whenever the
+    symbol has one (``--set p=0``).  A free ``p`` gives ``Piecewise((1, Ne(p, 0)), (0,
+    True))``, left unevaluated (every DSL symbol is declared positive, which would
+    settle ``Ne(p, 0)`` by assumption), so that a value substituted later decides it."""
+    if not policy.dropout:
+        return sympy.Integer(0)
+    p = sympy.sympify(p)
+    if not p.free_symbols:
+        return sympy.Integer(0 if p == 0 else 1)
+    return sympy.Piecewise((1, sympy.Ne(p, 0, evaluate=False)), (0, True), evaluate=False)
+
+
+def times(saved: list[Saved], factor: sympy.Expr) -> list[Saved]:
+    """``saved`` kept ``factor`` times (0, 1, or a Piecewise from :func:`dropping`): none at 0."""
+    if factor == 0:
+        return []
+    if factor == 1:
+        return list(saved)
+    return [replace(x, numel=x.numel * factor) for x in saved]
+
+
 def dropout_saved(
     name: str,
     n: sympy.Expr,
@@ -81,11 +109,12 @@ def dropout_saved(
     (``is_fused_kernel_acceptable`` in aten/src/ATen/native/Dropout.cpp) and
     computes ``input * noise`` whose mul keeps the noise in the activation
     dtype (measured); the memory model maps "mask" to 1 byte on CUDA and to
-    the activation dtype on CPU.
+    the activation dtype on CPU.  ``p`` is decided at its value (:func:`dropping`).
     """
-    if not policy.dropout or sympy.sympify(p) == 0:
+    on = dropping(p, policy)
+    if on == 0:
         return []
-    return [Saved(name, n, "mask", "own", tp_split, core)]
+    return [Saved(name, n * on, "mask", "own", tp_split, core)]
 
 
 def rmsnorm_saved(

@@ -25,10 +25,12 @@ class TorchAttention(nn.Module):
         dropout: float,
         impl: str,
         qk_norm_scope: str = "head",
+        softmax_fp32: bool = False,
     ) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout, self.impl = causal, dropout, impl
+        self.softmax_fp32 = softmax_fp32
         self.q_proj = nn.Linear(d_model, heads * head_dim, bias=qkv_bias)
         self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
@@ -62,7 +64,10 @@ class TorchAttention(nn.Module):
             if self.causal:
                 mask = torch.ones(s, s, dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(mask, float("-inf"))
-            probs = torch.softmax(scores, dim=-1)
+            if self.softmax_fp32:  # transformers' Llama: softmax in fp32, cast back
+                probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+            else:
+                probs = torch.softmax(scores, dim=-1)
             probs = nn.functional.dropout(probs, p, self.training)
             out = probs @ v
         else:

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers._saved import dropout_saved, low_precision, rmsnorm_saved, tokens
+from symmem.layers._saved import (
+    dropout_saved,
+    dropping,
+    low_precision,
+    rmsnorm_saved,
+    times,
+    tokens,
+)
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -39,6 +46,15 @@ from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
+
+
+def _one(batch: sympy.Expr) -> sympy.Expr:
+    """1 at batch 1, else 0: decided when the batch is a number, a Piecewise while it is free
+    (the batch stays a symbol in formulas, to be solved and swept over)."""
+    batch = sympy.sympify(batch)
+    if not batch.free_symbols:
+        return sympy.Integer(int(batch == 1))
+    return sympy.Piecewise((1, sympy.Eq(batch, 1, evaluate=False)), (0, True), evaluate=False)
 
 
 @register
@@ -73,6 +89,12 @@ class Attention(Layer):
     impl: Literal["eager", "sdpa", "flash"] | None = None
     #: where qk_norm normalises: each head (Qwen3, Gemma-3) or the whole q / k projection (OLMo-2)
     qk_norm_scope: Literal["head", "full"] = "head"
+    #: eager softmax in fp32 then cast back (true: transformers' Llama family), or in the
+    #: activation dtype (false: GPT-2, BERT, T5, Falcon); none: the implementation's rule
+    softmax_fp32: bool | None = None
+    #: q, k and v are views of one projection's output (GPT-2's ``c_attn``, a single Conv1D
+    #: of width 3d): a saved view of one of them keeps the whole 3 T d storage
+    fused_qkv: bool = False
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -152,7 +174,8 @@ class Attention(Layer):
             kshape = (t, gk) if full else (t * self.n_kv, self.dk)
             out += rmsnorm_saved("q_norm.", qshape, True, policy, in_ref="own", tp_split=True)
             out += rmsnorm_saved("k_norm.", kshape, True, policy, in_ref="own", tp_split=True)
-        dropping = policy.dropout and sympy.sympify(self.dropout) != 0
+        # 1 when the attention dropout keeps tensors, decided at p's value (a Piecewise while free)
+        on = dropping(self.dropout, policy)
         scores = bh * s * s
         if impl == "eager":
             out += [
@@ -160,39 +183,49 @@ class Attention(Layer):
                 Saved("k", t * hk, "act", tp_split=True),  # expanded to all heads
                 Saved("v", t * hk, "act", tp_split=True),
             ]
-            if self.causal:
+            if self.causal and policy.causal_mask:
                 out.append(Saved("causal_mask", s * s, "bool", small=True))
-            fp32_softmax = policy.softmax_fp32 and low_precision(policy)
+            upcast = policy.softmax_fp32 if self.softmax_fp32 is None else self.softmax_fp32
+            fp32_softmax = upcast and low_precision(policy)
             out.append(
                 Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
             )
             if fp32_softmax:
-                out.append(Saved("probs_cast", scores, "act", tp_split=True, core=True))
-            if dropping:
-                out += dropout_saved(
-                    "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
-                )
-                out.append(Saved("attn_dropout.out", scores, "act", tp_split=True, core=True))
+                # the cast copy is kept by @ v only without dropout: dropout's multiply keeps
+                # its noise (CPU) or mask (CUDA), and @ v the dropout's output
+                out += times([Saved("probs_cast", scores, "act", tp_split=True, core=True)], 1 - on)
+            out += dropout_saved(
+                "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
+            )
+            out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True)], on)
             out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
-        elif dropping and policy.device == "cpu":
-            out += [
-                Saved("q_scaled", t * hk, "fp32", tp_split=True),
-                Saved("k_scaled", t * hk, "fp32", tp_split=True),
-                Saved("v", t * hk, "fp32", tp_split=True),
-                Saved("probs", scores, "fp32", tp_split=True, core=True),
-                Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True),
-                Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True),
-                Saved("o_proj.input", t * hk, "act", tp_split=True),
-            ]
-        else:
-            out += [
-                Saved("q", t * hk, "act", tp_split=True),
-                Saved("k", t * gk, "act", tp_split=True),
-                Saved("v", t * gk, "act", tp_split=True),
-                Saved("out", t * hk, "act", tp_split=True),
-                Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
-            ]
-        return out
+            return out
+        fused = [
+            Saved("q", t * hk, "act", tp_split=True),
+            Saved("k", t * gk, "act", tp_split=True),
+            Saved("v", t * gk, "act", tp_split=True),
+            Saved("out", t * hk, "act", tp_split=True),
+            Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
+        ]
+        if policy.device != "cpu":
+            return out + fused
+        v = t * hk
+        if self.fused_qkv and not low_precision(policy):
+            # in fp32 the math path keeps v itself: at batch 1 the view of the fused projection
+            # (no copy: [1, h, s, k] -> [h, s, k] is a view), so its whole 3 T d storage;
+            # at batch > 1 bmm's reshape copies it (measured, transformers' GPT-2)
+            v = v * (1 + 2 * _one(t / s))
+        math = [
+            Saved("q_scaled", t * hk, "fp32", tp_split=True),
+            Saved("k_scaled", t * hk, "fp32", tp_split=True),
+            Saved("v", v, "fp32", tp_split=True),
+            Saved("probs", scores, "fp32", tp_split=True, core=True),
+            Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True),
+            Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True),
+            Saved("o_proj.input", t * hk, "act", tp_split=True),
+        ]
+        # the CPU runs sdpa with dropout on the math path, without on its flash kernel
+        return out + times(fused, 1 - on) + times(math, on)
 
     def with_policy(self, policy: ActPolicy) -> Attention:
         return self if self.impl is not None else replace(self, impl=policy.attention)
@@ -234,4 +267,5 @@ class Attention(Layer):
             dropout=float(self.dropout),
             impl=self.impl or "sdpa",
             qk_norm_scope=self.qk_norm_scope,
+            softmax_fp32=bool(self.softmax_fp32),
         )

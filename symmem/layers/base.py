@@ -22,7 +22,7 @@ sharding and recompute are applied once, by :mod:`symmem.memory`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import reduce
 from typing import TYPE_CHECKING, Annotated, ClassVar, Self
@@ -157,6 +157,9 @@ class Layer:
     #: the names of the fields that are dropout probabilities (``dropout``'s ``p``,
     #: attention's ``dropout``...): what :meth:`without_dropout` sets to 0
     dropout_fields: ClassVar[tuple[str, ...]] = ()
+    #: other fields whose value decides which tensors the layer saves (an adaptive pool's
+    #: output size 1 is a mean): :meth:`at_values` gives them their numbers
+    decided_fields: ClassVar[tuple[str, ...]] = ()
     #: a recurrent layer (rnn, lstm, gru): its formulas follow ATen's native cell
     #: path, so a measurement runs it with oneDNN and cuDNN off (their fused kernels
     #: keep opaque workspaces instead; docs/validation.md)
@@ -224,6 +227,28 @@ class Layer:
             return self
         zero = {name: sympy.Integer(0) for name in self.dropout_fields}
         return replace(self, **zero)  # type: ignore[type-var]
+
+    def at_values(self, values: Mapping[sympy.Symbol, sympy.Expr]) -> Self:
+        """The layer with each field that decides which tensors exist (:attr:`dropout_fields`,
+        :attr:`decided_fields`) replaced by its number when it has one at ``values``, so that
+        :meth:`activations` decides on the value (``p = 0`` keeps no mask) and not on the
+        symbol; a free one stays (the layer keeps a ``Piecewise`` in it)."""
+        names = (*self.dropout_fields, *self.decided_fields)
+        if not names:
+            return self
+        changes = {}
+        for name in names:
+            expr = sympy.sympify(getattr(self, name))
+            value = expr.xreplace(dict(values))
+            if value is not expr and not value.free_symbols:
+                changes[name] = sympy.nsimplify(value) if value.is_Float else value
+        return replace(self, **changes) if changes else self  # type: ignore[type-var]
+
+    def passes_through(self, policy: ActPolicy) -> bool:
+        """Is the output the input itself (or a view of it) under ``policy``?  The kinds that
+        always pass the stream on say so with :attr:`passthrough`; a dropout does when it is
+        off or its p is 0 (``_dropout_impl`` returns its input)."""
+        return self.passthrough
 
     def with_policy(self, policy: ActPolicy) -> Self:
         """The layer with the choices it leaves to the policy made (an attention layer

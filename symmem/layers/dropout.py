@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import sympy
 
 from symmem.errors import SemanticError
-from symmem.layers._saved import dropout_saved
+from symmem.layers._saved import dropout_saved, dropping
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -40,6 +40,12 @@ class Dropout(Layer):
         value = ev(self.p)
         if value is not None and not 0 <= value < 1:
             raise SemanticError(f"p must be in [0, 1), got {value}")
+
+    def passes_through(self, policy: ActPolicy) -> bool:
+        """Off, or p = 0 (a number: the memory build gives p its value), dropout returns its
+        input itself (aten/src/ATen/native/Dropout.cpp ``_dropout_impl``: ``if (p == 0 ||
+        !train ...) return input``), so a tensor saved on both sides is one storage."""
+        return dropping(self.p, policy) == 0
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """The mask (see :func:`symmem.layers._saved.dropout_saved`): 1 byte on CUDA."""

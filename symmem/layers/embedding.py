@@ -89,6 +89,18 @@ class PosEmbedding(Layer):
     def positions(self) -> sympy.Expr:
         return self.num_positions
 
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
+        """Slicing the table (symmem's and plain PyTorch's way) keeps nothing.  transformers
+        looks the rows up by an int64 id tensor made per forward, [1, s], which the
+        embedding backward keeps (``policy.position_ids``): GPT-2's ``wpe(position_ids)``,
+        ``position_ids = cache_position.unsqueeze(0)``; BERT slices a buffer for its
+        positions but gathers its token-type ids at them (``torch.gather``: a new [1, s]
+        tensor), which ``token_type_embeddings`` keeps: the same 8 s bytes."""
+        if not policy.position_ids:
+            return []
+        s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
+        return [Saved("position_ids", s, "int64", small=True)]
+
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
 

@@ -216,13 +216,16 @@ class _AdaptiveAvgPool(Layer):
 
     output_size: Size
 
+    decided_fields: ClassVar[tuple[str, ...]] = ("output_size",)
+
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)
         return (*shape[: c + 1], *((self.output_size,) * self.dims))
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """adaptive_avg_pool keeps its input, except output size 1, which PyTorch
-        computes as a mean (keeps nothing); measured."""
+        computes as a mean (keeps nothing); measured.  Decided on the size's value (the
+        memory build gives it its number); a free size is taken as not 1."""
         if sympy.sympify(self.output_size) == 1:
             return []
         return [Saved("input", prod(shape), "act", "input")]

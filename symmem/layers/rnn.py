@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
+from symmem import dtypes
 from symmem.errors import SemanticError, ShapeError
-from symmem.layers._saved import dropout_saved
+from symmem.layers._saved import dropout_saved, dropping, times
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -53,6 +54,62 @@ from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:
     import torch
+
+
+def _batch_is_one(seqs: sympy.Expr) -> sympy.Expr:
+    """1 at batch 1, else 0: decided on a number, a Piecewise while the batch is free."""
+    seqs = sympy.sympify(seqs)
+    if not seqs.free_symbols:
+        return sympy.Integer(int(seqs == 1))
+    return sympy.Piecewise((1, sympy.Eq(seqs, 1, evaluate=False)), (0, True), evaluate=False)
+
+
+def _first_input(shape: Shape, seqs: sympy.Expr) -> list[Saved]:
+    """The first layer's input: with ``batch_first`` the kernels read it transposed,
+    [seq, batch, n]; at batch 1 that is a view of the stream tensor (saved as the stream,
+    shared with whoever else keeps it), at batch > 1 the input projection keeps a
+    contiguous copy of its own (measured, native and oneDNN paths)."""
+    n = prod(shape)
+    if len(shape) != 3:
+        return [Saved("input", n, "act", "input")]
+    one = _batch_is_one(seqs)
+    return times([Saved("input", n, "act", "input")], one) + times(
+        [Saved("input_transposed", n, "act")], 1 - one
+    )
+
+
+def _good_ld(dim: sympy.Expr, size: sympy.Expr) -> sympy.Expr:
+    """oneDNN's ``rnn_utils::get_good_ld``: ``dim`` rounded up to 64 bytes of ``size``-byte
+    elements, plus 64 bytes more when that is a multiple of 256 elements."""
+    per = 64 / size
+    ld = sympy.ceiling(dim / per) * per
+    if not ld.free_symbols:
+        return ld + (per if ld % 256 == 0 else 0)
+    return ld + per * sympy.Piecewise(
+        (1, sympy.Eq(sympy.Mod(ld, 256), 0, evaluate=False)), (0, True), evaluate=False
+    )
+
+
+def _onednn_workspace(
+    steps: sympy.Expr, seqs: sympy.Expr, n: sympy.Expr, h: sympy.Expr, size: sympy.Expr
+) -> sympy.Expr:
+    """Bytes of one oneDNN LSTM workspace (one layer, one direction; see _fused_saved)."""
+
+    def page(x: sympy.Expr) -> sympy.Expr:
+        return sympy.ceiling(x / 4096) * 4096
+
+    states = 2 * (steps + 1) * seqs
+    wide = sympy.Max(n, h)
+    regions = [
+        steps * seqs * _good_ld(4 * h, size) * size,  # gates
+        steps * seqs * _good_ld(h, size) * size,  # h of every step
+        states * _good_ld(wide, size) * size,  # layer states
+        states * h * size,  # c states
+        states * _good_ld(wide, 4) * 4,  # diff layer states (fp32)
+        states * _good_ld(wide, 4) * 4,  # diff iter states (fp32)
+        states * h * 4,  # diff c states (fp32)
+    ]
+    return sympy.Add(*[page(r) for r in regions])
 
 
 @dataclass(frozen=True)
@@ -163,7 +220,9 @@ class _Recurrent(Layer):
         seqs = t / steps
         d = sympy.Integer(self.dirs)
         h, n_layers = self.hidden_size, self.num_layers
-        out = [Saved("input", prod(shape), "act", "input")]
+        if self.kind == "lstm" and policy.rnn in ("onednn", "cudnn"):
+            return self._fused_saved(shape, policy)
+        out = _first_input(shape, seqs)
         if self.dirs == 2:
             out.append(Saved("input_reversed", prod(shape), "act"))
         later = n_layers - 1
@@ -174,6 +233,57 @@ class _Recurrent(Layer):
         per_dir = (steps + 1) * seqs * h if self.kind == "rnn" else 7 * steps * seqs * h
         out.append(Saved("cells", n_layers * d * per_dir, "act"))
         return out
+
+    def _fused_saved(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
+        """An LSTM on a fused kernel (``policy.rnn``): what PyTorch keeps around it, and the
+        kernel's opaque buffer.
+
+        Around it (aten/src/ATen/native/mkldnn/RNN.cpp ``mkldnn_rnn_layer``, measured;
+        cuDNN's ``_cudnn_rnn`` keeps the same tensors): each layer's input (the first one's
+        is a transposed copy when batch > 1: ``batch_first``) and output (T D h), the
+        initial states h0, c0 ([L D, B, h] each), each layer's final hy, cy (D B h each),
+        and between layers the training dropout's mask and output.
+
+        ``onednn`` (PyTorch's CPU default for LSTM): one workspace per layer and direction,
+        oneDNN's ``rnn_utils::set_workspace_sizes`` / ``set_offsets`` with n_layer = n_dir
+        = 1: the gates (S B ld(4h)), h (S B ld(h)), the layer states (2 (S + 1) B ld(max(n,
+        h))) and c states (2 (S + 1) B h) in the activation dtype; the diff states (twice 2
+        (S + 1) B ld(max(n, h))) and diff c (2 (S + 1) B h) in fp32; each region rounded up
+        to a 4096-byte page; ``ld(x)`` (``get_good_ld``) rounds x up to 64 bytes and adds 64
+        bytes when the result is a multiple of 256 elements.  Measured to the byte (fp32
+        and bf16, uni- and bidirectional, batch 1-5, seq 4-33, widths 8-200; torch 2.13).
+
+        ``cudnn``: the reserve space is opaque (``cudnnGetRNNTempSpaceSizes`` reports it at
+        run time); counted as the gates, c and h of every step (6 S B h per layer and
+        direction, activation dtype).  Not measured (no GPU here): an estimate."""
+        t = prod(shape[:-1])
+        steps = shape[-2] if len(shape) == 3 else shape[0]
+        seqs = t / steps
+        d = sympy.Integer(self.dirs)
+        h, n_layers = self.hidden_size, self.num_layers
+        later = n_layers - 1
+        out = _first_input(shape, seqs)
+        # the last layer's output is the module's output (transposed back: at batch 1 a view
+        # of the same storage, which a next layer keeping its input shares)
+        one = _batch_is_one(seqs)
+        out += times([Saved("output", t * d * h, "act", "output")], one)
+        out += times([Saved("last_output", t * d * h, "act")], 1 - one)
+        out += [
+            Saved("layer_outputs", later * t * d * h, "act"),
+            Saved("h0_c0", 2 * n_layers * d * seqs * h, "act", small=True),
+            Saved("hy_cy", 2 * n_layers * d * seqs * h, "act", small=True),
+        ]
+        on = dropping(self.dropout, policy)
+        out += dropout_saved("dropout.mask", later * t * d * h, self.dropout, policy)
+        out += times([Saved("dropout.out", later * t * d * h, "act")], on)
+        if policy.rnn == "cudnn":
+            reserve = n_layers * d * 6 * steps * seqs * h
+            return [*out, Saved("cudnn_reserve", reserve, "act")]
+        size = sympy.Integer(int(dtypes.nbytes(policy.dtype)))
+        first = _onednn_workspace(steps, seqs, self.input_size, h, size)
+        rest = _onednn_workspace(steps, seqs, h * d, h, size)
+        ws = d * (first + later * rest)
+        return [*out, Saved("onednn_workspace", ws, "int8")]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         if self.convention != "pytorch":

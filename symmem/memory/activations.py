@@ -24,7 +24,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     """Bytes of activations kept for backward on the busiest GPU, and notes."""
     cfg = b.cfg
     stage_of = {p.node.path: p.stage for p in b.places}
-    entries = saved_tensors(b.graph, b.policy)
+    entries = saved_tensors(b.graph, b.policy, b.values)
     if cfg.checkpointing == "selective":
         # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
         # its dropout, attention over V); keep everything else
@@ -90,7 +90,7 @@ def full_recompute(
         edge_out = (
             e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
         )
-        if edge_out and rep.group.count != 1:
+        if edge_out and sympy.sympify(rep.group.count).xreplace(dict(b.values)) != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
     seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
     recompute = []

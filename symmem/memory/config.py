@@ -90,6 +90,12 @@ class MemoryConfig:
     offload_device: str = "cpu"
     cp_comm: str = "ring"
     gpus_per_node: int = 8
+    #: the implementation whose saved tensors are counted (symmem.policy.IMPLS)
+    impl: str = "torch"
+    #: the training loss on the model's output ("cross_entropy" or "none")
+    loss: str = "cross_entropy"
+    #: the recurrent kernel (native, onednn, cudnn)
+    rnn: str = "native"
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -101,6 +107,7 @@ class MemoryConfig:
             "device": self.device,
             "attention": self.attention,
             "dropout": self.dropout,
+            "impl": self.impl,
             "overhead": self.overhead,
         }
         if self.mode == "train":
@@ -111,6 +118,7 @@ class MemoryConfig:
                 optimizer=self.optimizer,
                 state_dtype=self.state_dtype,
                 checkpointing=self.checkpointing,
+                loss=self.loss,
             )
         else:
             out["kv_dtype"] = self.kv_dtype
@@ -171,7 +179,7 @@ class MemoryConfig:
         )
         if self.offload:
             parts.append(f"offload {','.join(self.offload)} to {self.offload_device}")
-        parts.append(f"{self.device}, {self.attention} attention")
+        parts.append(f"{self.device}, {self.attention} attention, as {self.impl} builds it")
         head = "training step" if self.mode == "train" else "inference"
         return f"{head} per GPU: " + "; ".join(parts)
 
@@ -525,6 +533,12 @@ def resolve(
         offload_device=o.offload_device,
         cp_comm=o.cp_comm,
         gpus_per_node=o.gpus_per_node,
+        impl=o.impl
+        or (o.policy.impl if o.policy is not None else None)
+        or (declared or {}).get("impl")
+        or "torch",
+        loss=o.loss,
+        rnn=o.rnn,
     )
     return cfg, opt, q
 

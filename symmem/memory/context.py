@@ -89,11 +89,17 @@ class Build:
                     )
 
     def default_policy(self) -> ActPolicy:
-        return ActPolicy(
-            attention=self.cfg.attention,  # type: ignore[arg-type]
-            device=self.cfg.device,  # type: ignore[arg-type]
+        """The rules of the configuration's implementation (``impl``: the option, else the
+        model's header, else torch; :data:`symmem.policy.IMPLS`) at its attention, device,
+        dropout, loss, recurrent kernel and activation dtype."""
+        return ActPolicy.for_impl(
+            self.cfg.impl,
+            attention=self.cfg.attention,
+            device=self.cfg.device,
             dropout=self.cfg.dropout,
             dtype=self.cfg.act_dtype,
+            loss=self.cfg.loss,
+            rnn=self.cfg.rnn,
         )
 
     # ------------------------------------------------------------ shared helpers

@@ -55,7 +55,7 @@ def transient_infer(b: Build) -> sympy.Expr:
     """
     pol = replace(b.policy, dropout=False, loss="none")
     per_layer: dict[str, sympy.Expr] = {}
-    for e in saved_tensors(b.graph, pol):
+    for e in saved_tensors(b.graph, pol, b.values):
         per_layer[e.path] = per_layer.get(e.path, sympy.Integer(0)) + b.entry_bytes(e.path, e.saved)
     shape = tuple(b.graph.root.out_shape)
     last_only = len(shape) >= 3 and not b.encoder_only()

@@ -52,6 +52,7 @@ def _bert_like(c: HFConfig, hf_class: str) -> MemWriter:
         heads=h,
         causal=False,
         dropout="attention_probs_dropout_prob" if attn_p else None,
+        softmax_fp32=False,  # BERT's eager_attention_forward: softmax in the activation dtype
     )
     mlp = call("mlp", "mlp", d, "intermediate_size", act=act)
     w.block("encoder_layer", layer_lines(LAYOUT, attn, mlp, drop))

@@ -57,7 +57,14 @@ def falcon(c: HFConfig) -> MemWriter:
         kv = None
     n_ln = c.opt_int("num_ln_in_parallel_attn", 2 if new_arch else None)
     attn = call(
-        "attention", "self_attention", d, heads=h, kv_heads=kv, qkv_bias=bias, out_bias=bias
+        "attention",
+        "self_attention",
+        d,
+        heads=h,
+        kv_heads=kv,
+        qkv_bias=bias,
+        out_bias=bias,
+        softmax_fp32=False,  # FalconAttention: F.softmax(..., dtype=hidden_states.dtype)
     )
     drop = dropout(w, c, "hidden_dropout", 0.0)
     layout = LAYOUT

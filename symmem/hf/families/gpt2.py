@@ -42,7 +42,16 @@ def gpt2(c: HFConfig) -> MemWriter:
         w.sym("attn_pdrop", attn_p)
     resid = dropout(w, c, "resid_pdrop", 0.1)
     emb = dropout(w, c, "embd_pdrop", 0.1)
-    attn = call("attention", "attn", d, heads="n_head", dropout="attn_pdrop" if attn_p else None)
+    # GPT2Attention's eager softmax runs in the activation dtype (eager_attention_forward)
+    attn = call(
+        "attention",
+        "attn",
+        d,
+        heads="n_head",
+        dropout="attn_pdrop" if attn_p else None,
+        softmax_fp32=False,
+        fused_qkv=True,  # c_attn: one Conv1D of width 3 n_embd, split into q, k, v views
+    )
     n = c.int("n_layer")
     build_decoder(
         c,

@@ -65,6 +65,7 @@ def t5(c: HFConfig) -> MemWriter:
         "head_dim": "d_kv",
         "qkv_bias": False,
         "out_bias": False,
+        "softmax_fp32": False,  # T5's eager_attention_forward: softmax in the activation dtype
     }
     w.block(
         "encoder_layer",
