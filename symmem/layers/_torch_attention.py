@@ -25,6 +25,7 @@ class TorchAttention(nn.Module):
         dropout: float,
         impl: str,
         qk_norm_scope: str = "head",
+        sinks: bool = False,
     ) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
@@ -40,6 +41,7 @@ class TorchAttention(nn.Module):
         self.k_norm = (
             nn.RMSNorm(kv_heads * head_dim if self.full_norm else head_dim) if qk_norm else None
         )
+        self.sinks = nn.Parameter(torch.zeros(heads)) if sinks else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape
@@ -62,7 +64,13 @@ class TorchAttention(nn.Module):
             if self.causal:
                 mask = torch.ones(s, s, dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(mask, float("-inf"))
-            probs = torch.softmax(scores, dim=-1)
+            if self.sinks is not None:  # transformers' gpt-oss eager_attention_forward
+                sink = self.sinks.reshape(1, -1, 1, 1).expand(b, -1, s, -1)
+                combined = torch.cat([scores, sink], dim=-1)
+                combined = combined - combined.max(dim=-1, keepdim=True).values
+                probs = torch.softmax(combined, dim=-1)[..., :-1]
+            else:
+                probs = torch.softmax(scores, dim=-1)
             probs = nn.functional.dropout(probs, p, self.training)
             out = probs @ v
         else:
