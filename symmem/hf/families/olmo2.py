@@ -22,19 +22,3 @@ OLMO2 = register("olmo2")(
         layout=OLMO2_LAYOUT,
     )
 )
-
-OLMO3 = register("olmo3")(
-    DecoderSpec(
-        hf_class="Olmo3ForCausalLM",
-        qk_norm=True,
-        qk_norm_scope="full",
-        windows="pattern",
-        window_pattern=4,
-        sliding_window=4096,
-        notes=(
-            "OLMo-3: OLMo-2's layers; three sliding-window layers to one full-attention layer "
-            "(layer_types).",
-        ),
-        layout=OLMO2_LAYOUT,
-    )
-)
