@@ -8,8 +8,9 @@ one the family names (``MemWriter.hf_class``, listed in docs/import.md): the
 base model for encoders (``BertModel``: embeddings, layers, pooler),
 ``T5ForConditionalGeneration`` for T5, the ``*ForCausalLM`` class for decoders.
 On transformers 5.x every config here builds in well under a second on the meta
-device (fused expert tensors), so no config needs a reduced layer count; the symbolic layer count is still checked against
-transformers at other depths (test_layer_count_is_symbolic).
+device (fused expert tensors), so no config needs a reduced layer count; the
+symbolic layer count is still checked against transformers at other depths
+(test_layer_count_is_symbolic).
 """
 
 from __future__ import annotations
