@@ -102,9 +102,9 @@ def layer_windows(c: HFConfig, n: int, scheme: WindowScheme | None, pattern: int
         if not isinstance(types, list) or len(types) != n:
             raise c.unsupported("layer_types", f"expected a list of {n} layer types")
         for t in types:
-            if t not in ("full_attention", "sliding_attention", "chunked_attention"):
+            if t not in ("full_attention", "sliding_attention"):
                 raise c.unsupported("layer_types", f"unknown layer type '{t}'")
-        return [t != "full_attention" for t in types]
+        return [t == "sliding_attention" for t in types]
     if scheme == "layer_types":
         return [False] * n
     if scheme == "all":
