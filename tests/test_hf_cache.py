@@ -37,9 +37,7 @@ STEMS = [
     "gemma-3-1b-it",
     "gpt-oss-20b",
     "c4ai-command-r7b-12-2024",
-    "exaone-4.0-32b",
     "olmoe-1b-7b-0924",
-    "phi-2",
     "mistral-7b-v0.1",
 ]
 

@@ -25,11 +25,11 @@ def bloom(c: HFConfig) -> MemWriter:
     w.sym("vocab_size", c.int("vocab_size"))
     # BloomConfig reads the published configs' n_embed as hidden_size
     key = "n_embed" if c.has("n_embed") else "hidden_size"
-    d = w.sym("hidden_size", c.int(key, 64))
-    n = c.int("n_layer", 2)
+    d = w.sym("hidden_size", c.int(key))
+    n = c.int("n_layer")
     w.sym("n_layer", n)
     h_key = "num_attention_heads" if c.has("num_attention_heads") else "n_head"
-    w.sym("n_head", c.int(h_key, 8))
+    w.sym("n_head", c.int(h_key))
     attn_p = c.float("attention_dropout", 0.0)
     if attn_p:
         w.sym("attention_dropout", attn_p)

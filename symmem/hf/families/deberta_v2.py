@@ -17,14 +17,14 @@ def deberta_v2(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "deberta_v2", "DebertaV2Model")
     if c.int("conv_kernel_size", 0, minimum=0):
         raise c.unsupported("conv_kernel_size", "DeBERTa-v2's convolution layer is not modelled")
-    w.sym("vocab_size", c.int("vocab_size", 128100))
-    hidden = c.int("hidden_size", 1536)
+    w.sym("vocab_size", c.int("vocab_size"))
+    hidden = c.int("hidden_size")
     d = w.sym("hidden_size", hidden)
     emb = c.int("embedding_size", hidden)
     e = w.sym("embedding_size", emb) if emb != hidden else d
-    w.sym("num_hidden_layers", c.int("num_hidden_layers", 24))
-    h = w.sym("num_attention_heads", c.int("num_attention_heads", 24))
-    w.sym("intermediate_size", c.int("intermediate_size", 6144))
+    w.sym("num_hidden_layers", c.int("num_hidden_layers"))
+    h = w.sym("num_attention_heads", c.int("num_attention_heads"))
+    w.sym("intermediate_size", c.int("intermediate_size"))
     act = c.act("hidden_act", "gelu")
     relative = c.bool("relative_attention", False)
     pos_types = c.raw("pos_att_type", None) or []

@@ -21,11 +21,11 @@ LAYOUT = Layout(
 @register("distilbert")
 def distilbert(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "distilbert", "DistilBertModel")
-    w.sym("vocab_size", c.int("vocab_size", 30522))
-    d = w.sym("dim", c.int("dim", 768), "hidden size")
-    w.sym("n_layers", c.int("n_layers", 6))
-    h = w.sym("n_heads", c.int("n_heads", 12))
-    w.sym("hidden_dim", c.int("hidden_dim", 3072), "MLP width")
+    w.sym("vocab_size", c.int("vocab_size"))
+    d = w.sym("dim", c.int("dim"), "hidden size")
+    w.sym("n_layers", c.int("n_layers"))
+    h = w.sym("n_heads", c.int("n_heads"))
+    w.sym("hidden_dim", c.int("hidden_dim"), "MLP width")
     w.sym("max_position_embeddings", c.int("max_position_embeddings", 512))
     act = c.act("activation", "gelu")
     if c.bool("sinusoidal_pos_embds", False):

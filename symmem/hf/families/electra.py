@@ -20,14 +20,14 @@ def electra(c: HFConfig) -> MemWriter:
         raise c.unsupported(
             "position_embedding_type", "relative position embeddings are not modelled"
         )
-    w.sym("vocab_size", c.int("vocab_size", 30522))
+    w.sym("vocab_size", c.int("vocab_size"))
     emb = c.int("embedding_size", 128)
-    hidden = c.int("hidden_size", 256)
+    hidden = c.int("hidden_size")
     d = w.sym("hidden_size", hidden)
     e = w.sym("embedding_size", emb) if emb != hidden else d
-    w.sym("num_hidden_layers", c.int("num_hidden_layers", 12))
-    h = w.sym("num_attention_heads", c.int("num_attention_heads", 4))
-    w.sym("intermediate_size", c.int("intermediate_size", 1024))
+    w.sym("num_hidden_layers", c.int("num_hidden_layers"))
+    h = w.sym("num_attention_heads", c.int("num_attention_heads"))
+    w.sym("intermediate_size", c.int("intermediate_size"))
     w.sym("max_position_embeddings", c.int("max_position_embeddings", 512))
     w.sym("type_vocab_size", c.int("type_vocab_size", 2))
     act = c.act("hidden_act", "gelu")

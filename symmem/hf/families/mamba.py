@@ -12,10 +12,10 @@ from symmem.hf.writer import MemWriter, call, residual
 @register("mamba")
 def mamba(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "mamba", "MambaForCausalLM")
-    w.sym("vocab_size", c.int("vocab_size", 50280))
-    hidden = c.int("hidden_size", 768)
+    w.sym("vocab_size", c.int("vocab_size"))
+    hidden = c.int("hidden_size")
     d = w.sym("hidden_size", hidden)
-    w.sym("num_hidden_layers", c.int("num_hidden_layers", 32))
+    w.sym("num_hidden_layers", c.int("num_hidden_layers"))
     expand = c.int("expand", 2)
     # MambaConfig sets intermediate_size = int(expand * hidden_size) whatever the file says
     inner = w.sym("intermediate_size", expand * hidden, f"expand ({expand}) x hidden_size")

@@ -10,7 +10,7 @@ from symmem.hf.writer import MemWriter, call
 
 
 def experts(c: HFConfig, w: MemWriter, n: int) -> FeedForward:
-    w.sym("intermediate_size", c.int("intermediate_size", 6400), "width of each expert")
+    w.sym("intermediate_size", c.int("intermediate_size"), "width of each expert")
     e = w.sym("num_local_experts", c.int("num_local_experts", 16))
     k = w.sym("num_experts_per_tok", c.int("num_experts_per_tok", 2))
 
