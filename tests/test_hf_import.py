@@ -171,9 +171,9 @@ def test_rope_scaling_changes_no_count() -> None:
 
 def test_unknown_model_type_lists_supported_ones() -> None:
     with pytest.raises(ImportHFError) as err:
-        mem({"model_type": "mamba", "hidden_size": 8})
+        mem({"model_type": "rwkv", "hidden_size": 8})
     msg = str(err.value)
-    assert "'mamba' is not supported" in msg
+    assert "'rwkv' is not supported" in msg
     for name in supported_model_types():
         assert name in msg
 
@@ -269,7 +269,7 @@ def test_cli_params_reads_config_json_directly() -> None:
 
 def test_cli_errors_exit_1_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "config.json"
-    bad.write_text(json.dumps({"model_type": "mamba"}))
+    bad.write_text(json.dumps({"model_type": "rwkv"}))
     for args in (
         ["import-hf", str(bad)],
         ["params", str(bad)],

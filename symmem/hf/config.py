@@ -26,6 +26,7 @@ ACTIVATIONS: dict[str, str] = {
     "gelu_fast": "gelu_tanh",
     "gelu_accurate": "gelu_tanh",
     "relu": "relu",
+    "relu2": "relu2",
     "silu": "silu",
     "swish": "silu",
     "quick_gelu": "quick_gelu",

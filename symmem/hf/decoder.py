@@ -13,7 +13,7 @@ reads, with their class defaults): most families are one ``DecoderSpec``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from symmem.hf.config import HFConfig, model_name_for
@@ -21,6 +21,7 @@ from symmem.hf.fields import (
     WindowScheme,
     core_sizes,
     default_sliding_window,
+    dropout,
     head_dim,
     kv_heads,
     layer_windows,
@@ -40,6 +41,8 @@ class Layout:
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     #: False: LayerNorm without scale and shift (OPT's ``layer_norm_elementwise_affine``)
     norm_affine: bool = True
+    #: False: LayerNorm with a scale and no shift (Cohere's ``CohereLayerNorm``)
+    norm_bias: bool = True
     #: the hidden-size symbol
     hidden: str = "hidden_size"
     embed: str = "embed_tokens"
@@ -52,7 +55,7 @@ class Layout:
     #: ``parallel``: ``x + attn(norm(x)) + mlp(norm'(x))`` (one shared norm when
     #: ``mlp_norm`` is None)
     arrangement: Literal["pre_norm", "post_norm", "parallel"] = "pre_norm"
-    attn_norm: str = "input_layernorm"
+    attn_norm: str | None = "input_layernorm"
     mlp_norm: str | None = "post_attention_layernorm"
     #: Gemma-2's norms after attention and after the MLP (inside the residual)
     post_attn_norm: str | None = None
@@ -67,7 +70,13 @@ class Layout:
         """The norm statement called ``name``; '' for None."""
         if name is None:
             return ""
-        return call(self.norm, name, self.hidden, affine=None if self.norm_affine else False)
+        return call(
+            self.norm,
+            name,
+            self.hidden,
+            affine=None if self.norm_affine else False,
+            bias=None if self.norm_bias or self.norm != "layernorm" else False,
+        )
 
 
 def layer_lines(layout: Layout, attention: str, ffn: str, dropout: str = "") -> list[str]:
@@ -173,8 +182,11 @@ def gqa_attention(
     qkv_bias: bool,
     out_bias: bool,
     qk_norm: bool = False,
+    qk_norm_scope: Literal["head", "full"] = "head",
+    sinks: bool = False,
 ) -> Attention:
-    """Llama-style ``self_attn``: grouped-query heads, optional head_dim, biases and qk-norm."""
+    """Llama-style ``self_attn``: grouped-query heads, optional head_dim, biases, qk-norm
+    (per head, or over the whole projection: OLMo-2) and gpt-oss's attention sinks."""
     hidden, heads = c.int("hidden_size"), c.int("num_attention_heads")
     kv = kv_heads(c, w, heads, kv_default)
     hd = head_dim(c, w, hidden, heads, head_dim_default)
@@ -198,8 +210,13 @@ def gqa_attention(
             qkv_bias=qkv_bias,
             out_bias=out_bias,
             qk_norm=qk_norm or None,
+            qk_norm_scope=qk_norm_scope if qk_norm and qk_norm_scope != "head" else None,
             dropout="attention_dropout" if attn_p else None,
             window=window,
+            sinks=sinks or None,
+            # gpt-oss's eager_attention_forward takes its softmax in the logits' own dtype
+            # (F.softmax(combined_logits, dim=-1, dtype=combined_logits.dtype)), not in fp32
+            softmax_fp32=False if sinks else None,
         )
 
     return render
@@ -275,8 +292,12 @@ class DecoderSpec:
     qkv_bias: Switch = FromConfig("attention_bias", False)
     out_bias: Switch = FromConfig("attention_bias", False)
     mlp_bias: Switch = False
-    #: per-head RMSNorm of q and k (Qwen3)
-    qk_norm: bool = False
+    #: RMSNorm of q and k (Qwen3: per head; a FromConfig for families that make it optional)
+    qk_norm: Switch = False
+    #: where qk_norm normalises: each head (Qwen3) or the whole projection (OLMo-2, OLMoE)
+    qk_norm_scope: Literal["head", "full"] = "head"
+    #: one learned logit per head in every softmax (gpt-oss's ``sinks``)
+    sinks: bool = False
     #: the activation field and its default
     act: tuple[str, str] = ("hidden_act", "silu")
     #: activation names the config class reads differently (Gemma reads gelu as tanh-GELU)
@@ -284,6 +305,12 @@ class DecoderSpec:
     windows: WindowScheme | None = None
     #: the class's ``sliding_window`` default, applied when the field is absent
     sliding_window: int | None = None
+    #: the class's ``sliding_window_pattern`` default (``windows = "pattern"``)
+    window_pattern: int = 0
+    #: the LM head's bias (None: the layout's)
+    head_bias: Switch | None = None
+    #: the residual-dropout field and its class default (None: the family has none)
+    dropout: tuple[str, float] | None = None
     #: class default of ``tie_word_embeddings``
     tied: bool = False
     notes: tuple[str, ...] = ()
@@ -317,26 +344,33 @@ class DecoderSpec:
             head_dim_default=self.head_dim,
             qkv_bias=qkv_bias,
             out_bias=out_bias,
-            qk_norm=self.qk_norm,
+            qk_norm=_switch(c, self.qk_norm),
+            qk_norm_scope=self.qk_norm_scope,
+            sinks=self.sinks,
         )
         if self.sliding_window is not None:
             default_sliding_window(c, self.sliding_window)
-        windows = layer_windows(c, n, self.windows)
+        windows = layer_windows(c, n, self.windows, self.window_pattern)
         tied = c.bool("tie_word_embeddings", self.tied)
         w.header_options += self.header_options
         ffns = {kind: render(act, mlp_bias) for kind, render in ff.statements.items()}
         # the cos / sin tables of the rotary embedding, made once per forward
         hd = "head_dim" if "head_dim" in w.symbols else "hidden_size / num_attention_heads"
         rope = call("rotary", "rotary_emb", hd)
+        layout = self.layout
+        if self.head_bias is not None:
+            layout = replace(layout, head_bias=_switch(c, self.head_bias))
+        drop = dropout(w, c, *self.dropout) if self.dropout is not None else ""
         build_decoder(
             c,
             w,
-            self.layout,
+            layout,
             attention=attn,
             ffns=ffns,
             layer_ffn=ff.layers,
             windows=windows,
             tied=tied,
             before_layers=[rope],
+            dropout=drop,
         )
         return w

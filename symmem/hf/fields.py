@@ -20,8 +20,10 @@ from symmem.hf.writer import MemWriter
 #: ``layer_types`` (only an explicit ``layer_types`` list), ``all`` (mistral, mixtral,
 #: phi3: every layer when ``sliding_window`` is set), ``qwen2`` (from
 #: ``max_window_layers`` on, when ``use_sliding_window``), ``qwen3_moe`` (every layer when
-#: ``use_sliding_window``), ``gemma2`` (even layers, when ``sliding_window`` is set)
-WindowScheme = Literal["layer_types", "all", "qwen2", "qwen3_moe", "gemma2"]
+#: ``use_sliding_window``), ``gemma2`` (even layers, when ``sliding_window`` is set),
+#: ``pattern`` (Gemma-3, Cohere-2, EXAONE-4: layer i slides unless (i + 1) is a multiple
+#: of ``sliding_window_pattern``), ``alternate`` (gpt-oss: even layers slide)
+WindowScheme = Literal["layer_types", "all", "qwen2", "qwen3_moe", "gemma2", "pattern", "alternate"]
 
 
 def rope_note(c: HFConfig, w: MemWriter) -> None:
@@ -88,8 +90,9 @@ def default_sliding_window(c: HFConfig, value: int) -> None:
         c.data = {**c.data, "sliding_window": value}
 
 
-def layer_windows(c: HFConfig, n: int, scheme: WindowScheme | None) -> list[bool]:
-    """Which of the ``n`` layers use sliding-window attention (True); see :data:`WindowScheme`."""
+def layer_windows(c: HFConfig, n: int, scheme: WindowScheme | None, pattern: int = 0) -> list[bool]:
+    """Which of the ``n`` layers use sliding-window attention (True); see :data:`WindowScheme`.
+    ``pattern`` is the class's ``sliding_window_pattern`` default (scheme ``pattern``)."""
     if scheme is None:
         return [False] * n
     if scheme == "gemma2" and not c.has("sliding_window"):
@@ -112,6 +115,13 @@ def layer_windows(c: HFConfig, n: int, scheme: WindowScheme | None) -> list[bool
         return [use and i >= start for i in range(n)]
     if scheme == "qwen3_moe":
         return [c.bool("use_sliding_window", False)] * n
+    if scheme == "pattern":
+        if not c.has("sliding_window"):
+            return [False] * n
+        p = c.int("sliding_window_pattern", pattern)
+        return [bool((i + 1) % p) for i in range(n)]
+    if scheme == "alternate":
+        return [c.has("sliding_window") and i % 2 == 0 for i in range(n)]
     return [bool((i + 1) % 2) for i in range(n)]  # gemma2: even layers (0, 2, ...) slide
 
 

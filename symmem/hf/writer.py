@@ -75,6 +75,9 @@ class MemWriter:
                         f"{indent}repeat {total} / {p} {name} {{ {inner} }}  # {n // p} x the "
                         f"{p}-layer period"
                     ]
+            tail = self._period_with_tail(keys, count, name, indent)
+            if tail:
+                return tail
         out: list[str] = []
         start = 0
         for k, c in runs:
@@ -82,6 +85,28 @@ class MemWriter:
             out.append(f"{indent}repeat {c} {{ {k} }}  # {where}")
             start += c
         return out
+
+    @staticmethod
+    def _period_with_tail(
+        keys: Sequence[str], count: str, name: str, indent: str
+    ) -> list[str] | None:
+        """A period of ``p`` layers whose last layer alone differs (Gemma-3's five sliding
+        layers and one global), repeated ``n // p`` times, then the ``n % p`` layers left
+        over: a prefix of the period, so one run of its first kind whatever ``n`` is."""
+        n = len(keys)
+        for p in range(2, n // 2 + 1):
+            period = list(keys[:p])
+            if len(set(period[:-1])) != 1 or period[-1] == period[0] or n % p == 0:
+                continue
+            if list(keys) == (period * (n // p + 1))[:n]:
+                total = count if count.isidentifier() else f"({count})"
+                inner = f"repeat {p - 1} {{ {period[0]} }}; {period[-1]}"
+                return [
+                    f"{indent}repeat {total} // {p} {name} {{ {inner} }}  # {n // p} x the "
+                    f"{p}-layer period",
+                    f"{indent}repeat {total} % {p} {{ {period[0]} }}  # the {n % p} layers left",
+                ]
+        return None
 
     # ------------------------------------------------------------ rendering
     def _context(self) -> int | None:

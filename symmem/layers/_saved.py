@@ -44,6 +44,9 @@ def act_fn_saved(
     ``gelu_new`` (NewGELUActivation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))))
     is built from elementwise ops: pow keeps x, tanh its result, and the last
     mul both of its factors 0.5 x and 1 + tanh(...): four tensors of n.
+    ``relu2`` (squared ReLU, So et al. 2021 "Primer"; Hugging Face's
+    ``ReLUSquaredActivation``: ``square(relu(x))``) keeps relu's result, which is
+    also what ``square`` reads: one tensor of n (its output is the next op's input).
     ``in_ref`` / ``out_ref`` say what the activation's input / output are to the
     enclosing layer (so that a tensor saved twice is counted once).
     """
@@ -52,6 +55,8 @@ def act_fn_saved(
             return [Saved(f"{prefix}{act}.out", n, "act", out_ref, tp_split)]
         case "gelu" | "gelu_tanh" | "silu":
             return [Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split)]
+        case "relu2":
+            return [Saved(f"{prefix}{act}.relu", n, "act", "own", tp_split)]
         case "quick_gelu":
             return [
                 Saved(f"{prefix}{act}.in", n, "act", in_ref, tp_split),

@@ -26,6 +26,7 @@ class TorchAttention(nn.Module):
         impl: str,
         qk_norm_scope: str = "head",
         softmax_fp32: bool = False,
+        sinks: bool = False,
     ) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
@@ -42,6 +43,7 @@ class TorchAttention(nn.Module):
         self.k_norm = (
             nn.RMSNorm(kv_heads * head_dim if self.full_norm else head_dim) if qk_norm else None
         )
+        self.sinks = nn.Parameter(torch.zeros(heads)) if sinks else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, _ = x.shape
@@ -64,7 +66,12 @@ class TorchAttention(nn.Module):
             if self.causal:
                 mask = torch.ones(s, s, dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(mask, float("-inf"))
-            if self.softmax_fp32:  # transformers' Llama: softmax in fp32, cast back
+            if self.sinks is not None:  # transformers' gpt-oss eager_attention_forward
+                sink = self.sinks.reshape(1, -1, 1, 1).expand(b, -1, s, -1)
+                combined = torch.cat([scores, sink], dim=-1)
+                combined = combined - combined.max(dim=-1, keepdim=True).values
+                probs = torch.softmax(combined, dim=-1)[..., :-1]
+            elif self.softmax_fp32:  # transformers' Llama: softmax in fp32, cast back
                 probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
             else:
                 probs = torch.softmax(scores, dim=-1)

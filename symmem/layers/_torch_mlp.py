@@ -26,6 +26,8 @@ def act_fn(name: str) -> nn.Module:
             return nn.Sigmoid()
         case "quick_gelu":
             return _QuickGELU()
+        case "relu2":
+            return _ReLU2()
     raise ValueError(name)
 
 
@@ -43,6 +45,13 @@ class _NewGELU(nn.Module):
 class _QuickGELU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(1.702 * x)
+
+
+class _ReLU2(nn.Module):
+    """Hugging Face's ``ReLUSquaredActivation``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.square(nn.functional.relu(x))
 
 
 class TorchMLP(nn.Module):

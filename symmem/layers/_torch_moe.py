@@ -28,6 +28,7 @@ class TorchMoE(nn.Module):
         router_bias: bool,
         score_bias: bool,
         shared_gate: bool,
+        expert_bias: bool = False,
     ) -> None:
         super().__init__()
         self.top_k = top_k
@@ -37,7 +38,7 @@ class TorchMoE(nn.Module):
         else:
             self.e_score_correction_bias = None
         self.experts = nn.ModuleList(
-            TorchMLP(d_model, d_expert, act, False, 0.0, gated) for _ in range(n_experts)
+            TorchMLP(d_model, d_expert, act, expert_bias, 0.0, gated) for _ in range(n_experts)
         )
         self.shared_experts = nn.ModuleList(
             TorchMLP(d_model, d_shared, act, False, 0.0, gated) for _ in range(n_shared)

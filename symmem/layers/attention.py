@@ -11,6 +11,10 @@ and k: per head (``qk_norm_scope = head``: 2k parameters, Qwen3's
 ``Qwen3RMSNorm(head_dim)``, Gemma-3) or over the whole projection
 (``qk_norm_scope = full``: (h + g) k parameters, OLMo-2's
 ``Olmo2RMSNorm(num_heads * head_dim)`` and ``(num_key_value_heads * head_dim)``).
+``sinks`` (gpt-oss, Xiao et al. 2023 "Efficient Streaming Language Models with
+Attention Sinks"; OpenAI 2025 gpt-oss model card) adds one learned logit per
+head, ``h`` parameters, as an extra softmax column that takes probability and
+gives no value: transformers' ``GptOssAttention.sinks``.
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ class Attention(Layer):
             "[2, 8, 16]",
         ),
         Example("attention(16, heads = 4, causal = false, dropout = 0.1)", "[2, 8, 16]"),
+        Example(
+            "attention(16, heads = 4, kv_heads = 2, sinks = true, window = 4)",
+            "[2, 8, 16]",
+            "gpt-oss: a learned sink logit per head (eager softmax over s + 1 columns)",
+        ),
+        Example("attention(16, heads = 4, sinks = true, dropout = 0.1)", "[2, 8, 16]"),
     )
     dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 
@@ -95,6 +105,8 @@ class Attention(Layer):
     #: q, k and v are views of one projection's output (GPT-2's ``c_attn``, a single Conv1D
     #: of width 3d): a saved view of one of them keeps the whole 3 T d storage
     fused_qkv: bool = False
+    #: a learned sink logit per head (gpt-oss): h parameters, one more softmax column
+    sinks: bool = False
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -133,6 +145,8 @@ class Attention(Layer):
         if self.qk_norm:
             qn, kn = (self.dk, self.dk) if self.qk_norm_scope == "head" else (hk, gk)
             out += [ParamTensor("q_norm.weight", (qn,)), ParamTensor("k_norm.weight", (kn,))]
+        if self.sinks:
+            out.append(ParamTensor("sinks", (self.heads,), tp_split=True))
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -160,9 +174,16 @@ class Attention(Layer):
         (``_scaled_dot_product_attention_math``), which upcasts bf16/fp16 to
         fp32, expands k and v, and keeps scaled q and k, v, the softmax, the
         dropout noise and its output, all fp32, plus o_proj's input.
+        With ``sinks`` (gpt-oss), transformers has no sdpa path (``_supports_sdpa =
+        False``: sdpa falls back to eager, as here): the eager softmax runs over
+        s + 1 columns (the sink's appended by ``cat``), after subtracting the row
+        maximum (``max(dim)`` keeps its int64 indices, b*h*s), and ``@ v`` reads a
+        view of the softmax output (its storage, s + 1 columns wide, counted once).
         Measured with saved_tensors_hooks (torch 2.13 CPU); tests/test_activations.py.
         """
         impl = self.impl or policy.attention
+        if self.sinks and impl == "sdpa":
+            impl = "eager"
         t = tokens(shape)
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         bh = (t / s) * self.heads  # batch x heads
@@ -177,6 +198,7 @@ class Attention(Layer):
         # 1 when the attention dropout keeps tensors, decided at p's value (a Piecewise while free)
         on = dropping(self.dropout, policy)
         scores = bh * s * s
+        cols = bh * s * (s + 1) if self.sinks else scores
         if impl == "eager":
             out += [
                 Saved("q", t * hk, "act", tp_split=True),
@@ -185,15 +207,17 @@ class Attention(Layer):
             ]
             if self.causal and policy.causal_mask:
                 out.append(Saved("causal_mask", s * s, "bool", small=True))
+            if self.sinks:
+                out.append(Saved("row_max.indices", bh * s, "int64", tp_split=True, small=True))
             upcast = policy.softmax_fp32 if self.softmax_fp32 is None else self.softmax_fp32
             fp32_softmax = upcast and low_precision(policy)
             out.append(
-                Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
+                Saved("probs", cols, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
             )
             if fp32_softmax:
                 # the cast copy is kept by @ v only without dropout: dropout's multiply keeps
                 # its noise (CPU) or mask (CUDA), and @ v the dropout's output
-                out += times([Saved("probs_cast", scores, "act", tp_split=True, core=True)], 1 - on)
+                out += times([Saved("probs_cast", cols, "act", tp_split=True, core=True)], 1 - on)
             out += dropout_saved(
                 "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
             )
@@ -228,7 +252,10 @@ class Attention(Layer):
         return out + times(fused, 1 - on) + times(math, on)
 
     def with_policy(self, policy: ActPolicy) -> Attention:
-        return self if self.impl is not None else replace(self, impl=policy.attention)
+        impl = self.impl or policy.attention
+        if self.sinks and impl == "sdpa":
+            impl = "eager"  # transformers' gpt-oss has no sdpa path
+        return self if self.impl == impl else replace(self, impl=impl)
 
     def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
         """Keys and values of every cached token: 2 * batch * tokens * kv_heads * head_dim,
@@ -265,7 +292,8 @@ class Attention(Layer):
             qk_norm=self.qk_norm,
             causal=self.causal,
             dropout=float(self.dropout),
-            impl=self.impl or "sdpa",
+            impl="eager" if self.sinks and self.impl in (None, "sdpa") else self.impl or "sdpa",
             qk_norm_scope=self.qk_norm_scope,
             softmax_fp32=bool(self.softmax_fp32),
+            sinks=self.sinks,
         )

@@ -29,7 +29,9 @@ from symmem.policy import ActPolicy
 if TYPE_CHECKING:
     import torch
 
-Act = Literal["gelu", "gelu_tanh", "gelu_new", "relu", "silu", "tanh", "sigmoid", "quick_gelu"]
+Act = Literal[
+    "gelu", "gelu_tanh", "gelu_new", "relu", "silu", "tanh", "sigmoid", "quick_gelu", "relu2"
+]
 
 
 @register
@@ -43,6 +45,7 @@ class MLP(Layer):
         Example("mlp(16, 64, act = gelu_new)", "[2, 8, 16]"),
         Example("mlp(16, 64, act = relu, dropout = 0.1)", "[2, 8, 16]"),
         Example("mlp(16, 64, act = quick_gelu)", "[2, 8, 16]"),
+        Example("mlp(16, 64, act = relu2, bias = false)", "[2, 8, 16]", "Nemotron's squared ReLU"),
     )
     dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 

@@ -11,6 +11,8 @@ which ``k`` (``top_k``) are used per token, and ``S`` shared experts of hidden
     shared experts:  S * 3 d f_s (always active)
     shared_gate:     d            (Qwen2-MoE's sigmoid gate on the shared expert)
     score_bias:      E            (DeepSeek-V3 ``e_score_correction_bias``: a buffer)
+    expert_bias:     E (2 f + d)  (gpt-oss: biases of each routed expert's gate, up and
+                                   down projections, ``gate_up_proj_bias`` / ``down_proj_bias``)
 
 Active parameters per token replace ``E`` by ``k`` in the routed experts only.
 As transformers builds them: ``MixtralSparseMoeBlock`` (router without bias,
@@ -65,6 +67,11 @@ class MoE(Layer):
             "[2, 8, 16]",
         ),
         Example("moe(16, 24, 4, 2, act = relu, gated = false, router_bias = true)", "[2, 8, 16]"),
+        Example(
+            "moe(16, 24, 4, 2, router_bias = true, expert_bias = true)",
+            "[2, 8, 16]",
+            "gpt-oss: biased router and experts",
+        ),
     )
 
     d_model: Size
@@ -78,6 +85,8 @@ class MoE(Layer):
     router_bias: bool = False
     score_bias: bool = False
     shared_gate: bool = False
+    #: biases in every routed expert's projections (gpt-oss)
+    expert_bias: bool = False
 
     @property
     def f_shared(self) -> sympy.Expr:
@@ -90,7 +99,12 @@ class MoE(Layer):
         self.require_integer(ev, self.n_shared, "n_shared")
 
     def _mlp(
-        self, prefix: str, f: sympy.Expr, copies: sympy.Expr, active: sympy.Expr | None
+        self,
+        prefix: str,
+        f: sympy.Expr,
+        copies: sympy.Expr,
+        active: sympy.Expr | None,
+        bias: bool = False,
     ) -> list[ParamTensor]:
         d = self.d_model
         names = (
@@ -99,7 +113,7 @@ class MoE(Layer):
             else (("fc1", (f, d)), ("fc2", (d, f)))
         )
         # experts are MLPs: split by tensor parallelism like one (Megatron-LM)
-        return [
+        out = [
             ParamTensor(
                 f"{prefix}.{n}.weight",
                 shape,
@@ -110,6 +124,12 @@ class MoE(Layer):
             )
             for n, shape in names
         ]
+        if bias:
+            out += [
+                ParamTensor(f"{prefix}.{n}.bias", shape[:1], copies=copies, active=active)
+                for n, shape in names
+            ]
+        return out
 
     def tensors(self) -> list[ParamTensor]:
         d, e = self.d_model, self.n_experts
@@ -120,7 +140,7 @@ class MoE(Layer):
             out.append(ParamTensor("gate.bias", (e,)))
         if self.score_bias:
             out.append(ParamTensor("gate.e_score_correction_bias", (e,), buffer=True))
-        out += self._mlp("experts", self.d_expert, e, self.top_k)
+        out += self._mlp("experts", self.d_expert, e, self.top_k, self.expert_bias)
         if self.n_shared != 0:
             out += self._mlp("shared_experts", self.f_shared, self.n_shared, None)
         if self.shared_gate:
@@ -199,4 +219,5 @@ class MoE(Layer):
             router_bias=self.router_bias,
             score_bias=self.score_bias,
             shared_gate=self.shared_gate,
+            expert_bias=self.expert_bias,
         )

@@ -79,7 +79,16 @@ def bert(c: HFConfig) -> MemWriter:
 
 @register("roberta")
 def roberta(c: HFConfig) -> MemWriter:
-    w = _bert_like(c, "RobertaModel")
+    return _roberta_like(c, "RobertaModel")
+
+
+@register("xlm-roberta")
+def xlm_roberta(c: HFConfig) -> MemWriter:
+    return _roberta_like(c, "XLMRobertaModel")
+
+
+def _roberta_like(c: HFConfig, hf_class: str) -> MemWriter:
+    w = _bert_like(c, hf_class)
     w.note(
         "RoBERTa's max_position_embeddings includes its padding offset "
         "(positions start at pad_token_id + 1)."
