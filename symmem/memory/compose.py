@@ -11,20 +11,26 @@ from symmem.memory.result import COMPONENTS
 from symmem.memory.states import model_states
 
 
-def components(b: Build) -> dict[str, sympy.Expr]:
-    """Every component of one build, and ``total``, their sum."""
+def components(b: Build, *, states: bool = True, saved: bool = True) -> dict[str, sympy.Expr]:
+    """Every component of one build, and ``total``, their sum.
+
+    ``states=False`` leaves out the model states (weights, gradients, optimizer: 0) and
+    ``saved=False`` the rest (activations, transient, KV cache: 0), for a caller that builds
+    each side under its own structure (the calculator page, :mod:`symmem.page`)."""
     cfg = b.cfg
     zero = sympy.Integer(0)
-    w, g, o = model_states(b)
     comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
-    comps["weights"] = w.per_gpu(b.pp_on, b.k.pp)
-    if cfg.mode == "train":
-        comps["gradients"] = g.per_gpu(b.pp_on, b.k.pp)
-        comps["optimizer"] = o.per_gpu(b.pp_on, b.k.pp)
+    if states:
+        w, g, o = model_states(b)
+        comps["weights"] = w.per_gpu(b.pp_on, b.k.pp)
+        if cfg.mode == "train":
+            comps["gradients"] = g.per_gpu(b.pp_on, b.k.pp)
+            comps["optimizer"] = o.per_gpu(b.pp_on, b.k.pp)
+    if saved and cfg.mode == "train":
         comps["activations"], more = activations(b)
         b.notes += more
         comps["transient"] = transient_train(b)
-    else:
+    elif saved:
         comps["kv_cache"] = kv_cache(b)
         comps["transient"] = transient_infer(b)
     comps["overhead"] = b.k.overhead
