@@ -156,6 +156,8 @@ class _Compiler:
         #: symbols that have values)
         self._plain = {s: self._resolved(v) for s, v in self.values.items()}
         self.functions: list[str] = []
+        #: the expression behind each function (tests evaluate them in Python)
+        self.expressions: list[sympy.Expr] = []
         self.formulas: list[str] = []
         self._fn: dict[sympy.Expr, int] = {}
         self._formula: dict[sympy.Expr, int] = {}
@@ -242,13 +244,18 @@ class _Compiler:
         out = out.xreplace(holders)
         left = out.free_symbols - set(self.args)
         if left:
-            names = ", ".join(sorted(s.name for s in left))  # type: ignore[attr-defined]
+            names = ", ".join(sorted(s.name for s in left))
             raise SymmemError(f"the page needs a value or a form input for {names}")
         return out
+
+    def function(self, expr: sympy.Expr) -> int:
+        """The index of the compiled function of ``expr`` (the model's values put in)."""
+        return self._function(self._substitute(expr))
 
     def _function(self, expr: sympy.Expr) -> int:
         if expr not in self._fn:
             self.functions.append(js_function([expr], self.args))
+            self.expressions.append(expr)
             self._fn[expr] = len(self.functions) - 1
         return self._fn[expr]
 
@@ -317,9 +324,20 @@ def _initial(options: MemoryOptions, model: Model, free: Sequence[str]) -> dict[
     return state
 
 
-def page_data(
+@dataclass(frozen=True)
+class Page:
+    """A compiled page: the JSON-ready data, the JavaScript functions, and the expression
+    behind each function over ``args`` (the inputs, in the order of ``data["args"]``)."""
+
+    data: dict[str, Any]
+    functions: list[str]
+    expressions: list[sympy.Expr]
+    args: list[sympy.Symbol]
+
+
+def compile_page(
     model: Model, options: MemoryOptions | None = None, *, source: str | None = None
-) -> tuple[dict[str, Any], list[str]]:
+) -> Page:
     """Everything the page shows, as JSON-ready data, and the compiled component functions.
 
     ``options`` set the form's first state; options the form does not offer (the attention
@@ -335,7 +353,9 @@ def page_data(
     errors: dict[str, int] = {}
     for mode in MODES:
         modes[mode] = {
-            "fields": [{"name": f.name, "label": f.label, "choices": f.choices} for f in FIELDS[mode]],
+            "fields": [
+                {"name": f.name, "label": f.label, "choices": f.choices} for f in FIELDS[mode]
+            ],
             **{
                 name: _table(compiler, mode, name, fixed, bytes_rows, errors)
                 for name in ("bytes", "states", "activations")
@@ -348,11 +368,10 @@ def page_data(
         "model": {
             "name": model.name,
             "source": source or model.filename or "",
-            "params": _exact(params.total.evaluate()),
-            "active": _exact(params.active.evaluate()) if params.has_experts else None,
-            "params_formula": sympy.mathml(
-                sympy.expand(params.total.expr), printer="presentation"
-            ),
+            # parameter counts as functions of the inputs too (a free symbol may change them)
+            "params": compiler.function(params.total.expr),
+            "active": compiler.function(params.active.expr) if params.has_experts else None,
+            "params_formula": sympy.mathml(sympy.expand(params.total.expr), printer="presentation"),
         },
         "components": COMPONENTS,
         "states": STATES,
@@ -370,12 +389,10 @@ def page_data(
         "formulas": compiler.formulas,
         "sizes": sizes,
         "repeats": bool(repeats),
-        "gpus": [
-            {"key": g.key, "name": g.name, "bytes": str(g.capacity_bytes)} for g in CATALOGUE
-        ],
+        "gpus": [{"key": g.key, "name": g.name, "bytes": str(g.capacity_bytes)} for g in CATALOGUE],
         "legend": {v[0]: v[1] for k, v in _DISPLAY.items() if k != "micro_batches"},
     }
-    return data, compiler.functions
+    return Page(data, compiler.functions, compiler.expressions, compiler.args)
 
 
 #: the fields each table of the page does not read: the states are built with checkpointing
@@ -457,10 +474,11 @@ def page_html(
 ) -> str:
     """The page as one HTML document (nothing to fetch: the data, the code and the style are
     inside)."""
-    data, functions = page_data(model, options, source=source)
+    page = compile_page(model, options, source=source)
+    data, functions = page.data, page.functions
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    script = (
-        f"const DATA={payload};\nconst FUNCTIONS=[{','.join(functions)}];\n" + _asset("page.js")
+    script = f"const DATA={payload};\nconst FUNCTIONS=[{','.join(functions)}];\n" + _asset(
+        "page.js"
     )
     return (
         _asset("page.html")

@@ -151,8 +151,6 @@ function build() {
   const m = DATA.model;
   $("model-name").textContent = m.name;
   $("model-source").textContent = m.source ? `from ${m.source}` : "";
-  const params = `${BigInt(m.params).toLocaleString("en-US")} parameters`;
-  $("model-params").textContent = m.active ? `${params}, ${BigInt(m.active).toLocaleString("en-US")} active per token` : params;
   $("params-formula").innerHTML = `<math display="block"><mi>N</mi><mo>=</mo>${m.params_formula}</math>`;
   for (const name of DATA.free) {
     const input = el("input", { id: `f-${name}`, name, type: "number", min: "1", step: "1", inputmode: "numeric" });
@@ -204,6 +202,7 @@ function render(state) {
   for (const n of INFER_ONLY) $(`g-${n}`).hidden = train;
   document.querySelector(".when-lora").hidden = !(train && state.lora !== "off");
   $("custom-budget").hidden = state.gpu !== "custom";
+  showParams(state);
   const p = prepare(state);
   $("error").hidden = !p.error;
   $("ok").hidden = !!p.error;
@@ -268,6 +267,18 @@ function render(state) {
   notes.textContent = "";
   for (const n of p.notes) notes.append(el("li", {}, n));
   return result;
+}
+// the parameter counts, from their compiled expressions (a free symbol of the form may change them)
+function showParams(state) {
+  const m = DATA.model;
+  try {
+    const args = DATA.args.map((name) => (DATA.free.includes(name) ? R(state[name]) : [1n, 1n]));
+    const count = (fn) => pretty(FUNCTIONS[fn](args)[0]);
+    const params = `${count(m.params)} parameters`;
+    $("model-params").textContent = m.active === null ? params : `${params}, ${count(m.active)} active per token`;
+  } catch (e) {
+    $("model-params").textContent = "";
+  }
 }
 function pretty(x) {
   return x[1] === 1n ? x[0].toLocaleString("en-US") : `${x[0].toLocaleString("en-US")}/${x[1]} (≈ ${Math.round(approx(x)).toLocaleString("en-US")})`;

@@ -9,6 +9,7 @@ import sympy
 
 from symmem.memory.config import MemoryConfig
 from symmem.quantity import Quantity
+from symmem.rich import table_html
 
 #: the components of a breakdown, in display order (``total`` is their sum)
 COMPONENTS = (
@@ -59,6 +60,11 @@ class MemoryResult:
     config: MemoryConfig
     rows: tuple[MemoryRow, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: each component in exact bytes and binary units, with a bar of its share."""
+        rows = [(name, q.evaluate()) for name, q in self.components().items()]
+        return table_html(rows, caption=self.config.summary(), bytes_column=True, total="total")
 
     def components(self, *, with_total: bool = True) -> dict[str, Quantity]:
         names = (*COMPONENTS, "total") if with_total else COMPONENTS
