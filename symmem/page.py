@@ -44,14 +44,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sympy
 
+from symmem.counts import param_counts
 from symmem.errors import OptionError, SymmemError
 from symmem.files import atomic_text
 from symmem.gpus import CATALOGUE
-from symmem.graph import evaluator
+from symmem.graph import LayerGraph, evaluator
 from symmem.jscode import js_function
 from symmem.memory import COMPONENTS, ZERO_SHARDS
 from symmem.memory.compose import components
@@ -59,10 +60,10 @@ from symmem.memory.config import KNOB_ARGS, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
 from symmem.memory.fast import _structure
 from symmem.memory.placement import places
-from symmem.model import Model
 from symmem.optimizers import OPTIMIZERS
 from symmem.options import CHECKPOINTING, MODES, MemoryOptions
 from symmem.precision import KV_DTYPES, PRECISIONS, QUANTS
+from symmem.quantity import Quantity
 from symmem.symbols import IMPLICIT_FREE, knob, sym
 
 #: the LoRA rank, a symbol on the page (one structure serves every rank)
@@ -89,6 +90,26 @@ _DISPLAY: dict[str, tuple[str, str]] = {
     "overhead": ("O", "overhead bytes"),
     "micro_batches": ("pp", "micro-batches in flight (the page: pp)"),
 }
+
+
+class Model(Protocol):
+    """What the page needs of a model (:class:`symmem.model.Model` has it): its layer graph,
+    its symbols' values, the symbols the user kept free, its name and file."""
+
+    @property
+    def graph(self) -> LayerGraph: ...
+
+    @property
+    def values(self) -> Mapping[sympy.Symbol, sympy.Expr]: ...
+
+    @property
+    def free(self) -> tuple[str, ...]: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def filename(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -361,7 +382,9 @@ def compile_page(
                 for name in ("bytes", "states", "activations")
             },
         }
-    params = model.params()
+    params = param_counts(
+        model.graph, lambda e: Quantity(sympy.sympify(e), model.values, model.graph.symbols)
+    )
     _, repeats = places(model.graph)
     sizes = _parallel_sizes(model)
     data = {
