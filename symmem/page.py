@@ -402,6 +402,12 @@ def compile_page(
         "args": [*KNOB_ARGS, *free, "lora_rank"],
         "knobs": list(KNOB_ARGS),
         "free": free,
+        # free symbols no expression reads (seq_len of a CNN): not shown in the form
+        "unused": [
+            n
+            for n in free
+            if not any(model.graph.symbols[n] in e.free_symbols for e in compiler.expressions)
+        ],
         "initial": initial,
         "fixed": {k: str(v) for k, v in fixed.items()},
         "modes": modes,

@@ -55,7 +55,8 @@ function lookup(state, table) {
   }
   return t.values[i];
 }
-const INPUTS = ["tp", "pp", "dp", "ep", "lora_rank", "overhead", ...DATA.free];
+const SHOWN = DATA.free.filter((name) => !DATA.unused.includes(name));
+const INPUTS = ["tp", "pp", "dp", "ep", "lora_rank", "overhead", ...SHOWN];
 
 // Everything one state of the form means: {error} or {parts, args, zero, notes}.
 function prepare(state) {
@@ -82,7 +83,7 @@ function prepare(state) {
     master: row[4], grad_copy: row[5], overhead: state.overhead, micro_batches: state.pp,
     lora_rank: state.lora_rank,
   };
-  for (const name of DATA.free) values[name] = state[name];
+  for (const name of DATA.free) values[name] = state[name] ?? DATA.initial[name];
   const args = DATA.args.map((name) => R(values[name]));
   const unsharded = args.slice();
   unsharded[DATA.args.indexOf("dp")] = [1n, 1n];
@@ -152,7 +153,7 @@ function build() {
   $("model-name").textContent = m.name;
   $("model-source").textContent = m.source ? `from ${m.source}` : "";
   $("params-formula").innerHTML = `<math display="block"><mi>N</mi><mo>=</mo>${m.params_formula}</math>`;
-  for (const name of DATA.free) {
+  for (const name of SHOWN) {
     const input = el("input", { id: `f-${name}`, name, type: "number", min: "1", step: "1", inputmode: "numeric" });
     $("free-inputs").append(group(name, name, input));
     $("f-solve").append(el("option", { value: name }, name));
@@ -171,7 +172,7 @@ function build() {
   const fixed = Object.entries(DATA.fixed);
   $("fixed").textContent = fixed.length ? `Fixed for every choice: ${fixed.map(([k, v]) => `${k} = ${v}`).join(", ")}.` : "";
   const gpu = DATA.gpus.find((g) => g.key === "h100-80gb") || DATA.gpus[0];
-  setState({ ...DATA.initial, gpu: gpu ? gpu.key : "custom", solve: DATA.free[0] || "" });
+  setState({ ...DATA.initial, gpu: gpu ? gpu.key : "custom", solve: SHOWN[0] || "" });
 }
 function setState(state) {
   for (const [k, v] of Object.entries(state)) {
@@ -272,7 +273,7 @@ function render(state) {
 function showParams(state) {
   const m = DATA.model;
   try {
-    const args = DATA.args.map((name) => (DATA.free.includes(name) ? R(state[name]) : [1n, 1n]));
+    const args = DATA.args.map((name) => (DATA.free.includes(name) ? R(state[name] ?? DATA.initial[name]) : [1n, 1n]));
     const count = (fn) => pretty(FUNCTIONS[fn](args)[0]);
     const params = `${count(m.params)} parameters`;
     $("model-params").textContent = m.active === null ? params : `${params}, ${count(m.active)} active per token`;
@@ -309,9 +310,9 @@ if (location.hash.startsWith("#test=")) {
     results.push(r.error ? { error: r.error } : { bytes: shown, largest: r.largest });
   }
   const perUpdate = cases.length ? (performance.now() - t) / cases.length : 0;
-  const nav = performance.getEntriesByType("navigation")[0];
   $("test-output").textContent = JSON.stringify({
-    results, open_ms: OPENED - T0, update_ms: perUpdate,
-    dom_content_loaded_ms: nav ? nav.domContentLoadedEventStart : null,
+    results, open_ms: OPENED - T0, update_ms: perUpdate, params: $("model-params").textContent,
+    // from the start of the navigation (reading the file, parsing) to the first full render
+    since_navigation_ms: OPENED,
   });
 }
