@@ -157,6 +157,12 @@ FIELDS: dict[str, tuple[Field, ...]] = {
 }
 
 
+def _mathml(expr: sympy.Expr) -> str:
+    """Presentation MathML (browsers render it natively); a visible dot between factors, so
+    that ``batch`` and ``seq_len`` do not run together."""
+    return str(sympy.mathml(expr, printer="presentation", mul_symbol="dot"))
+
+
 def _exact(x: Any) -> str:
     """An exact number as text (the page reads it as a BigInt fraction)."""
     x = sympy.sympify(x)
@@ -283,7 +289,7 @@ class _Compiler:
     def _mathml(self, expr: sympy.Expr) -> int:
         if expr not in self._formula:
             shown = expr.xreplace(self._shown)
-            self.formulas.append(sympy.mathml(shown, printer="presentation"))
+            self.formulas.append(_mathml(shown))
             self._formula[expr] = len(self.formulas) - 1
         return self._formula[expr]
 

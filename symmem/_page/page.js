@@ -229,7 +229,8 @@ function render(state) {
     if (openDetails.has(name)) det.open = true;
     det.append(el("summary", {}, `formula of ${name}`));
     const f = el("div", { class: "formula" });
-    f.innerHTML = `<math display="block"><msub><mi>M</mi><mtext>${name}</mtext></msub><mo>=</mo>${DATA.formulas[formulas[name]]}</math>`;
+    const formula = name === "overhead" ? "<mi>O</mi>" : DATA.formulas[formulas[name]];
+    f.innerHTML = `<math display="block"><msub><mi>M</mi><mtext>${name}</mtext></msub><mo>=</mo>${formula}</math>`;
     det.append(f);
     cell.append(det);
     fr.append(cell);
