@@ -16,6 +16,7 @@ import sympy
 from symmem.errors import SemanticError
 from symmem.graph import MODEL_OPTIONS, LayerGraph, LayerNode
 from symmem.quantity import Quantity
+from symmem.rich import table_html
 
 #: the values of the ``active_embeddings`` convention (docs/conventions.md)
 ACTIVE_EMBEDDINGS = MODEL_OPTIONS["active_embeddings"]
@@ -54,6 +55,16 @@ class ParamsResult:
     #: does any layer have experts (so that active differs in kind from total)?
     has_experts: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the totals and each layer's count (all its repeat instances)."""
+        rows: list[tuple[str, object]] = [("total", self.total.evaluate())]
+        if self.has_experts:
+            rows.append(("active per token", self.active.evaluate()))
+        if self.buffers.expr != 0:
+            rows.append(("buffers", self.buffers.evaluate()))
+        rows += [(r.path, self.total.with_expr(r.count).evaluate()) for r in self.rows]
+        return table_html(rows, caption="parameters", bytes_column=False, label="layer")
 
 
 def _token_table(node: LayerNode) -> bool:

@@ -12,24 +12,21 @@ import sympy
 
 from symmem.counts import ParamsResult
 from symmem.quantity import Quantity
+from symmem.rich import expr_latex, latex_symbol_names
 
-
-def latex_symbol_names(symbols: Mapping[str, sympy.Symbol]) -> dict[sympy.Symbol, str]:
-    """Readable LaTeX for DSL names: ``d_model`` -> ``d_{model}``,
-    ``kv_lora_rank`` -> ``kv_{lora\\_rank}``, ``vocab`` -> ``\\mathrm{vocab}``."""
-    out: dict[sympy.Symbol, str] = {}
-    for name, s in symbols.items():
-        head, _, tail = name.partition("_")
-        head_tex = head if len(head) == 1 else rf"\mathrm{{{head}}}"
-        out[s] = f"{head_tex}_{{{tail.replace('_', chr(92) + '_')}}}" if tail else head_tex
-    return out
+__all__ = [
+    "latex",
+    "latex_symbol_names",
+    "memory_latex",
+    "params_json",
+    "params_latex",
+    "quantity_latex",
+]
 
 
 def latex(expr: sympy.Expr, symbols: Mapping[str, sympy.Symbol]) -> str:
     """``sympy.latex`` with readable symbol names and powers of terms in a stable order."""
-    return sympy.latex(
-        sympy.expand(expr), symbol_names=latex_symbol_names(symbols), mul_symbol="dot"
-    )
+    return expr_latex(expr, symbols)
 
 
 def params_latex(

@@ -16,6 +16,7 @@ from typing import Any
 import sympy
 
 from symmem.errors import SemanticError, SymmemError, suggest
+from symmem.rich import expr_latex
 
 
 def exact(expr: Any) -> int | sympy.Expr:
@@ -70,6 +71,14 @@ class Quantity:
     def with_expr(self, expr: Any) -> Quantity:
         """Another expression at the same values and symbols."""
         return Quantity(sympy.sympify(expr), self.values, self.symbols)
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the expression in LaTeX, and its value when every symbol has one."""
+        tex = expr_latex(self.expr, self.symbols)
+        value = self.evaluate()
+        if isinstance(value, int) and not sympy.sympify(self.expr).is_number:
+            tex += f" = {value:,}".replace(",", "{,}")
+        return f"${tex}$"
 
     def __int__(self) -> int:
         value = self.evaluate()

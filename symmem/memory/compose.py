@@ -13,22 +13,29 @@ from symmem.memory.result import COMPONENTS
 from symmem.memory.states import model_states
 
 
-def components(b: Build) -> dict[str, sympy.Expr]:
-    """Every component of one build, and ``total``, their sum."""
+def components(b: Build, *, states: bool = True, saved: bool = True) -> dict[str, sympy.Expr]:
+    """Every component of one build, and ``total``, their sum.
+
+    ``states=False`` leaves out the model states (weights, gradients, optimizer: 0) and
+    ``saved=False`` the rest (activations, transient, KV cache: 0), for a caller that builds
+    each side under its own structure (the calculator page, :mod:`symmem.page`)."""
     cfg = b.cfg
     zero = sympy.Integer(0)
-    w, g, o = model_states(b)
     comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
     # DualPipe: each rank holds two stages' parameters (stage_copies = 2; 1 otherwise)
     copies = b.k.stage_copies
-    comps["weights"] = copies * w.per_gpu(b.pp_on, b.k.pp)
-    if cfg.mode == "train":
-        comps["gradients"] = copies * g.per_gpu(b.pp_on, b.k.pp)
-        comps["optimizer"] = copies * o.per_gpu(b.pp_on, b.k.pp)
+    if states:
+        w, g, o = model_states(b)
+        comps["weights"] = copies * w.per_gpu(b.pp_on, b.k.pp)
+        if cfg.mode == "train":
+            comps["gradients"] = copies * g.per_gpu(b.pp_on, b.k.pp)
+            comps["optimizer"] = copies * o.per_gpu(b.pp_on, b.k.pp)
+    if saved and cfg.mode == "train":
         comps["activations"], more = activations(b)
         b.notes += more
+        # the ZeRO-3 / offload / context-parallel working buffers are temporaries of the step
         comps["transient"] = transient_train(b) + buffers(b)
-    else:
+    elif saved:
         comps["kv_cache"] = kv_cache(b)
         comps["transient"] = transient_infer(b)
     comps["overhead"] = b.k.overhead

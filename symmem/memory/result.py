@@ -9,6 +9,7 @@ import sympy
 
 from symmem.memory.config import MemoryConfig
 from symmem.quantity import Quantity
+from symmem.rich import table_html
 
 #: the components of a breakdown, in display order (``total`` is their sum)
 COMPONENTS = (
@@ -62,6 +63,11 @@ class MemoryResult:
     #: host memory per node (offloaded states of its GPUs' ranks; 0 without --offload): a second
     #: budget beside the GPU's, not part of ``total``
     host: Quantity | None = None
+
+    def _repr_html_(self) -> str:
+        """Jupyter: each component in exact bytes and binary units, with a bar of its share."""
+        rows = [(name, q.evaluate()) for name, q in self.components().items()]
+        return table_html(rows, caption=self.config.summary(), bytes_column=True, total="total")
 
     def components(self, *, with_total: bool = True) -> dict[str, Quantity]:
         names = (*COMPONENTS, "total") if with_total else COMPONENTS
