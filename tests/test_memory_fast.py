@@ -188,3 +188,17 @@ def test_a_fractional_byte_count_evaluates_to_its_rational() -> None:
     assert direct == sympy.Rational(842539008, 47)
     assert q.evaluate() == direct
     assert _evaluator().bytes(**options)["gradients"] == Fraction(842539008, 47)
+
+
+def test_offload_and_node_size_change_the_answer_within_one_structure() -> None:
+    # offload and gpus_per_node are knobs, not structure: one compiled form answers both ways
+    m = _llama()
+    ev = MemoryEvaluator(m.graph, m.values)
+    base: dict[str, Any] = {"precision": "mixed-bf16", "zero": 3, "dp": 8}
+    for extra in (
+        {},
+        {"offload": "optimizer"},
+        {"offload": "optimizer,params"},
+        {"gpus_per_node": 4},
+    ):
+        assert ev.bytes(**base, **extra) == m.memory(**base, **extra).bytes(), extra

@@ -28,7 +28,7 @@ from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
 from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
-from symmem.memory.placement import places
+from symmem.memory.placement import at_values, places
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
@@ -49,6 +49,11 @@ _NUMERIC = frozenset(
         "gpus_per_node",
     }
 )
+
+
+#: knobs the structure key decides (the ZeRO stage is part of it; offload and GPUs per node
+#: are not: they stay knobs, so that a layout search varies them without compiling)
+_PINNED = ("zero_weights", "zero_grads", "zero_optimizer")
 
 
 class _ExactPrinter(PythonCodePrinter):
@@ -183,21 +188,19 @@ class MemoryEvaluator:
         _, opt, quant = resolve(opts, self.graph.options)
         b = Build(self.graph, self.values, cfg, opt, quant, opts.policy, symbolic_knobs())
         comps = components(b)
+        # knobs that the structure key already fixes (the ZeRO stage's flags) are put in now:
+        # a shorter polynomial to evaluate
+        fixed = dict(zip(KNOB_ARGS, knob_values(cfg), strict=True))
+        pinned = {knob(a): sympy.sympify(fixed[a]) for a in _PINNED}
         exprs = {}
         for name in COMPONENTS:
-            expr = comps[name]
-            for _ in range(4):  # values may refer to symbols that have values
-                new = expr.xreplace(self.values)
-                if new == expr:
-                    break
-                expr = new
+            expr = at_values(comps[name].xreplace(pinned), self.values)
             free = {s for s in expr.free_symbols if not s.name.startswith("option_")}
             if free:
                 names = ", ".join(sorted(s.name for s in free))
                 raise OptionError(f"fast evaluation needs every symbol's value: {names} have none")
-            exprs[name] = sympy.expand(
-                expr
-            )  # like terms collected: a short polynomial in the knobs
+            # like terms collected: a short polynomial in the knobs
+            exprs[name] = sympy.expand(expr)
         fn = compile_exact(exprs, KNOB_ARGS)
         self._compiled[key] = fn
         self._notes[key] = tuple(b.notes)

@@ -9,7 +9,7 @@ stage's share at the end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -244,3 +244,28 @@ def _no_negative_coefficient(poly: sympy.Expr) -> bool:
         if not (coeff.is_number and coeff >= 0) or not rest.is_positive:
             return False
     return True
+
+
+def at_values(expr: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
+    """``expr`` with ``values`` put in (to a fixpoint: values may refer to symbols that have
+    values), every ``Max`` / ``Min`` rebuilt unevaluated around its arguments' expansions.
+
+    ``xreplace`` rebuilds a ``Max`` by evaluating it, which asks sympy's assumptions of every
+    pair of arguments (a second and more on a large model, for a result whose value is the
+    same); the compiled forms take the largest at evaluation time anyway."""
+
+    def walk(e: sympy.Expr) -> sympy.Expr:
+        if not e.has(sympy.Max, sympy.Min):
+            out = e
+            for _ in range(8):
+                new = out.xreplace(values)
+                if new == out:
+                    break
+                out = new
+            return out
+        args = [walk(a) for a in e.args]
+        if isinstance(e, sympy.Max | sympy.Min):
+            return type(e)(*[sympy.expand(a) for a in args], evaluate=False)
+        return e.func(*args)
+
+    return walk(expr)
