@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import types
+from fractions import Fraction
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -21,7 +22,9 @@ from symmem import nodes as n
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.limits import MAX_DIGITS, LimitError, check_int
 from symmem.symbols import IMPLICIT_FREE, sym
+from symmem.values import as_mapping, as_names, as_value
 
 # ---------------------------------------------------------------- graph nodes
 
@@ -111,6 +114,7 @@ def resolve_values(
     symbols: Mapping[str, sympy.Symbol],
     set_values: Mapping[str, Any] | None = None,
     free: typing.Iterable[str] = (),
+    spans: Mapping[str, Span] | None = None,
 ) -> dict[sympy.Symbol, sympy.Expr]:
     """The substitution that gives each non-free symbol its value.
 
@@ -119,30 +123,43 @@ def resolve_values(
     ``4*d_model``.  ``set_values`` override defaults.
     """
     raw: dict[sympy.Symbol, sympy.Expr] = dict(defaults)
-    for name, value in (set_values or {}).items():
+    for name, value in as_mapping(set_values, "set_values").items():
         if name not in symbols:
             hint = suggest(name, list(symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
-        raw[symbols[name]] = (
-            sympy.nsimplify(value) if isinstance(value, float) else sympy.sympify(value)
-        )
-    for name in free:
+        raw[symbols[name]] = as_value(value, f"the value of '{name}'")
+    for name in as_names(free, "free"):
         if name not in symbols:
             hint = suggest(name, list(symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
         raw.pop(symbols[name], None)
+    # each value once, in dependency order (a chain of n defaults costs n substitutions)
     resolved: dict[sympy.Symbol, sympy.Expr] = {}
-    for s, expr in raw.items():
-        for _ in range(len(raw) + 1):
-            deps = {d: raw[d] for d in expr.free_symbols if d in raw}
-            if not deps:
-                break
-            expr = expr.xreplace(deps)
-        else:
-            raise SemanticError(
-                f"the default of '{s}' refers back to itself through other defaults"
-            )
-        resolved[s] = expr
+    visiting: set[sympy.Symbol] = set()
+    for start in raw:
+        if start in resolved:
+            continue
+        stack: list[sympy.Symbol] = [start]
+        while stack:
+            s = stack[-1]
+            if s in resolved:
+                stack.pop()
+                continue
+            visiting.add(s)
+            pending = [d for d in raw[s].free_symbols if d in raw and d not in resolved]
+            if pending:
+                for d in pending:
+                    if d in visiting:
+                        raise SemanticError(
+                            f"the default of '{d}' refers back to itself through other defaults",
+                            spans.get(str(d)) if spans else None,
+                        )
+                stack.extend(pending)
+                continue
+            deps = {d: resolved[d] for d in raw[s].free_symbols if d in resolved}
+            resolved[s] = raw[s].xreplace(deps) if deps else raw[s]
+            visiting.discard(s)
+            stack.pop()
     return resolved
 
 
@@ -232,8 +249,12 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
         case "%":
             return sympy.Mod(a, b)
         case "^":
-            if a.is_number and b.is_number and abs(b) > 10_000 and abs(a) != 1 and a != 0:
-                raise SemanticError(f"the power {a}^{b} is too large to compute exactly", span)
+            if a.is_number and b.is_number and _power_too_large(a, b):
+                raise SemanticError(
+                    f"the power {_short(a)}^{_short(b)} is too large: symmem computes with "
+                    f"numbers below 10^{MAX_DIGITS} (docs/limits.md)",
+                    span,
+                )
             out = a**b
             if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
                 raise SemanticError("division by zero", span)
@@ -243,6 +264,29 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
                 )
             return out
     raise SemanticError(f"unknown operator {op}", span)  # pragma: no cover
+
+
+def _power_too_large(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Would ``a^b`` (numbers) have more than MAX_DIGITS digits in its numerator or
+    denominator?  Judged from the sizes of ``a`` and ``b``, before computing it."""
+    if a.is_zero or b.is_zero or a in (1, -1):
+        return False
+    if not (a.is_Rational and b.is_Rational):
+        try:
+            return bool(abs(b) > MAX_DIGITS)
+        except TypeError:  # a complex exponent: sympy refuses it later
+            return False
+    top = max(abs(int(a.p)), int(a.q))
+    p, q = abs(int(b.p)), int(b.q)
+    if p.bit_length() - q.bit_length() > 40:  # an exponent above 10^12: far too large
+        return True
+    return (p / q) * (top.bit_length() - 1) * 0.30103 > MAX_DIGITS
+
+
+def _short(x: sympy.Expr) -> str:
+    text = str(x)
+    text = text if len(text) <= 30 else f"{text[:12]}...({len(text)} characters)"
+    return text if x.is_Integer and x >= 0 else f"({text})"
 
 
 def _non_real(x: sympy.Expr) -> bool:
@@ -255,11 +299,62 @@ def _non_real(x: sympy.Expr) -> bool:
         return False
 
 
+def _chain(expr: n.BinOp, env: _Env) -> sympy.Expr:
+    """``a op b op c ...`` left to right, in a loop (a 10,000-term sum is not 10,000 frames
+    deep), with runs of ``+``/``-`` and of ``*`` added or multiplied at once (linear time)."""
+    links: list[n.BinOp] = []
+    node: n.Expr = expr
+    while isinstance(node, n.BinOp) and node.op != "^":
+        links.append(node)
+        node = node.left
+    acc = to_sympy(node, env)
+    run: list[sympy.Expr] = []
+    run_op = ""
+    for link in reversed(links):
+        b = to_sympy(link.right, env)
+        kind = "+" if link.op in "+-" else "*" if link.op == "*" else ""
+        if run and kind != run_op:
+            acc = sympy.Add(*run) if run_op == "+" else sympy.Mul(*run)
+            run = []
+        if kind:
+            if not run:
+                run, run_op = [acc], kind
+            run.append(-b if link.op == "-" else b)
+            continue
+        acc = _apply(link, acc, b)
+    if run:
+        acc = sympy.Add(*run) if run_op == "+" else sympy.Mul(*run)
+    _check_size(acc, expr.span)
+    return acc
+
+
+def _apply(link: n.BinOp, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    if link.op in ("/", "//", "%") and b == 0:
+        raise SemanticError("division by zero", link.span)
+    try:
+        return _binop(link.op, a, b, link.span)
+    except SymmemError:
+        raise
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # sympy on odd numbers
+        raise SemanticError(f"cannot compute {a} {link.op} {b}: {exc}", link.span) from None
+
+
+def _check_size(value: sympy.Expr, span: Span) -> None:
+    """A number of more than :data:`~symmem.limits.MAX_DIGITS` digits is refused where it
+    is written (products of large literals)."""
+    if value.is_Rational:
+        try:
+            check_int(abs(int(value.p)), "the value")
+            check_int(int(value.q), "the value")
+        except LimitError as exc:
+            raise SemanticError(exc.message, span) from None
+
+
 def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
     """An AST expression as a sympy expression (never ``sympify`` of user text)."""
     if isinstance(expr, n.Num):
-        if isinstance(expr.value, float):
-            return sympy.Rational(repr(expr.value))
+        if isinstance(expr.value, Fraction):
+            return sympy.Rational(expr.value.numerator, expr.value.denominator)
         return sympy.Integer(expr.value)
     if isinstance(expr, n.Name):
         if expr.id in env.local:
@@ -275,23 +370,18 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             or "declare it at the top of the file: name = value, or a bare name for a free symbol",
         )
     if isinstance(expr, n.Neg):
-        return -to_sympy(expr.operand, env)
+        signs = 0
+        while isinstance(expr, n.Neg):  # - - - x: a loop, not a recursion
+            signs += 1
+            expr = expr.operand
+        inner = to_sympy(expr, env)
+        return -inner if signs % 2 else inner
+    if isinstance(expr, n.BinOp) and expr.op == "^":
+        out = _apply(expr, to_sympy(expr.left, env), to_sympy(expr.right, env))
+        _check_size(out, expr.span)
+        return out
     if isinstance(expr, n.BinOp):
-        a, b = to_sympy(expr.left, env), to_sympy(expr.right, env)
-        if expr.op in ("/", "//", "%") and b == 0:
-            raise SemanticError("division by zero", expr.span)
-        try:
-            return _binop(expr.op, a, b, expr.span)
-        except SymmemError:
-            raise
-        except (
-            TypeError,
-            ValueError,
-            ZeroDivisionError,
-            OverflowError,
-        ) as exc:  # sympy on odd numbers
-            raise SemanticError(f"cannot compute {a} {expr.op} {b}: {exc}", expr.span) from None
-        raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
+        return _chain(expr, env)
     if isinstance(expr, n.Call):
         if expr.func not in _FUNCS:
             hint = suggest(expr.func, list(_FUNCS))
@@ -403,7 +493,9 @@ class _Builder:
         self.overrides = overrides
         self.free = tuple(free)
         self._collect()
-        self.values = resolve_values(self.defaults, self.symbols, overrides, self.free)
+        self.values = resolve_values(
+            self.defaults, self.symbols, overrides, self.free, self.symbol_spans
+        )
         self.ev = evaluator(self.values)
 
     def _collect(self) -> None:

@@ -19,7 +19,7 @@ from symmem.errors import SemanticError, SymmemError, suggest
 from symmem.memory import MemoryResult
 from symmem.memory import build as build_memory
 from symmem.options import MemoryOptions
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_expr
 from symmem.sources import read_source
 from symmem.syntax import parse as parse_text
 
@@ -61,7 +61,7 @@ class Model:
         return self.graph.symbols[name]
 
     def quantity(self, expr: sympy.Expr) -> Quantity:
-        return Quantity(sympy.sympify(expr), self.values, self.graph.symbols)
+        return Quantity(as_expr(expr), self.values, self.graph.symbols)
 
     def with_values(
         self, set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()

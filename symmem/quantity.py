@@ -16,13 +16,25 @@ from typing import Any
 import sympy
 
 from symmem.errors import SemanticError, SymmemError, suggest
+from symmem.limits import check_int
+from symmem.values import as_value
+
+
+def as_expr(expr: Any) -> sympy.Expr:
+    """A sympy expression made by symmem, or a number; never text (sympify would run it)."""
+    if isinstance(expr, sympy.Expr):
+        return expr
+    return as_value(expr, "expression")
 
 
 def exact(expr: Any) -> int | sympy.Expr:
-    """An int when the expression is an integer number, else the expression."""
-    expr = sympy.sympify(expr)
+    """An int when the expression is an integer number, else the expression.
+
+    :class:`~symmem.limits.LimitError` when the number has more than
+    :data:`~symmem.limits.MAX_DIGITS` digits."""
+    expr = sympy.sympify(expr, strict=True)
     if expr.is_Integer:
-        return int(expr)
+        return check_int(int(expr), "the result")
     if expr.is_number:
         simplified = sympy.nsimplify(expr)
         if simplified.is_Integer:
@@ -45,7 +57,7 @@ class Quantity:
             if name not in self.symbols:
                 hint = suggest(name, list(self.symbols))
                 raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
-            values[self.symbols[name]] = sympy.sympify(v)
+            values[self.symbols[name]] = as_value(v, f"the value of '{name}'")
         return values
 
     def evaluate(self, **values: Any) -> int | sympy.Expr:
@@ -67,7 +79,7 @@ class Quantity:
 
     def with_expr(self, expr: Any) -> Quantity:
         """Another expression at the same values and symbols."""
-        return Quantity(sympy.sympify(expr), self.values, self.symbols)
+        return Quantity(as_expr(expr), self.values, self.symbols)
 
     def __int__(self) -> int:
         value = self.evaluate()

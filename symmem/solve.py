@@ -37,6 +37,7 @@ from symmem.errors import OptionError, SemanticError, suggest
 from symmem.quantity import Quantity
 from symmem.symbols import real_twin
 from symmem.units import parse_budget
+from symmem.values import as_mapping, as_value
 
 #: exponential search gives up (and calls the quantity unbounded) past this value
 _SEARCH_LIMIT = 2**128
@@ -150,10 +151,11 @@ def _one_symbol(
     sym = q.symbols[name]
     values = dict(q.values)
     values.pop(sym, None)
-    for k, v in (fixed or {}).items():
+    for k, v in as_mapping(fixed, "fixed", OptionError).items():
         if k not in q.symbols:
-            raise OptionError(f"unknown symbol '{k}'")
-        values[q.symbols[k]] = sympy.sympify(v)
+            hint = suggest(k, list(q.symbols))
+            raise OptionError(f"unknown symbol '{k}'" + (f": {hint}" if hint else ""))
+        values[q.symbols[k]] = as_value(v, f"the value of '{k}'", OptionError)
     # values that depend on the symbol itself (d_ff = 4*d_model with d_model free) follow it
     expr = q.expr
     for _ in range(4):

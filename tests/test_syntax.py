@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import contextlib
 from typing import Any
 
@@ -75,9 +77,10 @@ def test_numbers_functions_strings_unary() -> None:
             walk(child)
 
     walk(a)
-    assert nums == [7, 2, 3.5, 1000, 1000]
+    assert nums == [7, 2, Fraction(7, 2), 1000, 1000]
     assert prog.items[1].default == n.Str("x", prog.items[1].default.span)  # type: ignore[union-attr]
-    assert prog.items[2].default.value == 0.1  # type: ignore[union-attr]
+    # literals are exact (issue 13): 0.1 is one tenth, not the nearest double
+    assert prog.items[2].default.value == Fraction(1, 10)  # type: ignore[union-attr]
 
 
 def test_arguments_may_span_lines_and_blank_lines_and_comments_are_ignored() -> None:
