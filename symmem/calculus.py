@@ -18,10 +18,12 @@ from fractions import Fraction
 import sympy
 
 from symmem.errors import OptionError, suggest
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_quantity
+from symmem.values import as_name, as_names
 
 
 def _symbol(q: Quantity, name: str) -> sympy.Symbol:
+    as_name(name, "symbol", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
@@ -45,6 +47,7 @@ def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
 
 def diff(q: Quantity, *names: str) -> Quantity:
     """The (mixed) partial derivative of ``q`` with respect to ``names``, simplified."""
+    as_quantity(q)
     if not names:
         raise OptionError("diff needs at least one symbol (--wrt batch)")
     syms = [_symbol(q, n) for n in names]
@@ -114,6 +117,11 @@ def leading(
     polynomial in the size symbols (memory and parameter counts are).  The
     relative error is measured at ``at`` (default: q's values).
     """
+    as_quantity(q)
+    if size is not None:
+        size = as_names(size, "size", OptionError)
+    if at is not None and not hasattr(at, "items"):
+        raise OptionError(f"at: expected a mapping of symbols to values, got {at!r}"[:200])
     if size:
         syms = tuple(_symbol(q, n) for n in size)
     else:

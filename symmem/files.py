@@ -58,7 +58,10 @@ def atomic_path(target: str, *, suffix: str = "") -> Iterator[str]:
 @contextlib.contextmanager
 def atomic_text(target: str, *, suffix: str = "") -> Iterator[IO[str]]:
     """An open text file (UTF-8) whose contents replace ``target`` when the block ends well."""
-    with atomic_path(target, suffix=suffix) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with (
+        atomic_path(target, suffix=suffix) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="") as fh,
+    ):
         yield fh
 
 

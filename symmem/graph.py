@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import types
-from fractions import Fraction
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from fractions import Fraction
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import sympy

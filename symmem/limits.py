@@ -48,8 +48,7 @@ class LimitError(SymmemError, ValueError):
 
 def too_large(what: str) -> LimitError:
     return LimitError(
-        f"{what} is too large: symmem computes with numbers below 10^{MAX_DIGITS} "
-        "(docs/limits.md)"
+        f"{what} is too large: symmem computes with numbers below 10^{MAX_DIGITS} (docs/limits.md)"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sympy
 
-from symmem.errors import SemanticError, SymmemError, suggest
+from symmem.errors import OptionError, SemanticError, SymmemError, suggest
 from symmem.limits import check_int
 from symmem.values import as_value
 
@@ -41,6 +41,15 @@ def exact(expr: Any) -> int | sympy.Expr:
             return int(simplified)
         return simplified
     return expr
+
+
+def as_quantity(q: Any, what: str = "quantity") -> Quantity:
+    """``q`` when it is a :class:`Quantity`, else OptionError (a verb was given something else)."""
+    if not isinstance(q, Quantity):
+        raise OptionError(
+            f"{what}: expected a Quantity (such as model.memory().total), got {q!r}"[:200]
+        )
+    return q
 
 
 @dataclass(frozen=True)

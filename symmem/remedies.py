@@ -15,6 +15,7 @@ from symmem.memory import HasGraph, build
 from symmem.options import MemoryOptions
 from symmem.solve import SolveResult, solve
 from symmem.units import parse_budget
+from symmem.values import as_name
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ def remedies(
     A change the model refuses (tp that does not divide its heads) is skipped.
     """
     budget_bytes = parse_budget(budget)
+    as_name(for_, "for_", OptionError)
+    as_name(quantity, "quantity", OptionError)
+    if not (hasattr(model, "graph") and hasattr(model, "values")):
+        raise OptionError(f"remedies() takes a model (symmem.load), not {model!r}"[:200])
+    if options is not None and not isinstance(options, MemoryOptions | Mapping):
+        raise OptionError(f"options: expected MemoryOptions or a mapping, got {options!r}"[:200])
     if isinstance(options, MemoryOptions):
         base = options
     else:

@@ -34,10 +34,10 @@ from typing import Any
 import sympy
 
 from symmem.errors import OptionError, SemanticError, suggest
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_quantity
 from symmem.symbols import real_twin
 from symmem.units import parse_budget
-from symmem.values import as_mapping, as_value
+from symmem.values import as_mapping, as_name, as_value, as_whole
 
 #: exponential search gives up (and calls the quantity unbounded) past this value
 _SEARCH_LIMIT = 2**128
@@ -145,6 +145,8 @@ def _one_symbol(
     q: Quantity, name: str, fixed: Mapping[str, Any] | None = None
 ) -> tuple[sympy.Expr, sympy.Symbol]:
     """q's expression with every symbol but ``name`` at its value."""
+    as_quantity(q)
+    as_name(name, "for_", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
@@ -276,6 +278,8 @@ def solve(
     gives other symbols values for this solve only (a frontier uses it).
     """
     budget_bytes = parse_budget(budget)
+    if isinstance(lower, bool) or not isinstance(lower, int) or lower < 0:
+        raise OptionError(f"lower: expected a whole number >= 0, got {lower!r}"[:200])
     expr, sym = _one_symbol(q, for_, fixed)
     f = _compile(expr, sym)
     at_lower = f(lower)
@@ -334,8 +338,16 @@ class Frontier:
     budget_bytes: int
 
 
+def _iterable(values: Any) -> Iterable[Any]:
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise OptionError(f"expected a sequence of values, got {values!r}"[:200])
+    return values  # type: ignore[no-any-return]
+
+
 def default_range(q: Quantity, name: str) -> list[int]:
     """Powers of two from 1 up to 4x the symbol's default (or 2^16 without one)."""
+    as_quantity(q)
+    as_name(name, "symbol", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
@@ -358,10 +370,17 @@ def frontier(
     outer_values: Iterable[int] | None = None,
 ) -> Frontier:
     """The largest ``inner`` for each value of ``outer`` (default: :func:`default_range`)."""
+    as_quantity(q)
+    as_name(inner, "inner", OptionError)
+    as_name(outer, "outer", OptionError)
     if inner == outer:
         raise OptionError(f"--for {inner} given twice")
     budget_bytes = parse_budget(budget)
-    values = list(outer_values) if outer_values is not None else default_range(q, outer)
+    values = (
+        [as_whole(w, f"a value of '{outer}'", OptionError) for w in _iterable(outer_values)]
+        if outer_values is not None
+        else default_range(q, outer)
+    )
     if not values:
         raise OptionError(f"empty range for '{outer}'")
     rows = tuple((int(w), solve(q, budget_bytes, inner, fixed={outer: int(w)})) for w in values)

@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from symmem.errors import SymmemError, suggest
+from symmem.errors import OptionError, SymmemError, suggest
 from symmem.resources import examples_dir
 
 
@@ -22,6 +23,8 @@ def zoo_text(name: str) -> str:
 
 def read_source(path: str | Path) -> tuple[str, str]:
     """(DSL text, display name) for a path or a bundled model name."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise OptionError(f"expected a path or a bundled model name, got {path!r}"[:200])
     p = Path(path)
     if p.is_file():
         try:

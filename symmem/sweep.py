@@ -42,7 +42,8 @@ import sympy
 
 from symmem.errors import OptionError, suggest
 from symmem.files import atomic_binary, atomic_text
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_quantity
+from symmem.values import as_name, as_whole
 
 INT64_MAX = 2**63 - 1
 #: evaluate in chunks of this many points (bounds temporaries, drives the progress bar)
@@ -89,10 +90,9 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
                         f"--grid {name}={spec}: '{part}' is not an integer; use a:b, a:b:step or a,b,c"
                     ) from None
     else:
-        try:
-            values = [int(v) for v in spec]
-        except (TypeError, ValueError):
-            raise OptionError(f"grid {name}: expected integers, got {spec!r}") from None
+        if not hasattr(spec, "__iter__") or isinstance(spec, bytes | Mapping):
+            raise OptionError(f"grid {name}: expected integers, got {spec!r}"[:200])
+        values = [as_whole(v, f"grid {name}", OptionError) for v in spec]
     if not values:
         raise OptionError(f"--grid {name}: the grid is empty")
     if min(values) < 0:
@@ -421,7 +421,20 @@ def sweep(
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of arrays."""
-    qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
+    if isinstance(quantities, Quantity):
+        qs = {"value": quantities}
+    elif isinstance(quantities, Mapping):
+        qs = {
+            as_name(k, "quantity name", OptionError): as_quantity(v) for k, v in quantities.items()
+        }
+    else:
+        raise OptionError(
+            f"expected a Quantity or a mapping of names to Quantities, got {quantities!r}"[:200]
+        )
+    if not isinstance(grids, Mapping):
+        raise OptionError(
+            f"grids: expected a mapping of symbol names to values, got {grids!r}"[:200]
+        )
     cols = sweep_arrays(qs, grids, progress=progress)
     return to_frame(cols) if frame else cols
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-from fractions import Fraction
 
 from symmem import nodes as n
 from symmem.errors import DSLSyntaxError, Span

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+
 from symmem.errors import OptionError, suggest
 from symmem.limits import LimitError, check_int, parse_decimal
 

@@ -103,3 +103,23 @@ def as_mapping(values: Any, what: str, error: type[SymmemError] = SemanticError)
     for k, v in values.items():
         out[as_name(k, what, error)] = v
     return out
+
+
+def as_whole(value: Any, what: str, error: type[SymmemError] = SemanticError) -> int:
+    """A whole number (an int, or a number whose value is whole: ``64.0``, ``"1e3"``)."""
+    v = as_value(value, what, error)
+    if not v.is_Integer:
+        raise error(f"{what}: expected a whole number, got {value!r}"[:200])
+    return int(v)
+
+
+def require(value: Any, kind: type | tuple[type, ...], what: str, error: type[SymmemError]) -> Any:
+    """``value`` when it is an instance of ``kind``, else ``error`` naming what was expected."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
+        names = " or ".join(k.__name__ for k in _kinds(kind))
+        raise error(f"{what}: expected {names}, got {type(value).__name__} {value!r}"[:200])
+    return value
+
+
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import sympy
 
+from symmem.errors import OptionError
 from symmem.graph import LayerGraph
 from symmem.memory.compose import components
 from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, Knobs, MemoryConfig, knobs_of, resolve
@@ -76,6 +77,8 @@ def memory(model: HasGraph, mode: str = "train", **options: Any) -> MemoryResult
     symbol (``symmem.symbols.sym("lora_rank")``): the result's quantities then know
     it by name, so it can be solved for.  See docs/memory.md.
     """
+    if not (hasattr(model, "graph") and hasattr(model, "values")):
+        raise OptionError(f"memory() takes a model (symmem.load), not {model!r}"[:200])
     return build(model.graph, model.values, MemoryOptions.from_user({"mode": mode, **options}))
 
 

@@ -100,6 +100,14 @@ def compile_exact(
     return fn
 
 
+def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
+    if options is None:
+        return MemoryOptions.from_user(kw)
+    if not isinstance(options, MemoryOptions):
+        raise OptionError(f"options: expected MemoryOptions, got {options!r}"[:200])
+    return options.replace(**kw)
+
+
 def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
     p = cfg.parallel
     key = tuple(getattr(cfg, f.name) for f in fields(cfg) if f.name not in _NUMERIC)
@@ -139,7 +147,7 @@ class MemoryEvaluator:
 
     def bytes(self, options: MemoryOptions | None = None, **kw: Any) -> dict[str, int | Fraction]:
         """Each component and ``total`` in bytes per GPU under ``options`` (or keywords)."""
-        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        opts = _options(options, kw)
         cfg, opt, quant = resolve(opts)
         self._check(cfg)
         key = _structure(cfg, opts)
@@ -151,7 +159,7 @@ class MemoryEvaluator:
 
     def notes(self, options: MemoryOptions | None = None, **kw: Any) -> tuple[str, ...]:
         """The notes the memory model attaches under these options' structure."""
-        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        opts = _options(options, kw)
         cfg, _, _ = resolve(opts)
         key = _structure(cfg, opts)
         if key not in self._compiled:
