@@ -54,7 +54,7 @@ def diff(q: Quantity, *names: str) -> Quantity:
     expr = _follow(q, syms)
     for s in syms:
         expr = sympy.diff(expr, s)
-    return Quantity(sympy.expand(expr), q.values, q.symbols)
+    return Quantity(sympy.expand(expr), q.values, q.symbols, q.constraints)
 
 
 #: what d(quantity)/d(symbol) means, for the usual symbols

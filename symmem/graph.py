@@ -18,7 +18,9 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import sympy
 
+from symmem import constraints as cons
 from symmem import nodes as n
+from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
@@ -85,6 +87,9 @@ class LayerGraph:
     input_shape: Shape
     root: GroupNode
     options: dict[str, str] = field(default_factory=dict)
+    #: what the model requires of its values (whole sizes, divisibility, positivity), each
+    #: checked at build time and kept for solve, sweep and :func:`check_values`
+    constraints: tuple[Constraint, ...] = ()
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
         """Every layer node with its multiplicity (product of enclosing repeat counts)."""
@@ -163,10 +168,48 @@ def resolve_values(
     return resolved
 
 
+def check_values(
+    constraints: typing.Sequence[Constraint], values: Mapping[sympy.Symbol, sympy.Expr]
+) -> None:
+    """SemanticError (at the statement that asked for it) for the first constraint the
+    values break; constraints over symbols without a value are not decided."""
+    ev = evaluator(values)
+    for c in constraints:
+        message = c.violation(ev, ev.exact)  # type: ignore[attr-defined]
+        if message is not None:
+            raise SemanticError(message, c.span)
+
+
+def exact_evaluator(
+    values: Mapping[sympy.Symbol, sympy.Expr],
+) -> typing.Callable[[sympy.Expr], int | Fraction | None]:
+    """ev(expr): its exact rational value at ``values``, or None (symbols remain, or the value
+    is not a rational number).  Division by zero is a SemanticError."""
+
+    def exact(expr: sympy.Expr) -> int | Fraction | None:
+        try:
+            out = expr.xreplace(dict(values)) if isinstance(expr, sympy.Basic) else expr
+        except ZeroDivisionError:
+            raise SemanticError(f"division by zero in {expr} at the given values") from None
+        if isinstance(out, int | Fraction):
+            return out
+        if out.has(sympy.zoo, sympy.nan):
+            raise SemanticError(f"division by zero in {expr} at the given values")
+        if out.is_Integer:
+            return int(out)
+        if out.is_Rational:
+            return Fraction(int(out.p), int(out.q))
+        return None
+
+    return exact
+
+
 def evaluator(
     values: Mapping[sympy.Symbol, sympy.Expr],
 ) -> typing.Callable[[sympy.Expr], int | float | None]:
-    """ev(expr): its number at ``values``, or None when symbols remain."""
+    """ev(expr): its number at ``values``, or None when symbols remain.
+
+    ``ev.exact`` evaluates without floats (:func:`exact_evaluator`)."""
 
     def ev(expr: sympy.Expr) -> int | float | None:
         try:
@@ -200,6 +243,7 @@ def evaluator(
             )
         return None  # pragma: no cover
 
+    ev.exact = exact_evaluator(values)  # type: ignore[attr-defined]
     return ev
 
 
@@ -497,6 +541,7 @@ class _Builder:
             self.defaults, self.symbols, overrides, self.free, self.symbol_spans
         )
         self.ev = evaluator(self.values)
+        self.constraints: list[Constraint] = []
 
     def _collect(self) -> None:
         for name in IMPLICIT_FREE:
@@ -546,11 +591,22 @@ class _Builder:
                 hint = suggest(model_name, [m.name for m in self.models])
                 raise SemanticError(f"no model named '{model_name}'", hint=hint)
             mdef = found[0]
-        for s, v in self.values.items():
-            value = self.ev(v)
-            if value is not None and value < 0:
-                raise SemanticError(
-                    f"symbol '{s}' must not be negative, got {value}", self.symbol_spans.get(str(s))
+        given = set(as_mapping(self.overrides, "set_values"))
+        for name, s in self.symbols.items():
+            if name in given:  # the value came from --set, not from the file
+                self._require(
+                    cons.nonneg(
+                        s,
+                        lambda v, name=name: f"--set {name}={v}: '{name}' must not be negative",
+                    ),
+                    "",
+                    None,
+                )
+            else:
+                self._require(
+                    cons.nonneg(s, lambda v, s=s: f"symbol '{s}' must not be negative, got {v}"),
+                    "",
+                    self.symbol_spans.get(name),
                 )
         env = _Env(self.symbols)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
@@ -577,16 +633,38 @@ class _Builder:
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
         return LayerGraph(
-            mdef.name, dict(self.symbols), dict(self.defaults), input_shape, root, options
+            mdef.name,
+            dict(self.symbols),
+            dict(self.defaults),
+            input_shape,
+            root,
+            options,
+            tuple(self.constraints),
         )
+
+    def _require(self, c: Constraint, where: str, span: Span | None, hint: str | None = None) -> None:
+        """Check ``c`` at the build's values (SemanticError at ``span``) and keep it."""
+        c = c.at(where, span)
+        try:
+            message = c.violation(self.ev, self.ev.exact)  # type: ignore[attr-defined]
+        except SemanticError as exc:  # a division by zero at the values: say where
+            raise SemanticError(exc.message, exc.span or span) from None
+        if message is not None:
+            raise SemanticError(message, span, hint=hint)
+        self.constraints.append(c)
 
     def _size(self, expr: n.Expr, env: _Env, what: str) -> sympy.Expr:
         value = to_sympy(expr, env)
-        v = self.ev(value)
-        if v is not None and v <= 0:
-            raise SemanticError(f"{what} must be positive, got {value} = {v}", expr.span)
-        if v is not None and not _whole(v):
-            raise SemanticError(f"{what} must be a whole number, got {value} = {v:g}", expr.span)
+        self._require(
+            cons.positive(value, lambda v: f"{what} must be positive, got {value} = {v}"),
+            "",
+            expr.span,
+        )
+        self._require(
+            cons.whole(value, lambda v: f"{what} must be a whole number, got {value} = {v:g}"),
+            "",
+            expr.span,
+        )
         return value
 
     # ------------------------------------------------------------ bodies
@@ -615,12 +693,17 @@ class _Builder:
                 continue
             if isinstance(stmt, n.RepeatStmt):
                 count = to_sympy(stmt.count, env)
-                vcount = self.ev(count)
-                if vcount is not None and (vcount < 0 or not _whole(vcount)):
-                    raise SemanticError(
-                        f"repeat count must be a whole number >= 0, got {count} = {vcount}",
-                        stmt.span,
-                    )
+                self._require(
+                    cons.Constraint(
+                        (("whole", count), ("nonneg", count)),
+                        (count,),
+                        lambda v, count=count: (
+                            f"repeat count must be a whole number >= 0, got {count} = {v}"
+                        ),
+                    ),
+                    "",
+                    stmt.span,
+                )
                 path = _join(ctx.prefix, unique(stmt.name or "repeat"))
                 body, body_out = self._body(
                     stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span
@@ -697,13 +780,18 @@ class _Builder:
             )
         cls = self.kinds[stmt.kind]
         path = _join(ctx.prefix, unique(stmt.name or cls.kind))
-        layer = _instantiate(cls, stmt, ctx.env, self.ev)
+        layer, signs = _instantiate(cls, stmt, ctx.env)
+        for constraint, span in signs:
+            self._require(constraint, "", span)
+        recorder = cons.Recorder()
         try:
-            layer.validate(self.ev)
+            layer.validate(recorder)  # type: ignore[arg-type]
         except SymmemError as exc:
             raise SemanticError(
                 f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint
             ) from None
+        for constraint in recorder.found:
+            self._require(constraint, f"{cls.kind} '{path}': ", stmt.span)
         tie = getattr(layer, "tie", None)
         tie_path = None
         if tie is not None:
@@ -734,15 +822,11 @@ class _Builder:
                 stmt.span,
             ) from None
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
-            v = self.ev(dim)
-            if v is not None and v <= 0:
-                raise SemanticError(
-                    f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
-                    f"dimension {i} has the non-positive size {dim}"
-                    + (f" = {v}" if dim != v else "")
-                    + " at the given values (kernel larger than the padded input?)",
-                    stmt.span,
-                )
+            self._require(
+                cons.positive(dim, _dim_message(cls.kind, path, shape, out_shape, i, dim)),
+                "",
+                stmt.span,
+            )
         node = LayerNode(path, layer, shape, out_shape, stmt.span, tie_path)
         if stmt.name:
             if stmt.name in self.layer_names and ctx.prefix == "":
@@ -797,33 +881,48 @@ def _whole(v: float) -> bool:
     return isinstance(v, int) or float(v).is_integer()
 
 
-def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
-    """Sizes must be positive and NonNeg values >= 0, at the values sizes are checked at."""
+def _dim_message(
+    kind: str, path: str, shape: Shape, out_shape: Shape, i: int, dim: sympy.Expr
+) -> typing.Callable[[Any], str]:
+    def message(v: Any) -> str:
+        return (
+            f"{kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
+            f"dimension {i} has the non-positive size {dim}"
+            + (f" = {v}" if dim != v else "")
+            + " at the given values (kernel larger than the padded input?)"
+        )
+
+    return message
+
+
+def _sign_constraints(hint: Any, value: Any, name: str) -> list[Constraint]:
+    """Sizes must be whole and positive, NonNeg values whole and >= 0."""
     metas: tuple[Any, ...] = ()
     for h in (hint, *get_args(hint)):
         if get_origin(h) is typing.Annotated:
             metas = get_args(h)[1:]
     if value is None or not isinstance(value, sympy.Expr):
-        return
-    v = ev(value)
-    if v is None:
-        return
-    if ("size" in metas or "nonneg" in metas) and not _whole(v):
-        raise SemanticError(
-            f"{name} must be a whole number, got {value}" + (f" = {v:g}" if value != v else ""),
-            arg.span,
+        return []
+
+    def shown(v: Any, fmt: str = "") -> str:
+        return f" = {v:{fmt}}" if value != v else ""
+
+    out: list[Constraint] = []
+    if "size" in metas or "nonneg" in metas:
+        out.append(
+            cons.whole(value, lambda v: f"{name} must be a whole number, got {value}{shown(v, 'g')}")
         )
-    if "size" in metas and v <= 0:
-        raise SemanticError(
-            f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span
-        )
-    if "nonneg" in metas and v < 0:
-        raise SemanticError(
-            f"{name} must be >= 0, got {value}" + (f" = {v}" if value != v else ""), arg.span
-        )
+    if "size" in metas:
+        out.append(cons.positive(value, lambda v: f"{name} must be positive, got {value}{shown(v)}"))
+    if "nonneg" in metas:
+        out.append(cons.nonneg(value, lambda v: f"{name} must be >= 0, got {value}{shown(v)}"))
+    return out
 
 
-def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Layer:
+def _instantiate(
+    cls: type[Layer], stmt: n.LayerStmt, env: _Env
+) -> tuple[Layer, list[tuple[Constraint, Span]]]:
+    """The layer, and the sign constraints of its arguments (each with its argument's span)."""
     hints = get_type_hints(cls, include_extras=True)
     flds = [f for f in fields(cls)]  # type: ignore[arg-type]
     names = [f.name for f in flds]
@@ -856,16 +955,17 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             raise SemanticError(f"argument '{a.keyword}' given twice", a.span)
         given[a.keyword] = a
     kwargs: dict[str, Any] = {}
+    signs: list[tuple[Constraint, Span]] = []
     for f in flds:
         if f.name in given:
             a = given[f.name]
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
-            _check_sign(hints[f.name], kwargs[f.name], a, f.name, ev)
+            signs.extend((c, a.span) for c in _sign_constraints(hints[f.name], kwargs[f.name], f.name))
         elif f.default is MISSING and f.default_factory is MISSING:
             raise SemanticError(
                 f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span
             )
-    return cls(**kwargs)
+    return cls(**kwargs), signs
 
 
 def _last_layer(node: Node) -> str:

@@ -64,7 +64,15 @@ class Model:
         return self.graph.symbols[name]
 
     def quantity(self, expr: sympy.Expr) -> Quantity:
-        return Quantity(as_expr(expr), self.values, self.graph.symbols)
+        return Quantity(as_expr(expr), self.values, self.graph.symbols, self.graph.constraints)
+
+    def check_values(self, values: Mapping[str, Any] | None = None) -> None:
+        """SemanticError unless the model accepts these values (with its own for the other
+        symbols), exactly as ``--set`` / ``set_values`` would: whole sizes, divisibility
+        (head_dim), positivity.  Solve and sweep answer only with values that pass."""
+        merged = {**self.set_values, **as_mapping(values, "values", OptionError)}
+        resolved = g.resolve_values(self.graph.defaults, self.graph.symbols, merged, self.free)
+        g.check_values(self.graph.constraints, resolved)
 
     def with_values(
         self, set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()

@@ -15,6 +15,7 @@ from typing import Any
 
 import sympy
 
+from symmem.constraints import Constraint
 from symmem.errors import OptionError, SemanticError, SymmemError, suggest
 from symmem.limits import check_int
 from symmem.values import as_value
@@ -59,6 +60,9 @@ class Quantity:
     expr: sympy.Expr
     values: Mapping[sympy.Symbol, sympy.Expr]
     symbols: Mapping[str, sympy.Symbol]
+    #: what the model requires of its values (:mod:`symmem.constraints`): solve and sweep
+    #: answer only with values that satisfy them
+    constraints: tuple[Constraint, ...] = ()
 
     def _subs(self, overrides: Mapping[str, Any]) -> dict[sympy.Symbol, sympy.Expr]:
         values = dict(self.values)
@@ -88,7 +92,7 @@ class Quantity:
 
     def with_expr(self, expr: Any) -> Quantity:
         """Another expression at the same values and symbols."""
-        return Quantity(as_expr(expr), self.values, self.symbols)
+        return Quantity(as_expr(expr), self.values, self.symbols, self.constraints)
 
     def __int__(self) -> int:
         value = self.evaluate()

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError
 from symmem.layers._saved import dropout_saved
 from symmem.layers.base import (
     Evaluator,
@@ -37,9 +36,7 @@ class Dropout(Layer):
     p: Real = sympy.Rational(1, 10)
 
     def validate(self, ev: Evaluator) -> None:
-        value = ev(self.p)
-        if value is not None and not 0 <= value < 1:
-            raise SemanticError(f"p must be in [0, 1), got {value}")
+        self.require_probability(ev, self.p, "p")
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """The mask (see :func:`symmem.layers._saved.dropout_saved`): 1 byte on CUDA."""

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import sympy
 
+from symmem.constraints import Constraint
 from symmem.errors import OptionError
 from symmem.graph import LayerGraph
 from symmem.memory.compose import components
@@ -101,8 +102,10 @@ def build(
         if p.node.path in b.rows
     )
 
+    constraints = (*graph.constraints, *b.constraints, *_option_constraints(cfg))
+
     def q(expr: sympy.Expr) -> Quantity:
-        return Quantity(sympy.sympify(expr), values, symbols)
+        return Quantity(sympy.sympify(expr), values, symbols, constraints)
 
     return MemoryResult(
         mode=cfg.mode,
@@ -118,6 +121,28 @@ def build(
         rows=rows,
         notes=tuple(b.notes),
     )
+
+
+def _option_constraints(cfg: MemoryConfig) -> list[Constraint]:
+    """An option made a symbol (``lora_rank``, a parallel degree) is a whole number >= 1."""
+    par = cfg.parallel
+    out = []
+    for name, option in (
+        ("lora_rank", cfg.lora_rank),
+        ("tp", par.tp),
+        ("pp", par.pp),
+        ("dp", par.dp),
+        ("ep", par.ep),
+    ):
+        if isinstance(option, sympy.Basic) and option.free_symbols:
+            out.append(
+                Constraint(
+                    (("whole", option), ("positive", option)),
+                    (option,),
+                    lambda v, name=name: f"{name} must be a whole number >= 1, got {v}",
+                )
+            )
+    return out
 
 
 def _symbols(graph: LayerGraph, cfg: MemoryConfig) -> dict[str, sympy.Symbol]:

@@ -28,7 +28,7 @@ from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
 from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
-from symmem.memory.placement import places
+from symmem.memory.placement import places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
@@ -180,6 +180,12 @@ class MemoryEvaluator:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
             )
+        if sympy.sympify(p.pp) != 1:
+            ev = evaluator(self.values)
+            for c in stage_constraints(self._repeats, sympy.sympify(p.pp)):
+                message = c.violation(ev, ev.exact)  # type: ignore[attr-defined]
+                if message is not None:
+                    raise OptionError(message)
 
     def _compile(
         self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]
