@@ -255,44 +255,89 @@ class Checker:
         tests: list[tuple[str, sympy.Expr]] = []
         owners: list[int] = []
         self.fixed_violation: str | None = None
+        seen: set[tuple[str, sympy.Expr]] = set()
         for c in constraints:
             subbed = [(k, _subs(e, fixed)) for k, e in c.tests]
             if any(e.free_symbols - mine for _, e in subbed):
                 continue  # a symbol without a value: nothing to decide here
+            if not any(e.free_symbols for _, e in subbed):  # decided by the fixed values
+                if self.fixed_violation is None:
+                    self.fixed_violation = c.violation(
+                        lambda e: _shown_value(e, fixed), lambda e: _value(e, fixed)
+                    )
+                continue
             idx = len(self._constraints)
             self._constraints.append(c)
             for k, e in subbed:
+                if (k, e) in seen:
+                    continue
+                seen.add((k, e))
                 tests.append((k, e))
                 owners.append(idx)
         self._kinds = [k for k, _ in tests]
+        self._test_exprs = [e for _, e in tests]
         self._owners = owners
+        #: every accepted value divides this number (a test ``whole(a / x)``), or None
+        self.divisor_of: int | None = None
+        if len(self.symbols) == 1:
+            x = self.symbols[0]
+            for kind, e in tests:
+                num, den = sympy.fraction(sympy.together(e))
+                if kind == "whole" and den == x and num.is_Integer and num != 0:
+                    g = abs(int(num))
+                    self.divisor_of = g if self.divisor_of is None else math.gcd(self.divisor_of, g)
         self._fn = compile_exact([e for _, e in tests], self.symbols) if tests else None
 
-    def refusal(self, *point: int) -> str | None:
-        """None when the model accepts the symbols at ``point``, else why not."""
+    def tests(self) -> list[Test]:
+        """The tests left to decide, over :attr:`symbols` only."""
+        return list(zip(self._kinds, self._test_exprs, strict=True))
+
+    def _failing(self, point: Sequence[int]) -> int | None:
+        """None when every test holds at ``point``; else the failing constraint's index
+        (-1: the tests could not be evaluated there, a division by zero)."""
         if self._fn is None:
             return None
         try:
             results = self._fn(*point)
         except (ZeroDivisionError, ValueError, TypeError):
-            return self._explain(point)
+            return -1
         for kind, owner, value in zip(self._kinds, self._owners, results, strict=True):
             if not isinstance(value, int | Fraction) or not holds(kind, value):
-                return self._explain(point, owner)
+                return owner
         return None
 
+    def refusal(self, *point: int) -> str | None:
+        """None when the model accepts the symbols at ``point``, else why not."""
+        failing = self._failing(point)
+        if failing is None:
+            return None
+        return self._explain(point, None if failing < 0 else failing)
+
     def accepts(self, *point: int) -> bool:
-        return self.refusal(*point) is None
+        return self._failing(point) is None
 
     def _explain(self, point: Sequence[int], owner: int | None = None) -> str:
         at = {**self._values, **dict(zip(self.symbols, map(sympy.Integer, point), strict=True))}
         where = ", ".join(f"{s} = {v}" for s, v in zip(self.symbols, point, strict=True))
         candidates = self._constraints if owner is None else [self._constraints[owner]]
         for c in candidates:
-            message = c.violation(lambda e: _value(e, at), lambda e: _value(e, at))
+            message = c.violation(lambda e: _shown_value(e, at), lambda e: _value(e, at))
             if message is not None:
                 return f"at {where}: {message}"
         return f"at {where}: a division by zero"
+
+
+def divisors(n: int) -> list[int]:
+    """The divisors of ``n`` (> 0), in increasing order; trial division up to sqrt(n)."""
+    small, large = [], []
+    d = 1
+    while d * d <= n:
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+        d += 1
+    return small + large[::-1]
 
 
 def _subs(e: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
@@ -303,6 +348,12 @@ def _subs(e: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Exp
             break
         out = new
     return out
+
+
+def _shown_value(e: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
+    """A value for a message: messages format with ``:g``, which Fractions do not take."""
+    v = _value(e, values)
+    return float(v) if isinstance(v, Fraction) else v
 
 
 def _value(e: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:

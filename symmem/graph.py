@@ -642,7 +642,9 @@ class _Builder:
             tuple(self.constraints),
         )
 
-    def _require(self, c: Constraint, where: str, span: Span | None, hint: str | None = None) -> None:
+    def _require(
+        self, c: Constraint, where: str, span: Span | None, hint: str | None = None
+    ) -> None:
         """Check ``c`` at the build's values (SemanticError at ``span``) and keep it."""
         c = c.at(where, span)
         try:
@@ -910,10 +912,14 @@ def _sign_constraints(hint: Any, value: Any, name: str) -> list[Constraint]:
     out: list[Constraint] = []
     if "size" in metas or "nonneg" in metas:
         out.append(
-            cons.whole(value, lambda v: f"{name} must be a whole number, got {value}{shown(v, 'g')}")
+            cons.whole(
+                value, lambda v: f"{name} must be a whole number, got {value}{shown(v, 'g')}"
+            )
         )
     if "size" in metas:
-        out.append(cons.positive(value, lambda v: f"{name} must be positive, got {value}{shown(v)}"))
+        out.append(
+            cons.positive(value, lambda v: f"{name} must be positive, got {value}{shown(v)}")
+        )
     if "nonneg" in metas:
         out.append(cons.nonneg(value, lambda v: f"{name} must be >= 0, got {value}{shown(v)}"))
     return out
@@ -960,7 +966,9 @@ def _instantiate(
         if f.name in given:
             a = given[f.name]
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
-            signs.extend((c, a.span) for c in _sign_constraints(hints[f.name], kwargs[f.name], f.name))
+            signs.extend(
+                (c, a.span) for c in _sign_constraints(hints[f.name], kwargs[f.name], f.name)
+            )
         elif f.default is MISSING and f.default_factory is MISSING:
             raise SemanticError(
                 f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span

@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 import sympy
 
-from symmem.errors import OptionError, suggest
+from symmem.constraints import Checker
+from symmem.errors import OptionError, SemanticError, suggest
+from symmem.limits import MAX_DIGITS, LimitError, check_int, parse_decimal
 from symmem.files import atomic_binary, atomic_text
 from symmem.quantity import Quantity, as_quantity
 from symmem.values import as_name, as_whole
@@ -56,26 +58,33 @@ BYTES_PER_CELL = 8 * 3
 _RANGE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
 
 
-def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") -> list[int]:
-    """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints."""
+def parse_values(
+    spec: str | int | Iterable[int] | range, name: str = "grid", flag: str = "--grid"
+) -> list[int]:
+    """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints.
+
+    ``flag`` names the option in messages (``--grid`` or ``--range``)."""
+    where = f"--range {spec}" if flag == "--range" else f"--grid {name}={spec}"
     if isinstance(spec, bool):
-        raise OptionError(f"--grid {name}: expected integers, got {spec!r}")
+        raise OptionError(f"{flag} {name}: expected integers, got {spec!r}")
     if isinstance(spec, int | np.integer):
-        return [int(spec)]
+        return [check_int(int(spec), where)]
     if isinstance(spec, range):
-        _check_axis(len(spec), name, str(spec))
+        _check_axis(len(spec), name, str(spec), flag)
         values = list(spec)
     elif isinstance(spec, str):
         text = spec.strip().replace("_", "")
         m = _RANGE.match(text)
         if m:
+            if any(g and len(g.lstrip("-")) > MAX_DIGITS for g in m.groups()):
+                raise OptionError(f"{where[:60]}: a value is too large (docs/limits.md)")
             a, b = int(m[1]), int(m[2])
             step = int(m[3]) if m[3] else 1
             if step <= 0:
-                raise OptionError(f"--grid {name}={spec}: the step must be positive")
+                raise OptionError(f"{where}: the step must be positive")
             if b < a:
-                raise OptionError(f"--grid {name}={spec}: empty range (the end is below the start)")
-            _check_axis((b - a) // step + 1, name, spec)
+                raise OptionError(f"{where}: empty range (the end is below the start)")
+            _check_axis((b - a) // step + 1, name, spec, flag)
             values = list(range(a, b + 1, step))
         else:
             values = []
@@ -84,19 +93,22 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
                 if not part:
                     continue
                 try:
-                    values.append(int(part))
-                except ValueError:
+                    number = parse_decimal(part, f"{where}:")
+                except LimitError as exc:
+                    raise OptionError(exc.message) from None
+                if number is None or not isinstance(number, int):
                     raise OptionError(
-                        f"--grid {name}={spec}: '{part}' is not an integer; use a:b, a:b:step or a,b,c"
-                    ) from None
+                        f"{where}: '{part}' is not an integer; use a:b, a:b:step or a,b,c"
+                    )
+                values.append(number)
     else:
         if not hasattr(spec, "__iter__") or isinstance(spec, bytes | Mapping):
             raise OptionError(f"grid {name}: expected integers, got {spec!r}"[:200])
         values = [as_whole(v, f"grid {name}", OptionError) for v in spec]
     if not values:
-        raise OptionError(f"--grid {name}: the grid is empty")
+        raise OptionError(f"{where}: empty: no values")
     if min(values) < 0:
-        raise OptionError(f"--grid {name}: sizes cannot be negative ({min(values)})")
+        raise OptionError(f"{where}: sizes cannot be negative ({min(values)})")
     return values
 
 
@@ -104,14 +116,14 @@ def parse_values(spec: str | int | Iterable[int] | range, name: str = "grid") ->
 BYTES_PER_LISTED_VALUE = 40
 
 
-def _check_axis(n: int, name: str, spec: str) -> None:
+def _check_axis(n: int, name: str, spec: str, flag: str = "--grid") -> None:
     """OptionError before materialising one axis of ``n`` values that would not fit in memory
     (``list(range(...))`` of 10^11 values raises MemoryError, or worse, swaps)."""
     need = n * BYTES_PER_LISTED_VALUE
     avail = available_memory()
     if need > avail // 2:
         raise OptionError(
-            f"--grid {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
+            f"{flag} {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
             f"{avail / 2**30:,.1f} GiB of memory is available; use a coarser grid (a:b:step) or fewer values"
         )
 
@@ -359,6 +371,7 @@ def sweep_arrays(
     *,
     progress: Callable[[int, int], None] | None = None,
     available: int | None = None,
+    refused: Callable[[int, str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per quantity."""
     if not quantities:
@@ -383,6 +396,19 @@ def sweep_arrays(
     as_int = [np.asarray(v.astype(np.int64)) if max(v) <= INT64_MAX else v for v in values]
     mesh = np.meshgrid(*as_int, indexing="ij") if len(as_int) > 1 else [as_int[0]]
     cols = [m.reshape(-1) for m in mesh]
+    # the points the model refuses (head_dim not whole, a size of 0) are left out
+    keep = accepted(quantities.values(), syms, cols)
+    if not bool(np.all(keep)):
+        first = int(np.argmin(keep))
+        point = [int(c[first]) for c in cols]
+        why = _checker(quantities.values(), syms).refusal(*point) or "refused"
+        n_refused = int(np.size(keep) - np.count_nonzero(keep))
+        if n_refused == n_points:
+            raise SemanticError(f"the model accepts no point of the grid: {why}")
+        if refused is not None:
+            refused(n_refused, why)
+        cols = [c[keep] for c in cols]
+        n_points = len(cols[0])
     out: dict[str, np.ndarray] = {n: c for n, c in zip(names, cols, strict=True)}
     results: dict[str, list[np.ndarray]] = {k: [] for k in quantities}
     done = 0
@@ -402,6 +428,52 @@ def sweep_arrays(
                 parts = [p.astype(np.float64) for p in parts]
         out[k] = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return out
+
+
+def _checker(quantities: Iterable[Quantity], syms: tuple[sympy.Symbol, ...]) -> Checker:
+    qs = list(quantities)
+    constraints = tuple(dict.fromkeys(c for q in qs for c in q.constraints))
+    values = {s: v for s, v in qs[0].values.items() if s not in syms}
+    return Checker(constraints, values, syms)
+
+
+def accepted(
+    quantities: Iterable[Quantity], syms: tuple[sympy.Symbol, ...], cols: Sequence[np.ndarray]
+) -> np.ndarray:
+    """A boolean mask: the grid points every constraint of the quantities' model accepts
+    (:mod:`symmem.constraints`), evaluated exactly and vectorised, test by test."""
+    qs = list(quantities)
+    n = len(cols[0]) if cols else 1
+    keep = np.ones(n, dtype=bool)
+    checker = _checker(qs, syms)
+    if checker.fixed_violation is not None:
+        raise SemanticError(f"the model refuses its values: {checker.fixed_violation}")
+    for kind, e in checker.tests():
+        rows = np.nonzero(keep)[0]
+        if not len(rows):
+            break
+        sub = [c[rows] for c in cols]
+        try:
+            with np.errstate(all="raise"):
+                ok = _test(kind, e, syms, sub)
+        except (ZeroDivisionError, FloatingPointError, OverflowError, TypeError, ValueError):
+            ok = np.array([checker.accepts(*(int(c[i]) for c in sub)) for i in range(len(rows))])
+        keep[rows[~ok]] = False
+    return keep
+
+
+def _test(kind: str, e: sympy.Expr, syms: tuple[sympy.Symbol, ...], cols: list[np.ndarray]) -> Any:
+    if kind == "whole":
+        num, den = sympy.fraction(sympy.together(e))
+        top = evaluate_compiled(compile_expr(num, syms), cols)
+        bottom = evaluate_compiled(compile_expr(den, syms), cols)
+        if top.dtype.kind == "f" or bottom.dtype.kind == "f":
+            raise TypeError("not integers")  # the exact point-by-point path decides
+        nonzero = bottom != 0
+        safe = np.where(nonzero, bottom, 1)
+        return np.asarray(nonzero & (top % safe == 0), dtype=bool)
+    value = evaluate_compiled(compile_expr(e, syms), cols)
+    return np.asarray(value > 0 if kind == "positive" else value >= 0, dtype=bool)
 
 
 def to_frame(columns: Mapping[str, np.ndarray]) -> Any:

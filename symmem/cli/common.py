@@ -88,3 +88,23 @@ def echo_json(doc: Any) -> None:
 
 def stdout_isatty() -> bool:
     return sys.stdout.isatty()
+
+
+def progress_bar(total: int, threshold: int) -> Any:
+    """A progress callback ``(done, total)`` drawing rich's bar on stderr, for work of at least
+    ``threshold`` items on a terminal (else None: no bar)."""
+    if total < threshold or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("solving" if threshold < 1_000_000 else "evaluating", total=total)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return update

@@ -67,8 +67,10 @@ def check_padding(ev: Evaluator, padding: sympy.Expr, kernel: sympy.Expr) -> Non
         at_most(
             2 * padding,
             kernel,
-            lambda p2, k: f"padding = {_half(p2)} is more than half of kernel_size = {k} "
-            "(PyTorch requires padding <= kernel_size / 2)",
+            lambda p2, k: (
+                f"padding = {_half(p2)} is more than half of kernel_size = {k} "
+                "(PyTorch requires padding <= kernel_size / 2)"
+            ),
         ),
     )
 
