@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from symmem.errors import OptionError, SymmemError, suggest
+from symmem.files import read_regular_file
 from symmem.resources import examples_dir
 
 
@@ -27,10 +28,7 @@ def read_source(path: str | Path) -> tuple[str, str]:
         raise OptionError(f"expected a path or a bundled model name, got {path!r}"[:200])
     p = Path(path)
     if p.is_file():
-        try:
-            raw = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SymmemError(f"{p}: cannot read: {exc}") from None
+        raw = read_regular_file(p)
         if p.suffix == ".json":
             from symmem.hf import config_to_mem
 
