@@ -42,7 +42,7 @@ import sympy
 
 from symmem.constraints import Checker
 from symmem.errors import OptionError, SemanticError, suggest
-from symmem.limits import MAX_DIGITS, LimitError, check_int, parse_decimal
+from symmem.limits import MAX_DIGITS, LimitError, check_int, check_number, parse_decimal
 from symmem.files import atomic_binary, atomic_text
 from symmem.quantity import Quantity, as_quantity
 from symmem.values import as_name, as_whole
@@ -295,7 +295,17 @@ def _as_int_column(values: np.ndarray) -> np.ndarray:
 
 
 def evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Exact values of the compiled quantity at the points given by ``columns``."""
+    """Exact values of the compiled quantity at the points given by ``columns``;
+    :class:`~symmem.limits.LimitError` for a value of more than ``MAX_DIGITS`` digits."""
+    values = _evaluate_compiled(c, columns)
+    if values.dtype == object:
+        for v in values:
+            if isinstance(v, int | Fraction):
+                check_number(v, "a value of the sweep")
+    return values
+
+
+def _evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray:
     n = len(columns[0]) if columns else 1
     if c.mode == "polynomial":
         maxima = [int(np.max(np.abs(col))) if len(col) else 0 for col in columns]
@@ -543,6 +553,15 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
     target, ext, _ = check_out(path)
     if ext == ".parquet":
         import pandas as pd
+
+        for name, col in columns.items():  # Parquet's integers are 64-bit
+            if col.dtype == object and any(
+                isinstance(v, int) and not -(2**63) <= v < 2**63 for v in col
+            ):
+                raise OptionError(
+                    f"--out {target}: column {name} holds integers beyond 64 bits, which "
+                    "Parquet cannot store exactly; use .csv or .json"
+                )
 
         with atomic_binary(target, suffix=ext) as bfh:
             pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(bfh, index=False)
