@@ -54,6 +54,14 @@ def diff(q: Quantity, *names: str) -> Quantity:
     expr = _follow(q, syms)
     for s in syms:
         expr = sympy.diff(expr, s)
+    if expr.has(sympy.Derivative, sympy.Subs):
+        kinds = (sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Abs, sympy.Mod)
+        steps = sorted({type(f).__name__ for f in expr.atoms(*kinds)}) or ["a step function"]
+        raise OptionError(
+            f"the quantity has no derivative in {', '.join(names)}: it goes through "
+            f"{', '.join(steps)} of it, which jumps instead of changing smoothly; sweep it "
+            f"instead (symmem sweep --grid {names[0]}=...) to see how it changes"
+        )
     return Quantity(sympy.expand(expr), q.values, q.symbols, q.constraints)
 
 

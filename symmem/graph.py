@@ -24,7 +24,7 @@ from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
-from symmem.limits import MAX_DIGITS, LimitError, check_int
+from symmem.limits import MAX_DIGITS, MAX_NESTING, LimitError, check_int
 from symmem.symbols import IMPLICIT_FREE, sym
 from symmem.values import as_mapping, as_names, as_value
 
@@ -839,6 +839,13 @@ class _Builder:
 
     def _block_use(self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any) -> Node:
         block = self.blocks[stmt.kind]
+        if len(ctx.blocks_in_use) >= MAX_NESTING:
+            raise SemanticError(
+                f"blocks used inside blocks more than {MAX_NESTING} deep "
+                f"({' -> '.join(ctx.blocks_in_use[:3])} -> ...); symmem builds up to "
+                f"{MAX_NESTING} levels (docs/limits.md)",
+                stmt.span,
+            )
         if block.name in ctx.blocks_in_use:
             chain = " -> ".join([*ctx.blocks_in_use, block.name])
             raise SemanticError(f"circular block use: {chain}", stmt.span)

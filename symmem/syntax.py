@@ -423,9 +423,36 @@ def _syntax_error(
         msg = "syntax error"
     if not label and isinstance(exc, UnexpectedToken):
         label = _fallback_label(exc, source)
+    keyword = _misspelt_keyword(source, line, column)
+    if keyword:
+        label = keyword
     if label:
         msg = f"{msg}: {label}"
     return DSLSyntaxError(msg, Span(line, column), source=source, filename=filename)
+
+
+#: the words that start a statement of their own
+KEYWORDS = ("block", "model", "repeat", "residual", "parallel")
+
+
+def _misspelt_keyword(source: str, line: int, column: int) -> str | None:
+    """``repaet 2 {``: the first word of the line, close to a keyword and read as a layer
+    kind, made the parser stop after it; say which keyword it looks like."""
+    import difflib
+
+    lines = source.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    words = text.lstrip().split(None, 1)
+    if not words:
+        return None
+    word = words[0].rstrip("({")
+    start = len(text) - len(text.lstrip()) + 1
+    if word in KEYWORDS or column <= start:
+        return None
+    close = difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.7)
+    return f"'{word}' is not a keyword: did you mean '{close[0]}'?" if close else None
 
 
 _CLOSE = {")": "(", "]": "[", "}": "{"}
