@@ -46,9 +46,9 @@ from symmem.activations import (
     transient,
 )
 from symmem.errors import OptionError, SymmemError
+from symmem.graph import GroupNode
 from symmem.sweep import available_memory
 from symmem.units import format_bytes
-from symmem.graph import GroupNode
 
 if TYPE_CHECKING:
     from symmem.layers.base import Layer

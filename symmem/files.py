@@ -167,4 +167,6 @@ def read_regular_file(
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{p}: cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise error(
+            f"{p}: cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None

@@ -25,7 +25,7 @@ def as_expr(expr: Any) -> sympy.Expr:
     """A sympy expression made by symmem, or a number; never text (sympify would run it)."""
     if isinstance(expr, sympy.Expr):
         return expr
-    return as_value(expr, "expression")
+    return as_value(expr, "expression", OptionError)
 
 
 def exact(expr: Any) -> int | sympy.Expr:

@@ -42,8 +42,8 @@ import sympy
 
 from symmem.constraints import Checker
 from symmem.errors import OptionError, SemanticError, suggest
-from symmem.limits import MAX_DIGITS, LimitError, check_int, check_number, parse_decimal
 from symmem.files import atomic_binary, atomic_text
+from symmem.limits import MAX_DIGITS, LimitError, check_int, check_number, parse_decimal
 from symmem.quantity import Quantity, as_quantity
 from symmem.values import as_name, as_whole
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import contextlib
+from fractions import Fraction
 from typing import Any
 
 import pytest

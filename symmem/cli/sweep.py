@@ -132,7 +132,10 @@ def sweep(
         for v in grids.values():
             n_points *= len(v)
         cols = sweep_arrays(
-            quantities, grids, progress=progress_bar(n_points, PROGRESS_POINTS), refused=_report_refused(n_points)
+            quantities,
+            grids,
+            progress=progress_bar(n_points, PROGRESS_POINTS),
+            refused=_report_refused(n_points),
         )
         n_points = len(next(iter(cols.values())))
         if out is not None:

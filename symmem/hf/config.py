@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import builtins
 import json
-
-from symmem.limits import MAX_IMPORTED_LAYERS
 from typing import Any
 
 from symmem.errors import ImportHFError
+from symmem.limits import MAX_IMPORTED_LAYERS
 
 _MISSING = object()
 

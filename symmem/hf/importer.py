@@ -18,10 +18,10 @@ from typing import Any
 
 from symmem.errors import ImportHFError, suggest
 from symmem.files import read_regular_file
-from symmem.limits import MAX_JSON_NESTING, MAX_SOURCE_BYTES
 from symmem.hf.config import HFConfig
 from symmem.hf.families import Family, catalogue, supported_model_types
 from symmem.hf.writer import MemWriter
+from symmem.limits import MAX_JSON_NESTING, MAX_SOURCE_BYTES
 
 __all__ = [
     "config_text_to_mem",
