@@ -787,7 +787,7 @@ class _Builder:
             self._require(constraint, "", span)
         recorder = cons.Recorder()
         try:
-            layer.validate(recorder)  # type: ignore[arg-type]
+            layer.validate(recorder)
         except SymmemError as exc:
             raise SemanticError(
                 f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint

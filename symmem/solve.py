@@ -122,7 +122,7 @@ def _to_exact(x: sympy.Expr) -> int | Fraction:
 class _Compiled:
     """A one-symbol expression ready for fast exact evaluation."""
 
-    expr: sympy.Expr
+    expr: sympy.Expr | None  # None: a frontier row, known by its coefficients
     sym: sympy.Symbol
     #: exact polynomial coefficients, highest degree first, or None
     coeffs: tuple[Fraction, ...] | None
@@ -135,6 +135,7 @@ class _Compiled:
             if isinstance(acc, Fraction) and acc.denominator == 1:
                 return int(acc)
             return acc
+        assert self.expr is not None  # an expression without coefficients has its formula
         return _to_exact(self.expr.xreplace({self.sym: sympy.Integer(v)}))
 
 
@@ -281,7 +282,7 @@ def _grows(f: _Compiled) -> bool:
     """Does the expression depend on its symbol at all?"""
     if f.coeffs is not None:
         return any(c != 0 for c in f.coeffs[:-1])
-    return bool(f.expr.has(f.sym))
+    return f.expr is not None and bool(f.expr.has(f.sym))
 
 
 def solve(
@@ -365,14 +366,14 @@ def _solve(f: _Compiled, budget_bytes: int, for_: str, lower: int, checker: Any)
     if v is None or checker.accepts(v):
         return result
     if result.unbounded:  # every value fits: the smallest one the model accepts
-        w = _accepted_at_or_above(checker, v, for_)
-        return replace(result, value=w, bytes_at_value=f(w))
-    w = _accepted_at_or_below(checker, v, lower, for_)
+        above = _accepted_at_or_above(checker, v, for_)
+        return replace(result, value=above, bytes_at_value=f(above))
+    below = _accepted_at_or_below(checker, v, lower, for_)
     return replace(
         result,
-        value=w,
-        bytes_at_value=f(w) if w is not None else result.bytes_at_value,
-        bytes_at_next=f(w + 1) if w is not None else result.bytes_at_next,
+        value=below,
+        bytes_at_value=f(below) if below is not None else result.bytes_at_value,
+        bytes_at_next=f(below + 1) if below is not None else result.bytes_at_next,
         largest_fitting=v,
         refused=checker.refusal(v),
     )
@@ -441,7 +442,7 @@ class Frontier:
 def _iterable(values: Any) -> Iterable[Any]:
     if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise OptionError(f"expected a sequence of values, got {values!r}"[:200])
-    return values  # type: ignore[no-any-return]
+    return values
 
 
 def default_range(q: Quantity, name: str) -> list[int]:
@@ -514,7 +515,7 @@ def frontier(
         if coefficients is None:  # floor / Min / Max: one solve per value
             rows.append((w, solve(q, budget_bytes, inner, fixed={outer: w})))
             continue
-        f = _Compiled(None, x, tuple(Fraction(c) for c in coefficients(w)))  # type: ignore[arg-type]
+        f = _Compiled(None, x, tuple(Fraction(c) for c in coefficients(w)))
         rows.append((w, _solve(f, budget_bytes, inner, 1, _Slice(both, w))))
     if progress is not None:
         progress(len(values), len(values))

@@ -409,8 +409,8 @@ def sweep_arrays(
     # the points the model refuses (head_dim not whole, a size of 0) are left out
     keep = accepted(quantities.values(), syms, cols)
     if not bool(np.all(keep)):
-        first = int(np.argmin(keep))
-        point = [int(c[first]) for c in cols]
+        at = int(np.argmin(keep))
+        point = [int(c[at]) for c in cols]
         why = _checker(quantities.values(), syms).refusal(*point) or "refused"
         n_refused = int(np.size(keep) - np.count_nonzero(keep))
         if n_refused == n_points:

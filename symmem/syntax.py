@@ -227,7 +227,7 @@ class _ToNodes(Transformer[Token, n.Program]):
             else:
                 stack.append(x)
         (result,) = stack
-        return result  # type: ignore[no-any-return]
+        return result
 
     # ---- expressions
     def number(self, meta: Any, c: list[Token]) -> n.Num:
