@@ -186,9 +186,11 @@ def exact_evaluator(
     """ev(expr): its exact rational value at ``values``, or None (symbols remain, or the value
     is not a rational number).  Division by zero is a SemanticError."""
 
+    values = dict(values)  # once: a copy per call would make n checks cost n^2
+
     def exact(expr: sympy.Expr) -> int | Fraction | None:
         try:
-            out = expr.xreplace(dict(values)) if isinstance(expr, sympy.Basic) else expr
+            out = expr.xreplace(values) if isinstance(expr, sympy.Basic) else expr
         except ZeroDivisionError:
             raise SemanticError(f"division by zero in {expr} at the given values") from None
         if isinstance(out, int | Fraction):
@@ -211,9 +213,11 @@ def evaluator(
 
     ``ev.exact`` evaluates without floats (:func:`exact_evaluator`)."""
 
+    values = dict(values)
+
     def ev(expr: sympy.Expr) -> int | float | None:
         try:
-            out = sympy.sympify(expr).xreplace(dict(values))
+            out = sympy.sympify(expr).xreplace(values)
         except ZeroDivisionError:  # x % h with h = 0 only shows once h has its value
             raise SemanticError(f"division by zero in {expr} at the given values") from None
         if out.free_symbols:

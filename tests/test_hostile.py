@@ -266,8 +266,10 @@ def test_chained_definitions_are_linear() -> None:
     n = 5000
     text = "s0 = 1\n" + "".join(f"s{i} = s{i - 1} + 1\n" for i in range(1, n))
     text += TOY.format(f"linear(4, s{n - 1})")
-    _quick(lambda: symmem.parse(text), 30)
-    assert symmem.parse(text).params().total.evaluate() == 5 * n
+    start = time.perf_counter()
+    m = symmem.parse(text)
+    assert time.perf_counter() - start < 30  # about 5 s on a loaded 2-core machine
+    assert m.params().total.evaluate() == 5 * n
 
 
 def test_cyclic_definitions_name_their_line() -> None:
@@ -591,7 +593,7 @@ from test_syntax import _PROGRAM  # noqa: E402
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
