@@ -185,6 +185,11 @@ def campaign(n: int, seed: int, workdir: Path, seconds: float = 20.0) -> list[Fi
 if __name__ == "__main__":  # pragma: no cover - a long campaign, by hand
     import tempfile
 
+    sys.path.insert(0, str(ROOT))  # this checkout's symmem, not an installed one
+    import symmem
+
+    print("symmem from", symmem.__file__)
+
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     with tempfile.TemporaryDirectory() as tmp:
