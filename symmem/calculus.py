@@ -18,10 +18,12 @@ from fractions import Fraction
 import sympy
 
 from symmem.errors import OptionError, suggest
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_quantity
+from symmem.values import as_name, as_names
 
 
 def _symbol(q: Quantity, name: str) -> sympy.Symbol:
+    as_name(name, "symbol", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
@@ -46,13 +48,22 @@ def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
 
 def diff(q: Quantity, *names: str) -> Quantity:
     """The (mixed) partial derivative of ``q`` with respect to ``names``, simplified."""
+    as_quantity(q)
     if not names:
         raise OptionError("diff needs at least one symbol (--wrt batch)")
     syms = [_symbol(q, n) for n in names]
     expr = _follow(q, syms)
     for s in syms:
         expr = sympy.diff(expr, s)
-    return Quantity(sympy.expand(expr), q.values, q.symbols)
+    if expr.has(sympy.Derivative, sympy.Subs):
+        kinds = (sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Abs, sympy.Mod)
+        steps = sorted({type(f).__name__ for f in expr.atoms(*kinds)}) or ["a step function"]
+        raise OptionError(
+            f"the quantity has no derivative in {', '.join(names)}: it goes through "
+            f"{', '.join(steps)} of it, which jumps instead of changing smoothly; sweep it "
+            f"instead (symmem sweep --grid {names[0]}=...) to see how it changes"
+        )
+    return Quantity(sympy.expand(expr), q.values, q.symbols, q.constraints)
 
 
 #: what d(quantity)/d(symbol) means, for the usual symbols
@@ -116,6 +127,11 @@ def leading(
     polynomial in the size symbols (memory and parameter counts are).  The
     relative error is measured at ``at`` (default: q's values).
     """
+    as_quantity(q)
+    if size is not None:
+        size = as_names(size, "size", OptionError)
+    if at is not None and not hasattr(at, "items"):
+        raise OptionError(f"at: expected a mapping of symbols to values, got {at!r}"[:200])
     if size:
         syms = tuple(_symbol(q, n) for n in size)
     else:

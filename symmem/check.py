@@ -47,6 +47,8 @@ from symmem.activations import (
 )
 from symmem.errors import OptionError, SymmemError
 from symmem.graph import GroupNode
+from symmem.grids import available_memory
+from symmem.units import format_bytes
 
 if TYPE_CHECKING:
     from symmem.layers.base import Layer
@@ -380,6 +382,51 @@ def _int(model: Model, expr: sympy.Expr) -> int:
     return value
 
 
+def available_bytes(device: str) -> int:
+    """Memory this process may still use: free GPU memory for cuda; for cpu the smaller of
+    MemAvailable and the address-space limit (``ulimit -v``) less what is mapped already."""
+    if device == "cuda":
+        free, _total = _torch().cuda.mem_get_info()
+        return int(free)
+    avail = available_memory()
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as fh:
+                mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            avail = min(avail, max(0, soft - mapped))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    return avail
+
+
+#: the estimate must leave this share of the available memory free (allocator slack,
+#: PyTorch's own buffers, the measuring hooks)
+CHECK_MARGIN = 0.8
+
+
+def check_fits(model: Model, policy: ActPolicy, available: int) -> None:
+    """OptionError before anything is allocated when symmem's own formula says one training
+    step would not fit in the memory available (``--set`` smaller sizes to check)."""
+    precision = policy.dtype if policy.dtype in ("fp32", "fp16", "bf16") else "fp32"
+    try:
+        total = model.memory(
+            "train", precision=precision, optimizer="adam", device=policy.device, overhead=0
+        ).total.evaluate()
+    except SymmemError:
+        return  # no estimate (a symbol without a value is refused later, with its name)
+    if not isinstance(total, int) or total <= available * CHECK_MARGIN:
+        return
+    raise OptionError(
+        f"one training step of this model needs about {format_bytes(total)} by symmem's own "
+        f"formula ({total:,} bytes), but only {format_bytes(available)} is available on "
+        f"{policy.device}; shrink it with --set (fewer layers, a smaller d_model, batch or "
+        "seq_len) and check that"
+    )
+
+
 def check(
     model: Model,
     policy: ActPolicy | None = None,
@@ -409,6 +456,7 @@ def check(
         )
     model = model.with_values(set_values) if set_values else model
     values = model.values
+    check_fits(model, policy, available_bytes(policy.device))
     torch.manual_seed(seed)
     dtype = getattr(torch, dtypes.torch_name(policy.dtype))
     built = torch_build.build(model.graph, values, policy.attention, policy.dropout)

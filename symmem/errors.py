@@ -58,9 +58,11 @@ class SymmemError(Exception):
         if self.span is not None:
             head = f"{where}:{self.span.line}:{self.span.column}: error: {self.message}"
             if self.source is not None:
-                src_lines = self.source.splitlines()
+                # lines as the parser counts them: only "\n" ends one (Python's splitlines
+                # also breaks at U+2028, form feed... which a comment may hold)
+                src_lines = self.source.split("\n")
                 if 1 <= self.span.line <= len(src_lines):
-                    text = src_lines[self.span.line - 1].rstrip("\n").expandtabs(1)
+                    text = src_lines[self.span.line - 1].rstrip("\r").expandtabs(1)
                     width = 1
                     if self.span.end_line == self.span.line and self.span.end_column:
                         width = max(1, self.span.end_column - self.span.column)

@@ -13,17 +13,22 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from fractions import Fraction
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import sympy
 
+from symmem import constraints as cons
 from symmem import nodes as n
+from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
+from symmem.limits import MAX_DIGITS, MAX_NESTING, LimitError, check_int
 from symmem.policy import IMPLS
 from symmem.quant import QUANTS
 from symmem.symbols import IMPLICIT_FREE, sym
+from symmem.values import as_mapping, as_names, as_value
 
 # ---------------------------------------------------------------- graph nodes
 
@@ -99,6 +104,9 @@ class LayerGraph:
     input_shape: Shape
     root: GroupNode
     options: dict[str, str] = field(default_factory=dict)
+    #: what the model requires of its values (whole sizes, divisibility, positivity), each
+    #: checked at build time and kept for solve, sweep and :func:`check_values`
+    constraints: tuple[Constraint, ...] = ()
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
         """Every layer node with its multiplicity (product of enclosing repeat counts)."""
@@ -128,6 +136,7 @@ def resolve_values(
     symbols: Mapping[str, sympy.Symbol],
     set_values: Mapping[str, Any] | None = None,
     free: typing.Iterable[str] = (),
+    spans: Mapping[str, Span] | None = None,
 ) -> dict[sympy.Symbol, sympy.Expr]:
     """The substitution that gives each non-free symbol its value.
 
@@ -136,30 +145,43 @@ def resolve_values(
     ``4*d_model``.  ``set_values`` override defaults.
     """
     raw: dict[sympy.Symbol, sympy.Expr] = dict(defaults)
-    for name, value in (set_values or {}).items():
+    for name, value in as_mapping(set_values, "set_values").items():
         if name not in symbols:
             hint = suggest(name, list(symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
-        raw[symbols[name]] = (
-            sympy.nsimplify(value) if isinstance(value, float) else sympy.sympify(value)
-        )
-    for name in free:
+        raw[symbols[name]] = as_value(value, f"the value of '{name}'")
+    for name in as_names(free, "free"):
         if name not in symbols:
             hint = suggest(name, list(symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
         raw.pop(symbols[name], None)
+    # each value once, in dependency order (a chain of n defaults costs n substitutions)
     resolved: dict[sympy.Symbol, sympy.Expr] = {}
-    for s, expr in raw.items():
-        for _ in range(len(raw) + 1):
-            deps = {d: raw[d] for d in expr.free_symbols if d in raw}
-            if not deps:
-                break
-            expr = expr.xreplace(deps)
-        else:
-            raise SemanticError(
-                f"the default of '{s}' refers back to itself through other defaults"
-            )
-        resolved[s] = expr
+    visiting: set[sympy.Symbol] = set()
+    for start in raw:
+        if start in resolved:
+            continue
+        stack: list[sympy.Symbol] = [start]
+        while stack:
+            s = stack[-1]
+            if s in resolved:
+                stack.pop()
+                continue
+            visiting.add(s)
+            pending = [d for d in raw[s].free_symbols if d in raw and d not in resolved]
+            if pending:
+                for d in pending:
+                    if d in visiting:
+                        raise SemanticError(
+                            f"the default of '{d}' refers back to itself through other defaults",
+                            spans.get(str(d)) if spans else None,
+                        )
+                stack.extend(pending)
+                continue
+            deps = {d: resolved[d] for d in raw[s].free_symbols if d in resolved}
+            resolved[s] = raw[s].xreplace(deps) if deps else raw[s]
+            visiting.discard(s)
+            stack.pop()
     return resolved
 
 
@@ -187,14 +209,56 @@ def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Exp
     return None
 
 
+def check_values(
+    constraints: typing.Sequence[Constraint], values: Mapping[sympy.Symbol, sympy.Expr]
+) -> None:
+    """SemanticError (at the statement that asked for it) for the first constraint the
+    values break; constraints over symbols without a value are not decided."""
+    ev = evaluator(values)
+    for c in constraints:
+        message = c.violation(ev, ev.exact)  # type: ignore[attr-defined]
+        if message is not None:
+            raise SemanticError(message, c.span)
+
+
+def exact_evaluator(
+    values: Mapping[sympy.Symbol, sympy.Expr],
+) -> typing.Callable[[sympy.Expr], int | Fraction | None]:
+    """ev(expr): its exact rational value at ``values``, or None (symbols remain, or the value
+    is not a rational number).  Division by zero is a SemanticError."""
+
+    values = dict(values)  # once: a copy per call would make n checks cost n^2
+
+    def exact(expr: sympy.Expr) -> int | Fraction | None:
+        try:
+            out = expr.xreplace(values) if isinstance(expr, sympy.Basic) else expr
+        except ZeroDivisionError:
+            raise SemanticError(f"division by zero in {expr} at the given values") from None
+        if isinstance(out, int | Fraction):
+            return out
+        if out.has(sympy.zoo, sympy.nan):
+            raise SemanticError(f"division by zero in {expr} at the given values")
+        if out.is_Integer:
+            return int(out)
+        if out.is_Rational:
+            return Fraction(int(out.p), int(out.q))
+        return None
+
+    return exact
+
+
 def evaluator(
     values: Mapping[sympy.Symbol, sympy.Expr],
 ) -> typing.Callable[[sympy.Expr], int | float | None]:
-    """ev(expr): its number at ``values``, or None when symbols remain."""
+    """ev(expr): its number at ``values``, or None when symbols remain.
+
+    ``ev.exact`` evaluates without floats (:func:`exact_evaluator`)."""
+
+    values = dict(values)
 
     def ev(expr: sympy.Expr) -> int | float | None:
         try:
-            out = sympy.sympify(expr).xreplace(dict(values))
+            out = sympy.sympify(expr).xreplace(values)
         except ZeroDivisionError:  # x % h with h = 0 only shows once h has its value
             raise SemanticError(f"division by zero in {expr} at the given values") from None
         if out.free_symbols:
@@ -224,6 +288,7 @@ def evaluator(
             )
         return None  # pragma: no cover
 
+    ev.exact = exact_evaluator(values)  # type: ignore[attr-defined]
     return ev
 
 
@@ -273,8 +338,12 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
         case "%":
             return sympy.Mod(a, b)
         case "^":
-            if a.is_number and b.is_number and abs(b) > 10_000 and abs(a) != 1 and a != 0:
-                raise SemanticError(f"the power {a}^{b} is too large to compute exactly", span)
+            if a.is_number and b.is_number and _power_too_large(a, b):
+                raise SemanticError(
+                    f"the power {_short(a)}^{_short(b)} is too large: symmem computes with "
+                    f"numbers below 10^{MAX_DIGITS} (docs/limits.md)",
+                    span,
+                )
             out = a**b
             if out.has(sympy.zoo, sympy.nan):  # 0 ^ -1
                 raise SemanticError("division by zero", span)
@@ -284,6 +353,29 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
                 )
             return out
     raise SemanticError(f"unknown operator {op}", span)  # pragma: no cover
+
+
+def _power_too_large(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Would ``a^b`` (numbers) have more than MAX_DIGITS digits in its numerator or
+    denominator?  Judged from the sizes of ``a`` and ``b``, before computing it."""
+    if a.is_zero or b.is_zero or a in (1, -1):
+        return False
+    if not (a.is_Rational and b.is_Rational):
+        try:
+            return bool(abs(b) > MAX_DIGITS)
+        except TypeError:  # a complex exponent: sympy refuses it later
+            return False
+    top = max(abs(int(a.p)), int(a.q))
+    p, q = abs(int(b.p)), int(b.q)
+    if p.bit_length() - q.bit_length() > 40:  # an exponent above 10^12: far too large
+        return True
+    return (p / q) * (top.bit_length() - 1) * 0.30103 > MAX_DIGITS
+
+
+def _short(x: sympy.Expr) -> str:
+    text = str(x)
+    text = text if len(text) <= 30 else f"{text[:12]}...({len(text)} characters)"
+    return text if x.is_Integer and x >= 0 else f"({text})"
 
 
 def _non_real(x: sympy.Expr) -> bool:
@@ -296,11 +388,62 @@ def _non_real(x: sympy.Expr) -> bool:
         return False
 
 
+def _chain(expr: n.BinOp, env: _Env) -> sympy.Expr:
+    """``a op b op c ...`` left to right, in a loop (a 10,000-term sum is not 10,000 frames
+    deep), with runs of ``+``/``-`` and of ``*`` added or multiplied at once (linear time)."""
+    links: list[n.BinOp] = []
+    node: n.Expr = expr
+    while isinstance(node, n.BinOp) and node.op != "^":
+        links.append(node)
+        node = node.left
+    acc = to_sympy(node, env)
+    run: list[sympy.Expr] = []
+    run_op = ""
+    for link in reversed(links):
+        b = to_sympy(link.right, env)
+        kind = "+" if link.op in "+-" else "*" if link.op == "*" else ""
+        if run and kind != run_op:
+            acc = sympy.Add(*run) if run_op == "+" else sympy.Mul(*run)
+            run = []
+        if kind:
+            if not run:
+                run, run_op = [acc], kind
+            run.append(-b if link.op == "-" else b)
+            continue
+        acc = _apply(link, acc, b)
+    if run:
+        acc = sympy.Add(*run) if run_op == "+" else sympy.Mul(*run)
+    _check_size(acc, expr.span)
+    return acc
+
+
+def _apply(link: n.BinOp, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    if link.op in ("/", "//", "%") and b == 0:
+        raise SemanticError("division by zero", link.span)
+    try:
+        return _binop(link.op, a, b, link.span)
+    except SymmemError:
+        raise
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:  # sympy on odd numbers
+        raise SemanticError(f"cannot compute {a} {link.op} {b}: {exc}", link.span) from None
+
+
+def _check_size(value: sympy.Expr, span: Span) -> None:
+    """A number of more than :data:`~symmem.limits.MAX_DIGITS` digits is refused where it
+    is written (products of large literals)."""
+    if value.is_Rational:
+        try:
+            check_int(abs(int(value.p)), "the value")
+            check_int(int(value.q), "the value")
+        except LimitError as exc:
+            raise SemanticError(exc.message, span) from None
+
+
 def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
     """An AST expression as a sympy expression (never ``sympify`` of user text)."""
     if isinstance(expr, n.Num):
-        if isinstance(expr.value, float):
-            return sympy.Rational(repr(expr.value))
+        if isinstance(expr.value, Fraction):
+            return sympy.Rational(expr.value.numerator, expr.value.denominator)
         return sympy.Integer(expr.value)
     if isinstance(expr, n.Name):
         if expr.id in env.local:
@@ -316,23 +459,18 @@ def to_sympy(expr: n.Expr, env: _Env) -> sympy.Expr:
             or "declare it at the top of the file: name = value, or a bare name for a free symbol",
         )
     if isinstance(expr, n.Neg):
-        return -to_sympy(expr.operand, env)
+        signs = 0
+        while isinstance(expr, n.Neg):  # - - - x: a loop, not a recursion
+            signs += 1
+            expr = expr.operand
+        inner = to_sympy(expr, env)
+        return -inner if signs % 2 else inner
+    if isinstance(expr, n.BinOp) and expr.op == "^":
+        out = _apply(expr, to_sympy(expr.left, env), to_sympy(expr.right, env))
+        _check_size(out, expr.span)
+        return out
     if isinstance(expr, n.BinOp):
-        a, b = to_sympy(expr.left, env), to_sympy(expr.right, env)
-        if expr.op in ("/", "//", "%") and b == 0:
-            raise SemanticError("division by zero", expr.span)
-        try:
-            return _binop(expr.op, a, b, expr.span)
-        except SymmemError:
-            raise
-        except (
-            TypeError,
-            ValueError,
-            ZeroDivisionError,
-            OverflowError,
-        ) as exc:  # sympy on odd numbers
-            raise SemanticError(f"cannot compute {a} {expr.op} {b}: {exc}", expr.span) from None
-        raise SemanticError(f"unknown operator {expr.op}", expr.span)  # pragma: no cover
+        return _chain(expr, env)
     if isinstance(expr, n.Call):
         if expr.func not in _FUNCS:
             hint = suggest(expr.func, list(_FUNCS))
@@ -444,8 +582,11 @@ class _Builder:
         self.overrides = overrides
         self.free = tuple(free)
         self._collect()
-        self.values = resolve_values(self.defaults, self.symbols, overrides, self.free)
+        self.values = resolve_values(
+            self.defaults, self.symbols, overrides, self.free, self.symbol_spans
+        )
         self.ev = evaluator(self.values)
+        self.constraints: list[Constraint] = []
 
     def _collect(self) -> None:
         for name in IMPLICIT_FREE:
@@ -495,11 +636,22 @@ class _Builder:
                 hint = suggest(model_name, [m.name for m in self.models])
                 raise SemanticError(f"no model named '{model_name}'", hint=hint)
             mdef = found[0]
-        for s, v in self.values.items():
-            value = self.ev(v)
-            if value is not None and value < 0:
-                raise SemanticError(
-                    f"symbol '{s}' must not be negative, got {value}", self.symbol_spans.get(str(s))
+        given = set(as_mapping(self.overrides, "set_values"))
+        for name, s in self.symbols.items():
+            if name in given:  # the value came from --set, not from the file
+                self._require(
+                    cons.nonneg(
+                        s,
+                        lambda v, name=name: f"--set {name}={v}: '{name}' must not be negative",
+                    ),
+                    "",
+                    None,
+                )
+            else:
+                self._require(
+                    cons.nonneg(s, lambda v, s=s: f"symbol '{s}' must not be negative, got {v}"),
+                    "",
+                    self.symbol_spans.get(name),
                 )
         env = _Env(self.symbols)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
@@ -537,16 +689,40 @@ class _Builder:
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
         return LayerGraph(
-            mdef.name, dict(self.symbols), dict(self.defaults), input_shape, root, options
+            mdef.name,
+            dict(self.symbols),
+            dict(self.defaults),
+            input_shape,
+            root,
+            options,
+            tuple(self.constraints),
         )
+
+    def _require(
+        self, c: Constraint, where: str, span: Span | None, hint: str | None = None
+    ) -> None:
+        """Check ``c`` at the build's values (SemanticError at ``span``) and keep it."""
+        c = c.at(where, span)
+        try:
+            message = c.violation(self.ev, self.ev.exact)  # type: ignore[attr-defined]
+        except SemanticError as exc:  # a division by zero at the values: say where
+            raise SemanticError(exc.message, exc.span or span) from None
+        if message is not None:
+            raise SemanticError(message, span, hint=hint)
+        self.constraints.append(c)
 
     def _size(self, expr: n.Expr, env: _Env, what: str) -> sympy.Expr:
         value = to_sympy(expr, env)
-        v = self.ev(value)
-        if v is not None and v <= 0:
-            raise SemanticError(f"{what} must be positive, got {value} = {v}", expr.span)
-        if v is not None and not _whole(v):
-            raise SemanticError(f"{what} must be a whole number, got {value} = {v:g}", expr.span)
+        self._require(
+            cons.positive(value, lambda v: f"{what} must be positive, got {value} = {v}"),
+            "",
+            expr.span,
+        )
+        self._require(
+            cons.whole(value, lambda v: f"{what} must be a whole number, got {value} = {v:g}"),
+            "",
+            expr.span,
+        )
         return value
 
     # ------------------------------------------------------------ bodies
@@ -575,12 +751,17 @@ class _Builder:
                 continue
             if isinstance(stmt, n.RepeatStmt):
                 count = to_sympy(stmt.count, env)
-                vcount = self.ev(count)
-                if vcount is not None and (vcount < 0 or not _whole(vcount)):
-                    raise SemanticError(
-                        f"repeat count must be a whole number >= 0, got {count} = {vcount}",
-                        stmt.span,
-                    )
+                self._require(
+                    cons.Constraint(
+                        (("whole", count), ("nonneg", count)),
+                        (count,),
+                        lambda v, count=count: (
+                            f"repeat count must be a whole number >= 0, got {count} = {v}"
+                        ),
+                    ),
+                    "",
+                    stmt.span,
+                )
                 path = _join(ctx.prefix, unique(stmt.name or "repeat"))
                 body, body_out = self._body(
                     stmt.body, shape, _Ctx(path, env, ctx.blocks_in_use), stmt.span
@@ -660,13 +841,18 @@ class _Builder:
             )
         cls = self.kinds[stmt.kind]
         path = _join(ctx.prefix, unique(stmt.name or cls.kind))
-        layer = _instantiate(cls, stmt, ctx.env, self.ev)
+        layer, signs = _instantiate(cls, stmt, ctx.env)
+        for constraint, span in signs:
+            self._require(constraint, "", span)
+        recorder = cons.Recorder()
         try:
-            layer.validate(self.ev)
+            layer.validate(recorder)
         except SymmemError as exc:
             raise SemanticError(
                 f"{cls.kind} '{path}': {exc.message}", stmt.span, hint=exc.hint
             ) from None
+        for constraint in recorder.found:
+            self._require(constraint, f"{cls.kind} '{path}': ", stmt.span)
         tie = getattr(layer, "tie", None)
         tie_path = None
         if tie is not None:
@@ -699,15 +885,11 @@ class _Builder:
                 stmt.span,
             ) from None
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
-            v = self.ev(dim)
-            if v is not None and v <= 0:
-                raise SemanticError(
-                    f"{cls.kind} '{path}' turns its input {fmt_shape(shape)} into "
-                    f"{fmt_shape(out_shape)}: dimension {i} has the non-positive size {dim}"
-                    + (f" = {v}" if dim != v else "")
-                    + " at the given values (kernel larger than the padded input?)",
-                    stmt.span,
-                )
+            self._require(
+                cons.positive(dim, _dim_message(cls.kind, path, shape, out_shape, i, dim)),
+                "",
+                stmt.span,
+            )
         node = LayerNode(path, layer, shape, out_shape, stmt.span, tie_path)
         if stmt.name:
             if stmt.name in self.layer_names and ctx.prefix == "":
@@ -718,6 +900,13 @@ class _Builder:
 
     def _block_use(self, stmt: n.LayerStmt, shape: Shape, ctx: _Ctx, unique: Any) -> Node:
         block = self.blocks[stmt.kind]
+        if len(ctx.blocks_in_use) >= MAX_NESTING:
+            raise SemanticError(
+                f"blocks used inside blocks more than {MAX_NESTING} deep "
+                f"({' -> '.join(ctx.blocks_in_use[:3])} -> ...); symmem builds up to "
+                f"{MAX_NESTING} levels (docs/limits.md)",
+                stmt.span,
+            )
         if block.name in ctx.blocks_in_use:
             chain = " -> ".join([*ctx.blocks_in_use, block.name])
             raise SemanticError(f"circular block use: {chain}", stmt.span)
@@ -762,33 +951,52 @@ def _whole(v: float) -> bool:
     return isinstance(v, int) or float(v).is_integer()
 
 
-def _check_sign(hint: Any, value: Any, arg: n.Arg, name: str, ev: Any) -> None:
-    """Sizes must be positive and NonNeg values >= 0, at the values sizes are checked at."""
+def _dim_message(
+    kind: str, path: str, shape: Shape, out_shape: Shape, i: int, dim: sympy.Expr
+) -> typing.Callable[[Any], str]:
+    def message(v: Any) -> str:
+        return (
+            f"{kind} '{path}' turns its input {fmt_shape(shape)} into {fmt_shape(out_shape)}: "
+            f"dimension {i} has the non-positive size {dim}"
+            + (f" = {v}" if dim != v else "")
+            + " at the given values (kernel larger than the padded input?)"
+        )
+
+    return message
+
+
+def _sign_constraints(hint: Any, value: Any, name: str) -> list[Constraint]:
+    """Sizes must be whole and positive, NonNeg values whole and >= 0."""
     metas: tuple[Any, ...] = ()
     for h in (hint, *get_args(hint)):
         if get_origin(h) is typing.Annotated:
             metas = get_args(h)[1:]
     if value is None or not isinstance(value, sympy.Expr):
-        return
-    v = ev(value)
-    if v is None:
-        return
-    if ("size" in metas or "nonneg" in metas) and not _whole(v):
-        raise SemanticError(
-            f"{name} must be a whole number, got {value}" + (f" = {v:g}" if value != v else ""),
-            arg.span,
+        return []
+
+    def shown(v: Any, fmt: str = "") -> str:
+        return f" = {v:{fmt}}" if value != v else ""
+
+    out: list[Constraint] = []
+    if "size" in metas or "nonneg" in metas:
+        out.append(
+            cons.whole(
+                value, lambda v: f"{name} must be a whole number, got {value}{shown(v, 'g')}"
+            )
         )
-    if "size" in metas and v <= 0:
-        raise SemanticError(
-            f"{name} must be positive, got {value}" + (f" = {v}" if value != v else ""), arg.span
+    if "size" in metas:
+        out.append(
+            cons.positive(value, lambda v: f"{name} must be positive, got {value}{shown(v)}")
         )
-    if "nonneg" in metas and v < 0:
-        raise SemanticError(
-            f"{name} must be >= 0, got {value}" + (f" = {v}" if value != v else ""), arg.span
-        )
+    if "nonneg" in metas:
+        out.append(cons.nonneg(value, lambda v: f"{name} must be >= 0, got {value}{shown(v)}"))
+    return out
 
 
-def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Layer:
+def _instantiate(
+    cls: type[Layer], stmt: n.LayerStmt, env: _Env
+) -> tuple[Layer, list[tuple[Constraint, Span]]]:
+    """The layer, and the sign constraints of its arguments (each with its argument's span)."""
     hints = get_type_hints(cls, include_extras=True)
     flds = [f for f in fields(cls)]  # type: ignore[arg-type]
     names = [f.name for f in flds]
@@ -822,16 +1030,19 @@ def _instantiate(cls: type[Layer], stmt: n.LayerStmt, env: _Env, ev: Any) -> Lay
             raise SemanticError(f"argument '{a.keyword}' given twice", a.span)
         given[a.keyword] = a
     kwargs: dict[str, Any] = {}
+    signs: list[tuple[Constraint, Span]] = []
     for f in flds:
         if f.name in given:
             a = given[f.name]
             kwargs[f.name] = _convert(hints[f.name], a.value, env, f.name)
-            _check_sign(hints[f.name], kwargs[f.name], a, f.name, ev)
+            signs.extend(
+                (c, a.span) for c in _sign_constraints(hints[f.name], kwargs[f.name], f.name)
+            )
         elif f.default is MISSING and f.default_factory is MISSING:
             raise SemanticError(
                 f"{cls.kind} needs argument '{f.name}' ({', '.join(names)})", stmt.span
             )
-    return cls(**kwargs)
+    return cls(**kwargs), signs
 
 
 def _last_layer(node: Node) -> str:

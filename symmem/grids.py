@@ -1,7 +1,8 @@
 """Grids of symbol values (``1:64``, ``1:64:8``, ``512,1024``) and whether one fits in memory.
 
 Syntax and bounds only (no numpy, no sympy): the CLI reads ``--grid`` and ``--range``
-with these before any work; :mod:`symmem.sweep` evaluates over them.
+with these before any work; :mod:`symmem.sweep` evaluates over them.  Values are read by
+symmem's own decimal parser and bounded (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import operator
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import SupportsIndex
 
 from symmem.errors import OptionError
+from symmem.limits import MAX_DIGITS, LimitError, check_int, parse_decimal
+from symmem.values import as_whole
 
 #: bytes per cell used to estimate whether a grid fits in memory (value + temporaries)
 BYTES_PER_CELL = 8 * 3
@@ -23,29 +26,36 @@ _RANGE = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
 
 
 def parse_values(
-    spec: str | int | SupportsIndex | Iterable[int] | range, name: str = "grid"
+    spec: str | int | SupportsIndex | Iterable[int] | range,
+    name: str = "grid",
+    flag: str = "--grid",
 ) -> list[int]:
-    """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints."""
+    """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints.
+
+    ``flag`` names the option in messages (``--grid`` or ``--range``)."""
+    where = f"--range {spec}" if flag == "--range" else f"--grid {name}={spec}"
     if isinstance(spec, bool):
-        raise OptionError(f"--grid {name}: expected integers, got {spec!r}")
+        raise OptionError(f"{flag} {name}: expected integers, got {spec!r}")
     if isinstance(spec, int):
-        return [spec]
+        return [check_int(spec, where)]
     if isinstance(spec, SupportsIndex) and not isinstance(spec, str | range):  # numpy integers
-        return [operator.index(spec)]
+        return [check_int(operator.index(spec), where)]
     if isinstance(spec, range):
-        _check_axis(len(spec), name, str(spec))
+        _check_axis(len(spec), name, str(spec), flag)
         values = list(spec)
     elif isinstance(spec, str):
         text = spec.strip().replace("_", "")
         m = _RANGE.match(text)
         if m:
+            if any(g and len(g.lstrip("-")) > MAX_DIGITS for g in m.groups()):
+                raise OptionError(f"{where[:60]}: a value is too large (docs/limits.md)")
             a, b = int(m[1]), int(m[2])
             step = int(m[3]) if m[3] else 1
             if step <= 0:
-                raise OptionError(f"--grid {name}={spec}: the step must be positive")
+                raise OptionError(f"{where}: the step must be positive")
             if b < a:
-                raise OptionError(f"--grid {name}={spec}: empty range (the end is below the start)")
-            _check_axis((b - a) // step + 1, name, spec)
+                raise OptionError(f"{where}: empty range (the end is below the start)")
+            _check_axis((b - a) // step + 1, name, spec, flag)
             values = list(range(a, b + 1, step))
         else:
             values = []
@@ -54,21 +64,22 @@ def parse_values(
                 if not part:
                     continue
                 try:
-                    values.append(int(part))
-                except ValueError:
+                    number = parse_decimal(part, f"{where}:")
+                except LimitError as exc:
+                    raise OptionError(exc.message) from None
+                if number is None or not isinstance(number, int):
                     raise OptionError(
-                        f"--grid {name}={spec}: '{part}' is not an integer; "
-                        "use a:b, a:b:step or a,b,c"
-                    ) from None
+                        f"{where}: '{part}' is not an integer; use a:b, a:b:step or a,b,c"
+                    )
+                values.append(number)
     else:
-        try:
-            values = [int(v) for v in spec]
-        except (TypeError, ValueError):
-            raise OptionError(f"grid {name}: expected integers, got {spec!r}") from None
+        if not hasattr(spec, "__iter__") or isinstance(spec, bytes | Mapping):
+            raise OptionError(f"grid {name}: expected integers, got {spec!r}"[:200])
+        values = [as_whole(v, f"grid {name}", OptionError) for v in spec]
     if not values:
-        raise OptionError(f"--grid {name}: the grid is empty")
+        raise OptionError(f"{where}: empty: no values")
     if min(values) < 0:
-        raise OptionError(f"--grid {name}: sizes cannot be negative ({min(values)})")
+        raise OptionError(f"{where}: sizes cannot be negative ({min(values)})")
     return values
 
 
@@ -76,14 +87,14 @@ def parse_values(
 BYTES_PER_LISTED_VALUE = 40
 
 
-def _check_axis(n: int, name: str, spec: str) -> None:
+def _check_axis(n: int, name: str, spec: str, flag: str = "--grid") -> None:
     """OptionError before materialising one axis of ``n`` values that would not fit in memory
     (``list(range(...))`` of 10^11 values raises MemoryError, or worse, swaps)."""
     need = n * BYTES_PER_LISTED_VALUE
     avail = available_memory()
     if need > avail // 2:
         raise OptionError(
-            f"--grid {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
+            f"{flag} {name}={spec}: {n:,} values, about {need / 2**30:,.1f} GiB to hold, but only "
             f"{avail / 2**30:,.1f} GiB of memory is available; "
             "use a coarser grid (a:b:step) or fewer values"
         )

@@ -16,13 +16,15 @@ import sympy
 
 from symmem import graph as g
 from symmem.counts import LayerParams, ParamsResult, param_counts
-from symmem.errors import SemanticError, SymmemError, suggest
+from symmem.errors import OptionError, SemanticError, SymmemError, suggest
 from symmem.memory import MemoryResult
 from symmem.memory import build as build_memory
 from symmem.options import MemoryOptions
-from symmem.quantity import Quantity
+from symmem.quantity import Quantity, as_expr
 from symmem.sources import read_source
+from symmem.syntax import normalize
 from symmem.syntax import parse as parse_text
+from symmem.values import as_mapping, as_name, as_names, require
 
 __all__ = ["LayerParams", "Model", "ParamsResult", "Quantity", "ValueSource", "load", "parse"]
 
@@ -63,10 +65,10 @@ class Model:
         self.graph = graph
         self.source = source
         self.filename = filename
-        self.set_values = dict(set_values or {})
+        self.set_values = as_mapping(set_values, "set_values", OptionError)
         #: how each set value was given (``"--set"``, ``"--batch"``); ``"set"`` when not said
         self.origins = dict(origins or {})
-        self.free = tuple(free)
+        self.free = as_names(free, "free", OptionError)
         self.values = g.resolve_values(graph.defaults, graph.symbols, self.set_values, self.free)
 
     # ------------------------------------------------------------ basics
@@ -79,19 +81,29 @@ class Model:
         return dict(self.graph.symbols)
 
     def symbol(self, name: str) -> sympy.Symbol:
+        as_name(name, "symbol", OptionError)
         if name not in self.graph.symbols:
             hint = suggest(name, list(self.graph.symbols))
             raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
         return self.graph.symbols[name]
 
     def quantity(self, expr: sympy.Expr) -> Quantity:
-        return Quantity(sympy.sympify(expr), self.values, self.graph.symbols)
+        return Quantity(as_expr(expr), self.values, self.graph.symbols, self.graph.constraints)
+
+    def check_values(self, values: Mapping[str, Any] | None = None) -> None:
+        """SemanticError unless the model accepts these values (with its own for the other
+        symbols), exactly as ``--set`` / ``set_values`` would: whole sizes, divisibility
+        (head_dim), positivity.  Solve and sweep answer only with values that pass."""
+        merged = {**self.set_values, **as_mapping(values, "values", OptionError)}
+        resolved = g.resolve_values(self.graph.defaults, self.graph.symbols, merged, self.free)
+        g.check_values(self.graph.constraints, resolved)
 
     def with_values(
         self, set_values: Mapping[str, Any] | None = None, free: Iterable[str] = ()
     ) -> Model:
         """A copy with other symbol values (``set``) or symbols kept symbolic (``free``)."""
-        merged = {**self.set_values, **(set_values or {})}
+        merged = {**self.set_values, **as_mapping(set_values, "set_values", OptionError)}
+        free = as_names(free, "free", OptionError)
         return Model(
             self.graph,
             set_values=merged,
@@ -166,6 +178,8 @@ class Model:
         given as keywords or as ``options=`` (keywords then change those)."""
         if options is None:
             opts = MemoryOptions.from_user({"mode": mode, **kw})
+        elif not isinstance(options, MemoryOptions):
+            raise OptionError(f"options: expected MemoryOptions, got {options!r}"[:200])
         else:
             opts = options.replace(**kw) if kw else options
         return build_memory(self.graph, self.values, opts)
@@ -196,7 +210,13 @@ def parse(
     Errors are :class:`~symmem.errors.SymmemError` with the source attached,
     so ``str(err)`` shows file:line:column and a caret.
     """
-    free = tuple(free)
+    free = as_names(free, "free", OptionError)
+    set_values = as_mapping(set_values, "set_values", OptionError)
+    if model is not None:
+        as_name(model, "model", OptionError)
+    if filename is not None:
+        require(filename, str, "filename", OptionError)
+    text = normalize(text) if isinstance(text, str) else text
     try:
         program = parse_text(text, filename)
         graph = g.build(program, model=model, set_values=set_values, free=free)

@@ -7,6 +7,7 @@ The semantic pass (:mod:`symmem.graph`) gives the nodes their meaning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from symmem.errors import Span
 
@@ -15,7 +16,8 @@ from symmem.errors import Span
 
 @dataclass(frozen=True)
 class Num:
-    value: int | float
+    #: exact: ``1e23`` is the int 10^23, ``0.1`` the Fraction 1/10
+    value: int | Fraction
     span: Span
 
 

@@ -157,6 +157,8 @@ def _targets(value: Any, name: str) -> tuple[str, ...]:
     """``"q_proj,v_proj"`` or a sequence of names -> a tuple; None -> PEFT's default."""
     if value is None:
         return DEFAULT_LORA_TARGETS
+    if not isinstance(value, str | list | tuple):
+        raise OptionError(f"lora_targets must be matrix names, not {value!r}"[:200])
     items = value.split(",") if isinstance(value, str) else list(value)
     if not all(isinstance(t, str) for t in items):
         raise OptionError(f"lora_targets must be matrix names, not {value!r}")
@@ -220,7 +222,7 @@ def _offload(value: Any, name: str) -> tuple[str, ...]:
 
 def _policy(value: Any, name: str) -> ActPolicy | None:
     if value is not None and not isinstance(value, ActPolicy):
-        raise OptionError(f"policy must be a symmem.policy.ActPolicy, not {value!r}")
+        raise OptionError(f"policy must be an ActPolicy or None, not {value!r}"[:200])
     return value
 
 

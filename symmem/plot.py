@@ -67,6 +67,8 @@ def plot_sweep(
         raise OptionError(
             "--plot draws one or two grid symbols (x axis, one line per value of the second)"
         )
+    for name in (grid_names[0], value, *components):
+        _plottable(name, columns[name])
     plt = _matplotlib()
     x_name = grid_names[0]
     scale = GiB if unit == "bytes" else 1e9
@@ -163,3 +165,20 @@ def plot_sweep(
             fig.savefig(tmp)
     finally:
         plt.close(fig)
+
+
+#: the largest value a plot draws: a float64 (matplotlib's numbers) ends at about 1.8e308
+PLOT_MAX = 1e300
+
+
+def _plottable(name: str, col: np.ndarray) -> None:
+    """OptionError for a column a plot cannot draw (values beyond a float's range)."""
+    if col.dtype != object:
+        return
+    biggest = max((abs(v) for v in col), default=0)
+    if biggest > PLOT_MAX:
+        raise OptionError(
+            f"--plot: {name} reaches {float(biggest) if biggest < 10**308 else 'above 1e308'}, "
+            f"beyond what a plot can draw (up to {PLOT_MAX:g}); write the exact values with "
+            "--out FILE.csv"
+        )

@@ -15,23 +15,45 @@ from typing import Any
 
 import sympy
 
-from symmem.errors import SemanticError, SymmemError, suggest
+from symmem.constraints import Constraint
+from symmem.errors import OptionError, SemanticError, SymmemError, suggest
+from symmem.limits import check_int
 from symmem.rich import expr_latex
+from symmem.values import as_value
+
+
+def as_expr(expr: Any) -> sympy.Expr:
+    """A sympy expression made by symmem, or a number; never text (sympify would run it)."""
+    if isinstance(expr, sympy.Expr):
+        return expr
+    return as_value(expr, "expression", OptionError)
 
 
 def exact(expr: Any) -> int | sympy.Expr:
     """An int when the expression is an integer number, else the expression (a Rational stays
-    exact; floats that came from a user's decimal value become the rationals they denote)."""
-    expr = sympy.sympify(expr)
+    exact; floats that came from a user's decimal value become the rationals they denote).
+
+    :class:`~symmem.limits.LimitError` when the number has more than
+    :data:`~symmem.limits.MAX_DIGITS` digits."""
+    expr = sympy.sympify(expr, strict=True)
     if expr.is_Integer:
-        return int(expr)
+        return check_int(int(expr), "the result")
     if expr.is_number and expr.has(sympy.Float):
         # rational=True: 0.1 -> 1/10; never the radical guesses of plain nsimplify, which made
         # 842539008/47 into 94478400000*2**(43/78)*... (a pipeline-parallel byte count)
         expr = sympy.nsimplify(expr, rational=True)
         if expr.is_Integer:
-            return int(expr)
+            return check_int(int(expr), "the result")
     return expr
+
+
+def as_quantity(q: Any, what: str = "quantity") -> Quantity:
+    """``q`` when it is a :class:`Quantity`, else OptionError (a verb was given something else)."""
+    if not isinstance(q, Quantity):
+        raise OptionError(
+            f"{what}: expected a Quantity (such as model.memory().total), got {q!r}"[:200]
+        )
+    return q
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,9 @@ class Quantity:
     expr: sympy.Expr
     values: Mapping[sympy.Symbol, sympy.Expr]
     symbols: Mapping[str, sympy.Symbol]
+    #: what the model requires of its values (:mod:`symmem.constraints`): solve and sweep
+    #: answer only with values that satisfy them
+    constraints: tuple[Constraint, ...] = ()
 
     def _subs(self, overrides: Mapping[str, Any]) -> dict[sympy.Symbol, sympy.Expr]:
         values = dict(self.values)
@@ -48,7 +73,7 @@ class Quantity:
             if name not in self.symbols:
                 hint = suggest(name, list(self.symbols))
                 raise SemanticError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
-            values[self.symbols[name]] = sympy.sympify(v)
+            values[self.symbols[name]] = as_value(v, f"the value of '{name}'")
         return values
 
     def evaluate(self, **values: Any) -> int | sympy.Expr:
@@ -70,7 +95,7 @@ class Quantity:
 
     def with_expr(self, expr: Any) -> Quantity:
         """Another expression at the same values and symbols."""
-        return Quantity(sympy.sympify(expr), self.values, self.symbols)
+        return Quantity(as_expr(expr), self.values, self.symbols, self.constraints)
 
     def _repr_latex_(self) -> str:
         """Jupyter: the expression in LaTeX, and its value when every symbol has one."""

@@ -27,6 +27,7 @@ from symmem.memory.fast import MemoryEvaluator
 from symmem.options import MemoryOptions
 from symmem.solve import SolveResult, solve
 from symmem.units import parse_budget
+from symmem.values import as_name
 
 #: the LoRA rank and targets a remedy tries (PEFT users' common r = 16 on every linear)
 LORA_TRY: dict[str, Any] = {"lora_rank": 16, "lora_targets": "all-linear"}
@@ -182,6 +183,12 @@ def remedies(
     A change the model refuses (tp that does not divide its heads) is skipped.
     """
     budget_bytes = parse_budget(budget)
+    as_name(for_, "for_", OptionError)
+    as_name(quantity, "quantity", OptionError)
+    if not (hasattr(model, "graph") and hasattr(model, "values")):
+        raise OptionError(f"remedies() takes a model (symmem.load), not {model!r}"[:200])
+    if options is not None and not isinstance(options, MemoryOptions | Mapping):
+        raise OptionError(f"options: expected MemoryOptions or a mapping, got {options!r}"[:200])
     base = _options(options)
     if mode is not None:
         base = base.replace(mode=mode)

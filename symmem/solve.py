@@ -26,20 +26,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
 import sympy
 
+from symmem.constraints import Checker, Constraint, compile_exact, divisors
 from symmem.errors import OptionError, SemanticError, suggest
-from symmem.quantity import Quantity
+from symmem.limits import MAX_FRONTIER
+from symmem.quantity import Quantity, as_quantity
 from symmem.symbols import real_twin
 from symmem.units import parse_budget
+from symmem.values import as_mapping, as_name, as_value, as_whole
 
 #: exponential search gives up (and calls the quantity unbounded) past this value
 _SEARCH_LIMIT = 2**128
+#: values a solve steps through, below the largest that fits, for one the model accepts
+MAX_STEPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class SolveResult:
     method: str
     #: the smallest value the symbol may take (1 for sizes)
     lower: int = 1
+    #: the largest value that fits, when the model refuses it (and ``value`` is the largest
+    #: value that fits and that the model accepts, as ``--set`` would); else None
+    largest_fitting: int | None = None
+    #: why the model refuses ``largest_fitting`` (head_dim not whole, ...)
+    refused: str | None = None
 
     @property
     def fits(self) -> bool:
@@ -90,6 +100,9 @@ class SolveResult:
         }
         if self.unbounded:  # every value fits: value is the smallest, bytes_at_next is null
             doc["unbounded"] = True
+        if self.largest_fitting is not None:
+            doc["largest_fitting"] = self.largest_fitting
+            doc["refused"] = self.refused
         return doc
 
 
@@ -111,7 +124,7 @@ def _to_exact(x: sympy.Expr) -> int | Fraction:
 class _Compiled:
     """A one-symbol expression ready for fast exact evaluation."""
 
-    expr: sympy.Expr
+    expr: sympy.Expr | None  # None: a frontier row, known by its coefficients
     sym: sympy.Symbol
     #: exact polynomial coefficients, highest degree first, or None
     coeffs: tuple[Fraction, ...] | None
@@ -124,6 +137,7 @@ class _Compiled:
             if isinstance(acc, Fraction) and acc.denominator == 1:
                 return int(acc)
             return acc
+        assert self.expr is not None  # an expression without coefficients has its formula
         return _to_exact(self.expr.xreplace({self.sym: sympy.Integer(v)}))
 
 
@@ -146,16 +160,19 @@ def _one_symbol(
     q: Quantity, name: str, fixed: Mapping[str, Any] | None = None
 ) -> tuple[sympy.Expr, sympy.Symbol]:
     """q's expression with every symbol but ``name`` at its value."""
+    as_quantity(q)
+    as_name(name, "for_", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
     sym = q.symbols[name]
     values = dict(q.values)
     values.pop(sym, None)
-    for k, v in (fixed or {}).items():
+    for k, v in as_mapping(fixed, "fixed", OptionError).items():
         if k not in q.symbols:
-            raise OptionError(f"unknown symbol '{k}'")
-        values[q.symbols[k]] = sympy.sympify(v)
+            hint = suggest(k, list(q.symbols))
+            raise OptionError(f"unknown symbol '{k}'" + (f": {hint}" if hint else ""))
+        values[q.symbols[k]] = as_value(v, f"the value of '{k}'", OptionError)
     # values that depend on the symbol itself (d_ff = 4*d_model with d_model free) follow it
     expr = q.expr
     for _ in range(4):
@@ -211,7 +228,15 @@ def _closed_form_guess(f: _Compiled, budget: int) -> tuple[int | None, str]:
         if a > 0:
             return _floor_root_quadratic(a, b, c - budget), "closed-form"
     # general polynomial: sympy over the positive real twin
-    return _sympy_root(f.expr, f.sym, budget), "closed-form"
+    expr = f.expr
+    if expr is None:  # a frontier row: the polynomial from its coefficients
+        expr = sympy.Add(
+            *[
+                sympy.Rational(c.numerator, c.denominator) * f.sym**i
+                for i, c in enumerate(reversed(coeffs))
+            ]
+        )
+    return _sympy_root(expr, f.sym, budget), "closed-form"
 
 
 @lru_cache(maxsize=256)
@@ -262,7 +287,7 @@ def _grows(f: _Compiled) -> bool:
     """Does the expression depend on its symbol at all?"""
     if f.coeffs is not None:
         return any(c != 0 for c in f.coeffs[:-1])
-    return bool(f.expr.has(f.sym))
+    return f.expr is not None and bool(f.expr.has(f.sym))
 
 
 def solve(
@@ -279,8 +304,88 @@ def solve(
     gives other symbols values for this solve only (a frontier uses it).
     """
     budget_bytes = parse_budget(budget)
+    if isinstance(lower, bool) or not isinstance(lower, int) or lower < 0:
+        raise OptionError(f"lower: expected a whole number >= 0, got {lower!r}"[:200])
     expr, sym = _one_symbol(q, for_, fixed)
     f = _compile(expr, sym)
+    checker = _checker(q, sym, fixed)
+    if checker.fixed_violation is not None:
+        raise SemanticError(checker.fixed_violation)
+    return _solve(f, budget_bytes, for_, lower, checker)
+
+
+def _checker(q: Quantity, sym: sympy.Symbol, fixed: Mapping[str, Any] | None) -> Checker:
+    """Which values of ``sym`` the model accepts, the others at their (or ``fixed``) values."""
+    values = {s: v for s, v in q.values.items() if s != sym}
+    for k, v in as_mapping(fixed, "fixed", OptionError).items():
+        values[q.symbols[k]] = as_value(v, f"the value of '{k}'", OptionError)
+    return _cached_checker(q.constraints, tuple(values.items()), sym)
+
+
+@lru_cache(maxsize=256)
+def _cached_checker(
+    constraints: tuple[Constraint, ...],
+    values: tuple[tuple[sympy.Symbol, sympy.Expr], ...],
+    sym: sympy.Symbol,
+) -> Checker:
+    return Checker(constraints, dict(values), [sym])
+
+
+def _accepted_at_or_below(checker: Checker, v: int, lower: int, name: str) -> int | None:
+    """The largest value in [lower, v] the model accepts (None: none)."""
+    g = checker.divisor_of
+    if g is not None and g <= 10**12:  # every accepted value divides g: try only those
+        for w in reversed(divisors(g)):
+            if lower <= w <= v and checker.accepts(w):
+                return w
+        return None
+    w = v
+    while w >= lower:
+        if checker.accepts(w):
+            return w
+        w -= 1
+        if v - w > MAX_STEPS:
+            raise SemanticError(
+                f"no value of '{name}' from {v - MAX_STEPS:,} to {v:,} is one the model accepts "
+                f"({checker.refusal(v)}); symmem looks at most {MAX_STEPS:,} values below the "
+                "largest that fits (docs/limits.md)"
+            )
+    return None
+
+
+def _accepted_at_or_above(checker: Checker, v: int, name: str) -> int:
+    for w in range(v, v + MAX_STEPS + 1):
+        if checker.accepts(w):
+            return w
+    raise SemanticError(
+        f"no value of '{name}' from {v:,} to {v + MAX_STEPS:,} is one the model accepts "
+        f"({checker.refusal(v)})"
+    )
+
+
+def _solve(f: _Compiled, budget_bytes: int, for_: str, lower: int, checker: Any) -> SolveResult:
+    """The largest value that fits and that ``checker`` (a :class:`Checker` of the symbol)
+    accepts."""
+    result = _solve_fit(f, budget_bytes, for_, lower)
+    v = result.value
+    if v is None or checker.accepts(v):
+        return result
+    if result.unbounded:  # every value fits: the smallest one the model accepts
+        above = _accepted_at_or_above(checker, v, for_)
+        return replace(result, value=above, bytes_at_value=f(above))
+    below = _accepted_at_or_below(checker, v, lower, for_)
+    return replace(
+        result,
+        value=below,
+        bytes_at_value=f(below) if below is not None else result.bytes_at_value,
+        bytes_at_next=f(below + 1) if below is not None else result.bytes_at_next,
+        largest_fitting=v,
+        refused=checker.refusal(v),
+    )
+
+
+def _solve_fit(f: _Compiled, budget_bytes: int, for_: str, lower: int) -> SolveResult:
+    """The largest value that fits, whether or not the model accepts it."""
     at_lower = f(lower)
     if not _grows(f):
         if at_lower <= budget_bytes:
@@ -335,10 +440,20 @@ class Frontier:
     outer: str
     rows: tuple[tuple[int, SolveResult], ...]
     budget_bytes: int
+    #: values of ``outer`` the model refuses (as ``--set`` would), with the reason
+    refused: tuple[tuple[int, str], ...] = ()
+
+
+def _iterable(values: Any) -> Iterable[Any]:
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise OptionError(f"expected a sequence of values, got {values!r}"[:200])
+    return values
 
 
 def default_range(q: Quantity, name: str) -> list[int]:
     """Powers of two from 1 up to 4x the symbol's default (or 2^16 without one)."""
+    as_quantity(q)
+    as_name(name, "symbol", OptionError)
     if name not in q.symbols:
         hint = suggest(name, list(q.symbols))
         raise OptionError(f"unknown symbol '{name}'" + (f": {hint}" if hint else ""))
@@ -359,13 +474,89 @@ def frontier(
     inner: str,
     outer: str,
     outer_values: Iterable[int] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Frontier:
     """The largest ``inner`` for each value of ``outer`` (default: :func:`default_range`)."""
+    as_quantity(q)
+    as_name(inner, "inner", OptionError)
+    as_name(outer, "outer", OptionError)
     if inner == outer:
         raise OptionError(f"--for {inner} given twice")
     budget_bytes = parse_budget(budget)
-    values = list(outer_values) if outer_values is not None else default_range(q, outer)
+    values = (
+        [as_whole(w, f"a value of '{outer}'", OptionError) for w in _iterable(outer_values)]
+        if outer_values is not None
+        else default_range(q, outer)
+    )
     if not values:
         raise OptionError(f"empty range for '{outer}'")
-    rows = tuple((int(w), solve(q, budget_bytes, inner, fixed={outer: int(w)})) for w in values)
-    return Frontier(inner, outer, rows, budget_bytes)
+    if len(values) > MAX_FRONTIER:
+        raise OptionError(
+            f"{len(values):,} values of '{outer}': a frontier solves for at most "
+            f"{MAX_FRONTIER:,} (docs/limits.md); use a coarser range (a:b:step)"
+        )
+    _one_symbol(q, inner, {outer: values[0]})  # unknown symbols, symbols without a value
+    x, y = q.symbols[inner], q.symbols[outer]
+    rest = {s: v for s, v in q.values.items() if s not in (x, y)}
+    expr = q.expr
+    for _ in range(4):
+        new = expr.xreplace(rest)
+        if new == expr:
+            break
+        expr = new
+    coefficients = _coefficients(expr, x, y)
+    by_outer = Checker(q.constraints, rest, [y])
+    both = Checker(q.constraints, rest, [x, y])
+    rows: list[tuple[int, SolveResult]] = []
+    refused: list[tuple[int, str]] = []
+    for i, w in enumerate(values):
+        if progress is not None and i % 4096 == 0:
+            progress(i, len(values))
+        why = by_outer.fixed_violation or by_outer.refusal(w)
+        if why is not None:
+            refused.append((w, why))
+            continue
+        if coefficients is None:  # floor / Min / Max: one solve per value
+            rows.append((w, solve(q, budget_bytes, inner, fixed={outer: w})))
+            continue
+        f = _Compiled(None, x, tuple(Fraction(c) for c in coefficients(w)))
+        rows.append((w, _solve(f, budget_bytes, inner, 1, _Slice(both, w))))
+    if progress is not None:
+        progress(len(values), len(values))
+    return Frontier(inner, outer, tuple(rows), budget_bytes, tuple(refused))
+
+
+class _Slice:
+    """A two-symbol Checker with its second symbol fixed: the checks of one frontier row."""
+
+    divisor_of = None
+
+    def __init__(self, checker: Checker, w: int) -> None:
+        self.checker, self.w = checker, w
+
+    def accepts(self, v: int) -> bool:
+        return self.checker.accepts(v, self.w)
+
+    def refusal(self, v: int) -> str | None:
+        return self.checker.refusal(v, self.w)
+
+
+def _coefficients(
+    expr: sympy.Expr, x: sympy.Symbol, y: sympy.Symbol
+) -> Callable[[int], tuple[Any, ...]] | None:
+    """A function of ``y`` giving the exact coefficients of ``expr`` as a polynomial in ``x``
+    (highest degree first): the closed form per frontier row; None when it is not one."""
+    if expr.free_symbols - {x, y} or expr.has(
+        sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
+    ):
+        return None
+    try:
+        poly = sympy.Poly(expr, x)
+    except sympy.PolynomialError:
+        return None
+    coeffs = poly.all_coeffs()
+    if any(c.free_symbols - {y} for c in coeffs):
+        return None
+    fn = compile_exact(coeffs, [y])
+    return lambda w: fn(w)

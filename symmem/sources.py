@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from symmem.errors import SymmemError, suggest
+from symmem.errors import OptionError, SymmemError, suggest
+from symmem.files import read_regular_file
 from symmem.resources import examples_dir
 
 #: owner/name as the Hugging Face hub spells a repository id
@@ -26,12 +28,11 @@ def zoo_text(name: str) -> str:
 
 def read_source(path: str | Path) -> tuple[str, str]:
     """(DSL text, display name) for a path or a bundled model name."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise OptionError(f"expected a path or a bundled model name, got {path!r}"[:200])
     p = Path(path)
     if p.is_file():
-        try:
-            raw = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SymmemError(f"{p}: cannot read: {exc}") from None
+        raw = read_regular_file(p)
         if p.suffix == ".json":
             from symmem.hf import config_to_mem
 

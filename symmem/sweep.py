@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -39,10 +39,13 @@ from typing import Any
 import numpy as np
 import sympy
 
-from symmem.errors import OptionError, suggest
+from symmem.constraints import Checker
+from symmem.errors import OptionError, SemanticError, suggest
 from symmem.files import atomic_binary, atomic_text
 from symmem.grids import check_size, parse_values
-from symmem.quantity import Quantity
+from symmem.limits import check_number
+from symmem.quantity import Quantity, as_quantity
+from symmem.values import as_name
 
 INT64_MAX = 2**63 - 1
 #: evaluate in chunks of this many points (bounds temporaries, drives the progress bar)
@@ -180,7 +183,17 @@ def _as_int_column(values: np.ndarray) -> np.ndarray:
 
 
 def evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Exact values of the compiled quantity at the points given by ``columns``."""
+    """Exact values of the compiled quantity at the points given by ``columns``;
+    :class:`~symmem.limits.LimitError` for a value of more than ``MAX_DIGITS`` digits."""
+    values = _evaluate_compiled(c, columns)
+    if values.dtype == object:
+        for v in values:
+            if isinstance(v, int | Fraction):
+                check_number(v, "a value of the sweep")
+    return values
+
+
+def _evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray:
     n = len(columns[0]) if columns else 1
     if c.mode == "polynomial":
         maxima = [int(np.max(np.abs(col))) if len(col) else 0 for col in columns]
@@ -256,6 +269,7 @@ def sweep_arrays(
     *,
     progress: Callable[[int, int], None] | None = None,
     available: int | None = None,
+    refused: Callable[[int, str], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Columns: one per grid symbol (the Cartesian product, first symbol slowest), one per
     quantity."""
@@ -281,6 +295,19 @@ def sweep_arrays(
     as_int = [np.asarray(v.astype(np.int64)) if max(v) <= INT64_MAX else v for v in values]
     mesh = np.meshgrid(*as_int, indexing="ij") if len(as_int) > 1 else [as_int[0]]
     cols = [m.reshape(-1) for m in mesh]
+    # the points the model refuses (head_dim not whole, a size of 0) are left out
+    keep = accepted(quantities.values(), syms, cols)
+    if not bool(np.all(keep)):
+        at = int(np.argmin(keep))
+        point = [int(c[at]) for c in cols]
+        why = _checker(quantities.values(), syms).refusal(*point) or "refused"
+        n_refused = int(np.size(keep) - np.count_nonzero(keep))
+        if n_refused == n_points:
+            raise SemanticError(f"the model accepts no point of the grid: {why}")
+        if refused is not None:
+            refused(n_refused, why)
+        cols = [c[keep] for c in cols]
+        n_points = len(cols[0])
     out: dict[str, np.ndarray] = {n: c for n, c in zip(names, cols, strict=True)}
     results: dict[str, list[np.ndarray]] = {k: [] for k in quantities}
     done = 0
@@ -302,6 +329,52 @@ def sweep_arrays(
     return out
 
 
+def _checker(quantities: Iterable[Quantity], syms: tuple[sympy.Symbol, ...]) -> Checker:
+    qs = list(quantities)
+    constraints = tuple(dict.fromkeys(c for q in qs for c in q.constraints))
+    values = {s: v for s, v in qs[0].values.items() if s not in syms}
+    return Checker(constraints, values, syms)
+
+
+def accepted(
+    quantities: Iterable[Quantity], syms: tuple[sympy.Symbol, ...], cols: Sequence[np.ndarray]
+) -> np.ndarray:
+    """A boolean mask: the grid points every constraint of the quantities' model accepts
+    (:mod:`symmem.constraints`), evaluated exactly and vectorised, test by test."""
+    qs = list(quantities)
+    n = len(cols[0]) if cols else 1
+    keep = np.ones(n, dtype=bool)
+    checker = _checker(qs, syms)
+    if checker.fixed_violation is not None:
+        raise SemanticError(f"the model refuses its values: {checker.fixed_violation}")
+    for kind, e in checker.tests():
+        rows = np.nonzero(keep)[0]
+        if not len(rows):
+            break
+        sub = [c[rows] for c in cols]
+        try:
+            with np.errstate(all="raise"):
+                ok = _test(kind, e, syms, sub)
+        except (ZeroDivisionError, FloatingPointError, OverflowError, TypeError, ValueError):
+            ok = np.array([checker.accepts(*(int(c[i]) for c in sub)) for i in range(len(rows))])
+        keep[rows[~ok]] = False
+    return keep
+
+
+def _test(kind: str, e: sympy.Expr, syms: tuple[sympy.Symbol, ...], cols: list[np.ndarray]) -> Any:
+    if kind == "whole":
+        num, den = sympy.fraction(sympy.together(e))
+        top = evaluate_compiled(compile_expr(num, syms), cols)
+        bottom = evaluate_compiled(compile_expr(den, syms), cols)
+        if top.dtype.kind == "f" or bottom.dtype.kind == "f":
+            raise TypeError("not integers")  # the exact point-by-point path decides
+        nonzero = bottom != 0
+        safe = np.where(nonzero, bottom, 1)
+        return np.asarray(nonzero & (top % safe == 0), dtype=bool)
+    value = evaluate_compiled(compile_expr(e, syms), cols)
+    return np.asarray(value > 0 if kind == "positive" else value >= 0, dtype=bool)
+
+
 def to_frame(columns: Mapping[str, np.ndarray]) -> Any:
     """A pandas DataFrame when pandas is installed, else the dict of numpy arrays itself."""
     try:
@@ -320,7 +393,20 @@ def sweep(
 ) -> Any:
     """Evaluate over the grid; a DataFrame (pandas installed, ``frame=True``) or a dict of
     arrays."""
-    qs = {"value": quantities} if isinstance(quantities, Quantity) else dict(quantities)
+    if isinstance(quantities, Quantity):
+        qs = {"value": quantities}
+    elif isinstance(quantities, Mapping):
+        qs = {
+            as_name(k, "quantity name", OptionError): as_quantity(v) for k, v in quantities.items()
+        }
+    else:
+        raise OptionError(
+            f"expected a Quantity or a mapping of names to Quantities, got {quantities!r}"[:200]
+        )
+    if not isinstance(grids, Mapping):
+        raise OptionError(
+            f"grids: expected a mapping of symbol names to values, got {grids!r}"[:200]
+        )
     cols = sweep_arrays(qs, grids, progress=progress)
     return to_frame(cols) if frame else cols
 
@@ -357,6 +443,15 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
     target, ext, _ = check_out(path)
     if ext == ".parquet":
         import pandas as pd
+
+        for name, col in columns.items():  # Parquet's integers are 64-bit
+            if col.dtype == object and any(
+                isinstance(v, int) and not -(2**63) <= v < 2**63 for v in col
+            ):
+                raise OptionError(
+                    f"--out {target}: column {name} holds integers beyond 64 bits, which "
+                    "Parquet cannot store exactly; use .csv or .json"
+                )
 
         with atomic_binary(target, suffix=ext) as bfh:
             pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(bfh, index=False)

@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symmem import nodes as n
 from symmem.errors import DSLSyntaxError, Span
+from symmem.limits import MAX_NESTING, MAX_SOURCE_BYTES, LimitError, parse_decimal
 from symmem.resources import grammar_text
 
 # Every option the parser is built with, hashed into the generated module's key.
@@ -136,6 +138,7 @@ Lark = _rt.Lark
 Token = _rt.Token
 Tree = _rt.Tree
 Transformer = _rt.Transformer
+VisitError = _rt.VisitError
 v_args = _rt.v_args
 LarkError = _rt.LarkError
 UnexpectedInput = _rt.UnexpectedInput
@@ -159,19 +162,76 @@ def _tspan(tok: Token) -> Span:
     return Span(tok.line or 1, tok.column or 1, tok.end_line, tok.end_column)
 
 
-def _number(text: str) -> int | float:
-    clean = text.replace("_", "")
-    if "." in clean or "e" in clean or "E" in clean:
-        value = float(clean)
-        return int(value) if value.is_integer() and "." not in clean else value
-    return int(clean)
+def _number(tok: Token) -> int | Fraction:
+    """A literal's exact value (``1e23`` is 10^23, ``0.1`` is 1/10): never a float."""
+    try:
+        value = parse_decimal(str(tok), "the number")
+    except LimitError as exc:
+        raise DSLSyntaxError(exc.message, _tspan(tok)) from None
+    if value is None:  # pragma: no cover - the NUMBER terminal is a decimal literal
+        raise DSLSyntaxError(f"'{tok}' is not a number", _tspan(tok))
+    return value
+
+
+#: binary operators whose left operand may chain without nesting (a + b + c ...)
+_CHAINS = frozenset({"add", "sub", "mul", "div", "floordiv", "mod"})
+
+
+def _check_nesting(tree: Tree[Token], source: str, filename: str | None) -> None:
+    """DSLSyntaxError when the text nests deeper than :data:`symmem.limits.MAX_NESTING`
+    levels: each level costs the later passes a few frames of Python's stack.  A long
+    chain ``a + b + c + ...`` or ``- - x`` is not nesting (the passes walk it in a loop)."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    limit = 2 * MAX_NESTING  # a block is two levels of the tree (the statement and its body)
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            meta = node.meta
+            span = _span(meta)
+            raise DSLSyntaxError(
+                f"nested too deeply: symmem reads up to {MAX_NESTING} levels of brackets, "
+                "operators and blocks (docs/limits.md)",
+                span,
+                source=source,
+                filename=filename,
+            )
+        for i, child in enumerate(node.children):
+            if not isinstance(child, Tree):
+                continue
+            chained = (node.data in _CHAINS and i == 0) or (
+                node.data == "neg" and child.data == "neg"
+            )
+            stack.append((child, depth if chained else depth + 1))
 
 
 @v_args(meta=True)
 class _ToNodes(Transformer[Token, n.Program]):
+    def transform(self, tree: Tree[Token]) -> n.Program:
+        """Bottom up in a loop, as lark's ``Transformer_NonRecursive`` does (the standalone
+        copy of that class lacks an import): a deep tree costs no Python stack."""
+        order: list[Any] = []
+        todo: list[Any] = [tree]
+        while todo:
+            t = todo.pop()
+            order.append(t)
+            if isinstance(t, Tree):
+                todo.extend(t.children)
+        stack: list[Any] = []
+        for x in reversed(order):
+            if isinstance(x, Tree):
+                size = len(x.children)
+                args = stack[len(stack) - size :] if size else []
+                if size:
+                    del stack[len(stack) - size :]
+                stack.append(self._call_userfunc(x, args))
+            else:
+                stack.append(x)
+        (result,) = stack
+        return result
+
     # ---- expressions
     def number(self, meta: Any, c: list[Token]) -> n.Num:
-        return n.Num(_number(str(c[0])), _span(meta))
+        return n.Num(_number(c[0]), _span(meta))
 
     def name(self, meta: Any, c: list[Token]) -> n.Name:
         return n.Name(str(c[0]), _span(meta))
@@ -296,7 +356,16 @@ def parse(text: str, filename: str | None = None) -> n.Program:
     Raises :class:`~symmem.errors.DSLSyntaxError` with the position of the
     first offending token.
     """
-    source = text if text.endswith("\n") else text + "\n"
+    if not isinstance(text, str):
+        raise DSLSyntaxError(f"expected the text of a .mem file, got {type(text).__name__}")
+    if len(text) > MAX_SOURCE_BYTES:
+        raise DSLSyntaxError(
+            f"the text has {len(text):,} characters; symmem reads .mem files up to "
+            f"{MAX_SOURCE_BYTES:,} (docs/limits.md)",
+            filename=filename,
+        )
+    source = normalize(text)
+    source = source if source.endswith("\n") else source + "\n"
     parser = _parser()
     try:
         tree: Tree[Token] = parser.parse(source)
@@ -304,7 +373,27 @@ def parse(text: str, filename: str | None = None) -> n.Program:
         raise _syntax_error(exc, parser, source, filename) from None
     except LarkError as exc:  # pragma: no cover - defensive: lark internals
         raise DSLSyntaxError(f"cannot parse: {exc}", filename=filename, source=source) from None
-    return _ToNodes().transform(tree)
+    _check_nesting(tree, source, filename)
+    try:
+        return _ToNodes().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, DSLSyntaxError):
+            raise exc.orig_exc.with_source(source, filename) from None
+        raise  # pragma: no cover - a bug in a transformer method
+
+
+#: characters that Python's ``str.splitlines`` (and so an error's caret line) treats as line
+#: breaks but the grammar does not; a comment may hold them, so they are shown as spaces
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
+def normalize(text: str) -> str:
+    """The text as the parser reads it: a leading byte-order mark dropped, and the line
+    breaks that only Python knows (form feed, U+0085, U+2028...) shown as spaces, so that
+    the lines an error quotes are the lines the parser counted."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.translate(_LINE_BREAKS)
 
 
 def _syntax_error(
@@ -334,9 +423,36 @@ def _syntax_error(
         msg = "syntax error"
     if not label and isinstance(exc, UnexpectedToken):
         label = _fallback_label(exc, source)
+    keyword = _misspelt_keyword(source, line, column)
+    if keyword:
+        label = keyword
     if label:
         msg = f"{msg}: {label}"
     return DSLSyntaxError(msg, Span(line, column), source=source, filename=filename)
+
+
+#: the words that start a statement of their own
+KEYWORDS = ("block", "model", "repeat", "residual", "parallel")
+
+
+def _misspelt_keyword(source: str, line: int, column: int) -> str | None:
+    """``repaet 2 {``: the first word of the line, close to a keyword and read as a layer
+    kind, made the parser stop after it; say which keyword it looks like."""
+    import difflib
+
+    lines = source.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    words = text.lstrip().split(None, 1)
+    if not words:
+        return None
+    word = words[0].rstrip("({")
+    start = len(text) - len(text.lstrip()) + 1
+    if word in KEYWORDS or column <= start:
+        return None
+    close = difflib.get_close_matches(word, KEYWORDS, n=1, cutoff=0.7)
+    return f"'{word}' is not a keyword: did you mean '{close[0]}'?" if close else None
 
 
 _CLOSE = {")": "(", "]": "[", "}": "{"}

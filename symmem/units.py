@@ -12,11 +12,13 @@ bound: rounding down never claims memory that is not there).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from fractions import Fraction
 
 from symmem.errors import OptionError, suggest
+from symmem.limits import LimitError, check_int, parse_decimal
 
 #: unit (lower case) -> bytes
 UNITS: dict[str, int] = {
@@ -48,6 +50,7 @@ def parse_bytes(text: str | int, *, what: str = "budget", minimum: int = 1) -> i
     if isinstance(text, bool):
         raise OptionError(f"{what}: expected a size such as '24GB' or '80GiB', got {text!r}")
     if isinstance(text, int):
+        check_int(abs(text), what)
         if text < minimum:
             raise OptionError(f"{what} must be {_at_least(minimum)}, got {text} bytes")
         return text
@@ -64,15 +67,20 @@ def parse_bytes(text: str | int, *, what: str = "budget", minimum: int = 1) -> i
         )
     unit = m["unit"].lower() or "b"
     if unit not in UNITS:
-        hint = suggest(unit, list(UNITS))
+        # only a unit at least as long: "XB" is not a misspelt "B"
+        hint = suggest(unit, [u for u in UNITS if len(u) >= len(unit)])
         raise OptionError(
             f"{what}: unknown unit '{m['unit']}' in '{text}'; use B, KB, MB, GB, TB (powers of "
             "1000) or KiB, MiB, GiB, TiB (powers of 1024)" + (f" ({hint})" if hint else "")
         )
-    value = Fraction(m["num"].replace("_", "")) * UNITS[unit]
-    if m["exp"]:
-        value *= Fraction(10) ** int(m["exp"])
-    n = int(value)  # floor for positive values
+    try:
+        number = parse_decimal(m["num"] + (f"e{m['exp']}" if m["exp"] else ""), what)
+    except LimitError as exc:
+        raise OptionError(f"{exc.message} ('{text.strip()[:40]}')") from None
+    if number is None:  # pragma: no cover - the pattern only matches decimals
+        raise OptionError(f"{what}: '{text}' is not a size")
+    n = int(number * UNITS[unit])  # floor for positive values
+    check_int(n, f"{what} '{text.strip()[:40]}'")
     if n < minimum:
         raise OptionError(f"{what} must be {_at_least(minimum)}, got '{text}'")
     return n
@@ -129,11 +137,36 @@ def format_bytes(n: int | float, *, binary: bool = True, digits: int = 2) -> str
         else (1000, ("B", "KB", "MB", "GB", "TB", "PB"))
     )
     sign = "-" if n < 0 else ""
-    x = abs(float(n))
+    if isinstance(n, float) and not math.isfinite(n):
+        return f"{n} B"
     i = 0
+    if isinstance(n, int):  # exact: a byte count may be far above a float's range
+        m = abs(n)
+        while m >= base ** (i + 1) and i < len(names) - 1:
+            i += 1
+        if i == 0:
+            return f"{sign}{m} B"
+        scaled = Fraction(m, base**i)
+        if scaled >= 10**15:  # beyond PiB: scientific, from the exact quotient
+            return f"{sign}{_scientific(scaled, digits)} {names[i]}"
+        return f"{sign}{float(scaled):.{digits}f} {names[i]}"
+    x = abs(float(n))
     while x >= base and i < len(names) - 1:
         x /= base
         i += 1
     if i == 0:
         return f"{sign}{int(abs(n))} B"
+    if x >= 1e15:
+        return f"{sign}{x:.{digits}e} {names[i]}"
     return f"{sign}{x:.{digits}f} {names[i]}"
+
+
+def _scientific(x: Fraction, digits: int) -> str:
+    """``x`` as ``1.23e+400`` without a float (which stops at about 1.8e308)."""
+    exponent = len(str(int(x))) - 1
+    mantissa = x / Fraction(10) ** exponent
+    text = f"{float(mantissa):.{digits}f}"
+    if text.startswith("10"):  # rounding carried: 9.999 -> 10.00
+        exponent += 1
+        text = f"{float(mantissa / 10):.{digits}f}"
+    return f"{text}e+{exponent}"

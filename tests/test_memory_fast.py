@@ -165,7 +165,12 @@ def test_largest_drops_only_what_is_bounded_everywhere() -> None:
 )
 def test_largest_prunes_as_sympy_max_does(name: str, options: dict[str, Any]) -> None:
     # every Max in a bundled model's memory is already what sympy's own Max makes of its arguments
-    for q in symmem.load(name).memory(**options).components().values():
+    try:
+        result = symmem.load(name).memory(**options)
+    except OptionError as exc:  # ResNet-50's stages repeat 2, 3, 5, 2 blocks: pp = 2 is uneven
+        assert name == "resnet50" and "pp = 2 does not divide" in str(exc)
+        return
+    for q in result.components().values():
         for mx in q.expr.atoms(sympy.Max):
             assert sympy.Max(*mx.args) == mx
 

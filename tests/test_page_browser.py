@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("SYMMEM_ARTIFACTS", ROOT / ".artifacts"))
 #: a dense LLM, a MoE, a CNN
 MODELS = ("gpt2", "mixtral-8x7b", "resnet50")
-SETTINGS_PER_MODEL = 72
+SETTINGS_PER_MODEL = 110
 #: settings the CLI accepts that each model's page must match (the acceptance: at least 50)
 AT_LEAST = 50
 BUDGET = gpu("h100-80gb").capacity_bytes
@@ -87,7 +87,7 @@ def settings(model: str, n: int) -> list[dict[str, Any]]:
         if mode == "train" and s["lora"] == "off" and rng.random() < 0.9:
             s["quant"] = "none"  # quantized training needs LoRA
         s["tp"] = rng.choice([1, 1, 2, 4, 8])
-        s["pp"] = rng.choice([1, 1, 2, 4])
+        s["pp"] = rng.choice([1, 1, 1, 1, 2, 4])  # models with uneven repeats refuse pp > 1
         s["dp"] = rng.choice([1, 2, 3, 8, 64])
         s["ep"] = rng.choice([1, 1, 2, 8])
         s["lora_rank"] = rng.choice([4, 8, 16, 64])

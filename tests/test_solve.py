@@ -212,8 +212,12 @@ def test_gpt2_params_for_d_model_by_hand() -> None:
     # d = (-51,439 + sqrt(51,439^2 + 576*10^9)) / 288 = 2462.4 -> 2462
     m = symmem.load("gpt2", free=["d_model"])
     r = solve(m.params().total, 10**9, "d_model")
-    assert r.value == 2462
-    assert r.bytes_at_value == 144 * 2462**2 + 51_439 * 2462
+    assert r.largest_fitting == 2462
+    # ... but GPT-2's 12 heads must divide d_model (head_dim whole, as --set d_model=2462
+    # refuses): the answer is the largest multiple of 12 below, 2460 (issue 13)
+    assert r.value == 2460
+    assert r.bytes_at_value == 144 * 2460**2 + 51_439 * 2460
+    assert "head_dim" in (r.refused or "")
 
 
 # ------------------------------------------------------------------ frontier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -84,11 +85,12 @@ def test_numbers_functions_strings_unary() -> None:
             walk(child)
 
     walk(a)
-    assert nums == [7, 2, 3.5, 1000, 1000]
+    assert nums == [7, 2, Fraction(7, 2), 1000, 1000]
     assert b_def.default is not None
     assert b_def.default == n.Str("x", b_def.default.span)
     assert isinstance(c_def.default, n.Num)
-    assert c_def.default.value == 0.1
+    # literals are exact (issue 13): 0.1 is one tenth, not the nearest double
+    assert c_def.default.value == Fraction(1, 10)
 
 
 def test_arguments_may_span_lines_and_blank_lines_and_comments_are_ignored() -> None:

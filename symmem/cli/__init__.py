@@ -12,7 +12,11 @@ loads the sweep's numpy or the check's torch); ``symmem --help`` and
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import io
+import os
 import pkgutil
 import sys
 from typing import Any
@@ -57,7 +61,42 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """The ``symmem`` script: build only the command being run, when one is named."""
+    """Run the command line; output that cannot be written (a closed standard output, a full
+    disk under ``> file``, a closed pipe) is an error with exit status 1, never a traceback
+    or a silent success."""
+    if sys.stdout is None:  # started with stdout closed (`symmem ... >&-`)
+        sys.stdout = _Closed()
+    code: Any = 0
     argv = sys.argv[1:]
+    # build only the command being run, when one is named (its module alone is imported)
     only = argv[0] if argv and argv[0] in command_modules() else None
-    build_app(only)()
+    try:
+        build_app(only)()
+    except SystemExit as exc:
+        code = exc.code
+    except OSError as exc:
+        code = _output_failed(exc)
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        code = _output_failed(exc)
+    sys.exit(code)
+
+
+class _Closed(io.TextIOBase):
+    """Standard output when the process started without one: every write fails."""
+
+    def write(self, s: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _output_failed(exc: OSError) -> int:
+    """Report an output error once and make sure Python's exit does not report it again."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:  # the reader went away (| head): quiet, as the shell does
+        return 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"symmem: cannot write the output: {exc.strerror or exc}\n")
+    return 1

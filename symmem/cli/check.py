@@ -9,7 +9,8 @@ import typer
 
 from symmem.check import CheckReport, default_device
 from symmem.check import check as run_check
-from symmem.cli.common import ModelArg, ModelNameOpt, SetOpt, load_model, parse_sets, user_errors
+from symmem.cli.common import ModelArg, ModelNameOpt, SetOpt, parse_sets, user_errors
+from symmem.model import load
 from symmem.options import ATTENTIONS, DEVICES
 from symmem.policy import ACT_DTYPES, ActPolicy
 
@@ -51,7 +52,7 @@ def check(
             sets["batch"] = batch
         if seq_len is not None:
             sets["seq_len"] = seq_len
-        m = load_model(model, [f"{k}={v}" for k, v in sets.items()], None, model_name)
+        m = load(model, model=model_name, set_values=sets)
         if device is None:
             device = default_device()
         policy = ActPolicy(attention=attention, device=device, dropout=dropout, dtype=dtype)  # type: ignore[arg-type]

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import Annotated, Any
 
 import typer
 
 from symmem.errors import OptionError, SymmemError
+from symmem.limits import LimitError, parse_decimal
 from symmem.model import Model, load
 
 ModelArg = Annotated[
@@ -66,24 +67,23 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def parse_sets(items: list[str] | None) -> dict[str, int | float]:
-    """``["d_model=64", "p=0.1"]`` -> ``{"d_model": 64, "p": 0.1}``."""
-    out: dict[str, int | float] = {}
+def parse_sets(items: list[str] | None) -> dict[str, int | Fraction]:
+    """``["d_model=64", "p=0.1", "n=1e23"]`` -> ``{"d_model": 64, "p": Fraction(1, 10),
+    "n": 10**23}``: exact, by symmem's one decimal parser (never ``eval``, never a float)."""
+    out: dict[str, int | Fraction] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
-        name, value = name.strip(), value.strip().replace("_", "")
+        name, value = name.strip(), value.strip()
         if not sep or not name or not value:
             raise OptionError(f"--set expects name=value, got '{item}'")
+        negative = value.startswith("-")
         try:
-            number: int | float = int(value)
-        except ValueError:
-            try:
-                number = float(value)
-            except ValueError:
-                raise OptionError(f"--set {name}: '{value}' is not a number") from None
-        if not math.isfinite(number):
-            raise OptionError(f"--set {name}: '{value}' is not a finite number")
-        out[name] = number
+            number = parse_decimal(value.removeprefix("-").removeprefix("+"), f"--set {name}")
+        except LimitError as exc:
+            raise OptionError(exc.message) from None
+        if number is None:
+            raise OptionError(f"--set {name}: '{value}' is not a number")
+        out[name] = -number if negative else number
     return out
 
 
@@ -97,7 +97,7 @@ def load_model(
 ) -> Model:
     """The model with its values: ``--set``, then ``--batch`` / ``--seq-len``; each value
     remembers which option gave it (:meth:`Model.value_sources`)."""
-    values: dict[str, int | float] = parse_sets(sets)
+    values: dict[str, int | Fraction] = parse_sets(sets)
     origins = dict.fromkeys(values, "--set")
     for name, flag, value in (("batch", "--batch", batch), ("seq_len", "--seq-len", seq_len)):
         if value is None:
@@ -154,3 +154,23 @@ def echo_json(doc: Any) -> None:
 
 def stdout_isatty() -> bool:
     return sys.stdout.isatty()
+
+
+def progress_bar(total: int, threshold: int) -> Any:
+    """A progress callback ``(done, total)`` drawing rich's bar on stderr, for work of at least
+    ``threshold`` items on a terminal (else None: no bar)."""
+    if total < threshold or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task("solving" if threshold < 1_000_000 else "evaluating", total=total)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return update

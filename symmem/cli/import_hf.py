@@ -21,14 +21,16 @@ def import_hf(
     ],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write the .mem file here (default: print it)."),
+        typer.Option("--output", "-o", help="Write the .mem file here (default, or -: print it)."),
     ] = None,
 ) -> None:
     """Convert a config.json into a .mem file (symbols named after the config's fields)."""
     with user_errors():
         text = import_file(config)
-        parse(text, filename=output or f"{config}.mem")  # the file must check before it is written
-        if output is None:
+        parse(
+            text, filename=output if output not in (None, "-") else f"{config}.mem"
+        )  # the file must check before it is written
+        if output is None or output == "-":
             typer.echo(text, nl=False)
             return
         with atomic_text(output) as fh:

@@ -27,6 +27,7 @@ from symmem.cli.common import (
     SetOpt,
     echo_json,
     load_model,
+    progress_bar,
     user_errors,
     values_doc,
     values_lines,
@@ -218,6 +219,12 @@ def _report(
                 f"({_amount(r.bytes_at_value, unit)} <= budget)"
             )
         return
+    if not r.fits and r.largest_fitting is not None:
+        typer.echo(
+            f"{r.symbol} up to {r.largest_fitting:,} fits, but the model accepts none of those "
+            f"values: {r.refused}"
+        )
+        return
     if not r.fits:
         over = r.bytes_at_value - r.budget_bytes
         typer.echo(
@@ -251,9 +258,16 @@ def _report(
         return
     typer.echo(f"{r.symbol} = {r.value:,}   ({r.method})")
     typer.echo(f"  {sel.name} at {r.symbol} = {r.value:,}: {_amount(r.bytes_at_value, unit)}")
-    typer.echo(
-        f"  {sel.name} at {r.symbol} = {r.value + 1:,}: {_amount(r.bytes_at_next, unit)}  (over)"
-    )
+    if r.largest_fitting is not None:
+        typer.echo(
+            f"  values up to {r.symbol} = {r.largest_fitting:,} fit, but the model refuses "
+            f"those above {r.value:,} (as --set would): {r.refused}"
+        )
+    else:
+        typer.echo(
+            f"  {sel.name} at {r.symbol} = {r.value + 1:,}: {_amount(r.bytes_at_next, unit)}"
+            "  (over)"
+        )
     typer.echo(f"  headroom: {_amount(r.headroom, unit)}")
     if sel.components:
         typer.echo(f"breakdown at {r.symbol} = {r.value:,}:")
@@ -277,10 +291,13 @@ def _frontier(
     m: Model, sel: Selected, b: int, how: str, names: list[str], range_: str | None, json_: bool
 ) -> None:
     if range_ is not None:
-        values = parse_values(range_, names[1])
+        values = parse_values(range_, names[1], "--range")
     else:  # powers of two up to 4x the symbol's default (the model loaded without --free)
         values = default_range(_defaults(m).quantity(sel.quantity.expr), names[1])
-    fr = frontier(sel.quantity, b, names[0], names[1], values)
+    # a bar from about a second of work (a row costs tens of microseconds)
+    fr = frontier(
+        sel.quantity, b, names[0], names[1], values, progress=progress_bar(len(values), 20_000)
+    )
     if json_:
         echo_json(
             {
@@ -288,10 +305,20 @@ def _frontier(
                 "outer": fr.outer,
                 "budget_bytes": fr.budget_bytes,
                 "rows": [{fr.outer: w, **r.as_dict()} for w, r in fr.rows],
+                "refused": [{fr.outer: w, "reason": why} for w, why in fr.refused],
             }
         )
         return
     typer.echo(f"budget: {b:,} bytes ({_fmt(b)}) from {how}")
+    if fr.refused:
+        w, why = fr.refused[0]
+        typer.echo(
+            f"note: {len(fr.refused):,} values of {fr.outer} left out: the model refuses them, "
+            f"as --set would ({why})",
+            err=True,
+        )
+    if not fr.rows:
+        raise OptionError(f"the model accepts none of the values of {fr.outer} given")
     typer.echo(f"largest {fr.inner} for each {fr.outer}:")
     w1 = max(len(fr.outer), *(len(f"{w:,}") for w, _ in fr.rows))
     typer.echo(f"  {fr.outer.rjust(w1)}  {fr.inner}")
@@ -300,6 +327,10 @@ def _frontier(
             shown = "any (does not grow)"
         elif r.fits:
             shown = f"{r.value:,}"
+            if r.largest_fitting is not None:
+                shown += f" (up to {r.largest_fitting:,} fits; the model refuses those above)"
+        elif r.largest_fitting is not None:
+            shown = f"none the model accepts (up to {r.largest_fitting:,} fits)"
         else:
             shown = f"none ({fr.inner}={r.lower} is {_fmt(r.bytes_at_value - b)} over)"
         typer.echo(f"  {f'{w:,}'.rjust(w1)}  {shown}")

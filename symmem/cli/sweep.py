@@ -23,6 +23,7 @@ from symmem.cli.common import (
     SeqLenOpt,
     SetOpt,
     load_model,
+    progress_bar,
     user_errors,
 )
 from symmem.errors import OptionError
@@ -139,7 +140,13 @@ def sweep(
         n_points = 1
         for v in grids.values():
             n_points *= len(v)
-        cols = sweep_arrays(quantities, grids, progress=_progress(n_points))
+        cols = sweep_arrays(
+            quantities,
+            grids,
+            progress=progress_bar(n_points, PROGRESS_POINTS),
+            refused=_report_refused(n_points),
+        )
+        n_points = len(next(iter(cols.values())))
         if out is not None:
             fmt = write_table(cols, out)
             typer.echo(f"wrote {n_points:,} rows x {len(cols)} columns to {out} ({fmt})")
@@ -150,24 +157,15 @@ def sweep(
             _table(cols, n_points)
 
 
-def _progress(n_points: int) -> Any:
-    import sys
+def _report_refused(n_points: int) -> Any:
+    def report(count: int, why: str) -> None:
+        typer.echo(
+            f"note: {count:,} of {n_points:,} points left out: the model refuses them, "
+            f"as --set would ({why})",
+            err=True,
+        )
 
-    if n_points < PROGRESS_POINTS or not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=True)
-    task = bar.add_task("evaluating", total=n_points)
-    bar.start()
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done)
-        if done >= total:
-            bar.stop()
-
-    return update
+    return report
 
 
 def _table(cols: dict[str, Any], n: int) -> None:

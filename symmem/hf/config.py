@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from symmem.errors import ImportHFError
+from symmem.limits import MAX_IMPORTED_LAYERS
 
 _MISSING = object()
 
@@ -70,7 +71,15 @@ class HFConfig:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ImportHFError(
-                f"{self.filename}: '{key}' must be an integer >= {minimum}, not {json.dumps(value)}"
+                f"{self.filename}: '{key}' must be an integer >= {minimum}, not "
+                f"{json.dumps(value)[:60]}"
+            )
+        if value.bit_length() > 3400:  # about 10^1000: symmem's limit on any number
+            raise ImportHFError(f"{self.filename}: '{key}' is too large (docs/limits.md)")
+        if "layer" in key and value > MAX_IMPORTED_LAYERS:  # the importer lists layers one by one
+            raise ImportHFError(
+                f"{self.filename}: '{key}' = {value:,} layers; symmem imports models of up to "
+                f"{MAX_IMPORTED_LAYERS:,} layers (docs/limits.md)"
             )
         return value
 

@@ -12,13 +12,16 @@ which renders the symbols, blocks and model body a person can read and edit.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from symmem.errors import ImportHFError, suggest
+from symmem.files import read_regular_file
 from symmem.hf.config import HFConfig
 from symmem.hf.families import Family, catalogue, supported_model_types
 from symmem.hf.writer import MemWriter
+from symmem.limits import MAX_JSON_NESTING, MAX_SOURCE_BYTES
 
 __all__ = [
     "config_text_to_mem",
@@ -58,22 +61,60 @@ def config_to_writer(data: Any, filename: str) -> MemWriter:
 
 def config_text_to_mem(text: str, filename: str = "config.json") -> str:
     """The ``.mem`` text for the contents of a Hugging Face config.json."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors write
+    if len(text) > MAX_SOURCE_BYTES:
+        raise ImportHFError(
+            f"{filename}: {len(text):,} characters; symmem reads configs of up to "
+            f"{MAX_SOURCE_BYTES:,} (docs/limits.md)"
+        )
+    depth = _nesting(text)
+    if depth > MAX_JSON_NESTING:
+        raise ImportHFError(
+            f"{filename}: JSON nested {depth:,} deep; symmem reads configs nested up to "
+            f"{MAX_JSON_NESTING} deep (docs/limits.md)"
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportHFError(
             f"{filename}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
         ) from None
+    except (ValueError, RecursionError) as exc:  # a number of more than 4,300 digits
+        raise ImportHFError(f"{filename}: cannot read: {str(exc)[:120]} (docs/limits.md)") from None
     return config_to_writer(data, filename).render()
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets nest in JSON text (strings skipped), without parsing it: Python's
+    json module recurses once per level."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_NESTING:
+                return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def import_file(path: str | Path) -> str:
     """The ``.mem`` text for a config.json on disk (or a model directory holding one)."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise ImportHFError(f"expected the path of a config.json, got {path!r}"[:200])
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportHFError(f"{p}: cannot read: {exc}") from None
+    text = read_regular_file(p, ImportHFError)
     return config_text_to_mem(text, str(p))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
-from symmem.errors import SemanticError
+from symmem.constraints import divides, require
 from symmem.layers._saved import (
     dropout_saved,
     dropping,
@@ -120,9 +120,14 @@ class Attention(Layer):
     def validate(self, ev: Evaluator) -> None:
         if self.head_dim is None:
             self.require_integer(ev, self.d_model / self.heads, "head_dim = d_model / heads")
-        h, g = ev(self.heads), ev(self.n_kv)
-        if h is not None and g is not None and h % g:
-            raise SemanticError(f"heads = {h} is not a multiple of kv_heads = {g}")
+        require(
+            ev,
+            divides(
+                self.heads,
+                self.n_kv,
+                lambda h, g: f"heads = {h} is not a multiple of kv_heads = {g}",
+            ),
+        )
 
     # ------------------------------------------------------------ formulas
     def tensors(self) -> list[ParamTensor]:

@@ -25,11 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import reduce
-from typing import TYPE_CHECKING, Annotated, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
 import sympy
 
-from symmem.errors import SemanticError, ShapeError
+from symmem import constraints as c
+from symmem.constraints import require
+from symmem.errors import ShapeError
 from symmem.policy import ActPolicy
 
 if TYPE_CHECKING:  # torch is an optional extra
@@ -277,22 +279,37 @@ class Layer:
         if not shape or not same(shape[-1], size):
             raise ShapeError(f"expects an input of shape [..., {size}] ({what} = {size})")
 
+    # Requirements on values: each states one :class:`symmem.constraints.Constraint`, which
+    # the graph checks at the model's values and keeps, so that solve and sweep answer only
+    # with values the model accepts.  ``ev`` is the graph's evaluator (or a Recorder).
     @staticmethod
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
-        value = ev(expr)
-        if value is not None and not isinstance(value, int) and not float(value).is_integer():
-            raise SemanticError(
-                f"{what} = {expr} is not an integer ({value:g} at the given values)"
-            )
-        if value is None and expr.is_integer is False:
-            raise SemanticError(f"{what} = {expr} is not an integer")
+        def message(v: Any) -> str:
+            shown = f" ({float(v):g} at the given values)" if v is not None else ""
+            return f"{what} = {expr} is not an integer{shown}"
+
+        require(ev, c.whole(expr, message))
 
     @staticmethod
     def require_divides(ev: Evaluator, a: sympy.Expr, b: sympy.Expr, what: str) -> None:
         """Raise unless ``b`` divides ``a`` exactly (at the given values)."""
-        va, vb = ev(a), ev(b)
-        if va is not None and vb is not None and vb != 0 and (va % vb) != 0:
-            raise SemanticError(f"{what}: {a} = {va} is not divisible by {b} = {vb}")
+        require(
+            ev, c.divides(a, b, lambda va, vb: f"{what}: {a} = {va} is not divisible by {b} = {vb}")
+        )
+
+    @staticmethod
+    def require_positive(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
+        require(ev, c.positive(expr, lambda v: f"{what} must be positive, got {v}"))
+
+    @staticmethod
+    def require_at_most(ev: Evaluator, a: sympy.Expr, b: sympy.Expr, message: Any) -> None:
+        """``a <= b``; ``message(a_value, b_value)``."""
+        require(ev, c.at_most(a, b, message))
+
+    @staticmethod
+    def require_probability(ev: Evaluator, p: sympy.Expr, what: str) -> None:
+        """``0 <= p < 1``."""
+        require(ev, c.unit_interval(p, lambda v: f"{what} must be in [0, 1), got {v}"))
 
 
 def same(a: sympy.Expr, b: sympy.Expr) -> bool:

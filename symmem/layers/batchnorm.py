@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError, ShapeError
+from symmem.errors import ShapeError
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -57,9 +57,7 @@ class _BatchNorm(Layer):
     track_running_stats: bool = True
 
     def validate(self, ev: Evaluator) -> None:
-        eps = ev(self.eps)
-        if eps is not None and eps <= 0:
-            raise SemanticError(f"eps must be positive, got {eps}")
+        self.require_positive(ev, self.eps, "eps")
 
     def tensors(self) -> list[ParamTensor]:
         c = self.num_features

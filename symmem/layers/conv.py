@@ -18,11 +18,12 @@ every spatial size becomes ``floor((n + 2p - d(k-1) - 1) / s) + 1`` (the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError, ShapeError
+from symmem.constraints import divides, require
+from symmem.errors import ShapeError
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -73,14 +74,8 @@ class _ConvNd(Layer):
     bias: bool = True
 
     def validate(self, ev: Evaluator) -> None:
-        g = ev(self.groups)
         for what, value in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
-            v = ev(value)
-            if g is not None and v is not None and v % g:
-                raise SemanticError(
-                    f"groups = {g} does not divide {what} = {v}: a grouped convolution "
-                    f"splits both in_channels and out_channels into `groups` equal parts"
-                )
+            require(ev, divides(value, self.groups, _groups_message(what)))
 
     def tensors(self) -> list[ParamTensor]:
         k = (self.kernel_size,) * self.dims
@@ -162,3 +157,13 @@ class Conv3d(_ConvNd):
         "3-d convolution [batch, C, D, H, W] -> [batch, out_channels, D_out, H_out, W_out]"
     )
     examples: ClassVar[tuple[Example, ...]] = (Example("conv3d(2, 4, 3)", "[1, 2, 6, 7, 8]"),)
+
+
+def _groups_message(what: str) -> Any:
+    def message(v: Any, g: Any) -> str:
+        return (
+            f"groups = {g} does not divide {what} = {v}: a grouped convolution "
+            f"splits both in_channels and out_channels into `groups` equal parts"
+        )
+
+    return message

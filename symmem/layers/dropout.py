@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError
 from symmem.layers._saved import dropout_saved, dropping
 from symmem.layers.base import (
     Evaluator,
@@ -37,9 +36,7 @@ class Dropout(Layer):
     p: Real = sympy.Rational(1, 10)
 
     def validate(self, ev: Evaluator) -> None:
-        value = ev(self.p)
-        if value is not None and not 0 <= value < 1:
-            raise SemanticError(f"p must be in [0, 1), got {value}")
+        self.require_probability(ev, self.p, "p")
 
     def passes_through(self, policy: ActPolicy) -> bool:
         """Off, or p = 0 (a number: the memory build gives p its value), dropout returns its

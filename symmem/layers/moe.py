@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError
 from symmem.layers._saved import ffn_hidden_saved, tokens
 from symmem.layers.base import (
     Evaluator,
@@ -93,9 +92,12 @@ class MoE(Layer):
         return self.d_expert if self.d_shared is None else self.d_shared
 
     def validate(self, ev: Evaluator) -> None:
-        k, e = ev(self.top_k), ev(self.n_experts)
-        if k is not None and e is not None and k > e:
-            raise SemanticError(f"top_k = {k} is larger than n_experts = {e}")
+        self.require_at_most(
+            ev,
+            self.top_k,
+            self.n_experts,
+            lambda k, e: f"top_k = {k} is larger than n_experts = {e}",
+        )
         self.require_integer(ev, self.n_shared, "n_shared")
 
     def _mlp(

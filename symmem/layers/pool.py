@@ -20,11 +20,11 @@ in Network").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
 
-from symmem.errors import SemanticError
+from symmem.constraints import at_most, require
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -62,12 +62,24 @@ def pool_out(
 
 def check_padding(ev: Evaluator, padding: sympy.Expr, kernel: sympy.Expr) -> None:
     """PyTorch: "pad should be at most half of effective kernel size"."""
-    p, k = ev(padding), ev(kernel)
-    if p is not None and k is not None and 2 * p > k:
-        raise SemanticError(
-            f"padding = {p} is more than half of kernel_size = {k} (PyTorch requires padding <= "
-            "kernel_size / 2)"
-        )
+    require(
+        ev,
+        at_most(
+            2 * padding,
+            kernel,
+            lambda p2, k: (
+                f"padding = {_half(p2)} is more than half of kernel_size = {k} "
+                "(PyTorch requires padding <= kernel_size / 2)"
+            ),
+        ),
+    )
+
+
+def _half(twice: Any) -> Any:
+    if twice is None:
+        return None
+    half = twice / 2
+    return int(half) if float(half).is_integer() else half
 
 
 @dataclass(frozen=True)

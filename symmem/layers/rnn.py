@@ -154,9 +154,7 @@ class _Recurrent(Layer):
                 "reset_after = false needs convention = keras: PyTorch's GRU always applies the "
                 "reset gate after the recurrent matmul (two bias vectors, Keras reset_after = true)"
             )
-        p = ev(self.dropout)
-        if p is not None and not 0 <= p < 1:
-            raise SemanticError(f"dropout must be in [0, 1), got {p}")
+        self.require_probability(ev, self.dropout, "dropout")
 
     # ------------------------------------------------------------ formulas
     def tensors(self) -> list[ParamTensor]:

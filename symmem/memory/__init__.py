@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import sympy
 
+from symmem.constraints import Constraint
+from symmem.errors import OptionError
 from symmem.graph import LayerGraph
 from symmem.memory.compose import components, host
 from symmem.memory.config import DEFAULT_CUDA_OVERHEAD, Knobs, MemoryConfig, knobs_of, resolve
@@ -76,6 +78,8 @@ def memory(model: HasGraph, mode: str = "train", **options: Any) -> MemoryResult
     symbol (``symmem.symbols.sym("lora_rank")``): the result's quantities then know
     it by name, so it can be solved for.  See docs/memory.md.
     """
+    if not (hasattr(model, "graph") and hasattr(model, "values")):
+        raise OptionError(f"memory() takes a model (symmem.load), not {model!r}"[:200])
     return build(model.graph, model.values, MemoryOptions.from_user({"mode": mode, **options}))
 
 
@@ -98,8 +102,10 @@ def build(
         if p.node.path in b.rows
     )
 
+    constraints = (*graph.constraints, *b.constraints, *_option_constraints(cfg))
+
     def q(expr: sympy.Expr) -> Quantity:
-        return Quantity(sympy.sympify(expr), values, symbols)
+        return Quantity(sympy.sympify(expr), values, symbols, constraints)
 
     return MemoryResult(
         mode=cfg.mode,
@@ -116,6 +122,28 @@ def build(
         notes=tuple(b.notes),
         host=q(host(b)),
     )
+
+
+def _option_constraints(cfg: MemoryConfig) -> list[Constraint]:
+    """An option made a symbol (``lora_rank``, a parallel degree) is a whole number >= 1."""
+    par = cfg.parallel
+    out = []
+    for name, option in (
+        ("lora_rank", cfg.lora_rank),
+        ("tp", par.tp),
+        ("pp", par.pp),
+        ("dp", par.dp),
+        ("ep", par.ep),
+    ):
+        if isinstance(option, sympy.Basic) and option.free_symbols:
+            out.append(
+                Constraint(
+                    (("whole", option), ("positive", option)),
+                    (option,),
+                    lambda v, name=name: f"{name} must be a whole number >= 1, got {v}",
+                )
+            )
+    return out
 
 
 def _symbols(graph: LayerGraph, cfg: MemoryConfig) -> dict[str, sympy.Symbol]:

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import sympy
 
 from symmem.activations import ActPolicy, dtype_bytes
+from symmem.constraints import Constraint, divides
 from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.layers.base import ParamTensor, Saved
 from symmem.memory.config import Knobs, MemoryConfig
-from symmem.memory.placement import Place, Repeat, Staged, Sum, output_head, places
+from symmem.memory.placement import (
+    Place,
+    Repeat,
+    Staged,
+    Sum,
+    group_constraint,
+    output_head,
+    places,
+    stage_constraints,
+)
 from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
 from symmem.precision import DTYPE_BYTES, Quant
@@ -61,32 +72,40 @@ class Build:
         self.rows: dict[str, dict[str, Sum]] = {}
         #: bytes one rank keeps in host memory (offloaded states), by pipeline part
         self.host = Staged()
+        #: what these options require of the model's values (tp divides the heads...), checked
+        #: at its values (OptionError) and kept with the result's quantities for solve and sweep
+        self.constraints: list[Constraint] = []
+        self._ev = evaluator(values)
         if self.pp_on and not self.repeats:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
             )
         self.check_divisible()
 
+    def require(self, c: Constraint) -> None:
+        """Keep ``c``; OptionError when the model's values break it."""
+        message = c.violation(self._ev, self._ev.exact)  # type: ignore[attr-defined]
+        if message is not None:
+            raise OptionError(message)
+        self.constraints.append(c)
+
     def check_divisible(self) -> None:
-        """Megatron-LM needs tp to divide the attention heads and ep the routed experts."""
-        ev = evaluator(self.values)
-        tp, ep = ev(sympy.sympify(self.par.tp)), ev(sympy.sympify(self.par.ep))
-        degrees = {"tp": tp, "ep": ep}
-        cp = ev(sympy.sympify(self.par.cp))
-        if self.cfg.cp_comm == "ulysses" and isinstance(tp, int) and isinstance(cp, int):
+        """Megatron-LM needs tp to divide the attention heads and ep the routed experts, and
+        (here) pp the iterations of each outermost repeat: an uneven split puts
+        ceil(L / pp) layers on the busiest stage, which the formulas' L / pp would understate."""
+        degrees = {"tp": sympy.sympify(self.par.tp), "ep": sympy.sympify(self.par.ep)}
+        if self.cfg.cp_comm == "ulysses":
             # Ulysses re-shards the sequence into heads: tp x cp must divide the heads
-            degrees["tp"] = tp * cp
+            degrees["tp"] = degrees["tp"] * sympy.sympify(self.par.cp)
         for place in self.places:
             for opt, size in place.node.layer.parallel_sizes().items():
                 degree = degrees.get(opt)
-                if degree in (None, 1):
+                if degree is None or degree == 1:
                     continue
-                value = ev(size)
-                if value is not None and value % degree:
-                    raise OptionError(
-                        f"{opt} = {degree} does not divide {size} = {value} of layer "
-                        f"{place.node.path}"
-                    )
+                self.require(divides(size, degree, _parallel_message(opt, place.node.path, size)))
+        if self.pp_on:
+            for c in stage_constraints(self.repeats, sympy.sympify(self.par.pp)):
+                self.require(c)
 
     def default_policy(self) -> ActPolicy:
         """The rules of the configuration's implementation (``impl``: the option, else the
@@ -144,6 +163,8 @@ class Build:
         q = self.quant
         if q is None:  # pragma: no cover - only called for quantized tensors
             raise OptionError("no quantization")
+        if self.cfg.group_size is not None:
+            self.require(group_constraint(t, self.cfg.group_size))
         out_f, in_f = t.shape
         return q.matrix_bytes(out_f, in_f, t.copies, self.cfg.group_size, self.cfg.double_quant)
 
@@ -176,3 +197,10 @@ class Build:
         not generated token by token: it keeps no KV cache and returns its whole output."""
         modes = [m for p in self.places if (m := p.node.layer.attends()) is not None]
         return bool(modes) and all(m == "bidirectional" for m in modes)
+
+
+def _parallel_message(opt: str, path: str, size: sympy.Expr) -> Any:
+    def message(value: Any, degree: Any) -> str:
+        return f"{opt} = {degree} does not divide {size} = {value} of layer {path}"
+
+    return message

@@ -28,7 +28,7 @@ from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
 from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
-from symmem.memory.placement import at_values, places
+from symmem.memory.placement import at_values, places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
@@ -107,6 +107,14 @@ def compile_exact(
     return fn
 
 
+def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
+    if options is None:
+        return MemoryOptions.from_user(kw)
+    if not isinstance(options, MemoryOptions):
+        raise OptionError(f"options: expected MemoryOptions, got {options!r}"[:200])
+    return options.replace(**kw)
+
+
 def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
     p = cfg.parallel
     key = tuple(getattr(cfg, f.name) for f in fields(cfg) if f.name not in _NUMERIC)
@@ -146,7 +154,7 @@ class MemoryEvaluator:
 
     def bytes(self, options: MemoryOptions | None = None, **kw: Any) -> dict[str, int | Fraction]:
         """Each component and ``total`` in bytes per GPU under ``options`` (or keywords)."""
-        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        opts = _options(options, kw)
         cfg, opt, quant = resolve(opts, self.graph.options)
         self._check(cfg)
         key = _structure(cfg, opts)
@@ -158,7 +166,7 @@ class MemoryEvaluator:
 
     def notes(self, options: MemoryOptions | None = None, **kw: Any) -> tuple[str, ...]:
         """The notes the memory model attaches under these options' structure."""
-        opts = options.replace(**kw) if options is not None else MemoryOptions.from_user(kw)
+        opts = _options(options, kw)
         cfg, _, _ = resolve(opts, self.graph.options)
         key = _structure(cfg, opts)
         if key not in self._compiled:
@@ -181,6 +189,12 @@ class MemoryEvaluator:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
             )
+        if sympy.sympify(p.pp) != 1:
+            ev = evaluator(self.values)
+            for c in stage_constraints(self._repeats, sympy.sympify(p.pp)):
+                message = c.violation(ev, ev.exact)  # type: ignore[attr-defined]
+                if message is not None:
+                    raise OptionError(message)
 
     def _compile(
         self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]

@@ -16,7 +16,9 @@ from typing import Any
 
 import sympy
 
+from symmem.constraints import Constraint, divides
 from symmem.graph import GroupNode, LayerGraph, LayerNode
+from symmem.layers.base import ParamTensor
 
 #: the parts of a model for pipeline placement
 STAGES = ("pre", "repeat", "post")
@@ -269,3 +271,46 @@ def at_values(expr: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sy
         return e.func(*args)
 
     return walk(expr)
+
+
+# ---------------------------------------------------------------- what placement requires
+
+
+def stage_constraints(repeats: dict[str, Repeat], pp: sympy.Expr) -> list[Constraint]:
+    """``pp`` divides the iterations of each outermost repeat: the stages then hold equal
+    shares (L / pp layers each), as the formulas assume.  An uneven split is refused, as
+    ``--tp`` that does not divide the heads is: Megatron-LM would put ceil(L / pp) layers on
+    the busiest stage (and by default refuses such a split itself)."""
+    out = []
+    for path, r in repeats.items():
+        if any(path.startswith(other + ".") for other in repeats if other != path):
+            continue  # nested: it moves with the repeat around it
+
+        def message(iterations: Any, stages: Any, path: str = path) -> str:
+            busiest = -(-int(iterations) // int(stages)) if _whole(iterations, stages) else "?"
+            return (
+                f"pp = {stages} does not divide the {iterations} iterations of repeat "
+                f"'{path}': the busiest pipeline stage would hold {busiest} of them, not "
+                f"{iterations}/{stages}; give a pp that divides {iterations}"
+            )
+
+        out.append(divides(r.iterations, pp, message))
+    return out
+
+
+def group_constraint(t: ParamTensor, group_size: int) -> Constraint:
+    """Quantization groups tile a matrix: ``group_size`` divides each copy's weights (AutoGPTQ
+    requires ``in_features % group_size == 0``; a group larger than the matrix means nothing)."""
+    per_copy = t.numel / t.copies
+
+    def message(weights: Any, size: Any) -> str:
+        return (
+            f"group_size = {size} does not divide the {weights} weights of matrix {t.name} "
+            "(quantization groups must tile each matrix)"
+        )
+
+    return divides(per_copy, sympy.Integer(group_size), message)
+
+
+def _whole(*xs: Any) -> bool:
+    return all(isinstance(x, int) or (isinstance(x, float) and x.is_integer()) for x in xs)

@@ -32,6 +32,14 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
     shared = c.int("n_shared_experts", 1 if v3 else 2, minimum=0)
     w.sym("n_shared_experts", shared)
     first_k = c.int("first_k_dense_replace", 3 if v3 else 0, minimum=0)
+    if first_k > n:
+        # transformers: layer i is MoE when i >= first_k_dense_replace (and i % freq == 0), so
+        # a value above the layer count makes every layer dense; the stack has n layers
+        w.note(
+            f"first_k_dense_replace = {first_k} is more than num_hidden_layers = {n}: every layer "
+            "is dense (transformers builds an MoE layer only at index >= first_k_dense_replace)."
+        )
+        first_k = n
     w.sym("first_k_dense_replace", first_k, "the first layers keep a dense MLP")
     freq = c.int("moe_layer_freq", 1)
     w.sym("kv_lora_rank", c.int("kv_lora_rank", 512))
