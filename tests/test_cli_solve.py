@@ -471,7 +471,12 @@ def test_sweep_stacked_two_lines(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ latex
 def test_latex_memory_align() -> None:
     out = ok("latex", "gpt2", "--quantity", "memory", "--mode", "infer")
-    assert out.startswith(r"\begin{align}")
+    head, out = out.split("\\begin{align}", 1)
+    out = "\\begin{align}" + out
+    # what was assumed and the values used come first, as LaTeX comments
+    assert head.splitlines()[0].startswith("% assumed: precision fp32")
+    assert head.splitlines()[1].startswith("% values: batch = 8, seq_len = 1,024")
+    assert all(line.startswith("% ") for line in head.splitlines())
     assert r"M_{\text{weights}} &=" in out and r"M_{\text{kv\_cache}} &=" in out
     assert r"M_{\text{gradients}}" not in out  # zero in inference: left out
     assert out.rstrip().endswith(r"\end{align}")
