@@ -100,11 +100,9 @@ def diff(
             )
             return
         lines = head_lines(m, used, config)
-        first = 1 if config is not None and config.assumed else 0
+        top = 1 if config is not None and config.assumed else 0
         # the point of the derivative, before the other values
-        lines[first:first] = [
-            f"point: {w} = {v['value']} ({v['source']})" for w, v in point.items()
-        ]
+        lines[top:top] = [f"point: {w} = {v['value']} ({v['source']})" for w, v in point.items()]
         for line in lines:
             typer.echo(line)
         typer.echo(f"d {sel.name}{partial} = {here}")
