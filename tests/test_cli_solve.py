@@ -293,8 +293,15 @@ def test_show_component() -> None:
 # ------------------------------------------------------------------ sweep
 def test_sweep_table() -> None:
     out = ok("sweep", "gpt2", "--grid", "batch=1:2", "--grid", "seq_len=512,1024")
-    assert out.splitlines()[0].split() == ["batch", "seq_len", "memory"]
-    assert len(out.splitlines()) == 5
+    lines = out.splitlines()
+    assert lines[0].startswith("assumed: precision fp32")  # the header states what is assumed
+    assert lines[1] == "values: d_model = 768, n_layers = 12, n_heads = 12, vocab = 50,257, " + (
+        "n_ctx = 1,024 (default in gpt2.mem)"
+    )
+    grid = "grid: batch = 1..2 (2 values) (--grid); seq_len = 512..1,024 (2 values) (--grid)"
+    assert lines[2] == grid
+    assert lines[3].split() == ["batch", "seq_len", "memory", "memory", "GiB"]
+    assert len(lines) == 8
 
 
 def test_sweep_csv_matches_evaluate(tmp_path: Path) -> None:

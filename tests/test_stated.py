@@ -95,3 +95,67 @@ def test_latex_grouped_sums_each_block() -> None:
         r"N &= N_{\text{wte}} + N_{\text{wpe}} + N_{\text{h}} + N_{\text{ln\_f}}"
     )
     assert params_latex(m.params(), m.symbols).startswith("N = 12")  # short: one line
+
+
+# ------------------------------------------------------------------ sweep
+def test_sweep_files_keep_bytes_and_state_the_values(tmp_path) -> None:
+    out = ok("sweep", "gpt2", "--grid", "batch=1:3", "--out", str(tmp_path / "s.json"))
+    assert out.splitlines()[0].startswith("assumed: precision fp32")
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["values"]["seq_len"] == {"value": 1024, "source": "default in gpt2.mem"}
+    assert doc["config"]["precision"] == "fp32" and doc["grid"] == {"batch": [1, 2, 3]}
+    m = load("gpt2")
+    exact = m.memory().total
+    assert [r["memory"] for r in doc["rows"]] == [exact.evaluate(batch=b) for b in (1, 2, 3)]
+    ok("sweep", "gpt2", "--grid", "batch=1:3", "--out", str(tmp_path / "s.csv"))
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "batch,memory"  # no comment line
+    import pyarrow.parquet as pq
+
+    ok("sweep", "gpt2", "--grid", "batch=1:3", "--out", str(tmp_path / "s.parquet"))
+    meta = pq.read_schema(tmp_path / "s.parquet").metadata[b"symmem"]
+    assert json.loads(meta)["values"]["seq_len"]["value"] == 1024
+
+
+def test_sweep_table_has_gib_beside_bytes() -> None:
+    lines = ok("sweep", "gpt2", "--grid", "batch=1:2").splitlines()
+    row = lines[-1].split()
+    value = load("gpt2").memory().total.evaluate(batch=2)
+    assert row == ["2", f"{value:,}", f"{value / 2**30:,.2f}"]
+    params = ok("sweep", "gpt2", "-q", "params", "--grid", "d_model=64,128").splitlines()
+    assert "GiB" not in params[-3]  # parameters are not bytes
+
+
+def test_plot_title_and_a_linear_quantity_on_a_linear_axis(tmp_path) -> None:
+    import numpy as np
+
+    from symmem.plot import plot_sweep
+
+    x = np.arange(1, 257)
+    drawn = plot_sweep({"batch": x, "m": 3 * x + 5}, ["batch"], "m", tmp_path / "a.png")
+    assert drawn["xscale"] == "linear"  # linear in batch: a straight line, not a log curve
+    drawn = plot_sweep({"batch": x, "m": x**2}, ["batch"], "m", tmp_path / "b.png")
+    assert drawn["xscale"] == "log"
+    from symmem.cli._quantity import select
+    from symmem.cli.sweep import _plot, _title  # the CLI's title states the choices
+    from symmem.options import MemoryOptions
+
+    m = load("gpt2")
+    sel = select(m, "memory", MemoryOptions(tp=2))
+    title = _title(m, sel, ["seq_len", "d_model"])
+    assert title.splitlines() == [
+        "gpt2: memory (train, fp32; tp=2, pp=1, dp=1, zero=0)",
+        "seq_len=1,024, d_model=768",
+    ]
+    assert (
+        _plot(
+            sel,
+            {"batch": x, "memory": 3 * x},
+            ["batch"],
+            str(tmp_path / "c.png"),
+            None,
+            None,
+            [],
+            title,
+        )["title"]
+        == title
+    )
