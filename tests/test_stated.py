@@ -159,3 +159,22 @@ def test_plot_title_and_a_linear_quantity_on_a_linear_axis(tmp_path) -> None:
         )["title"]
         == title
     )
+
+
+# ------------------------------------------------------------------ serving, layouts
+def test_serving_first_line_says_what_was_assumed() -> None:
+    out = ok("serving", "llama3.1-8b", "--gpu", "h100-80gb", "--max-model-len", "8192")
+    first = out.splitlines()[0]
+    assert first.startswith("assumed: budget 79.19 GiB (--gpu or --budget); dtype bf16 (the ")
+    assert "kv_dtype bf16 (--kv-dtype)" in first and "max_model_len" not in first  # given
+
+
+def test_layouts_state_assumptions_and_values() -> None:
+    out = ok("layouts", "llama3.1-8b", "--gpu", "h100-80gb", "--limit", "1")
+    lines = out.splitlines()
+    assert lines[0].startswith("assumed: precision mixed-bf16")
+    assert lines[1].startswith("values: vocab = 128,256, d_model = 4,096")
+    doc = json.loads(ok("layouts", "llama3.1-8b", "--gpu", "h100-80gb", "--json"))
+    assert doc["values"]["d_ff"] == {"value": 14336, "source": "default in llama3.1-8b.mem"}
+    assert doc["config"]["assumed"]["precision"]["value"] == "mixed-bf16"
+    assert "batch" not in doc["values"]  # the search's micro-batch, not the file's
