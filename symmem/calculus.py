@@ -66,6 +66,23 @@ def diff(q: Quantity, *names: str) -> Quantity:
     return Quantity(sympy.expand(expr), q.values, q.symbols, q.constraints)
 
 
+def at_values(q: Quantity, keep: Iterable[str] = ()) -> sympy.Expr:
+    """``q.expr`` with every symbol but ``keep`` (and the free ones) at its value: the
+    Heaviside, Max and Min parts that those values decide collapse to the branch taken,
+    and what is left is a function of ``keep`` alone (``diff --wrt seq_len`` of inference
+    memory: ``122880*Heaviside(8192 - seq_len) + 131072`` rather than a page of
+    conditions in every size).  The conditions on ``keep`` stay (decided on values only)."""
+    kept = {q.symbols[n] for n in keep if n in q.symbols}
+    values = {s: v for s, v in q.values.items() if s not in kept}
+    expr = q.expr
+    for _ in range(4):  # values given in terms of other symbols (d_ff = 4*d_model)
+        new = expr.xreplace(values)
+        if new == expr:
+            break
+        expr = new
+    return sympy.expand(expr)
+
+
 #: what d(quantity)/d(symbol) means, for the usual symbols
 _PER = {
     "batch": "extra sample",

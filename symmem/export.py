@@ -29,32 +29,72 @@ def latex(expr: sympy.Expr, symbols: Mapping[str, sympy.Symbol]) -> str:
     return expr_latex(expr, symbols)
 
 
+#: a parameter formula longer than this (LaTeX characters), or one with a negative term, is
+#: printed as one ``align`` line per top-level block (``params_latex(grouped=None)``)
+ONE_LINE_MAX = 400
+
+
+def _times(multiplicity: Any, body: sympy.Expr, symbols: Mapping[str, sympy.Symbol]) -> str:
+    """``m \\cdot \\left(body\\right)``; ``(n_layers - n_dense)`` kept as a factor, never expanded
+    into negative terms."""
+    m = sympy.sympify(multiplicity)
+    text = latex(body, symbols)
+    if m == 1:
+        return text
+    mult = latex(m, symbols)
+    if isinstance(m, sympy.Add):  # positive terms first: (n_layers - n_dense)
+        pos = [t for t in m.args if not t.could_extract_minus_sign()]
+        neg = [-t for t in m.args if t.could_extract_minus_sign()]
+        if pos:
+            mult = " + ".join(latex(t, symbols) for t in pos)
+            mult += "".join(f" - {latex(t, symbols)}" for t in neg)
+        mult = f"\\left({mult}\\right)"
+    return f"{mult} \\cdot \\left({text}\\right)"
+
+
+def _label(lhs: str, path: str) -> str:
+    label = path.replace("_", r"\_")
+    return rf"{lhs}_{{\text{{{label}}}}}"
+
+
 def params_latex(
     result: ParamsResult,
     symbols: Mapping[str, sympy.Symbol],
     *,
     per_layer: bool = False,
+    grouped: bool | None = None,
     lhs: str = "N",
 ) -> str:
-    """The parameter formula (``N = ...``), or an ``align`` environment with one line per layer."""
-    if not per_layer:
-        return f"{lhs} = {latex(result.total.expr, symbols)}"
+    """The parameter formula (``N = ...``); an ``align`` environment with one line per layer
+    (``per_layer``), or one line per top-level block (a repeat, an embedding...), each with
+    its repeat count as a factor (``grouped``; None: when the one line would be longer than
+    :data:`ONE_LINE_MAX` or hold a negative term, as a large model's does)."""
+    total = latex(result.total.expr, symbols)
+    if grouped is None:
+        grouped = len(total) > ONE_LINE_MAX or " - " in total
+    if not per_layer and not grouped:
+        return f"{lhs} = {total}"
     lines = []
+    if per_layer:
+        for row in result.rows:
+            if row.formula != 0:
+                body = _times(row.multiplicity, row.formula, symbols)
+                lines.append(rf"  {_label(lhs, row.path)} &= {body} \\")
+        lines.append(rf"  {lhs} &= {total}")
+        return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
+    blocks: dict[str, dict[sympy.Expr, sympy.Expr]] = {}
     for row in result.rows:
         if row.formula == 0:
             continue
+        by_mult = blocks.setdefault(row.path.split(".")[0], {})
         m = sympy.sympify(row.multiplicity)
-        mult = "" if m == 1 else latex(m, symbols)
-        if isinstance(
-            m, sympy.Add
-        ):  # (n_layers - n_dense) \cdot (...), never -n_dense + n_layers \cdot (...)
-            mult = f"\\left({mult}\\right)"
-        mult = mult + r" \cdot " if mult else ""
-        body = latex(row.formula, symbols)
-        body = f"{mult}\\left({body}\\right)" if mult else body
-        label = row.path.replace("_", r"\_")
-        lines.append(rf"  N_{{\text{{{label}}}}} &= {body} \\")
-    lines.append(rf"  {lhs} &= {latex(result.total.expr, symbols)}")
+        by_mult[m] = by_mult.get(m, sympy.Integer(0)) + sympy.sympify(row.formula)
+    names = []
+    for block, by_mult in blocks.items():
+        body = " + ".join(_times(m, sympy.expand(f), symbols) for m, f in by_mult.items())
+        names.append(_label(lhs, block))
+        lines.append(rf"  {names[-1]} &= {body} \\")
+    lines.append(rf"  {lhs} &= {' + '.join(names) if names else '0'}")
     return "\\begin{align}\n" + "\n".join(lines) + "\n\\end{align}"
 
 

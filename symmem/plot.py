@@ -56,9 +56,14 @@ def plot_sweep(
     components: Sequence[str] = (),
     title: str | None = None,
     unit: str = "bytes",
-) -> None:
+    xlog: bool | None = None,
+) -> dict[str, str]:
     """Draw ``value`` against ``grid_names[0]``, one line per value of ``grid_names[1]``.
 
+    ``xlog``: a log x axis; None: when the grid spans a factor of 64 or more and some line is
+    not a straight one (a quantity linear in the symbol, memory in batch, is drawn on a
+    linear axis, where it reads as the line it is).  Returns what was drawn: ``title`` and
+    ``xscale``.
     ``solved``: second-symbol value (None with one grid symbol) -> SolveResult, marked on its line.
     ``components``: column names to stack (one line only).
     """
@@ -86,11 +91,13 @@ def plot_sweep(
             "--stacked draws one line: sweep one symbol, or give the second a single value"
         )
     palette = plt.get_cmap("tab10").colors
+    straight = True
     for i, (w, mask) in enumerate(groups):
         xs = x[mask].astype(np.float64)
         order = np.argsort(xs)
         ys = np.asarray(columns[value][mask], dtype=np.float64)[order] / scale
         xs = xs[order]
+        straight = straight and _straight(xs, ys)
         color = palette[i % len(palette)] if len(groups) > 1 else "black"
         label = f"{grid_names[1]} = {w:,}" if w is not None else value
         r = (solved or {}).get(w)
@@ -150,7 +157,9 @@ def plot_sweep(
     ax.set_ylabel(ylabel)
     if budget_bytes is None:
         ax.set_ylim(bottom=0)
-    if np.max(x) / max(np.min(x), 1) >= 64:
+    if xlog is None:
+        xlog = bool(np.max(x) / max(np.min(x), 1) >= 64) and not straight
+    if xlog:
         from matplotlib.ticker import FuncFormatter
 
         ax.set_xscale("log", base=2)
@@ -165,6 +174,16 @@ def plot_sweep(
             fig.savefig(tmp)
     finally:
         plt.close(fig)
+    return {"title": title or "", "xscale": "log" if xlog else "linear"}
+
+
+def _straight(xs: np.ndarray, ys: np.ndarray) -> bool:
+    """Whether the points lie on one straight line (to a part in 10^9 of the range)."""
+    if len(xs) < 3 or xs[-1] == xs[0]:
+        return True
+    line = ys[0] + (ys[-1] - ys[0]) * (xs - xs[0]) / (xs[-1] - xs[0])
+    span = max(float(np.max(np.abs(ys))), 1e-300)
+    return bool(np.max(np.abs(ys - line)) <= 1e-9 * span)
 
 
 #: the largest value a plot draws: a float64 (matplotlib's numbers) ends at about 1.8e308

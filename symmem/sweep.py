@@ -435,14 +435,21 @@ def check_out(path: str | os.PathLike[str]) -> tuple[str, str, str]:
     return target, ext, directory
 
 
-def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> str:
+def write_table(
+    columns: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    meta: Mapping[str, Any] | None = None,
+) -> str:
     """Write CSV, JSON or Parquet (by extension) atomically: temp file + os.replace.
 
+    ``meta`` (what was assumed and the values used: ``{"values": ..., "config": ...}``) goes
+    where the format has room for it: JSON becomes ``{**meta, "rows": [...]}``, Parquet keeps
+    it as the schema's ``symmem`` metadata (JSON); CSV has no such place (the CLI prints it).
     Returns the format written.  Nothing is left at ``path`` on error.
     """
     target, ext, _ = check_out(path)
     if ext == ".parquet":
-        import pandas as pd
+        import json
 
         for name, col in columns.items():  # Parquet's integers are 64-bit
             if col.dtype == object and any(
@@ -453,11 +460,23 @@ def write_table(columns: Mapping[str, np.ndarray], path: str | os.PathLike[str])
                     "Parquet cannot store exactly; use .csv or .json"
                 )
 
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = pd.DataFrame({k: _plain(v) for k, v in columns.items()})
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if meta is not None:
+            extra = {b"symmem": json.dumps(dict(meta)).encode()}
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
         with atomic_binary(target, suffix=ext) as bfh:
-            pd.DataFrame({k: _plain(v) for k, v in columns.items()}).to_parquet(bfh, index=False)
+            pq.write_table(table, bfh)
+    elif ext == ".csv":
+        with atomic_text(target, suffix=ext) as fh:
+            _write_csv(columns, fh)
     else:
         with atomic_text(target, suffix=ext) as fh:
-            (_write_csv if ext == ".csv" else _write_json)(columns, fh)
+            _write_json(columns, fh, meta)
     return ext[1:]
 
 
@@ -490,11 +509,14 @@ def _write_csv(columns: Mapping[str, np.ndarray], fh: Any) -> None:
         )
 
 
-def _write_json(columns: Mapping[str, np.ndarray], fh: Any) -> None:
+def _write_json(
+    columns: Mapping[str, np.ndarray], fh: Any, meta: Mapping[str, Any] | None = None
+) -> None:
     import json
 
     names = list(columns)
     cols = [
         [float(v) if isinstance(v, Fraction) else v for v in columns[n].tolist()] for n in names
     ]
-    json.dump([dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)], fh)
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+    json.dump(rows if meta is None else {**meta, "rows": rows}, fh)

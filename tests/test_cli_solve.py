@@ -293,8 +293,15 @@ def test_show_component() -> None:
 # ------------------------------------------------------------------ sweep
 def test_sweep_table() -> None:
     out = ok("sweep", "gpt2", "--grid", "batch=1:2", "--grid", "seq_len=512,1024")
-    assert out.splitlines()[0].split() == ["batch", "seq_len", "memory"]
-    assert len(out.splitlines()) == 5
+    lines = out.splitlines()
+    assert lines[0].startswith("assumed: precision fp32")  # the header states what is assumed
+    assert lines[1] == "values: d_model = 768, n_layers = 12, n_heads = 12, vocab = 50,257, " + (
+        "n_ctx = 1,024 (default in gpt2.mem)"
+    )
+    grid = "grid: batch = 1..2 (2 values) (--grid); seq_len = 512..1,024 (2 values) (--grid)"
+    assert lines[2] == grid
+    assert lines[3].split() == ["batch", "seq_len", "memory", "memory", "GiB"]
+    assert len(lines) == 8
 
 
 def test_sweep_csv_matches_evaluate(tmp_path: Path) -> None:
@@ -471,7 +478,12 @@ def test_sweep_stacked_two_lines(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ latex
 def test_latex_memory_align() -> None:
     out = ok("latex", "gpt2", "--quantity", "memory", "--mode", "infer")
-    assert out.startswith(r"\begin{align}")
+    head, out = out.split("\\begin{align}", 1)
+    out = "\\begin{align}" + out
+    # what was assumed and the values used come first, as LaTeX comments
+    assert head.splitlines()[0].startswith("% assumed: precision fp32")
+    assert head.splitlines()[1].startswith("% values: batch = 8, seq_len = 1,024")
+    assert all(line.startswith("% ") for line in head.splitlines())
     assert r"M_{\text{weights}} &=" in out and r"M_{\text{kv\_cache}} &=" in out
     assert r"M_{\text{gradients}}" not in out  # zero in inference: left out
     assert out.rstrip().endswith(r"\end{align}")

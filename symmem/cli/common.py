@@ -8,13 +8,16 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from symmem.errors import OptionError, SymmemError
 from symmem.limits import LimitError, parse_decimal
 from symmem.model import Model, load
+
+if TYPE_CHECKING:
+    from symmem.memory.config import MemoryConfig
 
 ModelArg = Annotated[
     str,
@@ -128,6 +131,23 @@ def values_lines(m: Model, names: Iterable[str] | None = None) -> list[str]:
     if rest:
         lines.append(("values: " if not workload else "        ") + _grouped(rest))
     return lines
+
+
+def head_lines(m: Model, names: Iterable[str] | None, config: MemoryConfig | None) -> list[str]:
+    """What an output prints first: what was assumed for the options left unset
+    (:meth:`MemoryConfig.assumptions`, when the quantity is memory) and the values used
+    (:func:`values_lines`)."""
+    assumed = config.assumptions() if config is not None else ""
+    return ([assumed] if assumed else []) + values_lines(m, names)
+
+
+def head_doc(m: Model, names: Iterable[str] | None, config: MemoryConfig | None) -> dict[str, Any]:
+    """The same for --json: ``values`` (:func:`values_doc`) and, for memory, ``config`` (with
+    its ``assumed``)."""
+    doc: dict[str, Any] = {"values": values_doc(m, names)}
+    if config is not None:
+        doc["config"] = config.describe()
+    return doc
 
 
 def _grouped(sources: dict[str, Any]) -> str:

@@ -15,10 +15,13 @@ from symmem.cli.common import (
     ModelNameOpt,
     SetOpt,
     echo_json,
+    head_doc,
+    head_lines,
     load_model,
     user_errors,
 )
 from symmem.layouts import LayoutSearch, search, to_json, write_csv
+from symmem.memory.config import resolve
 from symmem.options import MemoryOptions
 from symmem.units import format_bytes, parse_budget
 
@@ -76,9 +79,15 @@ def layouts(
         )
         if csv:
             write_csv(result, csv)
+        # what the figures assume: the options resolved from the model, and the model's values
+        # (batch and seq_len are the search's: the micro-batch and --seq-len)
+        config, _, _ = resolve(options.replace(mode="train"), m.graph.options)
+        used = [n for n in m.graph.symbols if n not in ("batch", "seq_len")]
         if json_:
-            echo_json(to_json(result))
+            echo_json({**head_doc(m, used, config), **to_json(result)})
             return
+        for line in head_lines(m, used, config):
+            typer.echo(line)
         _render(m.name, result, given, limit)
 
 

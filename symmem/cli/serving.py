@@ -132,7 +132,35 @@ def _line(name: str, exact: str, binary: str, formula: str) -> None:
     typer.echo(f"  {name:<22}  {exact:>18}  {binary:>12}  {formula}")
 
 
+#: the serving options that change a setting (the others come from the model's header)
+_FLAGS = {
+    "budget": "--gpu or --budget",
+    "kv_dtype": "--kv-dtype",
+    "gpu_memory_utilization": "--gpu-memory-utilization",
+    "block_size": "--block-size",
+    "max_num_batched_tokens": "--max-num-batched-tokens",
+    "max_num_seqs": "--max-num-seqs",
+    "max_model_len": "--max-model-len",
+    "non_torch_bytes": "--non-torch",
+    "cuda_graph_bytes": "--cuda-graph-memory",
+}
+
+
+def assumed_line(p: ServingPlan) -> str:
+    """The first line: the settings not given as options, and which option changes each (the
+    model's dtype and quantization: its header)."""
+    parts = []
+    for k, s in p.settings.items():
+        if s.source == "given":
+            continue
+        flag = _FLAGS.get(k, "the model's header")
+        value = format_bytes(s.value) if k == "budget" else s.value
+        parts.append(f"{k} {value} ({flag})")
+    return "assumed: " + "; ".join(parts) + "; all with their sources under settings"
+
+
 def _render(p: ServingPlan) -> None:
+    typer.echo(assumed_line(p))
     typer.echo(f"{p.model} on {p.engine}, per GPU (budget {format_bytes(p.budget_bytes)}):")
     for name in (
         "weights_bytes",

@@ -19,6 +19,8 @@ from symmem.cli.common import (
     SeqLenOpt,
     SetOpt,
     echo_json,
+    head_doc,
+    head_lines,
     load_model,
     user_errors,
 )
@@ -62,12 +64,18 @@ def show(
         m = load_model(model, set_, free, model_name, batch, seq_len)
         sel = select(m, quantity, options)
         q = sel.quantity
+        used = [x.name for x in q.expr.free_symbols]
+        config = sel.result.config if sel.result is not None else None
+        if not json_:
+            for line in head_lines(m, used, config):
+                typer.echo(line)
         if leading:
             lead = leading_terms(q, free or None, default_values(m))
             err = lead.relative_error
             if json_:
                 echo_json(
                     {
+                        **head_doc(m, used, config),
                         "quantity": sel.name,
                         "leading": str(lead.expr),
                         "degree": lead.degree,
@@ -95,7 +103,14 @@ def show(
         expr = q.evaluate() if free else sympy.expand(q.expr)
         value = q.evaluate()
         if json_:
-            echo_json({"quantity": sel.name, "expression": str(expr), "value": _num(value)})
+            echo_json(
+                {
+                    **head_doc(m, used, config),
+                    "quantity": sel.name,
+                    "expression": str(expr),
+                    "value": _num(value),
+                }
+            )
             return
         typer.echo(f"{sel.name} = {expr}")
         if not free and isinstance(value, int):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from symmem.cli._options import memory_options
@@ -22,6 +24,8 @@ from symmem.cli.common import (
     ModelNameOpt,
     SeqLenOpt,
     SetOpt,
+    head_doc,
+    head_lines,
     load_model,
     progress_bar,
     user_errors,
@@ -147,14 +151,42 @@ def sweep(
             refused=_report_refused(n_points),
         )
         n_points = len(next(iter(cols.values())))
+        used = [x.name for x in sel.quantity.expr.free_symbols if x.name not in grids]
+        config = sel.result.config if sel.result is not None else None
+        spans = {k: f"{min(v):,}..{max(v):,} ({len(v):,} values)" for k, v in grids.items()}
+        for line in head_lines(m, used, config):  # what the table's numbers assume
+            typer.echo(line)
+        typer.echo("grid: " + "; ".join(f"{k} = {v} (--grid)" for k, v in spans.items()))
         if out is not None:
-            fmt = write_table(cols, out)
+            meta = head_doc(m, used, config)
+            meta["grid"] = {k: [int(x) for x in v] for k, v in grids.items()}
+            meta["unit"] = sel.unit
+            fmt = write_table(cols, out, meta)
             typer.echo(f"wrote {n_points:,} rows x {len(cols)} columns to {out} ({fmt})")
         if plot is not None:
-            _plot(sel, cols, list(grids), plot, b, how, comp_names if stacked else [], m)
+            title = _title(m, sel, used)
+            _plot(sel, cols, list(grids), plot, b, how, comp_names if stacked else [], title)
             typer.echo(f"wrote {plot}")
         if out is None and plot is None:
-            _table(cols, n_points)
+            _table(cols, n_points, list(quantities) if sel.unit == "bytes" else [])
+
+
+def _title(m: Model, sel: Selected, used: list[str]) -> str:
+    """The plot's title: the model and quantity; precision and parallelism (memory); the
+    values of the symbols the grid does not sweep, batch and seq_len first."""
+    lines = [f"{m.name}: {sel.name}"]
+    if sel.result is not None:
+        c = sel.result.config
+        p = c.parallel
+        par = ", ".join(f"{k}={v}" for k, v in (("tp", p.tp), ("pp", p.pp), ("dp", p.dp)))
+        lines[0] += f" ({c.mode}, {c.precision}; {par}, zero={p.zero})"
+    fixed = [
+        f"{k}={vs.value:,}" if isinstance(vs.value, int) else f"{k}={vs.value}"
+        for k, vs in m.value_sources(used).items()
+        if vs.value is not None
+    ]
+    lines += textwrap.wrap(", ".join(fixed), 100)[:2]
+    return "\n".join(lines)
 
 
 def _report_refused(n_points: int) -> Any:
@@ -168,7 +200,14 @@ def _report_refused(n_points: int) -> Any:
     return report
 
 
-def _table(cols: dict[str, Any], n: int) -> None:
+def _table(cols: dict[str, Any], n: int, in_bytes: list[str]) -> None:
+    """The rows (the first and last when many), exact, each byte column followed by its GiB."""
+    cols = dict(cols)
+    for name in in_bytes:  # a GiB column beside each byte column (the exact bytes stay)
+        at = list(cols).index(name) + 1
+        gib = {f"{name} GiB": np.array([float(v) / 2**30 for v in cols[name]], dtype=float)}
+        items = list(cols.items())
+        cols = dict(items[:at] + list(gib.items()) + items[at:])
     names = list(cols)
     idx = (
         list(range(n))
@@ -177,7 +216,11 @@ def _table(cols: dict[str, Any], n: int) -> None:
     )
     rows = [
         [
-            f"{int(cols[c][i]):,}" if cols[c].dtype.kind in "iuO" else f"{float(cols[c][i]):,.6g}"
+            f"{int(cols[c][i]):,}"
+            if cols[c].dtype.kind in "iuO"
+            else f"{float(cols[c][i]):,.2f}"
+            if c.endswith(" GiB")
+            else f"{float(cols[c][i]):,.6g}"
             for c in names
         ]
         if i >= 0
@@ -200,8 +243,8 @@ def _plot(
     b: int | None,
     how: str | None,
     stack: list[str],
-    m: Model,
-) -> None:
+    title: str,
+) -> dict[str, str]:
     solved: dict[Any, SolveResult] = {}
     if b is not None:
         if len(names) == 2:
@@ -212,7 +255,7 @@ def _plot(
     label = None
     if b is not None:
         label = f"budget {format_bytes(b)} ({(how or '').split(' (')[0]})"
-    plot_sweep(
+    return plot_sweep(
         cols,
         names,
         sel.name,
@@ -221,6 +264,6 @@ def _plot(
         budget_label=label,
         solved=solved,
         components=stack,
-        title=f"{m.name}: {sel.name}",
+        title=title,
         unit=sel.unit,
     )
