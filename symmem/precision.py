@@ -142,8 +142,9 @@ PRECISIONS: dict[str, Precision] = {
             "bf16",
             True,
             "bf16",
-            "Transformer Engine fp8_model_init: weights kept only in FP8, fp32 master weights in "
-            "the optimizer; activations between GEMMs stay bf16 here",
+            "Transformer Engine fp8_model_init: GEMM weights kept only in FP8 (embeddings, norms, "
+            "biases, routers and the output head in bf16), fp32 master weights in the optimizer; "
+            "activations between GEMMs stay bf16 here",
         ),
     )
 }

@@ -9,6 +9,7 @@ import sympy
 
 import symmem
 from symmem.errors import OptionError
+from symmem.memory.fast import MemoryEvaluator
 from symmem.precision import DTYPE_BYTES, PRECISIONS, QUANTS, precision, quant
 
 # a 4096 x 4096 matrix (16,777,216 weights) followed by an RMSNorm, so that the matrix is not
@@ -58,7 +59,8 @@ def test_presets() -> None:
 
 def test_unquantized_bits() -> None:
     assert matrix_bits() == 16
-    assert matrix_bits(1, weight_dtype="fp8") == 8
+    # fp8 weights: the norm stays in bf16 (test_fp8_keeps_non_gemm_tensors_in_bf16)
+    assert matrix_bits(2, weight_dtype="fp8") == 8
     assert matrix_bits(4, weight_dtype="fp32") == 32
 
 
@@ -94,6 +96,38 @@ def test_output_head_and_embeddings_stay_unquantized() -> None:
     d = 768
     matrices = 12 * 12 * d * d
     assert full - q == matrices * 2 - (matrices + matrices // 64 * 4)
+
+
+def test_fp8_keeps_non_gemm_tensors_in_bf16() -> None:
+    """--precision fp8 as Transformer Engine's fp8_model_init builds a model: only the GEMM
+    matrices (te.Linear, LayerNormLinear, LayerNormMLP weights) are stored in FP8; embeddings,
+    norms, biases and the output head stay in bf16 (DeepSeek-V3, arXiv 2412.19437, Section
+    3.3.1: embedding, output head, gating and normalization in BF16/FP32).  Hand counts:
+
+    GPT-2 (124,439,808 parameters, head tied to wte): 12 layers x 12 d^2 matrices (c_attn
+    3d^2, attn c_proj d^2, c_fc 4d^2, mlp c_proj 4d^2), d = 768, at 1 byte; the rest
+    (embeddings, biases, layer norms) at 2 bytes.
+    Llama-3.1-8B (8,030,261,248 parameters): embed_tokens and lm_head 128,256 x 4,096 each,
+    65 RMSNorms of 4,096 at 2 bytes; the other 6,979,321,856 (the layers' projections) at 1.
+    """
+    d = 768
+    gpt2_mat = 12 * 12 * d * d
+    gpt2 = symmem.load("gpt2")
+    for mode in ("infer", "train"):
+        w = gpt2.memory(mode, precision="fp8").weights.evaluate()
+        assert w == gpt2_mat + (124_439_808 - gpt2_mat) * 2
+    emb, norms = 128_256 * 4096, 65 * 4096
+    mat = 8_030_261_248 - 2 * emb - norms
+    assert mat == 6_979_321_856
+    llama = symmem.load("llama3.1-8b")
+    assert llama.memory("infer", precision="fp8").weights.evaluate() == mat + 2 * (2 * emb + norms)
+    # the fast evaluator keeps the same split (fp8 weights are a structure of their own)
+    ev = MemoryEvaluator(gpt2.graph, gpt2.values)
+    assert (
+        ev.bytes(mode="infer", precision="fp8")["weights"]
+        == gpt2_mat + (124_439_808 - gpt2_mat) * 2
+    )
+    assert ev.bytes(mode="infer", precision="bf16")["weights"] == 124_439_808 * 2
 
 
 def test_quant_options() -> None:

@@ -159,6 +159,22 @@ class Build:
             and (q.routers or not t.router)
         )
 
+    def fp8_keeps_16bit(self, place: Place, t: ParamTensor) -> bool:
+        """With fp8 weights, only the GEMM matrices are fp8: every other tensor (embeddings,
+        norms, biases, MoE routers, the output head) stays in bf16.  Transformer Engine's
+        ``fp8_model_init`` keeps in FP8 only the weights of its GEMM modules (``te.Linear``,
+        ``LayerNormLinear``, ``LayerNormMLP``; their norm weights and biases in
+        ``params_dtype``); Megatron-LM builds the embedding, the output layer and the router
+        outside them; DeepSeek-V3 (arXiv 2412.19437, Section 3.3.1) keeps "the embedding
+        module, the output head, MoE gating modules, normalization operators" in BF16/FP32."""
+        return self.cfg.weight_dtype == "fp8" and not (
+            t.matmul and place.node.path != self.head and not t.router
+        )
+
+    def weight_elem_bytes(self, place: Place, t: ParamTensor) -> sympy.Expr:
+        """Bytes per element of a (not quantized) weight tensor."""
+        return DTYPE_BYTES["bf16"] if self.fp8_keeps_16bit(place, t) else self.k.weight_bytes
+
     def quant_bytes(self, t: ParamTensor) -> sympy.Expr:
         q = self.quant
         if q is None:  # pragma: no cover - only called for quantized tensors

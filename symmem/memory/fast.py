@@ -118,7 +118,15 @@ def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
 def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
     p = cfg.parallel
     key = tuple(getattr(cfg, f.name) for f in fields(cfg) if f.name not in _NUMERIC)
-    return (*key, p.zero, p.sp, sympy.sympify(p.pp) != 1, options.policy)
+    # fp8 weights keep their non-GEMM tensors in bf16 (Build.fp8_keeps_16bit): other terms
+    return (
+        *key,
+        p.zero,
+        p.sp,
+        sympy.sympify(p.pp) != 1,
+        options.policy,
+        cfg.weight_dtype == "fp8",
+    )
 
 
 def _int(x: int | Fraction) -> int | Fraction:

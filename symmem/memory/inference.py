@@ -55,8 +55,12 @@ def transient_infer(b: Build) -> sympy.Expr:
     """
     pol = replace(b.policy, dropout=False, loss="none")
     per_layer: dict[str, sympy.Expr] = {}
+    held: dict[str, sympy.Expr] = {}
     for e in saved_tensors(b.graph, pol, b.values):
         per_layer[e.path] = per_layer.get(e.path, sympy.Integer(0)) + b.entry_bytes(e.path, e.saved)
+        if e.saved.core and b.cfg.impl == "transformers":
+            # the last core tensor of an eager attention: the probabilities it returns
+            held[e.path] = b.entry_bytes(e.path, e.saved)
     shape = tuple(b.graph.root.out_shape)
     last_only = len(shape) >= 3 and not b.encoder_only()
     logits = prod(shape[:-2]) * shape[-1] if last_only else prod(shape)
@@ -71,4 +75,15 @@ def transient_infer(b: Build) -> sympy.Expr:
             # integer symbols (sympy 1.14), which would drop the cap
             peak = peak * sympy.Min(n_tokens, sympy.Integer(chunk)) / n_tokens
         out += peak
+    if held:
+        # transformers' decoder layers return eager attention's probabilities and keep them
+        # (``hidden_states, _ = self.self_attn(...)``) until the layer returns, so they are
+        # live while the layer's MLP runs (measured: docs/validation.md, "inference working
+        # set"; tests/test_infer_transient.py)
+        h = largest(*held.values())
+        chunk = b.cfg.prefill_chunk
+        if chunk is not None and last_only:
+            n_tokens = prod(shape[:-1])
+            h = h * sympy.Min(n_tokens, sympy.Integer(chunk)) / n_tokens
+        out += h
     return out

@@ -31,7 +31,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
     """Weights, gradients and optimizer state, each split by pipeline part."""
     cfg, k = b.cfg, b.k
     train = cfg.mode == "train"
-    wb, gb, sb = k.weight_bytes, k.grad_bytes, k.state_bytes
+    gb, sb = k.grad_bytes, k.state_bytes
     weights, grads, opt = Staged(), Staged(), Staged()
     lora = cfg.lora_rank is not None
     r = sympy.sympify(cfg.lora_rank or 0)
@@ -109,7 +109,9 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 split *= k.ep
             quantized = b.quantized(place, t)
             w = shard(
-                place.mult * (b.quant_bytes(t) if quantized else t.numel * wb) / split,
+                place.mult
+                * (b.quant_bytes(t) if quantized else t.numel * b.weight_elem_bytes(place, t))
+                / split,
                 "weights",
                 expert,
             )
