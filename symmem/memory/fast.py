@@ -14,15 +14,14 @@ same exact integers, without sympy in the loop.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from fractions import Fraction
 from typing import Any
 
 import sympy
-from sympy.printing.pycode import PythonCodePrinter
 
+from symmem.constraints import compile_exact as compile_symbols
 from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
@@ -56,55 +55,12 @@ _NUMERIC = frozenset(
 _PINNED = ("zero_weights", "zero_grads", "zero_optimizer")
 
 
-class _ExactPrinter(PythonCodePrinter):
-    """Python source over Fractions: rationals never become floats."""
-
-    def _print_Rational(self, expr: sympy.Rational) -> str:
-        return f"Fraction({expr.p}, {expr.q})"
-
-    def _print_Integer(self, expr: sympy.Integer) -> str:
-        return str(int(expr))
-
-    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
-        base, exp = expr.args
-        if exp.is_Integer and exp < 0:
-            return f"(Fraction(1) / ({self._print(base)}) ** {-int(exp)})"
-        if exp.is_Integer:
-            return f"({self._print(base)}) ** {int(exp)}"
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        num, den = sympy.fraction(expr)
-        if den == 1:
-            return super()._print_Mul(expr)
-        return f"(Fraction({self._print(num)}) / ({self._print(den)}))"
-
-    def _print_floor(self, expr: sympy.Expr) -> str:
-        return f"math.floor({self._print(expr.args[0])})"
-
-    def _print_ceiling(self, expr: sympy.Expr) -> str:
-        return f"math.ceil({self._print(expr.args[0])})"
-
-
 def compile_exact(
     exprs: Mapping[str, sympy.Expr], args: tuple[str, ...]
 ) -> Callable[..., tuple[Any, ...]]:
-    """One function of ``args`` returning every expression, exactly: the arguments are ints or
-    Fractions, every rational constant a Fraction and every negative power a Fraction division,
-    so that no value ever becomes a float."""
-    symbols = [knob(a) for a in args]
-    names = {s: f"a{i}" for i, s in enumerate(symbols)}
-    plain = {s: sympy.Symbol(n) for s, n in names.items()}
-    replaced = [sympy.sympify(e).xreplace(plain) for e in exprs.values()]
-    shared, reduced = sympy.cse(replaced)
-    printer = _ExactPrinter({"fully_qualified_modules": False, "standard": "python3"})
-    lines = [f"def f({', '.join(names.values())}):"]
-    lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
-    lines.append(f"    return ({', '.join(printer.doprint(e) for e in reduced)},)")
-    namespace: dict[str, Any] = {"Fraction": Fraction, "math": math}
-    exec("\n".join(lines), namespace)  # noqa: S102 - our own printed expressions, no user text
-    fn: Callable[..., tuple[Any, ...]] = namespace["f"]
-    return fn
+    """One function of the knobs ``args`` returning every expression, exactly
+    (:func:`symmem.constraints.compile_exact`: ints and Fractions, never a float)."""
+    return compile_symbols(list(exprs.values()), [knob(a) for a in args])
 
 
 def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
