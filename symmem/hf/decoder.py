@@ -26,6 +26,7 @@ from symmem.hf.fields import (
     kv_heads,
     layer_windows,
     rope_note,
+    sparse_layers,
 )
 from symmem.hf.writer import MemWriter, call, par, residual
 
@@ -270,6 +271,70 @@ def dense_ffn(c: HFConfig, w: MemWriter, n: int) -> FeedForward:
         )
 
     return FeedForward(["dense"] * n, {"dense": render})
+
+
+def sparse_moe_ffn(
+    c: HFConfig,
+    w: MemWriter,
+    n: int,
+    *,
+    experts: int,
+    dense_width: int,
+    expert_width: int,
+    per_token: int,
+    shared_width: int | None = None,
+) -> FeedForward:
+    """Qwen-MoE's layers: routed experts where ``decoder_sparse_step`` / ``mlp_only_layers``
+    say (:func:`sparse_layers`), a dense ``gated_mlp`` elsewhere.  The other arguments are the
+    class's defaults: ``experts`` is the number already read from the config; ``shared_width``
+    (None: the class has no shared expert) is the default of
+    ``shared_expert_intermediate_size``, whose sigmoid gate Qwen2MoeSparseMoeBlock builds
+    even for a 0-wide shared expert."""
+    kinds = sparse_layers(c, n, experts > 0)
+    statements: dict[str, Statement] = {}
+    if "dense" in kinds:
+        w.sym(
+            "intermediate_size", c.int("intermediate_size", dense_width), "dense (mlp_only) layers"
+        )
+
+        def dense(act: str, bias: bool) -> str:
+            return call("gated_mlp", "mlp", "hidden_size", "intermediate_size", act=act)
+
+        statements["dense"] = dense
+    if "moe" in kinds:
+        w.sym(
+            "moe_intermediate_size",
+            c.int("moe_intermediate_size", expert_width),
+            "width of each routed expert",
+        )
+        w.sym("num_experts", experts)
+        w.sym("num_experts_per_tok", c.int("num_experts_per_tok", per_token))
+        shared = 0
+        if shared_width is not None:
+            shared = c.int("shared_expert_intermediate_size", shared_width, minimum=0)
+            if shared:
+                w.sym(
+                    "shared_expert_intermediate_size",
+                    shared,
+                    "one shared expert, with a sigmoid gate",
+                )
+
+        def moe(act: str, bias: bool) -> str:
+            return call(
+                "moe",
+                "mlp",
+                "hidden_size",
+                "moe_intermediate_size",
+                "num_experts",
+                "num_experts_per_tok",
+                n_shared=1 if shared else None,
+                d_shared="shared_expert_intermediate_size" if shared else None,
+                act=act,
+                shared_gate=True if shared_width is not None else None,
+            )
+
+        statements["moe"] = moe
+    return FeedForward(kinds, statements)
 
 
 @dataclass(frozen=True)
