@@ -38,6 +38,7 @@ from symmem import dtypes
 from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import Saved, prod
 from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
+from symmem.values import substitute
 
 #: activation dtype names the policy accepts (from the registry, :mod:`symmem.dtypes`)
 DTYPES = ACT_DTYPES
@@ -146,7 +147,7 @@ class _Walker:
         count = sympy.sympify(g.count)
         # decided on the count's value (DeepSeek-V3's mtp_layers = 0): no iteration keeps
         # anything and the stream passes on; the multiplicities stay in the symbol
-        at = count.xreplace(dict(self.values)) if self.values is not None else count
+        at = substitute(count, dict(self.values)) if self.values is not None else count
         if at == 0:
             return [], cur
         r_in = self.new_id()

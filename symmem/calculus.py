@@ -19,7 +19,7 @@ import sympy
 
 from symmem.errors import OptionError, suggest
 from symmem.quantity import Quantity, as_quantity
-from symmem.values import as_name, as_names
+from symmem.values import as_name, as_names, powers_are_small, substitute
 
 
 def _symbol(q: Quantity, name: str) -> sympy.Symbol:
@@ -39,7 +39,7 @@ def _follow(q: Quantity, syms: Iterable[sympy.Symbol]) -> sympy.Expr:
     }
     expr = q.expr
     for _ in range(4):
-        new = expr.xreplace(dependent)
+        new = substitute(expr, dependent)
         if new == expr:
             break
         expr = new
@@ -76,7 +76,7 @@ def at_values(q: Quantity, keep: Iterable[str] = ()) -> sympy.Expr:
     values = {s: v for s, v in q.values.items() if s not in kept}
     expr = q.expr
     for _ in range(4):  # values given in terms of other symbols (d_ff = 4*d_model)
-        new = expr.xreplace(values)
+        new = substitute(expr, values)
         if new == expr:
             break
         expr = new
@@ -156,13 +156,18 @@ def leading(
     expr = _follow(q, syms)
     others = {s: v for s, v in q.values.items() if s not in syms}
     for _ in range(4):
-        new = expr.xreplace(others)
+        new = substitute(expr, others)
         if new == expr:
             break
         expr = new
     expr = sympy.expand(expr)
     if not syms:
         return Leading(expr, expr, (), 0, _number(expr), _number(expr))
+    if not powers_are_small(expr):
+        raise OptionError(
+            "the leading term needs a polynomial of degree at most 1,000 in the size symbols; "
+            "this expression has a larger or symbolic power: choose other symbols with --free"
+        )
     try:
         poly = sympy.Poly(expr, *syms)
     except sympy.PolynomialError:
@@ -186,5 +191,5 @@ def leading(
         return Leading(lead, expr, syms, degree, None, None)
     sub = {s: point[s] for s in syms}
     return Leading(
-        lead, expr, syms, degree, _number(expr.xreplace(sub)), _number(lead.xreplace(sub))
+        lead, expr, syms, degree, _number(substitute(expr, sub)), _number(substitute(lead, sub))
     )

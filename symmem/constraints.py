@@ -28,6 +28,8 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from symmem.errors import SemanticError, Span
+from symmem.limits import checked_power
+from symmem.values import substitute
 
 #: a test: ("whole" | "positive" | "nonneg", expression)
 Test = tuple[str, sympy.Expr]
@@ -188,11 +190,14 @@ class _ExactPrinter(PythonCodePrinter):
 
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
         base, exp = expr.args
-        if exp.is_Integer and exp < 0:
+        if exp.is_Integer and -1000 <= exp < 0:
             return f"(Fraction(1) / ({self._print(base)}) ** {-int(exp)})"
-        if exp.is_Integer:
+        if exp.is_Integer and exp <= 1000:
             return f"({self._print(base)}) ** {int(exp)}"
-        return str(super()._print_Pow(expr, rational=rational))
+        if exp.is_Rational and exp.q == 2 and abs(exp.p) <= 1000:
+            return str(super()._print_Pow(expr, rational=rational))
+        # an exponent that may be large: judged by size before it is computed
+        return f"checked_power({self._print(base)}, {self._print(exp)})"
 
     def _print_Mul(self, expr: sympy.Mul) -> str:
         num, den = sympy.fraction(expr)
@@ -229,7 +234,7 @@ def compile_exact(
     lines = [f"def f({', '.join(str(n) for n in names.values())}):"]
     lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
     lines.append(f"    return ({', '.join(printer.doprint(e) for e in reduced)},)")
-    namespace: dict[str, Any] = {"Fraction": Fraction, "math": math}
+    namespace: dict[str, Any] = {"Fraction": Fraction, "math": math, "checked_power": checked_power}
     exec("\n".join(lines), namespace)  # noqa: S102 - printed from symmem's expressions
     fn: Callable[..., tuple[Any, ...]] = namespace["f"]
     return fn
@@ -343,7 +348,7 @@ def divisors(n: int) -> list[int]:
 def _subs(e: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
     out = sympy.sympify(e)
     for _ in range(4):
-        new = out.xreplace(values)
+        new = substitute(out, values)
         if new == out:
             break
         out = new

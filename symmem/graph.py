@@ -24,11 +24,18 @@ from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
 from symmem.layers import catalogue
 from symmem.layers.base import Layer, Shape, fmt_shape, same
-from symmem.limits import MAX_DIGITS, MAX_NESTING, LimitError, check_int
+from symmem.limits import (
+    MAX_DIGITS,
+    MAX_NESTING,
+    LimitError,
+    check_int,
+    exponent_too_large,
+    power_too_large,
+)
 from symmem.policy import IMPLS
 from symmem.quant import QUANTS
 from symmem.symbols import IMPLICIT_FREE, sym
-from symmem.values import as_mapping, as_names, as_value
+from symmem.values import as_mapping, as_names, as_value, substitute
 
 # ---------------------------------------------------------------- graph nodes
 
@@ -179,7 +186,7 @@ def resolve_values(
                 stack.extend(pending)
                 continue
             deps = {d: resolved[d] for d in raw[s].free_symbols if d in resolved}
-            resolved[s] = raw[s].xreplace(deps) if deps else raw[s]
+            resolved[s] = substitute(raw[s], deps) if deps else raw[s]
             visiting.discard(s)
             stack.pop()
     return resolved
@@ -231,7 +238,7 @@ def exact_evaluator(
 
     def exact(expr: sympy.Expr) -> int | Fraction | None:
         try:
-            out = expr.xreplace(values) if isinstance(expr, sympy.Basic) else expr
+            out = substitute(expr, values)
         except ZeroDivisionError:
             raise SemanticError(f"division by zero in {expr} at the given values") from None
         if isinstance(out, int | Fraction):
@@ -258,7 +265,7 @@ def evaluator(
 
     def ev(expr: sympy.Expr) -> int | float | None:
         try:
-            out = sympy.sympify(expr).xreplace(values)
+            out = substitute(sympy.sympify(expr), values)
         except ZeroDivisionError:  # x % h with h = 0 only shows once h has its value
             raise SemanticError(f"division by zero in {expr} at the given values") from None
         if out.free_symbols:
@@ -338,6 +345,13 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
         case "%":
             return sympy.Mod(a, b)
         case "^":
+            if b.is_Rational and not a.is_number and exponent_too_large(_fraction(b)):
+                raise SemanticError(
+                    f"the power {_short(a)}^{_short(b)} is too large for every value of "
+                    f"{str(a)[:40]} but 0 and 1: symmem computes with numbers below "
+                    f"10^{MAX_DIGITS} (docs/limits.md)",
+                    span,
+                )
             if a.is_number and b.is_number and _power_too_large(a, b):
                 raise SemanticError(
                     f"the power {_short(a)}^{_short(b)} is too large: symmem computes with "
@@ -358,18 +372,18 @@ def _binop(op: str, a: sympy.Expr, b: sympy.Expr, span: Span) -> sympy.Expr:
 def _power_too_large(a: sympy.Expr, b: sympy.Expr) -> bool:
     """Would ``a^b`` (numbers) have more than MAX_DIGITS digits in its numerator or
     denominator?  Judged from the sizes of ``a`` and ``b``, before computing it."""
-    if a.is_zero or b.is_zero or a in (1, -1):
-        return False
     if not (a.is_Rational and b.is_Rational):
+        if a.is_zero or b.is_zero or a in (1, -1):
+            return False
         try:
             return bool(abs(b) > MAX_DIGITS)
         except TypeError:  # a complex exponent: sympy refuses it later
             return False
-    top = max(abs(int(a.p)), int(a.q))
-    p, q = abs(int(b.p)), int(b.q)
-    if p.bit_length() - q.bit_length() > 40:  # an exponent above 10^12: far too large
-        return True
-    return (p / q) * (top.bit_length() - 1) * 0.30103 > MAX_DIGITS
+    return power_too_large(_fraction(a), _fraction(b))
+
+
+def _fraction(x: sympy.Rational) -> Fraction:
+    return Fraction(int(x.p), int(x.q))
 
 
 def _short(x: sympy.Expr) -> str:
@@ -975,7 +989,8 @@ def _sign_constraints(hint: Any, value: Any, name: str) -> list[Constraint]:
         return []
 
     def shown(v: Any, fmt: str = "") -> str:
-        return f" = {v:{fmt}}" if value != v else ""
+        # v is None when the value still has symbols (batch - 1/2 is whole at no batch)
+        return f" = {v:{fmt}}" if v is not None and value != v else ""
 
     out: list[Constraint] = []
     if "size" in metas or "nonneg" in metas:

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from typing import Any
 
 from symmem.errors import SymmemError
 
 #: decimal digits of the largest number symmem reads or computes (10^1000): far above any
 #: size or byte count, far below Python's 4,300-digit limit on printing an int
 MAX_DIGITS = 1000
+#: the largest exponent a power of a size may have: 2^3322 is beyond 10^MAX_DIGITS, so a
+#: larger exponent is beyond the limit at every base but 0 and 1 (and sympy would expand
+#: ``batch^(10^12)`` into a dense polynomial of 10^12 coefficients)
+MAX_EXPONENT = 3321
 #: bytes of the largest .mem file or config.json read (a real config is a few kB, the
 #: largest bundled model about 4 kB)
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
@@ -101,3 +106,37 @@ def check_number(value: int | Fraction, what: str = "the value") -> int | Fracti
         check_int(value.denominator, what)
         return value
     return check_int(value, what)
+
+
+def power_too_large(base: int | Fraction, exponent: int | Fraction) -> bool:
+    """Would ``base ** exponent`` have more than :data:`MAX_DIGITS` digits in its numerator
+    or denominator?  Judged from the sizes of the two, before computing it (``10^400^8``
+    would take longer than the universe has)."""
+    base, exponent = Fraction(base), Fraction(exponent)
+    if base == 0 or exponent == 0 or base in (1, -1):
+        return False
+    top = max(abs(base.numerator), base.denominator)
+    p, q = abs(exponent.numerator), exponent.denominator
+    if p.bit_length() - q.bit_length() > 40:  # an exponent above 10^12: far too large
+        return True
+    return (p / q) * (top.bit_length() - 1) * 0.30103 > MAX_DIGITS
+
+
+def exponent_too_large(exponent: int | Fraction) -> bool:
+    """An exponent beyond :data:`MAX_EXPONENT`: the power is too large at every base whose
+    numerator or denominator is 2 or more."""
+    return abs(Fraction(exponent)) > MAX_EXPONENT
+
+
+def checked_power(base: Any, exponent: Any) -> Any:
+    """``base ** exponent`` for the exact Python code symmem compiles (ints and Fractions),
+    or :class:`LimitError` when the result would be beyond the limit."""
+    exact = isinstance(base, int | Fraction) and isinstance(exponent, int | Fraction)
+    if exact and power_too_large(base, exponent):
+        raise too_large(f"the power {_short(base)}^{_short(exponent)}")
+    return base**exponent
+
+
+def _short(x: Any) -> str:
+    text = str(x)
+    return text if len(text) <= 30 else f"{text[:12]}...({len(text)} digits)"

@@ -65,6 +65,7 @@ from symmem.options import CHECKPOINTING, MODES, MemoryOptions
 from symmem.precision import KV_DTYPES, PRECISIONS, QUANTS
 from symmem.quantity import Quantity
 from symmem.symbols import IMPLICIT_FREE, knob, sym
+from symmem.values import substitute
 
 #: the LoRA rank, a symbol on the page (one structure serves every rank)
 LORA_RANK = sym("lora_rank")
@@ -233,7 +234,7 @@ class _Compiler:
         if par.edp is None:
             pinned[knob("edp")] = knob("dp") * sympy.sympify(par.cp)
         for name in names:
-            expr = self._substitute(comps[name].xreplace(pinned))
+            expr = self._substitute(substitute(comps[name], pinned))
             fns.append(self._function(expr))
             if side == "states":
                 # [formula at dp (the stage partitions it), formula at dp = 1]
@@ -248,7 +249,7 @@ class _Compiler:
     def _resolved(self, v: Any) -> sympy.Expr:
         v = sympy.sympify(v)
         for _ in range(8):
-            new = v.xreplace(self.values)
+            new = substitute(v, self.values)
             if new == v:
                 break
             v = new

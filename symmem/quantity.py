@@ -19,7 +19,7 @@ from symmem.constraints import Constraint
 from symmem.errors import OptionError, SemanticError, SymmemError, suggest
 from symmem.limits import check_int
 from symmem.rich import expr_latex
-from symmem.values import as_value
+from symmem.values import as_value, substitute
 
 
 def as_expr(expr: Any) -> sympy.Expr:
@@ -84,7 +84,7 @@ class Quantity:
         subs = self._subs(values)
         out = self.expr
         for _ in range(3):  # values may refer to symbols that have values
-            new = out.xreplace(subs)
+            new = substitute(out, subs)
             if new == out:
                 break
             out = new

@@ -39,7 +39,7 @@ from symmem.limits import MAX_FRONTIER
 from symmem.quantity import Quantity, as_quantity
 from symmem.symbols import real_twin
 from symmem.units import parse_budget
-from symmem.values import as_mapping, as_name, as_value, as_whole
+from symmem.values import as_mapping, as_name, as_value, as_whole, powers_are_small, substitute
 
 #: exponential search gives up (and calls the quantity unbounded) past this value
 _SEARCH_LIMIT = 2**128
@@ -138,13 +138,15 @@ class _Compiled:
                 return int(acc)
             return acc
         assert self.expr is not None  # an expression without coefficients has its formula
-        return _to_exact(self.expr.xreplace({self.sym: sympy.Integer(v)}))
+        return _to_exact(substitute(self.expr, {self.sym: sympy.Integer(v)}))
 
 
 @lru_cache(maxsize=256)
 def _compile(expr: sympy.Expr, sym: sympy.Symbol) -> _Compiled:
     coeffs: tuple[Fraction, ...] | None = None
-    if not expr.has(
+    # a polynomial of degree 10^12 is not expanded into its coefficients (sympy's dense
+    # representation would never finish): it is evaluated point by point instead
+    if powers_are_small(expr) and not expr.has(
         sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
     ):
         try:
@@ -176,7 +178,7 @@ def _one_symbol(
     # values that depend on the symbol itself (d_ff = 4*d_model with d_model free) follow it
     expr = q.expr
     for _ in range(4):
-        new = expr.xreplace(values)
+        new = substitute(expr, values)
         if new == expr:
             break
         expr = new
@@ -254,7 +256,7 @@ def _sympy_root(expr: sympy.Expr, sym: sympy.Symbol, budget: int) -> int | None:
     best: int | None = None
     b = sympy.Symbol("__budget", positive=True)
     for r in roots:
-        val = sympy.N(r.xreplace({b: sympy.Integer(budget)}), 60)
+        val = sympy.N(substitute(r, {b: sympy.Integer(budget)}), 60)
         if val.is_real is False or abs(sympy.im(val)) > 1e-30:
             continue
         re = sympy.re(val)
@@ -501,7 +503,7 @@ def frontier(
     rest = {s: v for s, v in q.values.items() if s not in (x, y)}
     expr = q.expr
     for _ in range(4):
-        new = expr.xreplace(rest)
+        new = substitute(expr, rest)
         if new == expr:
             break
         expr = new
@@ -547,8 +549,12 @@ def _coefficients(
 ) -> Callable[[int], tuple[Any, ...]] | None:
     """A function of ``y`` giving the exact coefficients of ``expr`` as a polynomial in ``x``
     (highest degree first): the closed form per frontier row; None when it is not one."""
-    if expr.free_symbols - {x, y} or expr.has(
-        sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
+    if (
+        expr.free_symbols - {x, y}
+        or not powers_are_small(expr)
+        or expr.has(
+            sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
+        )
     ):
         return None
     try:

@@ -45,7 +45,7 @@ from symmem.files import atomic_binary, atomic_text
 from symmem.grids import check_size, parse_values
 from symmem.limits import check_number
 from symmem.quantity import Quantity, as_quantity
-from symmem.values import as_name
+from symmem.values import as_name, powers_are_small, substitute
 
 INT64_MAX = 2**63 - 1
 #: evaluate in chunks of this many points (bounds temporaries, drives the progress bar)
@@ -125,6 +125,8 @@ def compile_expr(expr: sympy.Expr, args: tuple[sympy.Symbol, ...]) -> Compiled:
     extra = expr.free_symbols - set(args)
     if extra:  # pragma: no cover - callers check first
         raise OptionError(f"symbols without a value: {sorted(map(str, extra))}")
+    if not powers_are_small(expr):  # a power that may explode: judged point by point
+        return Compiled(args, "pointwise", None, 1, None, None, expr)
     nonpoly = expr.has(
         sympy.floor, sympy.ceiling, sympy.Min, sympy.Max, sympy.Piecewise, sympy.Abs, sympy.Mod
     )
@@ -235,7 +237,7 @@ def _evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray
     out = []
     for i in range(n):
         sub = {a: sympy.Integer(int(col[i])) for a, col in zip(c.args, columns, strict=True)}
-        v = sympy.sympify(c.expr.xreplace(sub))
+        v = sympy.sympify(substitute(c.expr, sub))
         out.append(int(v) if v.is_Integer else float(v))
     arr = np.array(out, dtype=object)
     if all(isinstance(v, int) for v in out):
@@ -249,7 +251,7 @@ def _grid_expr(q: Quantity, names: Sequence[str]) -> sympy.Expr:
     values = {s: v for s, v in q.values.items() if s not in syms}
     expr = q.expr
     for _ in range(4):
-        new = expr.xreplace(values)
+        new = substitute(expr, values)
         if new == expr:
             break
         expr = new

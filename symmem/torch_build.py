@@ -23,6 +23,7 @@ from symmem import graph as g
 from symmem.errors import SemanticError
 from symmem.layers.base import Layer
 from symmem.policy import ActPolicy, Attention
+from symmem.values import substitute
 
 
 def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
@@ -33,7 +34,7 @@ def int_evaluator(values: Mapping[sympy.Symbol, sympy.Expr]) -> Any:
         value = ev(expr)
         if value is None:
             free = ", ".join(
-                sorted(str(s) for s in sympy.sympify(expr).xreplace(dict(values)).free_symbols)
+                sorted(str(s) for s in substitute(sympy.sympify(expr), dict(values)).free_symbols)
             )
             raise SemanticError(
                 f"cannot build the network: {expr} needs a value for {free} (use --set)"
@@ -57,7 +58,7 @@ def _concrete(
     for f in fields(layer):  # type: ignore[arg-type]
         v = getattr(layer, f.name)
         if isinstance(v, sympy.Basic) and v.free_symbols:
-            changes[f.name] = v.xreplace(dict(values))
+            changes[f.name] = substitute(v, dict(values))
     return replace(layer, **changes) if changes else layer  # type: ignore[type-var]
 
 

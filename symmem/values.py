@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 import sympy
 
 from symmem.errors import SemanticError, SymmemError
-from symmem.limits import check_number, parse_decimal
+from symmem.limits import (
+    MAX_EXPONENT,
+    check_number,
+    exponent_too_large,
+    parse_decimal,
+    power_too_large,
+    too_large,
+)
 
 
 def as_value(value: Any, what: str, error: type[SymmemError] = SemanticError) -> sympy.Expr:
@@ -123,3 +131,46 @@ def require(value: Any, kind: type | tuple[type, ...], what: str, error: type[Sy
 
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+def substitute(expr: Any, values: Mapping[Any, Any]) -> Any:
+    """``expr.xreplace(values)``, except that a power whose base and exponent become numbers
+    is judged by size before sympy computes it: ``10^400^d`` at ``d = 8`` is a
+    :class:`~symmem.limits.LimitError`, where ``xreplace`` would compute a number of 10^20
+    digits and never return.  Every place that binds values to symmem's expressions goes
+    through here (tests/test_hostile.py)."""
+    if not isinstance(expr, sympy.Basic) or not values:
+        return expr
+    if powers_are_small(expr):
+        return expr.xreplace(values)  # no power can explode: sympy's own substitution
+    return _substitute(expr, values)
+
+
+def _substitute(expr: sympy.Basic, values: Mapping[Any, Any]) -> sympy.Basic:
+    if expr in values:
+        return values[expr]
+    if not expr.args:
+        return expr
+    args = [_substitute(a, values) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args, strict=True)):
+        return expr
+    if isinstance(expr, sympy.Pow):
+        base, exp = args
+        if exp.is_Rational and (
+            power_too_large(_fraction(base), _fraction(exp))
+            if base.is_Rational
+            else exponent_too_large(_fraction(exp))
+        ):
+            raise too_large(f"the power {base}^{exp}"[:120])
+    return expr.func(*args)
+
+
+def powers_are_small(expr: sympy.Basic) -> bool:
+    """Every power in ``expr`` has an exponent that cannot make a power of an accepted
+    number (below 10^MAX_DIGITS) take long to compute: a rational whose numerator is at
+    most :data:`~symmem.limits.MAX_EXPONENT`."""
+    return all(p.exp.is_Rational and abs(p.exp.p) <= MAX_EXPONENT for p in expr.atoms(sympy.Pow))
+
+
+def _fraction(x: sympy.Rational) -> Fraction:
+    return Fraction(int(x.p), int(x.q))

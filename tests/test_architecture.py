@@ -151,7 +151,12 @@ def test_every_package_ships() -> None:
             "packages"
         ]
     )
-    on_disk = {_module_name(p.parent / "__init__.py") for p in ROOT.rglob("__init__.py")}
+    # every folder of the package ships: those of modules and those of data (symmem/_page)
+    on_disk = {
+        _module_name(d / "__init__.py")
+        for d in [ROOT, *ROOT.rglob("*")]
+        if d.is_dir() and d.name != "__pycache__" and any(f.is_file() for f in d.iterdir())
+    }
     assert on_disk <= listed, f"add to pyproject's packages: {sorted(on_disk - listed)}"
 
 

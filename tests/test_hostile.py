@@ -346,6 +346,79 @@ def test_digit_limits() -> None:
     assert len(str(10**MAX_DIGITS)) == MAX_DIGITS + 1
 
 
+# A power whose exponent is a symbol is a number only once values are bound; sympy's own
+# substitution would then compute it whatever its size (10^400^8 has 6.6 x 10^20 digits: a
+# hypothesis example of tests/test_syntax.py that hung CI for 90 minutes).  Every binding
+# judges such a power by its size first, and every compiled evaluator too.
+EXPLODING = [
+    "d = 8\nmodel m(input = [batch, 4]) {{ linear(4, 4 + d % 10 ^ 400 ^ {x}) }}\n",
+    "d = 8\nmodel m(input = [batch, 4]) {{ linear(4, floor(10 ^ (400 ^ {x}) / 7)) }}\n",
+]
+
+
+@pytest.mark.parametrize("template", EXPLODING)
+def test_a_power_that_explodes_at_the_values_is_refused_not_computed(
+    tmp_path: Path, template: str
+) -> None:
+    path = tmp_path / "p.mem"
+    path.write_text(template.format(x="d"))  # exploding at the file's own values
+    for command in (["params"], ["memory"], ["solve", "--budget", "24GB"]):
+        fails(*command, str(path), match="too large")
+    path.write_text(template.format(x="batch"))  # exploding only once batch has a value
+    fails("memory", str(path), "--set", "batch=4", match="too large")
+    fails("solve", "--budget", "24GB", str(path), match="too large")
+    fails("sweep", str(path), "--grid", "batch=1:4", "-q", "params", match="too large")
+    model = symmem.parse(path.read_text())
+    with pytest.raises(SymmemError, match="too large"):
+        model.params().total.evaluate(batch=4)
+    with pytest.raises(SymmemError, match="too large"):
+        solve(model.params().total, 10**12, "batch")
+
+
+def test_a_huge_exponent_is_refused_whatever_its_base(tmp_path: Path) -> None:
+    # 2^3322 > 10^1000: an exponent above 3,321 is beyond the limit at every base but 0 and
+    # 1, so it is refused where it is written (sympy would otherwise expand batch^(10^12)
+    # into a dense polynomial of 10^12 coefficients to differentiate or solve it) ...
+    path = tmp_path / "p.mem"
+    path.write_text("model m(input = [batch, 4]) { linear(4, batch ^ 1000000000000) }\n")
+    out = fails("params", str(path), match="too large for every value of batch")
+    assert "p.mem:1:41" in out and "^^^^" in out
+    path.write_text("model m(input = [batch, 4]) { linear(4, batch ^ 3321) }\n")
+    ok("params", str(path))  # the largest exponent accepted
+    # ... or where a value makes it so
+    path.write_text("k = 8\nmodel m(input = [batch, 4]) { linear(4, batch ^ (2 ^ k)) }\n")
+    ok("params", str(path))
+    for command in (["params"], ["diff", "--wrt", "batch"], ["solve", "--budget", "24GB"]):
+        fails(*command, str(path), "--set", "k=40", match="the power batch^1099511627776")
+
+
+def test_a_size_that_is_whole_at_no_value_is_refused_by_its_formula(tmp_path: Path) -> None:
+    # batch + 1/2 is not whole for any whole batch: refused while batch is still free
+    path = tmp_path / "p.mem"
+    path.write_text("model m(input = [batch, 4, 8, 8]) { maxpool2d(batch + 0.5) }\n")
+    out = fails("params", str(path), match="must be a whole number, got batch + 1/2")
+    assert "p.mem:1:" in out
+
+
+def test_a_power_within_the_limit_is_computed_exactly(tmp_path: Path) -> None:
+    # 2^(10 batch) at batch = 3 is 2^30: small, computed exactly, everywhere
+    path = tmp_path / "p.mem"
+    path.write_text("model m(input = [batch, 4]) { linear(4, 2 ^ (10 * batch)) }\n")
+    total = 4 * 2**30 + 2**30  # weight and bias of linear(4, 2^30)
+    assert symmem.parse(path.read_text()).params().total.evaluate(batch=3) == total
+    assert f"{total:,}" in ok("sweep", str(path), "--grid", "batch=3", "-q", "params")
+
+
+def test_compiled_code_judges_a_symbolic_power_before_computing_it() -> None:
+    from symmem.constraints import compile_exact
+
+    x = sympy.Symbol("x", integer=True)
+    fn = compile_exact([10 ** (400**x), x**2], [x])
+    assert fn(1) == (10**400, 1)
+    with pytest.raises(SymmemError, match="too large"):
+        fn(8)
+
+
 def test_byte_formatting_beyond_a_float() -> None:
     assert format_bytes(10**309).endswith("PiB") and "e+" in format_bytes(10**309)
     assert format_bytes(2**80, binary=False).endswith("PB")

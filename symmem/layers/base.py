@@ -33,6 +33,7 @@ from symmem import constraints as c
 from symmem.constraints import require
 from symmem.errors import ShapeError
 from symmem.policy import ActPolicy
+from symmem.values import substitute
 
 if TYPE_CHECKING:  # torch is an optional extra
     import torch
@@ -241,7 +242,7 @@ class Layer:
         changes = {}
         for name in names:
             expr = sympy.sympify(getattr(self, name))
-            value = expr.xreplace(dict(values))
+            value = substitute(expr, dict(values))
             if value is not expr and not value.free_symbols:
                 changes[name] = sympy.nsimplify(value) if value.is_Float else value
         return replace(self, **changes) if changes else self  # type: ignore[type-var]

@@ -18,6 +18,7 @@ from symmem.layers.base import prod
 from symmem.memory.context import Build
 from symmem.memory.placement import Staged, Sum, largest
 from symmem.precision import DTYPE_BYTES
+from symmem.values import substitute
 
 
 def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
@@ -90,7 +91,7 @@ def full_recompute(
         edge_out = (
             e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
         )
-        if edge_out and sympy.sympify(rep.group.count).xreplace(dict(b.values)) != 1:
+        if edge_out and substitute(sympy.sympify(rep.group.count), dict(b.values)) != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
     seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
     recompute = []

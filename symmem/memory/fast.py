@@ -31,6 +31,7 @@ from symmem.memory.placement import at_values, places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
+from symmem.values import substitute
 
 #: the fields of MemoryConfig that only change numbers (the knobs); every other field is structure
 _NUMERIC = frozenset(
@@ -172,7 +173,7 @@ class MemoryEvaluator:
         pinned = {knob(a): sympy.sympify(fixed[a]) for a in _PINNED}
         exprs = {}
         for name in COMPONENTS:
-            expr = at_values(comps[name].xreplace(pinned), self.values)
+            expr = at_values(substitute(comps[name], pinned), self.values)
             free = {s for s in expr.free_symbols if not s.name.startswith("option_")}
             if free:
                 names = ", ".join(sorted(s.name for s in free))

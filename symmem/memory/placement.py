@@ -19,6 +19,7 @@ import sympy
 from symmem.constraints import Constraint, divides
 from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import ParamTensor
+from symmem.values import substitute
 
 #: the parts of a model for pipeline placement
 STAGES = ("pre", "repeat", "post")
@@ -143,7 +144,7 @@ def largest(*terms: sympy.Expr) -> sympy.Expr:
     unique = list(dict.fromkeys(sympy.sympify(t) for t in terms))
     # a >= b everywhere needs a >= b at a few points: a cheap filter before the proof
     points = _points(unique)
-    samples = [tuple(t.xreplace(p) for p in points) for t in unique]
+    samples = [tuple(substitute(t, p) for p in points) for t in unique]
     kept: list[sympy.Expr] = []
     for i, b in enumerate(unique):
         # drop b if another term bounds it; of two equal terms keep the first
@@ -260,7 +261,7 @@ def at_values(expr: sympy.Expr, values: Mapping[sympy.Symbol, sympy.Expr]) -> sy
         if not e.has(sympy.Max, sympy.Min):
             out = e
             for _ in range(8):
-                new = out.xreplace(values)
+                new = substitute(out, values)
                 if new == out:
                     break
                 out = new
