@@ -1,6 +1,8 @@
-"""Regenerate ``symmem/_lark_parser.py`` (the pre-built LALR parser) from ``symmem.lark``.
+"""Regenerate ``symmem/_lark_parser.py`` (the pre-built LALR parser) from ``symmem.lark``,
+and ``symmem/layers/_index.py`` (which module holds each layer kind) from the kind modules.
 
-Run it from a checkout after editing the grammar or ``symmem.syntax.LARK_OPTIONS``:
+Run it from a checkout after editing the grammar or ``symmem.syntax.LARK_OPTIONS``, or after
+adding or renaming a layer kind:
 
     python grammar/regenerate.py
 
@@ -26,6 +28,11 @@ def main() -> None:
     target = ROOT.joinpath(*GENERATED_MODULE.split(".")).with_suffix(".py")
     target.write_text(standalone_source(grammar_text()), encoding="utf-8")
     print(f"wrote {target.relative_to(ROOT)}")
+    from symmem.layers import index_source
+
+    index = ROOT / "symmem" / "layers" / "_index.py"
+    index.write_text(index_source(), encoding="utf-8")
+    print(f"wrote {index.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -220,6 +220,46 @@ class _ExactPrinter(PythonCodePrinter):
     def _print_Max(self, expr: sympy.Expr) -> str:
         return f"max({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_Function(self, expr: sympy.Expr) -> str:
+        if isinstance(expr, _InertMax | _InertMin):
+            name = "max" if isinstance(expr, _InertMax) else "min"
+            return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return str(super()._print_Function(expr))
+
+
+class _InertMax(sympy.Function):
+    """``Max`` held as a plain function while compiling: rebuilding a sympy ``Max`` (in
+    ``xreplace``, in ``cse``) compares every pair of its arguments under assumptions, which
+    takes a tenth of a second on an inference working set, for the same value."""
+
+
+class _InertMin(sympy.Function):
+    """``Min`` held as a plain function while compiling (as :class:`_InertMax`)."""
+
+
+def _inert(
+    e: sympy.Expr, names: Mapping[sympy.Expr, sympy.Expr], memo: dict[sympy.Expr, sympy.Expr]
+) -> sympy.Expr:
+    """``e`` with ``names`` put in and every ``Max`` / ``Min`` made inert (same values)."""
+    if e in names:
+        return names[e]
+    if not e.args:
+        return e
+    done = memo.get(e)
+    if done is not None:
+        return done
+    args = [_inert(a, names, memo) for a in e.args]
+    if isinstance(e, sympy.Max):
+        out: sympy.Expr = _InertMax(*args)
+    elif isinstance(e, sympy.Min):
+        out = _InertMin(*args)
+    elif all(a is b for a, b in zip(args, e.args, strict=True)):
+        out = e
+    else:
+        out = e.func(*args)
+    memo[e] = out
+    return out
+
 
 def compile_exact(
     exprs: Sequence[sympy.Expr], args: Sequence[sympy.Symbol]
@@ -228,7 +268,7 @@ def compile_exact(
     rational constant a Fraction and every negative power a Fraction division, never a float.
     The source is printed by sympy from symmem's own expressions, never from user text."""
     names = {s: sympy.Symbol(f"a{i}") for i, s in enumerate(args)}
-    replaced = [sympy.sympify(e).xreplace(names) for e in exprs]
+    replaced = [_inert(sympy.sympify(e), names, {}) for e in exprs]
     shared, reduced = sympy.cse(replaced)
     printer = _ExactPrinter({"fully_qualified_modules": False, "standard": "python3"})
     lines = [f"def f({', '.join(str(n) for n in names.values())}):"]

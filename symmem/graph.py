@@ -22,7 +22,7 @@ from symmem import constraints as cons
 from symmem import nodes as n
 from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
-from symmem.layers import catalogue
+from symmem.layers import index as layer_index
 from symmem.layers.base import Layer, Shape, fmt_shape, same
 from symmem.limits import (
     MAX_DIGITS,
@@ -592,7 +592,7 @@ class _Builder:
         self.models: list[n.ModelDef] = []
         self.layer_names: dict[str, LayerNode] = {}
         self.symbol_spans: dict[str, Span] = {}
-        self.kinds = catalogue()
+        self.kinds = layer_index
         self.overrides = overrides
         self.free = tuple(free)
         self._collect()

@@ -104,11 +104,7 @@ def smallest_degree(
     if option == "dp" and base.zero == 0:
         implied["zero"] = 3
         base = base.replace(zero=3)
-    values = dict(model.values)
-    graph = model.graph
-    for name, v in (at or {}).items():
-        values[graph.symbols[name]] = sympy.sympify(v)
-    ev = MemoryEvaluator(graph, values)
+    ev = _evaluator(model, at)
     key = "total" if quantity in ("memory", "total") else quantity
     last: int | Fraction = 0
     below: int | Fraction | None = None
@@ -121,6 +117,26 @@ def smallest_degree(
             return DegreeResult(option, degree, got, below, budget_bytes, limit, implied)
         below = last = got
     return DegreeResult(option, None, last, None, budget_bytes, limit, implied)
+
+
+def _evaluator(model: HasGraph, at: Mapping[str, Any] | None) -> MemoryEvaluator:
+    """The model's :class:`MemoryEvaluator` with ``at`` put in, shared by the searches of
+    one process (each structure is compiled once: a tenth of a second on a large model)."""
+    values = dict(model.values)
+    graph = model.graph
+    for name, v in (at or {}).items():
+        values[graph.symbols[name]] = sympy.sympify(v)
+    key = (id(graph), tuple(values.items()))
+    cached = _EVALUATORS.get(key)
+    if cached is None or cached[0] is not graph:
+        if len(_EVALUATORS) >= 8:
+            _EVALUATORS.pop(next(iter(_EVALUATORS)))
+        cached = _EVALUATORS[key] = (graph, MemoryEvaluator(graph, values))
+    return cached[1]
+
+
+#: (graph id, values) -> (the graph, its evaluator): the graph is held so that its id stays its
+_EVALUATORS: dict[tuple[Any, ...], tuple[Any, MemoryEvaluator]] = {}
 
 
 def _options(options: MemoryOptions | Mapping[str, Any] | None) -> MemoryOptions:
@@ -193,10 +209,33 @@ def remedies(
     if mode is not None:
         base = base.replace(mode=mode)
     cache: dict[tuple[tuple[str, Any], ...], SolveResult | None] = {}
+    ev = _precheck_evaluator(model, for_, quantity)
+    if ev is not None and not base.sp:
+        # the tensor-parallel search below compiles this structure anyway: compile it first,
+        # and the changes that keep it (a KV dtype, a precision) are decided without a build
+        try:
+            ev.bytes(base)
+        except (SymmemError, KeyError):
+            pass
+
+    def over_at_one(opts: MemoryOptions) -> bool:
+        """``for_ = 1`` provably does not fit (then the solve finds nothing): decided by the
+        compiled evaluator in microseconds, when it already holds this structure."""
+        if ev is None:
+            return False
+        try:
+            if not ev.compiled(opts):
+                return False
+            return ev.bytes(opts)["total"] > budget_bytes
+        except (SymmemError, KeyError):
+            return False
 
     def attempt(change: Mapping[str, Any]) -> SolveResult | None:
         key = tuple(sorted((k, str(v)) for k, v in change.items()))
         if key not in cache:
+            if over_at_one(base.replace(**change)):
+                cache[key] = None  # the build and solve would say: does not fit
+                return None
             try:
                 result = build(model.graph, model.values, base.replace(**change))
             except OptionError:  # a change this model refuses (tp not dividing its heads)
@@ -243,6 +282,17 @@ def remedies(
                 )
                 break
     return out
+
+
+def _precheck_evaluator(model: HasGraph, for_: str, quantity: str) -> MemoryEvaluator | None:
+    """The evaluator the GPU searches use (``for_ = 1``), compiled for the user's options'
+    structure; None when the quantity is not the total or a symbol has no value."""
+    if quantity not in ("memory", "total") or for_ not in model.graph.symbols:
+        return None
+    try:
+        return _evaluator(model, {for_: 1})
+    except (SymmemError, KeyError):
+        return None
 
 
 def _more_gpus(

@@ -129,6 +129,13 @@ class MemoryEvaluator:
         out = [_int(v) for v in fn(*knob_values(cfg))]
         return {**dict(zip(COMPONENTS, out, strict=True)), "total": sum(out)}
 
+    def compiled(self, options: MemoryOptions | None = None, **kw: Any) -> bool:
+        """Whether the structure of these options is compiled already (an evaluation is then
+        microseconds; else its first one compiles it, as long as a full build)."""
+        opts = _options(options, kw)
+        cfg, _, _ = resolve(opts, self.graph.options)
+        return _structure(cfg, opts) in self._compiled
+
     def notes(self, options: MemoryOptions | None = None, **kw: Any) -> tuple[str, ...]:
         """The notes the memory model attaches under these options' structure."""
         opts = _options(options, kw)

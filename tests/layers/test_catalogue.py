@@ -86,3 +86,26 @@ def test_kinds_command_lists_every_kind() -> None:
     assert r.exit_code == 0
     for cls in ALL:
         assert f"{cls.kind}(" in r.output
+
+
+def test_generated_index_names_each_kinds_module() -> None:
+    # symmem/layers/_index.py lets a command import only the kinds it names (cold start);
+    # a stale index is still correct (unknown names load every module) but slow
+    from symmem.layers import _index, index_source
+
+    wanted = {name: cls.__module__.rsplit(".", 1)[-1] for name, cls in catalogue().items()}
+    assert _index.MODULES == wanted, "stale symmem/layers/_index.py: run python grammar/regenerate.py"
+    path = Path(_index.__file__)
+    assert path.read_text(encoding="utf-8") == index_source(), "run python grammar/regenerate.py"
+
+
+def test_lazy_index_answers_as_the_whole_catalogue() -> None:
+    from symmem.layers import index
+
+    whole = catalogue()
+    assert list(index) == list(whole) and len(index) == len(whole)
+    for name, cls in whole.items():
+        assert name in index and index[name] is cls
+    assert "no_such_kind" not in index and 3 not in index
+    with pytest.raises(KeyError):
+        index["no_such_kind"]
