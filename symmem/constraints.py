@@ -191,7 +191,7 @@ class _ExactPrinter(PythonCodePrinter):
     def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
         base, exp = expr.args
         if exp.is_Integer and -1000 <= exp < 0:
-            return f"(Fraction(1) / ({self._print(base)}) ** {-int(exp)})"
+            return f"_div(1, ({self._print(base)}) ** {-int(exp)})"
         if exp.is_Integer and exp <= 1000:
             return f"({self._print(base)}) ** {int(exp)}"
         if exp.is_Rational and exp.q == 2 and abs(exp.p) <= 1000:
@@ -203,7 +203,7 @@ class _ExactPrinter(PythonCodePrinter):
         num, den = sympy.fraction(expr)
         if den == 1:
             return str(super()._print_Mul(expr))
-        return f"(Fraction({self._print(num)}) / ({self._print(den)}))"
+        return f"_div({self._print(num)}, {self._print(den)})"
 
     def _print_floor(self, expr: sympy.Expr) -> str:
         return f"math.floor({self._print(expr.args[0])})"
@@ -225,6 +225,17 @@ class _ExactPrinter(PythonCodePrinter):
             name = "max" if isinstance(expr, _InertMax) else "min"
             return f"{name}({', '.join(self._print(a) for a in expr.args)})"
         return str(super()._print_Function(expr))
+
+
+def _div(num: Any, den: Any) -> Any:
+    """``num / den`` exactly: an int when both are ints and the division is exact (most
+    byte counts over a parallel degree are), else a Fraction; ints keep an evaluation
+    several times faster than Fraction arithmetic."""
+    if type(num) is int and type(den) is int:
+        q, r = divmod(num, den)
+        if not r:
+            return q
+    return Fraction(num) / den
 
 
 class _InertMax(sympy.Function):
@@ -262,19 +273,29 @@ def _inert(
 
 
 def compile_exact(
-    exprs: Sequence[sympy.Expr], args: Sequence[sympy.Symbol]
+    exprs: Sequence[sympy.Expr], args: Sequence[sympy.Symbol], *, shared: bool = True
 ) -> Callable[..., tuple[Any, ...]]:
     """One function of ``args`` (ints or Fractions) returning every expression exactly: every
     rational constant a Fraction and every negative power a Fraction division, never a float.
-    The source is printed by sympy from symmem's own expressions, never from user text."""
+    The source is printed by sympy from symmem's own expressions, never from user text.
+
+    ``shared``: common subexpressions computed once (``sympy.cse``).  Without, each term is
+    one ``_div`` of int products, so whole-number knobs stay ints: for a sum of many short
+    terms over reciprocals of degrees (the memory components), the shared reciprocals would
+    make every product a Fraction, about thirty times slower."""
     names = {s: sympy.Symbol(f"a{i}") for i, s in enumerate(args)}
     replaced = [_inert(sympy.sympify(e), names, {}) for e in exprs]
-    shared, reduced = sympy.cse(replaced)
+    common, reduced = sympy.cse(replaced) if shared else ([], replaced)
     printer = _ExactPrinter({"fully_qualified_modules": False, "standard": "python3"})
     lines = [f"def f({', '.join(str(n) for n in names.values())}):"]
-    lines += [f"    {s} = {printer.doprint(e)}" for s, e in shared]
+    lines += [f"    {s} = {printer.doprint(e)}" for s, e in common]
     lines.append(f"    return ({', '.join(printer.doprint(e) for e in reduced)},)")
-    namespace: dict[str, Any] = {"Fraction": Fraction, "math": math, "checked_power": checked_power}
+    namespace: dict[str, Any] = {
+        "Fraction": Fraction,
+        "math": math,
+        "checked_power": checked_power,
+        "_div": _div,
+    }
     exec("\n".join(lines), namespace)  # noqa: S102 - printed from symmem's expressions
     fn: Callable[..., tuple[Any, ...]] = namespace["f"]
     return fn

@@ -13,6 +13,7 @@ the model's own dtype, an 8-bit KV cache, 8-bit then 4-bit weights, tensor paral
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -213,10 +214,8 @@ def remedies(
     if ev is not None and not base.sp:
         # the tensor-parallel search below compiles this structure anyway: compile it first,
         # and the changes that keep it (a KV dtype, a precision) are decided without a build
-        try:
+        with contextlib.suppress(SymmemError, KeyError):
             ev.bytes(base)
-        except (SymmemError, KeyError):
-            pass
 
     def over_at_one(opts: MemoryOptions) -> bool:
         """``for_ = 1`` provably does not fit (then the solve finds nothing): decided by the

@@ -159,6 +159,43 @@ def test_largest_drops_only_what_is_bounded_everywhere() -> None:
     assert sympy.Max(6422528 * b, 401408 * b + 16384, 802816 * b + 8192) == 6422528 * b
 
 
+_B, _S, _D = sym("batch"), sym("seq_len"), sym("d_model")
+_MONOMIALS = (
+    sympy.Integer(1),
+    _B,
+    _B * _S,
+    _B * _S * _D,
+    _S**2,
+    _B / knob("tp"),
+    _B * _S / _D,
+    _D / (_S * _B),
+    _D * sympy.Symbol("r", positive=True),  # positive, not an integer: never shifted
+)
+_TERMS = st.lists(
+    st.tuples(st.sampled_from(_MONOMIALS), st.fractions(-20, 20, max_denominator=4)),
+    min_size=1,
+    max_size=5,
+).map(lambda ts: sympy.Add(*[sympy.Rational(c.numerator, c.denominator) * m for m, c in ts]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TERMS, _TERMS)
+def test_bounds_on_coefficients_answers_as_the_sympy_proof(a: sympy.Expr, b: sympy.Expr) -> None:
+    # bounds() decides two (Laurent) polynomials on coefficient dictionaries (a cold-start
+    # cost: tens of ms a model); the answer must be the sympy proof's, term for term
+    from symmem.memory import placement
+
+    fast = placement._bounds_polynomial(a, b)
+    assert fast is not None
+    original = placement.bounds.__wrapped__
+    saved = placement._bounds_polynomial
+    try:
+        placement._bounds_polynomial = lambda a, b: None  # type: ignore[assignment]
+        assert fast == original(a, b)
+    finally:
+        placement._bounds_polynomial = saved
+
+
 @pytest.mark.parametrize("name", ["gpt2", "llama3.1-8b", "mixtral-8x7b", "resnet50"])
 @pytest.mark.parametrize(
     "options", [{"mode": "infer"}, {"checkpointing": "full"}, {"pp": 2, "tp": 2}]

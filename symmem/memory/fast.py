@@ -31,7 +31,6 @@ from symmem.memory.placement import at_values, places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
-from symmem.values import substitute
 
 #: the fields of MemoryConfig that only change numbers (the knobs); every other field is structure
 _NUMERIC = frozenset(
@@ -60,8 +59,9 @@ def compile_exact(
     exprs: Mapping[str, sympy.Expr], args: tuple[str, ...]
 ) -> Callable[..., tuple[Any, ...]]:
     """One function of the knobs ``args`` returning every expression, exactly
-    (:func:`symmem.constraints.compile_exact`: ints and Fractions, never a float)."""
-    return compile_symbols(list(exprs.values()), [knob(a) for a in args])
+    (:func:`symmem.constraints.compile_exact`: ints and Fractions, never a float; terms not
+    shared, so that whole-number knobs evaluate in ints)."""
+    return compile_symbols(list(exprs.values()), [knob(a) for a in args], shared=False)
 
 
 def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
@@ -179,8 +179,11 @@ class MemoryEvaluator:
         fixed = dict(zip(KNOB_ARGS, knob_values(cfg), strict=True))
         pinned = {knob(a): sympy.sympify(fixed[a]) for a in _PINNED}
         exprs = {}
+        # pinned with the values, not before them: a Max rebuilt by xreplace would compare its
+        # arguments under assumptions (tens of ms), for the same value
+        at = {**self.values, **pinned}
         for name in COMPONENTS:
-            expr = at_values(substitute(comps[name], pinned), self.values)
+            expr = at_values(comps[name], at)
             free = {s for s in expr.free_symbols if not s.name.startswith("option_")}
             if free:
                 names = ", ".join(sorted(s.name for s in free))

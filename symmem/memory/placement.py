@@ -9,8 +9,10 @@ stage's share at the end.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -144,7 +146,11 @@ def largest(*terms: sympy.Expr) -> sympy.Expr:
     unique = list(dict.fromkeys(sympy.sympify(t) for t in terms))
     # a >= b everywhere needs a >= b at a few points: a cheap filter before the proof
     points = _points(unique)
-    samples = [tuple(substitute(t, p) for p in points) for t in unique]
+    polys = [_poly(t) for t in unique]
+    if all(q is not None for q in polys):  # the same exact numbers, without sympy
+        samples = [tuple(_at(q, p) for p in points) for q in polys if q is not None]
+    else:
+        samples = [tuple(substitute(t, p) for p in points) for t in unique]
     kept: list[sympy.Expr] = []
     for i, b in enumerate(unique):
         # drop b if another term bounds it; of two equal terms keep the first
@@ -181,6 +187,9 @@ def bounds(a: sympy.Expr, b: sympy.Expr) -> bool:
     """Is ``a >= b`` for every value of their symbols?  A sufficient test: ``a - b``, its
     positive denominator (a product of symbols) cleared, has no negative coefficient once
     every positive-integer symbol is written as ``1 + y`` with ``y >= 0``."""
+    fast = _bounds_polynomial(a, b)
+    if fast is not None:
+        return fast
     diff = sympy.expand(a - b)
     if diff.is_number:
         return bool(diff >= 0)
@@ -200,6 +209,100 @@ def bounds(a: sympy.Expr, b: sympy.Expr) -> bool:
     num = sympy.expand(diff * sympy.Mul(*[s**e for s, e in denominators.items()]))
     shifted = sympy.expand(num.xreplace({s: s + 1 for s in num.free_symbols if s.is_integer}))
     return _no_negative_coefficient(shifted)
+
+
+#: a (Laurent) polynomial as {monomial: exact coefficient}; a monomial is a frozenset of
+#: (symbol, nonzero whole exponent) pairs (the empty one: the constant term)
+Poly = dict[frozenset[tuple[sympy.Symbol, int]], int | Fraction]
+
+
+@lru_cache(maxsize=4096)
+def _poly(expr: sympy.Expr) -> Poly | None:
+    """``expr`` expanded into :data:`Poly` form, or None when it is not a sum of rational
+    multiples of products of symbols to whole powers (a ``Max``, a sum in a denominator...)."""
+    out: Poly = {}
+    for term in sympy.Add.make_args(sympy.expand(expr)):
+        coeff, rest = term.as_coeff_Mul()
+        if not coeff.is_Rational:
+            return None
+        powers: list[tuple[sympy.Symbol, int]] = []
+        if rest != 1:
+            for base, exp in rest.as_powers_dict().items():
+                if not (base.is_Symbol and exp.is_Integer and exp != 0):
+                    return None
+                powers.append((base, int(exp)))
+        key = frozenset(powers)
+        value = out.get(key, 0) + Fraction(int(coeff.p), int(coeff.q))
+        if value:
+            out[key] = value
+        else:
+            out.pop(key, None)
+    return {k: (int(v) if v.denominator == 1 else v) for k, v in out.items()}
+
+
+def _at(poly: Poly, point: Mapping[sympy.Expr, sympy.Expr]) -> int | Fraction:
+    """``poly``'s exact value at ``point`` (every symbol of it a whole number there)."""
+    total: int | Fraction = 0
+    for monomial, coeff in poly.items():
+        value = coeff
+        for symbol, exp in monomial:
+            x = int(point[symbol])
+            value = value * x**exp if exp > 0 else Fraction(value) / x**-exp
+        total += value
+    return total
+
+
+def _bounds_polynomial(a: sympy.Expr, b: sympy.Expr) -> bool | None:
+    """:func:`bounds` for two polynomials (the memory terms), on coefficient dictionaries
+    instead of sympy expansions: the same answer (None: not polynomials, ask sympy).
+
+    ``a - b`` with no negative coefficient; else, every integer symbol written ``1 + y``,
+    no negative coefficient (which :func:`_covered` implies for a polynomial: a monomial
+    minus one that divides it has no negative coefficient once shifted)."""
+    pa, pb = _poly(a), _poly(b)
+    if pa is None or pb is None:
+        return None
+    diff = dict(pa)
+    for monomial, coeff in pb.items():
+        value = diff.get(monomial, 0) - coeff
+        if value:
+            diff[monomial] = value
+        else:
+            diff.pop(monomial, None)
+    if all(not m for m in diff):  # a number
+        return sum(diff.values(), start=0) >= 0
+    if not all(s.is_positive for m in diff for s, _ in m):
+        return False
+    if all(c >= 0 for c in diff.values()):
+        return True
+    # the positive denominator (a product of symbols) cleared, as bounds() does
+    clear: dict[sympy.Symbol, int] = {}
+    for monomial in diff:
+        for symbol, exp in monomial:
+            if exp < 0:
+                clear[symbol] = max(clear.get(symbol, 0), -exp)
+    if clear:
+        cleared: Poly = {}
+        for monomial, coeff in diff.items():
+            exps = dict(monomial)
+            for symbol, e in clear.items():
+                exps[symbol] = exps.get(symbol, 0) + e
+            cleared[frozenset((x, e) for x, e in exps.items() if e)] = coeff
+        diff = cleared
+    shifted: dict[frozenset[tuple[sympy.Symbol, int]], int | Fraction] = {}
+    for monomial, coeff in diff.items():
+        terms: dict[frozenset[tuple[sympy.Symbol, int]], int | Fraction] = {frozenset(): coeff}
+        for symbol, exp in monomial:
+            step: dict[frozenset[tuple[sympy.Symbol, int]], int | Fraction] = {}
+            shift = bool(symbol.is_integer)
+            for m, c in terms.items():
+                for k in range(exp + 1) if shift else (exp,):
+                    key = m | {(symbol, k)} if k else m
+                    step[key] = step.get(key, 0) + c * (math.comb(exp, k) if shift else 1)
+            terms = step
+        for m, c in terms.items():
+            shifted[m] = shifted.get(m, 0) + c
+    return all(c >= 0 for c in shifted.values())
 
 
 def _covered(poly: sympy.Expr) -> bool:

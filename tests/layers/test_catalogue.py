@@ -94,7 +94,8 @@ def test_generated_index_names_each_kinds_module() -> None:
     from symmem.layers import _index, index_source
 
     wanted = {name: cls.__module__.rsplit(".", 1)[-1] for name, cls in catalogue().items()}
-    assert _index.MODULES == wanted, "stale symmem/layers/_index.py: run python grammar/regenerate.py"
+    stale = "stale symmem/layers/_index.py: run python grammar/regenerate.py"
+    assert wanted == _index.MODULES, stale
     path = Path(_index.__file__)
     assert path.read_text(encoding="utf-8") == index_source(), "run python grammar/regenerate.py"
 
