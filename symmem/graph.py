@@ -22,6 +22,7 @@ from symmem import constraints as cons
 from symmem import nodes as n
 from symmem.constraints import Constraint
 from symmem.errors import SemanticError, ShapeError, Span, SymmemError, suggest
+from symmem.layers import catalogue
 from symmem.layers import index as layer_index
 from symmem.layers.base import Layer, Shape, fmt_shape, same
 from symmem.limits import (
@@ -845,7 +846,8 @@ class _Builder:
     ) -> Node:
         if stmt.kind in self.blocks:
             return self._block_use(stmt, shape, ctx, unique)
-        if stmt.kind not in self.kinds:
+        # catalogue(): every kind loaded, should the generated index be stale
+        if stmt.kind not in self.kinds and stmt.kind not in catalogue():
             hint = (
                 suggest(stmt.kind, [*self.kinds, *self.blocks])
                 or "`symmem kinds` lists the layer kinds"

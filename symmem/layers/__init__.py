@@ -6,8 +6,10 @@ A command names a handful of kinds, and creating every kind's frozen dataclass c
 milliseconds of a cold start, so :data:`index` imports a kind's module when the DSL first
 names it, through the generated ``_index.py`` (DSL name -> module; ``python
 grammar/regenerate.py`` rewrites it, tests/layers/test_catalogue.py checks it).  A name the
-index does not know imports every module before it is judged, so a new kind works before
-the index is regenerated, only slower.  :func:`catalogue` and :func:`kinds` load everything.
+index does not know is judged after importing only the kind files newer than the index (a
+block's name costs nothing), so a new kind file works before the index is regenerated; a
+kind added to an indexed file is found where a layer uses it (the graph then loads every
+kind).  :func:`catalogue` and :func:`kinds` load everything.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
-from symmem.layers._index import MODULES
+from symmem.layers._index import FILES, MODULES
 from symmem.layers.base import Layer, ParamTensor, Saved, register, registered
 
 
-def modules() -> list[str]:
+@lru_cache(maxsize=1)
+def modules() -> tuple[str, ...]:
     """The kind modules of this package, in file-name order."""
-    return [
+    return tuple(
         i.name
         for i in pkgutil.iter_modules(__path__)
         if i.name != "base" and not i.name.startswith("_")
-    ]
+    )
 
 
 _loaded = False
@@ -42,15 +46,20 @@ def _load_all() -> None:
 
 def _find(name: str) -> type[Layer] | None:
     cls = registered().get(name)
-    if cls is None and not _loaded:
-        module = MODULES.get(name)
-        if module is not None:
-            importlib.import_module(f"{__name__}.{module}")
-            cls = registered().get(name)
-        if cls is None:
-            _load_all()
-            cls = registered().get(name)
-    return cls
+    if cls is not None or _loaded:
+        return cls
+    module = MODULES.get(name)
+    if module is not None:
+        importlib.import_module(f"{__name__}.{module}")
+        cls = registered().get(name)
+        if cls is not None:
+            return cls
+    # a name the index does not know (a block's name): only a module newer than the index
+    # can hold it
+    for m in modules():
+        if m not in FILES:
+            importlib.import_module(f"{__name__}.{m}")
+    return registered().get(name)
 
 
 def catalogue() -> dict[str, type[Layer]]:
@@ -96,6 +105,14 @@ def index_source() -> str:
     for name, cls in catalogue().items():
         lines.append(f'    "{name}": "{cls.__module__.rsplit(".", 1)[-1]}",')
     lines.append("}")
+    lines.append("")
+    lines.append(
+        "#: the kind modules when this file was generated (a newer one is imported to judge"
+    )
+    lines.append("#: a name this index does not know)")
+    lines.append("FILES: tuple[str, ...] = (")
+    lines += [f'    "{m}",' for m in modules()]
+    lines.append(")")
     return "\n".join(lines) + "\n"
 
 

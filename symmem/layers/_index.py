@@ -51,3 +51,28 @@ MODULES: dict[str, str] = {
     "rope": "rotary",
     "softmax": "softmax",
 }
+
+#: the kind modules when this file was generated (a newer one is imported to judge
+#: a name this index does not know)
+FILES: tuple[str, ...] = (
+    "activation",
+    "attention",
+    "batchnorm",
+    "conv",
+    "dropout",
+    "embedding",
+    "flatten",
+    "gated_mlp",
+    "layernorm",
+    "linear",
+    "mamba",
+    "mla",
+    "mlp",
+    "moe",
+    "param",
+    "pool",
+    "rmsnorm",
+    "rnn",
+    "rotary",
+    "softmax",
+)

@@ -110,3 +110,22 @@ def test_lazy_index_answers_as_the_whole_catalogue() -> None:
     assert "no_such_kind" not in index and 3 not in index
     with pytest.raises(KeyError):
         index["no_such_kind"]
+
+
+def test_a_model_imports_only_the_kinds_it_names() -> None:
+    # the point of the index: a cold `symmem memory llama2-7b` creates a handful of kinds, not
+    # every one (a fresh process: this one has loaded them all); a block's name loads nothing
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, symmem; symmem.load('llama2-7b'); "
+        "print(sorted(m for m in sys.modules if m.startswith('symmem.layers.')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    loaded = {m.rsplit(".", 1)[-1] for m in eval(out)}  # noqa: S307 - our own printed list
+    assert {"attention", "embedding", "rmsnorm"} <= loaded
+    assert not loaded & {"conv", "pool", "rnn", "mamba", "batchnorm", "moe", "mla"}
