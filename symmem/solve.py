@@ -138,7 +138,47 @@ class _Compiled:
                 return int(acc)
             return acc
         assert self.expr is not None  # an expression without coefficients has its formula
+        fast = _plain_function(self.expr, self.sym)
+        if fast is not None:
+            try:
+                (value,) = fast(v)
+            except Exception:  # noqa: BLE001 - sympy's evaluation below says what is wrong
+                pass
+            else:
+                if isinstance(value, int | Fraction):
+                    return (
+                        int(value)
+                        if isinstance(value, Fraction) and value.denominator == 1
+                        else value
+                    )
         return _to_exact(substitute(self.expr, {self.sym: sympy.Integer(v)}))
+
+
+#: the expression nodes a compiled evaluation computes exactly as sympy does (whole powers)
+_PLAIN = (
+    sympy.Add,
+    sympy.Mul,
+    sympy.Symbol,
+    sympy.Rational,
+    sympy.Max,
+    sympy.Min,
+    sympy.floor,
+    sympy.ceiling,
+)
+
+
+@lru_cache(maxsize=256)
+def _plain_function(expr: sympy.Expr, sym: sympy.Symbol) -> Callable[..., tuple[Any, ...]] | None:
+    """``expr`` compiled to exact Python over ``sym`` (a bisection evaluates it tens of
+    times: sympy's substitution re-evaluates every ``Max``, milliseconds a point), or None
+    when it holds anything but sums, products, whole powers, Max/Min and floor/ceiling."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow):
+            if not node.exp.is_Integer:
+                return None
+        elif not isinstance(node, _PLAIN):
+            return None
+    return compile_exact([expr], [sym], shared=False)
 
 
 @lru_cache(maxsize=256)
