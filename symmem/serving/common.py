@@ -254,21 +254,21 @@ def expert_padding(
             down = i == len(group) - 1
             dims = [num(d) for d in t.shape]
             copies = num(t.copies)
-            padded: tuple[int, ...]
-            current: tuple[int, ...]
+            padded: list[int]
+            current: list[int]
             if len(dims) == 2:  # [out, in]
                 h, inter = (dims[0], dims[1]) if down else (dims[1], dims[0])
                 now_inter = inter // tp if t.tp_split else inter
                 padded_inter = up(inter // tp, inter_pad)
                 padded = (
-                    (up(h, hidden_pad), padded_inter) if down else (padded_inter, up(h, hidden_pad))
+                    [up(h, hidden_pad), padded_inter] if down else [padded_inter, up(h, hidden_pad)]
                 )
-                current = (h, now_inter) if down else (now_inter, h)
+                current = [h, now_inter] if down else [now_inter, h]
             else:  # a bias: [out]
                 d = dims[0]
                 now = d if down or not t.tp_split else d // tp
-                padded = (up(d, hidden_pad) if down else up(d // tp, inter_pad),)
-                current = (now,)
+                padded = [up(d, hidden_pad) if down else up(d // tp, inter_pad)]
+                current = [now]
             if t.matmul and fmt is not None:
                 new = fmt.matrix_bytes(sympy.Integer(padded[0]), sympy.Integer(padded[1]), copies)
                 old = fmt.matrix_bytes(sympy.Integer(current[0]), sympy.Integer(current[1]), copies)
