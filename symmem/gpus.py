@@ -51,6 +51,10 @@ class GPU:
     #: GPUs of a server joined by NVLink / Infinity Fabric (SXM / OAM parts): tensor
     #: parallelism there allocates NCCL NVLS and custom all-reduce buffers (docs/serving.md)
     nvlink: bool = False
+    #: CUDA compute capability (major, minor), NVIDIA parts only: which kernels an engine can
+    #: use (vLLM's MXFP4 MoE backend: docs/serving.md).  Source: NVIDIA's CUDA GPUs list,
+    #: https://developer.nvidia.com/cuda-gpus
+    compute_capability: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
@@ -101,6 +105,7 @@ CATALOGUE: tuple[GPU, ...] = (
         cuda_source=(
             "https://github.com/vllm-project/vllm/issues/10517 (vLLM: 'total_gpu_memory=23.58GiB')"
         ),
+        compute_capability=(8, 6),
     ),
     GPU(
         "rtx4090",
@@ -112,6 +117,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "GDDR6X)",
         "https://github.com/RLinf/RLinf/issues/255 (nvidia-smi: 'NVIDIA GeForce RTX 4090 ... "
         "507MiB /  24564MiB')",
+        compute_capability=(8, 9),
     ),
     GPU(
         "rtx5090",
@@ -122,6 +128,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/ (specs: 32 GB "
         "GDDR7)",
         "public nvidia-smi printouts of an RTX 5090: '32607MiB'",
+        compute_capability=(12, 0),
     ),
     GPU(
         "a10g",
@@ -131,6 +138,7 @@ CATALOGUE: tuple[GPU, ...] = (
         23028 * MiB,
         "https://aws.amazon.com/ec2/instance-types/g5/ (24 GB of memory per A10G GPU)",
         "public nvidia-smi printouts of an A10G: '23028MiB' (ECC on)",
+        compute_capability=(8, 6),
     ),
     GPU(
         "a100-40gb",
@@ -144,6 +152,7 @@ CATALOGUE: tuple[GPU, ...] = (
         cuda_source="https://github.com/vllm-project/vllm/issues/16570 (vLLM 0.8.3 on 4 x A100 "
         "40GB: 'total_gpu_memory (39.38GiB)')",
         nvlink=True,
+        compute_capability=(8, 0),
     ),
     GPU(
         "a100-80gb",
@@ -154,6 +163,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
         nvlink=True,
+        compute_capability=(8, 0),
     ),
     GPU(
         "h100-80gb",
@@ -168,6 +178,7 @@ CATALOGUE: tuple[GPU, ...] = (
         cuda_source="https://github.com/vllm-project/vllm/issues/17891 and vLLM V1 logs: "
         "'total_gpu_memory (79.19GiB)' (79.22 GiB under older drivers: vLLM PR #10511)",
         nvlink=True,
+        compute_capability=(9, 0),
     ),
     GPU(
         "h200",
@@ -183,6 +194,7 @@ CATALOGUE: tuple[GPU, ...] = (
             "https://github.com/vllm-project/vllm/issues/10702 (vLLM: 'total_gpu_memory=139.72GiB')"
         ),
         nvlink=True,
+        compute_capability=(9, 0),
     ),
     GPU(
         "l4",
@@ -194,6 +206,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "public nvidia-smi printouts of an L4: '23034MiB' (ECC on)",
         note="no CUDA total (vLLM's total_gpu_memory) is catalogued: a serving plan budgets "
         "from nvidia-smi's total, which is a few hundred MiB above what CUDA reports",
+        compute_capability=(8, 9),
     ),
     GPU(
         "t4",
@@ -203,6 +216,7 @@ CATALOGUE: tuple[GPU, ...] = (
         15360 * MiB,
         "https://www.nvidia.com/en-us/data-center/tesla-t4/ (GPU memory: 16 GB GDDR6)",
         "nvidia-smi on a T4 (Colab and cloud printouts): '15360MiB' (ECC on)",
+        compute_capability=(7, 5),
     ),
     GPU(
         "v100-16gb",
@@ -213,6 +227,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://images.nvidia.com/content/technologies/volta/pdf/"
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
         nvlink=True,
+        compute_capability=(7, 0),
     ),
     GPU(
         "v100-32gb",
@@ -223,6 +238,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://images.nvidia.com/content/technologies/volta/pdf/"
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
         nvlink=True,
+        compute_capability=(7, 0),
     ),
     GPU(
         "mi250x",
@@ -253,6 +269,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: 1.4 TB of HBM3e for 8 GPUs = "
         "180 GB each)",
         nvlink=True,
+        compute_capability=(10, 0),
     ),
     GPU(
         "gb200",
@@ -267,6 +284,7 @@ CATALOGUE: tuple[GPU, ...] = (
             "counted"
         ),
         nvlink=True,
+        compute_capability=(10, 0),
     ),
     GPU(
         "rtx-a6000",
@@ -278,6 +296,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "with ECC)",
         note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout "
         "was found; the capacity is the nominal 48 GiB, an upper bound",
+        compute_capability=(8, 6),
     ),
     GPU(
         "rtx6000-ada",
@@ -289,6 +308,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "with ECC)",
         note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout "
         "was found; the capacity is the nominal 48 GiB, an upper bound",
+        compute_capability=(8, 9),
     ),
     GPU(
         "l40s",
@@ -300,6 +320,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://github.com/akash-network/provider-configs/pull/99 (nvidia-smi "
         "--query-gpu=name,...,memory.total: 'NVIDIA L40S, 595.71.05, 46068 MiB'; ECC on)",
         note="no CUDA total is catalogued: a serving plan budgets from nvidia-smi's total",
+        compute_capability=(8, 9),
     ),
     GPU(
         "a40",
@@ -311,6 +332,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "https://github.com/guoqingbao/Lvllm/issues/35 ('NVIDIA A40，显存大小46068MiB', with a "
         "vLLM log; ECC on)",
         note="no CUDA total is catalogued: a serving plan budgets from nvidia-smi's total",
+        compute_capability=(8, 6),
     ),
     GPU(
         "h100-pcie",
@@ -322,6 +344,7 @@ CATALOGUE: tuple[GPU, ...] = (
         note="the reported total (nvidia-smi, CUDA) is not catalogued: no published printout of "
         "the PCIe card was found (the SXM part's is 81,559 MiB); the capacity is the nominal "
         "80 GiB, an upper bound",
+        compute_capability=(9, 0),
     ),
     GPU(
         "h100-nvl",
@@ -335,6 +358,7 @@ CATALOGUE: tuple[GPU, ...] = (
         "bytes (93.1 GiB) of dedicated memory from the driver "
         "(https://github.com/fastfetch-cli/fastfetch/issues/1658), below the nominal 94 GiB",
         nvlink=True,
+        compute_capability=(9, 0),
     ),
     GPU(
         "h20",
@@ -347,6 +371,7 @@ CATALOGUE: tuple[GPU, ...] = (
         note="the nominal 96 GB is a user's statement, not a datasheet; no nvidia-smi or CUDA "
         "total is catalogued",
         nvlink=True,
+        compute_capability=(9, 0),
     ),
     GPU(
         "mi325x",

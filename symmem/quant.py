@@ -38,6 +38,10 @@ class Quant:
     ``double_quant_group_bytes``: bytes per group with double quantization (QLoRA), or
     None when it does not apply.  ``routers``: whether the format replaces MoE routers
     (bitsandbytes replaces every ``nn.Linear`` but the head; the others keep routers).
+    ``experts_only``: the format replaces only MoE expert matrices (MXFP4: gpt-oss's
+    ``modules_to_not_convert`` keeps attention, routers, embeddings and head in bf16, and
+    vLLM's ``Mxfp4Config`` gives every ``LinearBase`` the unquantized method and only
+    ``FusedMoE`` the MXFP4 one: vllm/model_executor/layers/quantization/mxfp4.py).
     """
 
     name: str
@@ -50,6 +54,7 @@ class Quant:
     input_bytes: sympy.Rational = sympy.Integer(0)
     tensor_bytes: sympy.Rational = sympy.Integer(0)
     routers: bool = True
+    experts_only: bool = False
     #: one line for listings
     summary: str = ""
 
@@ -263,8 +268,11 @@ REGISTRY: tuple[Quant, ...] = (
         None,
         "OCP Microscaling Formats (MX) v1.0: FP4 E2M1 values, one 8-bit E8M0 scale per block of "
         "32; gpt-oss checkpoints store *_blocks uint8 [..., in/32, 16] and *_scales uint8 "
-        "[..., in/32] (transformers integrations/mxfp4.py)",
+        "[..., in/32] (transformers integrations/mxfp4.py); only the MoE experts (gpt-oss "
+        "modules_to_not_convert: self_attn, router, embed_tokens, lm_head; vLLM Mxfp4Config "
+        "quantizes FusedMoE only)",
         routers=False,
+        experts_only=True,
         summary="MXFP4 (gpt-oss): 4-bit values, one 8-bit scale per 32",
     ),
     Quant(

@@ -182,6 +182,42 @@ LOGS = (
         # prediction is 37% above the logged blocks (docs/serving.md); weights are pinned
         predict=False,
     ),
+    Log(
+        "gpt-oss-20b (MXFP4 MoE, sliding + full), A100 80GB, utilization 0.65 (V1 v0.19.0)",
+        "https://myoceane.fr/index.php/ai-vllm-a100-gemma-4/ (2026-04-18: 'vllm serve "
+        "openai/gpt-oss-20b --port 10000 --max-model-len 131072 --gpu-memory-utilization 0.65', "
+        "'version 0.19.0', 'Model loading took 13.72 GiB memory', 'Available KV cache memory: "
+        "36.56 GiB'; an A100 (compute capability 8.0): vLLM's Marlin MXFP4 kernel)",
+        "gpt-oss-20b.json",
+        # the A100 80GB's CUDA total is not catalogued: its nominal 80 GiB is the budget (an
+        # upper bound, about 0.5 GiB above CUDA's total)
+        ServingOptions(gpu="a100-80gb", max_model_len=131072, gpu_memory_utilization=0.65),
+        weights=13.72,
+        available=36.56,
+    ),
+    Log(
+        "gpt-oss-20b (MXFP4 MoE), RTX 3090, vllm/vllm-openai:gptoss image (Aug 2025)",
+        "https://github.com/vllm-project/vllm/issues/22331 (comment 2025-08-11, GilbertKrantz: "
+        "'--model openai/gpt-oss-20b' on a single RTX 3090 with "
+        "VLLM_ATTENTION_BACKEND=TRITON_ATTN_VLLM_V1, 'Model loading took 12.8848 GiB')",
+        "gpt-oss-20b.json",
+        # the log names no MoE kernel and shows no Marlin FP4 warning (vLLM 0.10.1 logs one,
+        # issue #23278): the experts in the checkpoint's layout, vLLM's Triton path (no padding)
+        ServingOptions(gpu="rtx3090", max_model_len=8192, mxfp4_backend="triton"),
+        weights=12.8848,
+        predict=False,
+    ),
+    Log(
+        "gpt-oss-120b (MXFP4 MoE), H100, Marlin MXFP4 kernel (V1 v0.10.1)",
+        "https://github.com/vllm-project/vllm/issues/23278 (2025-08-20: 'marlin_utils_fp4.py:196] "
+        "Your GPU does not have native support for FP4 computation ... Weight-only FP4 "
+        "compression will be used leveraging the Marlin kernel', 'Model loading took 65.9651 "
+        "GiB'; 'Available KV cache memory: -2.14 GiB' with settings the excerpt does not show)",
+        "gpt-oss-120b.json",
+        ServingOptions(gpu="h100", max_model_len=8192, mxfp4_backend="marlin"),
+        weights=65.9651,
+        predict=False,
+    ),
 )
 
 
@@ -207,6 +243,19 @@ def test_kv_tokens_predicted(log: Log, models: dict[str, symmem.Model]) -> None:
     assert abs(p.kv_tokens / log.tokens - 1) <= 0.05, (p.kv_tokens, log.tokens)
     if log.starts is not None:
         assert p.starts is log.starts
+
+
+@pytest.mark.parametrize(
+    "log",
+    [c for c in LOGS if c.tokens is None and c.available is not None and c.predict],
+    ids=lambda c: c.name,
+)
+def test_kv_memory_predicted(log: Log, models: dict[str, symmem.Model]) -> None:
+    # a log that prints its KV memory but not its tokens: the memory within 5% (tokens are that
+    # memory over the same pages, so the same bound)
+    p = plan(models[log.config], log.options)
+    assert log.available is not None
+    assert abs(p.kv_cache_bytes / gib(log.available) - 1) <= 0.05, (p.kv_cache_bytes / GiB,)
 
 
 @pytest.mark.parametrize(
@@ -463,3 +512,52 @@ def test_prefill_chunk_caps_the_inference_transient() -> None:
     b = moe.memory("infer", precision="bf16", prefill_chunk=8192).transient.evaluate()
     logits = 8 * 32000 * 2
     assert (b - logits) == 2 * (a - logits)
+
+
+# ------------------------------------------------------------------ MXFP4 as vLLM loads it
+
+
+def _gpt_oss_20b_bytes(hidden: int, inter: int) -> int:
+    """gpt-oss-20b's weights by hand, with the experts' hidden and intermediate widths as the
+    MoE kernel holds them (vllm mxfp4.py ``create_weights``): w13 uint8 [E, 2 x inter,
+    hidden / 2] + e8m0 scales [E, 2 x inter, hidden / 32] + bf16 bias [E, 2 x inter]; w2
+    [E, hidden, inter / 2] + scales [E, hidden, inter / 32] + bias [E, hidden].  Everything
+    else bf16 (Mxfp4Config gives every linear the unquantized method): attention with biases
+    (64 heads x 64, 8 kv heads) and 64 sinks, two norms, the router with its bias; embedding
+    and head untied, the final norm."""
+    h, e, layers, vocab = 2880, 32, 24, 201088
+    q, kv = 64 * 64, 8 * 64
+    attn = (h * q + q + 2 * (h * kv + kv) + q * h + h + 64) * 2
+    norms, router = 2 * h * 2, (e * h + e) * 2
+    w13 = e * 2 * inter * (hidden // 2 + hidden // 32) + e * 2 * inter * 2
+    w2 = e * hidden * (inter // 2 + inter // 32) + e * hidden * 2
+    return 2 * vocab * h * 2 + h * 2 + layers * (attn + norms + router + w13 + w2)
+
+
+def test_mxfp4_experts_only_and_marlin_padding() -> None:
+    m = symmem.load(HF + "gpt-oss-20b.json")
+    triton = plan(m, ServingOptions(gpu="h100", max_model_len=8192, mxfp4_backend="triton"))
+    assert triton.weights_bytes == _gpt_oss_20b_bytes(2880, 2880)
+    # Marlin: hidden round_up(2880, 256) = 3072, intermediate round_up(2880, 128) = 2944
+    marlin = plan(m, ServingOptions(gpu="h100", max_model_len=8192, mxfp4_backend="marlin"))
+    assert marlin.weights_bytes == _gpt_oss_20b_bytes(3072, 2944)
+
+
+def test_mxfp4_backend_by_compute_capability() -> None:
+    # vllm mxfp4.py get_mxfp4_backend: Marlin below 9.0, Triton on 9.0, FlashInfer on 10.x
+    m = symmem.load(HF + "gpt-oss-20b.json")
+    got = {
+        g: plan(m, ServingOptions(gpu=g, max_model_len=4096)).settings["mxfp4_backend"].value
+        for g in ("a100-80gb", "l4", "h100", "b200")
+    }
+    assert got == {"a100-80gb": "marlin", "l4": "marlin", "h100": "triton", "b200": "flashinfer"}
+    with pytest.raises(OptionError, match="MXFP4 backend"):
+        ServingOptions(mxfp4_backend="cutlass")
+
+
+def test_sinks_run_fused_in_the_engine() -> None:
+    # gpt-oss's sinks make transformers run eager attention (s x s scores); vLLM's kernels take
+    # the sinks as an argument: the forward of 8192 tokens holds no 64 x 8192^2 scores
+    m = symmem.load(HF + "gpt-oss-20b.json")
+    p = plan(m, ServingOptions(gpu="h100", max_model_len=8192))
+    assert p.activation_peak_bytes < 64 * 8192 * 8192 * 2

@@ -12,6 +12,7 @@ from symmem.errors import OptionError
 from symmem.model import Model
 from symmem.serving import ENGINES, ServingOptions, ServingPlan, facts_of, plan, smallest_tp
 from symmem.serving.common import KV_DTYPES
+from symmem.serving.result import MXFP4_BACKENDS
 from symmem.units import format_bytes, parse_bytes
 
 FOR = ("max-model-len", "tp", "concurrency")
@@ -82,6 +83,14 @@ def serving(
             "--kv-cache-memory", help="vLLM's --kv-cache-memory: KV bytes per GPU, not profiled."
         ),
     ] = None,
+    mxfp4_backend: Annotated[
+        str | None,
+        typer.Option(
+            "--mxfp4-backend",
+            help=f"vLLM's MXFP4 MoE kernel: {', '.join(MXFP4_BACKENDS)} (default: vLLM's for the "
+            "GPU).",
+        ),
+    ] = None,
     for_: Annotated[str | None, typer.Option("--for", help=f"Answer: {', '.join(FOR)}.")] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -107,6 +116,7 @@ def serving(
             non_torch_bytes=_size(non_torch, "non-torch memory"),
             cuda_graph_bytes=_size(cuda_graph_memory, "CUDA-graph memory"),
             kv_cache_memory=_size(kv_cache_memory, "KV-cache memory"),
+            mxfp4_backend=mxfp4_backend,
         )
         answer: dict[str, int | float] = {}
         if for_ == "tp":

@@ -89,7 +89,12 @@ def format_of(q: dict[str, Any]) -> tuple[str | None, int | None, list[str], str
             return "fp8-block", None, [], "weight_block_size [128, 128]"
         return None, None, [], f"fp8 with weight_block_size {block} is not a format symmem knows"
     if method == "mxfp4":
-        return "mxfp4", None, [], "modules_to_not_convert is not read: every linear but the head"
+        return (
+            "mxfp4",
+            None,
+            [],
+            "the MoE experts (the format's rule: attention, routers, head 16-bit)",
+        )
     if method == "compressed-tensors":
         return _compressed(q)
     return None, None, [], f"quant_method {method!r} is not a format symmem knows"

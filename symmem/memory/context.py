@@ -150,13 +150,15 @@ class Build:
     def quantized(self, place: Place, t: ParamTensor) -> bool:
         """Weight-only quantization replaces the nn.Linear matrices, not the output head
         (transformers' ``get_keys_to_not_convert`` keeps the output embedding in high precision),
-        nor MoE routers for the formats that keep them (:attr:`symmem.quant.Quant.routers`)."""
+        nor MoE routers for the formats that keep them (:attr:`symmem.quant.Quant.routers`);
+        only the experts' matrices for the formats that say so (``experts_only``: MXFP4)."""
         q = self.quant
         return (
             q is not None
             and t.matmul
             and place.node.path != self.head
             and (q.routers or not t.router)
+            and (not q.experts_only or t.active is not None)
         )
 
     def fp8_keeps_16bit(self, place: Place, t: ParamTensor) -> bool:

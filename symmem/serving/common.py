@@ -215,8 +215,81 @@ def workload(model: Model, tokens: int) -> Model:
     return model.with_values(sets)
 
 
+def expert_padding(
+    place: Any, model: Model, *, tp: int, quant: str | None, dtype: str, pad: tuple[int, int]
+) -> Fraction:
+    """Bytes per GPU that an engine's MoE kernel adds to one instance of ``place``'s experts by
+    padding their matrices: the hidden width up to a multiple of ``pad[0]``, each rank's slice
+    of the intermediate width up to a multiple of ``pad[1]`` (vLLM ``Mxfp4MoEMethod.
+    create_weights``, vllm/model_executor/layers/quantization/mxfp4.py: the Marlin MoE kernel
+    needs ``n % 256 == 0`` and ``k % 128 == 0``, so ``hidden_size = round_up(hidden, 256)``,
+    ``intermediate_size_per_partition = round_up(intermediate / tp, 128)``).
+
+    FusedMoE holds the experts as ``w13`` (the up and gate projections, column-parallel:
+    ``[2 x intermediate / tp, hidden]``) and ``w2`` (the down projection, row-parallel:
+    ``[hidden, intermediate / tp]``), biases alike; a layer lists its experts' matrices in
+    that order, the down projection last (the one back to the layer's width).  0 for a place
+    without experts (tensors with ``active`` copies)."""
+    from symmem.precision import DTYPE_BYTES
+    from symmem.quant import QUANTS
+
+    experts = [t for t in place.node.layer.tensors() if t.active is not None]
+    if not experts:
+        return Fraction(0)
+    fmt = QUANTS.get(quant) if quant else None
+
+    def num(e: Any) -> int:
+        v = _number(model.quantity(e), "an expert's shape")
+        return int(v)
+
+    def up(n: int, k: int) -> int:
+        return -(-n // k) * k
+
+    mats = [t for t in experts if t.matmul]
+    biases = [t for t in experts if not t.matmul]
+    hidden_pad, inter_pad = pad
+    delta = Fraction(0)
+    for group in (mats, biases):
+        for i, t in enumerate(group):
+            down = i == len(group) - 1
+            dims = [num(d) for d in t.shape]
+            copies = num(t.copies)
+            padded: list[int]
+            current: list[int]
+            if len(dims) == 2:  # [out, in]
+                h, inter = (dims[0], dims[1]) if down else (dims[1], dims[0])
+                now_inter = inter // tp if t.tp_split else inter
+                padded_inter = up(inter // tp, inter_pad)
+                padded = (
+                    [up(h, hidden_pad), padded_inter] if down else [padded_inter, up(h, hidden_pad)]
+                )
+                current = [h, now_inter] if down else [now_inter, h]
+            else:  # a bias: [out]
+                d = dims[0]
+                now = d if down or not t.tp_split else d // tp
+                padded = [up(d, hidden_pad) if down else up(d // tp, inter_pad)]
+                current = [now]
+            if t.matmul and fmt is not None:
+                new = fmt.matrix_bytes(sympy.Integer(padded[0]), sympy.Integer(padded[1]), copies)
+                old = fmt.matrix_bytes(sympy.Integer(current[0]), sympy.Integer(current[1]), copies)
+                delta += Fraction(str(sympy.Rational(new - old)))
+            else:
+                size = int(DTYPE_BYTES[dtype])
+                n_new = copies * int(sympy.prod(padded))
+                n_old = copies * int(sympy.prod(current))
+                delta += (n_new - n_old) * size
+    return delta
+
+
 def layout(
-    model: Model, *, tp: int, weight_dtype: str, kv_dtype: str, quant: str | None, group: int | None
+    model: Model,
+    *,
+    tp: int,
+    weight_dtype: str,
+    kv_dtype: str,
+    quant: str | None,
+    group: int | None,
+    expert_pad: tuple[int, int] | None = None,
 ) -> Layout:
     """The weights and attention layers per GPU under ``tp`` (no pipeline yet).
 
@@ -266,6 +339,10 @@ def layout(
         weights = sum(
             (_number(m.quantity(r.weights), "weights") for _, r in body[path]), Fraction(0)
         )
+        if expert_pad is not None:
+            for p, _ in body[path]:
+                one = expert_padding(p, m, tp=tp, quant=quant, dtype=weight_dtype, pad=expert_pad)
+                weights += one * _number(m.quantity(p.mult), "a repeat count")
         attn = []
         for p, r in body[path]:
             kv = _number(m.quantity(r.kv_cache), "the KV cache")
@@ -321,7 +398,13 @@ def stages(lay: Layout, pp: int) -> list[Stage]:
 def forward_peak(model: Model, *, tokens: int, tp: int, dtype: str) -> int:
     """The working set of one forward over ``tokens`` tokens on one GPU: the memory model's
     inference transient (the largest layer's intermediates at ``tokens`` tokens, MoE layers
-    routing those tokens; docs/memory.md) at ``batch = 1, seq_len = tokens``."""
+    routing those tokens; docs/memory.md) at ``batch = 1, seq_len = tokens``.
+
+    Attention as the engines run it: fused kernels that never hold the ``s x s`` scores
+    (vLLM's attention backends, vllm/v1/attention/backends/flash_attn.py and
+    triton_attn.py, which take gpt-oss's sinks as a kernel argument; SGLang's and
+    TensorRT-LLM's likewise), so ``attention = flash`` for every layer, sinks included
+    (transformers has no sdpa path for sinks and falls back to eager; the engines do not)."""
     m = workload(model, tokens)
     opts = MemoryOptions(
         mode="infer",
@@ -329,6 +412,7 @@ def forward_peak(model: Model, *, tokens: int, tp: int, dtype: str) -> int:
         tp=tp,
         overhead=0,
         prefill_chunk=tokens,
+        attention="flash",
     )
     result = build(m.graph, m.values, opts)
     return _ceil(_number(result.transient, "the forward peak"))

@@ -8,6 +8,11 @@ from typing import Any
 from symmem.errors import OptionError
 
 ENGINES = ("vllm", "sglang", "trtllm")
+#: vLLM's MXFP4 MoE kernels (``Mxfp4Backend``), each padding the experts' matrices its own way:
+#: (hidden multiple, per-rank intermediate multiple), vllm/model_executor/layers/quantization/
+#: mxfp4.py ``Mxfp4MoEMethod.create_weights``.  Triton's swizzled layout (triton_kernels) is
+#: counted at the checkpoint's size: its padding is not modelled (docs/serving.md).
+MXFP4_BACKENDS = {"marlin": (256, 128), "triton": (1, 64), "flashinfer": (256, 256)}
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,18 @@ class ServingOptions:
     cuda_graph_bytes: int | None = None
     #: vLLM's ``--kv-cache-memory``: the KV cache's bytes per GPU, given instead of profiled
     kv_cache_memory: int | None = None
+    #: vLLM's MXFP4 MoE kernel (:data:`MXFP4_BACKENDS`); None: vLLM's choice for the GPU
+    mxfp4_backend: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise OptionError(
                 f"unknown engine '{self.engine}': valid names are {', '.join(ENGINES)}"
+            )
+        if self.mxfp4_backend is not None and self.mxfp4_backend not in MXFP4_BACKENDS:
+            raise OptionError(
+                f"unknown MXFP4 backend '{self.mxfp4_backend}': valid names are "
+                + ", ".join(MXFP4_BACKENDS)
             )
         for name in ("tp", "pp"):
             v = getattr(self, name)

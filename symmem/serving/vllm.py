@@ -48,7 +48,13 @@ from symmem.serving.common import (
     stages,
     vocab_size,
 )
-from symmem.serving.result import ServingOptions, ServingPlan, Setting, StagePlan
+from symmem.serving.result import (
+    MXFP4_BACKENDS,
+    ServingOptions,
+    ServingPlan,
+    Setting,
+    StagePlan,
+)
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
     from symmem.model import Model
@@ -142,6 +148,24 @@ def non_torch_default(o: ServingOptions) -> tuple[int, str]:
     return NON_TORCH_BYTES, "default from published logs (docs/serving.md)"
 
 
+def mxfp4_backend(o: ServingOptions) -> tuple[str, str]:
+    """vLLM's MXFP4 MoE kernel on this GPU (``get_mxfp4_backend``,
+    vllm/model_executor/layers/quantization/mxfp4.py, read at commit 007d5005): FlashInfer on
+    Blackwell (compute capability 10.x), Triton (triton_kernels) on 9.0 <= capability < 11.0,
+    Marlin (weight-only FP4) elsewhere.  vLLM 0.10.1 chose Marlin on an H100 as well (issue
+    #23278's log): give ``mxfp4_backend`` for such a version."""
+    if o.mxfp4_backend is not None:
+        return o.mxfp4_backend, "given"
+    cc = find_gpu(o.gpu or "h100-80gb").compute_capability
+    if cc is None:
+        return "marlin", "vLLM get_mxfp4_backend: the GPU's compute capability is not catalogued"
+    if cc[0] == 10:
+        return "flashinfer", f"vLLM get_mxfp4_backend: compute capability {cc[0]}.{cc[1]}"
+    if (9, 0) <= cc < (11, 0):
+        return "triton", f"vLLM get_mxfp4_backend: compute capability {cc[0]}.{cc[1]}"
+    return "marlin", f"vLLM get_mxfp4_backend: compute capability {cc[0]}.{cc[1]} (no FP4 units)"
+
+
 def sampler_peak(seqs: int, vocab: int, dtype: str) -> int:
     """The dummy sampler run's peak: ``seqs x vocab`` logits in the model dtype plus
     :data:`SAMPLER_FP32_COPIES` fp32 copies."""
@@ -191,7 +215,20 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     )
     settings["tp"], settings["pp"] = Setting(o.tp, "given"), Setting(o.pp, "given")
 
-    lay = layout(model, tp=o.tp, weight_dtype=dtype, kv_dtype=kv_dtype, quant=quant, group=group)
+    pad = None
+    if quant == "mxfp4":
+        backend, why_b = mxfp4_backend(o)
+        settings["mxfp4_backend"] = Setting(backend, why_b)
+        pad = MXFP4_BACKENDS[backend]
+    lay = layout(
+        model,
+        tp=o.tp,
+        weight_dtype=dtype,
+        kv_dtype=kv_dtype,
+        quant=quant,
+        group=group,
+        expert_pad=pad,
+    )
     parts = stages(lay, o.pp)
     forward = forward_peak(model, tokens=batched, tp=o.tp, dtype=dtype)
     sampler = sampler_peak(min(seqs, batched), vocab_size(model), dtype)
