@@ -44,10 +44,12 @@ MOE_TYPES = {
     "granitemoe",
     "phimoe",
     "gpt_oss",
+    "jamba",
 }
 #: model types with one published config here so far (every other type has two or more)
 SINGLE_CONFIG = {"olmoe", "gemma3_text", "gptj", "cohere2", "glm", "phimoe", "smollm3"}
 SINGLE_CONFIG |= {"seed_oss", "helium", "ernie4_5"}
+SINGLE_CONFIG |= {"mamba2", "falcon_mamba", "jamba"}
 
 
 def fields(path: Path) -> dict[str, Any]:
