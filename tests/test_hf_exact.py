@@ -45,6 +45,7 @@ MOE_TYPES = {
     "phimoe",
     "gpt_oss",
     "jamba",
+    "llama4_text",
 }
 #: model types with one published config here so far (every other type has two or more)
 SINGLE_CONFIG = {"olmoe", "gemma3_text", "gptj", "cohere2", "glm", "phimoe", "smollm3"}

@@ -107,3 +107,43 @@ def test_state_cache_equals_transformers(stem: str) -> None:
         assert sym.memory("infer", precision="fp32").kv_cache.evaluate() == measured, (b, s)
         seen.append(measured)
     assert seen[0] > 0
+
+
+def test_llama4_chunked_and_full_kv_cache_equals_transformers() -> None:
+    """Llama 4 text at 8 layers (chunk 4 tokens, a full-attention layer every 4th, MoE every
+    other layer): transformers' cache keeps a chunked layer in its sliding-window layer.
+    As for every sliding window (tests/test_hf_cache.py, docs/import.md), symmem holds
+    min(s, window) tokens there, the cache returned between steps window - 1: one token
+    per chunked layer more once s >= window."""
+    cfg = json.loads((DATA / "llama-4-scout-17b-16e-instruct-text.json").read_text())
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    cfg.update(
+        hidden_size=64,
+        head_dim=16,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=32,
+        intermediate_size_mlp=48,
+        num_local_experts=4,
+        interleave_moe_layer_step=2,
+        vocab_size=64,
+        num_hidden_layers=8,
+        attention_chunk_size=4,
+    )
+    model = _model(cfg)
+    text = config_text_to_mem(json.dumps(cfg), "config.json")
+    per_token = 2 * 2 * 16 * 4  # keys and values, 2 kv heads of 16, fp32
+    for s in (3, 10):
+        with torch.no_grad():
+            out = model(torch.randint(0, 64, (1, s)), use_cache=True)
+        measured = _cache_bytes(out.past_key_values)
+        chunked = sum(
+            type(x).__name__ == "DynamicSlidingWindowLayer" for x in out.past_key_values.layers
+        )
+        assert chunked == 6  # layers 3 and 7 have no RoPE: full attention
+        full_tokens = 2 * s
+        held = min(s, 4) if s < 4 else 3
+        assert measured == per_token * (full_tokens + chunked * held)  # hand count
+        sym = symmem.parse(text, set_values={"batch": 1, "seq_len": s})
+        extra = chunked * per_token if s >= 4 else 0
+        assert sym.memory("infer", precision="fp32").kv_cache.evaluate() == measured + extra
