@@ -137,9 +137,7 @@ def build_decoder(
     d = layout.hidden
     window_sym = None
     if any(windows):
-        window_sym = w.sym(
-            window_key, c.int(window_key), "KV cache holds at most this many tokens"
-        )
+        window_sym = w.sym(window_key, c.int(window_key), "KV cache holds at most this many tokens")
     names: dict[tuple[str, bool], str] = {}
     distinct = sorted(
         set(zip(layer_ffn, windows, strict=True)), key=lambda k: (list(ffns).index(k[0]), k[1])

@@ -125,13 +125,14 @@ class Mamba(Layer):
         in bf16 / fp16 x_proj's output is no longer kept, but its fp32 copy (T (R + 2N)),
         the three inverse RMS and the normalised dt and C cast back (T (R + N)) are (B is
         read through its fp32 copy).  A weighted norm (Jamba) also keeps the cast
-        normalised dt, B, C that its weight multiplies (T (R + 2N)).  Measured with saved_tensors_hooks against transformers 5.x's
-        MambaMixer (tests/layers/test_mamba.py).
+        normalised dt, B, C that its weight multiplies (T (R + 2N)).  Measured with
+        saved_tensors_hooks against transformers 5.x's MambaMixer, FalconMambaMixer and
+        JambaMambaMixer (tests/layers/test_mamba.py).
         """
         t = tokens(shape)
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         b = t / s
-        i, n, k, r = self.d_inner, self.d_state, self.d_conv, self.rank
+        i, n, k = self.d_inner, self.d_state, self.d_conv
         low = low_precision(policy)
         state = b * i * n
         out = [

@@ -134,7 +134,9 @@ def _normed_mixer(family: str) -> Any:
 
 @pytest.mark.parametrize(("b", "s"), [(1, 7), (2, 5), (3, 2)])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize(("family", "norm"), [("falcon_mamba", "weightless"), ("jamba", "weighted")])
+@pytest.mark.parametrize(
+    ("family", "norm"), [("falcon_mamba", "weightless"), ("jamba", "weighted")]
+)
 def test_saved_bytes_equal_transformers_normed_mixers(
     b: int, s: int, dtype: str, family: str, norm: str
 ) -> None:

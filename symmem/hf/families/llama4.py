@@ -10,8 +10,7 @@ sliding-window cache layer, at most the chunk size of tokens)."""
 from __future__ import annotations
 
 from symmem.hf.config import HFConfig
-from symmem.hf.decoder import build_decoder, gqa_attention
-from symmem.hf.decoder import Layout
+from symmem.hf.decoder import Layout, build_decoder, gqa_attention
 from symmem.hf.fields import core_sizes, rope_note
 from symmem.hf.registry import register
 from symmem.hf.writer import MemWriter, call
