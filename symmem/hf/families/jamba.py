@@ -30,8 +30,10 @@ def jamba(c: HFConfig) -> MemWriter:
     kv = kv_heads(c, w, heads, 8)
     if c.act("hidden_act", "silu") != "silu":
         raise c.unsupported("hidden_act", "Jamba's Mamba mixer is modelled with SiLU")
-    attn_period, attn_offset = c.int("attn_layer_period", 8), c.int("attn_layer_offset", 4)
-    moe_period, moe_offset = c.int("expert_layer_period", 2), c.int("expert_layer_offset", 1)
+    attn_period = c.int("attn_layer_period", 8)
+    attn_offset = c.int("attn_layer_offset", 4, minimum=0)
+    moe_period = c.int("expert_layer_period", 2)
+    moe_offset = c.int("expert_layer_offset", 1, minimum=0)
     experts = c.int("num_experts", 16)
     mixers = ["attention" if i % attn_period == attn_offset else "mamba" for i in range(n)]
     ffns = ["moe" if i % moe_period == moe_offset and experts > 1 else "dense" for i in range(n)]

@@ -29,7 +29,8 @@ def llama4_text(c: HFConfig) -> MemWriter:
     moe_layers = c.raw("moe_layers", None)
     moe_at = set(range(step - 1, n, step) if moe_layers is None else moe_layers)
     kinds = ["moe" if i in moe_at else "dense" for i in range(n)]
-    chunk = c.raw("attention_chunk_size", 8192)
+    # an explicit null turns chunking off (every layer attends to the whole context)
+    chunk = c.opt_int("attention_chunk_size", 8192)
     windows = [bool(r) and chunk is not None for r in rope_layers]
     act = c.act("hidden_act", "silu")
     ffns: dict[str, str] = {}

@@ -23,12 +23,14 @@ def mamba_mixer(c: HFConfig, w: MemWriter, prefix: str = "", bc_norm: str = "non
         | {"rank": "mamba_dt_rank"}
     )
     expand = c.int(keys["expand"], 2)
-    # the config classes set intermediate_size = int(expand * hidden_size) whatever the file says
-    inner = w.sym(
-        "mamba_intermediate_size" if prefix else "intermediate_size",
-        expand * hidden,
-        f"{keys['expand']} ({expand}) x hidden_size",
-    )
+    width, why = expand * hidden, f"{keys['expand']} ({expand}) x hidden_size"
+    # MambaMixer / FalconMambaMixer read config.intermediate_size, which the config class sets
+    # to expand x hidden_size unless the file gives one (transformers 5.x keeps the file's);
+    # Jamba's mixer always takes mamba_expand x hidden_size
+    if not prefix and c.has("intermediate_size") and c.int("intermediate_size") != width:
+        width = c.int("intermediate_size")
+        why = f"from the file (the config class keeps it over {why})"
+    inner = w.sym("mamba_intermediate_size" if prefix else "intermediate_size", width, why)
     n = w.sym(keys["state"], c.int(keys["state"], 16))
     k = w.sym(keys["conv"], c.int(keys["conv"], 4))
     rank = c.raw(keys["rank"], "auto")
