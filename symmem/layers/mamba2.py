@@ -73,18 +73,21 @@ class Mamba2(Layer):
     def tensors(self) -> list[ParamTensor]:
         d, i, h, k, c = self.d_model, self.d_inner, self.n_heads, self.d_conv, self.conv_dim
         one = sympy.Integer(1)
-        out = [ParamTensor("in_proj.weight", (i + c + h, d), matmul=True)]
+        # tensor parallelism splits heads and groups (Megatron-LM's MambaMixer: n_groups and
+        # n_heads divisible by tp): every per-channel tensor, in_proj by rows, out_proj by
+        # columns; out_proj's bias is whole
+        out = [ParamTensor("in_proj.weight", (i + c + h, d), matmul=True, tp_split=True)]
         if self.bias:
-            out.append(ParamTensor("in_proj.bias", (i + c + h,)))
-        out.append(ParamTensor("conv1d.weight", (c, one, k)))
+            out.append(ParamTensor("in_proj.bias", (i + c + h,), tp_split=True))
+        out.append(ParamTensor("conv1d.weight", (c, one, k), tp_split=True))
         if self.conv_bias:
-            out.append(ParamTensor("conv1d.bias", (c,)))
+            out.append(ParamTensor("conv1d.bias", (c,), tp_split=True))
         out += [
-            ParamTensor("dt_bias", (h,)),
-            ParamTensor("A_log", (h,)),
-            ParamTensor("D", (h,)),
-            ParamTensor("norm.weight", (i,)),
-            ParamTensor("out_proj.weight", (d, i), matmul=True),
+            ParamTensor("dt_bias", (h,), tp_split=True),
+            ParamTensor("A_log", (h,), tp_split=True),
+            ParamTensor("D", (h,), tp_split=True),
+            ParamTensor("norm.weight", (i,), tp_split=True),
+            ParamTensor("out_proj.weight", (d, i), matmul=True, tp_split=True),
         ]
         if self.bias:
             out.append(ParamTensor("out_proj.bias", (d,)))
@@ -127,29 +130,29 @@ class Mamba2(Layer):
         state = b * i * n
         out = [
             Saved("input", prod(shape), "act", "input"),
-            Saved("in_proj.out", t * (i + c + h), "act"),
-            Saved("conv1d.out", b * c * (s + k - 1), "act"),
-            Saved("silu.out", t * c, "act"),
-            Saved("dt_biased", t * h, "act"),
-            Saved("dt", t * h, "act"),
-            Saved("dt_x", t * i, "act"),
-            Saved("B_heads", t * h * n, "act"),
-            Saved("C_heads", t * h * n, "act"),
-            Saved("normed", t * i, "act"),
-            Saved("out_proj.input", t * i, "act"),
-            Saved("exp_A_log", h, "fp32", small=True),
-            Saved("A", h, "fp32", small=True),
-            Saved("dA", t * h, "fp32"),
-            Saved("scan_plus_skip", t * i, "fp32"),
-            Saved("gate.silu", t * i, "fp32"),
-            Saved("gated", t * i, "fp32"),
-            Saved("rsqrt", t * g, "fp32"),
-            Saved("states", (s if low else s + 1) * state, "fp32"),
+            Saved("in_proj.out", t * (i + c + h), "act", tp_split=True),
+            Saved("conv1d.out", b * c * (s + k - 1), "act", tp_split=True),
+            Saved("silu.out", t * c, "act", tp_split=True),
+            Saved("dt_biased", t * h, "act", tp_split=True),
+            Saved("dt", t * h, "act", tp_split=True),
+            Saved("dt_x", t * i, "act", tp_split=True),
+            Saved("B_heads", t * h * n, "act", tp_split=True),
+            Saved("C_heads", t * h * n, "act", tp_split=True),
+            Saved("normed", t * i, "act", tp_split=True),
+            Saved("out_proj.input", t * i, "act", tp_split=True),
+            Saved("exp_A_log", h, "fp32", tp_split=True, small=True),
+            Saved("A", h, "fp32", tp_split=True, small=True),
+            Saved("dA", t * h, "fp32", tp_split=True),
+            Saved("scan_plus_skip", t * i, "fp32", tp_split=True),
+            Saved("gate.silu", t * i, "fp32", tp_split=True),
+            Saved("gated", t * i, "fp32", tp_split=True),
+            Saved("rsqrt", t * g, "fp32", tp_split=True),
+            Saved("states", (s if low else s + 1) * state, "fp32", tp_split=True),
         ]
         if low:
             out += [
-                Saved("states_cast", s * state, "act"),
-                Saved("gate_fp32", t * i, "fp32"),
+                Saved("states_cast", s * state, "act", tp_split=True),
+                Saved("gate_fp32", t * i, "fp32", tp_split=True),
             ]
         return out
 
@@ -159,8 +162,14 @@ class Mamba2(Layer):
         b = tokens(shape) / shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         return b * (self.conv_dim * self.d_conv + self.d_inner * self.d_state)
 
+    def kv_cache_split(self, tp: sympy.Expr) -> sympy.Expr:
+        return tp  # heads and groups split over tensor-parallel ranks
+
     def attends(self) -> str | None:
         return "causal"  # mixes the sequence causally: generated token by token
+
+    def parallel_sizes(self) -> dict[str, sympy.Expr]:
+        return {"tp": self.n_groups}
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_mamba2 import TorchMamba2
