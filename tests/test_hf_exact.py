@@ -44,10 +44,13 @@ MOE_TYPES = {
     "granitemoe",
     "phimoe",
     "gpt_oss",
+    "jamba",
+    "llama4_text",
 }
 #: model types with one published config here so far (every other type has two or more)
 SINGLE_CONFIG = {"olmoe", "gemma3_text", "gptj", "cohere2", "glm", "phimoe", "smollm3"}
 SINGLE_CONFIG |= {"seed_oss", "helium", "ernie4_5"}
+SINGLE_CONFIG |= {"mamba2", "falcon_mamba", "jamba"}
 
 
 def fields(path: Path) -> dict[str, Any]:
@@ -218,6 +221,25 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ),
     ("deepseek-v3", {"q_lora_rank": None, "first_k_dense_replace": 2, "n_shared_experts": 2}),
     ("deepseek-v3", {"n_shared_experts": 0, "first_k_dense_replace": 0}),
+    ("mamba-codestral-7b-v0.1", {"n_groups": 1, "use_bias": True, "use_conv_bias": False}),
+    ("mamba-codestral-7b-v0.1", {"num_heads": 64, "head_dim": 128, "tie_word_embeddings": True}),
+    ("falcon-mamba-7b", {"use_bias": True, "time_step_rank": "auto", "expand": 3}),
+    # transformers 5.x keeps a file's intermediate_size over expand x hidden_size
+    ("mamba-130m-hf", {"intermediate_size": 1000, "expand": 3}),
+    ("mamba-130m-hf", {"expand": 3, "tie_word_embeddings": False}),
+    (
+        "jamba-v0.1",
+        {"attn_layer_period": 2, "attn_layer_offset": 0, "expert_layer_period": 4},
+    ),
+    ("jamba-v0.1", {"mamba_proj_bias": True, "mamba_conv_bias": False, "mamba_dt_rank": "auto"}),
+    (
+        "llama-4-scout-17b-16e-instruct-text",
+        {"moe_layers": [0, 3], "no_rope_layers": [1, 0, 1, 1], "attention_bias": True},
+    ),
+    (
+        "llama-4-maverick-17b-128e-instruct-text",
+        {"attention_chunk_size": None, "num_local_experts": 8, "num_experts_per_tok": 2},
+    ),
 ]
 
 

@@ -120,6 +120,7 @@ def build_decoder(
     extra_body: Sequence[str] = (),
     prefix: tuple[str, int] | None = None,
     named: bool = False,
+    window_key: str = "sliding_window",
 ) -> None:
     """Blocks and body: embedding, the layer stack, final norm and LM head.
 
@@ -130,14 +131,13 @@ def build_decoder(
     ``_full``.  ``before_layers`` follows the embedding (learned positions,
     embedding dropout); ``extra_body`` precedes the head (DeepSeek-V3's MTP);
     ``prefix = (symbol, k)`` splits the stack after the first ``k`` layers
-    (DeepSeek's ``first_k_dense_replace``).
+    (DeepSeek's ``first_k_dense_replace``).  ``window_key`` is the config field of the
+    window (Llama 4's ``attention_chunk_size``).
     """
     d = layout.hidden
     window_sym = None
     if any(windows):
-        window_sym = w.sym(
-            "sliding_window", c.int("sliding_window"), "KV cache holds at most this many tokens"
-        )
+        window_sym = w.sym(window_key, c.int(window_key), "KV cache holds at most this many tokens")
     names: dict[tuple[str, bool], str] = {}
     distinct = sorted(
         set(zip(layer_ffn, windows, strict=True)), key=lambda k: (list(ffns).index(k[0]), k[1])

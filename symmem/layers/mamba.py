@@ -20,7 +20,7 @@ sequence: the convolution state ``I k`` and the SSM state ``I N`` (transformers'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
@@ -50,6 +50,8 @@ class Mamba(Layer):
     examples: ClassVar[tuple[Example, ...]] = (
         Example("mamba(16, 32, 4, 4, 3)", "[2, 5, 16]"),
         Example("mamba(16, 32, 4, 4, 3, bias = true, conv_bias = false)", "[1, 7, 16]"),
+        Example("mamba(16, 32, 4, 4, 3, bc_norm = weightless)", "[2, 5, 16]", "Falcon-Mamba"),
+        Example("mamba(16, 32, 4, 4, 3, bc_norm = weighted)", "[3, 2, 16]", "Jamba"),
     )
 
     d_model: Size
@@ -59,6 +61,9 @@ class Mamba(Layer):
     dt_rank: Size | None = None
     bias: bool = False
     conv_bias: bool = True
+    #: RMSNorms of dt, B and C after x_proj: Falcon-Mamba's (no weight) or Jamba's (R + 2N
+    #: weights)
+    bc_norm: Literal["none", "weightless", "weighted"] = "none"
 
     @property
     def rank(self) -> sympy.Expr:
@@ -84,6 +89,12 @@ class Mamba(Layer):
         ]
         if self.bias:
             out.append(ParamTensor("out_proj.bias", (d,)))
+        if self.bc_norm == "weighted":
+            out += [
+                ParamTensor("dt_layernorm.weight", (r,)),
+                ParamTensor("b_layernorm.weight", (n,)),
+                ParamTensor("c_layernorm.weight", (n,)),
+            ]
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -107,13 +118,21 @@ class Mamba(Layer):
         (b I N each, read by the next step and by the product with C).  In bf16 / fp16
         the loop also keeps each state cast back (b I N, s of them) and the last fp32
         state is read by nothing; B, the silu output and D are read through fp32 copies
-        (T N, T I, I).  Measured with saved_tensors_hooks against transformers 5.x's
-        MambaMixer (tests/layers/test_mamba.py).
+        (T N, T I, I).
+
+        With ``bc_norm`` (RMSNorms of dt, B and C in fp32, cast back): in fp32 the
+        normalised dt, B, C (T (R + 2N)) and three inverse RMS (T each) are kept as well;
+        in bf16 / fp16 x_proj's output is no longer kept, but its fp32 copy (T (R + 2N)),
+        the three inverse RMS and the normalised dt and C cast back (T (R + N)) are (B is
+        read through its fp32 copy).  A weighted norm (Jamba) also keeps the cast
+        normalised dt, B, C that its weight multiplies (T (R + 2N)).  Measured with
+        saved_tensors_hooks against transformers 5.x's MambaMixer, FalconMambaMixer and
+        JambaMambaMixer (tests/layers/test_mamba.py).
         """
         t = tokens(shape)
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         b = t / s
-        i, n, k, r = self.d_inner, self.d_state, self.d_conv, self.rank
+        i, n, k = self.d_inner, self.d_state, self.d_conv
         low = low_precision(policy)
         state = b * i * n
         out = [
@@ -128,7 +147,7 @@ class Mamba(Layer):
                 "act",
                 tp_split=True,
             ),
-            Saved("x_proj.out", t * (r + 2 * n), "act"),
+            *self._x_proj_out(t, low),
             Saved("dt_biased", t * i, "act", tp_split=True),
             Saved("dt", t * i, "act", tp_split=True),
             Saved("silu.out", t * i, "act", tp_split=True),
@@ -149,6 +168,26 @@ class Mamba(Layer):
                 Saved("silu.out_fp32", t * i, "fp32", tp_split=True),
                 Saved("D_fp32", i, "fp32", tp_split=True, small=True),
             ]
+        return out
+
+    def _x_proj_out(self, t: sympy.Expr, low: bool) -> list[Saved]:
+        """x_proj's output (dt, B, C) and, with ``bc_norm``, what their norms keep."""
+        r, n = self.rank, self.d_state
+        if self.bc_norm == "none":
+            return [Saved("x_proj.out", t * (r + 2 * n), "act")]
+        out = [Saved("bc_norm.rsqrt", 3 * t, "fp32", small=True)]
+        if low:
+            out += [
+                Saved("bc_norm.in_fp32", t * (r + 2 * n), "fp32"),
+                Saved("bc_norm.dt_C", t * (r + n), "act"),
+            ]
+        else:
+            out += [
+                Saved("x_proj.out", t * (r + 2 * n), "act"),
+                Saved("bc_norm.out", t * (r + 2 * n), "act"),
+            ]
+        if self.bc_norm == "weighted":
+            out.append(Saved("bc_norm.weighted", t * (r + 2 * n), "act"))
         return out
 
     def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:
@@ -178,4 +217,5 @@ class Mamba(Layer):
             ev(self.rank),
             self.bias,
             self.conv_bias,
+            self.bc_norm,
         )

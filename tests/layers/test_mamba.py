@@ -98,3 +98,84 @@ def test_state_cache_equals_transformers_and_is_constant_in_context() -> None:
         assert sym.memory("infer", precision="fp32").kv_cache.evaluate() == measured
         # hand derivation: 3 layers x b x I (32) x (k 4 + N 4) x 4 bytes
         assert measured == 3 * b * 32 * (4 + 4) * 4
+
+
+def _normed_mixer(family: str) -> Any:
+    """Falcon-Mamba's mixer (weightless RMSNorms of dt, B, C) or Jamba's (weighted)."""
+    from transformers import FalconMambaConfig, JambaConfig
+    from transformers.models.falcon_mamba.modeling_falcon_mamba import FalconMambaMixer
+    from transformers.models.jamba.modeling_jamba import JambaMambaMixer
+
+    if family == "jamba":
+        cfg = JambaConfig(
+            hidden_size=D,
+            mamba_expand=INNER // D,
+            mamba_d_state=STATE,
+            mamba_dt_rank=RANK,
+            mamba_d_conv=CONV,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+        return JambaMambaMixer(cfg, 0)
+    # FalconMambaMixer's weight init reads its norms before it makes them (transformers
+    # 5.x): build on the meta device, which skips it, then give the weights values
+    cfg = FalconMambaConfig(
+        hidden_size=D, expand=INNER // D, state_size=STATE, time_step_rank=RANK, conv_kernel=CONV
+    )
+    with torch.device("meta"):
+        mixer = FalconMambaMixer(cfg, 0)
+    mixer = mixer.to_empty(device="cpu")
+    for p in mixer.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    for b in mixer.buffers():
+        b.fill_(1.0)
+    return mixer
+
+
+@pytest.mark.parametrize(("b", "s"), [(1, 7), (2, 5), (3, 2)])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize(
+    ("family", "norm"), [("falcon_mamba", "weightless"), ("jamba", "weighted")]
+)
+def test_saved_bytes_equal_transformers_normed_mixers(
+    b: int, s: int, dtype: str, family: str, norm: str
+) -> None:
+    from symmem.check import measure_saved
+
+    transformers.logging.set_verbosity_error()
+    tdtype = torch.float32 if dtype == "fp32" else torch.bfloat16
+    torch.manual_seed(0)
+    mixer = _normed_mixer(family).train().to(tdtype)
+    x = torch.randn(b, s, D, dtype=tdtype, requires_grad=True)
+    _, seen = measure_saved(lambda: mixer(x), [*mixer.parameters(), *mixer.buffers()])
+    measured = sum(v[0] for v in seen.values())
+    text = _dsl(b, s, False, True).replace(") }", f", bc_norm = {norm}) }}")
+    m = symmem.parse(text)
+    policy = ActPolicy(device="cpu", dtype=dtype, loss="none")
+    formula = entries_bytes(saved_tensors(m.graph, policy), policy)
+    assert sympy.sympify(formula) == measured
+    assert m.params().total.evaluate() == sum(p.numel() for p in mixer.parameters())
+
+
+@pytest.mark.parametrize(("groups", "bias"), [(1, False), (2, True), (8, False)])
+def test_mamba2_parameters_equal_transformers_mixer(groups: int, bias: bool) -> None:
+    from transformers import Mamba2Config
+    from transformers.models.mamba2.modeling_mamba2 import Mamba2Mixer
+
+    cfg = Mamba2Config(
+        hidden_size=D,
+        expand=2,
+        num_heads=8,
+        head_dim=4,
+        n_groups=groups,
+        state_size=STATE,
+        conv_kernel=CONV,
+        use_bias=bias,
+        use_conv_bias=not bias,
+    )
+    with torch.device("meta"):
+        mixer = Mamba2Mixer(cfg, 0)
+    args = f"{D}, 32, {STATE}, 8, n_groups = {groups}, d_conv = {CONV}"
+    args += f", bias = {str(bias).lower()}, conv_bias = {str(not bias).lower()}"
+    m = symmem.parse(f"model m(input = [1, 4, {D}]) {{ mamba2({args}) }}\n")
+    assert m.params().total.evaluate() == sum(p.numel() for p in mixer.parameters())
