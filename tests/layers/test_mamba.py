@@ -119,11 +119,11 @@ def _normed_mixer(family: str) -> Any:
         return JambaMambaMixer(cfg, 0)
     # FalconMambaMixer's weight init reads its norms before it makes them (transformers
     # 5.x): build on the meta device, which skips it, then give the weights values
-    cfg = FalconMambaConfig(
+    falcon = FalconMambaConfig(
         hidden_size=D, expand=INNER // D, state_size=STATE, time_step_rank=RANK, conv_kernel=CONV
     )
     with torch.device("meta"):
-        mixer = FalconMambaMixer(cfg, 0)
+        mixer = FalconMambaMixer(falcon, 0)
     mixer = mixer.to_empty(device="cpu")
     for p in mixer.parameters():
         torch.nn.init.normal_(p, std=0.1)
