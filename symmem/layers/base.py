@@ -13,6 +13,7 @@ annotation               DSL value
 ``bool``                 ``true`` / ``false``
 ``Literal["a", "b"]``    one of the names (bare word or string)
 ``Ref``                  the name of an earlier layer (``tie = tok``)
+``Sizes`` / ``NonNegs``  one value, or a list with one per dimension (``[3, 5]``)
 ``X | None``             optional
 =======================  ==================================================
 
@@ -31,7 +32,7 @@ import sympy
 
 from symmem import constraints as c
 from symmem.constraints import require
-from symmem.errors import ShapeError
+from symmem.errors import SemanticError, ShapeError
 from symmem.policy import ActPolicy
 from symmem.values import substitute
 
@@ -45,6 +46,10 @@ Size = Annotated[sympy.Expr, "size"]
 NonNeg = Annotated[sympy.Expr, "nonneg"]
 Real = Annotated[sympy.Expr, "real"]
 Ref = Annotated[str, "ref"]
+#: one size for every spatial dimension, or a list with one per dimension (``[3, 5]``)
+Sizes = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "size", "per_dim"]
+#: as :data:`Sizes`, each item >= 0 (padding)
+NonNegs = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "nonneg", "per_dim"]
 
 #: Evaluates an expression at the current default values; None if it stays symbolic.
 Evaluator = Callable[[sympy.Expr], "int | float | None"]
@@ -327,6 +332,22 @@ def fmt_shape(shape: Shape) -> str:
 
 def ceil_div(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.ceiling(a / b)
+
+
+def per_dim(value: sympy.Expr | tuple[sympy.Expr, ...], dims: int) -> tuple[sympy.Expr, ...]:
+    """A :data:`Sizes` argument as one value per dimension (a scalar repeated)."""
+    if isinstance(value, tuple):
+        return value
+    return (value,) * dims
+
+
+def check_per_dim(value: Any, dims: int, what: str) -> None:
+    """Raise SemanticError unless a per-dimension list has ``dims`` items."""
+    if isinstance(value, tuple) and len(value) != dims:
+        raise SemanticError(
+            f"{what} has {len(value)} values, but the layer has {dims} spatial "
+            f"dimension{'s' if dims > 1 else ''}: give one value or a list of {dims}"
+        )
 
 
 def conv_out(
