@@ -134,7 +134,9 @@ class _ConvNd(Layer):
             return [Saved("input", prod(shape), "act", "input")]
         c = channels_first(shape, self.dims)
         extra = [sympy.Mod(hi - lo, 2) for lo, hi in self.pads()]
-        padded = prod((*shape[: c + 1], *(n + e for n, e in zip(shape[c + 1 :], extra))))
+        padded = prod(
+            (*shape[: c + 1], *(n + e for n, e in zip(shape[c + 1 :], extra, strict=True)))
+        )
         if all(e == 0 for e in extra):
             return [Saved("input", prod(shape), "act", "input")]
         if all(e.is_number for e in extra):
