@@ -110,7 +110,7 @@ class _ConvNd(Layer):
             return tuple((sympy.floor(t / 2), t - sympy.floor(t / 2)) for t in totals)
         if self.padding == "valid":
             return ((sympy.Integer(0),) * 2,) * self.dims
-        return tuple((p, p) for p in per_dim(self.padding, self.dims))  # type: ignore[arg-type]
+        return tuple((p, p) for p in per_dim(self.padding, self.dims))
 
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)

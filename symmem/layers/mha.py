@@ -238,7 +238,10 @@ class MultiheadAttention(Layer):
             got: list[Saved] = []
             for name, size in views:
                 if size is None:
-                    got += [Saved("k", kv, dtype, tp_split=True), Saved("v", kv, dtype, True)]
+                    got += [
+                        Saved("k", kv, dtype, tp_split=True),
+                        Saved("v", kv, dtype, tp_split=True),
+                    ]
                 elif all(x.name != name for x in got):
                     got.append(Saved(name, size, dtype, tp_split=True))
             return got

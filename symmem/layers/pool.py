@@ -127,8 +127,8 @@ class _PoolNd(Layer):
             for v in (self.kernel_size, self.step, self.padding, self.dilation)
         )
         spatial = tuple(
-            pool_out(n, *args, self.ceil_mode)
-            for n, *args in zip(shape[c + 1 :], k, s, p, d, strict=True)
+            pool_out(n, ki, si, pi, di, self.ceil_mode)
+            for n, ki, si, pi, di in zip(shape[c + 1 :], k, s, p, d, strict=True)
         )
         return (*shape[: c + 1], *spatial)
 
