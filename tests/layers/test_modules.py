@@ -208,3 +208,51 @@ def test_per_dimension_list_through_a_block_parameter() -> None:
         "block c(k) { conv2d(3, 4, k) }\nmodel m(input = [1, 3, 9, 9]) { c(k = [3, 5]) }\n"
     )
     assert m.params().total.evaluate() == 4 * 3 * 15 + 4
+
+
+def test_attention_counts_by_hand() -> None:
+    d = 16
+    mha = 4 * d * d + 4 * d  # in_proj (3d, d) + 3d, out_proj (d, d) + d
+    assert count("mha(16, 4)", "[2, 8, 16]") == mha
+    # kdim 12, vdim 10: q (d, d), k (d, 12), v (d, 10), in_proj_bias 3d, out_proj
+    assert count("mha(16, 4, kdim = 12, vdim = 10, memory_len = 6)", "[2, 8, 16]") == (
+        d * d + d * 12 + d * 10 + 3 * d + d * d + d
+    )
+    assert count("mha(16, 4, add_bias_kv = true)", "[2, 8, 16]") == mha + 2 * d
+    # decoder layer: two attentions, linear1 (32, d) + 32, linear2 (d, 32) + d, three norms
+    f = 32
+    assert count("transformer_decoder_layer(16, 4, 32, memory_len = 6)", "[2, 8, 16]") == (
+        2 * mha + 2 * d * f + f + d + 3 * 2 * d
+    )
+    assert (
+        count("transformer_decoder_layer(16, 4, 32, bias = false, memory_len = 6)", "[2, 8, 16]")
+        == 8 * d * d + 2 * d * f + 3 * d
+    )
+
+
+def test_cross_attention_cache_does_not_grow_with_tokens() -> None:
+    policy = ActPolicy(device="cpu", dtype="fp32", loss="none")
+    for layer, per_token, fixed in (
+        ("mha(16, 4, memory_len = 6)", 0, 2 * 6 * 16),
+        ("mha(16, 4, causal = true)", 2 * 16, 0),
+        ("transformer_decoder_layer(16, 4, 32, memory_len = 6)", 2 * 16, 2 * 6 * 16),
+    ):
+        for s in (8, 9):
+            m = one(layer, f"[1, {s}, 16]")
+            node = next(iter(m.graph.walk()))[0]
+            assert node.layer.kv_cache(node.in_shape, policy) == per_token * s + fixed, layer
+
+
+def test_kdim_without_a_memory() -> None:
+    with pytest.raises(SemanticError, match="kdim / vdim other than embed_dim need a memory"):
+        one("mha(16, 4, kdim = 12)", "[2, 8, 16]")
+
+
+def test_causal_over_a_memory() -> None:
+    with pytest.raises(SemanticError, match="causal applies to self-attention"):
+        one("mha(16, 4, memory_len = 6, causal = true)", "[2, 8, 16]")
+
+
+def test_decoder_layer_needs_its_memory_length() -> None:
+    with pytest.raises(SemanticError, match="needs memory_len"):
+        one("transformer_decoder_layer(16, 4, 32)", "[2, 8, 16]")
