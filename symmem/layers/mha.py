@@ -16,8 +16,9 @@ The DSL has one stream (the query).  Keys and values come from the stream itself
 ``[batch, M, kdim]`` for the keys and ``[batch, M, vdim]`` for the values (one tensor when
 kdim = vdim): an encoder's output, which this layer takes as its length and widths until
 the graph has a second input (the PyTorch equivalent makes a random memory in its forward).
-The memory tensors the key and value projections keep are counted with this layer; when
-several layers read one memory, PyTorch keeps it once, which this count does not know.
+The memory tensors the key and value projections keep are counted with this layer: at
+batch > 1 each projection keeps its own copy (see below), at batch 1 a view, so several
+layers reading one memory keep it once, which this count, per layer, does not know.
 
 Saved tensors: docstring of :meth:`MultiheadAttention.activations`.
 """
