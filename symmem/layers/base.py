@@ -244,12 +244,24 @@ class Layer:
         names = (*self.dropout_fields, *self.decided_fields)
         if not names:
             return self
-        changes = {}
-        for name in names:
-            expr = sympy.sympify(getattr(self, name))
+        def at(expr: sympy.Expr) -> sympy.Expr:
             value = substitute(expr, dict(values))
             if value is not expr and not value.free_symbols:
-                changes[name] = sympy.nsimplify(value) if value.is_Float else value
+                return sympy.nsimplify(value) if value.is_Float else value
+            return expr
+
+        changes: dict[str, Any] = {}
+        for name in names:
+            field = getattr(self, name)
+            if isinstance(field, tuple):  # a per-dimension list: each item at its value
+                items = tuple(at(sympy.sympify(v)) for v in field)
+                if items != field:
+                    changes[name] = items
+                continue
+            expr = sympy.sympify(field)
+            value = at(expr)
+            if value is not expr:
+                changes[name] = value
         return replace(self, **changes) if changes else self  # type: ignore[type-var]
 
     def passes_through(self, policy: ActPolicy) -> bool:

@@ -256,3 +256,12 @@ def test_causal_over_a_memory() -> None:
 def test_decoder_layer_needs_its_memory_length() -> None:
     with pytest.raises(SemanticError, match="needs memory_len"):
         one("transformer_decoder_layer(16, 4, 32)", "[2, 8, 16]")
+
+
+def test_per_dimension_decided_field_takes_its_values() -> None:
+    # adaptive_avgpool2d([o, o]) at o = 1 is a mean (keeps nothing), decided on the value
+    m = symmem.parse("o = 1\nmodel m(input = [2, 3, 8, 8]) { adaptive_avgpool2d([o, o]) }\n")
+    node = next(iter(m.graph.walk()))[0]
+    policy = ActPolicy(device="cpu", dtype="fp32", loss="none")
+    assert node.layer.activations(node.in_shape, policy) != []  # o free: taken as not 1
+    assert node.layer.at_values(m.values).activations(node.in_shape, policy) == []
