@@ -533,11 +533,18 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
         inner = [a for a in get_args(hint) if a is not type(None)]
         if isinstance(expr, n.Name) and expr.id in ("none", "None") and expr.id not in env.local:
             return None
-        return _convert(inner[0], expr, env, what)
+        words = [a for a in inner if get_origin(a) is Literal]
+        if words and len(inner) > 1 and _is_word(expr, env):  # padding = "same" or a size
+            return _convert(words[0], expr, env, what)
+        return _convert([a for a in inner if a not in words][0], expr, env, what)
     if origin is typing.Annotated:
         base, *meta = get_args(hint)
         if "ref" in meta:
             return _word(expr, env)[0]
+        if "per_dim" in meta:  # one value for every dimension, or a list [h, w]
+            items = _list(expr, env)
+            if items is not None:
+                return tuple(to_sympy(e, env) for e in items)
         value = to_sympy(expr, env)
         return value
     if hint is bool:
@@ -564,6 +571,26 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
     if hint is str:
         return _word(expr, env)[0]
     return to_sympy(expr, env)
+
+
+def _is_word(expr: n.Expr, env: _Env) -> bool:
+    """A bare word that names no symbol, or a string (following block parameters)."""
+    if isinstance(expr, n.Name) and expr.id in env.local:
+        th = env.local[expr.id]
+        return _is_word(th.expr, th.env)
+    return isinstance(expr, n.Str) or (isinstance(expr, n.Name) and expr.id not in env.symbols)
+
+
+def _list(expr: n.Expr, env: _Env) -> tuple[n.Expr, ...] | None:
+    """The items of a list ``[a, b]`` (following block parameters), or None for a scalar."""
+    if isinstance(expr, n.Name) and expr.id in env.local:
+        th = env.local[expr.id]
+        return _list(th.expr, th.env)
+    if isinstance(expr, n.ShapeLit):
+        if not expr.items:
+            raise SemanticError("expected one value per dimension, got an empty list", expr.span)
+        return expr.items
+    return None
 
 
 def _span_of(expr: n.Expr) -> Span:
@@ -987,6 +1014,8 @@ def _sign_constraints(hint: Any, value: Any, name: str) -> list[Constraint]:
     for h in (hint, *get_args(hint)):
         if get_origin(h) is typing.Annotated:
             metas = get_args(h)[1:]
+    if isinstance(value, tuple):  # a per-dimension list: each item as the scalar would be
+        return [c for i, v in enumerate(value) for c in _sign_constraints(hint, v, f"{name}[{i}]")]
     if value is None or not isinstance(value, sympy.Expr):
         return []
 

@@ -59,7 +59,37 @@ def _make(name: str) -> type[Activation]:
     return register(dataclass(frozen=True)(cls))  # type: ignore[return-value]
 
 
-RELU = _make("relu")
+@register
+@dataclass(frozen=True)
+class Relu(Activation):
+    """relu, optionally in place (``torch.nn.ReLU(inplace=True)``).
+
+    In place, ``relu_`` overwrites its input and keeps its result, the same storage
+    (derivatives.yaml: ``threshold_backward(grad, result, 0)``): the saved bytes are those
+    of the out-of-place relu, which keeps its result too (measured equal), but no new
+    tensor is made, so the stream tensor passes through (:attr:`passes_through`).  PyTorch
+    refuses it on a leaf that requires grad, and its backward fails when the previous op
+    keeps its own output (sigmoid, tanh, relu) for backward.
+    """
+
+    kind: ClassVar[str] = "relu"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("relu", "[2, 8, 16]"),
+        Example("linear(16, 16); relu(inplace = true)", "[2, 8, 16]", "in place"),
+    )
+
+    inplace: bool = False
+
+    def passes_through(self, policy: ActPolicy) -> bool:
+        return self.inplace
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        return torch.nn.ReLU(inplace=self.inplace)
+
+
+RELU = Relu
 GELU = _make("gelu")
 GELU_TANH = _make("gelu_tanh")
 SILU = _make("silu")

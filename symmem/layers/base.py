@@ -13,6 +13,7 @@ annotation               DSL value
 ``bool``                 ``true`` / ``false``
 ``Literal["a", "b"]``    one of the names (bare word or string)
 ``Ref``                  the name of an earlier layer (``tie = tok``)
+``Sizes`` / ``NonNegs``  one value, or a list with one per dimension (``[3, 5]``)
 ``X | None``             optional
 =======================  ==================================================
 
@@ -31,7 +32,7 @@ import sympy
 
 from symmem import constraints as c
 from symmem.constraints import require
-from symmem.errors import ShapeError
+from symmem.errors import SemanticError, ShapeError
 from symmem.policy import ActPolicy
 from symmem.values import substitute
 
@@ -45,6 +46,10 @@ Size = Annotated[sympy.Expr, "size"]
 NonNeg = Annotated[sympy.Expr, "nonneg"]
 Real = Annotated[sympy.Expr, "real"]
 Ref = Annotated[str, "ref"]
+#: one size for every spatial dimension, or a list with one per dimension (``[3, 5]``)
+Sizes = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "size", "per_dim"]
+#: as :data:`Sizes`, each item >= 0 (padding)
+NonNegs = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "nonneg", "per_dim"]
 
 #: Evaluates an expression at the current default values; None if it stays symbolic.
 Evaluator = Callable[[sympy.Expr], "int | float | None"]
@@ -239,12 +244,24 @@ class Layer:
         names = (*self.dropout_fields, *self.decided_fields)
         if not names:
             return self
-        changes = {}
-        for name in names:
-            expr = sympy.sympify(getattr(self, name))
+        def at(expr: sympy.Expr) -> sympy.Expr:
             value = substitute(expr, dict(values))
             if value is not expr and not value.free_symbols:
-                changes[name] = sympy.nsimplify(value) if value.is_Float else value
+                return sympy.nsimplify(value) if value.is_Float else value
+            return expr
+
+        changes: dict[str, Any] = {}
+        for name in names:
+            field = getattr(self, name)
+            if isinstance(field, tuple):  # a per-dimension list: each item at its value
+                items = tuple(at(sympy.sympify(v)) for v in field)
+                if items != field:
+                    changes[name] = items
+                continue
+            expr = sympy.sympify(field)
+            value = at(expr)
+            if value is not expr:
+                changes[name] = value
         return replace(self, **changes) if changes else self  # type: ignore[type-var]
 
     def passes_through(self, policy: ActPolicy) -> bool:
@@ -327,6 +344,22 @@ def fmt_shape(shape: Shape) -> str:
 
 def ceil_div(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     return sympy.ceiling(a / b)
+
+
+def per_dim(value: sympy.Expr | tuple[sympy.Expr, ...], dims: int) -> tuple[sympy.Expr, ...]:
+    """A :data:`Sizes` argument as one value per dimension (a scalar repeated)."""
+    if isinstance(value, tuple):
+        return value
+    return (value,) * dims
+
+
+def check_per_dim(value: Any, dims: int, what: str) -> None:
+    """Raise SemanticError unless a per-dimension list has ``dims`` items."""
+    if isinstance(value, tuple) and len(value) != dims:
+        raise SemanticError(
+            f"{what} has {len(value)} values, but the layer has {dims} spatial "
+            f"dimension{'s' if dims > 1 else ''}: give one value or a list of {dims}"
+        )
 
 
 def conv_out(

@@ -1,7 +1,10 @@
-"""Layer normalisation over the last dimension (``torch.nn.LayerNorm``).
+"""Layer normalisation over the last dimension, or the last several
+(``torch.nn.LayerNorm``; ``normalized_shape`` one size or a list ``[h, w]``).
 
-Parameters: ``d`` scales (``elementwise_affine``) plus ``d`` shifts (``bias``,
-PyTorch >= 2.1 lets it be switched off, as OLMo and some Llama-style models do).
+Parameters: ``prod(normalized_shape)`` scales (``elementwise_affine``) plus as many
+shifts (``bias``, PyTorch >= 2.1 lets it be switched off, as OLMo and some Llama-style
+models do).  The statistics are one mean and one rstd per row, a row being every
+leading dimension the normalisation does not cover.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from symmem.layers._saved import tokens
+import sympy
+
+from symmem.errors import ShapeError
 from symmem.layers.base import (
     Example,
     IntEval,
@@ -18,9 +23,12 @@ from symmem.layers.base import (
     Real,
     Saved,
     Shape,
-    Size,
+    Sizes,
+    fmt_shape,
+    per_dim,
     prod,
     register,
+    same,
 )
 from symmem.policy import ActPolicy
 
@@ -37,9 +45,10 @@ class LayerNorm(Layer):
         Example("layernorm(16)", "[2, 8, 16]"),
         Example("layernorm(16, bias = false)", "[2, 8, 16]"),
         Example("layernorm(16, affine = false)", "[2, 8, 16]"),
+        Example("layernorm([5, 6])", "[2, 4, 5, 6]", "over the last two dimensions"),
     )
 
-    normalized_shape: Size
+    normalized_shape: Sizes
     affine: bool = True
     bias: bool = True
     eps: Real | None = None
@@ -47,13 +56,28 @@ class LayerNorm(Layer):
     def tensors(self) -> list[ParamTensor]:
         if not self.affine:
             return []
-        out = [ParamTensor("weight", (self.normalized_shape,))]
+        dims = self.dims
+        out = [ParamTensor("weight", dims)]
         if self.bias:
-            out.append(ParamTensor("bias", (self.normalized_shape,)))
+            out.append(ParamTensor("bias", dims))
         return out
 
+    @property
+    def dims(self) -> tuple[sympy.Expr, ...]:
+        """The normalised trailing dimensions."""
+        return per_dim(self.normalized_shape, 1)
+
     def output_shape(self, shape: Shape) -> Shape:
-        self.expect_last_dim(shape, self.normalized_shape, "normalized_shape")
+        dims = self.dims
+        if len(dims) == 1:
+            self.expect_last_dim(shape, dims[0], "normalized_shape")
+        elif len(shape) < len(dims) or not all(
+            same(a, b) for a, b in zip(shape[-len(dims) :], dims, strict=True)
+        ):
+            raise ShapeError(
+                f"expects an input [..., {', '.join(map(str, dims))}] (normalized_shape = "
+                f"{fmt_shape(dims)}), not {fmt_shape(shape)}"
+            )
         return shape
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
@@ -63,7 +87,7 @@ class LayerNorm(Layer):
         aten/src/ATen/native/cuda/layer_norm_kernel.cu) and in the input's dtype on CPU
         (measured, torch 2.13 with bf16 weights).
         """
-        rows = tokens(shape)
+        rows = prod(shape[: len(shape) - len(self.dims)])
         stat = "fp32" if policy.device == "cuda" else "act"
         return [
             Saved("input", prod(shape), "act", "input"),
@@ -75,7 +99,7 @@ class LayerNorm(Layer):
         import torch
 
         return torch.nn.LayerNorm(
-            ev(self.normalized_shape),
+            [ev(d) for d in self.dims],
             elementwise_affine=self.affine,
             bias=self.bias and self.affine,
         )

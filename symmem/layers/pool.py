@@ -30,10 +30,12 @@ from symmem.layers.base import (
     Example,
     IntEval,
     Layer,
-    NonNeg,
+    NonNegs,
     Saved,
     Shape,
-    Size,
+    Sizes,
+    check_per_dim,
+    per_dim,
     prod,
     register,
 )
@@ -75,6 +77,24 @@ def check_padding(ev: Evaluator, padding: sympy.Expr, kernel: sympy.Expr) -> Non
     )
 
 
+def _check_windows(ev: Evaluator, layer: Any, names: tuple[str, ...]) -> None:
+    """Per-dimension lists of the right length, and padding <= kernel / 2 in each dimension."""
+    for name in names:
+        if getattr(layer, name) is not None:
+            check_per_dim(getattr(layer, name), layer.dims, name)
+    for p, k in zip(
+        per_dim(layer.padding, layer.dims), per_dim(layer.kernel_size, layer.dims), strict=True
+    ):
+        check_padding(ev, p, k)
+
+
+def _ints(ev: IntEval, value: sympy.Expr | tuple[sympy.Expr, ...]) -> Any:
+    """A per-dimension argument for torch: an int, or a tuple of ints."""
+    if isinstance(value, tuple):
+        return tuple(ev(v) for v in value)
+    return ev(value)
+
+
 def _half(twice: Any) -> Any:
     if twice is None:
         return None
@@ -87,24 +107,28 @@ class _PoolNd(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "pooling"
 
-    kernel_size: Size
-    stride: Size | None = None
-    padding: NonNeg = sympy.Integer(0)
-    dilation: Size = sympy.Integer(1)
+    kernel_size: Sizes
+    stride: Sizes | None = None
+    padding: NonNegs = sympy.Integer(0)
+    dilation: Sizes = sympy.Integer(1)
     ceil_mode: bool = False
 
     @property
-    def step(self) -> sympy.Expr:
+    def step(self) -> sympy.Expr | tuple[sympy.Expr, ...]:
         return self.kernel_size if self.stride is None else self.stride
 
     def validate(self, ev: Evaluator) -> None:
-        check_padding(ev, self.padding, self.kernel_size)
+        _check_windows(ev, self, ("kernel_size", "stride", "padding", "dilation"))
 
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)
+        k, s, p, d = (
+            per_dim(v, self.dims)
+            for v in (self.kernel_size, self.step, self.padding, self.dilation)
+        )
         spatial = tuple(
-            pool_out(n, self.kernel_size, self.step, self.padding, self.dilation, self.ceil_mode)
-            for n in shape[c + 1 :]
+            pool_out(n, ki, si, pi, di, self.ceil_mode)
+            for n, ki, si, pi, di in zip(shape[c + 1 :], k, s, p, d, strict=True)
         )
         return (*shape[: c + 1], *spatial)
 
@@ -123,10 +147,10 @@ class _MaxPool(_PoolNd):
 
         cls = {1: torch.nn.MaxPool1d, 2: torch.nn.MaxPool2d}[self.dims]
         return cls(
-            ev(self.kernel_size),
-            stride=ev(self.step),
-            padding=ev(self.padding),
-            dilation=ev(self.dilation),
+            _ints(ev, self.kernel_size),
+            stride=_ints(ev, self.step),
+            padding=_ints(ev, self.padding),
+            dilation=_ints(ev, self.dilation),
             ceil_mode=self.ceil_mode,
         )
 
@@ -148,6 +172,11 @@ class MaxPool2d(_MaxPool):
     summary: ClassVar[str] = "max over windows: [batch, C, H, W] -> [batch, C, H_out, W_out]"
     examples: ClassVar[tuple[Example, ...]] = (
         Example("maxpool2d(3, stride = 2, padding = 1)", "[2, 3, 12, 12]"),
+        Example(
+            "maxpool2d([3, 2], stride = [2, 1], padding = [1, 0], dilation = [1, 2])",
+            "[2, 3, 9, 10]",
+            "per-dimension window",
+        ),
     )
 
 
@@ -158,25 +187,26 @@ class _AvgPool(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "average pooling"
 
-    kernel_size: Size
-    stride: Size | None = None
-    padding: NonNeg = sympy.Integer(0)
+    kernel_size: Sizes
+    stride: Sizes | None = None
+    padding: NonNegs = sympy.Integer(0)
     ceil_mode: bool = False
     count_include_pad: bool = True
 
     @property
-    def step(self) -> sympy.Expr:
+    def step(self) -> sympy.Expr | tuple[sympy.Expr, ...]:
         return self.kernel_size if self.stride is None else self.stride
 
     def validate(self, ev: Evaluator) -> None:
-        check_padding(ev, self.padding, self.kernel_size)
+        _check_windows(ev, self, ("kernel_size", "stride", "padding"))
 
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)
         one = sympy.Integer(1)
+        k, s, p = (per_dim(v, self.dims) for v in (self.kernel_size, self.step, self.padding))
         spatial = tuple(
-            pool_out(n, self.kernel_size, self.step, self.padding, one, self.ceil_mode)
-            for n in shape[c + 1 :]
+            pool_out(n, ki, si, pi, one, self.ceil_mode)
+            for n, ki, si, pi in zip(shape[c + 1 :], k, s, p, strict=True)
         )
         return (*shape[: c + 1], *spatial)
 
@@ -189,9 +219,9 @@ class _AvgPool(Layer):
 
         cls = {1: torch.nn.AvgPool1d, 2: torch.nn.AvgPool2d}[self.dims]
         return cls(
-            ev(self.kernel_size),
-            stride=ev(self.step),
-            padding=ev(self.padding),
+            _ints(ev, self.kernel_size),
+            stride=_ints(ev, self.step),
+            padding=_ints(ev, self.padding),
             ceil_mode=self.ceil_mode,
             count_include_pad=self.count_include_pad,
         )
@@ -218,6 +248,7 @@ class AvgPool2d(_AvgPool):
             "avgpool2d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false)",
             "[2, 3, 9, 9]",
         ),
+        Example("avgpool2d([3, 2], stride = [2, 1], padding = [1, 0])", "[2, 3, 9, 10]"),
     )
 
 
@@ -226,19 +257,22 @@ class _AdaptiveAvgPool(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "adaptive average pooling"
 
-    output_size: Size
+    output_size: Sizes
 
     decided_fields: ClassVar[tuple[str, ...]] = ("output_size",)
 
+    def validate(self, ev: Evaluator) -> None:
+        check_per_dim(self.output_size, self.dims, "output_size")
+
     def output_shape(self, shape: Shape) -> Shape:
         c = channels_first(shape, self.dims)
-        return (*shape[: c + 1], *((self.output_size,) * self.dims))
+        return (*shape[: c + 1], *per_dim(self.output_size, self.dims))
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
-        """adaptive_avg_pool keeps its input, except output size 1, which PyTorch
-        computes as a mean (keeps nothing); measured.  Decided on the size's value (the
+        """adaptive_avg_pool keeps its input, except output size 1 (every dimension), which
+        PyTorch computes as a mean (keeps nothing); measured.  Decided on the size's value (the
         memory build gives it its number); a free size is taken as not 1."""
-        if sympy.sympify(self.output_size) == 1:
+        if all(sympy.sympify(o) == 1 for o in per_dim(self.output_size, self.dims)):
             return []
         return [Saved("input", prod(shape), "act", "input")]
 
@@ -246,7 +280,7 @@ class _AdaptiveAvgPool(Layer):
         import torch
 
         cls = {1: torch.nn.AdaptiveAvgPool1d, 2: torch.nn.AdaptiveAvgPool2d}[self.dims]
-        return cls(ev(self.output_size))
+        return cls(_ints(ev, self.output_size))
 
 
 @register
@@ -264,7 +298,10 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool2d"
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "mean into o x o bins: [batch, C, H, W] -> [batch, C, o, o]"
-    examples: ClassVar[tuple[Example, ...]] = (Example("adaptive_avgpool2d(3)", "[2, 3, 8, 8]"),)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("adaptive_avgpool2d(3)", "[2, 3, 8, 8]"),
+        Example("adaptive_avgpool2d([3, 1])", "[2, 3, 8, 8]", "o_h x o_w bins"),
+    )
 
 
 @register

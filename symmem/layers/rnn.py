@@ -24,6 +24,14 @@ The bias count B is where the two frameworks differ:
 Input ``[batch, seq, input_size]`` (``batch_first = true``) or ``[seq,
 input_size]``; output ``[batch, seq, hidden_size * dirs]`` (the full sequence
 of the last layer, as ``output`` of PyTorch or ``return_sequences = true``).
+
+``lstm(..., proj_size = p)`` (PyTorch >= 1.8; Sak et al. 2014, "Long Short-Term Memory
+Based Recurrent Neural Network Architectures for Large Vocabulary Speech Recognition"):
+the hidden state is projected to ``p < h`` by ``weight_hr_l[k]`` of shape ``(p, h)``; the
+recurrent weights read it (``weight_hh`` ``(4h, p)``), the output and the next layer's
+input are ``p * dirs`` wide.  Per layer and direction::
+
+    4 h n + 4 h p + 2 * 4 h + p h
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from symmem.layers.base import (
     Example,
     IntEval,
     Layer,
+    NonNeg,
     ParamTensor,
     Real,
     Saved,
@@ -118,6 +127,7 @@ class _Recurrent(Layer):
     summary: ClassVar[str] = "recurrent layer"
     recurrent: ClassVar[bool] = True
     dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
+    decided_fields: ClassVar[tuple[str, ...]] = ("proj_size",)
 
     input_size: Size
     hidden_size: Size
@@ -129,11 +139,23 @@ class _Recurrent(Layer):
     reset_after: bool | None = None
     #: dropout on the outputs of every layer but the last (PyTorch ``dropout``)
     dropout: Real = sympy.Integer(0)
+    #: LSTM only: the projected hidden width (0: no projection), PyTorch ``proj_size``
+    proj_size: NonNeg = sympy.Integer(0)
 
     # ------------------------------------------------------------ derived sizes
     @property
     def dirs(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def projected(self) -> bool:
+        """Has a projection (``proj_size`` not 0; a free one counts as set)."""
+        return sympy.sympify(self.proj_size) != 0
+
+    @property
+    def width(self) -> sympy.Expr:
+        """The hidden state's width as the next step and layer read it: p, or h."""
+        return self.proj_size if self.projected else self.hidden_size
 
     @property
     def bias_vectors(self) -> int:
@@ -155,12 +177,27 @@ class _Recurrent(Layer):
                 "reset gate after the recurrent matmul (two bias vectors, Keras reset_after = true)"
             )
         self.require_probability(ev, self.dropout, "dropout")
+        if self.projected:
+            if self.kind != "lstm":
+                raise SemanticError(f"proj_size applies to lstm only, not {self.kind}")
+            if self.convention != "pytorch":
+                raise SemanticError("proj_size needs convention = pytorch (Keras has none)")
+            self.require_at_most(
+                ev,
+                self.proj_size + 1,
+                self.hidden_size,
+                lambda a, b: (
+                    f"proj_size = {a - 1 if a is not None else '?'} must be smaller than "
+                    f"hidden_size = {b}, as PyTorch requires"
+                ),
+            )
 
     # ------------------------------------------------------------ formulas
     def tensors(self) -> list[ParamTensor]:
         g, h, b = self.gates, self.hidden_size, self.bias_vectors
+        w = self.width
         dirs = sympy.Integer(self.dirs)
-        first_in, later_in = self.input_size, h * dirs
+        first_in, later_in = self.input_size, w * dirs
         later = self.num_layers - 1
         out: list[ParamTensor] = []
         # (name suffix, input size, copies): layer 0, then layers 1..L-1 (identical, counted
@@ -172,13 +209,15 @@ class _Recurrent(Layer):
             if self.convention == "pytorch":
                 out += [
                     ParamTensor(f"weight_ih_{suffix}", (g * h, n_in), copies),
-                    ParamTensor(f"weight_hh_{suffix}", (g * h, h), copies),
+                    ParamTensor(f"weight_hh_{suffix}", (g * h, w), copies),
                 ]
                 if b:
                     out += [
                         ParamTensor(f"bias_ih_{suffix}", (g * h,), copies),
                         ParamTensor(f"bias_hh_{suffix}", (g * h,), copies),
                     ]
+                if self.projected:
+                    out.append(ParamTensor(f"weight_hr_{suffix}", (w, h), copies))
             else:
                 out += [
                     ParamTensor(f"kernel_{suffix}", (n_in, g * h), copies),
@@ -197,7 +236,7 @@ class _Recurrent(Layer):
                 f"has shape {fmt_shape(shape)}"
             )
         self.expect_last_dim(shape, self.input_size, "input_size")
-        return (*shape[:-1], self.hidden_size * self.dirs)
+        return (*shape[:-1], self.width * self.dirs)
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """ATen's native recurrent path (aten/src/ATen/native/RNN.cpp: the input projection of
@@ -212,23 +251,32 @@ class _Recurrent(Layer):
         per step, S - 1 products and sums, h0 and c0).  CPU LSTM by default runs oneDNN's
         fused kernel and CUDA runs cuDNN, each keeping an opaque workspace instead (not
         modelled; ``symmem check`` measures recurrent models with oneDNN off).
+
+        With ``proj_size = p`` each later layer's input and mask are T D p, and each layer
+        and direction keeps S B p more (the projected state of every step): 7 S B h + S B p
+        (measured, native path, five points each varying one size, and with 2 layers and
+        bidirectional).  PyTorch runs a projected LSTM on the native path even with oneDNN
+        on (measured), so ``onednn`` counts it so; cuDNN's projection is not modelled (the
+        native formula is used, unmeasured).
         """
         t = prod(shape[:-1])
         steps = shape[-2] if len(shape) == 3 else shape[0]
         seqs = t / steps
         d = sympy.Integer(self.dirs)
-        h, n_layers = self.hidden_size, self.num_layers
-        if self.kind == "lstm" and policy.rnn in ("onednn", "cudnn"):
+        h, n_layers, w = self.hidden_size, self.num_layers, self.width
+        if self.kind == "lstm" and policy.rnn in ("onednn", "cudnn") and not self.projected:
             return self._fused_saved(shape, policy)
         out = _first_input(shape, seqs)
         if self.dirs == 2:
             out.append(Saved("input_reversed", prod(shape), "act"))
         later = n_layers - 1
         if later != 0:
-            out.append(Saved("layer_inputs", later * t * d * h, "act"))
-            masks = dropout_saved("dropout.mask", later * t * d * h, self.dropout, policy)
+            out.append(Saved("layer_inputs", later * t * d * w, "act"))
+            masks = dropout_saved("dropout.mask", later * t * d * w, self.dropout, policy)
             out += masks
         per_dir = (steps + 1) * seqs * h if self.kind == "rnn" else 7 * steps * seqs * h
+        if self.projected:
+            per_dir += steps * seqs * w
         out.append(Saved("cells", n_layers * d * per_dir, "act"))
         return out
 
@@ -312,6 +360,7 @@ class _Recurrent(Layer):
                 batch_first=True,
                 dropout=float(self.dropout),
                 bidirectional=self.bidirectional,
+                **({"proj_size": ev(self.proj_size)} if self.projected else {}),
             )
         )
 
@@ -339,6 +388,11 @@ class LSTM(_Recurrent):
     examples: ClassVar[tuple[Example, ...]] = (
         Example("lstm(16, 12)", "[2, 8, 16]"),
         Example("lstm(16, 12, num_layers = 2, dropout = 0.3)", "[2, 8, 16]"),
+        Example("lstm(16, 12, proj_size = 5)", "[2, 8, 16]", "projected hidden state"),
+        Example(
+            "lstm(16, 12, num_layers = 2, bidirectional = true, dropout = 0.3, proj_size = 4)",
+            "[3, 5, 16]",
+        ),
     )
 
 

@@ -1,0 +1,157 @@
+"""Instance normalisation (``torch.nn.InstanceNorm1d/2d/3d``; Ulyanov et al. 2016,
+"Instance Normalization: The Missing Ingredient for Fast Stylization").
+
+Each (sample, channel) is normalised over its spatial positions.  PyTorch's defaults
+differ from batch norm: ``affine = false`` and ``track_running_stats = false``.
+Parameters (``nn.InstanceNorm2d`` docs): ``weight`` and ``bias`` of C each when
+``affine``; buffers when ``track_running_stats``: ``running_mean``, ``running_var``
+(C each) and ``num_batches_tracked``, ``2 C + 1`` (buffers, not parameters, as batch
+norm's).
+
+Saved for backward: PyTorch runs instance norm as a batch norm over the input viewed as
+``[1, batch * C, *]`` (``at::instance_norm``, aten/src/ATen/native/Normalization.cpp), with
+the weight and the running statistics repeated ``batch`` times (``repeat_if_defined``).
+So it keeps the input (a view), the batch mean and inverse std per (sample, channel), and
+the repeated weight (when affine) and running mean and variance (when tracked), each
+``batch * C`` and new tensors (measured; the repeated bias is not read by the backward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import sympy
+
+from symmem.errors import ShapeError
+from symmem.layers.base import (
+    Evaluator,
+    Example,
+    IntEval,
+    Layer,
+    ParamTensor,
+    Real,
+    Saved,
+    Shape,
+    Size,
+    fmt_shape,
+    prod,
+    register,
+    same,
+)
+from symmem.policy import ActPolicy
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class _InstanceNorm(Layer):
+    dims: ClassVar[int] = 2
+    layout: ClassVar[str] = "[batch, C, H, W]"
+    summary: ClassVar[str] = "instance normalisation"
+
+    num_features: Size
+    eps: Real = sympy.Rational(1, 100000)
+    momentum: Real = sympy.Rational(1, 10)
+    affine: bool = False
+    track_running_stats: bool = False
+
+    def validate(self, ev: Evaluator) -> None:
+        self.require_positive(ev, self.eps, "eps")
+
+    def tensors(self) -> list[ParamTensor]:
+        c = self.num_features
+        out: list[ParamTensor] = []
+        if self.affine:
+            out += [ParamTensor("weight", (c,)), ParamTensor("bias", (c,))]
+        if self.track_running_stats:
+            out += [
+                ParamTensor("running_mean", (c,), buffer=True),
+                ParamTensor("running_var", (c,), buffer=True),
+                ParamTensor("num_batches_tracked", (), buffer=True),
+            ]
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if len(shape) != self.dims + 2:
+            raise ShapeError(
+                f"expects an input {self.layout}, but its input has shape {fmt_shape(shape)}"
+            )
+        if not same(shape[1], self.num_features):
+            raise ShapeError(
+                f"expects num_features = {self.num_features} channels at dimension 1 of "
+                f"{self.layout}, not {fmt_shape(shape)} ({shape[1]} channels)"
+            )
+        return shape
+
+    def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
+        """The input, mean and inverse std per (sample, channel), and the weight and running
+        statistics repeated per sample (see the module docstring); measured on CPU."""
+        stat = "fp32" if policy.device == "cuda" else "act"
+        rows = shape[0] * self.num_features
+        out = [
+            Saved("input", prod(shape), "act", "input"),
+            Saved("save_mean", rows, stat, small=True),
+            Saved("save_invstd", rows, stat, small=True),
+        ]
+        if self.affine:
+            out.append(Saved("weight_repeated", rows, "act", small=True))
+        if self.track_running_stats:
+            out += [
+                Saved("running_mean_repeated", rows, "act", small=True),
+                Saved("running_var_repeated", rows, "act", small=True),
+            ]
+        return out
+
+    def to_torch(self, ev: IntEval) -> torch.nn.Module:
+        import torch
+
+        cls = {
+            1: torch.nn.InstanceNorm1d,
+            2: torch.nn.InstanceNorm2d,
+            3: torch.nn.InstanceNorm3d,
+        }[self.dims]
+        return cls(
+            ev(self.num_features),
+            eps=float(self.eps),
+            momentum=float(self.momentum),
+            affine=self.affine,
+            track_running_stats=self.track_running_stats,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class InstanceNorm1d(_InstanceNorm):
+    kind: ClassVar[str] = "instancenorm1d"
+    dims: ClassVar[int] = 1
+    layout: ClassVar[str] = "[batch, C, L]"
+    summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, L] over L"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("instancenorm1d(4)", "[2, 4, 7]"),
+        Example("instancenorm1d(4, affine = true, track_running_stats = true)", "[2, 4, 7]"),
+    )
+
+
+@register
+@dataclass(frozen=True)
+class InstanceNorm2d(_InstanceNorm):
+    kind: ClassVar[str] = "instancenorm2d"
+    dims: ClassVar[int] = 2
+    layout: ClassVar[str] = "[batch, C, H, W]"
+    summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, H, W] over H, W"
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example("instancenorm2d(4, affine = true)", "[2, 4, 5, 6]"),
+        Example("instancenorm2d(4, track_running_stats = true)", "[2, 4, 5, 6]"),
+    )
+
+
+@register
+@dataclass(frozen=True)
+class InstanceNorm3d(_InstanceNorm):
+    kind: ClassVar[str] = "instancenorm3d"
+    dims: ClassVar[int] = 3
+    layout: ClassVar[str] = "[batch, C, D, H, W]"
+    summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, D, H, W]"
+    examples: ClassVar[tuple[Example, ...]] = (Example("instancenorm3d(2)", "[1, 2, 3, 4, 5]"),)
