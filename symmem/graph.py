@@ -65,7 +65,7 @@ class GroupNode:
     """
 
     path: str
-    kind: str  # "model" | "block" | "repeat" | "residual" | "parallel" | "branch"
+    kind: str  # "model" | "part" | "block" | "repeat" | "residual" | "parallel" | "branch"
     name: str
     body: tuple[Node, ...]
     in_shape: Shape
@@ -114,6 +114,20 @@ class LayerGraph:
     #: what the model requires of its values (whole sizes, divisibility, positivity), each
     #: checked at build time and kept for solve, sweep and :func:`check_values`
     constraints: tuple[Constraint, ...] = ()
+    #: the model's named parts (``part encoder(...) { }``), in order; empty for a model of one
+    #: stream.  The last part is the one that generates (a decoder, a language model).
+    parts: tuple[str, ...] = ()
+
+    def part_of(self, path: str) -> str | None:
+        """The part a layer path belongs to (None outside every part)."""
+        return next((p for p in self.parts if path == p or path.startswith(p + ".")), None)
+
+    def keeps_cache(self, path: str) -> bool:
+        """Whether a layer keeps its KV cache at generation: every layer of a one-stream
+        model; in a model of parts, the layers outside the parts that run once on their input
+        before generation starts (an encoder, a vision tower): those of the last part only."""
+        part = self.part_of(path)
+        return part is None or part == self.parts[-1]
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
         """Every layer node with its multiplicity (product of enclosing repeat counts)."""
@@ -314,13 +328,15 @@ class _Thunk:
 class _Env:
     symbols: dict[str, sympy.Symbol]
     local: dict[str, _Thunk] = field(default_factory=dict)
+    #: output shapes of the parts built so far (shared by every scope of one build)
+    streams: dict[str, Shape] = field(default_factory=dict)
 
     def child(self) -> _Env:
-        return _Env(self.symbols, dict(self.local))
+        return _Env(self.symbols, dict(self.local), self.streams)
 
 
 #: words with a meaning of their own, which cannot name a symbol
-RESERVED = ("true", "false", "none", "block", "model", "repeat", "residual", "parallel")
+RESERVED = ("true", "false", "none", "block", "model", "repeat", "residual", "parallel", "part")
 
 _FUNCS: dict[str, Any] = {
     "ceil": sympy.ceiling,
@@ -535,6 +551,8 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
         return _convert(inner[0], expr, env, what)
     if origin is typing.Annotated:
         base, *meta = get_args(hint)
+        if "stream" in meta:
+            return _stream(expr, env, what)
         if "ref" in meta:
             return _word(expr, env)[0]
         value = to_sympy(expr, env)
@@ -563,6 +581,26 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
     if hint is str:
         return _word(expr, env)[0]
     return to_sympy(expr, env)
+
+
+def _stream(expr: n.Expr, env: _Env, what: str) -> Shape:
+    """A second input: a shape literal, or the name of a part built before."""
+    if isinstance(expr, n.Name) and expr.id in env.local:
+        th = expr.id
+        return _stream(env.local[th].expr, env.local[th].env, what)
+    if isinstance(expr, n.ShapeLit) and expr.items:
+        return tuple(to_sympy(e, env) for e in expr.items)
+    if isinstance(expr, n.Name | n.Str):
+        name = expr.id if isinstance(expr, n.Name) else expr.value
+        if name in env.streams:
+            return env.streams[name]
+        hint = suggest(name, list(env.streams))
+        raise SemanticError(
+            f"{what} = {name}: no part named '{name}' is built before this layer",
+            expr.span,
+            hint=hint or "a part reads the output of an earlier part: part encoder(...) { }",
+        )
+    raise SemanticError(f"{what} must name an earlier part or be a shape [...]", expr.span)
 
 
 def _span_of(expr: n.Expr) -> Span:
@@ -601,6 +639,8 @@ class _Builder:
         )
         self.ev = evaluator(self.values)
         self.constraints: list[Constraint] = []
+        self.streams: dict[str, Shape] = {}
+        self.parts: list[str] = []
 
     def _collect(self) -> None:
         for name in IMPLICIT_FREE:
@@ -667,16 +707,14 @@ class _Builder:
                     "",
                     self.symbol_spans.get(name),
                 )
-        env = _Env(self.symbols)
+        env = _Env(self.symbols, streams=self.streams)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
         options: dict[str, str] = {}
         for arg in mdef.args:
             if arg.keyword is None:
                 raise SemanticError("model arguments are keywords: input = [...], ...", arg.span)
             if arg.keyword == "input":
-                if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:
-                    raise SemanticError("input must be a shape like [batch, seq_len]", arg.span)
-                input_shape = tuple(self._size(e, env, "input dimension") for e in arg.value.items)
+                input_shape = self._input(arg, env)
             elif arg.keyword in MODEL_OPTIONS:
                 word, span = _word(arg.value, env)
                 if word not in MODEL_OPTIONS[arg.keyword]:
@@ -701,6 +739,8 @@ class _Builder:
             )
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
+        if body and isinstance(body[0], GroupNode) and body[0].kind == "part":
+            input_shape = body[0].in_shape  # the first part reads the model's input
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
         return LayerGraph(
             mdef.name,
@@ -710,7 +750,32 @@ class _Builder:
             root,
             options,
             tuple(self.constraints),
+            tuple(self.parts),
         )
+
+    def _input(self, arg: n.Arg, env: _Env) -> Shape:
+        if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:
+            raise SemanticError("input must be a shape like [batch, seq_len]", arg.span)
+        return tuple(self._size(e, env, "input dimension") for e in arg.value.items)
+
+    def _part(self, stmt: n.PartStmt, ctx: _Ctx) -> GroupNode:
+        """A named part: its own input (``input = [...]``, by default the implicit
+        [batch, seq_len]), its body, its output shape kept for the layers that read it."""
+        if ctx.prefix or ctx.blocks_in_use:
+            raise SemanticError("a part is a statement of the model itself", stmt.span)
+        if stmt.name in self.streams:
+            raise SemanticError(f"two parts are named '{stmt.name}'", stmt.span)
+        shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
+        for arg in stmt.args:
+            if arg.keyword != "input":
+                raise SemanticError(
+                    "a part takes one argument: input = [...] (its input's shape)", arg.span
+                )
+            shape = self._input(arg, ctx.env)
+        body, out = self._body(stmt.body, shape, _Ctx(stmt.name, ctx.env, ()), stmt.span)
+        self.streams[stmt.name] = out
+        self.parts.append(stmt.name)
+        return GroupNode(stmt.name, "part", stmt.name, body, shape, out, stmt.span)
 
     def _require(
         self, c: Constraint, where: str, span: Span | None, hint: str | None = None
@@ -803,6 +868,8 @@ class _Builder:
                 node = GroupNode(
                     path, "residual", stmt.name or "residual", body, shape, shape, stmt.span
                 )
+            elif isinstance(stmt, n.PartStmt):
+                node = self._part(stmt, local_ctx)
             elif isinstance(stmt, n.ParallelStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "parallel"))
                 branches: list[Node] = []
@@ -924,7 +991,7 @@ class _Builder:
         if block.name in ctx.blocks_in_use:
             chain = " -> ".join([*ctx.blocks_in_use, block.name])
             raise SemanticError(f"circular block use: {chain}", stmt.span)
-        env = _Env(self.symbols)
+        env = _Env(self.symbols, streams=self.streams)
         names = [p.name for p in block.params]
         bound: dict[str, _Thunk] = {}
         positional = [a for a in stmt.args if a.keyword is None]

@@ -108,6 +108,13 @@ class MemWriter:
                 ]
         return None
 
+    def part(self, name: str, input_shape: str, lines: Sequence[str]) -> None:
+        """A named part of the model body (``part encoder(input = [...]) { ... }``): an
+        encoder, a decoder, a vision tower; ``lines`` are its statements, indented once."""
+        self.body.append(f"  part {name}(input = {input_shape}) {{")
+        self.body += [f"    {ln}" for ln in lines]
+        self.body.append("  }")
+
     # ------------------------------------------------------------ rendering
     def _context(self) -> int | None:
         for key in ("max_position_embeddings", "n_positions", "n_ctx"):

@@ -1,0 +1,118 @@
+"""Models of several parts (``part encoder(...) { }``): an encoder-decoder is one graph whose
+decoder's cross-attention reads the encoder's output, and whose KV cache is the decoder's
+(self-attention: the generated tokens; cross-attention: the encoder's keys and values once),
+measured against transformers' ``EncoderDecoderCache``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import symmem
+from symmem.errors import SemanticError
+from symmem.hf.importer import config_text_to_mem
+
+DATA = Path(__file__).parent / "data" / "hf"
+
+SEQ2SEQ = """
+vocab = 100; d = 16; src_len = 7
+model s2s {
+  part encoder(input = [batch, src_len]) {
+    embedding tok(vocab, d)
+    repeat 2 { residual { attention(d, heads = 4, causal = false) } }
+  }
+  part decoder(input = [batch, seq_len]) {
+    embedding dec_tok(vocab, d, tie = tok)
+    repeat 3 {
+      residual { attention(d, heads = 4) }
+      residual { cross_attention(d, memory = encoder, heads = 4) }
+    }
+    linear head(d, vocab, bias = false)
+  }
+}
+"""
+
+
+def test_parts_read_their_own_inputs_and_the_encoder_output() -> None:
+    m = symmem.parse(SEQ2SEQ, set_values={"seq_len": 5, "batch": 2})
+    g = m.graph
+    assert g.parts == ("encoder", "decoder")
+    assert g.input_shape == (g.symbols["batch"], g.symbols["src_len"])
+    cross = g.layer("decoder.repeat.residual_1.cross_attention").layer
+    assert cross.memory == (g.symbols["batch"], g.symbols["src_len"], g.symbols["d"])
+    assert not g.keeps_cache("encoder.repeat.residual.attention")
+    assert g.keeps_cache("decoder.repeat.residual.attention")
+    # hand count: embedding 1600 (tied, once); attention 4*16*16+4*16 = 1088 each (5 of
+    # them); cross-attention the same (3); head 1600
+    assert m.params().total.evaluate() == 1600 + 5 * 1088 + 3 * 1088 + 1600
+
+
+def test_the_encoder_keeps_no_cache_and_the_cross_attention_keeps_the_memory_once() -> None:
+    m = symmem.parse(SEQ2SEQ, set_values={"seq_len": 5, "batch": 2})
+    kv = m.memory("infer", precision="fp32").kv_cache.evaluate()
+    # decoder self-attention: 2 (k, v) x batch 2 x 5 tokens x 16 x 4 bytes x 3 layers;
+    # cross-attention: 2 x 2 x src_len 7 x 16 x 4 x 3; the encoder: none
+    assert kv == 2 * 2 * 5 * 16 * 4 * 3 + 2 * 2 * 7 * 16 * 4 * 3
+
+
+def test_a_memory_that_names_no_part_is_refused() -> None:
+    text = SEQ2SEQ.replace("memory = encoder", "memory = encodr")
+    with pytest.raises(SemanticError, match="no part named 'encodr'") as exc:
+        symmem.parse(text)
+    assert exc.value.hint is not None and "encoder" in exc.value.hint
+
+
+def test_a_part_inside_a_block_is_refused() -> None:
+    text = "block b { part p(input = [batch, seq_len]) { linear(4, 4) } }\nmodel m { b }"
+    with pytest.raises(SemanticError, match="a part is a statement of the model itself"):
+        symmem.parse(text)
+
+
+def test_two_parts_of_one_name_are_refused() -> None:
+    text = "model m { part p(input = [2, 4]) { linear(4, 4) }\n part p { embedding(9, 4) } }"
+    with pytest.raises(SemanticError, match="two parts are named 'p'"):
+        symmem.parse(text)
+
+
+def _t5_small() -> dict[str, Any]:
+    cfg = json.loads((DATA / "t5-small.json").read_text())
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    cfg.update(d_model=64, d_kv=16, d_ff=96, vocab_size=128, num_layers=2, num_decoder_layers=3)
+    return cfg
+
+
+def test_t5_cache_equals_transformers_encoder_decoder_cache() -> None:
+    """transformers' T5 returns an ``EncoderDecoderCache``: a self-attention cache of the
+    decoder's tokens and a cross-attention cache of the encoder's length, nothing for the
+    encoder.  Measured after one forward pass of 7 encoder and 5 decoder tokens, batch 2."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers import AutoConfig
+
+    transformers.logging.set_verbosity_error()
+    cfg = _t5_small()
+    torch.manual_seed(0)
+    model = transformers.T5ForConditionalGeneration(AutoConfig.for_model(**cfg)).eval()
+    with torch.no_grad():
+        out = model(
+            input_ids=torch.randint(0, 128, (2, 7)),
+            decoder_input_ids=torch.randint(0, 128, (2, 5)),
+            use_cache=True,
+        )
+    cache = out.past_key_values
+    assert type(cache).__name__ == "EncoderDecoderCache"
+
+    def nbytes(c: Any) -> int:
+        return sum(t.numel() * t.element_size() for ly in c.layers for t in (ly.keys, ly.values))
+
+    measured = nbytes(cache.self_attention_cache) + nbytes(cache.cross_attention_cache)
+    text = config_text_to_mem(json.dumps(cfg), "config.json")
+    m = symmem.parse(text, set_values={"seq_len": 5, "src_len": 7, "batch": 2})
+    assert m.memory("infer", precision="fp32").kv_cache.evaluate() == measured
+    # and apart: the cross-attention's share is the encoder length's
+    m_long = symmem.parse(text, set_values={"seq_len": 5, "src_len": 9, "batch": 2})
+    grown = m_long.memory("infer", precision="fp32").kv_cache.evaluate() - measured
+    assert grown == nbytes(cache.cross_attention_cache) * 2 // 7
