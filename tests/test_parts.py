@@ -13,7 +13,7 @@ import pytest
 
 import symmem
 from symmem.errors import SemanticError
-from symmem.hf.importer import config_text_to_mem
+from symmem.hf.importer import config_text_to_mem, config_to_writer
 
 DATA = Path(__file__).parent / "data" / "hf"
 
@@ -77,15 +77,21 @@ def test_two_parts_of_one_name_are_refused() -> None:
         symmem.parse(text)
 
 
-def _t5_small() -> dict[str, Any]:
-    cfg = json.loads((DATA / "t5-small.json").read_text())
+def _shrunk(stem: str) -> dict[str, Any]:
+    cfg = json.loads((DATA / f"{stem}.json").read_text())
     cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    cfg.update(d_model=64, d_kv=16, d_ff=96, vocab_size=128, num_layers=2, num_decoder_layers=3)
+    if cfg["model_type"] == "t5":
+        cfg.update(d_model=64, d_kv=16, d_ff=96, num_layers=2, num_decoder_layers=3)
+    else:  # bart, mbart: 4 heads of 16
+        cfg.update(d_model=64, encoder_layers=2, decoder_layers=3, encoder_ffn_dim=96)
+        cfg.update(decoder_ffn_dim=96, encoder_attention_heads=4, decoder_attention_heads=4)
+    cfg["vocab_size"] = 128
     return cfg
 
 
-def test_t5_cache_equals_transformers_encoder_decoder_cache() -> None:
-    """transformers' T5 returns an ``EncoderDecoderCache``: a self-attention cache of the
+@pytest.mark.parametrize("stem", ["t5-small", "bart-base", "mbart-large-cc25"])
+def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
+    """transformers' T5 / BART / mBART return an ``EncoderDecoderCache``: a self-attention cache of the
     decoder's tokens and a cross-attention cache of the encoder's length, nothing for the
     encoder.  Measured after one forward pass of 7 encoder and 5 decoder tokens, batch 2."""
     torch = pytest.importorskip("torch")
@@ -93,9 +99,10 @@ def test_t5_cache_equals_transformers_encoder_decoder_cache() -> None:
     from transformers import AutoConfig
 
     transformers.logging.set_verbosity_error()
-    cfg = _t5_small()
+    cfg = _shrunk(stem)
     torch.manual_seed(0)
-    model = transformers.T5ForConditionalGeneration(AutoConfig.for_model(**cfg)).eval()
+    cls = config_to_writer(dict(cfg), "config.json").hf_class
+    model = getattr(transformers, cls)(AutoConfig.for_model(**cfg)).eval()
     with torch.no_grad():
         out = model(
             input_ids=torch.randint(0, 128, (2, 7)),
