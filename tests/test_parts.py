@@ -91,9 +91,10 @@ def _shrunk(stem: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stem", ["t5-small", "bart-base", "mbart-large-cc25"])
 def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
-    """transformers' T5 / BART / mBART return an ``EncoderDecoderCache``: a self-attention cache of the
-    decoder's tokens and a cross-attention cache of the encoder's length, nothing for the
-    encoder.  Measured after one forward pass of 7 encoder and 5 decoder tokens, batch 2."""
+    """transformers' T5 / BART / mBART return an ``EncoderDecoderCache``: a self-attention
+    cache of the decoder's tokens and a cross-attention cache of the encoder's length,
+    nothing for the encoder.  Measured after one forward pass of 7 encoder and 5 decoder
+    tokens, batch 2."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     from transformers import AutoConfig
@@ -123,3 +124,11 @@ def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
     m_long = symmem.parse(text, set_values={"seq_len": 5, "src_len": 9, "batch": 2})
     grown = m_long.memory("infer", precision="fp32").kv_cache.evaluate() - measured
     assert grown == nbytes(cache.cross_attention_cache) * 2 // 7
+
+
+def test_params_reports_each_part_and_the_total() -> None:
+    m = symmem.parse(SEQ2SEQ)
+    parts = dict((name, q.evaluate()) for name, q in m.params().parts)
+    # the tied decoder table counts once, in the encoder that owns it
+    assert parts == {"encoder": 1600 + 2 * 1088, "decoder": 6 * 1088 + 1600}
+    assert sum(parts.values()) == m.params().total.evaluate()
