@@ -82,6 +82,11 @@ def _shrunk(stem: str) -> dict[str, Any]:
     cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
     if cfg["model_type"] == "t5":
         cfg.update(d_model=64, d_kv=16, d_ff=96, num_layers=2, num_decoder_layers=3)
+    elif cfg["model_type"] == "whisper":  # 8 mel bins, 16 frames: 8 audio tokens
+        cfg.update(d_model=64, encoder_layers=2, decoder_layers=3, encoder_ffn_dim=96)
+        cfg.update(decoder_ffn_dim=96, encoder_attention_heads=4, decoder_attention_heads=4)
+        cfg.update(num_mel_bins=8, max_source_positions=8, max_target_positions=16)
+        cfg.update(pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
     else:  # bart, mbart: 4 heads of 16
         cfg.update(d_model=64, encoder_layers=2, decoder_layers=3, encoder_ffn_dim=96)
         cfg.update(decoder_ffn_dim=96, encoder_attention_heads=4, decoder_attention_heads=4)
@@ -89,7 +94,7 @@ def _shrunk(stem: str) -> dict[str, Any]:
     return cfg
 
 
-@pytest.mark.parametrize("stem", ["t5-small", "bart-base", "mbart-large-cc25"])
+@pytest.mark.parametrize("stem", ["t5-small", "bart-base", "mbart-large-cc25", "whisper-tiny"])
 def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
     """transformers' T5 / BART / mBART return an ``EncoderDecoderCache``: a self-attention
     cache of the decoder's tokens and a cross-attention cache of the encoder's length,
@@ -104,12 +109,15 @@ def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
     torch.manual_seed(0)
     cls = config_to_writer(dict(cfg), "config.json").hf_class
     model = getattr(transformers, cls)(AutoConfig.for_model(**cfg)).eval()
+    whisper = cfg["model_type"] == "whisper"
+    src = 8 if whisper else 7  # encoder tokens (Whisper: 16 frames, halved by conv2)
+    inputs = (
+        {"input_features": torch.randn(2, 8, 16)}
+        if whisper
+        else {"input_ids": torch.randint(0, 128, (2, src))}
+    )
     with torch.no_grad():
-        out = model(
-            input_ids=torch.randint(0, 128, (2, 7)),
-            decoder_input_ids=torch.randint(0, 128, (2, 5)),
-            use_cache=True,
-        )
+        out = model(**inputs, decoder_input_ids=torch.randint(0, 128, (2, 5)), use_cache=True)
     cache = out.past_key_values
     assert type(cache).__name__ == "EncoderDecoderCache"
 
@@ -118,12 +126,14 @@ def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
 
     measured = nbytes(cache.self_attention_cache) + nbytes(cache.cross_attention_cache)
     text = config_text_to_mem(json.dumps(cfg), "config.json")
-    m = symmem.parse(text, set_values={"seq_len": 5, "src_len": 7, "batch": 2})
+    given = {"seq_len": 5, "batch": 2} | ({} if whisper else {"src_len": src})
+    m = symmem.parse(text, set_values=given)
     assert m.memory("infer", precision="fp32").kv_cache.evaluate() == measured
     # and apart: the cross-attention's share is the encoder length's
-    m_long = symmem.parse(text, set_values={"seq_len": 5, "src_len": 9, "batch": 2})
+    longer = {"max_source_positions": 10} if whisper else {"src_len": src + 2}
+    m_long = symmem.parse(text, set_values=given | longer)
     grown = m_long.memory("infer", precision="fp32").kv_cache.evaluate() - measured
-    assert grown == nbytes(cache.cross_attention_cache) * 2 // 7
+    assert grown == nbytes(cache.cross_attention_cache) * 2 // src
 
 
 def test_params_reports_each_part_and_the_total() -> None:

@@ -117,7 +117,7 @@ class MemWriter:
 
     # ------------------------------------------------------------ rendering
     def _context(self) -> int | None:
-        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        for key in ("max_position_embeddings", "n_positions", "n_ctx", "max_target_positions"):
             value = self.cfg.data.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value

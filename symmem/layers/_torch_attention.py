@@ -27,13 +27,16 @@ class TorchAttention(nn.Module):
         qk_norm_scope: str = "head",
         softmax_fp32: bool = False,
         sinks: bool = False,
+        k_bias: bool | None = None,
     ) -> None:
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout, self.impl = causal, dropout, impl
         self.softmax_fp32 = softmax_fp32
         self.q_proj = nn.Linear(d_model, heads * head_dim, bias=qkv_bias)
-        self.k_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(
+            d_model, kv_heads * head_dim, bias=qkv_bias if k_bias is None else k_bias
+        )
         self.v_proj = nn.Linear(d_model, kv_heads * head_dim, bias=qkv_bias)
         self.o_proj = nn.Linear(heads * head_dim, d_model, bias=out_bias)
         self.full_norm = qk_norm_scope == "full"
