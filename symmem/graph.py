@@ -117,6 +117,9 @@ class LayerGraph:
     #: the model's named parts (``part encoder(...) { }``), in order; empty for a model of one
     #: stream.  The last part is the one that generates (a decoder, a language model).
     parts: tuple[str, ...] = ()
+    #: the part that generates token by token (the last part, when it attends causally: a
+    #: decoder, a language model); None for one-part models and dual encoders (CLIP, SigLIP)
+    generating: str | None = None
 
     def part_of(self, path: str) -> str | None:
         """The part a layer path belongs to (None outside every part)."""
@@ -124,10 +127,11 @@ class LayerGraph:
 
     def keeps_cache(self, path: str) -> bool:
         """Whether a layer keeps its KV cache at generation: every layer of a one-stream
-        model; in a model of parts, the layers outside the parts that run once on their input
-        before generation starts (an encoder, a vision tower): those of the last part only."""
+        model; in a model of parts, those of the generating part only (not the parts that run
+        once on their input before generation starts, an encoder or a vision tower; none in a
+        dual encoder)."""
         part = self.part_of(path)
-        return part is None or part == self.parts[-1]
+        return part is None or part == self.generating
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
         """Every layer node with its multiplicity (product of enclosing repeat counts)."""
@@ -751,7 +755,18 @@ class _Builder:
             options,
             tuple(self.constraints),
             tuple(self.parts),
+            self._generating(body),
         )
+
+    def _generating(self, body: tuple[Node, ...]) -> str | None:
+        """The last part, when one of its layers attends causally (it generates)."""
+        parts = [b for b in body if isinstance(b, GroupNode) and b.kind == "part"]
+        if not parts:
+            return None
+        for node, _ in _walk(parts[-1], sympy.Integer(1)):
+            if node.layer.attends() == "causal":
+                return parts[-1].name
+        return None
 
     def _input(self, arg: n.Arg, env: _Env) -> Shape:
         if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:

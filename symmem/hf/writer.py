@@ -32,6 +32,8 @@ class MemWriter:
     blocks: dict[str, list[str]] = field(default_factory=dict)
     body: list[str] = field(default_factory=list)
     header_options: list[str] = field(default_factory=list)
+    #: the model's input shape (an image model's ``[batch, num_channels, H, W]``)
+    input_shape: str = "[batch, seq_len]"
 
     # ------------------------------------------------------------ pieces
     def sym(self, name: str, value: Any, comment: str = "") -> str:
@@ -164,7 +166,7 @@ class MemWriter:
             declared.append(f"max_positions = {ctx}")
         # an imported model is built as transformers builds it: its saved tensors by its rules
         opts = ", ".join(
-            ["input = [batch, seq_len]", "impl = transformers", *self.header_options, *declared]
+            [f"input = {self.input_shape}", "impl = transformers", *self.header_options, *declared]
         )
         lines.append(f"model {self.model_name}({opts}) {{")
         lines += self.body
