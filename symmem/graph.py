@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -124,6 +124,34 @@ class LayerGraph:
     def part_of(self, path: str) -> str | None:
         """The part a layer path belongs to (None outside every part)."""
         return next((p for p in self.parts if path == p or path.startswith(p + ".")), None)
+
+    def only(self, part: str) -> LayerGraph:
+        """The graph of one part alone (``--part text``): its layers, input and output; a
+        layer tied to another part's weight keeps the tie (its weight counted there)."""
+        found = next(
+            (
+                n
+                for n in self.root.body
+                if isinstance(n, GroupNode) and n.kind == "part" and n.name == part
+            ),
+            None,
+        )
+        if found is None:
+            hint = suggest(part, list(self.parts))
+            known = ", ".join(self.parts) or "none: a model of one stream"
+            raise SemanticError(
+                f"part = {part}: the model has no such part (parts: {known})", hint=hint
+            )
+        root = GroupNode(
+            "", "model", self.root.name, found.body, found.in_shape, found.out_shape, found.span
+        )
+        return replace(
+            self,
+            input_shape=found.in_shape,
+            root=root,
+            parts=(),
+            generating=None,
+        )
 
     def keeps_cache(self, path: str) -> bool:
         """Whether a layer keeps its KV cache at generation: every layer of a one-stream

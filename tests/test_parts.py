@@ -142,3 +142,42 @@ def test_params_reports_each_part_and_the_total() -> None:
     # the tied decoder table counts once, in the encoder that owns it
     assert parts == {"encoder": 1600 + 2 * 1088, "decoder": 6 * 1088 + 1600}
     assert sum(parts.values()) == m.params().total.evaluate()
+
+
+def _llava() -> symmem.Model:
+    text = config_text_to_mem((DATA / "llava-1.5-7b-hf.json").read_text(), "config.json")
+    return symmem.parse(text, set_values={"seq_len": 1024, "batch": 1})
+
+
+def test_llava_keeps_the_language_models_cache_only_and_its_part_alone() -> None:
+    m = _llava()
+    assert m.graph.parts == ("vision", "text") and m.graph.generating == "text"
+    whole = m.memory("infer", precision="fp16")
+    text = m.memory("infer", precision="fp16", part="text")
+    # Llama-7B's cache: 2 (k, v) x 1024 tokens x 32 layers x 4096 x 2 bytes = 512 MiB,
+    # the same with the vision tower and without it
+    assert whole.kv_cache.evaluate() == text.kv_cache.evaluate() == 2 * 1024 * 32 * 4096 * 2
+    parts = dict((name, q.evaluate()) for name, q in m.params().parts)
+    assert whole.weights.evaluate() == 2 * (parts["vision"] + parts["text"])
+    assert text.weights.evaluate() == 2 * parts["text"]
+
+
+def test_a_part_the_model_does_not_have_is_refused() -> None:
+    with pytest.raises(SemanticError, match="no such part") as exc:
+        _llava().memory("infer", part="txt")
+    assert exc.value.hint is not None and "text" in exc.value.hint
+
+
+def test_memory_cli_takes_part(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    path = tmp_path / "llava.mem"
+    path.write_text(config_text_to_mem((DATA / "llava-1.5-7b-hf.json").read_text(), "c.json"))
+    whole = CliRunner().invoke(app, ["memory", str(path), "--mode", "infer"])
+    text = CliRunner().invoke(app, ["memory", str(path), "--mode", "infer", "--part", "text"])
+    assert whole.exit_code == 0 and text.exit_code == 0, text.output
+    assert "part" in text.output and whole.output != text.output
+    bad = CliRunner().invoke(app, ["memory", str(path), "--part", "nope"])
+    assert bad.exit_code == 1 and "no such part" in bad.output
