@@ -19,7 +19,6 @@ from symmem.hf.families.vit import vision_tower
 from symmem.hf.registry import catalogue, register
 from symmem.hf.writer import MemWriter, call
 
-
 #: ``LlamaConfig``'s defaults (transformers), which LLaVA-1.5's ``text_config`` relies on
 LLAMA_DEFAULTS: dict[str, object] = {
     "hidden_size": 4096,
