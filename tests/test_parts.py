@@ -181,3 +181,16 @@ def test_memory_cli_takes_part(tmp_path: Path) -> None:
     assert "part" in text.output and whole.output != text.output
     bad = CliRunner().invoke(app, ["memory", str(path), "--part", "nope"])
     assert bad.exit_code == 1 and "no such part" in bad.output
+
+
+@pytest.mark.parametrize(
+    "stem", ["qwen2-vl-2b-instruct", "qwen2.5-vl-3b-instruct", "gemma-3-4b-it"]
+)
+def test_vision_language_models_cache_only_their_language_model(stem: str) -> None:
+    text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
+    m = symmem.parse(text, set_values={"seq_len": 64, "batch": 1})
+    assert m.graph.parts == ("vision", "text") and m.graph.generating == "text"
+    whole = m.memory("infer", precision="bf16")
+    alone = m.memory("infer", precision="bf16", part="text")
+    assert whole.kv_cache.evaluate() == alone.kv_cache.evaluate() > 0
+    assert whole.weights.evaluate() > alone.weights.evaluate()

@@ -36,3 +36,15 @@ class TorchClsToken(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tok = self.cls_token.to(x.dtype).expand(x.shape[0], -1, -1)
         return torch.cat((tok, x), dim=1)
+
+
+class TorchMergeTokens(nn.Module):
+    """Qwen2-VL's ``PatchMerger`` view: ``x.view(-1, k * d)`` per batch row."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *lead, s, d = x.shape
+        return x.reshape(*lead, s // self.k, d * self.k)

@@ -19,13 +19,25 @@ from symmem.hf.families.vit import vision_tower
 from symmem.hf.registry import catalogue, register
 from symmem.hf.writer import MemWriter, call
 
-#: ``LlamaConfig``'s defaults (transformers), which LLaVA-1.5's ``text_config`` relies on
-LLAMA_DEFAULTS: dict[str, object] = {
-    "hidden_size": 4096,
-    "intermediate_size": 11008,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "vocab_size": 32000,
+#: the text config classes' defaults (transformers' ``LlamaConfig``, ``Gemma3TextConfig``),
+#: which the nested ``text_config`` of LLaVA-1.5 and Gemma-3 rely on
+TEXT_DEFAULTS: dict[str, dict[str, object]] = {
+    "llama": {
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "vocab_size": 32000,
+    },
+    "gemma3_text": {
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "vocab_size": 262208,
+    },
 }
 
 
@@ -35,8 +47,8 @@ def language_model(w: MemWriter, c: HFConfig, default_type: str) -> tuple[list[s
     t = sub(c, "text_config")
     t.model_type = t.model_type or default_type
     t.data.setdefault("model_type", t.model_type)
-    if t.model_type == "llama":
-        for key, value in LLAMA_DEFAULTS.items():
+    if t.model_type in TEXT_DEFAULTS:
+        for key, value in TEXT_DEFAULTS[t.model_type].items():
             if not t.has(key):
                 t.data[key] = value
                 c.defaults_applied.append(f"text_config.{key} = {value}")
