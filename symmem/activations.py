@@ -133,6 +133,10 @@ class _Walker:
         if g.kind == "residual":
             entries, _ = self.group(g, cur, mult, repeat)
             return entries, self.new_id()  # x + f(x): a new tensor, add saves nothing
+        if g.kind == "part":
+            # a part reads its own input (token ids, an image, mel frames), not the stream
+            entries, out = self.group(g, self.new_id(), mult, repeat)
+            return entries, out
         if g.kind == "parallel":
             entries = []
             outs = []

@@ -55,6 +55,8 @@ class ParamsResult:
     #: does any layer have experts (so that active differs in kind from total)?
     has_experts: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: each part's total (``part encoder(...) { }``), in order; empty for a one-part model
+    parts: tuple[tuple[str, Quantity], ...] = ()
 
     def _repr_html_(self) -> str:
         """Jupyter: the totals and each layer's count (all its repeat instances)."""
@@ -111,6 +113,11 @@ def param_counts(
         total.append(mult * formula)
         active.append(mult * act)
         buffers.append(mult * buf)
+    per_part: dict[str, list[sympy.Expr]] = {p: [] for p in graph.parts}
+    for row in rows:
+        part = graph.part_of(row.path)
+        if part is not None:
+            per_part[part].append(row.count)
     return ParamsResult(
         quantity(sympy.Add(*total)),
         quantity(sympy.Add(*active)),
@@ -118,4 +125,5 @@ def param_counts(
         tuple(rows),
         conv,
         has_experts,
+        parts=tuple((p, quantity(sympy.Add(*c))) for p, c in per_part.items()),
     )

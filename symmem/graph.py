@@ -12,7 +12,7 @@ import math
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -66,7 +66,7 @@ class GroupNode:
     """
 
     path: str
-    kind: str  # "model" | "block" | "repeat" | "residual" | "parallel" | "branch"
+    kind: str  # "model" | "part" | "block" | "repeat" | "residual" | "parallel" | "branch"
     name: str
     body: tuple[Node, ...]
     in_shape: Shape
@@ -115,6 +115,52 @@ class LayerGraph:
     #: what the model requires of its values (whole sizes, divisibility, positivity), each
     #: checked at build time and kept for solve, sweep and :func:`check_values`
     constraints: tuple[Constraint, ...] = ()
+    #: the model's named parts (``part encoder(...) { }``), in order; empty for a model of one
+    #: stream.  The last part is the one that generates (a decoder, a language model).
+    parts: tuple[str, ...] = ()
+    #: the part that generates token by token (the last part, when it attends causally: a
+    #: decoder, a language model); None for one-part models and dual encoders (CLIP, SigLIP)
+    generating: str | None = None
+
+    def part_of(self, path: str) -> str | None:
+        """The part a layer path belongs to (None outside every part)."""
+        return next((p for p in self.parts if path == p or path.startswith(p + ".")), None)
+
+    def only(self, part: str) -> LayerGraph:
+        """The graph of one part alone (``--part text``): its layers, input and output; a
+        layer tied to another part's weight keeps the tie (its weight counted there)."""
+        found = next(
+            (
+                n
+                for n in self.root.body
+                if isinstance(n, GroupNode) and n.kind == "part" and n.name == part
+            ),
+            None,
+        )
+        if found is None:
+            hint = suggest(part, list(self.parts))
+            known = ", ".join(self.parts) or "none: a model of one stream"
+            raise SemanticError(
+                f"part = {part}: the model has no such part (parts: {known})", hint=hint
+            )
+        root = GroupNode(
+            "", "model", self.root.name, found.body, found.in_shape, found.out_shape, found.span
+        )
+        return replace(
+            self,
+            input_shape=found.in_shape,
+            root=root,
+            parts=(),
+            generating=None,
+        )
+
+    def keeps_cache(self, path: str) -> bool:
+        """Whether a layer keeps its KV cache at generation: every layer of a one-stream
+        model; in a model of parts, those of the generating part only (not the parts that run
+        once on their input before generation starts, an encoder or a vision tower; none in a
+        dual encoder)."""
+        part = self.part_of(path)
+        return part is None or part == self.generating
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
         """Every layer node with its multiplicity (product of enclosing repeat counts)."""
@@ -315,13 +361,15 @@ class _Thunk:
 class _Env:
     symbols: dict[str, sympy.Symbol]
     local: dict[str, _Thunk] = field(default_factory=dict)
+    #: output shapes of the parts built so far (shared by every scope of one build)
+    streams: dict[str, Shape] = field(default_factory=dict)
 
     def child(self) -> _Env:
-        return _Env(self.symbols, dict(self.local))
+        return _Env(self.symbols, dict(self.local), self.streams)
 
 
 #: words with a meaning of their own, which cannot name a symbol
-RESERVED = ("true", "false", "none", "block", "model", "repeat", "residual", "parallel")
+RESERVED = ("true", "false", "none", "block", "model", "repeat", "residual", "parallel", "part")
 
 _FUNCS: dict[str, Any] = {
     "ceil": sympy.ceiling,
@@ -539,6 +587,8 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
         return _convert([a for a in inner if a not in words][0], expr, env, what)
     if origin is typing.Annotated:
         base, *meta = get_args(hint)
+        if "stream" in meta:
+            return _stream(expr, env, what)
         if "ref" in meta:
             return _word(expr, env)[0]
         if "per_dim" in meta:  # one value for every dimension, or a list [h, w]
@@ -593,6 +643,26 @@ def _list(expr: n.Expr, env: _Env) -> tuple[n.Expr, ...] | None:
     return None
 
 
+def _stream(expr: n.Expr, env: _Env, what: str) -> Shape:
+    """A second input: a shape literal, or the name of a part built before."""
+    if isinstance(expr, n.Name) and expr.id in env.local:
+        th = expr.id
+        return _stream(env.local[th].expr, env.local[th].env, what)
+    if isinstance(expr, n.ShapeLit) and expr.items:
+        return tuple(to_sympy(e, env) for e in expr.items)
+    if isinstance(expr, n.Name | n.Str):
+        name = expr.id if isinstance(expr, n.Name) else expr.value
+        if name in env.streams:
+            return env.streams[name]
+        hint = suggest(name, list(env.streams))
+        raise SemanticError(
+            f"{what} = {name}: no part named '{name}' is built before this layer",
+            expr.span,
+            hint=hint or "a part reads the output of an earlier part: part encoder(...) { }",
+        )
+    raise SemanticError(f"{what} must name an earlier part or be a shape [...]", expr.span)
+
+
 def _span_of(expr: n.Expr) -> Span:
     return expr.span
 
@@ -629,6 +699,8 @@ class _Builder:
         )
         self.ev = evaluator(self.values)
         self.constraints: list[Constraint] = []
+        self.streams: dict[str, Shape] = {}
+        self.parts: list[str] = []
 
     def _collect(self) -> None:
         for name in IMPLICIT_FREE:
@@ -695,16 +767,14 @@ class _Builder:
                     "",
                     self.symbol_spans.get(name),
                 )
-        env = _Env(self.symbols)
+        env = _Env(self.symbols, streams=self.streams)
         input_shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
         options: dict[str, str] = {}
         for arg in mdef.args:
             if arg.keyword is None:
                 raise SemanticError("model arguments are keywords: input = [...], ...", arg.span)
             if arg.keyword == "input":
-                if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:
-                    raise SemanticError("input must be a shape like [batch, seq_len]", arg.span)
-                input_shape = tuple(self._size(e, env, "input dimension") for e in arg.value.items)
+                input_shape = self._input(arg, env)
             elif arg.keyword in MODEL_OPTIONS:
                 word, span = _word(arg.value, env)
                 if word not in MODEL_OPTIONS[arg.keyword]:
@@ -729,6 +799,8 @@ class _Builder:
             )
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)
+        if body and isinstance(body[0], GroupNode) and body[0].kind == "part":
+            input_shape = body[0].in_shape  # the first part reads the model's input
         root = GroupNode("", "model", mdef.name, body, input_shape, out, mdef.span)
         return LayerGraph(
             mdef.name,
@@ -738,7 +810,43 @@ class _Builder:
             root,
             options,
             tuple(self.constraints),
+            tuple(self.parts),
+            self._generating(body),
         )
+
+    def _generating(self, body: tuple[Node, ...]) -> str | None:
+        """The last part, when one of its layers attends causally (it generates)."""
+        parts = [b for b in body if isinstance(b, GroupNode) and b.kind == "part"]
+        if not parts:
+            return None
+        for node, _ in _walk(parts[-1], sympy.Integer(1)):
+            if node.layer.attends() == "causal":
+                return parts[-1].name
+        return None
+
+    def _input(self, arg: n.Arg, env: _Env) -> Shape:
+        if not isinstance(arg.value, n.ShapeLit) or not arg.value.items:
+            raise SemanticError("input must be a shape like [batch, seq_len]", arg.span)
+        return tuple(self._size(e, env, "input dimension") for e in arg.value.items)
+
+    def _part(self, stmt: n.PartStmt, ctx: _Ctx) -> GroupNode:
+        """A named part: its own input (``input = [...]``, by default the implicit
+        [batch, seq_len]), its body, its output shape kept for the layers that read it."""
+        if ctx.prefix or ctx.blocks_in_use:
+            raise SemanticError("a part is a statement of the model itself", stmt.span)
+        if stmt.name in self.streams:
+            raise SemanticError(f"two parts are named '{stmt.name}'", stmt.span)
+        shape: Shape = (self.symbols["batch"], self.symbols["seq_len"])
+        for arg in stmt.args:
+            if arg.keyword != "input":
+                raise SemanticError(
+                    "a part takes one argument: input = [...] (its input's shape)", arg.span
+                )
+            shape = self._input(arg, ctx.env)
+        body, out = self._body(stmt.body, shape, _Ctx(stmt.name, ctx.env, ()), stmt.span)
+        self.streams[stmt.name] = out
+        self.parts.append(stmt.name)
+        return GroupNode(stmt.name, "part", stmt.name, body, shape, out, stmt.span)
 
     def _require(
         self, c: Constraint, where: str, span: Span | None, hint: str | None = None
@@ -831,6 +939,8 @@ class _Builder:
                 node = GroupNode(
                     path, "residual", stmt.name or "residual", body, shape, shape, stmt.span
                 )
+            elif isinstance(stmt, n.PartStmt):
+                node = self._part(stmt, local_ctx)
             elif isinstance(stmt, n.ParallelStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "parallel"))
                 branches: list[Node] = []
@@ -953,7 +1063,7 @@ class _Builder:
         if block.name in ctx.blocks_in_use:
             chain = " -> ".join([*ctx.blocks_in_use, block.name])
             raise SemanticError(f"circular block use: {chain}", stmt.span)
-        env = _Env(self.symbols)
+        env = _Env(self.symbols, streams=self.streams)
         names = [p.name for p in block.params]
         bound: dict[str, _Thunk] = {}
         positional = [a for a in stmt.args if a.keyword is None]

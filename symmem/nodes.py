@@ -117,7 +117,19 @@ class AssignStmt:
     span: Span
 
 
-Stmt = LayerStmt | RepeatStmt | ResidualStmt | ParallelStmt | AssignStmt
+@dataclass(frozen=True)
+class PartStmt:
+    """`part name(input = [...]) { ... }`: a named tower of a model of several parts (an
+    encoder and a decoder; a vision tower and a language model), which reads its own input
+    rather than the stream before it."""
+
+    name: str
+    args: tuple[Arg, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+Stmt = LayerStmt | RepeatStmt | ResidualStmt | ParallelStmt | AssignStmt | PartStmt
 
 # ---------------------------------------------------------------- top level
 

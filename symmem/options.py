@@ -153,6 +153,15 @@ def _rank(value: Any, name: str) -> int | sympy.Expr | None:
     )
 
 
+def _part(value: Any, name: str) -> str | None:
+    """The name of a part of the model (checked against the model when the memory is built)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isidentifier():
+        raise OptionError(f"part must be the name of a part of the model, not {value!r}"[:200])
+    return value
+
+
 def _targets(value: Any, name: str) -> tuple[str, ...]:
     """``"q_proj,v_proj"`` or a sequence of names -> a tuple; None -> PEFT's default."""
     if value is None:
@@ -310,6 +319,13 @@ class MemoryOptions:
         str,
         choices=lambda: LOSSES,
         parse=_choice(lambda: LOSSES),
+    )
+    part: str | None = _opt(
+        None,
+        "One part of a model of parts alone (--part text: the language model of a "
+        "vision-language model; --part decoder); default: the whole model.",
+        str | None,
+        parse=_part,
     )
     rnn: str = _opt(
         "native",

@@ -295,6 +295,10 @@ class _ToNodes(Transformer[Token, n.Program]):
         branches = tuple(b for b in c if isinstance(b, tuple))
         return n.ParallelStmt(name, branches, _span(meta))
 
+    def part(self, meta: Any, c: list[Any]) -> n.PartStmt:
+        args = c[1] if len(c) == 3 else ()
+        return n.PartStmt(str(c[0]), args, c[-1], _span(meta))
+
     def assign(self, meta: Any, c: list[Any]) -> n.AssignStmt:
         return n.AssignStmt(str(c[0]), c[1], _span(meta))
 
@@ -432,7 +436,7 @@ def _syntax_error(
 
 
 #: the words that start a statement of their own
-KEYWORDS = ("block", "model", "repeat", "residual", "parallel")
+KEYWORDS = ("block", "model", "repeat", "residual", "parallel", "part")
 
 
 def _misspelt_keyword(source: str, line: int, column: int) -> str | None:

@@ -133,6 +133,8 @@ def build(
     instances: dict[str, list[nn.Module]] = {}
 
     def group(node: g.GroupNode) -> nn.Module:
+        if node.kind == "part":
+            raise NotImplementedError("a model of several parts (one input each)")
         if node.kind == "repeat":
             count = ev(node.count)
             return _Repeat([_Seq([child(c) for c in node.body]) for _ in range(count)])

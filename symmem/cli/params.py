@@ -72,6 +72,9 @@ def params(
         _table(("layer", "kind", "formula", "parameters"), rows)
         total = result.total.evaluate()
         typer.echo("")
+        for name, q in result.parts:
+            n = q.evaluate()
+            typer.echo(f"part {name}: {human(n) if isinstance(n, int) else n}")
         typer.echo(f"total formula: {sympy.expand(result.total.expr)}")
         typer.echo(f"total:         {human(total) if isinstance(total, int) else total}")
         if result.has_experts:

@@ -32,6 +32,8 @@ class MemWriter:
     blocks: dict[str, list[str]] = field(default_factory=dict)
     body: list[str] = field(default_factory=list)
     header_options: list[str] = field(default_factory=list)
+    #: the model's input shape (an image model's ``[batch, num_channels, H, W]``)
+    input_shape: str = "[batch, seq_len]"
 
     # ------------------------------------------------------------ pieces
     def sym(self, name: str, value: Any, comment: str = "") -> str:
@@ -108,9 +110,16 @@ class MemWriter:
                 ]
         return None
 
+    def part(self, name: str, input_shape: str, lines: Sequence[str]) -> None:
+        """A named part of the model body (``part encoder(input = [...]) { ... }``): an
+        encoder, a decoder, a vision tower; ``lines`` are its statements, indented once."""
+        self.body.append(f"  part {name}(input = {input_shape}) {{")
+        self.body += [f"    {ln}" for ln in lines]
+        self.body.append("  }")
+
     # ------------------------------------------------------------ rendering
     def _context(self) -> int | None:
-        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+        for key in ("max_position_embeddings", "n_positions", "n_ctx", "max_target_positions"):
             value = self.cfg.data.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
@@ -157,7 +166,7 @@ class MemWriter:
             declared.append(f"max_positions = {ctx}")
         # an imported model is built as transformers builds it: its saved tensors by its rules
         opts = ", ".join(
-            ["input = [batch, seq_len]", "impl = transformers", *self.header_options, *declared]
+            [f"input = {self.input_shape}", "impl = transformers", *self.header_options, *declared]
         )
         lines.append(f"model {self.model_name}({opts}) {{")
         lines += self.body

@@ -80,6 +80,11 @@ class Attention(Layer):
             "gpt-oss: a learned sink logit per head (eager softmax over s + 1 columns)",
         ),
         Example("attention(16, heads = 4, sinks = true, dropout = 0.1)", "[2, 8, 16]"),
+        Example(
+            "attention(16, heads = 4, causal = false, k_bias = false)",
+            "[2, 8, 16]",
+            "Whisper: q, v and o with biases, k without",
+        ),
     )
     dropout_fields: ClassVar[tuple[str, ...]] = ("dropout",)
 
@@ -107,6 +112,8 @@ class Attention(Layer):
     fused_qkv: bool = False
     #: a learned sink logit per head (gpt-oss): h parameters, one more softmax column
     sinks: bool = False
+    #: the k projection's bias (None: as qkv_bias; Whisper's k_proj has none)
+    k_bias: bool | None = None
 
     # ------------------------------------------------------------ derived sizes
     @property
@@ -140,11 +147,11 @@ class Attention(Layer):
             ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
         ]
         if self.qkv_bias:
-            out += [
-                ParamTensor("q_proj.bias", (hk,)),
-                ParamTensor("k_proj.bias", (gk,)),
-                ParamTensor("v_proj.bias", (gk,)),
-            ]
+            out.append(ParamTensor("q_proj.bias", (hk,)))
+        if self.qkv_bias if self.k_bias is None else self.k_bias:
+            out.append(ParamTensor("k_proj.bias", (gk,)))
+        if self.qkv_bias:
+            out.append(ParamTensor("v_proj.bias", (gk,)))
         if self.out_bias:
             out.append(ParamTensor("o_proj.bias", (d,)))
         if self.qk_norm:
@@ -301,4 +308,5 @@ class Attention(Layer):
             qk_norm_scope=self.qk_norm_scope,
             softmax_fp32=bool(self.softmax_fp32),
             sinks=self.sinks,
+            k_bias=self.qkv_bias if self.k_bias is None else self.k_bias,
         )

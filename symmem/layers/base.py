@@ -50,6 +50,9 @@ Ref = Annotated[str, "ref"]
 Sizes = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "size", "per_dim"]
 #: as :data:`Sizes`, each item >= 0 (padding)
 NonNegs = Annotated[sympy.Expr | tuple[sympy.Expr, ...], "nonneg", "per_dim"]
+#: a second input: the output shape of a named part of the model (``memory = encoder``), or a
+#: shape literal (``memory = [2, 5, 16]``) for a layer on its own
+Stream = Annotated[Shape, "stream"]
 
 #: Evaluates an expression at the current default values; None if it stays symbolic.
 Evaluator = Callable[[sympy.Expr], "int | float | None"]
@@ -204,7 +207,8 @@ class Layer:
         return None
 
     def attends(self) -> str | None:
-        """ "causal" or "bidirectional" for a layer that attends over the sequence, else None.
+        """ "causal" or "bidirectional" for a layer that attends over the sequence, "cross" for
+        one that attends over a second input (an encoder's output), else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 

@@ -96,6 +96,8 @@ class MemoryConfig:
     loss: str = "cross_entropy"
     #: the recurrent kernel (native, onednn, cudnn)
     rnn: str = "native"
+    #: one part of a model of parts alone (None: the whole model)
+    part: str | None = None
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -123,6 +125,8 @@ class MemoryConfig:
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
+        if self.part is not None:
+            out["part"] = self.part
         out.update(tp=_num(p.tp), pp=_num(p.pp), dp=_num(p.dp), zero=p.zero, sp=p.sp, ep=_num(p.ep))
         if p.cp != 1:
             out.update(cp=_num(p.cp), cp_comm=self.cp_comm)
@@ -538,6 +542,7 @@ def resolve(
         or (declared or {}).get("impl")
         or "torch",
         loss=o.loss,
+        part=o.part,
         rnn=o.rnn,
     )
     return cfg, opt, q

@@ -49,7 +49,8 @@ class Build:
         policy: ActPolicy | None,
         knobs: Knobs,
     ) -> None:
-        self.graph = graph
+        self.graph = graph if cfg.part is None else graph.only(cfg.part)
+        graph = self.graph
         #: the numeric options, as numbers or as symbols (:class:`Knobs`)
         self.k = knobs
         self.values = values

@@ -25,6 +25,8 @@ def kv_cache(b: Build) -> sympy.Expr:
     staged = Staged()
     for place in b.places:
         layer = place.node.layer
+        if not b.graph.keeps_cache(place.node.path):
+            continue  # an encoder / vision tower runs once: its keys and values are not kept
         n = layer.kv_cache(place.node.in_shape, b.policy)
         if n == 0:
             continue

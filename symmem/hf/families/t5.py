@@ -1,5 +1,5 @@
-"""T5 (``T5ForConditionalGeneration``): an encoder-decoder written as one stream
-(docs/import.md)."""
+"""T5 (``T5ForConditionalGeneration``): an encoder-decoder, two parts of one model: the
+decoder's cross-attention reads the encoder's output (docs/import.md)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,11 @@ def t5(c: HFConfig) -> MemWriter:
     act = ACTIVATIONS[act_name]
     tied = tie_word_embeddings(c, True)
     drop = dropout(w, c, "dropout_rate", 0.1)
+    w.sym("src_len", "seq_len", "encoder input length (workload; default: seq_len)")
     w.note(
-        "Encoder-decoder.  The decoder's cross-attention is written as an attention over the "
-        "decoder stream: the same q/k/v/o shapes, but keys and values really come from the "
-        "encoder output (see docs/import.md)."
+        "Encoder-decoder: two parts.  The encoder runs once on src_len tokens and keeps no KV "
+        "cache; the decoder's self-attention caches its generated tokens (seq_len), its "
+        "cross-attention the encoder output's keys and values once (src_len)."
     )
     w.note(
         "T5's LayerNorm has a scale and no shift or mean (RMSNorm); the relative-position bias "
@@ -88,41 +89,39 @@ def t5(c: HFConfig) -> MemWriter:
             ),
             residual(
                 call("rmsnorm", "cross_layer_norm", d),
-                call("attention", "EncDecAttention", d, causal=False, **attn_kw),
+                call("cross_attention", "EncDecAttention", d, memory="encoder", **attn_kw),
                 drop,
             ),
             residual(call("rmsnorm", "ff_layer_norm", d), ffn, drop),
         ],
     )
-    w.body.append(
-        "  " + call("embedding", "shared", "vocab_size", d) + "  # shared by encoder and decoder"
-    )
-    w.body.append(
-        "  "
-        + call(
+    enc = [call("embedding", "shared", "vocab_size", d) + "  # shared by encoder and decoder"]
+    enc.append(
+        call(
             "param",
             "encoder_relative_attention_bias",
             "relative_attention_num_buckets",
             "num_heads",
         )
     )
-    w.body += w.stack(["encoder_layer"], count="num_layers", name="encoder")
-    w.body.append("  " + call("rmsnorm", "encoder_final_layer_norm", d))
-    w.body.append(
-        "  "
-        + call(
+    enc += w.stack(["encoder_layer"], count="num_layers", name="layers", indent="")
+    enc.append(call("rmsnorm", "final_layer_norm", d))
+    w.part("encoder", "[batch, src_len]", enc)
+    dec = [call("embedding", "embed_tokens", "vocab_size", d, tie="shared")]
+    dec.append(
+        call(
             "param",
             "decoder_relative_attention_bias",
             "relative_attention_num_buckets",
             "num_heads",
         )
     )
-    w.body += w.stack(["decoder_layer"], count="num_decoder_layers", name="decoder")
-    w.body.append("  " + call("rmsnorm", "decoder_final_layer_norm", d))
+    dec += w.stack(["decoder_layer"], count="num_decoder_layers", name="layers", indent="")
+    dec.append(call("rmsnorm", "final_layer_norm", d))
     if not tied:
         w.note("tie_word_embeddings = false (T5 v1.1, Flan-T5): the LM head has its own weight.")
-    w.body.append(
-        "  "
-        + call("linear", "lm_head", d, "vocab_size", bias=False, tie="shared" if tied else None)
+    dec.append(
+        call("linear", "lm_head", d, "vocab_size", bias=False, tie="shared" if tied else None)
     )
+    w.part("decoder", "[batch, seq_len]", dec)
     return w

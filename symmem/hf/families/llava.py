@@ -1,0 +1,93 @@
+"""LLaVA (``LlavaForConditionalGeneration``; Liu et al. 2023, "Visual Instruction Tuning";
+LLaVA-1.5, Liu et al. 2024): a CLIP vision tower, a two-layer projector and a language model,
+two parts of one model (nested ``vision_config`` / ``text_config``).
+
+The ``vision`` part is transformers' ``CLIPVisionModel`` (all its layers and its
+``post_layernorm`` exist, whatever ``vision_feature_layer`` reads) followed by the
+``multi_modal_projector`` (``linear_1``: vision width -> text width, the activation,
+``linear_2``), written on the vision stream.  The ``text`` part is the language model as its
+own family writes it (``text_config.model_type``, Llama for LLaVA-1.5); its ``seq_len``
+counts the image's tokens too ((image_size / patch_size)^2 = 576 for LLaVA-1.5 at 336 px),
+which replace the image placeholder in the prompt.  Only the language model keeps a KV cache;
+``--part text`` gives its memory alone."""
+
+from __future__ import annotations
+
+from symmem.hf.config import HFConfig
+from symmem.hf.families.clip import sub
+from symmem.hf.families.vit import vision_tower
+from symmem.hf.registry import catalogue, register
+from symmem.hf.writer import MemWriter, call
+
+#: the text config classes' defaults (transformers' ``LlamaConfig``, ``Gemma3TextConfig``),
+#: which the nested ``text_config`` of LLaVA-1.5 and Gemma-3 rely on
+TEXT_DEFAULTS: dict[str, dict[str, object]] = {
+    "llama": {
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "vocab_size": 32000,
+    },
+    "gemma3_text": {
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "vocab_size": 262208,
+    },
+}
+
+
+def language_model(w: MemWriter, c: HFConfig, default_type: str) -> tuple[list[str], str]:
+    """The text config's own family, grafted into ``w``: its symbols, blocks, notes and
+    header options; returns its body lines and its hidden size's symbol."""
+    t = sub(c, "text_config")
+    t.model_type = t.model_type or default_type
+    t.data.setdefault("model_type", t.model_type)
+    if t.model_type in TEXT_DEFAULTS:
+        for key, value in TEXT_DEFAULTS[t.model_type].items():
+            if not t.has(key):
+                t.data[key] = value
+                c.defaults_applied.append(f"text_config.{key} = {value}")
+    table = catalogue()
+    if t.model_type not in table:
+        raise c.unsupported("text_config", f"language model type '{t.model_type}' is unknown")
+    tw = table[t.model_type](t)
+    for name, value in tw.symbols.items():
+        w.symbols.setdefault(name, value)
+    w.blocks.update(tw.blocks)
+    w.notes += [f"language model ({tw.hf_class}): {n}" for n in tw.notes]
+    w.header_options += [o for o in tw.header_options if o not in w.header_options]
+    hidden = "hidden_size" if "hidden_size" in tw.symbols else next(iter(tw.symbols))
+    return [ln[2:] if ln.startswith("  ") else ln for ln in tw.body], hidden
+
+
+@register("llava")
+def llava(c: HFConfig) -> MemWriter:
+    w = MemWriter(c, "llava", "LlavaForConditionalGeneration")
+    w.note(
+        "Two parts: `vision` (the CLIP vision tower and the projector, run once per image, no "
+        "KV cache) and `text` (the language model, whose seq_len includes the image tokens)."
+    )
+    v = sub(c, "vision_config")
+    if not v.has("hidden_act"):
+        v.data["hidden_act"] = "quick_gelu"  # CLIPVisionConfig's default
+    vision, shape = vision_tower(w, v, "vision_", cls=True, conv_bias=False, pre_norm=True)
+    text, hidden = language_model(w, c, "llama")
+    layer = c.raw("vision_feature_layer", -2)
+    n_layers = len(layer) if isinstance(layer, list) else 1
+    width = "vision_hidden_size" if n_layers == 1 else f"{n_layers} * vision_hidden_size"
+    bias = c.bool("multimodal_projector_bias", True)
+    act = c.act("projector_hidden_act", "gelu")
+    vision += [
+        call("layernorm", "post_layernorm", "vision_hidden_size"),
+        call("linear", "linear_1", width, hidden, bias=bias) + "  # multi_modal_projector",
+        act,
+        call("linear", "linear_2", hidden, hidden, bias=bias),
+    ]
+    w.part("vision", shape, vision)
+    w.part("text", "[batch, seq_len]", text)
+    return w

@@ -1,0 +1,196 @@
+"""Models of several parts (``part encoder(...) { }``): an encoder-decoder is one graph whose
+decoder's cross-attention reads the encoder's output, and whose KV cache is the decoder's
+(self-attention: the generated tokens; cross-attention: the encoder's keys and values once),
+measured against transformers' ``EncoderDecoderCache``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import symmem
+from symmem.errors import SemanticError
+from symmem.hf.importer import config_text_to_mem, config_to_writer
+
+DATA = Path(__file__).parent / "data" / "hf"
+
+SEQ2SEQ = """
+vocab = 100; d = 16; src_len = 7
+model s2s {
+  part encoder(input = [batch, src_len]) {
+    embedding tok(vocab, d)
+    repeat 2 { residual { attention(d, heads = 4, causal = false) } }
+  }
+  part decoder(input = [batch, seq_len]) {
+    embedding dec_tok(vocab, d, tie = tok)
+    repeat 3 {
+      residual { attention(d, heads = 4) }
+      residual { cross_attention(d, memory = encoder, heads = 4) }
+    }
+    linear head(d, vocab, bias = false)
+  }
+}
+"""
+
+
+def test_parts_read_their_own_inputs_and_the_encoder_output() -> None:
+    m = symmem.parse(SEQ2SEQ, set_values={"seq_len": 5, "batch": 2})
+    g = m.graph
+    assert g.parts == ("encoder", "decoder")
+    assert g.input_shape == (g.symbols["batch"], g.symbols["src_len"])
+    cross = g.layer("decoder.repeat.residual_1.cross_attention").layer
+    assert cross.memory == (g.symbols["batch"], g.symbols["src_len"], g.symbols["d"])
+    assert not g.keeps_cache("encoder.repeat.residual.attention")
+    assert g.keeps_cache("decoder.repeat.residual.attention")
+    # hand count: embedding 1600 (tied, once); attention 4*16*16+4*16 = 1088 each (5 of
+    # them); cross-attention the same (3); head 1600
+    assert m.params().total.evaluate() == 1600 + 5 * 1088 + 3 * 1088 + 1600
+
+
+def test_the_encoder_keeps_no_cache_and_the_cross_attention_keeps_the_memory_once() -> None:
+    m = symmem.parse(SEQ2SEQ, set_values={"seq_len": 5, "batch": 2})
+    kv = m.memory("infer", precision="fp32").kv_cache.evaluate()
+    # decoder self-attention: 2 (k, v) x batch 2 x 5 tokens x 16 x 4 bytes x 3 layers;
+    # cross-attention: 2 x 2 x src_len 7 x 16 x 4 x 3; the encoder: none
+    assert kv == 2 * 2 * 5 * 16 * 4 * 3 + 2 * 2 * 7 * 16 * 4 * 3
+
+
+def test_a_memory_that_names_no_part_is_refused() -> None:
+    text = SEQ2SEQ.replace("memory = encoder", "memory = encodr")
+    with pytest.raises(SemanticError, match="no part named 'encodr'") as exc:
+        symmem.parse(text)
+    assert exc.value.hint is not None and "encoder" in exc.value.hint
+
+
+def test_a_part_inside_a_block_is_refused() -> None:
+    text = "block b { part p(input = [batch, seq_len]) { linear(4, 4) } }\nmodel m { b }"
+    with pytest.raises(SemanticError, match="a part is a statement of the model itself"):
+        symmem.parse(text)
+
+
+def test_two_parts_of_one_name_are_refused() -> None:
+    text = "model m { part p(input = [2, 4]) { linear(4, 4) }\n part p { embedding(9, 4) } }"
+    with pytest.raises(SemanticError, match="two parts are named 'p'"):
+        symmem.parse(text)
+
+
+def _shrunk(stem: str) -> dict[str, Any]:
+    cfg = json.loads((DATA / f"{stem}.json").read_text())
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    if cfg["model_type"] == "t5":
+        cfg.update(d_model=64, d_kv=16, d_ff=96, num_layers=2, num_decoder_layers=3)
+    elif cfg["model_type"] == "whisper":  # 8 mel bins, 16 frames: 8 audio tokens
+        cfg.update(d_model=64, encoder_layers=2, decoder_layers=3, encoder_ffn_dim=96)
+        cfg.update(decoder_ffn_dim=96, encoder_attention_heads=4, decoder_attention_heads=4)
+        cfg.update(num_mel_bins=8, max_source_positions=8, max_target_positions=16)
+        cfg.update(pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    else:  # bart, mbart: 4 heads of 16
+        cfg.update(d_model=64, encoder_layers=2, decoder_layers=3, encoder_ffn_dim=96)
+        cfg.update(decoder_ffn_dim=96, encoder_attention_heads=4, decoder_attention_heads=4)
+    cfg["vocab_size"] = 128
+    return cfg
+
+
+@pytest.mark.parametrize("stem", ["t5-small", "bart-base", "mbart-large-cc25", "whisper-tiny"])
+def test_cache_equals_transformers_encoder_decoder_cache(stem: str) -> None:
+    """transformers' T5 / BART / mBART return an ``EncoderDecoderCache``: a self-attention
+    cache of the decoder's tokens and a cross-attention cache of the encoder's length,
+    nothing for the encoder.  Measured after one forward pass of 7 encoder and 5 decoder
+    tokens, batch 2."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers import AutoConfig
+
+    transformers.logging.set_verbosity_error()
+    cfg = _shrunk(stem)
+    torch.manual_seed(0)
+    cls = config_to_writer(dict(cfg), "config.json").hf_class
+    model = getattr(transformers, cls)(AutoConfig.for_model(**cfg)).eval()
+    whisper = cfg["model_type"] == "whisper"
+    src = 8 if whisper else 7  # encoder tokens (Whisper: 16 frames, halved by conv2)
+    inputs = (
+        {"input_features": torch.randn(2, 8, 16)}
+        if whisper
+        else {"input_ids": torch.randint(0, 128, (2, src))}
+    )
+    with torch.no_grad():
+        out = model(**inputs, decoder_input_ids=torch.randint(0, 128, (2, 5)), use_cache=True)
+    cache = out.past_key_values
+    assert type(cache).__name__ == "EncoderDecoderCache"
+
+    def nbytes(c: Any) -> int:
+        return sum(t.numel() * t.element_size() for ly in c.layers for t in (ly.keys, ly.values))
+
+    measured = nbytes(cache.self_attention_cache) + nbytes(cache.cross_attention_cache)
+    text = config_text_to_mem(json.dumps(cfg), "config.json")
+    given = {"seq_len": 5, "batch": 2} | ({} if whisper else {"src_len": src})
+    m = symmem.parse(text, set_values=given)
+    assert m.memory("infer", precision="fp32").kv_cache.evaluate() == measured
+    # and apart: the cross-attention's share is the encoder length's
+    longer = {"max_source_positions": 10} if whisper else {"src_len": src + 2}
+    m_long = symmem.parse(text, set_values=given | longer)
+    grown = m_long.memory("infer", precision="fp32").kv_cache.evaluate() - measured
+    assert grown == nbytes(cache.cross_attention_cache) * 2 // src
+
+
+def test_params_reports_each_part_and_the_total() -> None:
+    m = symmem.parse(SEQ2SEQ)
+    parts = dict((name, q.evaluate()) for name, q in m.params().parts)
+    # the tied decoder table counts once, in the encoder that owns it
+    assert parts == {"encoder": 1600 + 2 * 1088, "decoder": 6 * 1088 + 1600}
+    assert sum(parts.values()) == m.params().total.evaluate()
+
+
+def _llava() -> symmem.Model:
+    text = config_text_to_mem((DATA / "llava-1.5-7b-hf.json").read_text(), "config.json")
+    return symmem.parse(text, set_values={"seq_len": 1024, "batch": 1})
+
+
+def test_llava_keeps_the_language_models_cache_only_and_its_part_alone() -> None:
+    m = _llava()
+    assert m.graph.parts == ("vision", "text") and m.graph.generating == "text"
+    whole = m.memory("infer", precision="fp16")
+    text = m.memory("infer", precision="fp16", part="text")
+    # Llama-7B's cache: 2 (k, v) x 1024 tokens x 32 layers x 4096 x 2 bytes = 512 MiB,
+    # the same with the vision tower and without it
+    assert whole.kv_cache.evaluate() == text.kv_cache.evaluate() == 2 * 1024 * 32 * 4096 * 2
+    parts = dict((name, q.evaluate()) for name, q in m.params().parts)
+    assert whole.weights.evaluate() == 2 * (parts["vision"] + parts["text"])
+    assert text.weights.evaluate() == 2 * parts["text"]
+
+
+def test_a_part_the_model_does_not_have_is_refused() -> None:
+    with pytest.raises(SemanticError, match="no such part") as exc:
+        _llava().memory("infer", part="txt")
+    assert exc.value.hint is not None and "text" in exc.value.hint
+
+
+def test_memory_cli_takes_part(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from symmem.cli import app
+
+    path = tmp_path / "llava.mem"
+    path.write_text(config_text_to_mem((DATA / "llava-1.5-7b-hf.json").read_text(), "c.json"))
+    whole = CliRunner().invoke(app, ["memory", str(path), "--mode", "infer"])
+    text = CliRunner().invoke(app, ["memory", str(path), "--mode", "infer", "--part", "text"])
+    assert whole.exit_code == 0 and text.exit_code == 0, text.output
+    assert "part" in text.output and whole.output != text.output
+    bad = CliRunner().invoke(app, ["memory", str(path), "--part", "nope"])
+    assert bad.exit_code == 1 and "no such part" in bad.output
+
+
+@pytest.mark.parametrize(
+    "stem", ["qwen2-vl-2b-instruct", "qwen2.5-vl-3b-instruct", "gemma-3-4b-it"]
+)
+def test_vision_language_models_cache_only_their_language_model(stem: str) -> None:
+    text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
+    m = symmem.parse(text, set_values={"seq_len": 64, "batch": 1})
+    assert m.graph.parts == ("vision", "text") and m.graph.generating == "text"
+    whole = m.memory("infer", precision="bf16")
+    alone = m.memory("infer", precision="bf16", part="text")
+    assert whole.kv_cache.evaluate() == alone.kv_cache.evaluate() > 0
+    assert whole.weights.evaluate() > alone.weights.evaluate()
