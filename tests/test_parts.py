@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import symmem
+from symmem.layers.cross_attention import CrossAttention
 from symmem.errors import SemanticError
 from symmem.hf.importer import config_text_to_mem, config_to_writer
 
@@ -42,6 +43,7 @@ def test_parts_read_their_own_inputs_and_the_encoder_output() -> None:
     assert g.parts == ("encoder", "decoder")
     assert g.input_shape == (g.symbols["batch"], g.symbols["src_len"])
     cross = g.layer("decoder.repeat.residual_1.cross_attention").layer
+    assert isinstance(cross, CrossAttention)
     assert cross.memory == (g.symbols["batch"], g.symbols["src_len"], g.symbols["d"])
     assert not g.keeps_cache("encoder.repeat.residual.attention")
     assert g.keeps_cache("decoder.repeat.residual.attention")

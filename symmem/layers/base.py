@@ -248,6 +248,7 @@ class Layer:
         names = (*self.dropout_fields, *self.decided_fields)
         if not names:
             return self
+
         def at(expr: sympy.Expr) -> sympy.Expr:
             value = substitute(expr, dict(values))
             if value is not expr and not value.free_symbols:
