@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import symmem
-from symmem.layers.cross_attention import CrossAttention
 from symmem.errors import SemanticError
 from symmem.hf.importer import config_text_to_mem, config_to_writer
+from symmem.layers.cross_attention import CrossAttention
 
 DATA = Path(__file__).parent / "data" / "hf"
 
