@@ -582,9 +582,10 @@ def _convert(hint: Any, expr: n.Expr, env: _Env, what: str) -> Any:
         if isinstance(expr, n.Name) and expr.id in ("none", "None") and expr.id not in env.local:
             return None
         words = [a for a in inner if get_origin(a) is Literal]
-        if words and len(inner) > 1 and _is_word(expr, env):  # padding = "same" or a size
+        others = [a for a in inner if a not in words]
+        if words and (not others or _is_word(expr, env)):  # padding = "same" or a size
             return _convert(words[0], expr, env, what)
-        return _convert([a for a in inner if a not in words][0], expr, env, what)
+        return _convert(others[0], expr, env, what)
     if origin is typing.Annotated:
         base, *meta = get_args(hint)
         if "stream" in meta:
