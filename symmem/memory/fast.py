@@ -84,8 +84,8 @@ def _structure(cfg: MemoryConfig, options: MemoryOptions, split: Any = None) -> 
         sympy.sympify(p.pp) != 1,
         options.policy,
         cfg.weight_dtype == "fp8",
-        None if split is None else split.sizes,
-        p.schedule,
+        # an uneven split's stages, and whether DualPipe pairs them (Build.share)
+        None if split is None else (split.sizes, p.schedule == "dualpipe"),
     )
 
 
