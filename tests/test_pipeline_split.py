@@ -1,7 +1,8 @@
 """Uneven pipeline splits (Megatron-LM's get_num_layers_to_build, transformer_block.py at
 d98e8a64dd): --decoder-first/last-pipeline-num-layers give the first and last stage their
 own layer counts, the stages between split the rest evenly (asserted whole); without them
-every stage holds num_layers / pp (asserted whole).  The repeats' iterations are the layer
+every stage holds num_layers / pp (asserted whole), which symmem models as pp dividing each repeat
+(the even formulas, valid for every pp).  The repeats' iterations are the layer
 list, in model order, cut into consecutive runs.  Oracles: hand derivations beside each test."""
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ def test_first_and_last_given() -> None:
 
 
 def test_even_total_over_uneven_repeats() -> None:
-    # pp = 5 divides 5 layers but neither 3 nor 2: one layer a stage (Megatron's default),
-    # the busiest holds one b: 128 params -> 512 bytes
-    assert _weights(pp=5) == 512
+    # pp = 5 divides the 5 layers but neither 3 nor 2: refused without a stage's own count (the
+    # even formulas need pp to divide each repeat); Megatron's one layer a stage is written
+    # --pp-first-layers 1 (4 left over 4 stages): the busiest holds one b, 128 params -> 512
+    with pytest.raises(OptionError, match="does not divide the 3 iterations"):
+        _weights(pp=5)
+    assert _weights(pp=5, pp_first_layers=1) == 512
 
 
 def test_refused_splits() -> None:
-    with pytest.raises(OptionError, match="cannot split the 5 remaining"):
-        _weights(pp=2)  # 5 layers over 2 even stages
+    with pytest.raises(OptionError, match="does not divide the 3 iterations"):
+        _weights(pp=2)
     with pytest.raises(OptionError, match="cannot split"):
         _weights(pp=4, pp_first_layers=1)  # 4 left over 3 stages
     with pytest.raises(OptionError, match="more layers or stages"):
@@ -95,7 +99,7 @@ def test_fast_evaluator_equals_build() -> None:
     for kw in (
         {"pp": 2, "pp_first_layers": 3},
         {"pp": 3, "pp_last_layers": 1},
-        {"pp": 5},
+        {"pp": 5, "pp_first_layers": 1},
         {"pp": 3, "pp_last_layers": 1, "schedule": "dualpipe"},
     ):
         want = m.memory(**FP32, **kw).bytes()

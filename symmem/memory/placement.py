@@ -227,16 +227,20 @@ def stage_split(
     last: int | None,
     exact: Any,
 ) -> StageSplit | None:
-    """The layers of each stage when they are not an even share of every repeat; None when pp
-    divides the iterations of each outermost repeat and no stage is given its own count (the
-    even L / pp formulas hold).  ``exact``: an expression's value at the model's values (None
-    when it has none).
+    """The layers of each stage when the first or the last stage is given its own count; None
+    otherwise (the even L / pp formulas, pp dividing each outermost repeat).  ``exact``: an
+    expression's value at the model's values (None when it has none).
 
     Megatron-LM (megatron/core/transformer/transformer_block.py, ``get_num_layers_to_build``):
     with ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers`` those
     stages hold that many layers and the stages between split the rest evenly (it asserts they
     divide it); without them every stage holds num_layers / pp (asserted whole).  The layers
     are the repeats' iterations in model order; a stage's layers are consecutive."""
+    if first is None and last is None:
+        # without a stage's own count, pp divides each repeat (stage_constraints): the even
+        # L / pp formulas, which stay valid for every pp (solve, sweep, the page); Megatron's
+        # even split of a total that pp divides is --pp-first-layers L / pp
+        return None
     outers = outermost_repeats(repeats)
     stages = exact(pp)
     if not isinstance(stages, int):
