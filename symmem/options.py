@@ -135,6 +135,15 @@ def _positive_int(value: Any, name: str) -> int | None:
     return value
 
 
+def _count(value: Any, name: str) -> int | None:
+    """A number of layers: an integer >= 0, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OptionError(f"{name} must be an integer >= 0, not {value!r}")
+    return value
+
+
 def _rank(value: Any, name: str) -> int | sympy.Expr | None:
     """A LoRA rank: an integer >= 1, or a positive integer symbol (to solve / sweep over it)."""
     if value is None:
@@ -490,6 +499,20 @@ class MemoryOptions:
     )
     gpus_per_node: int = _opt(
         8, "GPUs per node (host memory is reported per node).", int, parse=_positive_int
+    )
+    pp_first_layers: int | None = _opt(
+        None,
+        "Repeated layers on the first pipeline stage, the rest split evenly over the stages "
+        "after it (Megatron-LM's --decoder-first-pipeline-num-layers).",
+        int | None,
+        parse=_count,
+    )
+    pp_last_layers: int | None = _opt(
+        None,
+        "Repeated layers on the last pipeline stage (Megatron-LM's "
+        "--decoder-last-pipeline-num-layers).",
+        int | None,
+        parse=_count,
     )
     #: an :class:`symmem.activations.ActPolicy` that replaces the one built from attention /
     #: device / dropout / the activation dtype (Python only)

@@ -56,6 +56,11 @@ class Parallel:
     schedule: str = "1f1b"
     etp: Degree | None = None
     edp: Degree | None = None
+    #: repeated layers on the first and the last pipeline stage (None: an even share), the rest
+    #: split evenly over the stages between (Megatron-LM's --decoder-first-pipeline-num-layers
+    #: and --decoder-last-pipeline-num-layers)
+    first_layers: int | None = None
+    last_layers: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("etp", "edp"):
@@ -106,6 +111,29 @@ def in_flight(
         return sympy.Integer(1)
     penalty = 1 + interleaved * (pp - 1) / (pp * vp)
     return sympy.Min(m, pp) * penalty + dual
+
+
+def stage_in_flight(
+    pp: Degree, micro_batches: Degree, vp: Degree, interleaved: Degree, dual: Degree, stage: int
+) -> sympy.Expr:
+    """The micro-batches in flight on pipeline stage ``stage`` (0: the first, :func:`in_flight`),
+    in units of one micro-batch of that stage's layers.  1F1B: min(m, pp - s) (Narayanan et al.
+    2021: stage s runs pp - s - 1 warm-up forwards, Megatron-LM's
+    ``forward_backward_pipelining_without_interleaving``); interleaved 1F1B with v chunks:
+    min(m v, (pp - s - 1) 2 + (v - 1) pp + 1) chunks of 1/v of the stage (the warm-up micro-batches
+    of ``forward_backward_pipelining_with_interleaving``, plus the one in its steady state),
+    which at s = 0 is the first stage's pp (1 + (pp - 1) / (pp v)); DualPipe and DualPipeV:
+    pp + 1 on every rank (DeepSeek-V3 report, Table 2: per device)."""
+    first = in_flight(pp, micro_batches, vp, interleaved, dual)
+    dual = sympy.sympify(dual)
+    if stage == 0 or dual == 1:
+        return first
+    pp, m, vp = sympy.sympify(pp), sympy.sympify(micro_batches), sympy.sympify(vp)
+    plain = sympy.Min(m, pp - stage)
+    chunks = sympy.Min(m * vp, 2 * (pp - stage - 1) + (vp - 1) * pp + 1) / vp
+    mine = plain + sympy.sympify(interleaved) * (chunks - plain)
+    # dual is 0 or 1 (a symbol in the fast evaluator): each flag multiplies its terms
+    return mine if dual == 0 else dual * first + (1 - dual) * mine
 
 
 def tp_splits(tensor: ParamTensor, *, output_head: bool = False) -> bool:

@@ -16,7 +16,7 @@ import sympy
 from symmem.activations import SavedEntry, saved_tensors, transient
 from symmem.layers.base import prod
 from symmem.memory.context import Build
-from symmem.memory.placement import Staged, Sum, largest
+from symmem.memory.placement import Staged, largest
 from symmem.precision import DTYPE_BYTES
 from symmem.values import substitute
 
@@ -46,21 +46,22 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
                 "is recomputed"
             )
         entries, checkpoints, recompute = full_recompute(b, entries)
-        staged.add("repeat", checkpoints)
+        for path, amount in checkpoints.items():
+            staged.add("repeat", amount, path)
     for e in entries:
-        staged.add(stage_of.get(e.path, "post"), e.multiplicity * b.entry_bytes(e.path, e.saved))
+        stage = stage_of.get(e.path, "post")
+        staged.add(stage, e.multiplicity * b.entry_bytes(e.path, e.saved), e.repeat)
     staged.add("post", lora_activations(b))
     # activation offloading (CPU checkpointing: DeepSpeed's cpu_checkpointing; Megatron-Core's
     # activation offloading): what the repeated layers keep for backward waits in host memory;
     # what sits outside the repeats stays on the GPU
     off = b.k.offload_activations
     if off != 0:
-        repeat = staged.parts["repeat"].value()
-        staged.parts["repeat"] = Sum()
-        staged.add("repeat", repeat * (1 - off))
         if b.cfg.offload_device == "cpu":
-            b.host.add("repeat", repeat * off * b.k.in_flight)
-    total = staged.per_gpu(b.pp_on, b.k.pp, b.k.in_flight)
+            for inner, amount in staged.by_repeat.items():
+                b.host.add("repeat", amount.value() * off * b.k.in_flight, inner)
+        staged.scale_repeat(1 - off)
+    total = b.share(staged, activations=True)
     if recompute:
         total += largest(*recompute)
     return total, notes
@@ -68,7 +69,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
 
 def full_recompute(
     b: Build, entries: list[SavedEntry]
-) -> tuple[list[SavedEntry], sympy.Expr, list[sympy.Expr]]:
+) -> tuple[list[SavedEntry], dict[str, sympy.Expr], list[sympy.Expr]]:
     """Full activation checkpointing of every repeated block (Chen et al. 2016; Megatron-LM
     ``--recompute-granularity full --recompute-method uniform --recompute-num-layers 1``):
     each iteration keeps only its input (Korthikanti et al. 2022, Table 2: 2sbh per layer in
@@ -77,7 +78,7 @@ def full_recompute(
     which is the stored checkpoint itself (Megatron's ``CheckpointFunction`` recomputes
     from ``detach_variable(inputs)``: the same storage)."""
     kept: list[SavedEntry] = []
-    checkpoints = sympy.Integer(0)
+    checkpoints: dict[str, sympy.Expr] = {}
     per_iteration: dict[str, dict[tuple[str, str], sympy.Expr]] = {}
     for e in entries:
         rep = b.repeats.get(e.repeat) if e.repeat else None
@@ -98,7 +99,7 @@ def full_recompute(
     for path, sets in per_iteration.items():
         rep = b.repeats[path]
         stream = prod(rep.group.in_shape) * DTYPE_BYTES[b.cfg.act_dtype] / seq_split / b.k.cp
-        checkpoints += rep.iterations * stream
+        checkpoints[path] = rep.iterations * stream
         recompute.append(sympy.Add(*sets.values()))
     return kept, checkpoints, recompute
 

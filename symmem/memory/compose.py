@@ -22,14 +22,13 @@ def components(b: Build, *, states: bool = True, saved: bool = True) -> dict[str
     cfg = b.cfg
     zero = sympy.Integer(0)
     comps: dict[str, sympy.Expr] = dict.fromkeys(COMPONENTS, zero)
-    # DualPipe: each rank holds two stages' parameters (stage_copies = 2; 1 otherwise)
-    copies = b.k.stage_copies
+    # DualPipe: each rank holds two stages' parameters (Build.share)
     if states:
         w, g, o = model_states(b)
-        comps["weights"] = copies * w.per_gpu(b.pp_on, b.k.pp)
+        comps["weights"] = b.share(w)
         if cfg.mode == "train":
-            comps["gradients"] = copies * g.per_gpu(b.pp_on, b.k.pp)
-            comps["optimizer"] = copies * o.per_gpu(b.pp_on, b.k.pp)
+            comps["gradients"] = b.share(g)
+            comps["optimizer"] = b.share(o)
     if saved and cfg.mode == "train":
         comps["activations"], more = activations(b)
         b.notes += more
@@ -47,6 +46,11 @@ def components(b: Build, *, states: bool = True, saved: bool = True) -> dict[str
     warning = positions_warning(b.graph, b.values)
     if warning:
         b.notes.append(f"warning: {warning}")
+    if b.stage_split is not None:
+        b.notes.append(
+            "pipeline stages hold " + ", ".join(str(n) for n in b.stage_split.sizes) + " repeated "
+            "layers (decided at the model's values)"
+        )
     if b.pp_on:
         b.notes.append(
             "pipeline parallel: each component is its most loaded stage's, so the total is an "
@@ -59,4 +63,4 @@ def components(b: Build, *, states: bool = True, saved: bool = True) -> dict[str
 def host(b: Build) -> sympy.Expr:
     """Host memory per node of a build whose components were computed (:func:`components`):
     each rank's offloaded states (on its busiest pipeline stage) times the GPUs of a node."""
-    return b.k.node_gpus * b.k.stage_copies * b.host.per_gpu(b.pp_on, b.k.pp)
+    return b.k.node_gpus * b.share(b.host)

@@ -19,7 +19,7 @@ from symmem.errors import OptionError
 from symmem.optimizers import Optimizer
 from symmem.optimizers import optimizer as get_optimizer
 from symmem.options import ACT_DTYPES, ADAPTER_DTYPES, MemoryOptions
-from symmem.parallel import Parallel, in_flight
+from symmem.parallel import Parallel, in_flight, stage_in_flight
 from symmem.precision import (
     DTYPE_BYTES,
     FLOAT_DTYPES,
@@ -240,10 +240,24 @@ class Knobs:
     node_gpus: sympy.Expr = sympy.Integer(8)
     #: pipeline stages whose parameters one rank holds (2 under DualPipe)
     stage_copies: sympy.Expr = sympy.Integer(1)
+    #: what in_flight is made of: micro-batches, model chunks per stage, and 0/1 flags for
+    #: interleaved 1F1B and DualPipe (read by :meth:`stage_flight` for an uneven split)
+    micro_batches: sympy.Expr = sympy.Integer(1)
+    virtual_stages: sympy.Expr = sympy.Integer(1)
+    interleaved: sympy.Expr = sympy.Integer(0)
+    dual: sympy.Expr = sympy.Integer(0)
 
     @staticmethod
     def names() -> tuple[str, ...]:
         return tuple(f.name for f in fields(Knobs))
+
+    def stage_flight(self, stage: int) -> sympy.Expr:
+        """Micro-batches in flight on pipeline stage ``stage`` (:func:`stage_in_flight`)."""
+        if stage == 0:
+            return self.in_flight
+        return stage_in_flight(
+            self.pp, self.micro_batches, self.virtual_stages, self.interleaved, self.dual, stage
+        )
 
 
 def knobs_of(cfg: MemoryConfig) -> Knobs:
@@ -263,6 +277,10 @@ def knobs_of(cfg: MemoryConfig) -> Knobs:
         grad_copy=sympy.Integer(int(cfg.grad_fp32_copy)),
         overhead=sympy.Integer(cfg.overhead),
         **{name: sympy.sympify(v) for name, v in _scale_knobs(cfg).items()},
+        micro_batches=sympy.sympify(p.pp if p.micro_batches is None else p.micro_batches),
+        virtual_stages=sympy.sympify(p.virtual_stages),
+        interleaved=sympy.Integer(int(p.interleaved)),
+        dual=sympy.Integer(int(p.schedule != "1f1b")),
     )
 
 
@@ -291,11 +309,7 @@ def symbolic_knobs() -> Knobs:
     stages, micro-batches, virtual stages and schedule flags (:func:`symmem.parallel.in_flight`)."""
     k = {name: knob(name) for name in Knobs.names()}
     k["in_flight"] = in_flight(
-        k["pp"],
-        knob("micro_batches"),
-        knob("virtual_stages"),
-        knob("interleaved"),
-        knob("dual"),
+        k["pp"], k["micro_batches"], k["virtual_stages"], k["interleaved"], k["dual"]
     )
     return Knobs(**k)
 
@@ -461,6 +475,8 @@ def resolve(
         schedule=o.schedule,
         etp=o.etp,
         edp=o.edp,
+        first_layers=o.pp_first_layers,
+        last_layers=o.pp_last_layers,
     )
     _check_scale(o, par)
     prec = get_precision(precision_name)

@@ -22,11 +22,13 @@ from symmem.memory.placement import (
     Place,
     Repeat,
     Staged,
+    StageSplit,
     Sum,
     group_constraint,
     output_head,
     places,
     stage_constraints,
+    stage_split,
 )
 from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
@@ -77,6 +79,8 @@ class Build:
         #: at its values (OptionError) and kept with the result's quantities for solve and sweep
         self.constraints: list[Constraint] = []
         self._ev = evaluator(values)
+        #: the layers of each pipeline stage when they are not an even share (None: L / pp)
+        self.stage_split: StageSplit | None = None
         if self.pp_on and not self.repeats:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
@@ -105,8 +109,24 @@ class Build:
                     continue
                 self.require(divides(size, degree, _parallel_message(opt, place.node.path, size)))
         if self.pp_on:
-            for c in stage_constraints(self.repeats, sympy.sympify(self.par.pp)):
-                self.require(c)
+            self.stage_split = pipeline_split(self.repeats, self.par, self._ev)
+            if self.stage_split is None:
+                for c in stage_constraints(self.repeats, sympy.sympify(self.par.pp)):
+                    self.require(c)
+
+    def share(self, staged: Staged, activations: bool = False) -> sympy.Expr:
+        """The busiest GPU's part of ``staged`` (:meth:`Staged.per_gpu`): activations count the
+        micro-batches each stage holds; DualPipe's ranks hold two stages' states (with an uneven
+        split: stage d and stage pp - 1 - d, the pair itself)."""
+        k = self.k
+        if not activations:
+            if self.stage_split is not None and self.par.schedule == "dualpipe":
+                return staged.paired(self.stage_split)
+            return k.stage_copies * staged.per_gpu(self.pp_on, k.pp, 1, self.stage_split)
+        factors = None
+        if self.stage_split is not None:
+            factors = [k.stage_flight(s) for s in range(len(self.stage_split.sizes))]
+        return staged.per_gpu(self.pp_on, k.pp, k.in_flight, self.stage_split, factors)
 
     def default_policy(self) -> ActPolicy:
         """The rules of the configuration's implementation (``impl``: the option, else the
@@ -216,6 +236,11 @@ class Build:
         not generated token by token: it keeps no KV cache and returns its whole output."""
         modes = [m for p in self.places if (m := p.node.layer.attends()) is not None]
         return bool(modes) and all(m == "bidirectional" for m in modes)
+
+
+def pipeline_split(repeats: dict[str, Repeat], par: Any, ev: Any) -> StageSplit | None:
+    """:func:`stage_split` for a configuration's pipeline at the model's values."""
+    return stage_split(repeats, sympy.sympify(par.pp), par.first_layers, par.last_layers, ev.exact)
 
 
 def _parallel_message(opt: str, path: str, size: sympy.Expr) -> Any:

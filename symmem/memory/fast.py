@@ -26,8 +26,8 @@ from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
 from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
-from symmem.memory.context import Build
-from symmem.memory.placement import at_values, places, stage_constraints
+from symmem.memory.context import Build, pipeline_split
+from symmem.memory.placement import StageSplit, at_values, places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
 from symmem.symbols import knob
@@ -72,7 +72,8 @@ def _options(options: Any, kw: dict[str, Any]) -> MemoryOptions:
     return options.replace(**kw)
 
 
-def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
+def _structure(cfg: MemoryConfig, options: MemoryOptions, split: Any = None) -> tuple[Any, ...]:
+    """What decides which terms exist; an uneven pipeline split (its layers per stage) too."""
     p = cfg.parallel
     key = tuple(getattr(cfg, f.name) for f in fields(cfg) if f.name not in _NUMERIC)
     # fp8 weights keep their non-GEMM tensors in bf16 (Build.fp8_keeps_16bit): other terms
@@ -83,6 +84,8 @@ def _structure(cfg: MemoryConfig, options: MemoryOptions) -> tuple[Any, ...]:
         sympy.sympify(p.pp) != 1,
         options.policy,
         cfg.weight_dtype == "fp8",
+        # an uneven split's stages, and whether DualPipe pairs them (Build.share)
+        None if split is None else (split.sizes, p.schedule == "dualpipe"),
     )
 
 
@@ -121,8 +124,8 @@ class MemoryEvaluator:
         """Each component and ``total`` in bytes per GPU under ``options`` (or keywords)."""
         opts = _options(options, kw)
         cfg, opt, quant = resolve(opts, self.graph.options)
-        self._check(cfg)
-        key = _structure(cfg, opts)
+        split = self._check(cfg)
+        key = _structure(cfg, opts, split)
         fn = self._compiled.get(key)
         if fn is None:
             fn = self._compile(cfg, opts, key)
@@ -140,13 +143,14 @@ class MemoryEvaluator:
         """The notes the memory model attaches under these options' structure."""
         opts = _options(options, kw)
         cfg, _, _ = resolve(opts, self.graph.options)
-        key = _structure(cfg, opts)
+        key = _structure(cfg, opts, self._check(cfg))
         if key not in self._compiled:
             self._compile(cfg, opts, key)
         return self._notes[key]
 
-    def _check(self, cfg: MemoryConfig) -> None:
-        """What the full build refuses, checked on numbers (Build.check_divisible)."""
+    def _check(self, cfg: MemoryConfig) -> StageSplit | None:
+        """What the full build refuses, checked on numbers (Build.check_divisible); the uneven
+        pipeline split, if any."""
         p = cfg.parallel
         degrees = {"tp": sympy.sympify(p.tp), "ep": sympy.sympify(p.ep)}
         if cfg.cp_comm == "ulysses":  # Ulysses re-shards the sequence into heads (Build)
@@ -163,10 +167,14 @@ class MemoryEvaluator:
             )
         if sympy.sympify(p.pp) != 1:
             ev = evaluator(self.values)
+            split = pipeline_split(self._repeats, p, ev)
+            if split is not None:
+                return split
             for c in stage_constraints(self._repeats, sympy.sympify(p.pp)):
                 message = c.violation(ev, ev.exact)  # type: ignore[attr-defined]
                 if message is not None:
                     raise OptionError(message)
+        return None
 
     def _compile(
         self, cfg: MemoryConfig, opts: MemoryOptions, key: tuple[Any, ...]

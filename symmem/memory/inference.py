@@ -32,9 +32,9 @@ def kv_cache(b: Build) -> sympy.Expr:
             continue
         split = sympy.Integer(1) if b.k.tp == 1 else layer.kv_cache_split(b.k.tp)
         amount = place.mult * n * kvb / split
-        staged.add(place.stage, amount)
+        staged.add(place.stage, amount, place.repeat)
         b.row(place)["kv_cache"] += amount
-    return staged.per_gpu(b.pp_on, b.k.pp)
+    return b.share(staged)
 
 
 def transient_infer(b: Build) -> sympy.Expr:

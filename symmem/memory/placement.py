@@ -19,6 +19,7 @@ from typing import Any
 import sympy
 
 from symmem.constraints import Constraint, divides
+from symmem.errors import OptionError
 from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import ParamTensor
 from symmem.values import substitute
@@ -108,30 +109,202 @@ class Sum:
 
 
 class Staged:
-    """An amount split by pipeline stage: before the first repeat, the repeats, after."""
+    """An amount split by pipeline stage: before the first repeat, the repeats (each repeat's
+    share kept apart too, for an uneven split), after."""
 
     def __init__(self) -> None:
         self.parts: dict[str, Sum] = {k: Sum() for k in STAGES}
+        #: the "repeat" part by the innermost repeat its layer sits in
+        self.by_repeat: dict[str | None, Sum] = {}
 
-    def add(self, stage: str, amount: sympy.Expr) -> None:
+    def add(self, stage: str, amount: sympy.Expr, repeat: str | None = None) -> None:
         self.parts[stage] += amount
+        if stage == "repeat":
+            self.by_repeat.setdefault(repeat, Sum()).__iadd__(amount)
+
+    def scale_repeat(self, factor: sympy.Expr) -> None:
+        """Every repeated layer's amount times ``factor``."""
+        self.parts["repeat"] = _scaled(self.parts["repeat"], factor)
+        self.by_repeat = {k: _scaled(v, factor) for k, v in self.by_repeat.items()}
 
     def per_gpu(
-        self, pp_on: bool, pp: sympy.Expr, first_factor: sympy.Expr | int = 1
+        self,
+        pp_on: bool,
+        pp: sympy.Expr,
+        first_factor: sympy.Expr | int = 1,
+        split: StageSplit | None = None,
+        factors: Sequence[sympy.Expr] | None = None,
     ) -> sympy.Expr:
         """The most loaded pipeline stage's share (``pp``: the stages, when ``pp_on``).
 
         One stage: everything.  pp > 1: the repeats split evenly over the stages
         (L/pp layers each), the layers before them on the first stage (times
         ``first_factor``: micro-batches in flight for activations), those after
-        on the last; the larger of the first and the last stage.
+        on the last; the larger of the first and the last stage.  With an uneven
+        ``split``: each stage's own layers (times ``factors[s]``), the largest.
         """
         pre, rep, post = (self.parts[k].value() for k in STAGES)
         if not pp_on:
             return pre + rep + post
+        if split is not None:
+            terms = split.stage_terms(self, pre, post)
+            if factors is not None:
+                terms = [f * t for f, t in zip(factors, terms, strict=True)]
+            return largest(*terms)
         first = first_factor * (pre + rep / pp)
         last = rep / pp + post
         return largest(first, last)
+
+    def paired(self, split: StageSplit) -> sympy.Expr:
+        """DualPipe: rank d holds stage d and stage pp - 1 - d (DeepSeek-V3 report, Section
+        3.2.1: two copies of the parameters over the pipeline); the busiest rank's pair."""
+        pre, post = self.parts["pre"].value(), self.parts["post"].value()
+        terms = split.stage_terms(self, pre, post)
+        n = len(terms)
+        return largest(*[terms[d] + terms[n - 1 - d] for d in range((n + 1) // 2)])
+
+
+def _scaled(s: Sum, factor: sympy.Expr) -> Sum:
+    out = Sum()
+    out += s.value() * factor
+    return out
+
+
+@dataclass(frozen=True)
+class StageSplit:
+    """Which iterations of each outermost repeat each pipeline stage holds: the repeats' layers
+    in model order, cut into consecutive runs of ``sizes[s]`` layers (Megatron-LM builds stage
+    s's layers from its offset in the layer list: ``get_transformer_layer_offset``)."""
+
+    #: layers of each stage
+    sizes: tuple[int, ...]
+    #: per stage, (outermost repeat path, iterations of it on that stage)
+    counts: tuple[tuple[tuple[str, int], ...], ...]
+    #: each outermost repeat's iterations at the model's values
+    iterations: tuple[tuple[str, int], ...]
+
+    def stage_terms(self, staged: Staged, pre: sympy.Expr, post: sympy.Expr) -> list[sympy.Expr]:
+        """Each stage's amount: its share of each repeat (n iterations of L: n / L of the
+        repeat's amount), the layers before the repeats on the first, after them on the last."""
+        its = dict(self.iterations)
+        outer: dict[str, Sum] = {path: Sum() for path in its}
+        for inner, amount in staged.by_repeat.items():
+            owner = _outermost(inner, its)
+            outer[owner] += amount.value()
+        totals = {path: s.value() for path, s in outer.items()}
+        terms = []
+        last = len(self.counts) - 1
+        for s, counts in enumerate(self.counts):
+            t = sympy.Add(*[sympy.Rational(n, its[p]) * totals[p] for p, n in counts if n])
+            if s == 0:
+                t += pre
+            if s == last:
+                t += post
+            terms.append(t)
+        return terms
+
+
+def _outermost(inner: str | None, outers: Mapping[str, Any]) -> str:
+    if inner is None:
+        raise ValueError("a repeated amount without its repeat")  # pragma: no cover
+    for path in outers:
+        if inner == path or inner.startswith(path + "."):
+            return path
+    raise ValueError(f"repeat {inner} inside no outermost repeat")  # pragma: no cover
+
+
+def outermost_repeats(repeats: Mapping[str, Repeat]) -> list[str]:
+    """The repeats no other repeat encloses, in model order."""
+    return [
+        path
+        for path in repeats
+        if not any(path.startswith(other + ".") for other in repeats if other != path)
+    ]
+
+
+def stage_split(
+    repeats: Mapping[str, Repeat],
+    pp: sympy.Expr,
+    first: int | None,
+    last: int | None,
+    exact: Any,
+) -> StageSplit | None:
+    """The layers of each stage when the first or the last stage is given its own count; None
+    otherwise (the even L / pp formulas, pp dividing each outermost repeat).  ``exact``: an
+    expression's value at the model's values (None when it has none).
+
+    Megatron-LM (megatron/core/transformer/transformer_block.py, ``get_num_layers_to_build``):
+    with ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers`` those
+    stages hold that many layers and the stages between split the rest evenly (it asserts they
+    divide it); without them every stage holds num_layers / pp (asserted whole).  The layers
+    are the repeats' iterations in model order; a stage's layers are consecutive."""
+    if first is None and last is None:
+        # without a stage's own count, pp divides each repeat (stage_constraints): the even
+        # L / pp formulas, which stay valid for every pp (solve, sweep, the page); Megatron's
+        # even split of a total that pp divides is --pp-first-layers L / pp
+        return None
+    outers = outermost_repeats(repeats)
+    stages = exact(pp)
+    if not isinstance(stages, int):
+        if first is None and last is None:
+            return None
+        raise OptionError("pp_first_layers / pp_last_layers need a numeric pp")
+    its: dict[str, int] = {}
+    for path in outers:
+        v = exact(repeats[path].iterations)
+        if not isinstance(v, int):
+            if first is None and last is None:
+                return None  # the divisibility constraints decide (kept for solve / sweep)
+            raise OptionError(
+                f"an uneven pipeline split needs the iterations of repeat '{path}' as a number"
+            )
+        its[path] = v
+    if first is None and last is None and all(n % stages == 0 for n in its.values()):
+        return None
+    total = sum(its.values())
+    left, between = total, stages
+    for given in (first, last):
+        if given is not None:
+            left -= given
+            between -= 1
+    what = f"the {total} repeated layers ({' + '.join(str(n) for n in its.values())})"
+    if between < 0 or left < 0:
+        raise OptionError(
+            f"pp_first_layers / pp_last_layers give more layers or stages than {what} over "
+            f"pp = {stages} stages"
+        )
+    if between == 0 and left != 0:
+        raise OptionError(
+            f"pp_first_layers / pp_last_layers leave {left} of {what} on no stage (pp = {stages})"
+        )
+    if between and left % between:
+        flags = (
+            ""
+            if first is not None or last is not None
+            else ("; give --pp-first-layers / --pp-last-layers (Megatron-LM's uneven split)")
+        )
+        raise OptionError(
+            f"pp = {stages}: the {between} even stages cannot split the {left} remaining of "
+            f"{what} evenly (Megatron-LM requires it){flags}"
+        )
+    per = left // between if between else 0
+    sizes = [per] * stages
+    if first is not None:
+        sizes[0] = first
+    if last is not None:
+        sizes[-1] = last
+    layers = [path for path in outers for _ in range(its[path])]
+    counts = []
+    start = 0
+    for size in sizes:
+        run = layers[start : start + size]
+        start += size
+        counts.append(tuple((path, run.count(path)) for path in outers if path in run))
+    return StageSplit(
+        tuple(sizes),
+        tuple(counts),
+        tuple(its.items()),
+    )
 
 
 def largest(*terms: sympy.Expr) -> sympy.Expr:
@@ -395,7 +568,8 @@ def stage_constraints(repeats: dict[str, Repeat], pp: sympy.Expr) -> list[Constr
             return (
                 f"pp = {stages} does not divide the {iterations} iterations of repeat "
                 f"'{path}': the busiest pipeline stage would hold {busiest} of them, not "
-                f"{iterations}/{stages}; give a pp that divides {iterations}"
+                f"{iterations}/{stages}; give a pp that divides {iterations}, or numbers for "
+                "the repeats' iterations and --pp-first-layers / --pp-last-layers"
             )
 
         out.append(divides(r.iterations, pp, message))

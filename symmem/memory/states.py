@@ -66,7 +66,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         states and the gradients of each rank's partition in (pinned) CPU memory; on NVMe
         (ZeRO-Infinity) host memory keeps none of it."""
         if on_host:
-            b.host.add(place.stage, amount * flag)
+            b.host.add(place.stage, amount * flag, place.repeat)
         return amount * (1 - flag)
 
     def trainable_bytes(
@@ -85,8 +85,8 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         o += place.mult * (full * s_bytes + scales) / split
         g, o = shard(g, "gradients", expert), shard(o, "optimizer", expert)
         g, o = offload(place, g, k.offload_optimizer), offload(place, o, k.offload_optimizer)
-        grads.add(place.stage, g)
-        opt.add(place.stage, o)
+        grads.add(place.stage, g, place.repeat)
+        opt.add(place.stage, o, place.repeat)
         row["gradients"] += g
         row["optimizer"] += o
 
@@ -116,7 +116,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 expert,
             )
             w = offload(place, w, k.offload_params)
-            weights.add(place.stage, w)
+            weights.add(place.stage, w, place.repeat)
             row["weights"] += w
             frozen = t.buffer or quantized or lora
             if train and not frozen:
@@ -137,7 +137,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 n = t.copies * r * (in_f + out_f)
                 esplit = k.ep if is_routed_expert(t) else sympy.Integer(1)
                 aw = shard(place.mult * n * lb / esplit, "weights")
-                weights.add(place.stage, aw)
+                weights.add(place.stage, aw, place.repeat)
                 row["weights"] += aw
                 if train:
                     sa = b.opt.state_numel(a_shape, t.copies)
