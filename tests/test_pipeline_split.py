@@ -105,3 +105,18 @@ def test_fast_evaluator_equals_build() -> None:
         want = m.memory(**FP32, **kw).bytes()
         got = ev.bytes(**FP32, **kw)
         assert {k: got[k] for k in want} == dict(want)
+
+
+def test_an_uneven_split_holds_the_layer_count_at_its_value() -> None:
+    # the split (here 2 + 2 + 2 of n = 6 layers with --pp-first-layers 2) is decided at
+    # n = 6, so the formulas hold n fixed there: the busiest stage's weights are 2 layers of
+    # d x d fp32 = 2 x 64 x 4 = 512 bytes, with no n left in them (a formula (2/6) x n x 256
+    # would be right only at n = 6, and its derivative in n wrong everywhere)
+    text = "d = 8\nn = 6\nmodel m(input = [4, d]) { repeat n { linear(d, d, bias = false) } }\n"
+    m = symmem.parse(text)
+    weights = m.memory(**FP32, pp=3, pp_first_layers=2).weights
+    assert weights.evaluate() == 512
+    assert "n" not in {str(s) for s in weights.expr.free_symbols}
+    # at another n the split is decided again: 12 layers, 2 on the first stage, 5 and 5 after
+    m12 = symmem.parse(text, set_values={"n": 12})
+    assert m12.memory(**FP32, pp=3, pp_first_layers=2).weights.evaluate() == 5 * 256

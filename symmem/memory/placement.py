@@ -182,6 +182,10 @@ class StageSplit:
     counts: tuple[tuple[tuple[str, int], ...], ...]
     #: each outermost repeat's iterations at the model's values
     iterations: tuple[tuple[str, int], ...]
+    #: the symbols of those iteration counts at their values: the split is decided there, so
+    #: the stage formulas hold them fixed (a formula in n_layers would be wrong at any other
+    #: n_layers, and its derivative in n_layers wrong everywhere)
+    pinned: tuple[tuple[sympy.Symbol, int], ...] = ()
 
     def stage_terms(self, staged: Staged, pre: sympy.Expr, post: sympy.Expr) -> list[sympy.Expr]:
         """Each stage's amount: its share of each repeat (n iterations of L: n / L of the
@@ -195,7 +199,10 @@ class StageSplit:
         terms = []
         last = len(self.counts) - 1
         for s, counts in enumerate(self.counts):
-            t = sympy.Add(*[sympy.Rational(n, its[p]) * totals[p] for p, n in counts if n])
+            pinned = dict(self.pinned)
+            t = sympy.Add(
+                *[sympy.Rational(n, its[p]) * substitute(totals[p], pinned) for p, n in counts if n]
+            )
             if s == 0:
                 t += pre
             if s == last:
@@ -300,10 +307,17 @@ def stage_split(
         run = layers[start : start + size]
         start += size
         counts.append(tuple((path, run.count(path)) for path in outers if path in run))
+    pinned = {
+        sym: exact(sym)
+        for path in outers
+        for sym in sorted(repeats[path].iterations.free_symbols, key=str)
+        if isinstance(exact(sym), int)
+    }
     return StageSplit(
         tuple(sizes),
         tuple(counts),
         tuple(its.items()),
+        tuple((sym, sympy.Integer(v)) for sym, v in pinned.items()),
     )
 
 
