@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 class _BatchNorm(Layer):
     #: allowed input ranks
     ranks: ClassVar[tuple[int, ...]] = (4,)
+    #: the torch.nn class it is (instance norm shares everything but defaults and saved)
+    torch_class: ClassVar[str] = "BatchNorm2d"
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "batch normalisation over channels"
 
@@ -98,12 +100,8 @@ class _BatchNorm(Layer):
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
 
-        cls = {
-            "batchnorm1d": torch.nn.BatchNorm1d,
-            "batchnorm2d": torch.nn.BatchNorm2d,
-            "batchnorm3d": torch.nn.BatchNorm3d,
-        }
-        return cls[self.kind](
+        cls = getattr(torch.nn, self.torch_class)
+        return cls(
             ev(self.num_features),
             eps=float(self.eps),
             momentum=float(self.momentum),
@@ -116,6 +114,7 @@ class _BatchNorm(Layer):
 @dataclass(frozen=True)
 class BatchNorm1d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm1d"
+    torch_class: ClassVar[str] = "BatchNorm1d"
     ranks: ClassVar[tuple[int, ...]] = (2, 3)
     layout: ClassVar[str] = "[batch, C] or [batch, C, L]"
     summary: ClassVar[str] = "batch normalisation of [batch, C] or [batch, C, L]"
@@ -129,6 +128,7 @@ class BatchNorm1d(_BatchNorm):
 @dataclass(frozen=True)
 class BatchNorm2d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm2d"
+    torch_class: ClassVar[str] = "BatchNorm2d"
     ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, H, W] over channels"
@@ -139,6 +139,7 @@ class BatchNorm2d(_BatchNorm):
 @dataclass(frozen=True)
 class BatchNorm3d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm3d"
+    torch_class: ClassVar[str] = "BatchNorm3d"
     ranks: ClassVar[tuple[int, ...]] = (5,)
     layout: ClassVar[str] = "[batch, C, D, H, W]"
     summary: ClassVar[str] = "batch normalisation of [batch, C, D, H, W] over channels"

@@ -19,71 +19,24 @@ the repeated weight (when affine) and running mean and variance (when tracked), 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-import sympy
-
-from symmem.errors import ShapeError
-from symmem.layers.base import (
-    Evaluator,
-    Example,
-    IntEval,
-    Layer,
-    ParamTensor,
-    Real,
-    Saved,
-    Shape,
-    Size,
-    fmt_shape,
-    prod,
-    register,
-    same,
-)
+from symmem.layers.base import Example, Saved, Shape, prod, register
+from symmem.layers.batchnorm import _BatchNorm
 from symmem.policy import ActPolicy
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
-class _InstanceNorm(Layer):
-    dims: ClassVar[int] = 2
+class _InstanceNorm(_BatchNorm):
+    """Batch norm's parameters, buffers and checks (symmem.layers.batchnorm), with PyTorch's
+    instance-norm defaults and what instance norm saves."""
+
+    ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "instance normalisation"
 
-    num_features: Size
-    eps: Real = sympy.Rational(1, 100000)
-    momentum: Real = sympy.Rational(1, 10)
     affine: bool = False
     track_running_stats: bool = False
-
-    def validate(self, ev: Evaluator) -> None:
-        self.require_positive(ev, self.eps, "eps")
-
-    def tensors(self) -> list[ParamTensor]:
-        c = self.num_features
-        out: list[ParamTensor] = []
-        if self.affine:
-            out += [ParamTensor("weight", (c,)), ParamTensor("bias", (c,))]
-        if self.track_running_stats:
-            out += [
-                ParamTensor("running_mean", (c,), buffer=True),
-                ParamTensor("running_var", (c,), buffer=True),
-                ParamTensor("num_batches_tracked", (), buffer=True),
-            ]
-        return out
-
-    def output_shape(self, shape: Shape) -> Shape:
-        if len(shape) != self.dims + 2:
-            raise ShapeError(
-                f"expects an input {self.layout}, but its input has shape {fmt_shape(shape)}"
-            )
-        if not same(shape[1], self.num_features):
-            raise ShapeError(
-                f"expects num_features = {self.num_features} channels at dimension 1 of "
-                f"{self.layout}, not {fmt_shape(shape)} ({shape[1]} channels)"
-            )
-        return shape
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """The input, mean and inverse std per (sample, channel), and the weight and running
@@ -104,28 +57,13 @@ class _InstanceNorm(Layer):
             ]
         return out
 
-    def to_torch(self, ev: IntEval) -> torch.nn.Module:
-        import torch
-
-        cls = {
-            1: torch.nn.InstanceNorm1d,
-            2: torch.nn.InstanceNorm2d,
-            3: torch.nn.InstanceNorm3d,
-        }[self.dims]
-        return cls(
-            ev(self.num_features),
-            eps=float(self.eps),
-            momentum=float(self.momentum),
-            affine=self.affine,
-            track_running_stats=self.track_running_stats,
-        )
-
 
 @register
 @dataclass(frozen=True)
 class InstanceNorm1d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm1d"
-    dims: ClassVar[int] = 1
+    torch_class: ClassVar[str] = "InstanceNorm1d"
+    ranks: ClassVar[tuple[int, ...]] = (3,)
     layout: ClassVar[str] = "[batch, C, L]"
     summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, L] over L"
     examples: ClassVar[tuple[Example, ...]] = (
@@ -138,7 +76,8 @@ class InstanceNorm1d(_InstanceNorm):
 @dataclass(frozen=True)
 class InstanceNorm2d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm2d"
-    dims: ClassVar[int] = 2
+    torch_class: ClassVar[str] = "InstanceNorm2d"
+    ranks: ClassVar[tuple[int, ...]] = (4,)
     layout: ClassVar[str] = "[batch, C, H, W]"
     summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, H, W] over H, W"
     examples: ClassVar[tuple[Example, ...]] = (
@@ -151,7 +90,8 @@ class InstanceNorm2d(_InstanceNorm):
 @dataclass(frozen=True)
 class InstanceNorm3d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm3d"
-    dims: ClassVar[int] = 3
+    torch_class: ClassVar[str] = "InstanceNorm3d"
+    ranks: ClassVar[tuple[int, ...]] = (5,)
     layout: ClassVar[str] = "[batch, C, D, H, W]"
     summary: ClassVar[str] = "normalise each (sample, channel) of [batch, C, D, H, W]"
     examples: ClassVar[tuple[Example, ...]] = (Example("instancenorm3d(2)", "[1, 2, 3, 4, 5]"),)
