@@ -180,3 +180,27 @@ def ffn_hidden_saved(
     elif not has_out:
         out.append(Saved(f"{prefix}fc2.input", rows * f, "act", "own", True))
     return out
+
+
+def eager_softmax_saved(
+    probs: sympy.Expr,
+    scores: sympy.Expr,
+    dropout: sympy.Expr,
+    policy: ActPolicy,
+    softmax_fp32: bool | None,
+) -> list[Saved]:
+    """What eager attention keeps from its softmax to ``@ v``: the probabilities (``probs``
+    elements: the scores, plus a sink column where there is one; fp32 when the softmax is
+    upcast under a 16-bit policy), their cast copy, which ``@ v`` keeps only without dropout
+    (dropout's multiply keeps its noise on CPU or mask on CUDA, and ``@ v`` the dropout's
+    output), and the dropout's mask and output (``scores`` elements).  ``softmax_fp32``: the
+    layer's own setting, None for the policy's."""
+    on = dropping(dropout, policy)
+    upcast = policy.softmax_fp32 if softmax_fp32 is None else softmax_fp32
+    fp32_softmax = upcast and low_precision(policy)
+    out = [Saved("probs", probs, "fp32" if fp32_softmax else "act", tp_split=True, core=True)]
+    if fp32_softmax:
+        out += times([Saved("probs_cast", probs, "act", tp_split=True, core=True)], 1 - on)
+    out += dropout_saved("attn_dropout.mask", scores, dropout, policy, tp_split=True, core=True)
+    out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True)], on)
+    return out

@@ -26,8 +26,8 @@ import sympy
 
 from symmem.constraints import divides, require
 from symmem.layers._saved import (
-    dropout_saved,
     dropping,
+    eager_softmax_saved,
     low_precision,
     rmsnorm_saved,
     times,
@@ -221,19 +221,7 @@ class Attention(Layer):
                 out.append(Saved("causal_mask", s * s, "bool", small=True))
             if self.sinks:
                 out.append(Saved("row_max.indices", bh * s, "int64", tp_split=True, small=True))
-            upcast = policy.softmax_fp32 if self.softmax_fp32 is None else self.softmax_fp32
-            fp32_softmax = upcast and low_precision(policy)
-            out.append(
-                Saved("probs", cols, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
-            )
-            if fp32_softmax:
-                # the cast copy is kept by @ v only without dropout: dropout's multiply keeps
-                # its noise (CPU) or mask (CUDA), and @ v the dropout's output
-                out += times([Saved("probs_cast", cols, "act", tp_split=True, core=True)], 1 - on)
-            out += dropout_saved(
-                "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
-            )
-            out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True)], on)
+            out += eager_softmax_saved(cols, scores, self.dropout, policy, self.softmax_fp32)
             out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
             return out
         fused = [

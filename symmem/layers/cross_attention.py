@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import sympy
 
 from symmem.errors import ShapeError
-from symmem.layers._saved import dropout_saved, dropping, low_precision, times, tokens
+from symmem.layers._saved import (
+    dropping,
+    eager_softmax_saved,
+    times,
+    tokens,
+)
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -153,17 +158,7 @@ class CrossAttention(Layer):
                 Saved("k", tm * hk, "act", tp_split=True),
                 Saved("v", tm * hk, "act", tp_split=True),
             ]
-            upcast = policy.softmax_fp32 if self.softmax_fp32 is None else self.softmax_fp32
-            fp32_softmax = upcast and low_precision(policy)
-            out.append(
-                Saved("probs", scores, "fp32" if fp32_softmax else "act", tp_split=True, core=True)
-            )
-            if fp32_softmax:
-                out += times([Saved("probs_cast", scores, "act", tp_split=True, core=True)], 1 - on)
-            out += dropout_saved(
-                "attn_dropout.mask", scores, self.dropout, policy, tp_split=True, core=True
-            )
-            out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True)], on)
+            out += eager_softmax_saved(scores, scores, self.dropout, policy, self.softmax_fp32)
             out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
             return out
         fused = [
