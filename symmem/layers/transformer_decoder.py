@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
+from symmem.errors import SemanticError
 from symmem.layers._saved import act_fn_saved, dropout_saved, dropping, times, tokens
 from symmem.layers.base import (
     Evaluator,
@@ -108,7 +109,6 @@ class TransformerDecoderLayer(Layer):
         return LayerNorm(self.d_model, bias=self.bias)
 
     def validate(self, ev: Evaluator) -> None:
-        from symmem.errors import SemanticError
 
         if self.memory_len is None:
             raise SemanticError(

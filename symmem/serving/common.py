@@ -32,6 +32,8 @@ from symmem.hf.quantization import format_of
 from symmem.memory import build
 from symmem.memory.placement import places
 from symmem.options import MemoryOptions
+from symmem.precision import DTYPE_BYTES
+from symmem.quant import QUANTS
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
     from symmem.model import Model
@@ -230,8 +232,6 @@ def expert_padding(
     ``[hidden, intermediate / tp]``), biases alike; a layer lists its experts' matrices in
     that order, the down projection last (the one back to the layer's width).  0 for a place
     without experts (tensors with ``active`` copies)."""
-    from symmem.precision import DTYPE_BYTES
-    from symmem.quant import QUANTS
 
     experts = [t for t in place.node.layer.tensors() if t.active is not None]
     if not experts:
