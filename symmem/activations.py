@@ -38,6 +38,7 @@ from symmem import dtypes
 from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import Saved, prod
 from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
+from symmem.records import record
 from symmem.values import substitute
 
 #: activation dtype names the policy accepts (from the registry, :mod:`symmem.dtypes`)
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class SavedEntry:
     """One saved tensor of the whole model.
 

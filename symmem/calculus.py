@@ -12,13 +12,13 @@ model's own sizes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy
 
 from symmem.errors import OptionError, suggest
 from symmem.quantity import Quantity, as_quantity
+from symmem.records import record
 from symmem.values import as_name, as_names, powers_are_small, substitute
 
 
@@ -102,7 +102,7 @@ def meaning(names: Sequence[str], quantity: str = "memory") -> str:
     return " ".join([unit, *pers])
 
 
-@dataclass(frozen=True)
+@record
 class Leading:
     """The leading-order part of a quantity in the large-size limit."""
 

@@ -31,7 +31,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -48,6 +48,7 @@ from symmem.activations import (
 from symmem.errors import OptionError, SymmemError
 from symmem.graph import GroupNode
 from symmem.grids import available_memory
+from symmem.records import record
 from symmem.units import format_bytes
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class MissingTorch(SymmemError):
     """torch is an optional extra."""
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     what: str
     formula: int
@@ -72,7 +73,7 @@ class Comparison:
         return (self.formula - self.measured) / self.measured
 
 
-@dataclass(frozen=True)
+@record
 class LayerParamRow:
     path: str
     kind: str
@@ -84,14 +85,14 @@ class LayerParamRow:
         return self.formula == self.measured
 
 
-@dataclass(frozen=True)
+@record
 class LayerSavedRow:
     path: str
     formula: int
     measured: int
 
 
-@dataclass(frozen=True)
+@record
 class CheckReport:
     model: str
     policy: ActPolicy

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Any
 
@@ -29,6 +29,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from symmem.errors import SemanticError, Span
 from symmem.limits import checked_power
+from symmem.records import record
 from symmem.values import substitute
 
 #: a test: ("whole" | "positive" | "nonneg", expression)
@@ -36,7 +37,7 @@ Test = tuple[str, sympy.Expr]
 Number = int | Fraction
 
 
-@dataclass(frozen=True)
+@record
 class Constraint:
     """A condition the model puts on its values: every test holds.
 

@@ -19,13 +19,13 @@ are ports, in exact rational arithmetic, of:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 
 from symmem.errors import OptionError
+from symmem.records import record
 
 
-@dataclass(frozen=True)
+@record
 class MegatronArgs:
     """The Megatron-LM arguments ``theoretical_memory_usage.py`` reads (its names, its defaults
     where Megatron has one)."""

@@ -9,20 +9,21 @@ buffers apart, ``active_embeddings``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import sympy
 
 from symmem.errors import SemanticError
 from symmem.graph import MODEL_OPTIONS, LayerGraph, LayerNode
 from symmem.quantity import Quantity
+from symmem.records import record
 from symmem.rich import table_html
 
 #: the values of the ``active_embeddings`` convention (docs/conventions.md)
 ACTIVE_EMBEDDINGS = MODEL_OPTIONS["active_embeddings"]
 
 
-@dataclass(frozen=True)
+@record
 class LayerParams:
     """One row of the per-layer table."""
 
@@ -43,7 +44,7 @@ class LayerParams:
         return self.multiplicity * self.formula
 
 
-@dataclass(frozen=True)
+@record
 class ParamsResult:
     """Parameter counts: the total, active-per-token, buffers, and the per-layer rows."""
 

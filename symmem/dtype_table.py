@@ -10,14 +10,14 @@ batch), as accelerate leaves them out.  A verb over the memory model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from symmem.memory import HasGraph, build
 from symmem.options import MemoryOptions
+from symmem.records import record
 
 
-@dataclass(frozen=True)
+@record
 class DtypeRow:
     """One format: the bytes of the weights at inference, and of weights + gradients +
     optimizer state for full training with AdamW (None: quantized weights are frozen)."""

@@ -13,12 +13,12 @@ This module imports only :mod:`symmem.errors` and sympy (it sits on the lowest f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 import sympy
 
 from symmem.errors import OptionError
+from symmem.records import record
 
 #: the kinds of tensor a dtype may hold:
 #: ``weights`` (the copy the forward pass computes with), ``grads``, ``activations``
@@ -32,7 +32,7 @@ Use = Literal[
 USES: tuple[Use, ...] = get_args(Use)
 
 
-@dataclass(frozen=True)
+@record
 class DType:
     """One number format.
 

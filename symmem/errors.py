@@ -8,10 +8,10 @@ traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from symmem.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A position in DSL source text (1-based line and column)."""
 

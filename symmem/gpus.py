@@ -17,15 +17,14 @@ used, a public ``nvidia-smi`` printout for the reported total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from symmem.errors import OptionError, suggest
+from symmem.records import record
 
 GiB = 1024**3
 MiB = 1024**2
 
 
-@dataclass(frozen=True)
+@record
 class GPU:
     """One accelerator (one device as PyTorch sees it)."""
 

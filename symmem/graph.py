@@ -35,13 +35,14 @@ from symmem.limits import (
 )
 from symmem.policy import IMPLS
 from symmem.quant import QUANTS
+from symmem.records import record
 from symmem.symbols import IMPLICIT_FREE, sym
 from symmem.values import as_mapping, as_names, as_value, substitute
 
 # ---------------------------------------------------------------- graph nodes
 
 
-@dataclass(frozen=True)
+@record
 class LayerNode:
     """One layer of a catalogue kind, at one place in the model."""
 
@@ -54,7 +55,7 @@ class LayerNode:
     tie: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class GroupNode:
     """A sequence of nodes: the model, a block use, a ``repeat``, a ``residual``,
     or a ``parallel`` whose body is its ``branch`` groups.
@@ -100,7 +101,7 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
 MODEL_NUMBERS: tuple[str, ...] = ("group_size", "max_positions")
 
 
-@dataclass(frozen=True)
+@record
 class LayerGraph:
     """The checked, symbolic description of one model."""
 
@@ -349,7 +350,7 @@ def evaluator(
 # ---------------------------------------------------------------- environment
 
 
-@dataclass(frozen=True)
+@record
 class _Thunk:
     """A not-yet-typed value: an AST expression and the scope to read it in."""
 
@@ -671,7 +672,7 @@ def _span_of(expr: n.Expr) -> Span:
 # ---------------------------------------------------------------- builder
 
 
-@dataclass(frozen=True)
+@record
 class _Ctx:
     """Where a statement sits: its path prefix and the scope for its names."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from symmem.memory.config import KNOB_ARGS, knob_values, resolve, symbolic_knobs
 from symmem.memory.context import Build
 from symmem.memory.placement import places
 from symmem.options import MemoryOptions
+from symmem.records import record
 from symmem.symbols import knob
 
 if TYPE_CHECKING:  # the API floor imports nothing from here; a model is passed in
@@ -53,7 +54,7 @@ _ROW = ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "b", "m", "offload", "recomp
 _GPU = ("weights", "gradients", "optimizer", "activations", "transient", "overhead")
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """One layout that fits, with its memory: bytes per GPU (``gpu``: the busiest GPU's total)
     and per node in host memory (``host``)."""
@@ -117,7 +118,7 @@ class Layout:
         }
 
 
-@dataclass(frozen=True)
+@record
 class LayoutSearch:
     """Every layout that fits, in the search's order, and what was searched."""
 

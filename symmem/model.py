@@ -8,7 +8,6 @@ at the model's values (defaults, ``set``) on request.  Nothing here prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from symmem.memory import MemoryResult
 from symmem.memory import build as build_memory
 from symmem.options import MemoryOptions
 from symmem.quantity import Quantity, as_expr
+from symmem.records import record
 from symmem.sources import read_source
 from symmem.syntax import normalize
 from symmem.syntax import parse as parse_text
@@ -32,7 +32,7 @@ __all__ = ["LayerParams", "Model", "ParamsResult", "Quantity", "ValueSource", "l
 WORKLOAD = ("batch", "seq_len")
 
 
-@dataclass(frozen=True)
+@record
 class ValueSource:
     """The value a symbol has in a model, and where it came from.
 

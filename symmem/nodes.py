@@ -6,34 +6,34 @@ The semantic pass (:mod:`symmem.graph`) gives the nodes their meaning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 from symmem.errors import Span
+from symmem.records import record
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@record
 class Num:
     #: exact: ``1e23`` is the int 10^23, ``0.1`` the Fraction 1/10
     value: int | Fraction
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Str:
     value: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
     op: str  # one of + - * / // % ^
     left: Expr
@@ -41,20 +41,20 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     func: str
     args: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ShapeLit:
     items: tuple[Expr, ...]
     span: Span
@@ -65,7 +65,7 @@ Expr = Num | Name | Str | BinOp | Neg | Call | ShapeLit
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """A positional (keyword is None) or keyword argument."""
 
@@ -74,7 +74,7 @@ class Arg:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class LayerStmt:
     """`kind name?(args)`: a layer of a catalogue kind, or a use of a block."""
 
@@ -85,7 +85,7 @@ class LayerStmt:
     kind_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class RepeatStmt:
     count: Expr
     name: str | None
@@ -93,14 +93,14 @@ class RepeatStmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ResidualStmt:
     name: str | None
     body: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ParallelStmt:
     """`parallel { a } { b } ...`: every branch reads the same input; outputs are summed.
     An empty branch `{ }` is the identity (so `residual { f }` is `parallel { f } { }`)."""
@@ -110,14 +110,14 @@ class ParallelStmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class AssignStmt:
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class PartStmt:
     """`part name(input = [...]) { ... }`: a named tower of a model of several parts (an
     encoder and a decoder; a vision tower and a language model), which reads its own input
@@ -134,7 +134,7 @@ Stmt = LayerStmt | RepeatStmt | ResidualStmt | ParallelStmt | AssignStmt | PartS
 # ---------------------------------------------------------------- top level
 
 
-@dataclass(frozen=True)
+@record
 class SymbolDef:
     """`name = default` (default given) or a bare `name` (free symbol)."""
 
@@ -143,14 +143,14 @@ class SymbolDef:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BlockDef:
     name: str
     params: tuple[Param, ...]
@@ -158,7 +158,7 @@ class BlockDef:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ModelDef:
     name: str
     args: tuple[Arg, ...]
@@ -169,6 +169,6 @@ class ModelDef:
 TopLevel = SymbolDef | BlockDef | ModelDef
 
 
-@dataclass(frozen=True)
+@record
 class Program:
     items: tuple[TopLevel, ...]

@@ -9,15 +9,14 @@ gradient copies are not the optimizer's choice but the precision's: see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy
 
 from symmem.errors import OptionError
 from symmem.layers.base import Shape, prod
+from symmem.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Optimizer:
     name: str
     #: state tensors of the parameter's own size (Adam: exp_avg and exp_avg_sq)

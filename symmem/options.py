@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, get_args
 
 import sympy
@@ -34,6 +34,7 @@ from symmem.precision import (
     QUANTS,
     STATE_DTYPES,
 )
+from symmem.records import record
 from symmem.units import parse_overhead
 
 MODES = ("train", "infer")
@@ -61,7 +62,7 @@ ADAPTER_DTYPES = ACT_DTYPES
 DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     """What the CLI and the docs need to know about one field of :class:`MemoryOptions`.
 
@@ -251,7 +252,7 @@ _optimizers = _names(OPTIMIZERS, OPTIMIZER_ALIASES)
 _quants = _names(QUANTS, (NO_QUANT,))
 
 
-@dataclass(frozen=True)
+@record
 class MemoryOptions:
     """Every choice the memory model takes besides the model (docs/memory.md; defaults in
     docs/conventions.md).  Keyword-only; each value is parsed and checked on creation."""

@@ -40,7 +40,6 @@ import html
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -64,6 +63,7 @@ from symmem.optimizers import OPTIMIZERS
 from symmem.options import CHECKPOINTING, MODES, MemoryOptions
 from symmem.precision import KV_DTYPES, PRECISIONS, QUANTS
 from symmem.quantity import Quantity
+from symmem.records import record
 from symmem.symbols import IMPLICIT_FREE, knob, sym
 from symmem.values import substitute
 
@@ -117,7 +117,7 @@ class Model(Protocol):
     def filename(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     """One discrete choice of the page's form: its option name, label and choices, and the
     memory options a choice means."""
@@ -370,7 +370,7 @@ def _initial(options: MemoryOptions, model: Model, free: Sequence[str]) -> dict[
     return state
 
 
-@dataclass(frozen=True)
+@record
 class Page:
     """A compiled page: the JSON-ready data, the JavaScript functions, and the expression
     behind each function over ``args`` (the inputs, in the order of ``data["args"]``)."""

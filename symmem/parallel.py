@@ -9,13 +9,13 @@ anything else is replicated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeAlias
 
 import sympy
 
 from symmem.errors import OptionError
 from symmem.layers.base import ParamTensor
+from symmem.records import record
 
 Degree: TypeAlias = int | sympy.Expr
 
@@ -27,7 +27,7 @@ def _check(name: str, value: Degree, low: int = 1) -> sympy.Expr:
     return v
 
 
-@dataclass(frozen=True)
+@record
 class Parallel:
     """Per-GPU view of a parallel training / inference job.
 

@@ -8,11 +8,11 @@ a whole graph) and :mod:`symmem.memory` pass it down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 from symmem import dtypes
 from symmem.errors import OptionError
+from symmem.records import record
 
 Attention = Literal["eager", "sdpa", "flash"]
 Device = Literal["cuda", "cpu"]
@@ -24,7 +24,7 @@ RnnBackend = Literal["native", "onednn", "cudnn"]
 ACT_DTYPES: tuple[str, ...] = dtypes.names("activations")
 
 
-@dataclass(frozen=True)
+@record
 class ActPolicy:
     """What decides which tensors PyTorch keeps for backward.
 
@@ -106,7 +106,7 @@ class ActPolicy:
         return cls.for_impl("transformers", **kw)
 
 
-@dataclass(frozen=True)
+@record
 class Impl:
     """An implementation of the layer kinds: which of :class:`ActPolicy`'s rules it follows.
 

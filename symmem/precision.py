@@ -7,13 +7,12 @@ applies them once.  docs/memory.md lists every preset and formula.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy
 
 from symmem import dtypes
 from symmem.errors import OptionError
 from symmem.quant import NO_QUANT, QUANTS, Quant, quant
+from symmem.records import record
 
 __all__ = [
     "ACT_DTYPES",
@@ -64,7 +63,7 @@ def check_dtype(name: str, allowed: tuple[str, ...], what: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@record
 class Precision:
     """A training / inference precision: the dtype of each kind of tensor.
 

@@ -15,17 +15,18 @@ This module imports only sympy (it sits on the lowest floor with :mod:`symmem.dt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy
 
 from symmem.errors import OptionError
+from symmem.records import record
 
 R = sympy.Rational
 ONE = sympy.Integer(1)
 
 
-@dataclass(frozen=True)
+@record
 class Quant:
     """One weight-only quantization format.
 
@@ -76,29 +77,39 @@ class Quant:
         row are assumed to divide it (``in_f / group_size``: a fraction shows when not);
         2-D blocks round up at the edges, as DeepSeek's ``weight_scale_inv`` does.
         """
-        per_group = self.double_quant_group_bytes if double_quant else self.group_bytes
-        if per_group is None:
-            raise OptionError(f"double_quant does not apply to {self.name}")
-        n = out_f * in_f
-        if self.block is not None and group_size is None:
-            bo, bi = self.block
-            groups = sympy.ceiling(out_f / bo) * sympy.ceiling(in_f / bi)
-        else:
-            g = group_size if group_size is not None else self.group_size
-            groups = out_f if g is None else n / g
-        per_matrix = (
-            n * self.bytes_per_weight
-            + groups * per_group
-            + in_f * self.input_bytes
-            + self.tensor_bytes
-        )
-        return copies * per_matrix
+        return _matrix_bytes(self, out_f, in_f, copies, group_size, double_quant)
 
     def bits_per_weight(self, out_f: int, in_f: int) -> sympy.Rational:
         """Average bits per weight of one ``out_f x in_f`` matrix (for tables)."""
         return sympy.Rational(self.matrix_bytes(sympy.Integer(out_f), sympy.Integer(in_f)) * 8) / (
             out_f * in_f
         )
+
+
+@lru_cache(maxsize=4096)
+def _matrix_bytes(
+    q: Quant,
+    out_f: sympy.Expr,
+    in_f: sympy.Expr,
+    copies: sympy.Expr,
+    group_size: int | None,
+    double_quant: bool,
+) -> sympy.Expr:
+    """:meth:`Quant.matrix_bytes`, remembered: a model's matrices repeat their shapes, and a
+    2-D block's ``ceiling`` over symbols costs sympy about a millisecond to build (DeepSeek-V3's
+    fp8 blocks: 32 such calls per memory build, three builds in a cold ``solve``)."""
+    per_group = q.double_quant_group_bytes if double_quant else q.group_bytes
+    if per_group is None:
+        raise OptionError(f"double_quant does not apply to {q.name}")
+    n = out_f * in_f
+    if q.block is not None and group_size is None:
+        bo, bi = q.block
+        groups = sympy.ceiling(out_f / bo) * sympy.ceiling(in_f / bi)
+    else:
+        g = group_size if group_size is not None else q.group_size
+        groups = out_f if g is None else n / g
+    per_matrix = n * q.bytes_per_weight + groups * per_group + in_f * q.input_bytes + q.tensor_bytes
+    return copies * per_matrix
 
 
 #: every format, in the order listings show them

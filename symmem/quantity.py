@@ -10,7 +10,6 @@ classes: :func:`symmem.solve.solve`, :func:`symmem.calculus.diff` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import sympy
@@ -18,6 +17,7 @@ import sympy
 from symmem.constraints import Constraint
 from symmem.errors import OptionError, SemanticError, SymmemError, suggest
 from symmem.limits import check_int
+from symmem.records import record
 from symmem.rich import expr_latex
 from symmem.values import as_value, substitute
 
@@ -56,7 +56,7 @@ def as_quantity(q: Any, what: str = "quantity") -> Quantity:
     return q
 
 
-@dataclass(frozen=True)
+@record
 class Quantity:
     """A sympy expression together with the values it is usually evaluated at."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -26,6 +25,7 @@ from symmem.memory import HasGraph, build
 from symmem.memory.config import resolve
 from symmem.memory.fast import MemoryEvaluator
 from symmem.options import MemoryOptions
+from symmem.records import record
 from symmem.solve import SolveResult, solve
 from symmem.units import parse_budget
 from symmem.values import as_name
@@ -37,7 +37,7 @@ DEGREE_OPTIONS = ("tp", "pp", "dp", "ep")
 DEGREE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
+@record
 class Remedy:
     """One change of memory options (or a stack of them), and what the solve gives with it."""
 
@@ -48,7 +48,7 @@ class Remedy:
     stacked: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class DegreeResult:
     """The smallest parallel degree whose memory fits (``value`` None: none up to ``limit``)."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -37,6 +37,7 @@ from symmem.constraints import Checker, Constraint, compile_exact, divisors
 from symmem.errors import OptionError, SemanticError, suggest
 from symmem.limits import MAX_FRONTIER
 from symmem.quantity import Quantity, as_quantity
+from symmem.records import record
 from symmem.symbols import real_twin
 from symmem.units import parse_budget
 from symmem.values import as_mapping, as_name, as_value, as_whole, powers_are_small, substitute
@@ -47,7 +48,7 @@ _SEARCH_LIMIT = 2**128
 MAX_STEPS = 1_000_000
 
 
-@dataclass(frozen=True)
+@record
 class SolveResult:
     """The answer of :func:`solve`; ``value`` is None when even ``lower`` does not fit."""
 
@@ -120,7 +121,7 @@ def _to_exact(x: sympy.Expr) -> int | Fraction:
     raise OptionError(f"free symbols remain in the expression: {sorted(map(str, x.free_symbols))}")
 
 
-@dataclass(frozen=True)
+@record
 class _Compiled:
     """A one-symbol expression ready for fast exact evaluation."""
 
@@ -474,7 +475,7 @@ def _solve_fit(f: _Compiled, budget_bytes: int, for_: str, lower: int) -> SolveR
 
 
 # ---------------------------------------------------------------- frontier
-@dataclass(frozen=True)
+@record
 class Frontier:
     """For each value of ``outer``, the largest ``inner`` that fits."""
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -45,6 +44,7 @@ from symmem.files import atomic_binary, atomic_text
 from symmem.grids import check_size, parse_values
 from symmem.limits import check_number
 from symmem.quantity import Quantity, as_quantity
+from symmem.records import record
 from symmem.values import as_name, powers_are_small, substitute
 
 INT64_MAX = 2**63 - 1
@@ -92,7 +92,7 @@ def _integer_division_form(expr: sympy.Expr) -> sympy.Expr | None:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class Compiled:
     """A quantity compiled for grid evaluation."""
 

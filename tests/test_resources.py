@@ -84,7 +84,7 @@ def test_a_copied_checkout_ignores_the_installed_one(tmp_path: Path) -> None:
         "print(symmem.__file__)\n"
         "print('only_in_copy' in zoo_names())\n"
         "print(r.grammar_text().splitlines()[0])\n"
-        "print(s._rt.GRAMMAR_SHA256 == s.grammar_digest(r.grammar_text()))\n"
+        "print(s._rt.GRAMMAR_KEY == s.grammar_key(r.grammar_text()))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
 
+import pytest
+
 from symmem.model import load
-from symmem.rich import table_html
+from symmem.rich import _escape, table_html
 
 
 def test_quantity_latex_shows_formula_and_value() -> None:
@@ -46,3 +49,8 @@ def test_params_html_lists_layers() -> None:
 
 def test_table_escapes_names() -> None:
     assert "&lt;x&gt;" in table_html([("<x>", 1)], caption="c", bytes_column=False)
+
+
+@pytest.mark.parametrize("text", ["a<b>&\"c'", "&amp; &lt;", "plain", "<script>x</script>", ""])
+def test_escape_is_htmls(text: str) -> None:
+    assert _escape(text) == html.escape(text)

@@ -390,7 +390,7 @@ def test_generated_parser_is_keyed_to_this_grammar() -> None:
     from symmem import syntax
     from symmem.resources import grammar_text
 
-    assert syntax.grammar_digest(grammar_text()) == generated.GRAMMAR_SHA256, REGENERATE
+    assert syntax.grammar_key(grammar_text()) == generated.GRAMMAR_KEY, REGENERATE
     assert syntax._rt is generated  # the run-time parser is the generated one, not a rebuild
 
 
@@ -432,7 +432,7 @@ def test_stale_generated_parser_is_not_used(monkeypatch: pytest.MonkeyPatch) -> 
     assert edited != grammar_text()
     monkeypatch.setattr(syntax, "grammar_text", lambda: edited)
     runtime = syntax._runtime()
-    assert syntax.grammar_digest(edited) == runtime.GRAMMAR_SHA256
+    assert syntax.grammar_key(edited) == runtime.GRAMMAR_KEY
     assert runtime.__name__ != syntax.GENERATED_MODULE
     rebuilt = runtime.Lark_StandAlone(postlex=syntax._NewlinePostLex())
     assert rebuilt.parse("x = 2 ^ 3\n")

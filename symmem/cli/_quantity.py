@@ -3,7 +3,7 @@ one memory component) and the budget (--budget or --gpu).  No formula here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Annotated
 
 import sympy
@@ -16,6 +16,7 @@ from symmem.memory import MemoryResult
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.quantity import Quantity
+from symmem.records import record
 from symmem.symbols import sym
 from symmem.units import parse_budget
 
@@ -56,7 +57,7 @@ def symbolic_options(names: list[str], options: MemoryOptions) -> tuple[list[str
     return [n for n in names if n not in OPTION_SYMBOLS], options.replace(**symbolic)
 
 
-@dataclass(frozen=True)
+@record
 class Selected:
     """The quantity a command works on, and the memory components when it is memory."""
 

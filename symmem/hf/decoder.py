@@ -13,7 +13,7 @@ reads, with their class defaults): most families are one ``DecoderSpec``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
 from symmem.hf.config import HFConfig, model_name_for
@@ -29,12 +29,13 @@ from symmem.hf.fields import (
     sparse_layers,
 )
 from symmem.hf.writer import MemWriter, call, par, residual
+from symmem.records import record
 
 #: renders the attention statement; its argument is the window symbol (None: full attention)
 Attention = Callable[[str | None], str]
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """How one family names and arranges its modules (transformers' module names)."""
 
@@ -226,7 +227,7 @@ def gqa_attention(
 # ---------------------------------------------------------------- a family as data
 
 
-@dataclass(frozen=True)
+@record
 class FromConfig:
     """A boolean read from a config field, with the transformers class's default."""
 
@@ -249,7 +250,7 @@ def _switch(c: HFConfig, s: Switch) -> bool:
 Statement = Callable[[str, bool], str]
 
 
-@dataclass(frozen=True)
+@record
 class FeedForward:
     """Each layer's feed-forward kind, and each kind's statement given (activation, mlp bias)."""
 
@@ -337,7 +338,7 @@ def sparse_moe_ffn(
     return FeedForward(kinds, statements)
 
 
-@dataclass(frozen=True)
+@record
 class DecoderSpec:
     """A Llama-style family as data: the fields it reads, with its class's defaults.
 

@@ -6,12 +6,12 @@ what PyTorch saves for backward (see symmem.memory and docs/memory.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import act_fn_saved
 from symmem.layers.base import Example, IntEval, Layer, Saved, Shape, prod, register
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +27,7 @@ _TORCH = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Activation(Layer):
     kind: ClassVar[str] = "activation"
     summary: ClassVar[str] = "elementwise nonlinearity"
@@ -56,11 +56,11 @@ def _make(name: str) -> type[Activation]:
         },
     )
     cls.__annotations__ = {}
-    return register(dataclass(frozen=True)(cls))  # type: ignore[return-value]
+    return register(record(cls))
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Relu(Activation):
     """relu, optionally in place (``torch.nn.ReLU(inplace=True)``).
 

@@ -19,7 +19,7 @@ gives no value: transformers' ``GptOssAttention.sinks``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -47,6 +47,7 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +63,7 @@ def _one(batch: sympy.Expr) -> sympy.Expr:
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Attention(Layer):
     kind: ClassVar[str] = "attention"
     summary: ClassVar[str] = "multi-head / grouped-query / multi-query self-attention"

@@ -24,7 +24,7 @@ sharding and recompute are applied once, by :mod:`symmem.memory`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from functools import reduce
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
@@ -34,6 +34,7 @@ from symmem import constraints as c
 from symmem.constraints import require
 from symmem.errors import SemanticError, ShapeError
 from symmem.policy import ActPolicy
+from symmem.records import record
 from symmem.values import substitute
 
 if TYPE_CHECKING:  # torch is an optional extra
@@ -64,7 +65,7 @@ def prod(items: Sequence[sympy.Expr]) -> sympy.Expr:
     return reduce(lambda a, b: a * b, items, sympy.Integer(1))
 
 
-@dataclass(frozen=True)
+@record
 class ParamTensor:
     """One parameter (or buffer) tensor of a layer, possibly in ``copies`` identical copies.
 
@@ -100,7 +101,7 @@ class ParamTensor:
         return (self.copies if self.active is None else self.active) * prod(self.shape)
 
 
-@dataclass(frozen=True)
+@record
 class Saved:
     """A tensor a layer keeps for its backward pass, counted in elements.
 
@@ -130,7 +131,7 @@ class Saved:
     small: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Example:
     """A small, buildable instance of a layer kind, for the docs and the generic tests.
 

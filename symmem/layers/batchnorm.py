@@ -16,7 +16,6 @@ Input: ``[batch, C]`` or ``[batch, C, L]`` (1d), ``[batch, C, H, W]`` (2d),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -38,12 +37,13 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
-@dataclass(frozen=True)
+@record
 class _BatchNorm(Layer):
     #: allowed input ranks
     ranks: ClassVar[tuple[int, ...]] = (4,)
@@ -111,7 +111,7 @@ class _BatchNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class BatchNorm1d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm1d"
     torch_class: ClassVar[str] = "BatchNorm1d"
@@ -125,7 +125,7 @@ class BatchNorm1d(_BatchNorm):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class BatchNorm2d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm2d"
     torch_class: ClassVar[str] = "BatchNorm2d"
@@ -136,7 +136,7 @@ class BatchNorm2d(_BatchNorm):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class BatchNorm3d(_BatchNorm):
     kind: ClassVar[str] = "batchnorm3d"
     torch_class: ClassVar[str] = "BatchNorm3d"

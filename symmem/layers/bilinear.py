@@ -14,7 +14,6 @@ graph with several inputs, which this layer kind does not read yet).  Saved for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.errors import ShapeError
@@ -31,13 +30,14 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Bilinear(Layer):
     kind: ClassVar[str] = "bilinear"
     summary: ClassVar[str] = "y = x^T A x + b over the last dimension (the stream as both inputs)"

@@ -7,19 +7,19 @@ patch tokens.  ``cat`` keeps nothing for backward (its gradient is a split by si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
 from symmem.layers.base import Example, IntEval, Layer, ParamTensor, Shape, Size, register
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ClsToken(Layer):
     kind: ClassVar[str] = "cls_token"
     summary: ClassVar[str] = "learned tokens before the stream: [b, s, d] -> [b, s + count, d]"

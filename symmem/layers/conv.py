@@ -17,7 +17,6 @@ every spatial size becomes ``floor((n + 2p - d(k-1) - 1) / s) + 1`` (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import sympy
@@ -44,6 +43,7 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +62,7 @@ def channels_first(shape: Shape, dims: int) -> int:
     return len(shape) - dims - 1
 
 
-@dataclass(frozen=True)
+@record
 class _ConvNd(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "convolution, channels first"
@@ -180,7 +180,7 @@ def _check_channels(shape: Shape, c: int, in_channels: sympy.Expr, dims: int) ->
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Conv1d(_ConvNd):
     kind: ClassVar[str] = "conv1d"
     dims: ClassVar[int] = 1
@@ -196,7 +196,7 @@ class Conv1d(_ConvNd):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Conv2d(_ConvNd):
     kind: ClassVar[str] = "conv2d"
     dims: ClassVar[int] = 2
@@ -221,7 +221,7 @@ class Conv2d(_ConvNd):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Conv3d(_ConvNd):
     kind: ClassVar[str] = "conv3d"
     dims: ClassVar[int] = 3
@@ -234,7 +234,7 @@ class Conv3d(_ConvNd):
     )
 
 
-@dataclass(frozen=True)
+@record
 class _ConvTransposeNd(Layer):
     """``torch.nn.ConvTranspose1d/2d/3d``: the gradient of a convolution, an upsampling.
 
@@ -324,7 +324,7 @@ class _ConvTransposeNd(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ConvTranspose1d(_ConvTransposeNd):
     kind: ClassVar[str] = "conv_transpose1d"
     dims: ClassVar[int] = 1
@@ -340,7 +340,7 @@ class ConvTranspose1d(_ConvTransposeNd):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ConvTranspose2d(_ConvTransposeNd):
     kind: ClassVar[str] = "conv_transpose2d"
     dims: ClassVar[int] = 2
@@ -358,7 +358,7 @@ class ConvTranspose2d(_ConvTransposeNd):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class ConvTranspose3d(_ConvTransposeNd):
     kind: ClassVar[str] = "conv_transpose3d"
     dims: ClassVar[int] = 3

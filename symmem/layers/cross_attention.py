@@ -16,7 +16,7 @@ of generated tokens (transformers' ``EncoderDecoderCache.cross_attention_cache``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -44,13 +44,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class CrossAttention(Layer):
     kind: ClassVar[str] = "cross_attention"
     summary: ClassVar[str] = "attention from the stream to a second input (an encoder's output)"

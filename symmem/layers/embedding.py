@@ -9,7 +9,6 @@ An ``embedding`` maps an integer tensor of shape [...] to [..., dim]; a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -27,13 +26,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Embedding(Layer):
     kind: ClassVar[str] = "embedding"
     summary: ClassVar[str] = "token ids [...] -> vectors [..., dim]"
@@ -69,7 +69,7 @@ class Embedding(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class PosEmbedding(Layer):
     kind: ClassVar[str] = "pos_embedding"
     aliases: ClassVar[tuple[str, ...]] = ("positional_embedding",)

@@ -21,7 +21,6 @@ all O(ids) but the ``max`` indices, and this kind counts the CPU sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -40,13 +39,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class EmbeddingBag(Layer):
     kind: ClassVar[str] = "embedding_bag"
     summary: ClassVar[str] = "bags of token ids [batch, bag] -> one vector each [batch, dim]"

@@ -7,18 +7,18 @@ count from the end, as in PyTorch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.errors import ShapeError
 from symmem.layers.base import Example, IntEval, Layer, Shape, fmt_shape, prod, register
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Flatten(Layer):
     kind: ClassVar[str] = "flatten"
     passthrough: ClassVar[bool] = True  # a view: same storage

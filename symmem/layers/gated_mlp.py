@@ -7,7 +7,6 @@ d = 4096, f = 11008 -> 135,266,304 per layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import act_fn_saved, tokens
@@ -24,13 +23,14 @@ from symmem.layers.base import (
 )
 from symmem.layers.mlp import Act
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GatedMLP(Layer):
     kind: ClassVar[str] = "gated_mlp"
     aliases: ClassVar[tuple[str, ...]] = ("swiglu", "glu_mlp")

@@ -12,7 +12,6 @@ input's dtype on CPU (measured with bf16) and fp32 (``acc_type``) on CUDA, as la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
@@ -35,13 +34,14 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GroupNorm(Layer):
     kind: ClassVar[str] = "groupnorm"
     summary: ClassVar[str] = "normalise groups of channels of [batch, C, *], then scale and shift"

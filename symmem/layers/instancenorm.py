@@ -18,15 +18,15 @@ the repeated weight (when affine) and running mean and variance (when tracked), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from symmem.layers.base import Example, Saved, Shape, prod, register
 from symmem.layers.batchnorm import _BatchNorm
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 
-@dataclass(frozen=True)
+@record
 class _InstanceNorm(_BatchNorm):
     """Batch norm's parameters, buffers and checks (symmem.layers.batchnorm), with PyTorch's
     instance-norm defaults and what instance norm saves."""
@@ -59,7 +59,7 @@ class _InstanceNorm(_BatchNorm):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class InstanceNorm1d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm1d"
     torch_class: ClassVar[str] = "InstanceNorm1d"
@@ -73,7 +73,7 @@ class InstanceNorm1d(_InstanceNorm):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class InstanceNorm2d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm2d"
     torch_class: ClassVar[str] = "InstanceNorm2d"
@@ -87,7 +87,7 @@ class InstanceNorm2d(_InstanceNorm):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class InstanceNorm3d(_InstanceNorm):
     kind: ClassVar[str] = "instancenorm3d"
     torch_class: ClassVar[str] = "InstanceNorm3d"

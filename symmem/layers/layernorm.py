@@ -9,7 +9,6 @@ leading dimension the normalisation does not cover.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -31,13 +30,14 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LayerNorm(Layer):
     kind: ClassVar[str] = "layernorm"
     summary: ClassVar[str] = "normalise the last dimension, then scale and shift"

@@ -8,7 +8,6 @@ the token embedding): the tied weight is counted once, at its first owner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers.base import (
@@ -24,13 +23,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Linear(Layer):
     kind: ClassVar[str] = "linear"
     aliases: ClassVar[tuple[str, ...]] = ("dense",)

@@ -19,7 +19,6 @@ sequence: the convolution state ``I k`` and the SSM state ``I N`` (transformers'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -37,13 +36,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Mamba(Layer):
     kind: ClassVar[str] = "mamba"
     summary: ClassVar[str] = "Mamba selective-SSM mixer: [batch, seq, d] -> [batch, seq, d]"

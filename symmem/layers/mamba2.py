@@ -19,7 +19,6 @@ layer: ``conv_states`` [b, D_c, k] and ``recurrent_states`` [b, H, P, N]).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -38,13 +37,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Mamba2(Layer):
     kind: ClassVar[str] = "mamba2"
     summary: ClassVar[str] = "Mamba-2 (SSD) mixer with heads and groups: [batch, seq, d] -> same"

@@ -9,7 +9,6 @@ contiguous tensor.  ``s`` must be a multiple of ``k``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.errors import ShapeError
@@ -22,13 +21,14 @@ from symmem.layers.base import (
     fmt_shape,
     register,
 )
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MergeTokens(Layer):
     kind: ClassVar[str] = "merge_tokens"
     passthrough: ClassVar[bool] = True  # a view: same storage

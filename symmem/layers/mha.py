@@ -25,7 +25,7 @@ Saved tensors: docstring of :meth:`MultiheadAttention.activations`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -47,6 +47,7 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +62,7 @@ def _one(batch: sympy.Expr) -> sympy.Expr:
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MultiheadAttention(Layer):
     kind: ClassVar[str] = "mha"
     aliases: ClassVar[tuple[str, ...]] = ("multihead_attention",)

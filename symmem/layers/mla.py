@@ -22,7 +22,6 @@ published DeepSeek model).  RoPE has no parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -40,13 +39,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MLA(Layer):
     kind: ClassVar[str] = "mla"
     aliases: ClassVar[tuple[str, ...]] = ("latent_attention",)

@@ -6,7 +6,6 @@ that is the ``8 d^2`` of the usual 12 d^2 per-layer rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -25,6 +24,7 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ Act = Literal[
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MLP(Layer):
     kind: ClassVar[str] = "mlp"
     aliases: ClassVar[tuple[str, ...]] = ("ffn",)

@@ -23,7 +23,7 @@ expert of ``shared_expert_intermediate_size`` and a 1-output gate).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -44,13 +44,14 @@ from symmem.layers.base import (
 )
 from symmem.layers.mlp import Act
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MoE(Layer):
     kind: ClassVar[str] = "moe"
     aliases: ClassVar[tuple[str, ...]] = ("mixture_of_experts",)

@@ -9,17 +9,17 @@ embedding table.  Parameters: the product of the dimensions (one to four
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers.base import Example, IntEval, Layer, ParamTensor, Shape, Size, register
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Param(Layer):
     kind: ClassVar[str] = "param"
     passthrough: ClassVar[bool] = True  # forward is the identity

@@ -11,7 +11,6 @@ transposed to ``N = floor(H / p) * floor(W / p)`` tokens of width ``dim``.  Para
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -31,13 +30,14 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Patchify(Layer):
     kind: ClassVar[str] = "patchify"
     summary: ClassVar[str] = "image [batch, C, H, W] -> patch tokens [batch, (H/p)(W/p), dim]"

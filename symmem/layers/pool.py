@@ -19,7 +19,6 @@ in Network").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy
@@ -41,6 +40,7 @@ from symmem.layers.base import (
 )
 from symmem.layers.conv import channels_first
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +102,7 @@ def _half(twice: Any) -> Any:
     return int(half) if float(half).is_integer() else half
 
 
-@dataclass(frozen=True)
+@record
 class _PoolNd(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "pooling"
@@ -133,7 +133,7 @@ class _PoolNd(Layer):
         return (*shape[: c + 1], *spatial)
 
 
-@dataclass(frozen=True)
+@record
 class _MaxPool(_PoolNd):
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """max_pool keeps its input and the argmax indices (int64, one per output element)."""
@@ -156,7 +156,7 @@ class _MaxPool(_PoolNd):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MaxPool1d(_MaxPool):
     kind: ClassVar[str] = "maxpool1d"
     dims: ClassVar[int] = 1
@@ -165,7 +165,7 @@ class MaxPool1d(_MaxPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class MaxPool2d(_MaxPool):
     kind: ClassVar[str] = "maxpool2d"
     dims: ClassVar[int] = 2
@@ -180,7 +180,7 @@ class MaxPool2d(_MaxPool):
     )
 
 
-@dataclass(frozen=True)
+@record
 class _AvgPool(Layer):
     """Average pooling: PyTorch's ``nn.AvgPool*d`` has no dilation argument."""
 
@@ -228,7 +228,7 @@ class _AvgPool(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AvgPool1d(_AvgPool):
     kind: ClassVar[str] = "avgpool1d"
     dims: ClassVar[int] = 1
@@ -237,7 +237,7 @@ class AvgPool1d(_AvgPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AvgPool2d(_AvgPool):
     kind: ClassVar[str] = "avgpool2d"
     dims: ClassVar[int] = 2
@@ -252,7 +252,7 @@ class AvgPool2d(_AvgPool):
     )
 
 
-@dataclass(frozen=True)
+@record
 class _AdaptiveAvgPool(Layer):
     dims: ClassVar[int] = 2
     summary: ClassVar[str] = "adaptive average pooling"
@@ -284,7 +284,7 @@ class _AdaptiveAvgPool(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AdaptiveAvgPool1d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool1d"
     dims: ClassVar[int] = 1
@@ -293,7 +293,7 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_avgpool2d"
     dims: ClassVar[int] = 2
@@ -305,7 +305,7 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GlobalAvgPool2d(Layer):
     kind: ClassVar[str] = "global_avgpool2d"
     summary: ClassVar[str] = "mean over H and W: [batch, C, H, W] -> [batch, C]"

@@ -11,7 +11,6 @@ the weight is a parameter, so the layer keeps its input (measured).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -32,13 +31,14 @@ from symmem.layers.base import (
     same,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class PReLU(Layer):
     kind: ClassVar[str] = "prelu"
     summary: ClassVar[str] = "leaky ReLU with learned slopes (one, or one per channel)"

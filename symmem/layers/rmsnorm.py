@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers._saved import rmsnorm_saved
@@ -20,13 +19,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class RMSNorm(Layer):
     kind: ClassVar[str] = "rmsnorm"
     summary: ClassVar[str] = "x / rms(x) * g over the last dimension"

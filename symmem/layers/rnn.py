@@ -36,7 +36,6 @@ input are ``p * dirs`` wide.  Per layer and direction::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -60,6 +59,7 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -121,7 +121,7 @@ def _onednn_workspace(
     return sympy.Add(*[page(r) for r in regions])
 
 
-@dataclass(frozen=True)
+@record
 class _Recurrent(Layer):
     gates: ClassVar[int] = 1
     summary: ClassVar[str] = "recurrent layer"
@@ -366,7 +366,7 @@ class _Recurrent(Layer):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class RNN(_Recurrent):
     kind: ClassVar[str] = "rnn"
     gates: ClassVar[int] = 1
@@ -380,7 +380,7 @@ class RNN(_Recurrent):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class LSTM(_Recurrent):
     kind: ClassVar[str] = "lstm"
     gates: ClassVar[int] = 4
@@ -397,7 +397,7 @@ class LSTM(_Recurrent):
 
 
 @register
-@dataclass(frozen=True)
+@record
 class GRU(_Recurrent):
     kind: ClassVar[str] = "gru"
     gates: ClassVar[int] = 3

@@ -16,7 +16,6 @@ non-persistent buffer of transformers' module: not a parameter, not in a checkpo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import sympy
@@ -32,13 +31,14 @@ from symmem.layers.base import (
     register,
 )
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Rotary(Layer):
     kind: ClassVar[str] = "rotary"
     aliases: ClassVar[tuple[str, ...]] = ("rope",)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.layers.base import Example, IntEval, Layer, Saved, Shape, prod, register
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Softmax(Layer):
     kind: ClassVar[str] = "softmax"
     summary: ClassVar[str] = "normalised exponentials over the last dimension"

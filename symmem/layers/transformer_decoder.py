@@ -22,7 +22,7 @@ norm, the activation, dropout), composed as the forward runs them (measured on C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
@@ -45,6 +45,7 @@ from symmem.layers.base import (
 from symmem.layers.layernorm import LayerNorm
 from symmem.layers.mha import MultiheadAttention
 from symmem.policy import ActPolicy
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +62,7 @@ def _own(saved: list[Saved], prefix: str, keep_input: bool = False) -> list[Save
 
 
 @register
-@dataclass(frozen=True)
+@record
 class TransformerDecoderLayer(Layer):
     kind: ClassVar[str] = "transformer_decoder_layer"
     summary: ClassVar[str] = (

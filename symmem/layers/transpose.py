@@ -9,18 +9,18 @@ output is a view of the input (the same storage), so the layer keeps nothing for
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from symmem.errors import ShapeError
 from symmem.layers.base import Example, IntEval, Layer, Shape, fmt_shape, register
+from symmem.records import record
 
 if TYPE_CHECKING:
     import torch
 
 
 @register
-@dataclass(frozen=True)
+@record
 class Transpose(Layer):
     kind: ClassVar[str] = "transpose"
     passthrough: ClassVar[bool] = True  # a view: same storage

@@ -9,7 +9,7 @@ presets of :mod:`symmem.precision` and :mod:`symmem.optimizers`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from fractions import Fraction
 from typing import Any
 
@@ -32,6 +32,7 @@ from symmem.precision import (
 )
 from symmem.precision import precision as get_precision
 from symmem.precision import quant as get_quant
+from symmem.records import record
 from symmem.symbols import knob
 
 #: Framework overhead on a CUDA device: the CUDA context (about 700-800 MiB with
@@ -50,7 +51,7 @@ ZERO_SHARDS: dict[int, frozenset[str]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class MemoryConfig:
     """Every choice a breakdown was computed with (resolved: no None left but the optional
     features)."""
@@ -197,7 +198,7 @@ def _num(x: Any) -> int | str:
     return str(x)
 
 
-@dataclass(frozen=True)
+@record
 class Knobs:
     """The numeric side of a configuration, which the formulas read as numbers or as symbols.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -22,13 +21,14 @@ from symmem.constraints import Constraint, divides
 from symmem.errors import OptionError
 from symmem.graph import GroupNode, LayerGraph, LayerNode
 from symmem.layers.base import ParamTensor
+from symmem.records import record
 from symmem.values import substitute
 
 #: the parts of a model for pipeline placement
 STAGES = ("pre", "repeat", "post")
 
 
-@dataclass(frozen=True)
+@record
 class Place:
     """A layer node with where it sits: its multiplicity, its innermost repeat, its pipeline
     part."""
@@ -40,7 +40,7 @@ class Place:
     stage: str
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     group: GroupNode
     #: iterations in the whole model (enclosing repeat counts times this one's)
@@ -170,7 +170,7 @@ def _scaled(s: Sum, factor: sympy.Expr) -> Sum:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class StageSplit:
     """Which iterations of each outermost repeat each pipeline stage holds: the repeats' layers
     in model order, cut into consecutive runs of ``sizes[s]`` layers (Megatron-LM builds stage

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import sympy
 
 from symmem.memory.config import MemoryConfig
 from symmem.quantity import Quantity
+from symmem.records import record
 from symmem.rich import table_html
 
 #: the components of a breakdown, in display order (``total`` is their sum)
@@ -25,7 +26,7 @@ COMPONENTS = (
 ROW_COMPONENTS = ("weights", "gradients", "optimizer", "activations", "kv_cache")
 
 
-@dataclass(frozen=True)
+@record
 class MemoryRow:
     """Bytes per GPU of one layer (all its ``repeat`` instances).
 
@@ -44,7 +45,7 @@ class MemoryRow:
     kv_cache: sympy.Expr
 
 
-@dataclass(frozen=True)
+@record
 class MemoryResult:
     """One expression per component, in bytes per GPU; ``total`` is exactly their sum."""
 

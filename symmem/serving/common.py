@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from symmem.memory.placement import places
 from symmem.options import MemoryOptions
 from symmem.precision import DTYPE_BYTES
 from symmem.quant import QUANTS
+from symmem.records import record
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
     from symmem.model import Model
@@ -52,7 +52,7 @@ _HF_DTYPES = {
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
 
 
-@dataclass(frozen=True)
+@record
 class ModelFacts:
     """What a config.json says that the layer graph does not."""
 
@@ -155,7 +155,7 @@ def read_facts(path: str | Path) -> ModelFacts:
 # ---------------------------------------------------------------- the model per GPU
 
 
-@dataclass(frozen=True)
+@record
 class AttnLayer:
     """One attention layer's KV cache on one GPU."""
 
@@ -165,7 +165,7 @@ class AttnLayer:
     window: int | None
 
 
-@dataclass(frozen=True)
+@record
 class DecoderLayer:
     """One decoder layer as a pipeline stage holds it."""
 
@@ -173,7 +173,7 @@ class DecoderLayer:
     attention: tuple[AttnLayer, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """The model per GPU under tp, before pipeline stages: what sits before the decoder
     layers (embeddings), the decoder layers in order, and what comes after (norm, head)."""
@@ -183,7 +183,7 @@ class Layout:
     post: Fraction
 
 
-@dataclass(frozen=True)
+@record
 class Stage:
     """One pipeline stage on one GPU."""
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from symmem.errors import OptionError
+from symmem.records import record
 
 ENGINES = ("vllm", "sglang", "trtllm")
 #: vLLM's MXFP4 MoE kernels (``Mxfp4Backend``), each padding the experts' matrices its own way:
@@ -15,7 +16,7 @@ ENGINES = ("vllm", "sglang", "trtllm")
 MXFP4_BACKENDS = {"marlin": (256, 128), "triton": (1, 64), "flashinfer": (256, 256)}
 
 
-@dataclass(frozen=True)
+@record
 class ServingOptions:
     """The engine's settings; ``None`` means the engine's own default (stated in the plan,
     with its source).  Byte sizes are ints.  ``budget``: one GPU's total as CUDA reports it
@@ -71,7 +72,7 @@ class ServingOptions:
                 raise OptionError(f"{name} must be a size in bytes >= 0, not {v!r}")
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """One setting the plan used: its value and where the value comes from."""
 
@@ -79,7 +80,7 @@ class Setting:
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class StagePlan:
     """One pipeline stage's budget on one GPU."""
 
@@ -92,7 +93,7 @@ class StagePlan:
     attention_layers: int
 
 
-@dataclass(frozen=True)
+@record
 class ServingPlan:
     """One engine's budget for one model on one GPU (the busiest stage with pp > 1).
 

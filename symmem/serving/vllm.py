@@ -31,12 +31,12 @@ engine refuses to start when one request of ``max_model_len`` tokens does not fi
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
 from symmem.gpus import gpu as find_gpu
 from symmem.precision import DTYPE_BYTES
+from symmem.records import record
 from symmem.serving.common import (
     AttnLayer,
     GiB,
@@ -86,7 +86,7 @@ CUDA_GRAPH_BYTES = 0
 SAMPLER_FP32_COPIES = 3
 
 
-@dataclass(frozen=True)
+@record
 class Groups:
     """How vLLM groups a stage's attention layers into KV-cache groups."""
 

@@ -1,0 +1,137 @@
+"""``@record``: a frozen dataclass, built in one compilation.
+
+symmem's values between stages are frozen dataclasses: syntax nodes, layer arguments,
+options, results.  ``@record`` is ``@dataclass(frozen=True)`` with the same result (the class
+is a dataclass: ``fields``, ``replace`` and ``asdict`` work; ``__init__``, ``__repr__``,
+``__eq__`` and ``__hash__`` behave as dataclasses writes them; the frozen ``__setattr__``
+and ``__delattr__`` are dataclasses' own), made faster to create.
+
+Why: Python 3.11 and 3.12 compile each method a dataclass gets with its own ``exec``, six per
+frozen class, and a command creates about 60 of these classes before it computes anything:
+about 55 ms of a 0.45 s cold ``symmem memory`` (issue 8's goal is 1.5x a bare ``import
+sympy``).  CPython 3.13 compiles all of a class's methods in a single ``exec``
+(``_FuncBuilder`` in Lib/dataclasses.py); this module does the same on older versions,
+for the four methods whose text depends on the fields (the frozen pair is the same text
+for every class), which halves the cost; on 3.13+ it is plain ``dataclass(frozen=True)``.
+
+Supported: defaults, ``field(default_factory=...)``, ``field(compare=False)``,
+``field(repr=False)``, ``field(hash=...)``, ``field(metadata=...)``, ``ClassVar``,
+inheritance between records and ``__post_init__``.  Not supported (a ``TypeError`` at class
+creation says so, use ``dataclass``): ``init=False`` fields, ``kw_only`` and ``InitVar``.
+tests/test_records.py compares every behaviour with ``dataclass(frozen=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import reprlib
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar, dataclass_transform
+
+_T = TypeVar("_T")
+
+_FIELDS = "__dataclass_fields__"
+
+
+class _Factory:
+    """The default of a ``default_factory`` field in the signature (dataclasses' sentinel)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
+def record(cls: type[_T]) -> type[_T]:
+    """``@dataclass(frozen=True)``, compiled in one ``exec`` (module docstring)."""
+    if sys.version_info >= (3, 13):
+        return dataclasses.dataclass(frozen=True)(cls)
+    return _build(cls)
+
+
+def _build(cls: type[_T]) -> type[_T]:
+    documented = cls.__dict__.get("__doc__") is not None
+    if not documented:
+        cls.__doc__ = ""  # dataclasses would compute it from a signature not yet written
+    own = dict(cls.__dict__)  # the methods the class body defines
+    # dataclasses writes the frozen __setattr__ / __delattr__ (and checks inheritance between
+    # frozen classes); the four methods whose text depends on the fields are compiled below
+    cls = dataclasses.dataclass(init=False, repr=False, eq=False, frozen=True)(cls)
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    params.init = params.repr = params.eq = True  # what the class has once built
+    every = getattr(cls, _FIELDS).values()
+    for f in every:
+        if f._field_type is dataclasses._FIELD_INITVAR:  # type: ignore[attr-defined]
+            raise TypeError(f"{cls.__name__}.{f.name}: @record does not take InitVar")
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    for f in fields:
+        if not f.init or f.kw_only is True:
+            raise TypeError(
+                f"{cls.__name__}.{f.name}: @record takes neither init=False nor kw_only"
+            )
+
+    env: dict[str, Any] = {
+        "__set": object.__setattr__,
+        "__factory": _FACTORY,
+    }
+    params: list[str] = []
+    body: list[str] = []
+    seen_default = False
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            env[f"__d_{f.name}"] = f.default
+            params.append(f"{f.name}=__d_{f.name}")
+            value = f.name
+            seen_default = True
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"__f_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=__factory")
+            value = f"__f_{f.name}() if {f.name} is __factory else {f.name}"
+            seen_default = True
+        else:
+            if seen_default:
+                raise TypeError(f"non-default argument {f.name!r} follows default argument")
+            params.append(f.name)
+            value = f.name
+        body.append(f"  __set(self, {f.name!r}, {value})")
+    if hasattr(cls, "__post_init__"):
+        body.append("  self.__post_init__()")
+
+    def tup(obj: str, keep: Callable[[dataclasses.Field[Any]], bool]) -> str:
+        return "(" + "".join(f"{obj}.{f.name}," for f in fields if keep(f)) + ")"
+
+    compared = tup("self", lambda f: f.compare)
+    hashed = tup("self", lambda f: f.compare if f.hash is None else bool(f.hash))
+    shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
+    source = "\n".join(
+        [
+            f"def __init__(self, {', '.join(params)}):",
+            *(body or ["  pass"]),
+            "def __repr__(self):",
+            f'  return f"{{self.__class__.__qualname__}}({shown})"',
+            "def __eq__(self, other):",
+            "  if other.__class__ is self.__class__:",
+            f"    return {compared} == {tup('other', lambda f: f.compare)}",
+            "  return NotImplemented",
+            "def __hash__(self):",
+            f"  return hash({hashed})",
+        ]
+    )
+    made: dict[str, Any] = {}
+    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env, made)  # noqa: S102
+    made["__init__"].__annotations__ = {f.name: f.type for f in fields} | {"return": None}
+    made["__repr__"] = reprlib.recursive_repr()(made["__repr__"])
+    explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
+    for name, fn in made.items():
+        if name in own and not (name == "__hash__" and not explicit_hash):
+            continue  # the class's own method stays, as dataclasses leaves it
+        fn.__qualname__ = f"{cls.__qualname__}.{name}"
+        fn.__module__ = cls.__module__
+        setattr(cls, name, fn)
+    if not documented:
+        cls.__doc__ = cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
+    return cls
