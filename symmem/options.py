@@ -39,7 +39,7 @@ from symmem.units import parse_overhead
 
 MODES = ("train", "infer")
 #: tokens of one inference forward step: vLLM's default max_num_batched_tokens for `vllm serve`
-#: on a GPU of 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults)
+#: on a GPU of 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs._set_default_args)
 DEFAULT_PREFILL_CHUNK = 8192
 #: pipeline schedules (docs/memory.md): 1F1B (interleaved with --virtual-stages > 1), DualPipe and
 #: DualPipeV (DeepSeek-V3 report, Section 3.2.1 and Table 2; deepseek-ai/DualPipe)

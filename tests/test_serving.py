@@ -493,6 +493,88 @@ def test_cli_for_tp_and_errors() -> None:
     assert bad.exit_code == 1 and "unknown engine" in bad.output
 
 
+# ------------------------------------------------------------------ --entrypoint's batch defaults
+
+
+def _llama31_8b_forward(tokens: int) -> int:
+    """Llama-3.1-8B's forward peak over ``tokens`` tokens, by hand: the largest layer is the
+    SwiGLU MLP, whose input [N, 4096], gate and up projections [N, 14336], silu(gate) and
+    silu(gate) x up [N, 14336] are live at the down projection (docs/memory.md's inference
+    transient), in bf16; plus the last position's logits [1, 128256] in bf16."""
+    return tokens * (4096 + 4 * 14336) * 2 + 128256 * 2
+
+
+def _sampler(seqs: int) -> int:
+    """The dummy sampler run over ``seqs`` sequences: bf16 logits + 3 fp32 copies (vllm.py)."""
+    return seqs * 128256 * (2 + 3 * 4)
+
+
+def test_entrypoint_batch_defaults_by_hand() -> None:
+    # vllm/engine/arg_utils.py, EngineArgs._set_default_args (v0.11; _set_default_args_v1
+    # before): on a GPU of >= 70 GiB whose name lacks "a100", LLM_CLASS 16384 and
+    # OPENAI_API_SERVER 8192 batched tokens, 1024 sequences for both; else 8192 and 2048, 256
+    expected = {
+        ("h100", "serve"): (8192, 1024),  # 79.19 GiB
+        ("h100", "llm"): (16384, 1024),
+        ("h200", "serve"): (8192, 1024),  # 140.4 GiB
+        ("h200", "llm"): (16384, 1024),
+        ("a100-80gb", "serve"): (2048, 256),  # 80 GiB but an A100 (PR #17885)
+        ("a100-80gb", "llm"): (8192, 256),
+        ("l40s", "serve"): (2048, 256),  # 44.99 GiB
+        ("l40s", "llm"): (8192, 256),
+    }
+    m = symmem.load(HF + "llama-3.1-8b.json")
+    for (gpu, entry), (tokens, seqs) in expected.items():
+        p = plan(m, ServingOptions(gpu=gpu, max_model_len=8192, entrypoint=entry))
+        assert p.settings["max_num_batched_tokens"].value == tokens, (gpu, entry)
+        assert p.settings["max_num_seqs"].value == seqs, (gpu, entry)
+        assert p.settings["entrypoint"].value == entry
+        # the profile run's peak on the (only, last) stage: max(forward, sampler)
+        peak = max(_llama31_8b_forward(tokens), _sampler(min(seqs, tokens)))
+        assert p.activation_peak_bytes == peak, (gpu, entry)
+    # H100: `vllm serve`'s peak is the sampler's, 1024 x 128256 x 14 = 1,838,678,016 B
+    # (the forward of 8192 tokens: 1,006,889,472 B); the LLM class's the forward of 16384 tokens,
+    # 2,013,522,432 B: 174,844,416 B less KV cache (83.4 pages of 16 x 131,072 B)
+    serve = plan(m, ServingOptions(gpu="h100", max_model_len=8192))
+    llm = plan(m, ServingOptions(gpu="h100", max_model_len=8192, entrypoint="llm"))
+    assert serve.activation_peak_bytes == 1_838_678_016
+    assert llm.activation_peak_bytes == 2_013_522_432
+    assert serve.kv_cache_bytes - llm.kv_cache_bytes == 174_844_416
+    for p in (serve, llm):
+        assert p.kv_tokens == p.kv_cache_bytes // (16 * 131072) * 16
+    # L40S: 459,669,504 B (sampler over 256) against the forward of 8192 tokens, 1,006,889,472 B
+    serve = plan(m, ServingOptions(gpu="l40s", max_model_len=8192))
+    llm = plan(m, ServingOptions(gpu="l40s", max_model_len=8192, entrypoint="llm"))
+    assert serve.activation_peak_bytes == 459_669_504
+    assert llm.activation_peak_bytes == 1_006_889_472
+    # given batch settings win over either entry point's defaults
+    given = ServingOptions(gpu="h100", max_num_batched_tokens=4096, max_num_seqs=64)
+    a, b = plan(m, given), plan(m, replace(given, entrypoint="llm"))
+    assert a.activation_peak_bytes == b.activation_peak_bytes == _llama31_8b_forward(4096)
+
+
+def test_entrypoint_option() -> None:
+    r = CliRunner().invoke(
+        app,
+        ["serving", HF + "llama-3.1-8b.json", "--gpu", "h100", "--entrypoint", "llm", "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["settings"]["entrypoint"]["value"] == "llm"
+    assert doc["settings"]["max_num_batched_tokens"]["value"] == 16384
+    assert "LLM_CLASS" in doc["settings"]["max_num_batched_tokens"]["source"]
+    assert doc["activation_peak_bytes"] == _llama31_8b_forward(16384)
+    # the default is stated in the assumptions line, with the flag that changes it
+    text = CliRunner().invoke(app, ["serving", HF + "llama-3.1-8b.json", "--gpu", "h100"])
+    assert text.exit_code == 0, text.output
+    assert "entrypoint serve (--entrypoint)" in text.output.splitlines()[0]
+    assert "OPENAI_API_SERVER" in text.output
+    bad = CliRunner().invoke(app, ["serving", HF + "llama-3.1-8b.json", "--entrypoint", "cli"])
+    assert bad.exit_code == 1 and "unknown entrypoint" in bad.output
+    with pytest.raises(OptionError, match="entrypoint 'llm'"):
+        ServingOptions(engine="sglang", entrypoint="llm")
+
+
 # ------------------------------------------------------------------ memory --prefill-chunk
 
 

@@ -12,7 +12,7 @@ from symmem.errors import OptionError
 from symmem.model import Model
 from symmem.serving import ENGINES, ServingOptions, ServingPlan, facts_of, plan, smallest_tp
 from symmem.serving.common import KV_DTYPES
-from symmem.serving.result import MXFP4_BACKENDS
+from symmem.serving.result import ENTRYPOINTS, MXFP4_BACKENDS
 from symmem.units import format_bytes, parse_bytes
 
 FOR = ("max-model-len", "tp", "concurrency")
@@ -91,6 +91,14 @@ def serving(
             "GPU).",
         ),
     ] = None,
+    entrypoint: Annotated[
+        str,
+        typer.Option(
+            "--entrypoint",
+            help=f"How vLLM is started, which sets its batch defaults: {', '.join(ENTRYPOINTS)} "
+            "(`vllm serve`, or the Python LLM class).",
+        ),
+    ] = "serve",
     for_: Annotated[str | None, typer.Option("--for", help=f"Answer: {', '.join(FOR)}.")] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -117,6 +125,7 @@ def serving(
             cuda_graph_bytes=_size(cuda_graph_memory, "CUDA-graph memory"),
             kv_cache_memory=_size(kv_cache_memory, "KV-cache memory"),
             mxfp4_backend=mxfp4_backend,
+            entrypoint=entrypoint,
         )
         answer: dict[str, int | float] = {}
         if for_ == "tp":
@@ -153,6 +162,7 @@ _FLAGS = {
     "max_model_len": "--max-model-len",
     "non_torch_bytes": "--non-torch",
     "cuda_graph_bytes": "--cuda-graph-memory",
+    "entrypoint": "--entrypoint",
 }
 
 

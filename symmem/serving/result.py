@@ -14,6 +14,11 @@ ENGINES = ("vllm", "sglang", "trtllm")
 #: mxfp4.py ``Mxfp4MoEMethod.create_weights``.  Triton's swizzled layout (triton_kernels) is
 #: counted at the checkpoint's size: its padding is not modelled (docs/serving.md).
 MXFP4_BACKENDS = {"marlin": (256, 128), "triton": (1, 64), "flashinfer": (256, 256)}
+#: how vLLM is started, which decides its batch defaults (``UsageContext`` in
+#: vllm/usage/usage_lib.py, read by ``EngineArgs._set_default_args``): ``serve`` is the OpenAI
+#: API server (``vllm serve``: ``OPENAI_API_SERVER``), ``llm`` the Python ``vllm.LLM`` class
+#: (offline inference: ``LLM_CLASS``)
+ENTRYPOINTS = {"serve": "OPENAI_API_SERVER", "llm": "LLM_CLASS"}
 
 
 @record
@@ -44,6 +49,8 @@ class ServingOptions:
     kv_cache_memory: int | None = None
     #: vLLM's MXFP4 MoE kernel (:data:`MXFP4_BACKENDS`); None: vLLM's choice for the GPU
     mxfp4_backend: str | None = None
+    #: how vLLM is started (:data:`ENTRYPOINTS`): its batch defaults depend on it
+    entrypoint: str = "serve"
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -54,6 +61,15 @@ class ServingOptions:
             raise OptionError(
                 f"unknown MXFP4 backend '{self.mxfp4_backend}': valid names are "
                 + ", ".join(MXFP4_BACKENDS)
+            )
+        if self.entrypoint not in ENTRYPOINTS:
+            raise OptionError(
+                f"unknown entrypoint '{self.entrypoint}': valid names are " + ", ".join(ENTRYPOINTS)
+            )
+        if self.entrypoint != "serve" and self.engine != "vllm":
+            raise OptionError(
+                f"entrypoint '{self.entrypoint}' is vLLM's Python LLM class; the {self.engine} "
+                "budget does not model its entry points (docs/serving.md)"
             )
         for name in ("tp", "pp"):
             v = getattr(self, name)

@@ -65,10 +65,19 @@ VERSION = "vLLM V1 engine (v0.8 - v0.11)"
 GPU_MEMORY_UTILIZATION = 0.9
 #: CacheConfig.DEFAULT_BLOCK_SIZE (vllm/config/cache.py): tokens per KV page on CUDA
 BLOCK_SIZE = 16
-#: EngineArgs.get_batch_defaults (vllm/engine/arg_utils.py), `vllm serve`: GPUs of 70 GiB
-#: or more other than the A100 get 8192 batched tokens and 1024 sequences, others 2048 and 256
+#: vLLM's batch defaults (vllm/engine/arg_utils.py, ``EngineArgs._set_default_args`` in v0.11,
+#: ``_set_default_args_v1`` before): (max_num_batched_tokens, max_num_seqs) by entry point
+#: (:data:`~symmem.serving.result.ENTRYPOINTS`: the ``UsageContext``) and GPU.  A GPU of
+#: :data:`BIG_GPU_BYTES` or more whose name does not contain "a100" is "big" (vLLM PR #17885:
+#: the larger chunk cost an A100 throughput); v0.8.x tested the name for "h100" / "h200"
+#: instead (docs/serving.md).  max_num_seqs does not depend on the entry point.
 BIG_GPU_BYTES = 70 * GiB
-SERVE_DEFAULTS = {"big": (8192, 1024), "other": (2048, 256)}
+BATCH_DEFAULTS = {
+    "serve": {"big": (8192, 1024), "other": (2048, 256)},  # UsageContext.OPENAI_API_SERVER
+    "llm": {"big": (16384, 1024), "other": (8192, 256)},  # UsageContext.LLM_CLASS
+}
+#: how each entry point is named in the plan's sources
+ENTRYPOINT_NAMES = {"serve": "`vllm serve` (OPENAI_API_SERVER)", "llm": "the LLM class (LLM_CLASS)"}
 
 #: non-torch memory of one GPU with tp = 1: the median of the published logs in
 #: docs/serving.md (0.16, 0.16, 0.20, 0.35 GiB: vLLM PRs #12126, #13109, #14447, issue #10517)
@@ -129,12 +138,17 @@ def blocks_per_request(g: Groups, length: int, batched: int, block: int) -> int:
     return out
 
 
-def default_batch(total: int, gpu_name: str) -> tuple[int, int, str]:
-    """vLLM's max_num_batched_tokens and max_num_seqs for `vllm serve` on this GPU."""
+def default_batch(total: int, gpu_name: str, entrypoint: str = "serve") -> tuple[int, int, str]:
+    """vLLM's max_num_batched_tokens and max_num_seqs for ``entrypoint`` on this GPU
+    (:data:`BATCH_DEFAULTS`)."""
     big = total >= BIG_GPU_BYTES and "a100" not in gpu_name.lower()
-    tokens, seqs = SERVE_DEFAULTS["big" if big else "other"]
+    tokens, seqs = BATCH_DEFAULTS[entrypoint]["big" if big else "other"]
     why = "a GPU of 70 GiB or more, not an A100" if big else "a GPU under 70 GiB, or an A100"
-    return tokens, seqs, f"vLLM EngineArgs.get_batch_defaults, `vllm serve` on {why}"
+    return (
+        tokens,
+        seqs,
+        f"vLLM EngineArgs._set_default_args, {ENTRYPOINT_NAMES[entrypoint]} on {why}",
+    )
 
 
 def non_torch_default(o: ServingOptions) -> tuple[int, str]:
@@ -198,7 +212,13 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     settings["block_size"] = Setting(
         block, "given" if o.block_size else "vLLM CacheConfig.DEFAULT_BLOCK_SIZE"
     )
-    d_tokens, d_seqs, why = default_batch(total, gpu_name)
+    settings["entrypoint"] = Setting(
+        o.entrypoint,
+        "given"
+        if o.entrypoint != "serve"
+        else "default: `vllm serve`, the OpenAI API server (UsageContext.OPENAI_API_SERVER)",
+    )
+    d_tokens, d_seqs, why = default_batch(total, gpu_name, o.entrypoint)
     batched = o.max_num_batched_tokens or d_tokens
     seqs = o.max_num_seqs or d_seqs
     settings["max_num_batched_tokens"] = Setting(
