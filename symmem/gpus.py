@@ -97,6 +97,20 @@ _NV_SMI_H100 = (
     "(nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
 )
 
+#: host memory of NVIDIA's reference nodes (GPU.node_host_bytes)
+_DGX_H100 = (
+    "https://docs.nvidia.com/dgx/dgxh100-user-guide/introduction-to-dgxh100.html "
+    "(DGX H100/H200 hardware overview: system memory 2 TB)"
+)
+_DGX_A100 = (
+    "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/"
+    "nvidia-dgx-a100-datasheet.pdf (DGX A100 640GB: system memory 2TB; 320GB: 1TB)"
+)
+_DGX1 = (
+    "https://images.nvidia.com/content/pdf/dgx1-v100-system-architecture-whitepaper.pdf "
+    "(DGX-1 with V100: 512 GB DDR4 system memory)"
+)
+
 CATALOGUE: tuple[GPU, ...] = (
     GPU(
         "rtx3090",
@@ -162,7 +176,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(8, 0),
         node="DGX A100 320GB",
         node_host_bytes=1024 * GiB,
-        node_host_source="https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-a100-datasheet.pdf (DGX A100 320GB: system memory 1TB)",
+        node_host_source=_DGX_A100,
     ),
     GPU(
         "a100-80gb",
@@ -176,7 +190,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(8, 0),
         node="DGX A100 640GB",
         node_host_bytes=2 * 1024 * GiB,
-        node_host_source="https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/nvidia-dgx-a100-datasheet.pdf (DGX A100 640GB: system memory 2TB)",
+        node_host_source=_DGX_A100,
     ),
     GPU(
         "h100-80gb",
@@ -194,7 +208,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(9, 0),
         node="DGX H100",
         node_host_bytes=2 * 1024 * GiB,
-        node_host_source="https://docs.nvidia.com/dgx/dgxh100-user-guide/introduction-to-dgxh100.html (DGX H100/H200 hardware overview: system memory 2 TB)",
+        node_host_source=_DGX_H100,
     ),
     GPU(
         "h200",
@@ -213,7 +227,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(9, 0),
         node="DGX H200",
         node_host_bytes=2 * 1024 * GiB,
-        node_host_source="https://docs.nvidia.com/dgx/dgxh100-user-guide/introduction-to-dgxh100.html (DGX H100/H200 hardware overview: system memory 2 TB)",
+        node_host_source=_DGX_H100,
     ),
     GPU(
         "l4",
@@ -249,7 +263,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(7, 0),
         node="DGX-1 (V100 16GB)",
         node_host_bytes=512 * GiB,
-        node_host_source="https://images.nvidia.com/content/pdf/dgx1-v100-system-architecture-whitepaper.pdf (DGX-1 with V100: 512 GB DDR4 system memory)",
+        node_host_source=_DGX1,
     ),
     GPU(
         "v100-32gb",
@@ -263,7 +277,7 @@ CATALOGUE: tuple[GPU, ...] = (
         compute_capability=(7, 0),
         node="DGX-1 (V100 32GB)",
         node_host_bytes=512 * GiB,
-        node_host_source="https://images.nvidia.com/content/pdf/dgx1-v100-system-architecture-whitepaper.pdf (DGX-1 with V100: 512 GB DDR4 system memory)",
+        node_host_source=_DGX1,
     ),
     GPU(
         "mi250x",

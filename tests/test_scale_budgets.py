@@ -91,3 +91,90 @@ def test_cli_solve_host_budget() -> None:
     assert doc["host_budget_bytes"] == 512 * GiB and doc["bound_by"] == "gpu"
     bad = runner.invoke(app, [*args, "--host-budget", "1TB", "--for", "dp"])
     assert bad.exit_code == 1 and "--host-budget applies" in bad.output
+
+
+# ---------------------------------------------------------------- HSDP
+
+LLAMA8B_PARAMS = 8030261248  # meta-llama/Llama-3.1-8B (tests/test_hf_exact.py)
+
+
+def test_hsdp_shards_inside_the_group_and_replicates_across() -> None:
+    # PyTorch FSDP ShardingStrategy.HYBRID_SHARD: full sharding inside a group of 8 ranks (a
+    # node), replication across the 4 groups of dp = 32.  Mixed bf16 AdamW: bf16 weights and
+    # gradients 2 P each, fp32 master + two Adam moments 12 P, each / 8 (not / 32)
+    m = symmem.load("llama3.1-8b")
+    p = LLAMA8B_PARAMS
+    assert m.params().total.evaluate() == p
+    kw: dict[str, Any] = {"precision": "mixed-bf16", "dp": 32}
+    hsdp = m.memory(**kw, zero=3, shard_group=8).bytes()
+    assert (hsdp["weights"], hsdp["gradients"], hsdp["optimizer"]) == (
+        2 * p // 8,
+        2 * p // 8,
+        12 * p // 8,
+    )
+    full = m.memory(**kw, zero=3).bytes()
+    assert (full["weights"], full["optimizer"]) == (2 * p // 32, 12 * p // 32)
+    # the gathered units are the same: only the shard size differs
+    assert hsdp["transient"] == full["transient"]
+    # _HYBRID_SHARD_ZERO2: weights whole, gradients and optimizer over the group
+    z2 = m.memory(**kw, zero=2, shard_group=8).bytes()
+    assert (z2["weights"], z2["gradients"], z2["optimizer"]) == (2 * p, 2 * p // 8, 12 * p // 8)
+    # the fast evaluator agrees (the shard group is a knob of the compiled expression)
+    ev = symmem.memory.MemoryEvaluator(m.graph, m.values)
+    assert ev.bytes(**kw, zero=3, shard_group=8) == hsdp
+    assert ev.bytes(**kw, zero=3) == full
+
+
+def test_hsdp_checks_and_cli() -> None:
+    m = symmem.load("llama3.1-8b")
+    with pytest.raises(OptionError, match="must divide the dp x cp = 32"):
+        m.memory(dp=32, zero=3, shard_group=5)
+    with pytest.raises(OptionError, match="needs zero >= 1"):
+        m.memory(dp=32, shard_group=8)
+    out = runner.invoke(
+        app,
+        ["memory", "llama3.1-8b", "--precision", "mixed-bf16", "--dp", "32", "--zero", "3"]
+        + ["--shard-group", "8", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["config"]["shard_group"] == 8
+    assert doc["bytes"]["optimizer"] == 12 * LLAMA8B_PARAMS // 8
+
+
+# ---------------------------------------------------------------- Transformer Engine FP8 extras
+
+#: Llama-3.1-8B's GEMM weights: 8,030,261,248 parameters less embed_tokens and lm_head (128,256 x
+#: 4,096 each) and 65 RMSNorms of 4,096 (tests/test_precision.py), in 32 layers x 7 matrices
+LLAMA8B_GEMM = 8030261248 - 2 * 128256 * 4096 - 65 * 4096
+LLAMA8B_GEMMS = 32 * 7
+#: one GEMM's delayed-scaling state: 5 FP8 tensors (3 forward, 2 backward), each an fp32 amax
+#: history of 1024 steps and an fp32 scale (TE module/base.py set_meta_tensor; quantization.py
+#: DelayedScalingRecipeState)
+PER_GEMM = 5 * (1024 + 1) * 4
+
+
+def test_mixed_fp8_keeps_fp8_copies_transposes_and_amax_history() -> None:
+    m = symmem.load("llama3.1-8b")
+    assert LLAMA8B_GEMM == 6979321856 and PER_GEMM == 20500
+    bf16 = m.memory(precision="mixed-bf16").bytes()
+    fp8 = m.memory(precision="mixed-fp8").bytes()
+    # bf16 weights (2 P) + each GEMM weight's FP8 cast and its transpose (2 bytes) + the state
+    extra = 2 * LLAMA8B_GEMM + LLAMA8B_GEMMS * PER_GEMM
+    assert fp8["weights"] == bf16["weights"] + extra == 2 * LLAMA8B_PARAMS + extra
+    assert (fp8["gradients"], fp8["optimizer"]) == (bf16["gradients"], bf16["optimizer"])
+    # fp8-te: weights already FP8 (fp8_model_init), only the transpose (1 byte) and the state
+    te = m.memory(precision="fp8-te").bytes()["weights"]
+    assert te == m.memory(precision="fp8").bytes()["weights"] + LLAMA8B_GEMM + 224 * PER_GEMM
+    # a shorter amax history: 5 x (16 + 1) x 4 bytes a GEMM
+    short = m.memory(precision="mixed-fp8", amax_history_len=16).bytes()["weights"]
+    assert short == 2 * LLAMA8B_PARAMS + 2 * LLAMA8B_GEMM + LLAMA8B_GEMMS * 5 * 17 * 4
+    # under ZeRO-3 the FP8 copies are sharded like the weights; the scaling state is per rank
+    z3 = m.memory(precision="mixed-fp8", zero=3, dp=8).bytes()["weights"]
+    assert z3 == (2 * LLAMA8B_PARAMS + 2 * LLAMA8B_GEMM) // 8 + LLAMA8B_GEMMS * PER_GEMM
+    # the fast evaluator keys on the FP8 extras (a structure of their own)
+    ev = symmem.memory.MemoryEvaluator(m.graph, m.values)
+    assert ev.bytes(precision="mixed-bf16") == bf16
+    assert ev.bytes(precision="mixed-fp8") == fp8
+    with pytest.raises(OptionError, match="needs --precision"):
+        m.memory(precision="mixed-bf16", amax_history_len=16)

@@ -110,9 +110,7 @@ def solve(
             raise OptionError("--range applies to the second --for symbol of a frontier")
         hb, host_how = host_budget_bytes(host_budget, gpu, sel.result)
         if hb is not None and sel.result is not None and sel.result.host is not None:
-            result = solve_quantity(
-                sel.quantity, b, names[0], host=sel.result.host, host_budget=hb
-            )
+            result = solve_quantity(sel.quantity, b, names[0], host=sel.result.host, host_budget=hb)
             notes.append(f"host budget: {hb:,} bytes ({_fmt(hb)}) per node from {host_how}")
         else:
             result = solve_quantity(sel.quantity, b, names[0])

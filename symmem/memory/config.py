@@ -98,6 +98,11 @@ class MemoryConfig:
     rnn: str = "native"
     #: one part of a model of parts alone (None: the whole model)
     part: str | None = None
+    #: Transformer Engine FP8 training: FP8 bytes per GEMM weight element beside the weights
+    #: (copies and transposes) and the amax history length of each FP8 tensor (0: no FP8
+    #: scaling state); structure, not knobs (the fast evaluator keys on them)
+    fp8_copies: int = 0
+    amax_history_len: int = 0
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -122,6 +127,8 @@ class MemoryConfig:
                 checkpointing=self.checkpointing,
                 loss=self.loss,
             )
+            if self.amax_history_len:
+                out.update(fp8_copies=self.fp8_copies, amax_history_len=self.amax_history_len)
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
@@ -132,6 +139,8 @@ class MemoryConfig:
             out.update(cp=_num(p.cp), cp_comm=self.cp_comm)
         if p.virtual_stages != 1 or p.schedule != "1f1b":
             out.update(virtual_stages=_num(p.virtual_stages), schedule=p.schedule)
+        if p.shard_group is not None:
+            out["shard_group"] = _num(p.shard_group)
         if p.etp is not None or p.edp is not None:
             out.update(
                 etp=None if p.etp is None else _num(p.etp),
@@ -180,6 +189,7 @@ class MemoryConfig:
             + (f" {p.schedule}" if p.schedule != "1f1b" else "")
             + (f" etp={p.etp}" if p.etp is not None else "")
             + (f" edp={p.edp}" if p.edp is not None else "")
+            + (f" hsdp shard group {p.shard_group}" if p.shard_group is not None else "")
         )
         if self.offload:
             parts.append(f"offload {','.join(self.offload)} to {self.offload_device}")
@@ -228,6 +238,8 @@ class Knobs:
     #: expert tensor-parallel and expert data-parallel ranks (routed experts)
     etp: sympy.Expr = sympy.Integer(1)
     edp: sympy.Expr = sympy.Integer(1)
+    #: the ranks ZeRO shards the dense model states over: dp x cp, or the HSDP shard group
+    zero_group: sympy.Expr = sympy.Integer(1)
     #: 1 when the ZeRO stage shards that component over the data-parallel ranks
     zero_weights: sympy.Expr = sympy.Integer(0)
     zero_grads: sympy.Expr = sympy.Integer(0)
@@ -292,7 +304,8 @@ def _scale_knobs(cfg: MemoryConfig) -> dict[str, Any]:
         "cp": p.cp,
         "cp_on": int(sympy.sympify(p.cp) != 1),
         "etp": p.tp if p.etp is None else p.etp,
-        "edp": sympy.sympify(p.dp) * sympy.sympify(p.cp) if p.edp is None else p.edp,
+        "edp": p.edp if p.edp is not None else _zero_group(p),
+        "zero_group": _zero_group(p),
         "zero_weights": int("weights" in shards),
         "zero_grads": int("gradients" in shards),
         "zero_optimizer": int("optimizer" in shards),
@@ -302,6 +315,13 @@ def _scale_knobs(cfg: MemoryConfig) -> dict[str, Any]:
         "node_gpus": cfg.gpus_per_node,
         "stage_copies": p.stage_copies,
     }
+
+
+def _zero_group(p: Parallel) -> Any:
+    """The ranks ZeRO shards the dense model states over: dp x cp, or the HSDP shard group."""
+    if p.shard_group is not None:
+        return p.shard_group
+    return sympy.sympify(p.dp) * sympy.sympify(p.cp)
 
 
 def symbolic_knobs() -> Knobs:
@@ -357,6 +377,7 @@ KNOB_ARGS = (
     "cp_on",
     "etp",
     "edp",
+    "zero_group",
     "zero_weights",
     "zero_grads",
     "zero_optimizer",
@@ -477,6 +498,7 @@ def resolve(
         edp=o.edp,
         first_layers=o.pp_first_layers,
         last_layers=o.pp_last_layers,
+        shard_group=o.shard_group,
     )
     _check_scale(o, par)
     prec = get_precision(precision_name)
@@ -498,6 +520,11 @@ def resolve(
         o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype"
     )
     q = get_quant(quant_name) if quant_name else None
+    if o.amax_history_len != 1024 and not prec.fp8_meta:
+        raise OptionError(
+            "amax_history_len is Transformer Engine's FP8 scaling state: it needs --precision "
+            "mixed-fp8 or fp8-te"
+        )
     if group_size is not None and q is None:
         raise OptionError(
             "group_size needs a quantization (quant=" + "|".join(QUANTS) + ") and must be >= 1"
@@ -560,6 +587,8 @@ def resolve(
         loss=o.loss,
         part=o.part,
         rnn=o.rnn,
+        fp8_copies=prec.fp8_copies,
+        amax_history_len=o.amax_history_len if prec.fp8_meta else 0,
     )
     return cfg, opt, q
 
@@ -573,6 +602,15 @@ def _check_scale(o: MemoryOptions, par: Parallel) -> None:
         raise OptionError(f"virtual_stages applies to 1f1b, not to {par.schedule}")
     if par.schedule != "1f1b" and sympy.sympify(par.pp) == one:
         raise OptionError(f"{par.schedule} is a pipeline schedule: it needs pp > 1")
+    if par.shard_group is not None:
+        if o.zero == 0:
+            raise OptionError("shard_group is the group ZeRO shards over: it needs zero >= 1")
+        group, ranks = sympy.sympify(par.shard_group), sympy.sympify(par.dp) * sympy.sympify(par.cp)
+        if group.is_number and ranks.is_number and ranks % group != 0:
+            raise OptionError(
+                f"shard_group {group} must divide the dp x cp = {ranks} ranks ZeRO shards over "
+                "(HSDP replicates the shards across dp x cp / shard_group groups)"
+            )
     if "params" in o.offload and o.zero != 3:
         raise OptionError(
             "offloading parameters keeps each rank's shard on the host: it needs zero = 3 "
