@@ -498,6 +498,28 @@ class MemoryOptions:
         int | None,
         parse=_optional_degree,
     )
+    stage3_max_live_parameters: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: gathered parameters (elements) past which it prefetches no more "
+        "(its default 1e9 when any stage3/reduce bucket option is given; unset: FSDP2's "
+        "one-unit prefetch).",
+        int | None,
+        parse=_count,
+    )
+    stage3_prefetch_bucket_size: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: parameter elements gathered ahead of use (default 5e7 in "
+        "DeepSpeed mode).",
+        int | None,
+        parse=_count,
+    )
+    reduce_bucket_size: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: gradient elements of its reduce-scatter bucket (default 5e8 in "
+        "DeepSpeed mode).",
+        int | None,
+        parse=_count,
+    )
     offload: tuple[str, ...] = _opt(
         (),
         "Comma-separated states moved to host memory: optimizer (with the gradients), params, "

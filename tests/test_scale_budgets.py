@@ -178,3 +178,58 @@ def test_mixed_fp8_keeps_fp8_copies_transposes_and_amax_history() -> None:
     assert ev.bytes(precision="mixed-fp8") == fp8
     with pytest.raises(OptionError, match="needs --precision"):
         m.memory(precision="mixed-bf16", amax_history_len=16)
+
+
+# ---------------------------------------------------------------- DeepSpeed's ZeRO-3 knobs
+
+#: Llama-3.1-8B's largest unit ZeRO-3 gathers: the embedding, 128,256 x 4,096 parameters
+LLAMA8B_UNIT = 128256 * 4096
+
+
+@pytest.mark.parametrize(
+    ("knobs", "gathered", "bucket"),
+    [
+        # DeepSpeed's defaults (max live 1e9, prefetch 5e7, reduce bucket 5e8): the unit and
+        # min(1e9 - unit, 5e7) = 5e7 elements prefetched
+        ({"reduce_bucket_size": 5 * 10**8}, LLAMA8B_UNIT + 5 * 10**7, 5 * 10**8),
+        # max live 5.5e8: min(5.5e8 - 525,336,576, 5e7) = 24,663,424 prefetched: 5.5e8 gathered
+        ({"stage3_max_live_parameters": 55 * 10**7}, 55 * 10**7, 5 * 10**8),
+        # max live below the unit: nothing prefetched, the unit alone
+        ({"stage3_max_live_parameters": 10**8}, LLAMA8B_UNIT, 5 * 10**8),
+        # a 1e10 prefetch bucket: bounded by max live, min(1e9 - unit, 1e10) -> 1e9 gathered
+        ({"stage3_prefetch_bucket_size": 10**10, "reduce_bucket_size": 0}, 10**9, 0),
+    ],
+)
+def test_deepspeed_zero3_working_buffers(knobs: dict[str, int], gathered: int, bucket: int) -> None:
+    # transient under ZeRO-3 less that under ZeRO-2 (no gathered units): the gathered bf16
+    # parameters (2 bytes) and the reduce bucket in bf16 gradients (2 bytes); FSDP2's rule
+    # (no DeepSpeed option) is the unit twice and its gradients, 6 x unit
+    m = symmem.load("llama3.1-8b")
+    kw: dict[str, Any] = {"precision": "mixed-bf16", "dp": 8}
+    z2 = m.memory(**kw, zero=2).transient.evaluate()
+    fsdp = m.memory(**kw, zero=3).transient.evaluate()
+    assert fsdp - z2 == 6 * LLAMA8B_UNIT
+    ds = m.memory(**kw, zero=3, **knobs)
+    assert ds.transient.evaluate() - z2 == 2 * gathered + 2 * bucket
+    ev = symmem.memory.MemoryEvaluator(m.graph, m.values)
+    assert ev.bytes(**kw, zero=3, **knobs) == ds.bytes()
+
+
+def test_deepspeed_knobs_need_zero3() -> None:
+    m = symmem.load("llama3.1-8b")
+    with pytest.raises(OptionError, match="need zero = 3"):
+        m.memory(dp=8, zero=2, stage3_prefetch_bucket_size=10**8)
+    with pytest.raises(OptionError, match=">= 0"):
+        m.memory(dp=8, zero=3, reduce_bucket_size=-1)
+    out = runner.invoke(
+        app,
+        ["memory", "llama3.1-8b", "--dp", "8", "--zero", "3"]
+        + ["--stage3-max-live-parameters", "100000000", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    cfg = json.loads(out.output)["config"]
+    assert (cfg["stage3_max_live_parameters"], cfg["stage3_prefetch_bucket_size"]) == (
+        10**8,
+        5 * 10**7,
+    )
+    assert cfg["reduce_bucket_size"] == 5 * 10**8

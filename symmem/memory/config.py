@@ -103,6 +103,9 @@ class MemoryConfig:
     #: scaling state); structure, not knobs (the fast evaluator keys on them)
     fp8_copies: int = 0
     amax_history_len: int = 0
+    #: DeepSpeed ZeRO-3's working-buffer bounds in elements (max live parameters, prefetch
+    #: bucket, reduce bucket); None: FSDP2's one-unit rule (memory/buffers.py)
+    deepspeed_buckets: tuple[int, int, int] | None = None
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -127,6 +130,13 @@ class MemoryConfig:
                 checkpointing=self.checkpointing,
                 loss=self.loss,
             )
+            if self.deepspeed_buckets is not None:
+                live, prefetch, reduce = self.deepspeed_buckets
+                out.update(
+                    stage3_max_live_parameters=live,
+                    stage3_prefetch_bucket_size=prefetch,
+                    reduce_bucket_size=reduce,
+                )
             if self.amax_history_len:
                 out.update(fp8_copies=self.fp8_copies, amax_history_len=self.amax_history_len)
         else:
@@ -589,8 +599,29 @@ def resolve(
         rnn=o.rnn,
         fp8_copies=prec.fp8_copies,
         amax_history_len=o.amax_history_len if prec.fp8_meta else 0,
+        deepspeed_buckets=_deepspeed_buckets(o),
     )
     return cfg, opt, q
+
+
+#: DeepSpeed's defaults (deepspeed/runtime/zero/config.py, DeepSpeedZeroConfig at edaa722126):
+#: stage3_max_live_parameters 1e9, stage3_prefetch_bucket_size 5e7, reduce_bucket_size 5e8
+DEEPSPEED_BUCKETS = (10**9, 5 * 10**7, 5 * 10**8)
+
+
+def _deepspeed_buckets(o: MemoryOptions) -> tuple[int, int, int] | None:
+    """DeepSpeed's ZeRO-3 bounds when any of its options is given (the others at DeepSpeed's
+    defaults), else None."""
+    given = (o.stage3_max_live_parameters, o.stage3_prefetch_bucket_size, o.reduce_bucket_size)
+    if all(v is None for v in given):
+        return None
+    if o.zero != 3:
+        raise OptionError(
+            "stage3_max_live_parameters, stage3_prefetch_bucket_size and reduce_bucket_size "
+            "bound DeepSpeed's ZeRO-3 working buffers: they need zero = 3"
+        )
+    a, b, c = (d if v is None else v for v, d in zip(given, DEEPSPEED_BUCKETS, strict=True))
+    return (a, b, c)
 
 
 def _check_scale(o: MemoryOptions, par: Parallel) -> None:
