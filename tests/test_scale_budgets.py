@@ -200,7 +200,7 @@ LLAMA8B_UNIT = 128256 * 4096
         ({"stage3_prefetch_bucket_size": 10**10, "reduce_bucket_size": 0}, 10**9, 0),
     ],
 )
-def test_deepspeed_zero3_working_buffers(knobs: dict[str, int], gathered: int, bucket: int) -> None:
+def test_deepspeed_zero3_working_buffers(knobs: dict[str, Any], gathered: int, bucket: int) -> None:
     # transient under ZeRO-3 less that under ZeRO-2 (no gathered units): the gathered bf16
     # parameters (2 bytes) and the reduce bucket in bf16 gradients (2 bytes); FSDP2's rule
     # (no DeepSpeed option) is the unit twice and its gradients, 6 x unit
