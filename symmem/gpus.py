@@ -54,6 +54,13 @@ class GPU:
     #: use (vLLM's MXFP4 MoE backend: docs/serving.md).  Source: NVIDIA's CUDA GPUs list,
     #: https://developer.nvidia.com/cuda-gpus
     compute_capability: tuple[int, int] | None = None
+    #: the host (CPU) memory of the vendor's reference node for this part (NVIDIA DGX), read in
+    #: binary units as the GPU's nominal figure is (DIMMs come in powers of two: 2 TB = 32 x 64
+    #: GiB): the default second budget of ``symmem solve --gpu`` with ``--offload``.  Nominal,
+    #: so an upper bound: the OS keeps some of it.  Other vendors' nodes differ.
+    node: str | None = None
+    node_host_bytes: int | None = None
+    node_host_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.nominal_bytes <= 0:  # pragma: no cover - catalogue data
@@ -87,6 +94,20 @@ def _gib(x: float) -> int:
 _NV_SMI_H100 = (
     "https://github.com/ModelCloud/GPTQModel/issues/2898 "
     "(nvidia-smi: 'NVIDIA H100 80GB HBM3 ... 81559MiB')"
+)
+
+#: host memory of NVIDIA's reference nodes (GPU.node_host_bytes)
+_DGX_H100 = (
+    "https://docs.nvidia.com/dgx/dgxh100-user-guide/introduction-to-dgxh100.html "
+    "(DGX H100/H200 hardware overview: system memory 2 TB)"
+)
+_DGX_A100 = (
+    "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/"
+    "nvidia-dgx-a100-datasheet.pdf (DGX A100 640GB: system memory 2TB; 320GB: 1TB)"
+)
+_DGX1 = (
+    "https://images.nvidia.com/content/pdf/dgx1-v100-system-architecture-whitepaper.pdf "
+    "(DGX-1 with V100: 512 GB DDR4 system memory)"
 )
 
 CATALOGUE: tuple[GPU, ...] = (
@@ -152,6 +173,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "40GB: 'total_gpu_memory (39.38GiB)')",
         nvlink=True,
         compute_capability=(8, 0),
+        node="DGX A100 320GB",
+        node_host_bytes=1024 * GiB,
+        node_host_source=_DGX_A100,
     ),
     GPU(
         "a100-80gb",
@@ -163,6 +187,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (GPU memory: 80GB HBM2e)",
         nvlink=True,
         compute_capability=(8, 0),
+        node="DGX A100 640GB",
+        node_host_bytes=2 * 1024 * GiB,
+        node_host_source=_DGX_A100,
     ),
     GPU(
         "h100-80gb",
@@ -178,6 +205,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "'total_gpu_memory (79.19GiB)' (79.22 GiB under older drivers: vLLM PR #10511)",
         nvlink=True,
         compute_capability=(9, 0),
+        node="DGX H100",
+        node_host_bytes=2 * 1024 * GiB,
+        node_host_source=_DGX_H100,
     ),
     GPU(
         "h200",
@@ -194,6 +224,9 @@ CATALOGUE: tuple[GPU, ...] = (
         ),
         nvlink=True,
         compute_capability=(9, 0),
+        node="DGX H200",
+        node_host_bytes=2 * 1024 * GiB,
+        node_host_source=_DGX_H100,
     ),
     GPU(
         "l4",
@@ -227,6 +260,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 16 GB HBM2)",
         nvlink=True,
         compute_capability=(7, 0),
+        node="DGX-1 (V100 16GB)",
+        node_host_bytes=512 * GiB,
+        node_host_source=_DGX1,
     ),
     GPU(
         "v100-32gb",
@@ -238,6 +274,9 @@ CATALOGUE: tuple[GPU, ...] = (
         "volta-v100-datasheet-update-us-1165301-r5.pdf (memory: 32 GB HBM2)",
         nvlink=True,
         compute_capability=(7, 0),
+        node="DGX-1 (V100 32GB)",
+        node_host_bytes=512 * GiB,
+        node_host_source=_DGX1,
     ),
     GPU(
         "mi250x",

@@ -227,6 +227,11 @@ def search(
     if gpus < 1 or gpus_per_node < 1:
         raise OptionError("gpus and gpus_per_node must be >= 1")
     base = (options or MemoryOptions()).replace(mode="train", gpus_per_node=gpus_per_node)
+    if base.shard_group is not None:
+        raise OptionError(
+            "the layout search varies dp and shards over dp x cp: --shard-group (HSDP) is not "
+            "searched; use symmem memory --shard-group for one layout"
+        )
     symbols = model.graph.symbols
     shapes = [s for p in places(model.graph)[0] for s in p.node.in_shape]
     if "seq_len" not in symbols or not any(
@@ -414,6 +419,7 @@ def _columns(
         "cp_on": (cp > 1).astype(np.float64),
         "etp": tp,
         "edp": dp * cp / ep,
+        "zero_group": dp * cp,
         "zero_weights": (zero >= 3).astype(np.float64),
         "zero_grads": (zero >= 2).astype(np.float64),
         "zero_optimizer": (zero >= 1).astype(np.float64),

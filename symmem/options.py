@@ -448,6 +448,13 @@ class MemoryOptions:
         int | None,
         parse=_positive_int,
     )
+    amax_history_len: int = _opt(
+        1024,
+        "FP8 training (--precision mixed-fp8 / fp8-te): steps of amax history each FP8 tensor "
+        "keeps (Transformer Engine DelayedScaling's amax_history_len, default 1024).",
+        int,
+        parse=_positive_int,
+    )
     # ------------------------------------------------------------ training at scale (issue 14)
     cp: Degree = _opt(
         1, "Context-parallel ranks: the sequence split over them (--cp-comm).", int, parse=_degree
@@ -483,6 +490,36 @@ class MemoryOptions:
         "Expert data-parallel ranks that ZeRO shards routed experts over (default: dp).",
         int | None,
         parse=_optional_degree,
+    )
+    shard_group: Degree | None = _opt(
+        None,
+        "HSDP: ZeRO shards the model states over groups of this many ranks (inside a node) "
+        "and replicates them across the groups (FSDP HYBRID_SHARD with --zero 3, "
+        "_HYBRID_SHARD_ZERO2 with --zero 2); default: over all dp x cp ranks.",
+        int | None,
+        parse=_optional_degree,
+    )
+    stage3_max_live_parameters: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: gathered parameters (elements) past which it prefetches no more "
+        "(its default 1e9 when any stage3/reduce bucket option is given; unset: FSDP2's "
+        "one-unit prefetch).",
+        int | None,
+        parse=_count,
+    )
+    stage3_prefetch_bucket_size: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: parameter elements gathered ahead of use (default 5e7 in "
+        "DeepSpeed mode).",
+        int | None,
+        parse=_count,
+    )
+    reduce_bucket_size: int | None = _opt(
+        None,
+        "DeepSpeed ZeRO-3: gradient elements of its reduce-scatter bucket (default 5e8 in "
+        "DeepSpeed mode).",
+        int | None,
+        parse=_count,
     )
     offload: tuple[str, ...] = _opt(
         (),

@@ -231,8 +231,12 @@ class _Compiler:
         par = cfg.parallel
         if par.etp is None:
             pinned[knob("etp")] = knob("tp")
+        if par.shard_group is None:
+            pinned[knob("zero_group")] = knob("dp") * sympy.sympify(par.cp)
         if par.edp is None:
-            pinned[knob("edp")] = knob("dp") * sympy.sympify(par.cp)
+            pinned[knob("edp")] = (
+                knob("dp") * sympy.sympify(par.cp) if par.shard_group is None else par.shard_group
+            )
         for name in names:
             expr = self._substitute(substitute(comps[name], pinned))
             fns.append(self._function(expr))

@@ -61,9 +61,12 @@ class Parallel:
     #: and --decoder-last-pipeline-num-layers)
     first_layers: int | None = None
     last_layers: int | None = None
+    #: HSDP: the ranks ZeRO shards the model states over (None: all dp x cp ranks); the groups
+    #: replicate them (PyTorch FSDP ShardingStrategy.HYBRID_SHARD, FSDP2's 2-D device mesh)
+    shard_group: Degree | None = None
 
     def __post_init__(self) -> None:
-        for name in ("etp", "edp"):
+        for name in ("etp", "edp", "shard_group"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check(name, getattr(self, name)))
         for name in ("tp", "pp", "dp", "ep", "cp", "virtual_stages"):

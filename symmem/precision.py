@@ -79,6 +79,12 @@ class Precision:
     master: bool
     activations: str
     source: str
+    #: Transformer Engine's FP8 training extras: bytes of FP8 copies kept per element of each
+    #: GEMM weight besides the weights (the FP8 cast and, for the backward's dgrad GEMM on
+    #: Hopper, its transpose), and whether each GEMM keeps its delayed-scaling state (amax
+    #: history and scales, fp32).  docs/memory.md, "Precision"
+    fp8_copies: int = 0
+    fp8_meta: bool = False
 
 
 #: named presets; every field can be overridden one by one (``weight_dtype``, ``grad_dtype``, ...)
@@ -144,6 +150,33 @@ PRECISIONS: dict[str, Precision] = {
             "Transformer Engine fp8_model_init: GEMM weights kept only in FP8 (embeddings, norms, "
             "biases, routers and the output head in bf16), fp32 master weights in the optimizer; "
             "activations between GEMMs stay bf16 here",
+        ),
+        Precision(
+            "mixed-fp8",
+            "bf16",
+            "bf16",
+            True,
+            "bf16",
+            "Transformer Engine fp8_autocast (DelayedScaling) over bf16 weights with fp32 master "
+            "weights (Megatron-LM --bf16 --fp8-format hybrid): each GEMM weight's FP8 cast (1 "
+            "byte, the workspace TE caches across micro-batches) and its transpose for the "
+            "backward (1 byte: Hopper's FP8 GEMM takes TN layouts only), and the amax history and "
+            "scales of "
+            "each GEMM's 5 FP8 tensors",
+            fp8_copies=2,
+            fp8_meta=True,
+        ),
+        Precision(
+            "fp8-te",
+            "fp8",
+            "bf16",
+            True,
+            "bf16",
+            "as fp8 (Transformer Engine fp8_model_init: GEMM weights stored in FP8) with TE's "
+            "training extras: each GEMM weight's FP8 transpose for the backward (1 byte) and the "
+            "amax history and scales of each GEMM's 5 FP8 tensors",
+            fp8_copies=1,
+            fp8_meta=True,
         ),
     )
 }

@@ -68,6 +68,13 @@ class SolveResult:
     largest_fitting: int | None = None
     #: why the model refuses ``largest_fitting`` (head_dim not whole, ...)
     refused: str | None = None
+    #: a second budget (host memory per node, ``solve(..., host=, host_budget=)``): its bytes,
+    #: the host quantity's bytes at ``value`` and at ``value + 1`` (None: every value fits it)
+    host_budget_bytes: int | None = None
+    host_bytes_at_value: int | Fraction | None = None
+    host_bytes_at_next: int | Fraction | None = None
+    #: which budget decides ``value``: "gpu" or "host" (None: one budget only)
+    bound_by: str | None = None
 
     @property
     def fits(self) -> bool:
@@ -104,6 +111,13 @@ class SolveResult:
         if self.largest_fitting is not None:
             doc["largest_fitting"] = self.largest_fitting
             doc["refused"] = self.refused
+        if self.host_budget_bytes is not None:
+            doc.update(
+                host_budget_bytes=self.host_budget_bytes,
+                host_bytes_at_value=num(self.host_bytes_at_value),
+                host_bytes_at_next=num(self.host_bytes_at_next),
+                bound_by=self.bound_by,
+            )
         return doc
 
 
@@ -340,21 +354,59 @@ def solve(
     *,
     lower: int = 1,
     fixed: Mapping[str, Any] | None = None,
+    host: Quantity | None = None,
+    host_budget: int | str | None = None,
 ) -> SolveResult:
     """The largest integer value of ``for_`` (>= ``lower``) with ``q <= budget``; exact.
 
     ``budget``: bytes, or a size string (``"24GB"``, ``"80GiB"``).  ``fixed``
-    gives other symbols values for this solve only (a frontier uses it).
+    gives other symbols values for this solve only (a frontier uses it).  ``host`` and
+    ``host_budget``: a second quantity and its budget (host memory per node,
+    ``MemoryResult.host``): the value must fit both (:attr:`SolveResult.bound_by` says which
+    one decides it).
     """
     budget_bytes = parse_budget(budget)
     if isinstance(lower, bool) or not isinstance(lower, int) or lower < 0:
         raise OptionError(f"lower: expected a whole number >= 0, got {lower!r}"[:200])
+    if (host is None) != (host_budget is None):
+        raise OptionError("host and host_budget go together: the host quantity and its budget")
     expr, sym = _one_symbol(q, for_, fixed)
     f = _compile(expr, sym)
     checker = _checker(q, sym, fixed)
     if checker.fixed_violation is not None:
         raise SemanticError(checker.fixed_violation)
-    return _solve(f, budget_bytes, for_, lower, checker)
+    result = _solve(f, budget_bytes, for_, lower, checker)
+    if host is None or host_budget is None:
+        return result
+    host_bytes = parse_budget(host_budget, what="host budget")
+    hf = _compile(*_one_symbol(as_quantity(host), for_, fixed))
+    return _both(result, f, _solve(hf, host_bytes, for_, lower, checker), hf)
+
+
+def _both(
+    gpu: SolveResult, f: _Compiled, host: SolveResult, hf: Callable[[int], int | Fraction]
+) -> SolveResult:
+    """The largest value that fits the GPU's budget (``gpu``) and the host's (``host``): the
+    smaller of the two (each is the largest value its budget and the model accept; both
+    quantities grow with the symbol, so whatever is below both fits both)."""
+
+    def bound(r: SolveResult) -> float:
+        return math.inf if r.unbounded else (r.value if r.value is not None else -math.inf)
+
+    host_binds = bound(host) < bound(gpu)
+    chosen = host if host_binds else gpu
+    v = chosen.value
+    base = replace(gpu, value=v, largest_fitting=chosen.largest_fitting, refused=chosen.refused)
+    at = v if v is not None else host.lower
+    if host_binds:
+        base = replace(base, bytes_at_value=f(at), bytes_at_next=f(at + 1))
+    return replace(
+        base,
+        host_budget_bytes=host.budget_bytes,
+        host_bytes_at_value=hf(at),
+        host_bytes_at_next=None if host.unbounded else hf(at + 1),
+        bound_by="host" if host_binds else "gpu",
+    )
 
 
 def _checker(q: Quantity, sym: sympy.Symbol, fixed: Mapping[str, Any] | None) -> Checker:

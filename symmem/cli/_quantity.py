@@ -32,6 +32,14 @@ GpuOpt = Annotated[
         "--gpu", "-g", help="Use a catalogued accelerator's capacity as the budget (symmem gpus)."
     ),
 ]
+HostBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host-budget",
+        help="Host memory per node (1.5TiB...): a second budget beside the GPU's, for what "
+        "--offload keeps there (default with --gpu: its reference node's, where catalogued).",
+    ),
+]
 ForOpt = Annotated[
     list[str] | None,
     typer.Option("--for", help="Symbol to solve for (default batch); twice for a frontier."),
@@ -110,6 +118,23 @@ def budget_bytes(budget: str | None, gpu: str | None) -> tuple[int, str]:
             "give a memory budget: --budget 24GB, or --gpu h100-80gb (symmem gpus lists them)"
         )
     return parse_budget(budget), f"--budget {budget.strip()}"
+
+
+def host_budget_bytes(
+    host_budget: str | None, gpu: str | None, result: MemoryResult | None
+) -> tuple[int | None, str]:
+    """(bytes, how it was given) of the host budget per node: --host-budget, else with --gpu and
+    offloaded states the catalogued reference node's host memory, else None (no second budget)."""
+    if host_budget is not None:
+        if result is None:
+            raise OptionError("--host-budget applies to memory (host memory of --offload)")
+        return parse_budget(host_budget, what="host budget"), f"--host-budget {host_budget.strip()}"
+    if gpu is None or result is None or not result.config.offload:
+        return None, ""
+    g = lookup(gpu)
+    if g.node_host_bytes is None:
+        return None, ""
+    return g.node_host_bytes, f"--gpu {g.key}: a {g.node} node's host memory (nominal)"
 
 
 def default_values(m: Model) -> dict[sympy.Symbol, sympy.Expr]:

@@ -28,6 +28,9 @@ def gpus(json_: JsonOpt = False) -> None:
                     "cuda_bytes": g.cuda_bytes,
                     "cuda_total_bytes": g.cuda_total_bytes,
                     "cuda_source": g.cuda_source,
+                    "node": g.node,
+                    "node_host_bytes": g.node_host_bytes,
+                    "node_host_source": g.node_host_source,
                 }
                 for g in CATALOGUE
             ]

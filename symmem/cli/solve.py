@@ -11,9 +11,11 @@ from symmem.cli._quantity import (
     BudgetOpt,
     ForOpt,
     GpuOpt,
+    HostBudgetOpt,
     RangeOpt,
     Selected,
     budget_bytes,
+    host_budget_bytes,
     select,
     symbolic_options,
 )
@@ -53,6 +55,7 @@ def solve(
     options: MemoryOptions,
     budget: BudgetOpt = None,
     gpu: GpuOpt = None,
+    host_budget: HostBudgetOpt = None,
     for_: ForOpt = None,
     quantity: QuantityOpt = "memory",
     range_: RangeOpt = None,
@@ -64,13 +67,16 @@ def solve(
     model_name: ModelNameOpt = None,
 ) -> None:
     """Find the largest value of a symbol (batch by default) whose memory fits the budget;
-    --for tp|dp|pp|ep: the fewest parallel ranks that fit."""
+    --for tp|dp|pp|ep: the fewest parallel ranks that fit. With --offload, host memory per node
+    is a second budget (--host-budget, or the --gpu entry's reference node)."""
     with user_errors():
         names = list(for_ or ["batch"])
         if len(names) > 2:
             raise OptionError("--for at most twice (a frontier of two symbols)")
         b, how = budget_bytes(budget, gpu)
         notes = budget_notes(b, budget)
+        if host_budget is not None and (len(names) > 1 or names[0] in DEGREE_OPTIONS):
+            raise OptionError("--host-budget applies to solving for one symbol (batch...)")
         if names[0] in DEGREE_OPTIONS:
             if len(names) > 1:
                 raise OptionError(f"--for {names[0]} (a number of GPUs) takes no second --for")
@@ -102,7 +108,12 @@ def solve(
             return
         if range_ is not None:
             raise OptionError("--range applies to the second --for symbol of a frontier")
-        result = solve_quantity(sel.quantity, b, names[0])
+        hb, host_how = host_budget_bytes(host_budget, gpu, sel.result)
+        if hb is not None and sel.result is not None and sel.result.host is not None:
+            result = solve_quantity(sel.quantity, b, names[0], host=sel.result.host, host_budget=hb)
+            notes.append(f"host budget: {hb:,} bytes ({_fmt(hb)}) per node from {host_how}")
+        else:
+            result = solve_quantity(sel.quantity, b, names[0])
         if json_:
             doc = {"values": values_doc(m, used), **result.as_dict(), "notes": notes}
             if sel.result is not None:
@@ -225,6 +236,14 @@ def _report(
             f"values: {r.refused}"
         )
         return
+    if not r.fits and r.bound_by == "host" and r.host_budget_bytes is not None:
+        over = (r.host_bytes_at_value or 0) - r.host_budget_bytes
+        typer.echo(
+            f"even {r.symbol} = {r.lower} does not fit the host: host memory per node is "
+            f"{_b(r.host_bytes_at_value)}, {_b(over)} over the host budget (--offload keeps it "
+            f"there; {sel.name} on the GPU: {_amount(r.bytes_at_value, unit)})"
+        )
+        return
     if not r.fits:
         over = r.bytes_at_value - r.budget_bytes
         typer.echo(
@@ -258,7 +277,19 @@ def _report(
         return
     typer.echo(f"{r.symbol} = {r.value:,}   ({r.method})")
     typer.echo(f"  {sel.name} at {r.symbol} = {r.value:,}: {_amount(r.bytes_at_value, unit)}")
-    if r.largest_fitting is not None:
+    if r.bound_by == "host":
+        typer.echo(
+            f"  host memory per node at {r.symbol} = {r.value:,}: {_b(r.host_bytes_at_value)}; "
+            f"at {r.value + 1:,}: {_b(r.host_bytes_at_next)}  (over the host budget: it binds)"
+        )
+    elif r.bound_by == "gpu":
+        typer.echo(
+            f"  host memory per node at {r.symbol} = {r.value:,}: {_b(r.host_bytes_at_value)} "
+            f"(within the host budget of {_b(r.host_budget_bytes)})"
+        )
+    if r.bound_by == "host":
+        pass  # the host decides: the GPU's next value is not "over"
+    elif r.largest_fitting is not None:
         typer.echo(
             f"  values up to {r.symbol} = {r.largest_fitting:,} fit, but the model refuses "
             f"those above {r.value:,} (as --set would): {r.refused}"

@@ -55,6 +55,28 @@ def kv_exchanged(b: Build) -> list[sympy.Expr]:
     return out
 
 
+def deepspeed_working_set(
+    buckets: tuple[int, int, int], units: list[sympy.Expr], b: Build
+) -> sympy.Expr:
+    """DeepSpeed ZeRO-3's gathered parameters and gradient bucket, as its knobs bound them.
+
+    Gathered (deepspeed/runtime/zero/partitioned_param_coordinator.py,
+    ``PartitionedParameterCoordinator._fetch_sub_module_impl``): the unit being computed
+    (``unit``: the largest), plus what it prefetches, ``min(max_live - available,
+    prefetch_bucket)`` elements (none when the unit alone passes ``max_live``), never more
+    than the parameters there are (``total``): ``Min(total, unit + Max(0, Min(max_live -
+    unit, prefetch)))``.  Gradients (deepspeed/runtime/zero/stage3.py,
+    ``DeepSpeedZeroOptimizer_Stage3``): the contiguous ``ipg`` bucket,
+    ``torch.empty(reduce_bucket_size)`` in the gradients' dtype.  Not modelled: parameters
+    kept gathered because they are reused within ``stage3_max_reuse_distance``, the overshoot
+    of the prefetch loop by part of one parameter, and persistent small parameters
+    (``stage3_param_persistence_threshold``)."""
+    live, prefetch, reduce = (sympy.Integer(v) for v in buckets)
+    unit, total = largest(*units), sympy.Add(*units)
+    gathered = sympy.Min(total, unit + sympy.Max(0, sympy.Min(live - unit, prefetch)))
+    return gathered * b.k.weight_bytes + reduce * b.k.grad_bytes
+
+
 def buffers(b: Build) -> sympy.Expr:
     """The working buffers of a training step (0 for inference)."""
     cfg, k = b.cfg, b.k
@@ -64,11 +86,14 @@ def buffers(b: Build) -> sympy.Expr:
     units = unit_params(b)
     if units and (k.zero_weights != 0 or k.offload_optimizer != 0):
         unit = largest(*units)
-        # ZeRO-3 / FSDP2: the unit being computed and the next one prefetched are unsharded
-        # (FSDP2 fully_shard with its default one-module prefetch; DeepSpeed's
-        # stage3_prefetch_bucket_size), and one unit's unsharded gradients wait for their
-        # reduce-scatter (FSDP2 reduce-scatters per module)
-        total += k.zero_weights * unit * (2 * k.weight_bytes + k.grad_bytes)
+        if cfg.deepspeed_buckets is None:
+            # ZeRO-3 / FSDP2: the unit being computed and the next one prefetched are unsharded
+            # (FSDP2 fully_shard with its default one-module prefetch), and one unit's
+            # unsharded gradients wait for their reduce-scatter (FSDP2 reduce-scatters per
+            # module)
+            total += k.zero_weights * unit * (2 * k.weight_bytes + k.grad_bytes)
+        else:
+            total += k.zero_weights * deepspeed_working_set(cfg.deepspeed_buckets, units, b)
         # ZeRO-Offload: gradients leave the GPU bucket by bucket during backward (Ren et al.
         # 2021, Section 4.1): one unit's gradients in flight (when ZeRO-3 has not counted it)
         total += k.offload_optimizer * (1 - k.zero_weights) * unit * k.grad_bytes

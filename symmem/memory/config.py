@@ -99,6 +99,14 @@ class MemoryConfig:
     rnn: str = "native"
     #: one part of a model of parts alone (None: the whole model)
     part: str | None = None
+    #: Transformer Engine FP8 training: FP8 bytes per GEMM weight element beside the weights
+    #: (copies and transposes) and the amax history length of each FP8 tensor (0: no FP8
+    #: scaling state); structure, not knobs (the fast evaluator keys on them)
+    fp8_copies: int = 0
+    amax_history_len: int = 0
+    #: DeepSpeed ZeRO-3's working-buffer bounds in elements (max live parameters, prefetch
+    #: bucket, reduce bucket); None: FSDP2's one-unit rule (memory/buffers.py)
+    deepspeed_buckets: tuple[int, int, int] | None = None
 
     def describe(self) -> dict[str, Any]:
         p = self.parallel
@@ -123,6 +131,15 @@ class MemoryConfig:
                 checkpointing=self.checkpointing,
                 loss=self.loss,
             )
+            if self.deepspeed_buckets is not None:
+                live, prefetch, reduce = self.deepspeed_buckets
+                out.update(
+                    stage3_max_live_parameters=live,
+                    stage3_prefetch_bucket_size=prefetch,
+                    reduce_bucket_size=reduce,
+                )
+            if self.amax_history_len:
+                out.update(fp8_copies=self.fp8_copies, amax_history_len=self.amax_history_len)
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
@@ -133,6 +150,8 @@ class MemoryConfig:
             out.update(cp=_num(p.cp), cp_comm=self.cp_comm)
         if p.virtual_stages != 1 or p.schedule != "1f1b":
             out.update(virtual_stages=_num(p.virtual_stages), schedule=p.schedule)
+        if p.shard_group is not None:
+            out["shard_group"] = _num(p.shard_group)
         if p.etp is not None or p.edp is not None:
             out.update(
                 etp=None if p.etp is None else _num(p.etp),
@@ -181,6 +200,7 @@ class MemoryConfig:
             + (f" {p.schedule}" if p.schedule != "1f1b" else "")
             + (f" etp={p.etp}" if p.etp is not None else "")
             + (f" edp={p.edp}" if p.edp is not None else "")
+            + (f" hsdp shard group {p.shard_group}" if p.shard_group is not None else "")
         )
         if self.offload:
             parts.append(f"offload {','.join(self.offload)} to {self.offload_device}")
@@ -229,6 +249,8 @@ class Knobs:
     #: expert tensor-parallel and expert data-parallel ranks (routed experts)
     etp: sympy.Expr = sympy.Integer(1)
     edp: sympy.Expr = sympy.Integer(1)
+    #: the ranks ZeRO shards the dense model states over: dp x cp, or the HSDP shard group
+    zero_group: sympy.Expr = sympy.Integer(1)
     #: 1 when the ZeRO stage shards that component over the data-parallel ranks
     zero_weights: sympy.Expr = sympy.Integer(0)
     zero_grads: sympy.Expr = sympy.Integer(0)
@@ -293,7 +315,8 @@ def _scale_knobs(cfg: MemoryConfig) -> dict[str, Any]:
         "cp": p.cp,
         "cp_on": int(sympy.sympify(p.cp) != 1),
         "etp": p.tp if p.etp is None else p.etp,
-        "edp": sympy.sympify(p.dp) * sympy.sympify(p.cp) if p.edp is None else p.edp,
+        "edp": p.edp if p.edp is not None else _zero_group(p),
+        "zero_group": _zero_group(p),
         "zero_weights": int("weights" in shards),
         "zero_grads": int("gradients" in shards),
         "zero_optimizer": int("optimizer" in shards),
@@ -303,6 +326,13 @@ def _scale_knobs(cfg: MemoryConfig) -> dict[str, Any]:
         "node_gpus": cfg.gpus_per_node,
         "stage_copies": p.stage_copies,
     }
+
+
+def _zero_group(p: Parallel) -> Any:
+    """The ranks ZeRO shards the dense model states over: dp x cp, or the HSDP shard group."""
+    if p.shard_group is not None:
+        return p.shard_group
+    return sympy.sympify(p.dp) * sympy.sympify(p.cp)
 
 
 def symbolic_knobs() -> Knobs:
@@ -358,6 +388,7 @@ KNOB_ARGS = (
     "cp_on",
     "etp",
     "edp",
+    "zero_group",
     "zero_weights",
     "zero_grads",
     "zero_optimizer",
@@ -478,6 +509,7 @@ def resolve(
         edp=o.edp,
         first_layers=o.pp_first_layers,
         last_layers=o.pp_last_layers,
+        shard_group=o.shard_group,
     )
     _check_scale(o, par)
     prec = get_precision(precision_name)
@@ -499,6 +531,11 @@ def resolve(
         o.kv_dtype or (a if w not in ("fp16", "bf16") else w), KV_DTYPES, "KV-cache dtype"
     )
     q = get_quant(quant_name) if quant_name else None
+    if o.amax_history_len != 1024 and not prec.fp8_meta:
+        raise OptionError(
+            "amax_history_len is Transformer Engine's FP8 scaling state: it needs --precision "
+            "mixed-fp8 or fp8-te"
+        )
     if group_size is not None and q is None:
         raise OptionError(
             "group_size needs a quantization (quant=" + "|".join(QUANTS) + ") and must be >= 1"
@@ -561,8 +598,31 @@ def resolve(
         loss=o.loss,
         part=o.part,
         rnn=o.rnn,
+        fp8_copies=prec.fp8_copies,
+        amax_history_len=o.amax_history_len if prec.fp8_meta else 0,
+        deepspeed_buckets=_deepspeed_buckets(o),
     )
     return cfg, opt, q
+
+
+#: DeepSpeed's defaults (deepspeed/runtime/zero/config.py, DeepSpeedZeroConfig at edaa722126):
+#: stage3_max_live_parameters 1e9, stage3_prefetch_bucket_size 5e7, reduce_bucket_size 5e8
+DEEPSPEED_BUCKETS = (10**9, 5 * 10**7, 5 * 10**8)
+
+
+def _deepspeed_buckets(o: MemoryOptions) -> tuple[int, int, int] | None:
+    """DeepSpeed's ZeRO-3 bounds when any of its options is given (the others at DeepSpeed's
+    defaults), else None."""
+    given = (o.stage3_max_live_parameters, o.stage3_prefetch_bucket_size, o.reduce_bucket_size)
+    if all(v is None for v in given):
+        return None
+    if o.zero != 3:
+        raise OptionError(
+            "stage3_max_live_parameters, stage3_prefetch_bucket_size and reduce_bucket_size "
+            "bound DeepSpeed's ZeRO-3 working buffers: they need zero = 3"
+        )
+    a, b, c = (d if v is None else v for v, d in zip(given, DEEPSPEED_BUCKETS, strict=True))
+    return (a, b, c)
 
 
 def _check_scale(o: MemoryOptions, par: Parallel) -> None:
@@ -574,6 +634,15 @@ def _check_scale(o: MemoryOptions, par: Parallel) -> None:
         raise OptionError(f"virtual_stages applies to 1f1b, not to {par.schedule}")
     if par.schedule != "1f1b" and sympy.sympify(par.pp) == one:
         raise OptionError(f"{par.schedule} is a pipeline schedule: it needs pp > 1")
+    if par.shard_group is not None:
+        if o.zero == 0:
+            raise OptionError("shard_group is the group ZeRO shards over: it needs zero >= 1")
+        group, ranks = sympy.sympify(par.shard_group), sympy.sympify(par.dp) * sympy.sympify(par.cp)
+        if group.is_number and ranks.is_number and ranks % group != 0:
+            raise OptionError(
+                f"shard_group {group} must divide the dp x cp = {ranks} ranks ZeRO shards over "
+                "(HSDP replicates the shards across dp x cp / shard_group groups)"
+            )
     if "params" in o.offload and o.zero != 3:
         raise OptionError(
             "offloading parameters keeps each rank's shard on the host: it needs zero = 3 "

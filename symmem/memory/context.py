@@ -190,9 +190,12 @@ class Build:
         ``params_dtype``); Megatron-LM builds the embedding, the output layer and the router
         outside them; DeepSeek-V3 (arXiv 2412.19437, Section 3.3.1) keeps "the embedding
         module, the output head, MoE gating modules, normalization operators" in BF16/FP32."""
-        return self.cfg.weight_dtype == "fp8" and not (
-            t.matmul and place.node.path != self.head and not t.router
-        )
+        return self.cfg.weight_dtype == "fp8" and not self.te_gemm(place, t)
+
+    def te_gemm(self, place: Place, t: ParamTensor) -> bool:
+        """Is ``t`` the weight of one of Transformer Engine's GEMM modules (a matrix, not the
+        output head nor a router: :meth:`fp8_keeps_16bit`)?  Those run in FP8."""
+        return t.matmul and place.node.path != self.head and not t.router
 
     def weight_elem_bytes(self, place: Place, t: ParamTensor) -> sympy.Expr:
         """Bytes per element of a (not quantized) weight tensor."""

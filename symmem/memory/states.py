@@ -15,6 +15,7 @@ from __future__ import annotations
 import sympy
 
 from symmem.errors import OptionError
+from symmem.layers.base import ParamTensor
 from symmem.memory.config import ZERO_SHARDS  # noqa: F401 - re-exported (the stages as data)
 from symmem.memory.context import FP32, Build
 from symmem.memory.placement import Place, Staged, Sum
@@ -25,6 +26,32 @@ from symmem.precision import DTYPE_BYTES
 #: (gradient bytes, fp32 master copy (0/1), fp32 gradient copy (0/1), state bytes) of a kind of
 #: trainable tensor
 _Kind = tuple[sympy.Expr, sympy.Expr, sympy.Expr, sympy.Expr]
+
+
+#: FP8 tensors of one GEMM with delayed scaling: input, weight and output in the forward, the
+#: output's and the input's gradients in the backward (Transformer Engine
+#: module/base.py, TransformerEngineBaseModule.set_meta_tensor: num_gemms x 3 and x 2)
+FP8_TENSORS_PER_GEMM = 5
+
+
+def fp8_extras(
+    b: Build, place: Place, t: ParamTensor, split: sympy.Expr, zero_share: sympy.Expr
+) -> sympy.Expr:
+    """Transformer Engine's FP8 training extras of one GEMM weight, per GPU: its FP8 copies
+    (``fp8_copies`` bytes per element: the cast TE caches in ``_fp8_workspaces`` and its
+    transpose for the dgrad GEMM), sharded like the weight (``zero_share``: 1 / the ZeRO
+    group under ZeRO-3, as Megatron's --fp8-param-gather gathers FP8 shards), and the delayed-
+    scaling state of each GEMM (one per expert copy on this rank): for each of its 5 FP8
+    tensors an fp32 amax history of ``amax_history_len`` steps and an fp32 scale
+    (transformer_engine/pytorch/quantization.py, DelayedScalingRecipeState: ``scale`` of
+    num_quantizers, ``amax_history`` of amax_history_len x num_quantizers, torch.float32)."""
+    cfg = b.cfg
+    copies = place.mult * t.numel * cfg.fp8_copies * DTYPE_BYTES["fp8"] / split * zero_share
+    if not cfg.amax_history_len:
+        return copies
+    gemms = place.mult * t.copies / (b.k.ep if is_routed_expert(t) else 1)
+    per_gemm = FP8_TENSORS_PER_GEMM * (cfg.amax_history_len + 1) * FP32
+    return copies + gemms * per_gemm
 
 
 def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
@@ -52,7 +79,8 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
     # their own expert data-parallel ranks (Megatron-Core: world / (etp x ep x pp)).  A 0/1
     # knob per component (zero_weights...) keeps the stage a number for the layout search.
     flags = {"weights": k.zero_weights, "gradients": k.zero_grads, "optimizer": k.zero_optimizer}
-    dense_group, expert_group = k.dp * k.cp, k.edp
+    # HSDP (FSDP HYBRID_SHARD): over the shard group only, replicated across the groups
+    dense_group, expert_group = k.zero_group, k.edp
 
     def shard(amount: sympy.Expr, component: str, expert: bool = False) -> sympy.Expr:
         group = expert_group if expert else dense_group
@@ -116,9 +144,11 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 expert,
             )
             w = offload(place, w, k.offload_params)
+            frozen = t.buffer or quantized or lora
+            if train and not frozen and b.te_gemm(place, t):
+                w += fp8_extras(b, place, t, split, shard(sympy.Integer(1), "weights", expert))
             weights.add(place.stage, w, place.repeat)
             row["weights"] += w
-            frozen = t.buffer or quantized or lora
             if train and not frozen:
                 trainable_bytes(
                     place,
