@@ -94,8 +94,15 @@ class MemoryConfig:
     impl: str = "torch"
     #: the training loss on the model's output ("cross_entropy" or "none")
     loss: str = "cross_entropy"
+    #: chunks of a chunked or fused loss (None: the implementation's default)
+    loss_chunks: int | None = None
     #: the recurrent kernel (native, onednn, cudnn)
     rnn: str = "native"
+    #: full recompute: "uniform" groups of recompute_num_layers, or "block" (Megatron-LM)
+    recompute_method: str = "uniform"
+    recompute_num_layers: int | None = None
+    #: the optimizer step fused into backward: one parameter's gradient alive at a time
+    fused_optimizer_step: bool = False
     #: one part of a model of parts alone (None: the whole model)
     part: str | None = None
 
@@ -122,6 +129,17 @@ class MemoryConfig:
                 checkpointing=self.checkpointing,
                 loss=self.loss,
             )
+            if self.loss_chunks is not None:
+                out["loss_chunks"] = self.loss_chunks
+            if self.checkpointing == "full" and (
+                self.recompute_method != "uniform" or self.recompute_num_layers is not None
+            ):
+                out.update(
+                    recompute_method=self.recompute_method,
+                    recompute_num_layers=self.recompute_num_layers,
+                )
+            if self.fused_optimizer_step:
+                out["fused_optimizer_step"] = True
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
@@ -558,6 +576,10 @@ def resolve(
         or (declared or {}).get("impl")
         or "torch",
         loss=o.loss,
+        loss_chunks=o.loss_chunks,
+        recompute_method=o.recompute_method,
+        recompute_num_layers=o.recompute_num_layers,
+        fused_optimizer_step=o.fused_optimizer_step,
         part=o.part,
         rnn=o.rnn,
     )
@@ -580,3 +602,36 @@ def _check_scale(o: MemoryOptions, par: Parallel) -> None:
         )
     if o.offload and o.mode != "train":
         raise OptionError("offload applies to training (mode train)")
+    _check_knobs(o, par)
+
+
+def _check_knobs(o: MemoryOptions, par: Parallel) -> None:
+    """What the training knobs need of the other options."""
+    if o.loss_chunks is not None and o.loss not in (
+        "chunked_cross_entropy",
+        "fused_linear_cross_entropy",
+    ):
+        raise OptionError(
+            "loss_chunks chunks a chunked or fused loss: it needs loss = chunked_cross_entropy "
+            "or fused_linear_cross_entropy"
+        )
+    if (o.recompute_method != "uniform" or o.recompute_num_layers is not None) and (
+        o.checkpointing != "full"
+    ):
+        raise OptionError(
+            "recompute_method and recompute_num_layers group the layers of full recompute: they "
+            "need checkpointing = full (Megatron-LM --recompute-granularity full)"
+        )
+    if o.fused_optimizer_step:
+        if o.mode != "train":
+            raise OptionError("fused_optimizer_step applies to training (mode train)")
+        if "optimizer" in o.offload:
+            raise OptionError(
+                "fused_optimizer_step keeps the step on the GPU in backward; optimizer offload "
+                "steps on the host after backward: choose one"
+            )
+        if sympy.sympify(par.pp) != 1:
+            raise OptionError(
+                "fused_optimizer_step steps each parameter as its gradient is accumulated: "
+                "pipeline micro-batches accumulate gradients first (it needs pp = 1)"
+            )

@@ -139,6 +139,7 @@ class Build:
             dropout=self.cfg.dropout,
             dtype=self.cfg.act_dtype,
             loss=self.cfg.loss,
+            loss_chunks=self.cfg.loss_chunks,
             rnn=self.cfg.rnn,
         )
 
