@@ -157,6 +157,12 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                     )
     if singles:
         grads.add("pre", largest(*singles))
+    if train and b.opt.paged:
+        b.notes.append(
+            f"{b.opt.name} keeps its state paged (CUDA unified memory, bitsandbytes is_paged): "
+            "the optimizer component is counted on the GPU, where it lives until the GPU runs "
+            "short; then the driver pages it out to host memory instead of failing"
+        )
     # every target a user names must match (PEFT's default list need only match somewhere)
     missed = [t for t in cfg.lora_targets if t not in b.lora_matched]
     if cfg.lora_targets == DEFAULT_LORA_TARGETS:
