@@ -480,6 +480,15 @@ class MemoryOptions:
         flag="--fused-optimizer-step",
         parse=_flag,
     )
+    mtp: bool | None = _opt(
+        None,
+        "Count the model's multi-token-prediction modules (its header's mtp = N; DeepSeek-V3). "
+        "Default: in training (DeepSeek-V3 trains with them), not at inference (served without "
+        "them unless MTP speculative decoding is on).",
+        bool | None,
+        flag="--mtp/--no-mtp",
+        parse=_optional_flag,
+    )
     # ------------------------------------------------------------ training at scale (issue 14)
     cp: Degree = _opt(
         1, "Context-parallel ranks: the sequence split over them (--cp-comm).", int, parse=_degree

@@ -103,6 +103,10 @@ class MemoryConfig:
     recompute_num_layers: int | None = None
     #: the optimizer step fused into backward: one parameter's gradient alive at a time
     fused_optimizer_step: bool = False
+    #: the multi-token-prediction modules counted (None: the model declares none), and whether
+    #: the option asked for it (else a value of mtp_layers the user set wins)
+    mtp: int | None = None
+    mtp_explicit: bool = False
     #: one part of a model of parts alone (None: the whole model)
     part: str | None = None
 
@@ -468,7 +472,34 @@ def model_defaults(
         )
     if quant == NO_QUANT:
         quant = None
+    if o.mtp is None and "mtp" in declared:
+        if o.mode == "train":
+            why = (
+                f"the model's mtp = {declared['mtp']} modules, as DeepSeek-V3 trains with them "
+                "(report Section 2.2); --no-mtp leaves them out"
+            )
+        else:
+            why = (
+                "inference serves the main model without its MTP modules; --mtp for MTP "
+                "speculative decoding"
+            )
+        assumed.append(("mtp", "on" if o.mode == "train" else "off", why))
     return precision, quant, group, double, tuple(assumed)
+
+
+def mtp_modules(o: MemoryOptions, declared: Declared) -> int | None:
+    """The multi-token-prediction modules a build counts: the model's declared ``mtp = N`` in
+    training and none at inference unless ``o.mtp`` says otherwise; None when the model
+    declares none (its own ``mtp_layers`` value is then left as it is)."""
+    if "mtp" not in declared:
+        if o.mtp:
+            raise OptionError(
+                "mtp counts the model's multi-token-prediction modules: this model declares none "
+                "(a header's mtp = N)"
+            )
+        return None
+    on = o.mode == "train" if o.mtp is None else o.mtp
+    return int(declared["mtp"]) if on else 0
 
 
 def resolve(
@@ -497,6 +528,7 @@ def resolve(
         last_layers=o.pp_last_layers,
     )
     _check_scale(o, par)
+    mtp = mtp_modules(o, declared or {})
     prec = get_precision(precision_name)
     opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
     w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
@@ -580,6 +612,8 @@ def resolve(
         recompute_method=o.recompute_method,
         recompute_num_layers=o.recompute_num_layers,
         fused_optimizer_step=o.fused_optimizer_step,
+        mtp=mtp,
+        mtp_explicit=o.mtp is not None,
         part=o.part,
         rnn=o.rnn,
     )
