@@ -126,7 +126,7 @@ def test_unchunked_loss_unchanged() -> None:
     assert saved == 9_732 and trans == 3 * B * S * V * 4
 
 
-class _LigerLike(torch.autograd.Function):  # type: ignore[misc]
+class _LigerLike(torch.autograd.Function):  # type: ignore[name-defined]
     """Liger-Kernel's fused linear cross entropy, its chunk loop in torch ops: in forward each
     chunk's logits are computed, turned into their gradient, and folded into grad_input and
     grad_weight; ``ctx.save_for_backward(grad_input, grad_weight)`` is all it keeps."""
