@@ -229,19 +229,82 @@ def saved_tensors(
 
 def _loss_saved(graph: LayerGraph, policy: ActPolicy) -> list[Saved]:
     """``F.cross_entropy`` = log_softmax (keeps its output, n x V) + nll_loss
-    (keeps the targets, int64, and the scalar total weight).  Measured."""
-    if policy.loss == "none":
+    (keeps the targets, int64, and the scalar total weight).  Measured.
+
+    torchtune's ``CEWithChunkedOutputLoss`` (torchtune/modules/loss/ce_chunked_output_loss.py)
+    sums ``F.cross_entropy(chunk.float(), labels, reduction="sum")`` over the chunks: every
+    chunk's log-probabilities stay saved until backward (n x V in all, as above) and each
+    chunk's nll_loss keeps its own scalar total weight.  Liger-Kernel's
+    ``LigerFusedLinearCrossEntropyFunction`` (liger_kernel/ops/fused_linear_cross_entropy.py)
+    computes the gradients in forward and keeps only ``grad_input`` (n x H, the hidden's
+    dtype) and ``grad_weight`` (the head's gradient): the head then keeps no input of its
+    own, and grad_input, of the same size and dtype, is counted as the head's saved input
+    (:func:`saved_tensors` leaves that entry as it is); grad_weight is the head's gradient,
+    counted with the gradients.  Measured (tests/test_loss.py)."""
+    if policy.loss in ("none", "fused_linear_cross_entropy"):
         return []
     shape = _output_shape(graph)
     n, vocab = prod(shape[:-1]), shape[-1]
     dt = "fp32" if policy.loss_fp32 else "act"
     out = [Saved("log_probs", n * vocab, dt)]
     if policy.small_buffers:
+        chunked = policy.loss == "chunked_cross_entropy"
+        weights = chunk_count(shape, policy) if chunked else 1
         out += [
             Saved("targets", n, "int64", small=True),
-            Saved("total_weight", sympy.Integer(1), dt, small=True),
+            Saved("total_weight", sympy.sympify(weights), dt, small=True),
         ]
+        if chunked:  # total_loss / total_elements keeps the int64 count of tokens
+            out.append(Saved("n_tokens", sympy.Integer(1), "int64", small=True))
     return out
+
+
+#: torchtune's default number of output chunks (``TransformerDecoder.num_output_chunks`` is set
+#: from ``CEWithChunkedOutputLoss.num_output_chunks = 8``)
+TORCHTUNE_CHUNKS = 8
+
+
+def chunk_rows(shape: tuple[sympy.Expr, ...], policy: ActPolicy) -> sympy.Expr:
+    """Rows (tokens) of the largest chunk of a chunked or fused loss over an output ``shape``.
+
+    torchtune chunks the positions (``h.chunk(num_output_chunks, dim=1)``): ``torch.chunk``
+    gives chunks of ceil(s / C) positions, each over the whole batch.  Liger chunks the
+    n = batch x positions rows: with ``loss_chunks`` C, ceil(n / C) rows; by default its own
+    rule, ``chunk_size = min(next_power_of_2(cdiv(n, cdiv(V, H))), n)`` (the logits of one
+    chunk about the size of the hidden states), which needs the head's width H
+    (:func:`chunk_rows_liger`)."""
+    c = policy.loss_chunks
+    if policy.loss == "chunked_cross_entropy":
+        chunks = sympy.Integer(c or TORCHTUNE_CHUNKS)
+        if len(shape) < 3:
+            return sympy.ceiling(prod(shape[:-1]) / chunks)
+        return prod(shape[:-2]) * sympy.ceiling(shape[-2] / chunks)
+    n = prod(shape[:-1])
+    return sympy.ceiling(n / (c or 1))
+
+
+def chunk_rows_liger(n: sympy.Expr, vocab: sympy.Expr, width: sympy.Expr) -> sympy.Expr:
+    """Liger-Kernel's default chunk: ``inc_factor = cdiv(V, H)``, ``chunk_size =
+    min(next_power_of_2(cdiv(n, inc_factor)), n)`` (fused_linear_cross_entropy_forward)."""
+    rows = sympy.ceiling(n / sympy.ceiling(vocab / width))
+    return sympy.Min(2 ** sympy.ceiling(sympy.log(rows, 2)), n)
+
+
+def chunk_count(shape: tuple[sympy.Expr, ...], policy: ActPolicy) -> sympy.Expr:
+    """How many chunks ``torch.chunk`` makes (fewer than asked when they do not divide)."""
+    positions = shape[-2] if len(shape) >= 3 else prod(shape[:-1])
+    per = chunk_rows(shape, policy) / (prod(shape[:-2]) if len(shape) >= 3 else 1)
+    return sympy.ceiling(positions / per)
+
+
+def _head_width(graph: LayerGraph) -> sympy.Expr:
+    """The width of the hidden states the output head reads (its input's last dimension)."""
+    last = None
+    for node, _ in graph.walk():
+        last = node
+    if last is None:
+        return sympy.Integer(1)
+    return sympy.sympify(last.in_shape[-1])
 
 
 def transient(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedEntry]:
@@ -254,17 +317,43 @@ def transient(graph: LayerGraph, policy: ActPolicy | None = None) -> list[SavedE
     the log-probabilities (``nll_loss_backward``: n x V) and the gradient of
     the logits (``log_softmax_backward_data``: n x V), the last two in fp32
     when the loss upcasts.  Without a loss only the output is listed.
+
+    Chunked (torchtune, whose recipes ``del logits`` before backward): the larger of every
+    chunk's logits (n x V, at the end of the loss's forward) and one chunk's two gradients
+    (its backward runs one chunk at a time).  Fused (Liger):
+    no logits exist but one chunk's, whose storage its kernel overwrites with their
+    gradient, and the fp32 per-token losses (n).  Measured (tests/test_loss.py).
     """
     policy = policy or ActPolicy()
     shape = _output_shape(graph)
     n, vocab = prod(shape[:-1]), shape[-1]
-    out = [SavedEntry("loss", Saved("logits", n * vocab, "act"), sympy.Integer(1), None)]
+    one = sympy.Integer(1)
+    dt = "fp32" if policy.loss_fp32 else "act"
+    if policy.loss == "fused_linear_cross_entropy":
+        rows = (
+            chunk_rows(shape, policy)
+            if policy.loss_chunks
+            else chunk_rows_liger(n, vocab, _head_width(graph))
+        )
+        out = [SavedEntry("loss", Saved("logits_chunk", rows * vocab, "act"), one, None)]
+        if policy.small_buffers:
+            out.append(SavedEntry("loss", Saved("loss_1d", n, "fp32", small=True), one, None))
+        return out
+    out = [SavedEntry("loss", Saved("logits", n * vocab, "act"), one, None)]
     if policy.loss == "cross_entropy":
-        dt = "fp32" if policy.loss_fp32 else "act"
         out += [
-            SavedEntry("loss", Saved("grad_log_probs", n * vocab, dt), sympy.Integer(1), None),
-            SavedEntry("loss", Saved("grad_logits", n * vocab, dt), sympy.Integer(1), None),
+            SavedEntry("loss", Saved("grad_log_probs", n * vocab, dt), one, None),
+            SavedEntry("loss", Saved("grad_logits", n * vocab, dt), one, None),
         ]
+    elif policy.loss == "chunked_cross_entropy":
+        # torchtune's recipes `del logits` before backward: the worst moment is the end of the
+        # loss's forward (every chunk's logits beside every chunk's log-probabilities) or the
+        # first chunk's backward (its two gradients), whichever is larger; in elements of the
+        # activation dtype
+        rows = chunk_rows(shape, policy)
+        ratio = sympy.Rational(dtype_bytes(dt, policy), dtype_bytes("act", policy))
+        worst = sympy.Max(n * vocab, 2 * ratio * rows * vocab)
+        return [SavedEntry("loss", Saved("logits_or_chunk_grads", worst, "act"), one, None)]
     return out
 
 

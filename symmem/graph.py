@@ -98,7 +98,12 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
 #: Model-header options whose value is a whole number >= 1: the quantization's group size,
 #: and the positions the model was trained for (max_position_embeddings), beyond which a
 #: seq_len gets a warning.
-MODEL_NUMBERS: tuple[str, ...] = ("group_size", "max_positions")
+#: ``mtp``: the multi-token-prediction modules the model trains with (DeepSeek-V3's
+#: num_nextn_predict_layers), counted by the repeat over the symbol :data:`MTP_SYMBOL`; the
+#: memory option ``mtp`` decides whether a step counts them (docs/memory.md).
+MODEL_NUMBERS: tuple[str, ...] = ("group_size", "max_positions", "mtp")
+#: the symbol that counts a model's multi-token-prediction modules (its header's ``mtp = N``)
+MTP_SYMBOL = "mtp_layers"
 
 
 @record
@@ -798,6 +803,12 @@ class _Builder:
         if "group_size" in options and "quantization" not in options:
             raise SemanticError(
                 "group_size is the quantization's: declare quantization = ... with it", mdef.span
+            )
+        if "mtp" in options and MTP_SYMBOL not in self.symbols:
+            raise SemanticError(
+                f"mtp = {options['mtp']} declares multi-token-prediction modules: the model "
+                f"counts them with a symbol {MTP_SYMBOL} (repeat {MTP_SYMBOL} mtp {{ ... }})",
+                mdef.span,
             )
         ctx = _Ctx("", env, ())
         body, out = self._body(mdef.body, input_shape, ctx, mdef.span)

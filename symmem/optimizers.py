@@ -28,6 +28,12 @@ class Optimizer:
     state_dtype: str | None = None
     #: 8-bit blockwise states: one fp32 absmax per this many values of each state
     quant_block: int | None = None
+    #: the absmax count per tensor is rounded up (bitsandbytes: ``blocks = n // 256``, plus one
+    #: for a partial block); False: the paper's n / B
+    whole_blocks: bool = False
+    #: the states live in CUDA unified memory (bitsandbytes ``is_paged``): on the GPU until it
+    #: runs short, when the driver pages them out to host memory
+    paged: bool = False
     source: str = ""
 
     def state_numel(
@@ -44,7 +50,12 @@ class Optimizer:
                 full += n
         scales = sympy.Integer(0)
         if self.quant_block is not None:
-            scales = self.full_states * n / self.quant_block * 4
+            blocks = (
+                copies * sympy.ceiling(prod(shape) / self.quant_block)
+                if self.whole_blocks
+                else n / self.quant_block
+            )
+            scales = self.full_states * blocks * 4
         return full, scales
 
 
@@ -86,6 +97,26 @@ OPTIMIZERS: dict[str, Optimizer] = {
             "each (bitsandbytes Adam8bit)",
         ),
         Optimizer(
+            "paged-adamw8bit",
+            2,
+            state_dtype="int8",
+            quant_block=256,
+            whole_blocks=True,
+            paged=True,
+            source="bitsandbytes PagedAdamW8bit (bitsandbytes.optim.PagedAdamW8bit; "
+            "transformers optim='paged_adamw_8bit'): Optimizer2State.init_state keeps state1 "
+            "and state2 in uint8 and, block-wise, absmax1 and absmax2 in fp32, one per "
+            "ceil(n / 256) values; get_state_buffer allocates them paged (CUDA unified memory, "
+            "bitsandbytes docs 'Paged optimizers')",
+        ),
+        Optimizer(
+            "paged-adamw",
+            2,
+            paged=True,
+            source="bitsandbytes PagedAdamW (32-bit states, paged; transformers "
+            "optim='paged_adamw_32bit')",
+        ),
+        Optimizer(
             "lion",
             1,
             source="Chen et al. 2023, Symbolic Discovery of Optimization Algorithms: one momentum",
@@ -97,6 +128,8 @@ OPTIMIZER_ALIASES = {
     "momentum": "sgd-momentum",
     "adam-8bit": "adam8bit",
     "adamw8bit": "adam8bit",
+    "paged_adamw_8bit": "paged-adamw8bit",
+    "paged_adamw_32bit": "paged-adamw",
 }
 
 

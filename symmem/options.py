@@ -52,6 +52,9 @@ CP_COMMS = ("ring", "ulysses")
 OFFLOADS = ("optimizer", "params", "activations")
 OFFLOAD_DEVICES = ("cpu", "nvme")
 CHECKPOINTING = ("none", "full", "selective")
+#: how full recompute groups the repeated layers (Megatron-LM --recompute-method;
+#: megatron/core/transformer/transformer_block.py, TransformerBlock._checkpointed_forward)
+RECOMPUTE_METHODS = ("uniform", "block")
 ATTENTIONS: tuple[str, ...] = get_args(Attention)
 DEVICES: tuple[str, ...] = get_args(Device)
 LOSSES: tuple[str, ...] = get_args(Loss)
@@ -330,6 +333,13 @@ class MemoryOptions:
         choices=lambda: LOSSES,
         parse=_choice(lambda: LOSSES),
     )
+    loss_chunks: int | None = _opt(
+        None,
+        "Chunks of --loss chunked_cross_entropy (default 8, torchtune's) or "
+        "fused_linear_cross_entropy (default: Liger-Kernel's chunk rule).",
+        int | None,
+        parse=_positive_int,
+    )
     part: str | None = _opt(
         None,
         "One part of a model of parts alone (--part text: the language model of a "
@@ -454,6 +464,38 @@ class MemoryOptions:
         "keeps (Transformer Engine DelayedScaling's amax_history_len, default 1024).",
         int,
         parse=_positive_int,
+    )
+    recompute_method: str = _opt(
+        "uniform",
+        "With --checkpointing full: uniform checkpoints groups of --recompute-num-layers layers; "
+        "block recomputes that many layers of each pipeline stage and stores the rest.",
+        str,
+        choices=lambda: RECOMPUTE_METHODS,
+        parse=_choice(lambda: RECOMPUTE_METHODS),
+    )
+    recompute_num_layers: int | None = _opt(
+        None,
+        "With --checkpointing full: layers per checkpointed group (uniform, default 1) or "
+        "recomputed layers per pipeline stage (block, default all).",
+        int | None,
+        parse=_positive_int,
+    )
+    fused_optimizer_step: bool = _opt(
+        False,
+        "The optimizer steps each parameter in backward as soon as its gradient is accumulated "
+        "(register_post_accumulate_grad_hook): one gradient alive at a time.",
+        bool,
+        flag="--fused-optimizer-step",
+        parse=_flag,
+    )
+    mtp: bool | None = _opt(
+        None,
+        "Count the model's multi-token-prediction modules (its header's mtp = N; DeepSeek-V3). "
+        "Default: in training (DeepSeek-V3 trains with them), not at inference (served without "
+        "them unless MTP speculative decoding is on).",
+        bool | None,
+        flag="--mtp/--no-mtp",
+        parse=_optional_flag,
     )
     # ------------------------------------------------------------ training at scale (issue 14)
     cp: Degree = _opt(

@@ -16,7 +16,7 @@ from symmem.records import record
 
 Attention = Literal["eager", "sdpa", "flash"]
 Device = Literal["cuda", "cpu"]
-Loss = Literal["cross_entropy", "none"]
+Loss = Literal["cross_entropy", "chunked_cross_entropy", "fused_linear_cross_entropy", "none"]
 NormStyle = Literal["torch", "hf"]
 RnnBackend = Literal["native", "onednn", "cudnn"]
 
@@ -40,6 +40,11 @@ class ActPolicy:
     keep fp32 copies.
     ``loss``: the training loss on the model's output (cross-entropy over the
     last dimension, as an LM head's logits), or ``"none"``.
+    ``chunked_cross_entropy``: torchtune's ``CEWithChunkedOutputLoss`` (the output projection
+    and the loss run per chunk of positions); ``fused_linear_cross_entropy``: Liger-Kernel's
+    ``LigerFusedLinearCrossEntropyLoss`` (the output head and the loss fused, chunk by chunk,
+    so that the full logits never exist).  ``loss_chunks``: their number of chunks (None:
+    torchtune's default 8; Liger's own chunk size rule).
     ``loss_fp32``: the loss upcasts the logits to fp32 first (Hugging Face's
     ``ForCausalLMLoss``: ``logits = logits.float()``).
     ``softmax_fp32``: eager attention's softmax is computed in fp32 and cast
@@ -67,6 +72,7 @@ class ActPolicy:
     dropout: bool = True
     dtype: str = "fp32"
     loss: Loss = "cross_entropy"
+    loss_chunks: int | None = None
     loss_fp32: bool = True
     softmax_fp32: bool = False
     norm_style: NormStyle = "torch"

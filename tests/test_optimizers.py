@@ -178,3 +178,29 @@ def test_state_matches_pytorch(name: str) -> None:
     preset = OPTIMIZERS[name]
     ours = sum(int(preset.state_numel(tuple(p.shape))[0]) for p in params)
     assert ours == _torch_state_numel(opt)
+
+
+def test_paged_adamw8bit_bitsandbytes_blocks() -> None:
+    """bitsandbytes Optimizer2State.init_state (block-wise 8-bit): per tensor of n values two
+    uint8 states (2n bytes) and two fp32 absmax vectors of ceil(n / 256) values.  By hand for
+    a 1000 x 300 matrix (300,000 values: 1,172 blocks, the last partial) and a 10-vector (one
+    block): 2 x 300,000 + 2 x 1,172 x 4 = 609,376 and 2 x 10 + 2 x 1 x 4 = 28 bytes."""
+    paged = optimizer("paged_adamw_8bit")
+    assert paged.name == "paged-adamw8bit" and paged.paged
+    full, scales = paged.state_numel((1000, 300))
+    assert full * 1 + scales == 609_376
+    full, scales = paged.state_numel((10,))
+    assert full + scales == 28
+
+
+def test_paged_optimizer_on_the_gpu_with_a_note() -> None:
+    """The paged state is counted on the GPU (where it lives until paged out), and said so;
+    the 32-bit paged AdamW keeps what AdamW keeps."""
+    m = symmem.load("gpt2")
+    r = m.memory("train", optimizer="paged-adamw8bit")
+    assert any("paged" in note for note in r.notes)
+    assert (
+        m.memory("train", optimizer="paged_adamw_32bit").optimizer.evaluate()
+        == m.memory("train", optimizer="adamw").optimizer.evaluate()
+    )
+    assert r.host is not None and r.host.evaluate() == 0

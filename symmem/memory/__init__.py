@@ -105,7 +105,8 @@ def build(
     constraints = (*graph.constraints, *b.constraints, *_option_constraints(cfg))
 
     def q(expr: sympy.Expr) -> Quantity:
-        return Quantity(sympy.sympify(expr), values, symbols, constraints)
+        # b.values: the model's values with the MTP modules the options count (Build)
+        return Quantity(sympy.sympify(expr), b.values, symbols, constraints)
 
     return MemoryResult(
         mode=cfg.mode,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy
 
 from symmem.activations import SavedEntry, saved_tensors, transient
+from symmem.errors import OptionError
 from symmem.layers.base import prod
 from symmem.memory.context import Build
 from symmem.memory.placement import Staged, largest
@@ -70,16 +71,26 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
 def full_recompute(
     b: Build, entries: list[SavedEntry]
 ) -> tuple[list[SavedEntry], dict[str, sympy.Expr], list[sympy.Expr]]:
-    """Full activation checkpointing of every repeated block (Chen et al. 2016; Megatron-LM
-    ``--recompute-granularity full --recompute-method uniform --recompute-num-layers 1``):
-    each iteration keeps only its input (Korthikanti et al. 2022, Table 2: 2sbh per layer in
-    16 bits); during backward one block at a time is recomputed, so one iteration's set of
-    saved tensors is alive besides (the largest over the repeat groups), less its input,
-    which is the stored checkpoint itself (Megatron's ``CheckpointFunction`` recomputes
-    from ``detach_variable(inputs)``: the same storage)."""
+    """Full activation checkpointing of the repeated blocks (Chen et al. 2016; Megatron-LM
+    ``--recompute-granularity full``), grouped as Megatron-Core's
+    ``TransformerBlock._checkpointed_forward`` groups them (``--recompute-method``,
+    ``--recompute-num-layers N``) over the iterations of each model chunk (pp x v chunks):
+
+    * ``uniform`` (default N = 1): groups of N iterations, each keeping only its input
+      (Korthikanti et al. 2022, Table 2: 2sbh per layer in 16 bits), ceil(L_chunk / N) per
+      chunk; in backward one group is recomputed at a time, so N iterations' sets of saved
+      tensors are alive besides, less the group's input, which is the stored checkpoint
+      itself (Megatron's ``CheckpointFunction`` recomputes from ``detach_variable(inputs)``:
+      the same storage);
+    * ``block``: the first N iterations of each chunk keep only their input, the others
+      everything; one iteration is recomputed at a time.
+
+    The recomputed set is the largest over the repeat groups."""
+    cfg = b.cfg
     kept: list[SavedEntry] = []
     checkpoints: dict[str, sympy.Expr] = {}
     per_iteration: dict[str, dict[tuple[str, str], sympy.Expr]] = {}
+    inputs: dict[str, sympy.Expr] = {}
     for e in entries:
         rep = b.repeats.get(e.repeat) if e.repeat else None
         if rep is None or e.repeat is None:
@@ -89,18 +100,42 @@ def full_recompute(
         block_input = e.saved.ref == "input" and e.path == rep.first_layer
         if not block_input:
             sets[(e.path, e.saved.name)] = b.entry_bytes(e.path, e.saved)
+        else:
+            inputs[e.repeat] = b.entry_bytes(e.path, e.saved)
         edge_out = (
             e.saved.ref == "output" and e.path == rep.last_layer and e.multiplicity == rep.outer
         )
         if edge_out and substitute(sympy.sympify(rep.group.count), dict(b.values)) != 1:
             kept.append(e)  # the last iteration's output, saved by the layer after the repeat
     seq_split = b.k.tp if b.par.sp else sympy.Integer(1)
+    group = sympy.Integer(cfg.recompute_num_layers or 1)
+    grouped = group != 1 or (cfg.recompute_method == "block" and cfg.recompute_num_layers)
+    if grouped and (b.stage_split is not None or b.par.schedule != "1f1b"):
+        raise OptionError(
+            "recompute_num_layers groups the layers of equal pipeline chunks: it needs an even "
+            "split and the 1f1b schedule"
+        )
+    # model chunks the repeats are split over: Megatron groups the layers of each chunk
+    chunks = b.k.pp * b.k.virtual_stages if b.pp_on else sympy.Integer(1)
     recompute = []
     for path, sets in per_iteration.items():
         rep = b.repeats[path]
         stream = prod(rep.group.in_shape) * DTYPE_BYTES[b.cfg.act_dtype] / seq_split / b.k.cp
-        checkpoints[path] = rep.iterations * stream
-        recompute.append(sympy.Add(*sets.values()))
+        one = sympy.Add(*sets.values())
+        entry_in = inputs.get(path, sympy.Integer(0))
+        if cfg.recompute_method == "block" and cfg.recompute_num_layers is not None:
+            per_chunk = rep.iterations / chunks
+            recomputed = sympy.Min(group, per_chunk)
+            checkpoints[path] = chunks * (
+                recomputed * stream + (per_chunk - recomputed) * (one + entry_in)
+            )
+            recompute.append(one)
+        elif group == 1:
+            checkpoints[path] = rep.iterations * stream
+            recompute.append(one)
+        else:
+            checkpoints[path] = chunks * sympy.ceiling(rep.iterations / (chunks * group)) * stream
+            recompute.append(group * one + (group - 1) * entry_in)
     return kept, checkpoints, recompute
 
 

@@ -95,8 +95,19 @@ class MemoryConfig:
     impl: str = "torch"
     #: the training loss on the model's output ("cross_entropy" or "none")
     loss: str = "cross_entropy"
+    #: chunks of a chunked or fused loss (None: the implementation's default)
+    loss_chunks: int | None = None
     #: the recurrent kernel (native, onednn, cudnn)
     rnn: str = "native"
+    #: full recompute: "uniform" groups of recompute_num_layers, or "block" (Megatron-LM)
+    recompute_method: str = "uniform"
+    recompute_num_layers: int | None = None
+    #: the optimizer step fused into backward: one parameter's gradient alive at a time
+    fused_optimizer_step: bool = False
+    #: the multi-token-prediction modules counted (None: the model declares none), and whether
+    #: the option asked for it (else a value of mtp_layers the user set wins)
+    mtp: int | None = None
+    mtp_explicit: bool = False
     #: one part of a model of parts alone (None: the whole model)
     part: str | None = None
     #: Transformer Engine FP8 training: FP8 bytes per GEMM weight element beside the weights
@@ -140,6 +151,17 @@ class MemoryConfig:
                 )
             if self.amax_history_len:
                 out.update(fp8_copies=self.fp8_copies, amax_history_len=self.amax_history_len)
+            if self.loss_chunks is not None:
+                out["loss_chunks"] = self.loss_chunks
+            if self.checkpointing == "full" and (
+                self.recompute_method != "uniform" or self.recompute_num_layers is not None
+            ):
+                out.update(
+                    recompute_method=self.recompute_method,
+                    recompute_num_layers=self.recompute_num_layers,
+                )
+            if self.fused_optimizer_step:
+                out["fused_optimizer_step"] = True
         else:
             out["kv_dtype"] = self.kv_dtype
             out["prefill_chunk"] = self.prefill_chunk
@@ -482,7 +504,34 @@ def model_defaults(
         )
     if quant == NO_QUANT:
         quant = None
+    if o.mtp is None and "mtp" in declared:
+        if o.mode == "train":
+            why = (
+                f"the model's mtp = {declared['mtp']} modules, as DeepSeek-V3 trains with them "
+                "(report Section 2.2); --no-mtp leaves them out"
+            )
+        else:
+            why = (
+                "inference serves the main model without its MTP modules; --mtp for MTP "
+                "speculative decoding"
+            )
+        assumed.append(("mtp", "on" if o.mode == "train" else "off", why))
     return precision, quant, group, double, tuple(assumed)
+
+
+def mtp_modules(o: MemoryOptions, declared: Declared) -> int | None:
+    """The multi-token-prediction modules a build counts: the model's declared ``mtp = N`` in
+    training and none at inference unless ``o.mtp`` says otherwise; None when the model
+    declares none (its own ``mtp_layers`` value is then left as it is)."""
+    if "mtp" not in declared:
+        if o.mtp:
+            raise OptionError(
+                "mtp counts the model's multi-token-prediction modules: this model declares none "
+                "(a header's mtp = N)"
+            )
+        return None
+    on = o.mode == "train" if o.mtp is None else o.mtp
+    return int(declared["mtp"]) if on else 0
 
 
 def resolve(
@@ -512,6 +561,7 @@ def resolve(
         shard_group=o.shard_group,
     )
     _check_scale(o, par)
+    mtp = mtp_modules(o, declared or {})
     prec = get_precision(precision_name)
     opt = get_optimizer(o.optimizer or DEFAULT_OPTIMIZER)
     w = check_dtype(o.weight_dtype or prec.weights, FLOAT_DTYPES, "weight dtype")
@@ -596,6 +646,12 @@ def resolve(
         or (declared or {}).get("impl")
         or "torch",
         loss=o.loss,
+        loss_chunks=o.loss_chunks,
+        recompute_method=o.recompute_method,
+        recompute_num_layers=o.recompute_num_layers,
+        fused_optimizer_step=o.fused_optimizer_step,
+        mtp=mtp,
+        mtp_explicit=o.mtp is not None,
         part=o.part,
         rnn=o.rnn,
         fp8_copies=prec.fp8_copies,
@@ -650,3 +706,36 @@ def _check_scale(o: MemoryOptions, par: Parallel) -> None:
         )
     if o.offload and o.mode != "train":
         raise OptionError("offload applies to training (mode train)")
+    _check_knobs(o, par)
+
+
+def _check_knobs(o: MemoryOptions, par: Parallel) -> None:
+    """What the training knobs need of the other options."""
+    if o.loss_chunks is not None and o.loss not in (
+        "chunked_cross_entropy",
+        "fused_linear_cross_entropy",
+    ):
+        raise OptionError(
+            "loss_chunks chunks a chunked or fused loss: it needs loss = chunked_cross_entropy "
+            "or fused_linear_cross_entropy"
+        )
+    if (o.recompute_method != "uniform" or o.recompute_num_layers is not None) and (
+        o.checkpointing != "full"
+    ):
+        raise OptionError(
+            "recompute_method and recompute_num_layers group the layers of full recompute: they "
+            "need checkpointing = full (Megatron-LM --recompute-granularity full)"
+        )
+    if o.fused_optimizer_step:
+        if o.mode != "train":
+            raise OptionError("fused_optimizer_step applies to training (mode train)")
+        if "optimizer" in o.offload:
+            raise OptionError(
+                "fused_optimizer_step keeps the step on the GPU in backward; optimizer offload "
+                "steps on the host after backward: choose one"
+            )
+        if sympy.sympify(par.pp) != 1:
+            raise OptionError(
+                "fused_optimizer_step steps each parameter as its gradient is accumulated: "
+                "pipeline micro-batches accumulate gradients first (it needs pp = 1)"
+            )

@@ -15,7 +15,7 @@ import sympy
 from symmem.activations import ActPolicy, dtype_bytes
 from symmem.constraints import Constraint, divides
 from symmem.errors import OptionError
-from symmem.graph import LayerGraph, evaluator
+from symmem.graph import MTP_SYMBOL, LayerGraph, evaluator
 from symmem.layers.base import ParamTensor, Saved
 from symmem.memory.config import Knobs, MemoryConfig
 from symmem.memory.placement import (
@@ -33,6 +33,7 @@ from symmem.memory.placement import (
 from symmem.memory.result import ROW_COMPONENTS
 from symmem.optimizers import Optimizer
 from symmem.precision import DTYPE_BYTES, Quant
+from symmem.values import substitute
 
 #: bytes of an fp32 element: master weights and gradient copies (docs/memory.md)
 FP32 = DTYPE_BYTES["fp32"]
@@ -55,7 +56,8 @@ class Build:
         graph = self.graph
         #: the numeric options, as numbers or as symbols (:class:`Knobs`)
         self.k = knobs
-        self.values = values
+        self.values = mtp_values(graph, values, cfg)
+        values = self.values
         self.cfg = cfg
         self.opt = opt
         self.quant = quant
@@ -139,6 +141,7 @@ class Build:
             dropout=self.cfg.dropout,
             dtype=self.cfg.act_dtype,
             loss=self.cfg.loss,
+            loss_chunks=self.cfg.loss_chunks,
             rnn=self.cfg.rnn,
         )
 
@@ -239,6 +242,21 @@ class Build:
         not generated token by token: it keeps no KV cache and returns its whole output."""
         modes = [m for p in self.places if (m := p.node.layer.attends()) is not None]
         return bool(modes) and all(m == "bidirectional" for m in modes)
+
+
+def mtp_values(
+    graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr], cfg: MemoryConfig
+) -> Mapping[sympy.Symbol, sympy.Expr]:
+    """``values`` with the multi-token-prediction modules the configuration counts
+    (:func:`symmem.memory.config.mtp_modules`) bound to the model's ``mtp_layers``; a value
+    the user set (not 0) wins over the default."""
+    sym = graph.symbols.get(MTP_SYMBOL)
+    if cfg.mtp is None or sym is None:
+        return values
+    current = substitute(sym, dict(values))
+    if cfg.mtp_explicit or current == 0:
+        return {**values, sym: sympy.Integer(cfg.mtp)}
+    return values
 
 
 def pipeline_split(repeats: dict[str, Repeat], par: Any, ev: Any) -> StageSplit | None:

@@ -26,7 +26,7 @@ from symmem.errors import OptionError
 from symmem.graph import LayerGraph, evaluator
 from symmem.memory.compose import components
 from symmem.memory.config import KNOB_ARGS, MemoryConfig, knob_values, resolve, symbolic_knobs
-from symmem.memory.context import Build, pipeline_split
+from symmem.memory.context import Build, mtp_values, pipeline_split
 from symmem.memory.placement import StageSplit, at_values, places, stage_constraints
 from symmem.memory.result import COMPONENTS
 from symmem.options import MemoryOptions
@@ -166,7 +166,7 @@ class MemoryEvaluator:
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
             )
         if sympy.sympify(p.pp) != 1:
-            ev = evaluator(self.values)
+            ev = evaluator(mtp_values(self.graph, self.values, cfg))
             split = pipeline_split(self._repeats, p, ev)
             if split is not None:
                 return split
@@ -189,7 +189,7 @@ class MemoryEvaluator:
         exprs = {}
         # pinned with the values, not before them: a Max rebuilt by xreplace would compare its
         # arguments under assumptions (tens of ms), for the same value
-        at = {**self.values, **pinned}
+        at = {**b.values, **pinned}
         for name in COMPONENTS:
             expr = at_values(comps[name], at)
             free = {s for s in expr.free_symbols if not s.name.startswith("option_")}

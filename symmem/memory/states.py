@@ -18,7 +18,7 @@ from symmem.errors import OptionError
 from symmem.layers.base import ParamTensor
 from symmem.memory.config import ZERO_SHARDS  # noqa: F401 - re-exported (the stages as data)
 from symmem.memory.context import FP32, Build
-from symmem.memory.placement import Place, Staged, Sum
+from symmem.memory.placement import Place, Staged, Sum, largest
 from symmem.options import DEFAULT_LORA_TARGETS
 from symmem.parallel import is_routed_expert, tp_splits
 from symmem.precision import DTYPE_BYTES
@@ -87,6 +87,10 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         return amount / (1 + flags[component] * (group - 1))
 
     on_host = cfg.offload_device == "cpu"
+    #: PyTorch's "How to save memory by fusing the optimizer step into the backward pass"
+    #: (register_post_accumulate_grad_hook): the largest single gradient, not their sum
+    fused = train and cfg.fused_optimizer_step
+    singles: list[sympy.Expr] = []
 
     def offload(place: Place, amount: sympy.Expr, flag: sympy.Expr) -> sympy.Expr:
         """The GPU's part of ``amount``; the host's (``flag`` = 1: offloaded) goes to b.host.
@@ -112,10 +116,16 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         full, scales = state
         o += place.mult * (full * s_bytes + scales) / split
         g, o = shard(g, "gradients", expert), shard(o, "optimizer", expert)
-        g, o = offload(place, g, k.offload_optimizer), offload(place, o, k.offload_optimizer)
-        grads.add(place.stage, g, place.repeat)
+        if fused:
+            # the optimizer step fused into backward: this tensor's gradient is freed as soon
+            # as it is accumulated and stepped; one gradient (of one iteration) at a time
+            singles.append(g / place.mult)
+        else:
+            g = offload(place, g, k.offload_optimizer)
+            grads.add(place.stage, g, place.repeat)
+            row["gradients"] += g
+        o = offload(place, o, k.offload_optimizer)
         opt.add(place.stage, o, place.repeat)
-        row["gradients"] += g
         row["optimizer"] += o
 
     for place in b.places:
@@ -175,6 +185,14 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                     trainable_bytes(
                         place, n, (sa[0] + sbb[0], sa[1] + sbb[1]), esplit, row, lora_kind
                     )
+    if singles:
+        grads.add("pre", largest(*singles))
+    if train and b.opt.paged:
+        b.notes.append(
+            f"{b.opt.name} keeps its state paged (CUDA unified memory, bitsandbytes is_paged): "
+            "the optimizer component is counted on the GPU, where it lives until the GPU runs "
+            "short; then the driver pages it out to host memory instead of failing"
+        )
     # every target a user names must match (PEFT's default list need only match somewhere)
     missed = [t for t in cfg.lora_targets if t not in b.lora_matched]
     if cfg.lora_targets == DEFAULT_LORA_TARGETS:

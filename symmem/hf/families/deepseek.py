@@ -124,6 +124,8 @@ def _deepseek(c: HFConfig, version: int) -> MemWriter:
             "both)."
         )
         w.header_options.append("active_embeddings = exclude")
+        if mtp >= 1:  # the memory model counts them in training (the memory option mtp)
+            w.header_options.append(f"mtp = {mtp}")
         w.block(
             "mtp_module",
             [
