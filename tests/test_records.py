@@ -12,10 +12,12 @@ import copy
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+import symmem
 from symmem.records import record
 
 FROZEN = dataclass(frozen=True)
@@ -161,3 +163,17 @@ def test_refusals() -> None:
 
             def __setattr__(self, name: str, value: Any) -> None:
                 object.__setattr__(self, name, value)
+
+
+def test_symmems_frozen_dataclasses_are_records() -> None:
+    """One way to write a value class, so each is built at ``@record``'s cost (the generated
+    lark runtime aside)."""
+    root = Path(symmem.__file__).parent
+    slow = [
+        f"{p.relative_to(root)}:{n}"
+        for p in sorted(root.rglob("*.py"))
+        if p.name not in ("_lark_parser.py", "records.py")
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "dataclass(frozen=True)" in line
+    ]
+    assert not slow, f"use @symmem.records.record: {slow}"
