@@ -61,8 +61,8 @@ def _build(cls: type[_T]) -> type[_T]:
     # dataclasses writes the frozen __setattr__ / __delattr__ (and checks inheritance between
     # frozen classes); the four methods whose text depends on the fields are compiled below
     cls = dataclasses.dataclass(init=False, repr=False, eq=False, frozen=True)(cls)
-    params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    params.init = params.repr = params.eq = True  # what the class has once built
+    built = cls.__dataclass_params__  # type: ignore[attr-defined]
+    built.init = built.repr = built.eq = True  # what the class has once built
     every = getattr(cls, _FIELDS).values()
     for f in every:
         if f._field_type is dataclasses._FIELD_INITVAR:  # type: ignore[attr-defined]

@@ -44,7 +44,7 @@ def _point(deco: Any) -> type:
     return Point
 
 
-def _observe(cls: type) -> dict[str, Any]:
+def _observe(cls: Any) -> dict[str, Any]:
     a = cls(1)
     b = cls(1, 2, (), "other note")
     c = cls(1, 3)

@@ -56,7 +56,7 @@ def _make(name: str) -> type[Activation]:
         },
     )
     cls.__annotations__ = {}
-    return register(record(cls))
+    return register(record(cls))  # type: ignore[return-value]
 
 
 @register
