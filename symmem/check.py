@@ -303,7 +303,7 @@ def peak_moments(
     p_total = params.total.expr
     n_tensors = sympy.Integer(0)
     largest: list[sympy.Expr] = []
-    for node, mult in graph.walk():
+    for node, mult in graph.walk_weights():
         ts = [
             t
             for t in node.layer.tensors()
@@ -335,7 +335,7 @@ def peak_moments(
         if k is not None:
             seg_a[k] += e.numel * dtype_bytes(e.saved.dtype, policy)
     seg_g = [sympy.Integer(0)] * len(segs)
-    for node, mult in graph.walk():
+    for node, mult in graph.walk_weights():
         k = _seg_index(node.path, segs)
         if k is None:
             continue

@@ -60,7 +60,9 @@ class GroupNode:
     or a ``parallel`` whose body is its ``branch`` groups.
 
     ``count`` is the repeat count (1 for others; 0 is allowed, for optional
-    modules such as DeepSeek's MTP layer).  A residual group adds its input to
+    modules such as DeepSeek's MTP layer); a ``shared`` repeat (``repeat n shared { }``,
+    ALBERT's cross-layer sharing) runs one set of weights ``count`` times, so its count
+    multiplies activations and caches but not parameters.  A residual group adds its input to
     its output; a parallel group sums its branches' outputs, each branch
     reading the group's input (an empty branch is the identity).
     """
@@ -73,6 +75,13 @@ class GroupNode:
     out_shape: Shape
     span: Span
     count: sympy.Expr = sympy.Integer(1)
+    shared: bool = False
+
+    @property
+    def weight_count(self) -> sympy.Expr:
+        """How many sets of weights the group holds per enclosing instance: its count, or 1
+        for a shared repeat."""
+        return sympy.Integer(1) if self.shared else self.count
 
 
 Node = LayerNode | GroupNode
@@ -163,8 +172,14 @@ class LayerGraph:
         return part is None or part == self.generating
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
-        """Every layer node with its multiplicity (product of enclosing repeat counts)."""
+        """Every layer node with its multiplicity (product of enclosing repeat counts): how many
+        times it runs, each run with its own activations and caches."""
         yield from _walk(self.root, sympy.Integer(1))
+
+    def walk_weights(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+        """Every layer node with how many sets of weights it has: the product of enclosing
+        repeat counts, a ``shared`` repeat counting once (equal to :meth:`walk` without one)."""
+        yield from _walk(self.root, sympy.Integer(1), weights=True)
 
     def layer(self, path: str) -> LayerNode:
         for node, _ in self.walk():
@@ -173,13 +188,15 @@ class LayerGraph:
         raise KeyError(path)
 
 
-def _walk(group: GroupNode, mult: sympy.Expr) -> Iterator[tuple[LayerNode, sympy.Expr]]:
-    inner = mult * group.count
+def _walk(
+    group: GroupNode, mult: sympy.Expr, weights: bool = False
+) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+    inner = mult * (group.weight_count if weights else group.count)
     for child in group.body:
         if isinstance(child, LayerNode):
             yield child, inner
         else:
-            yield from _walk(child, inner)
+            yield from _walk(child, inner, weights)
 
 
 # ---------------------------------------------------------------- values
@@ -924,7 +941,15 @@ class _Builder:
                         stmt.span,
                     )
                 node: Node = GroupNode(
-                    path, "repeat", stmt.name or "repeat", body, shape, body_out, stmt.span, count
+                    path,
+                    "repeat",
+                    stmt.name or "repeat",
+                    body,
+                    shape,
+                    body_out,
+                    stmt.span,
+                    count,
+                    stmt.shared,
                 )
             elif isinstance(stmt, n.ResidualStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "residual"))

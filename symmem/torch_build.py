@@ -2,7 +2,8 @@
 
 Each layer becomes its kind's ``to_torch(ev)``; a ``repeat`` becomes ``count``
 real, independent copies (the check runs at small sizes, so unrolling is
-affordable and the measured memory is that of the real network); a
+affordable and the measured memory is that of the real network), a ``shared``
+repeat one copy run ``count`` times; a
 ``residual`` computes ``x + f(x)``; a ``parallel`` sums its branches (an empty
 branch is the identity); a layer with ``tie = other`` gets the very
 ``Parameter`` object of ``other`` (so PyTorch counts it once, as
@@ -137,6 +138,8 @@ def build(
             raise NotImplementedError("a model of several parts (one input each)")
         if node.kind == "repeat":
             count = ev(node.count)
+            if node.shared:  # one body run count times (parameters() lists it once)
+                return _Repeat([_Seq([child(c) for c in node.body])] * count)
             return _Repeat([_Seq([child(c) for c in node.body]) for _ in range(count)])
         if node.kind == "residual":
             return _Residual(_Seq([child(c) for c in node.body]))
