@@ -187,7 +187,12 @@ def test_memory_cli_takes_part(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "stem",
-    ["qwen2-vl-2b-instruct", "qwen2.5-vl-3b-instruct", "gemma-3-4b-it", "llama-4-scout-17b-16e-instruct"],
+    [
+        "qwen2-vl-2b-instruct",
+        "qwen2.5-vl-3b-instruct",
+        "gemma-3-4b-it",
+        "llama-4-scout-17b-16e-instruct",
+    ],
 )
 def test_vision_language_models_cache_only_their_language_model(stem: str) -> None:
     text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
