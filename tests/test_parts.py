@@ -202,3 +202,58 @@ def test_vision_language_models_cache_only_their_language_model(stem: str) -> No
     alone = m.memory("infer", precision="bf16", part="text")
     assert whole.kv_cache.evaluate() == alone.kv_cache.evaluate() > 0
     assert whole.weights.evaluate() > alone.weights.evaluate()
+
+
+@pytest.mark.parametrize(
+    ("stem", "attn"), [("bart-base", "eager"), ("bart-base", "sdpa"), ("t5-small", "eager")]
+)
+def test_the_encoder_output_is_saved_once_for_every_cross_attention(stem: str, attn: str) -> None:
+    """Each cross-attention layer's k/v projections save the encoder output, one storage in
+    PyTorch.  Measured with saved_tensors_hooks (storages deduplicated by data pointer,
+    parameters excluded) on shrunk BART / T5 (d_model 32, 2 encoder layers, batch 2, 7
+    encoder and 5 decoder tokens, no dropout) at 1 and 3 decoder layers: the two layers
+    added save exactly what the formula adds (counting the encoder output per layer would
+    add 2 x 2 x 7 x 32 x 4 = 3,584 bytes more)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers import AutoConfig
+
+    from symmem.activations import ActPolicy, entries_bytes, saved_tensors
+    from symmem.check import measure_saved
+
+    transformers.logging.set_verbosity_error()
+    b, src_len, tgt_len = 2, 7, 5
+    measured, formula = [], []
+    for layers in (1, 3):
+        cfg = json.loads((DATA / f"{stem}.json").read_text())
+        cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+        if cfg["model_type"] == "t5":
+            cfg.update(d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=layers)
+            cfg.update(num_heads=4, dropout_rate=0.0)
+        else:
+            cfg.update(d_model=32, encoder_layers=2, decoder_layers=layers, encoder_ffn_dim=48)
+            cfg.update(decoder_ffn_dim=48, encoder_attention_heads=4, decoder_attention_heads=4)
+            cfg.update(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
+        cfg["vocab_size"] = 64
+        cls = config_to_writer(dict(cfg), "config.json").hf_class
+        torch.manual_seed(0)
+        config = AutoConfig.for_model(**cfg, attn_implementation=attn)
+        model = getattr(transformers, cls)(config).train()
+        gen = torch.Generator().manual_seed(0)
+        src = torch.randint(3, 64, (b, src_len), generator=gen)
+        tgt = torch.randint(3, 64, (b, tgt_len), generator=gen)
+        _, seen = measure_saved(
+            lambda model=model, src=src, tgt=tgt: model(
+                input_ids=src, decoder_input_ids=tgt, use_cache=False
+            ).logits.sum(),
+            list(model.parameters()),
+        )
+        measured.append(sum(n for n, _ in seen.values()))
+        sets = {"batch": b, "seq_len": tgt_len, "src_len": src_len}
+        m = symmem.parse(config_text_to_mem(json.dumps(cfg), "config.json"), set_values=sets)
+        policy = ActPolicy.huggingface(device="cpu", attention=attn, dtype="fp32")
+        entries = saved_tensors(m.graph, policy)
+        formula.append(int(m.quantity(entries_bytes(entries, policy)).evaluate()))
+        memory = [e for e in entries if e.saved.ref == "memory"]
+        assert len(memory) == 1 and memory[0].multiplicity == 1
+    assert measured[1] - measured[0] == formula[1] - formula[0]
