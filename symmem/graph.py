@@ -83,6 +83,16 @@ class GroupNode:
         for a shared repeat."""
         return sympy.Integer(1) if self.shared else self.count
 
+    def first_layer(self) -> LayerNode | None:
+        """The first layer of the body, depth first (the one that reads the group's input)."""
+        for child in self.body:
+            if isinstance(child, LayerNode):
+                return child
+            found = child.first_layer()
+            if found is not None:
+                return found
+        return None
+
 
 Node = LayerNode | GroupNode
 
@@ -162,6 +172,12 @@ class LayerGraph:
             parts=(),
             generating=None,
         )
+
+    def input_groups(self) -> list[GroupNode]:
+        """The groups that read an input of the model: its parts in order (each reads its
+        own), or the model itself for a model of one stream."""
+        parts = [n for n in self.root.body if isinstance(n, GroupNode) and n.kind == "part"]
+        return parts or [self.root]
 
     def keeps_cache(self, path: str) -> bool:
         """Whether a layer keeps its KV cache at generation: every layer of a one-stream

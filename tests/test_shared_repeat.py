@@ -134,3 +134,18 @@ def test_albert_saved_tensors_per_iteration_equal_transformers(attn: str) -> Non
         assert abs(formula - measured) / measured < 0.03
     assert len(diffs) == 1, diffs  # exact per iteration
     assert sizes[1] == sizes[2] and sizes[3] > sizes[1]  # groups share nothing of activations
+
+
+def test_symmem_check_measures_a_shared_repeat() -> None:
+    """A training step of a shared repeat in PyTorch (one module run three times): the
+    parameters once, the saved tensors of every iteration, exactly."""
+    pytest.importorskip("torch")
+    from symmem.activations import ActPolicy
+    from symmem.check import check
+
+    text = SHARED.replace("linear shared(d, d) }", "linear shared(d, d) }\n  linear head(d, 50)")
+    m = symmem.parse(text, set_values={"batch": 2, "seq_len": 4})
+    r = check(m, ActPolicy(device="cpu"))
+    # table 400, one shared linear 72, two plain 2 * 72, head 8 * 50 + 50
+    assert r.params_exact and r.params_total.measured == 400 + 3 * 72 + 8 * 50 + 50
+    assert r.saved.formula == r.saved.measured
