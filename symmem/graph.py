@@ -1079,6 +1079,8 @@ class _Builder:
                 f"{exc.message}",
                 stmt.span,
             ) from None
+        for constraint in layer.shape_requires(shape):
+            self._require(constraint, f"{cls.kind} '{path}': ", stmt.span)
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
             self._require(
                 cons.positive(dim, _dim_message(cls.kind, path, shape, out_shape, i, dim)),

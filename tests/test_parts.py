@@ -196,7 +196,7 @@ def test_memory_cli_takes_part(tmp_path: Path) -> None:
 )
 def test_vision_language_models_cache_only_their_language_model(stem: str) -> None:
     text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
-    m = symmem.parse(text, set_values={"seq_len": 64, "batch": 1})
+    m = symmem.parse(text, set_values={"seq_len": 1024, "batch": 1})
     assert m.graph.parts == ("vision", "text") and m.graph.generating == "text"
     whole = m.memory("infer", precision="bf16")
     alone = m.memory("infer", precision="bf16", part="text")
@@ -275,3 +275,69 @@ def test_symmem_check_builds_a_model_of_parts(attention: str, dtype: str) -> Non
     assert r.params_exact
     assert r.saved.formula == r.saved.measured
     assert r.accepted, r.peak
+
+
+VLM = """
+vocab = 50; d = 16; image = 8; patch = 4
+model vlm {
+  part vision(input = [batch, 3, image, image]) {
+    patchify(3, 12, patch)
+    repeat 2 { residual { layernorm(12); attention(12, heads = 3, causal = false) } }
+    linear projector(12, d)
+  }
+  part text(input = [batch, seq_len]) {
+    embedding tok(vocab, d)
+    merge_image(memory = vision)
+    repeat 2 { residual { attention(d, heads = 4) } }
+    linear head(d, vocab, bias = false)
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_image_features_merged_into_the_text_stream_measure_exactly(attention: str) -> None:
+    """A vision part's projected features written over the image tokens' rows of the text
+    stream (``masked_scatter``, as transformers' vision-language models do), built and
+    trained in PyTorch: parameters and saved bytes exact.  4 image tokens per image of 8 x 8
+    px with 4 px patches, batch 2, 6 text positions (4 of them image tokens)."""
+    pytest.importorskip("torch")
+    from symmem.activations import ActPolicy
+    from symmem.check import check
+
+    m = symmem.parse(VLM, set_values={"seq_len": 6, "batch": 2})
+    layer = m.graph.layer("text.merge_image").layer
+    assert layer.reads_stream() == m.graph.layer("vision.projector").out_shape
+    r = check(m, ActPolicy(device="cpu", attention=attention))  # type: ignore[arg-type]
+    assert r.params_exact and r.saved.formula == r.saved.measured
+
+
+def test_image_features_that_do_not_fit_the_text_positions_are_refused() -> None:
+    # 2 images x 4 features = 8 > batch 2 x seq_len 3 = 6 positions
+    with pytest.raises(SemanticError, match="8 image features do not fit in the 6 token"):
+        symmem.parse(VLM, set_values={"seq_len": 3, "batch": 2})
+
+
+@pytest.mark.parametrize(
+    ("stem", "tokens"),
+    [
+        ("llava-1.5-7b-hf", 576),  # (336 / 14)^2 patches; the class token dropped
+        ("qwen2-vl-2b-instruct", 256),  # 1024 patches merged 2 x 2
+        ("gemma-3-4b-it", 256),  # mm_tokens_per_image
+        ("llama-4-scout-17b-16e-instruct", 144),  # (336 / 14)^2 / 4 (pixel shuffle 0.5)
+    ],
+)
+def test_vision_language_families_merge_their_image_tokens(stem: str, tokens: int) -> None:
+    """Each family writes its vision part's output over the image tokens after the token
+    embedding; the default seq_len holds one image's tokens besides the text tokens (512, or
+    4096 where the file gives a longer context: Qwen2-VL), and a seq_len that cannot hold
+    them is refused."""
+    text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
+    m = symmem.parse(text)
+    merge = next(node for node, _ in m.graph.walk() if node.layer.kind == "merge_image")
+    assert merge.path == "text.image_features"
+    features = symmem.values.substitute(merge.layer.features, m.values)  # type: ignore[attr-defined]
+    assert features == tokens
+    assert m.values[m.graph.symbols["seq_len"]] - tokens in (512, 4096)
+    with pytest.raises(SemanticError, match="do not fit"):
+        symmem.parse(text, set_values={"seq_len": tokens - 1})

@@ -214,6 +214,12 @@ class Layer:
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
         return None
 
+    def shape_requires(self, shape: Shape) -> tuple[c.Constraint, ...]:
+        """What the layer requires of the values given its input ``shape``, beyond what its
+        output shape can say (``merge_image``: the image features fit in the text positions);
+        checked at the model's values and kept, as :meth:`validate`'s are."""
+        return ()
+
     def reads_stream(self) -> Shape | None:
         """The shape of the other part's output this layer reads besides its input (a
         cross-attention's ``memory``), or None.  Its ``Saved(ref = "memory")`` tensors are that

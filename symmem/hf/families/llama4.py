@@ -166,7 +166,8 @@ def llama4(c: HFConfig) -> MemWriter:
         call("linear", "fc2", pin, pin, bias=False),
         "gelu",
     ]
-    text, hidden = language_model(w, c, "llama4_text")
+    tile = (v.int("image_size", 448) // v.int("patch_size", 14)) ** 2 // fold
+    text, hidden = language_model(w, c, "llama4_text", tile)
     vision.append(call("linear", "linear_1", pin, hidden, bias=False) + "  # multi_modal_projector")
     w.part("vision", f"[batch, {chans}, {image}, {image}]", vision)
     w.part("text", "[batch, seq_len]", text)
