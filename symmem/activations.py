@@ -5,7 +5,9 @@ Each layer kind says what *it* saves (``Layer.activations(shape, policy)`` ->
 this module strings them together in execution order and counts every tensor
 once: a tensor saved by two consecutive ops (``ref="output"`` of one layer,
 ``ref="input"`` of the next, or ``ref="input"`` of two layers reading the same
-stream, as q/k/v projections or the branches of a ``parallel``) is one storage.
+stream, as q/k/v projections or the branches of a ``parallel``) is one storage, and
+so is a second part's output that many layers read (``ref="memory"``: the encoder output
+every cross-attention layer's k/v projections save, one tensor in PyTorch).
 
 The walk follows the graph's structure: ``residual`` adds (x + f(x) makes a new
 stream tensor and saves nothing: add's backward needs no input), ``parallel``
@@ -116,9 +118,14 @@ class _Walker:
                 for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
                         continue
-                    key: object = (
-                        cur if s.ref == "input" else nxt if s.ref == "output" else object()
-                    )
+                    if s.ref == "memory":
+                        # another part's output (the encoder's): one tensor for the step,
+                        # kept whatever the repeats around the layer recompute
+                        key: object = ("memory", layer.reads_stream())
+                        entry = SavedEntry(child.path, s, sympy.Integer(1), None)
+                        out.append(_Raw(key, entry))
+                        continue
+                    key = cur if s.ref == "input" else nxt if s.ref == "output" else object()
                     out.append(_Raw(key, SavedEntry(child.path, s, mult, repeat)))
                 cur = nxt
             elif isinstance(child, GroupNode):

@@ -304,7 +304,7 @@ def peak_moments(
     p_total = params.total.expr
     n_tensors = sympy.Integer(0)
     largest: list[sympy.Expr] = []
-    for node, mult in graph.walk():
+    for node, mult in graph.walk_weights():
         ts = [
             t
             for t in node.layer.tensors()
@@ -315,10 +315,11 @@ def peak_moments(
     buffers = params.buffers.expr
     weights = act_b * (p_total + buffers)
     adam = 2 * act_b * p_total + 4 * n_tensors
-    first = next((node for node, _ in graph.walk()), None)
-    in_numel = sympy.Mul(*graph.input_shape)
-    ids = first is not None and first.layer.reads_token_ids
-    in_bytes = in_numel * (dtype_bytes("int64", policy) if ids else act_b)
+    in_bytes = sympy.Integer(0)
+    for group in graph.input_groups():  # one input per part (token ids, an image...)
+        first = group.first_layer()
+        ids = first is not None and first.layer.reads_token_ids
+        in_bytes += sympy.Mul(*group.in_shape) * (dtype_bytes("int64", policy) if ids else act_b)
     out_shape = graph.root.out_shape
     labels = 8 * sympy.Mul(*out_shape[:-1]) if policy.loss == "cross_entropy" else 0
     saved = entries_bytes(entries, policy)
@@ -336,7 +337,7 @@ def peak_moments(
         if k is not None:
             seg_a[k] += e.numel * dtype_bytes(e.saved.dtype, policy)
     seg_g = [sympy.Integer(0)] * len(segs)
-    for node, mult in graph.walk():
+    for node, mult in graph.walk_weights():
         k = _seg_index(node.path, segs)
         if k is None:
             continue
@@ -530,7 +531,8 @@ def check(
 
         state = [t for st in opt.state.values() for t in st.values() if torch.is_tensor(t)]
         buffers = list(net.buffers())
-        start = _storage_bytes([*param_list, *buffers, *state, x, labels])
+        inputs = list(x) if isinstance(x, tuple) else [x]
+        start = _storage_bytes([*param_list, *buffers, *state, *inputs, labels])
         if policy.device == "cpu":
             gc_was = gc.isenabled()
             gc.disable()  # no collection of unrelated garbage inside the measured window

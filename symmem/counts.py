@@ -1,7 +1,8 @@
 """Exact parameter counts of a layer graph: the total, active per token, buffers, per layer.
 
 Layers give their parameter tensors (:meth:`symmem.layers.base.Layer.tensors`);
-this module adds them up over the graph, once per ``repeat`` instance, with the
+this module adds them up over the graph, once per ``repeat`` instance (once for a
+``shared`` repeat, whose iterations use one set of weights), with the
 conventions of docs/conventions.md (tied weights counted once at their owner,
 buffers apart, ``active_embeddings``).
 """
@@ -31,7 +32,8 @@ class LayerParams:
     kind: str
     #: parameters of one instance, in the layer's symbols
     formula: sympy.Expr
-    #: how many instances (product of enclosing ``repeat`` counts)
+    #: how many sets of weights (product of enclosing ``repeat`` counts, a ``shared`` repeat
+    #: counting once)
     multiplicity: sympy.Expr
     #: active parameters of one instance (MoE: experts used per token)
     active_formula: sympy.Expr
@@ -97,7 +99,7 @@ def param_counts(
     rows: list[LayerParams] = []
     total, active, buffers = [], [], []
     has_experts = False
-    for node, mult in graph.walk():
+    for node, mult in graph.walk_weights():
         tensors = node.layer.tensors()
         params = [
             t

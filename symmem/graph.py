@@ -61,7 +61,9 @@ class GroupNode:
     or a ``parallel`` whose body is its ``branch`` groups.
 
     ``count`` is the repeat count (1 for others; 0 is allowed, for optional
-    modules such as DeepSeek's MTP layer).  A residual group adds its input to
+    modules such as DeepSeek's MTP layer); a ``shared`` repeat (``repeat n shared { }``,
+    ALBERT's cross-layer sharing) runs one set of weights ``count`` times, so its count
+    multiplies activations and caches but not parameters.  A residual group adds its input to
     its output; a parallel group sums its branches' outputs, each branch
     reading the group's input (an empty branch is the identity).
     """
@@ -74,6 +76,23 @@ class GroupNode:
     out_shape: Shape
     span: Span
     count: sympy.Expr = sympy.Integer(1)
+    shared: bool = False
+
+    @property
+    def weight_count(self) -> sympy.Expr:
+        """How many sets of weights the group holds per enclosing instance: its count, or 1
+        for a shared repeat."""
+        return sympy.Integer(1) if self.shared else self.count
+
+    def first_layer(self) -> LayerNode | None:
+        """The first layer of the body, depth first (the one that reads the group's input)."""
+        for child in self.body:
+            if isinstance(child, LayerNode):
+                return child
+            found = child.first_layer()
+            if found is not None:
+                return found
+        return None
 
 
 Node = LayerNode | GroupNode
@@ -160,6 +179,12 @@ class LayerGraph:
             generating=None,
         )
 
+    def input_groups(self) -> list[GroupNode]:
+        """The groups that read an input of the model: its parts in order (each reads its
+        own), or the model itself for a model of one stream."""
+        parts = [n for n in self.root.body if isinstance(n, GroupNode) and n.kind == "part"]
+        return parts or [self.root]
+
     def keeps_cache(self, path: str) -> bool:
         """Whether a layer keeps its KV cache at generation: every layer of a one-stream
         model; in a model of parts, those of the generating part only (not the parts that run
@@ -169,8 +194,14 @@ class LayerGraph:
         return part is None or part == self.generating
 
     def walk(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
-        """Every layer node with its multiplicity (product of enclosing repeat counts)."""
+        """Every layer node with its multiplicity (product of enclosing repeat counts): how many
+        times it runs, each run with its own activations and caches."""
         yield from _walk(self.root, sympy.Integer(1))
+
+    def walk_weights(self) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+        """Every layer node with how many sets of weights it has: the product of enclosing
+        repeat counts, a ``shared`` repeat counting once (equal to :meth:`walk` without one)."""
+        yield from _walk(self.root, sympy.Integer(1), weights=True)
 
     def layer(self, path: str) -> LayerNode:
         for node, _ in self.walk():
@@ -179,13 +210,15 @@ class LayerGraph:
         raise KeyError(path)
 
 
-def _walk(group: GroupNode, mult: sympy.Expr) -> Iterator[tuple[LayerNode, sympy.Expr]]:
-    inner = mult * group.count
+def _walk(
+    group: GroupNode, mult: sympy.Expr, weights: bool = False
+) -> Iterator[tuple[LayerNode, sympy.Expr]]:
+    inner = mult * (group.weight_count if weights else group.count)
     for child in group.body:
         if isinstance(child, LayerNode):
             yield child, inner
         else:
-            yield from _walk(child, inner)
+            yield from _walk(child, inner, weights)
 
 
 # ---------------------------------------------------------------- values
@@ -936,7 +969,15 @@ class _Builder:
                         stmt.span,
                     )
                 node: Node = GroupNode(
-                    path, "repeat", stmt.name or "repeat", body, shape, body_out, stmt.span, count
+                    path,
+                    "repeat",
+                    stmt.name or "repeat",
+                    body,
+                    shape,
+                    body_out,
+                    stmt.span,
+                    count,
+                    stmt.shared,
                 )
             elif isinstance(stmt, n.ResidualStmt):
                 path = _join(ctx.prefix, unique(stmt.name or "residual"))
@@ -1050,6 +1091,8 @@ class _Builder:
                 f"{exc.message}",
                 stmt.span,
             ) from None
+        for constraint in layer.shape_requires(shape):
+            self._require(constraint, f"{cls.kind} '{path}': ", stmt.span)
         for i, dim in enumerate(out_shape):  # convolutions / pools whose window exceeds the input
             self._require(
                 cons.positive(dim, _dim_message(cls.kind, path, shape, out_shape, i, dim)),

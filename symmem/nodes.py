@@ -87,10 +87,14 @@ class LayerStmt:
 
 @record
 class RepeatStmt:
+    """`repeat n name { ... }`; with `shared` (`repeat n shared { ... }`), one set of weights
+    runs n times (ALBERT's cross-layer sharing): parameters once, activations n times."""
+
     count: Expr
     name: str | None
     body: tuple[Stmt, ...]
     span: Span
+    shared: bool = False
 
 
 @record

@@ -338,8 +338,10 @@ class _ToNodes(Transformer[Token, n.Program]):
         return tuple(c)
 
     def repeat(self, meta: Any, c: list[Any]) -> n.RepeatStmt:
-        name = str(c[1]) if len(c) == 3 else None
-        return n.RepeatStmt(c[0], name, c[-1], _span(meta))
+        words = [t for t in c[1:-1] if isinstance(t, Token)]
+        shared = any(t.type == "SHARED" for t in words)
+        name = next((str(t) for t in words if t.type == "NAME"), None)
+        return n.RepeatStmt(c[0], name, c[-1], _span(meta), shared)
 
     def residual(self, meta: Any, c: list[Any]) -> n.ResidualStmt:
         name = str(c[0]) if len(c) == 2 else None

@@ -2,11 +2,19 @@
 
 Each layer becomes its kind's ``to_torch(ev)``; a ``repeat`` becomes ``count``
 real, independent copies (the check runs at small sizes, so unrolling is
-affordable and the measured memory is that of the real network); a
+affordable and the measured memory is that of the real network), a ``shared``
+repeat one copy run ``count`` times; a
 ``residual`` computes ``x + f(x)``; a ``parallel`` sums its branches (an empty
 branch is the identity); a layer with ``tie = other`` gets the very
 ``Parameter`` object of ``other`` (so PyTorch counts it once, as
 ``model.parameters()`` does for Hugging Face's tied LM heads).
+
+A model of parts (``part encoder(...) { }``) becomes one module whose forward takes a tuple
+of inputs, one per part in order: each part runs on its own input and its output is kept by
+name; a layer that reads another part's output (``Layer.reads_stream``: a cross-attention's
+``memory``) is given that tensor, the latest earlier part whose output has the memory's
+shape (one tensor for every layer reading it, as in the reference models); what follows
+the parts in the model body reads the last part's output.
 """
 
 from __future__ import annotations
@@ -84,6 +92,46 @@ class _Repeat(nn.Module):
         return x
 
 
+class _Parts(nn.Module):
+    """The model body of a model of parts: ``forward(inputs)`` with one input per part."""
+
+    def __init__(self, items: list[tuple[str | None, nn.Module]], streams: dict[str, Any]):
+        super().__init__()
+        self.names = [name for name, _ in items]
+        self.items = nn.ModuleList([m for _, m in items])
+        self.streams = streams  # part name -> its output, for the layers that read it
+
+    def forward(self, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        parts = iter(inputs)
+        x: torch.Tensor | None = None
+        try:
+            for name, m in zip(self.names, self.items, strict=True):
+                if name is None:
+                    assert x is not None  # the graph puts a part first
+                    x = m(x)
+                    continue
+                x = m(next(parts))
+                self.streams[name] = x
+            assert x is not None
+            return x
+        finally:
+            self.streams.clear()  # no reference kept past the forward
+
+
+class _ReadsStream(nn.Module):
+    """A layer that reads another part's output besides its input (``forward(x, memory)``)."""
+
+    def __init__(self, layer: nn.Module, part: str, streams: dict[str, Any]) -> None:
+        super().__init__()
+        self.layer = layer
+        self.part = part
+        self.streams = streams
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.layer(x, self.streams[self.part])
+        return out
+
+
 class _Residual(nn.Module):
     def __init__(self, body: nn.Module) -> None:
         super().__init__()
@@ -131,12 +179,24 @@ def build(
     ev = int_evaluator(values)
     policy = ActPolicy(attention=attention, dropout=dropout)
     instances: dict[str, list[nn.Module]] = {}
+    streams: dict[str, Any] = {}
+    #: the parts built so far and their output shapes (for the layers that read one)
+    built_parts: list[tuple[str, g.Shape]] = []
 
     def group(node: g.GroupNode) -> nn.Module:
-        if node.kind == "part":
-            raise NotImplementedError("a model of several parts (one input each)")
+        if node.kind == "model" and graph.parts:
+            items: list[tuple[str | None, nn.Module]] = []
+            for c in node.body:
+                if isinstance(c, g.GroupNode) and c.kind == "part":
+                    items.append((c.name, _Seq([child(x) for x in c.body])))
+                    built_parts.append((c.name, c.out_shape))
+                else:
+                    items.append((None, child(c)))
+            return _Parts(items, streams)
         if node.kind == "repeat":
             count = ev(node.count)
+            if node.shared:  # one body run count times (parameters() lists it once)
+                return _Repeat([_Seq([child(c) for c in node.body])] * count)
             return _Repeat([_Seq([child(c) for c in node.body]) for _ in range(count)])
         if node.kind == "residual":
             return _Residual(_Seq([child(c) for c in node.body]))
@@ -152,6 +212,15 @@ def build(
             target = instances[node.tie][0]
             module.weight = target.weight
         instances.setdefault(node.path, []).append(module)
+        memory = node.layer.reads_stream()
+        if memory is not None and graph.parts:
+            part = next((n for n, shape in reversed(built_parts) if shape == memory), None)
+            if part is None:
+                raise SemanticError(
+                    f"cannot build the network: {node.path} reads a stream of shape "
+                    f"{list(memory)} that no earlier part gives"
+                )
+            return _ReadsStream(module, part, streams)
         return module
 
     return BuiltModel(group(graph.root), instances, graph)
@@ -163,20 +232,24 @@ def make_inputs(
     dtype: torch.dtype,
     device: str = "cpu",
     seed: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> tuple[Any, torch.Tensor | None]:
     """A random input of the model's input shape: token ids when the first layer
-    reads them (``Layer.token_vocab``), else values in ``dtype``.  Also the labels for a
-    cross-entropy on the output's last dimension (a separate tensor from the input)."""
+    reads them (``Layer.token_vocab``), else values in ``dtype``; for a model of parts, a
+    tuple of one such input per part.  Also the labels for a cross-entropy on the output's
+    last dimension (a separate tensor from the input)."""
     ev = int_evaluator(values)
-    shape = [ev(s) for s in graph.input_shape]
     out_shape = [ev(s) for s in graph.root.out_shape]
     gen = torch.Generator().manual_seed(seed)
-    first = next((node for node, _ in graph.walk()), None)
-    vocab = first.layer.token_vocab() if first is not None else None
-    if vocab is not None:
-        x = torch.randint(0, ev(vocab), shape, generator=gen).to(device)
-    else:
-        x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
+    xs = []
+    for group in graph.input_groups():
+        shape = [ev(s) for s in group.in_shape]
+        first = group.first_layer()
+        vocab = first.layer.token_vocab() if first is not None else None
+        if vocab is not None:
+            xs.append(torch.randint(0, ev(vocab), shape, generator=gen).to(device))
+        else:
+            xs.append(torch.randn(shape, generator=gen).to(device=device, dtype=dtype))
+    x: Any = tuple(xs) if graph.parts else xs[0]
     labels = (
         torch.randint(0, out_shape[-1], out_shape[:-1], generator=gen).to(device)
         if out_shape

@@ -34,6 +34,9 @@ class MemWriter:
     header_options: list[str] = field(default_factory=list)
     #: the model's input shape (an image model's ``[batch, num_channels, H, W]``)
     input_shape: str = "[batch, seq_len]"
+    #: image tokens in one prompt (a vision-language model's, merged into the text stream):
+    #: the default seq_len adds them to its text tokens
+    image_tokens: int = 0
 
     # ------------------------------------------------------------ pieces
     def sym(self, name: str, value: Any, comment: str = "") -> str:
@@ -149,9 +152,16 @@ class MemWriter:
         for name, (value, comment) in self.symbols.items():
             lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
         ctx = self._context()
+        text = min(ctx, 4096) if ctx else 512
+        images = (
+            f", {text} text tokens and {self.image_tokens} image tokens"
+            if self.image_tokens
+            else ""
+        )
         lines.append(
-            f"seq_len = {min(ctx, 4096) if ctx else 512}  # workload for memory figures, not from "
+            f"seq_len = {text + self.image_tokens}  # workload for memory figures, not from "
             "the config"
+            + images
             + (f" (the model allows {ctx} positions)" if ctx else "")
             + "; change with --set"
         )

@@ -48,3 +48,26 @@ class TorchMergeTokens(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         *lead, s, d = x.shape
         return x.reshape(*lead, s // self.k, d * self.k)
+
+
+class TorchMergeImage(nn.Module):
+    """``x.masked_scatter(mask, memory)`` with the first ``n`` of the ``b s`` positions the
+    image tokens (transformers' vision-language models: ``inputs_embeds.masked_scatter(
+    special_image_mask, image_features)``).  On its own (the catalogue tests) the memory is
+    made in ``forward`` as a tensor that requires grad, as a vision tower's output does."""
+
+    def __init__(self, memory: tuple[int, ...], drop: int = 0) -> None:
+        super().__init__()
+        self.memory_shape = memory
+        self.drop = drop
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+        if memory is None:
+            memory = torch.randn(self.memory_shape, dtype=x.dtype, device=x.device)
+            memory.requires_grad_(True)
+        memory = memory[..., self.drop :, :]
+        n = memory.numel() // memory.shape[-1]
+        flat = torch.zeros(x.shape[:-1].numel(), dtype=torch.bool, device=x.device)
+        flat[:n] = True
+        mask = flat.view(x.shape[:-1]).unsqueeze(-1).expand_as(x)
+        return x.masked_scatter(mask, memory.to(x.dtype))

@@ -110,7 +110,9 @@ class Saved:
     1 byte on CUDA, the activation dtype on CPU), ``"bool"`` (1 byte),
     ``"int64"``.  ``ref`` says whose tensor it is: ``"input"`` and
     ``"output"`` are the tensors flowing between consecutive layers, so a
-    tensor saved by two consecutive ops is counted once; ``"own"`` is internal.
+    tensor saved by two consecutive ops is counted once; ``"memory"`` is the stream of
+    another part the layer reads (:meth:`Layer.reads_stream`: a cross-attention's encoder
+    output), one tensor however many layers save it; ``"own"`` is internal.
     """
 
     name: str
@@ -211,6 +213,18 @@ class Layer:
         """ "causal" or "bidirectional" for a layer that attends over the sequence, "cross" for
         one that attends over a second input (an encoder's output), else None.
         A model whose attention is all bidirectional (an encoder) keeps no KV cache."""
+        return None
+
+    def shape_requires(self, shape: Shape) -> tuple[c.Constraint, ...]:
+        """What the layer requires of the values given its input ``shape``, beyond what its
+        output shape can say (``merge_image``: the image features fit in the text positions);
+        checked at the model's values and kept, as :meth:`validate`'s are."""
+        return ()
+
+    def reads_stream(self) -> Shape | None:
+        """The shape of the other part's output this layer reads besides its input (a
+        cross-attention's ``memory``), or None.  Its ``Saved(ref = "memory")`` tensors are that
+        one stream: every layer reading it saves the same storage, counted once."""
         return None
 
     def positions(self) -> sympy.Expr | None:

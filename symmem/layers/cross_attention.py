@@ -101,6 +101,9 @@ class CrossAttention(Layer):
     def d_mem(self) -> sympy.Expr:
         return self.memory[-1]
 
+    def reads_stream(self) -> Shape:
+        return self.memory
+
     def validate(self, ev: Evaluator) -> None:
         if self.head_dim is None:
             self.require_integer(ev, self.d_model / self.heads, "head_dim = d_model / heads")
@@ -149,7 +152,8 @@ class CrossAttention(Layer):
         hk, gk = self.heads * self.dk, self.n_kv * self.dk
         out = [
             Saved("input", prod(shape), "act", "input"),
-            Saved("memory", prod(self.memory), "act"),
+            # the encoder output, read by k_proj and v_proj: one storage for every layer
+            Saved("memory", prod(self.memory), "act", "memory"),
         ]
         on = dropping(self.dropout, policy)
         scores = bh * s * self.m

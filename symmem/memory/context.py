@@ -87,6 +87,14 @@ class Build:
             raise OptionError(
                 "pipeline parallelism splits repeated layers over stages: the model has no repeat"
             )
+        shared = next((p for p, r in self.repeats.items() if r.group.shared), None)
+        if self.pp_on and shared is not None:
+            # every stage that runs an iteration of a shared repeat would hold the whole set
+            # of weights: not the even split of the repeated layers the stages assume
+            raise OptionError(
+                f"pipeline parallelism splits repeated layers over stages: repeat '{shared}' "
+                "shares one set of weights across its iterations (pp = 1 only)"
+            )
         self.check_divisible()
 
     def require(self, c: Constraint) -> None:

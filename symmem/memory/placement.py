@@ -38,6 +38,8 @@ class Place:
     repeat: str | None
     #: "pre" (before the first repeat: first pipeline stage), "repeat" (split over stages), "post"
     stage: str
+    #: how many sets of weights: ``mult`` with a ``shared`` repeat counted once
+    weight_mult: sympy.Expr = sympy.Integer(1)
 
 
 @record
@@ -67,21 +69,24 @@ def places(graph: LayerGraph) -> tuple[list[Place], dict[str, Repeat]]:
     repeats: dict[str, Repeat] = {}
     seen_repeat = False
 
-    def walk(g: GroupNode, mult: sympy.Expr, repeat: str | None, inside: bool) -> None:
+    def walk(
+        g: GroupNode, mult: sympy.Expr, wmult: sympy.Expr, repeat: str | None, inside: bool
+    ) -> None:
         nonlocal seen_repeat
         if g.kind == "repeat":
             seen_repeat = True
             last = g.body[-1].path if g.body and isinstance(g.body[-1], LayerNode) else None
             repeats[g.path] = Repeat(g, mult * g.count, mult, last, _first_layer(g))
             mult, repeat, inside = mult * g.count, g.path, True
+            wmult = wmult * g.weight_count
         for child in g.body:
             if isinstance(child, LayerNode):
                 stage = "repeat" if inside else ("post" if seen_repeat else "pre")
-                out.append(Place(child, mult, repeat, stage))
+                out.append(Place(child, mult, repeat, stage, wmult))
             else:
-                walk(child, mult, repeat, inside)
+                walk(child, mult, wmult, repeat, inside)
 
-    walk(graph.root, sympy.Integer(1), None, False)
+    walk(graph.root, sympy.Integer(1), sympy.Integer(1), None, False)
     return out, repeats
 
 

@@ -111,10 +111,10 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
         expert: bool = False,
     ) -> None:
         g_bytes, has_master, has_copy, s_bytes = kind
-        g = place.mult * shape_numel * g_bytes / split
-        o = place.mult * shape_numel * FP32 * (has_master + has_copy) / split
+        g = place.weight_mult * shape_numel * g_bytes / split
+        o = place.weight_mult * shape_numel * FP32 * (has_master + has_copy) / split
         full, scales = state
-        o += place.mult * (full * s_bytes + scales) / split
+        o += place.weight_mult * (full * s_bytes + scales) / split
         g, o = shard(g, "gradients", expert), shard(o, "optimizer", expert)
         if fused:
             # the optimizer step fused into backward: this tensor's gradient is freed as soon
@@ -147,7 +147,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 split *= k.ep
             quantized = b.quantized(place, t)
             w = shard(
-                place.mult
+                place.weight_mult
                 * (b.quant_bytes(t) if quantized else t.numel * b.weight_elem_bytes(place, t))
                 / split,
                 "weights",
@@ -176,7 +176,7 @@ def model_states(b: Build) -> tuple[Staged, Staged, Staged]:
                 a_shape, b_shape = (r, in_f), (out_f, r)
                 n = t.copies * r * (in_f + out_f)
                 esplit = k.ep if is_routed_expert(t) else sympy.Integer(1)
-                aw = shard(place.mult * n * lb / esplit, "weights")
+                aw = shard(place.weight_mult * n * lb / esplit, "weights")
                 weights.add(place.stage, aw, place.repeat)
                 row["weights"] += aw
                 if train:

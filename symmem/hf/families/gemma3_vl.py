@@ -37,7 +37,7 @@ def gemma3(c: HFConfig) -> MemWriter:
     v.data.setdefault("image_size", 896)
     v.data.setdefault("patch_size", 14)
     vision, shape = vision_tower(w, v, "vision_", cls=False, conv_bias=True, pre_norm=False)
-    text, hidden = language_model(w, c, "gemma3_text")
+    text, hidden = language_model(w, c, "gemma3_text", c.int("mm_tokens_per_image", 256))
     w.sym("mm_tokens_per_image", c.int("mm_tokens_per_image", 256))
     vd = "vision_hidden_size"
     # the kernel as a number: the patches per image over the tokens kept (4096 / 256 = 16)

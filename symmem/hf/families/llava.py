@@ -41,9 +41,16 @@ TEXT_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
-def language_model(w: MemWriter, c: HFConfig, default_type: str) -> tuple[list[str], str]:
+def language_model(
+    w: MemWriter, c: HFConfig, default_type: str, image_tokens: int, drop: int = 0
+) -> tuple[list[str], str]:
     """The text config's own family, grafted into ``w``: its symbols, blocks, notes and
-    header options; returns its body lines and its hidden size's symbol."""
+    header options; returns its body lines and its hidden size's symbol.  After the token
+    embedding, ``merge_image(memory = vision)`` writes the vision part's output over the image
+    tokens' rows (transformers' ``inputs_embeds.masked_scatter(special_image_mask,
+    image_features)``): the part the caller writes must be named ``vision``; ``image_tokens``
+    (one image's features, at the config's image size) join the default ``seq_len``, ``drop``
+    leading tokens of each image are left out of the merge (LLaVA's class token)."""
     t = sub(c, "text_config")
     t.model_type = t.model_type or default_type
     t.data.setdefault("model_type", t.model_type)
@@ -62,7 +69,14 @@ def language_model(w: MemWriter, c: HFConfig, default_type: str) -> tuple[list[s
     w.notes += [f"language model ({tw.hf_class}): {n}" for n in tw.notes]
     w.header_options += [o for o in tw.header_options if o not in w.header_options]
     hidden = "hidden_size" if "hidden_size" in tw.symbols else next(iter(tw.symbols))
-    return [ln[2:] if ln.startswith("  ") else ln for ln in tw.body], hidden
+    lines = [ln[2:] if ln.startswith("  ") else ln for ln in tw.body]
+    at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("embedding ")), None)
+    if at is None:  # every language model family starts with its token embedding
+        raise c.unsupported("text_config", "the language model has no token embedding")
+    merge = call("merge_image", "image_features", memory="vision", drop=drop or None)
+    w.image_tokens = image_tokens
+    lines.insert(at, merge + "  # image features over the image tokens (masked_scatter)")
+    return lines, hidden
 
 
 @register("llava")
@@ -76,7 +90,10 @@ def llava(c: HFConfig) -> MemWriter:
     if not v.has("hidden_act"):
         v.data["hidden_act"] = "quick_gelu"  # CLIPVisionConfig's default
     vision, shape = vision_tower(w, v, "vision_", cls=True, conv_bias=False, pre_norm=True)
-    text, hidden = language_model(w, c, "llama")
+    # vision_feature_select_strategy "default" drops the class token ([:, 1:]), "full" keeps it
+    drop = int(c.str("vision_feature_select_strategy", "default") == "default")
+    patches = (v.int("image_size", 224) // v.int("patch_size", 16)) ** 2
+    text, hidden = language_model(w, c, "llama", patches + 1 - drop, drop)
     layer = c.raw("vision_feature_layer", -2)
     n_layers = len(layer) if isinstance(layer, list) else 1
     width = "vision_hidden_size" if n_layers == 1 else f"{n_layers} * vision_hidden_size"

@@ -74,7 +74,9 @@ def _qwen_vl(c: HFConfig, hf_class: str, v25: bool) -> MemWriter:
     else:
         c.data["text_config"] = {**c.data["text_config"], "model_type": "qwen2"}
     vision, shape = _vision(w, c, v, v25)
-    text, _ = language_model(w, c, "qwen2")
+    # the workload's image: image_patches (1024) merged spatial_merge_size^2 at a time
+    m = v.int("spatial_merge_size", 2)
+    text, _ = language_model(w, c, "qwen2", 1024 // (m * m))
     w.part("vision", shape, vision)
     w.part("text", "[batch, seq_len]", text)
     return w
