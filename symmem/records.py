@@ -2,17 +2,17 @@
 
 symmem's values between stages are frozen dataclasses: syntax nodes, layer arguments,
 options, results.  ``@record`` is ``@dataclass(frozen=True)`` with the same result (the class
-is a dataclass: ``fields``, ``replace`` and ``asdict`` work; ``__init__``, ``__repr__``,
-``__eq__`` and ``__hash__`` behave as dataclasses writes them; the frozen ``__setattr__``
-and ``__delattr__`` are dataclasses' own), made faster to create.
+is a dataclass: ``fields``, ``replace`` and ``asdict`` work; its ``__init__``, ``__repr__``,
+``__eq__``, ``__hash__`` and frozen ``__setattr__`` / ``__delattr__`` behave as the ones
+dataclasses writes), made faster to create.
 
 Why: Python 3.11 and 3.12 compile each method a dataclass gets with its own ``exec``, six per
 frozen class, and a command creates about 60 of these classes before it computes anything:
 about 55 ms of a 0.45 s cold ``symmem memory`` (issue 8's goal is 1.5x a bare ``import
 sympy``).  CPython 3.13 compiles all of a class's methods in a single ``exec``
-(``_FuncBuilder`` in Lib/dataclasses.py); this module does the same on older versions,
-for the four methods whose text depends on the fields (the frozen pair is the same text
-for every class), which halves the cost; on 3.13+ it is plain ``dataclass(frozen=True)``.
+(``_FuncBuilder`` in Lib/dataclasses.py).  Here the four methods whose text depends on the
+fields are compiled in one ``exec`` per class, and the frozen pair, the same text for every
+class, once per process; on 3.13+ ``@record`` is plain ``dataclass(frozen=True)``.
 
 Supported: defaults, ``field(default_factory=...)``, ``field(compare=False)``,
 ``field(repr=False)``, ``field(hash=...)``, ``field(metadata=...)``, ``ClassVar``,
@@ -45,6 +45,29 @@ class _Factory:
 _FACTORY = _Factory()
 
 
+def _frozen_pair_factory() -> Callable[..., tuple[Any, Any]]:
+    """dataclasses' frozen ``__setattr__`` / ``__delattr__`` (Lib/dataclasses.py,
+    ``_frozen_get_del_attr``), compiled once per process and closed over each class."""
+    source = """
+def pair(cls, fields, FrozenInstanceError):
+    def __setattr__(self, name, value):
+        if type(self) is cls or name in fields:
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+    def __delattr__(self, name):
+        if type(self) is cls or name in fields:
+            raise FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+    return __setattr__, __delattr__
+"""
+    made: dict[str, Any] = {}
+    exec(compile(source, "<record frozen pair>", "exec"), {}, made)  # noqa: S102
+    return made["pair"]
+
+
+_frozen_pair = _frozen_pair_factory()
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def record(cls: type[_T]) -> type[_T]:
     """``@dataclass(frozen=True)``, compiled in one ``exec`` (module docstring)."""
@@ -58,11 +81,25 @@ def _build(cls: type[_T]) -> type[_T]:
     if not documented:
         cls.__doc__ = ""  # dataclasses would compute it from a signature not yet written
     own = dict(cls.__dict__)  # the methods the class body defines
-    # dataclasses writes the frozen __setattr__ / __delattr__ (and checks inheritance between
-    # frozen classes); the four methods whose text depends on the fields are compiled below
-    cls = dataclasses.dataclass(init=False, repr=False, eq=False, frozen=True)(cls)
+    for name in ("__setattr__", "__delattr__"):
+        if name in own:
+            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+    # dataclasses collects the fields; every method is written here.  Asked for a frozen
+    # class it would compile the frozen pair twice per class (the same text each time), so
+    # it is asked for a plain one, over bases shown as not frozen for that moment (its
+    # check that frozen and non-frozen dataclasses do not mix is made here instead)
+    bases = [b.__dict__["__dataclass_params__"] for b in cls.__mro__[1:] if _FIELDS in b.__dict__]
+    if not all(p.frozen for p in bases):
+        raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
+    for p in bases:
+        p.frozen = False
+    try:
+        cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+    finally:
+        for p in bases:
+            p.frozen = True
     built = cls.__dataclass_params__  # type: ignore[attr-defined]
-    built.init = built.repr = built.eq = True  # what the class has once built
+    built.init = built.repr = built.eq = built.frozen = True  # what the class is once built
     every = getattr(cls, _FIELDS).values()
     for f in every:
         if f._field_type is dataclasses._FIELD_INITVAR:  # type: ignore[attr-defined]
@@ -126,6 +163,9 @@ def _build(cls: type[_T]) -> type[_T]:
     made["__init__"].__annotations__ = {f.name: f.type for f in fields} | {"return": None}
     made["__repr__"] = reprlib.recursive_repr()(made["__repr__"])
     explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
+    made["__setattr__"], made["__delattr__"] = _frozen_pair(
+        cls, frozenset(f.name for f in fields), dataclasses.FrozenInstanceError
+    )
     for name, fn in made.items():
         if name in own and not (name == "__hash__" and not explicit_hash):
             continue  # the class's own method stays, as dataclasses leaves it
