@@ -104,13 +104,27 @@ def _matrix_bytes(
     n = out_f * in_f
     if q.block is not None and group_size is None:
         bo, bi = q.block
-        groups = sympy.ceiling(out_f / bo) * sympy.ceiling(in_f / bi)
+        groups = _ceiling(out_f / bo) * _ceiling(in_f / bi)
     else:
         g = group_size if group_size is not None else q.group_size
         groups = out_f if g is None else n / g
     per_matrix = n * q.bytes_per_weight + groups * per_group + in_f * q.input_bytes + q.tensor_bytes
     return copies * per_matrix
 
+
+
+def _ceiling(x: sympy.Expr) -> sympy.Expr:
+    """``sympy.ceiling(x)`` as sympy evaluates it for a real quotient of sizes, built without
+    its evaluation: the terms known to be whole come out (``ceiling(n + d/128) = n +
+    ceiling(d/128)``), the rest is held as it is.  sympy's own evaluation of a symbolic
+    quotient asks the assumption system about a dozen questions (4-6 ms a call: half of a
+    DeepSeek-V3 inference build went there); a number is evaluated as usual, and values put
+    in later evaluate the held ceiling (tests/test_quant.py compares both ways)."""
+    if x.is_Number:
+        return sympy.ceiling(x)
+    whole = sympy.Add(*(t for t in sympy.Add.make_args(x) if t.is_integer))
+    rest = x - whole
+    return whole + (sympy.ceiling(rest, evaluate=False) if rest != 0 else sympy.Integer(0))
 
 #: every format, in the order listings show them
 REGISTRY: tuple[Quant, ...] = (
