@@ -112,7 +112,6 @@ def _matrix_bytes(
     return copies * per_matrix
 
 
-
 def _ceiling(x: sympy.Expr) -> sympy.Expr:
     """``sympy.ceiling(x)`` as sympy evaluates it for a real quotient of sizes, built without
     its evaluation: the terms known to be whole come out (``ceiling(n + d/128) = n +
@@ -125,6 +124,7 @@ def _ceiling(x: sympy.Expr) -> sympy.Expr:
     whole = sympy.Add(*(t for t in sympy.Add.make_args(x) if t.is_integer))
     rest = x - whole
     return whole + (sympy.ceiling(rest, evaluate=False) if rest != 0 else sympy.Integer(0))
+
 
 #: every format, in the order listings show them
 REGISTRY: tuple[Quant, ...] = (

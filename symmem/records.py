@@ -1,4 +1,4 @@
-"""``@record``: a frozen dataclass, built in one compilation.
+"""``@record``: a frozen dataclass, built with one compilation instead of six.
 
 symmem's values between stages are frozen dataclasses: syntax nodes, layer arguments,
 options, results.  ``@record`` is ``@dataclass(frozen=True)`` with the same result (the class
@@ -10,9 +10,10 @@ Why: Python 3.11 and 3.12 compile each method a dataclass gets with its own ``ex
 frozen class, and a command creates about 60 of these classes before it computes anything:
 about 55 ms of a 0.45 s cold ``symmem memory`` (issue 8's goal is 1.5x a bare ``import
 sympy``).  CPython 3.13 compiles all of a class's methods in a single ``exec``
-(``_FuncBuilder`` in Lib/dataclasses.py).  Here the four methods whose text depends on the
-fields are compiled in one ``exec`` per class, and the frozen pair, the same text for every
-class, once per process; on 3.13+ ``@record`` is plain ``dataclass(frozen=True)``.
+(``_FuncBuilder`` in Lib/dataclasses.py).  Here only ``__init__`` is compiled per class (its
+signature is the fields'); ``__eq__``, ``__hash__`` and ``__repr__`` are closures over the
+field names, and the frozen pair, the same text for every class, is compiled once per
+process: a third of dataclasses' cost.  On 3.13+ ``@record`` is ``dataclass(frozen=True)``.
 
 Supported: defaults, ``field(default_factory=...)``, ``field(compare=False)``,
 ``field(repr=False)``, ``field(hash=...)``, ``field(metadata=...)``, ``ClassVar``,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import operator
 import reprlib
 import sys
 from collections.abc import Callable
@@ -68,9 +70,44 @@ def pair(cls, fields, FrozenInstanceError):
 _frozen_pair = _frozen_pair_factory()
 
 
+def _fields_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The tuple ``(obj.a, obj.b, ...)`` of these fields (``attrgetter``: C speed)."""
+    if len(names) >= 2:
+        return operator.attrgetter(*names)
+    if names:
+        name = names[0]
+        return lambda obj: (getattr(obj, name),)
+    return lambda obj: ()
+
+
+def _value_methods(
+    compared: tuple[str, ...], hashed: tuple[str, ...], shown: tuple[str, ...]
+) -> dict[str, Callable[..., Any]]:
+    """``__eq__``, ``__hash__`` and ``__repr__`` as dataclasses writes them, as closures over
+    the field names: no compilation.  Equality compares the tuples of the compared fields of
+    two objects of the same class, the hash is the hash of the tuple of the hashed fields,
+    the repr ``Name(a=1, b='x')`` (recursion shown as ``...``)."""
+    key, hash_key = _fields_of(compared), _fields_of(hashed)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) == key(other)
+        return NotImplemented
+
+    def __hash__(self: Any) -> int:
+        return hash(hash_key(self))
+
+    @reprlib.recursive_repr()
+    def __repr__(self: Any) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"{self.__class__.__qualname__}({inner})"
+
+    return {"__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__}
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def record(cls: type[_T]) -> type[_T]:
-    """``@dataclass(frozen=True)``, compiled in one ``exec`` (module docstring)."""
+    """``@dataclass(frozen=True)``, built with one ``exec`` instead of six (module docstring)."""
     if sys.version_info >= (3, 13):
         return dataclasses.dataclass(frozen=True)(cls)
     return _build(cls)
@@ -138,30 +175,17 @@ def _build(cls: type[_T]) -> type[_T]:
     if hasattr(cls, "__post_init__"):
         body.append("  self.__post_init__()")
 
-    def tup(obj: str, keep: Callable[[dataclasses.Field[Any]], bool]) -> str:
-        return "(" + "".join(f"{obj}.{f.name}," for f in fields if keep(f)) + ")"
-
-    compared = tup("self", lambda f: f.compare)
-    hashed = tup("self", lambda f: f.compare if f.hash is None else bool(f.hash))
-    shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
-    source = "\n".join(
-        [
-            f"def __init__(self, {', '.join(params)}):",
-            *(body or ["  pass"]),
-            "def __repr__(self):",
-            f'  return f"{{self.__class__.__qualname__}}({shown})"',
-            "def __eq__(self, other):",
-            "  if other.__class__ is self.__class__:",
-            f"    return {compared} == {tup('other', lambda f: f.compare)}",
-            "  return NotImplemented",
-            "def __hash__(self):",
-            f"  return hash({hashed})",
-        ]
-    )
+    source = "\n".join([f"def __init__(self, {', '.join(params)}):", *(body or ["  pass"])])
     made: dict[str, Any] = {}
     exec(compile(source, f"<record {cls.__qualname__}>", "exec"), env, made)  # noqa: S102
     made["__init__"].__annotations__ = {f.name: f.type for f in fields} | {"return": None}
-    made["__repr__"] = reprlib.recursive_repr()(made["__repr__"])
+    made.update(
+        _value_methods(
+            tuple(f.name for f in fields if f.compare),
+            tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)),
+            tuple(f.name for f in fields if f.repr),
+        )
+    )
     explicit_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
     made["__setattr__"], made["__delattr__"] = _frozen_pair(
         cls, frozenset(f.name for f in fields), dataclasses.FrozenInstanceError

@@ -72,6 +72,7 @@ def _observe(cls: Any) -> dict[str, Any]:
 
 def test_a_record_is_a_frozen_dataclass() -> None:
     fast, slow = both(_point)
+    assert hash(fast(1, 2, ("a",))) == hash(slow(1, 2, ("a",)))
     assert dataclasses.is_dataclass(fast)
     assert _observe(fast) == _observe(slow)
 
