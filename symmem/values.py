@@ -15,6 +15,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import sympy
@@ -165,6 +166,7 @@ def _substitute(expr: sympy.Basic, values: Mapping[Any, Any]) -> sympy.Basic:
     return expr.func(*args)
 
 
+@lru_cache(maxsize=4096)  # a constraint is checked at many values: its powers once
 def powers_are_small(expr: sympy.Basic) -> bool:
     """Every power in ``expr`` has an exponent that cannot make a power of an accepted
     number (below 10^MAX_DIGITS) take long to compute: a rational whose numerator is at
