@@ -3,7 +3,7 @@
 Useful to run a checkout's own code when another checkout owns the console script.
 """
 
-from symmem.cli import main
+from symmem.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -512,6 +512,36 @@ def test_stdout_on_dev_full_and_closed_stdout_exit_non_zero() -> None:
     assert r2.returncode == 1 and "closed" in r2.stderr
 
 
+def test_the_script_ends_without_teardown_but_as_an_exit_would(tmp_path: Path) -> None:
+    """``symmem.cli.run`` (the console script, ``python -m symmem``) ends the process with
+    ``os._exit`` once the command is done: the output is whole through a pipe, the exit
+    handlers ran, and the status is the command's."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    marker = tmp_path / "atexit-ran"
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "sys.argv = ['symmem'] + sys.argv[1:]\n"
+        "from symmem.cli import run\n"
+        "run()\n"
+        "raise AssertionError('run() returned')\n"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-c", script, "memory", "gpt2", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["bytes"]["total"] > 0  # the whole document came through
+    assert marker.read_text() == "ran"
+    marker.unlink()
+    bad = subprocess.run(
+        [sys.executable, "-c", script, "memory", "no-such-model"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 1 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+    assert marker.read_text() == "ran"
+
+
 _BAD = [None, [], [1], True, 1.5, "abc", {}, object(), -1]
 _M = symmem.load("gpt2")
 _Q = _M.memory().total
