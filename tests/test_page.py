@@ -332,7 +332,11 @@ model tiny(input = [batch, seq_len, d]) {
     d = sym("d")
     at = {**{s: sympy.Integer(1) for s in page.args}, d: sympy.Integer(16)}
     weights = page.data["parts"][_index(page, "infer", "states", state)]["fn"][0]
+    # the scale table's row of the default choices (no offload, cp, DualPipe; ZeRO 0)
+    row = page.data["scale"][_index(page, "infer", "scale", {**state, "cp": 1})]
+    flags = dict(zip(page.data["scale_knobs"], row, strict=True))
     point = {**at, page.args[page.data["args"].index("weight_bytes")]: 4}
+    point.update({page.args[page.data["args"].index(k)]: int(v) for k, v in flags.items()})
     assert page.expressions[weights].xreplace(point) == 4 * (16 * 64 + 64)
 
 
