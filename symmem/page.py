@@ -11,22 +11,29 @@ How the numbers stay the CLI's numbers
 Nothing is re-derived in JavaScript.  The memory model is built here, in Python,
 once per *structure* (the discrete choices that decide which terms exist), with the
 numeric options as symbols (:func:`symmem.memory.config.symbolic_knobs`: tp, pp, dp,
-ep, bytes per weight / gradient / state / KV element, the master and gradient-copy
-flags, the overhead) and the model's free symbols (``batch``, ``seq_len``, any the
-user kept free) and the LoRA rank as symbols too; every other symbol takes the
-model's value.  Each component is then printed as JavaScript over exact rationals
-(:mod:`symmem.jscode`), and the page only calls those functions.
+ep, cp, bytes per weight / gradient / state / KV element, the master and gradient-copy
+flags, the overhead, and the 0/1 knobs of ZeRO, offload, context parallelism and
+DualPipe) and the model's free symbols (``batch``, ``seq_len``, any the user kept free)
+and the LoRA rank as symbols too; every other symbol takes the model's value.  Each
+component is then printed as JavaScript over exact rationals (:mod:`symmem.jscode`),
+and the page only calls those functions.
 
-Two reductions keep the number of builds small (a build of DeepSeek-V3 takes about
-0.2 s); both are checked against full builds (tests/test_page.py):
+Reductions keep the number of builds small; they are checked against full builds
+(tests/test_page.py):
 
-* the model states (weights, gradients, optimizer) never read the activation dtype or
-  the checkpointing, and the activation side (activations, transient, KV cache) never
-  reads the optimizer, the ZeRO stage or the quantization: each side is built once per
-  its own structure and the two are put together per combination of choices;
-* ZeRO enters the model states only through the data-parallel division of what
-  :data:`symmem.memory.ZERO_SHARDS` says a stage partitions: the states are built at
-  stage 3 and a component that a stage does not partition gets ``dp = 1``.
+* the model states (weights, gradients, optimizer) never read the activation dtype,
+  the checkpointing or the implementation (``impl``), and the activation side
+  (activations, transient, KV cache) never reads the optimizer or the quantization:
+  each side is built once per its own structure and the two are put together per
+  combination of choices; only the activation side is built per implementation;
+* ZeRO, offload, context parallelism and the pipeline schedule enter the expressions
+  only through knobs (:data:`SCALE_KNOBS`): the states are built at ZeRO 3, the
+  activation side at ZeRO 0, and a small table of knob rows (from resolving the
+  options, so the CLI's refusals are in it) gives each choice its values.
+
+The serving mode (vLLM) is one more function: :func:`symmem.serving.vllm.
+single_stage_terms` over the memory model's weights, KV bytes per token and forward
+peak (:func:`_serving`).
 
 Exactness: every value on the page is a reduced fraction of two BigInts, so a
 component is exact at any size (also past 2**53, where doubles stop being exact, and
@@ -44,7 +51,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import sympy
 
@@ -70,6 +77,9 @@ from symmem.serving.common import KV_DTYPES as SERVING_KV_DTYPES
 from symmem.serving.common import kv_bytes, layout, vocab_size
 from symmem.symbols import IMPLICIT_FREE, knob, sym
 from symmem.values import substitute
+
+if TYPE_CHECKING:  # the API floor (Model) is above the page
+    from symmem.model import Model as FullModel
 
 #: the LoRA rank, a symbol on the page (one structure serves every rank)
 LORA_RANK = sym("lora_rank")
@@ -472,15 +482,17 @@ def _serving(compiler: _Compiler, model: Model) -> tuple[dict[str, Any], dict[st
     forward's transient).  Refused (``{"why": ...}``) where the page cannot say what the CLI
     says: no ``[batch, seq_len]`` input, a quantized checkpoint, several KV-cache groups or a
     sliding window (hybrid models), or no attention."""
+    # serving's layout re-binds the model's values (Model.with_values): the full Model
+    full = cast("FullModel", model)
     syms = model.graph.symbols
     if "batch" not in syms or "seq_len" not in syms:
         return {"why": "serving needs the model's input as [batch, seq_len]"}, {}
-    facts = facts_of(model)
+    facts = facts_of(full)
     if facts.quant is not None:
         return {"why": f"a quantized checkpoint ({facts.quant}): use symmem serving"}, {}
     dtype = facts.dtype
     try:
-        lay = layout(model, tp=1, weight_dtype=dtype, kv_dtype=dtype, quant=None, group=None)
+        lay = layout(full, tp=1, weight_dtype=dtype, kv_dtype=dtype, quant=None, group=None)
         opts = MemoryOptions(
             mode="infer",
             precision=dtype if dtype in ("bf16", "fp16", "fp32") else "bf16",
@@ -526,7 +538,7 @@ def _serving(compiler: _Compiler, model: Model) -> tuple[dict[str, Any], dict[st
         forward=at("transient", x["max_num_batched_tokens"]),
         max_num_seqs=x["max_num_seqs"],
         max_num_batched_tokens=x["max_num_batched_tokens"],
-        vocab=vocab_size(model),
+        vocab=vocab_size(full),
         dtype=dtype,
         non_torch=x["non_torch"],
         cuda_graphs=x["cuda_graph"],
@@ -631,7 +643,6 @@ def compile_page(
             for mode, fields in SCALE_FIELDS.items()
         },
         "errors": list(errors),
-        "zero_shards": {str(z): sorted(s) for z, s in ZERO_SHARDS.items()},
         "parts": compiler.parts,
         "formulas": compiler.formulas,
         "sizes": sizes,

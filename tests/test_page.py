@@ -386,6 +386,6 @@ def test_serving_terms_equal_the_plan(gpt2_page: Page) -> None:
     assert compared == 16
 
 
-def test_serving_mode_refused_without_a_sequence() -> None:
+def test_serving_mode_refused_without_attention() -> None:
     page = compile_page(load("resnet50"))
-    assert page.serving is None and "batch, seq_len" in page.data["serving"]["why"]
+    assert page.serving is None and "no attention" in page.data["serving"]["why"]

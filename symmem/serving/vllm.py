@@ -137,7 +137,7 @@ def batch_defaults(total: Any, a100: Any) -> tuple[sympy.Expr, sympy.Expr]:
     total and ``a100`` (1 on an A100, else 0): one rule for the CLI (numbers) and the
     calculator page (symbols)."""
     big = sympy.And(sympy.Ge(total, BIG_GPU_BYTES), sympy.Eq(a100, 0))
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         sympy.Piecewise((SERVE_DEFAULTS["big"][i], big), (SERVE_DEFAULTS["other"][i], True))
         for i in (0, 1)
     )
@@ -206,7 +206,7 @@ def single_stage_terms(
     sampler = sampler_peak(
         sympy.Min(max_num_seqs, max_num_batched_tokens),
         vocab,
-        dtype,  # type: ignore[arg-type]
+        dtype,
     )
     act = sympy.Max(forward, sampler)
     kv = requested - weights - act - non_torch - cuda_graphs
