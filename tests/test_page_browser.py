@@ -256,7 +256,7 @@ def serving_settings(model: str, n: int) -> list[dict[str, Any]]:
     empty or given."""
     rng = random.Random(f"serve-{model}")
     out: list[dict[str, Any]] = []
-    for _ in range(n):
+    for i in range(n):
         s: dict[str, Any] = {
             "mode": "serve",
             "gpu": rng.choice(["h100-80gb", "a100-40gb", "a100-80gb", "l4", "b200", "custom"]),
@@ -271,6 +271,8 @@ def serving_settings(model: str, n: int) -> list[dict[str, Any]]:
             "non_torch": rng.choice(["", "", 0, 123456789]),
             "cuda_graph": rng.choice([0, 0, 2**30]),
         }
+        if i == 0:
+            s["tp"] = 5  # divides no head count: refused by both
         out.append(s)
     return out
 
