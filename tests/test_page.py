@@ -389,3 +389,15 @@ def test_serving_terms_equal_the_plan(gpt2_page: Page) -> None:
 def test_serving_mode_refused_without_attention() -> None:
     page = compile_page(load("resnet50"))
     assert page.serving is None and "no attention" in page.data["serving"]["why"]
+
+
+def test_scale_options_set_the_first_state() -> None:
+    """--impl, --cp, --offload and --schedule are fields of the form now: they set its first
+    state instead of being fixed for every choice."""
+    m = parse("d = 16\nmodel tiny(input = [batch, seq_len, d]) {\n  linear fc(d, 4 * d)\n}\n")
+    given = {"impl": "megatron", "cp": 2, "offload": "optimizer", "zero": 3, "dp": 8}
+    page = compile_page(m, MemoryOptions.from_user({**given, "pp": 2, "schedule": "dualpipe"}))
+    initial = page.data["initial"]
+    assert page.data["fixed"] == {}
+    assert (initial["impl"], initial["cp"], initial["offload"]) == ("megatron", 2, "optimizer")
+    assert (initial["schedule"], initial["zero"], initial["pp"]) == ("dualpipe", "3", 2)
