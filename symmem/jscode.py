@@ -104,6 +104,8 @@ class ExactJavascriptPrinter(JavascriptCodePrinter):
             return "true"
         if cond is sympy.false:
             return "false"
+        if isinstance(cond, sympy.Symbol):  # a shared condition (js_function's cse)
+            return self._print_Symbol(cond)
         ops = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
         if isinstance(cond, sympy.core.relational.Relational) and cond.rel_op in ops:
             return f"{ops[cond.rel_op]}({self._print(cond.lhs)}, {self._print(cond.rhs)})"
@@ -114,6 +116,12 @@ class ExactJavascriptPrinter(JavascriptCodePrinter):
         if isinstance(cond, sympy.Not):
             return f"!{self._print_condition(cond.args[0])}"
         raise SymmemError(f"page compiler: cannot print the condition {cond}")
+
+    def _print_Relational(self, expr: sympy.Basic) -> str:
+        return self._print_condition(expr)
+
+    _print_And = _print_Or = _print_Not = _print_Relational
+    _print_BooleanTrue = _print_BooleanFalse = _print_Relational
 
     def _print_Function(self, expr: sympy.Expr) -> str:
         raise SymmemError(f"page compiler: no exact JavaScript for {type(expr).__name__}")

@@ -11,22 +11,29 @@ How the numbers stay the CLI's numbers
 Nothing is re-derived in JavaScript.  The memory model is built here, in Python,
 once per *structure* (the discrete choices that decide which terms exist), with the
 numeric options as symbols (:func:`symmem.memory.config.symbolic_knobs`: tp, pp, dp,
-ep, bytes per weight / gradient / state / KV element, the master and gradient-copy
-flags, the overhead) and the model's free symbols (``batch``, ``seq_len``, any the
-user kept free) and the LoRA rank as symbols too; every other symbol takes the
-model's value.  Each component is then printed as JavaScript over exact rationals
-(:mod:`symmem.jscode`), and the page only calls those functions.
+ep, cp, bytes per weight / gradient / state / KV element, the master and gradient-copy
+flags, the overhead, and the 0/1 knobs of ZeRO, offload, context parallelism and
+DualPipe) and the model's free symbols (``batch``, ``seq_len``, any the user kept free)
+and the LoRA rank as symbols too; every other symbol takes the model's value.  Each
+component is then printed as JavaScript over exact rationals (:mod:`symmem.jscode`),
+and the page only calls those functions.
 
-Two reductions keep the number of builds small (a build of DeepSeek-V3 takes about
-0.2 s); both are checked against full builds (tests/test_page.py):
+Reductions keep the number of builds small; they are checked against full builds
+(tests/test_page.py):
 
-* the model states (weights, gradients, optimizer) never read the activation dtype or
-  the checkpointing, and the activation side (activations, transient, KV cache) never
-  reads the optimizer, the ZeRO stage or the quantization: each side is built once per
-  its own structure and the two are put together per combination of choices;
-* ZeRO enters the model states only through the data-parallel division of what
-  :data:`symmem.memory.ZERO_SHARDS` says a stage partitions: the states are built at
-  stage 3 and a component that a stage does not partition gets ``dp = 1``.
+* the model states (weights, gradients, optimizer) never read the activation dtype,
+  the checkpointing or the implementation (``impl``), and the activation side
+  (activations, transient, KV cache) never reads the optimizer or the quantization:
+  each side is built once per its own structure and the two are put together per
+  combination of choices; only the activation side is built per implementation;
+* ZeRO, offload, context parallelism and the pipeline schedule enter the expressions
+  only through knobs (:data:`SCALE_KNOBS`): the states are built at ZeRO 3, the
+  activation side at ZeRO 0, and a small table of knob rows (from resolving the
+  options, so the CLI's refusals are in it) gives each choice its values.
+
+The serving mode (vLLM) is one more function: :func:`symmem.serving.vllm.
+single_stage_terms` over the memory model's weights, KV bytes per token and forward
+peak (:func:`_serving`).
 
 Exactness: every value on the page is a reduced fraction of two BigInts, so a
 component is exact at any size (also past 2**53, where doubles stop being exact, and
@@ -43,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import sympy
 
@@ -60,12 +67,19 @@ from symmem.memory.context import Build
 from symmem.memory.fast import _structure
 from symmem.memory.placement import places
 from symmem.optimizers import OPTIMIZERS
-from symmem.options import CHECKPOINTING, MODES, MemoryOptions
-from symmem.precision import KV_DTYPES, PRECISIONS, QUANTS
+from symmem.options import CHECKPOINTING, MODES, OFFLOADS, SCHEDULES, MemoryOptions
+from symmem.policy import IMPLS
+from symmem.precision import DTYPE_BYTES, KV_DTYPES, PRECISIONS, QUANTS
 from symmem.quantity import Quantity
 from symmem.records import record
+from symmem.serving import facts_of, vllm
+from symmem.serving.common import KV_DTYPES as SERVING_KV_DTYPES
+from symmem.serving.common import kv_bytes, layout, vocab_size
 from symmem.symbols import IMPLICIT_FREE, knob, sym
 from symmem.values import substitute
+
+if TYPE_CHECKING:  # the API floor (Model) is above the page
+    from symmem.model import Model as FullModel
 
 #: the LoRA rank, a symbol on the page (one structure serves every rank)
 LORA_RANK = sym("lora_rank")
@@ -90,9 +104,34 @@ _DISPLAY: dict[str, tuple[str, str]] = {
     "grad_copy": ("c", "1 with an fp32 gradient copy, else 0"),
     "overhead": ("O", "overhead bytes"),
     "micro_batches": ("pp", "micro-batches in flight (the page: pp)"),
+    "cp": ("cp", "context-parallel ranks"),
+    "cp_on": ("c_p", "1 with cp > 1, else 0"),
+    "zero_weights": ("z_w", "1 where the ZeRO stage partitions the weights over dp x cp, else 0"),
+    "zero_grads": ("z_g", "1 where the ZeRO stage partitions the gradients, else 0"),
+    "zero_optimizer": ("z_o", "1 where the ZeRO stage partitions the optimizer state, else 0"),
+    "offload_params": ("o_w", "1 with the parameters offloaded to the host, else 0"),
+    "offload_optimizer": ("o_o", "1 with the optimizer (and gradients) offloaded, else 0"),
+    "offload_activations": ("o_a", "1 with the activations offloaded, else 0"),
+    "stage_copies": ("s_c", "pipeline stages one rank holds (2 under DualPipe)"),
+    "dual": ("d", "1 under DualPipe / DualPipeV, else 0"),
 }
+#: the knobs whose values a row of the page's "scale" table gives (0/1 flags and stage
+#: copies, from resolving the options: :func:`symmem.memory.config.knob_values`)
+SCALE_KNOBS = (
+    "cp_on",
+    "zero_weights",
+    "zero_grads",
+    "zero_optimizer",
+    "offload_params",
+    "offload_optimizer",
+    "offload_activations",
+    "stage_copies",
+    "dual",
+)
 
 
+#: each ZeRO flag knob and the component it partitions (symmem.memory.states)
+_ZERO_KNOBS = (("weights", "weights"), ("grads", "gradients"), ("optimizer", "optimizer"))
 #: the knobs the page's form sets (the rest are pinned at each build's values)
 PAGE_KNOBS: tuple[str, ...] = tuple(a for a in KNOB_ARGS if a in _DISPLAY)
 
@@ -139,6 +178,8 @@ _QUANT = Field(
     ("none", *QUANTS),
     lambda c: {"quant": None if c == "none" else c},
 )
+#: the implementation whose saved tensors are counted: it changes the activation side only
+_IMPL = Field("impl", "Implementation (saved tensors)", tuple(IMPLS), lambda c: {"impl": c})
 #: the discrete fields of each mode, in the order of the page's lookup table
 FIELDS: dict[str, tuple[Field, ...]] = {
     "train": (
@@ -148,6 +189,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
         Field("zero", "ZeRO stage", ("0", "1", "2", "3"), lambda c: {"zero": int(c)}),
         Field("lora", "LoRA", LORA_CHOICES, _lora),
         _QUANT,
+        _IMPL,
     ),
     "infer": (
         _PRECISION,
@@ -158,7 +200,25 @@ FIELDS: dict[str, tuple[Field, ...]] = {
             lambda c: {"kv_dtype": None if c == "default" else c},
         ),
         _QUANT,
+        _IMPL,
     ),
+}
+#: a degree that is 1 or more than 1 (a structural or flag choice; the number is a knob)
+_PP = Field("pp", "Pipeline", ("1", "2+"), lambda c: {"pp": 1 if c == "1" else 2})
+_CP = Field("cp", "Context parallel", ("1", "2+"), lambda c: {"cp": 1 if c == "1" else 2})
+_SCHEDULE = Field("schedule", "Pipeline schedule", SCHEDULES, lambda c: {"schedule": c})
+#: what --offload moves to the host: none, or any combination of OFFLOADS
+OFFLOAD_CHOICES = ("none",) + tuple(
+    ",".join(c) for n in range(1, len(OFFLOADS) + 1) for c in itertools.combinations(OFFLOADS, n)
+)
+_OFFLOAD = Field(
+    "offload", "Offload to host", OFFLOAD_CHOICES, lambda c: {"offload": () if c == "none" else c}
+)
+#: the choices that only set 0/1 knobs (:data:`SCALE_KNOBS`), never the structure: one table
+#: of knob rows per mode over them (with the ZeRO stage and pp, which they are checked with)
+SCALE_FIELDS: dict[str, tuple[Field, ...]] = {
+    "train": (_CP, _SCHEDULE, _OFFLOAD, FIELDS["train"][3], _PP),
+    "infer": (_CP, _SCHEDULE, _PP),
 }
 
 
@@ -200,6 +260,10 @@ class _Compiler:
             knob(a): sympy.Symbol(_DISPLAY[a][0], positive=True) for a in PAGE_KNOBS
         }
         self._shown[LORA_RANK] = sympy.Symbol("r", positive=True)
+        #: the ZeRO flags of each stage 0-3 (a formula is shown with its stage's flags)
+        self._zero_flags = [
+            {knob(f"zero_{c}"): int(n in ZERO_SHARDS[z]) for c, n in _ZERO_KNOBS} for z in range(4)
+        ]
 
     def part(self, side: str, opts: MemoryOptions) -> int | str:
         """The index of one side's compiled components, or the error its build raises."""
@@ -219,8 +283,8 @@ class _Compiler:
         names = STATES if side == "states" else ACTIVATIONS
         entry: dict[str, Any] = {"notes": list(dict.fromkeys(b.notes))}
         fns, shown = [], []
-        # the knobs the page does not vary (context parallelism, offload, schedules...) at
-        # this build's values: only the page's own knobs stay arguments
+        # the knobs the page does not vary (virtual stages, GPUs per node...) at this build's
+        # values: only the page's own knobs stay arguments
         pinned = {
             knob(a): sympy.sympify(v)
             for a, v in zip(KNOB_ARGS, knob_values(cfg), strict=True)
@@ -235,16 +299,13 @@ class _Compiler:
             pinned[knob("zero_group")] = knob("dp") * sympy.sympify(par.cp)
         if par.edp is None:
             pinned[knob("edp")] = (
-                knob("dp") * sympy.sympify(par.cp) if par.shard_group is None else par.shard_group
+                knob("dp") * knob("cp") if par.shard_group is None else par.shard_group
             )
         for name in names:
-            expr = self._substitute(substitute(comps[name], pinned))
+            expr = self._substitute(comps[name], pinned)
             fns.append(self._function(expr))
-            if side == "states":
-                # [formula at dp (the stage partitions it), formula at dp = 1]
-                shown.append([self._mathml(expr), self._mathml(expr.xreplace({self._dp: 1}))])
-            else:
-                shown.append([self._mathml(expr)] * 2)
+            # one formula per ZeRO stage: its 0/1 flags put in (the page's legend has the rest)
+            shown.append([self._mathml(expr.xreplace(flags)) for flags in self._zero_flags])
         entry["fn"], entry["formula"] = fns, shown
         self.parts.append(entry)
         self._parts[key] = len(self.parts) - 1
@@ -259,8 +320,11 @@ class _Compiler:
             v = new
         return v
 
-    def _substitute(self, expr: sympy.Expr) -> sympy.Expr:
-        """The model's values put in, expanded: a short polynomial in the inputs.
+    def _substitute(
+        self, expr: sympy.Expr, pinned: Mapping[sympy.Symbol, sympy.Expr] | None = None
+    ) -> sympy.Expr:
+        """The model's values (and the ``pinned`` knobs' values) put in, expanded: a short
+        polynomial in the inputs.
 
         A ``Max`` / ``Min`` is rebuilt unevaluated around its expanded arguments (sympy's
         ``Max`` compares every pair of arguments under assumptions when it is built,
@@ -268,16 +332,19 @@ class _Compiler:
         holders: dict[sympy.Symbol, sympy.Expr] = {}
 
         memo: dict[sympy.Expr, sympy.Expr] = {}
+        plain = {**self._plain, **(pinned or {})}
 
         def walk(e: sympy.Expr) -> sympy.Expr:
             if e in memo:
                 return memo[e]
-            if e in self.values:
+            if pinned and e in pinned:
+                out = pinned[e]
+            elif e in self.values:
                 out = walk(sympy.sympify(self.values[e]))
             elif not e.args:
                 out = e
             elif not e.has(sympy.Max, sympy.Min):
-                out = e.xreplace(self._plain)
+                out = e.xreplace(plain)
             else:
                 args = [walk(a) for a in e.args]
                 if isinstance(e, sympy.Max | sympy.Min):
@@ -338,7 +405,8 @@ def _default(model: Model, name: str) -> int:
 def _fixed(options: MemoryOptions) -> dict[str, Any]:
     """The user's options the form does not offer: they hold for every choice on the page."""
     form = {"mode", "tp", "pp", "dp", "ep", "overhead", "lora_rank", "lora_targets"}
-    form |= {o for f in FIELDS["train"] + FIELDS["infer"] for o in f.apply(f.choices[-1])}
+    every = FIELDS["train"] + FIELDS["infer"] + SCALE_FIELDS["train"] + SCALE_FIELDS["infer"]
+    form |= {o for f in every for o in f.apply(f.choices[-1])}
     changed = options.changed()
     for name in _REFUSED:
         if name in changed:
@@ -361,9 +429,13 @@ def _initial(options: MemoryOptions, model: Model, free: Sequence[str]) -> dict[
             elif all(getattr(options, k) == v for k, v in applied.items()):
                 state[f.name] = choice
         state.setdefault(f.name, f.choices[0])
+    # the implementation the model declares when the option is unset
+    state["impl"] = cfg.impl
+    state["schedule"] = cfg.parallel.schedule
+    state["offload"] = ",".join(cfg.offload) or "none"
     rank = options.lora_rank
     state["lora_rank"] = rank if isinstance(rank, int) else 8
-    for name in ("tp", "pp", "dp", "ep"):
+    for name in ("tp", "pp", "dp", "ep", "cp"):
         value = getattr(options, name)
         if not isinstance(value, int):
             raise OptionError(f"the page needs a whole-number {name}, not {value}")
@@ -377,12 +449,139 @@ def _initial(options: MemoryOptions, model: Model, free: Sequence[str]) -> dict[
 @record
 class Page:
     """A compiled page: the JSON-ready data, the JavaScript functions, and the expression
-    behind each function over ``args`` (the inputs, in the order of ``data["args"]``)."""
+    behind each function over ``args`` (the inputs, in the order of ``data["args"]``);
+    ``serving``: vLLM's terms over :data:`SERVING_ARGS` (None where the page has no serving
+    mode, ``data["serving"]["why"]`` says why)."""
 
     data: dict[str, Any]
     functions: list[str]
     expressions: list[sympy.Expr]
     args: list[sympy.Symbol]
+    serving: dict[str, sympy.Expr] | None = None
+
+
+#: the inputs of the serving mode's function (vLLM, docs/page.md), in its argument order
+SERVING_ARGS = (
+    "tp",
+    "kv_bytes",
+    "budget",
+    "gpu_memory_utilization",
+    "max_num_batched_tokens",
+    "max_num_seqs",
+    "max_model_len",
+    "block_size",
+    "non_torch",
+    "cuda_graph",
+    "nvlink",
+    "a100",
+)
+
+
+def _serving(compiler: _Compiler, model: Model) -> tuple[dict[str, Any], dict[str, sympy.Expr]]:
+    """vLLM's budget (:func:`symmem.serving.vllm.single_stage_terms`) over the serving form's
+    inputs, its weights, KV bytes per token and forward peak taken from the memory model built
+    as :mod:`symmem.serving.common` builds it (``layout``, ``forward_peak``): an inference
+    build in the checkpoint's dtype with fused attention, tp and the KV bytes as knobs, at one
+    token (weights, KV cache) and at ``max_num_batched_tokens`` tokens of one sequence (the
+    forward's transient).  Refused (``{"why": ...}``) where the page cannot say what the CLI
+    says: no ``[batch, seq_len]`` input, a quantized checkpoint, several KV-cache groups or a
+    sliding window (hybrid models), or no attention."""
+    # serving's layout re-binds the model's values (Model.with_values): the full Model
+    full = cast("FullModel", model)
+    syms = model.graph.symbols
+    if "batch" not in syms or "seq_len" not in syms:
+        return {"why": "serving needs the model's input as [batch, seq_len]"}, {}
+    facts = facts_of(full)
+    if facts.quant is not None:
+        return {"why": f"a quantized checkpoint ({facts.quant}): use symmem serving"}, {}
+    dtype = facts.dtype
+    try:
+        lay = layout(full, tp=1, weight_dtype=dtype, kv_dtype=dtype, quant=None, group=None)
+        opts = MemoryOptions(
+            mode="infer",
+            precision=dtype if dtype in ("bf16", "fp16", "fp32") else "bf16",
+            weight_dtype=dtype,
+            overhead=0,
+            attention="flash",
+            prefill_chunk=None,
+        )
+        cfg, opt, quant = resolve(opts, model.graph.options)
+        b = Build(model.graph, compiler.values, cfg, opt, quant, None, symbolic_knobs())
+        comps = components(b)
+    except OptionError as exc:
+        return {"why": str(exc)}, {}
+    attn = [a for d in lay.layers for a in d.attention]
+    if not attn or any(a.window is not None for a in attn):
+        return {"why": "no attention, or sliding-window layers (several KV-cache groups)"}, {}
+    free = ("tp", "kv_bytes")
+    pinned = {
+        knob(a): sympy.sympify(v)
+        for a, v in zip(KNOB_ARGS, knob_values(cfg), strict=True)
+        if a not in free
+    }
+    pinned[knob("etp")] = knob("tp")
+    # the flags and the bytes a user may set to 0 are not positive
+    x = {
+        n: sympy.Symbol(n, integer=True, nonnegative=True)
+        if n in ("nvlink", "a100", "non_torch", "cuda_graph")
+        else sympy.Symbol(n, positive=True)
+        for n in SERVING_ARGS
+        if n not in free
+    }
+    batch, seq = syms["batch"], syms["seq_len"]
+
+    def at(name: str, tokens: sympy.Expr) -> sympy.Expr:
+        e = compiler._substitute(comps[name], pinned).xreplace({batch: 1, seq: tokens})
+        return sympy.ceiling(sympy.expand(e))
+
+    terms = vllm.single_stage_terms(
+        total=x["budget"],
+        utilization=x["gpu_memory_utilization"],
+        weights=at("weights", sympy.Integer(1)),
+        kv_bytes_per_token=at("kv_cache", sympy.Integer(1)),
+        forward=at("transient", x["max_num_batched_tokens"]),
+        max_num_seqs=x["max_num_seqs"],
+        max_num_batched_tokens=x["max_num_batched_tokens"],
+        vocab=vocab_size(full),
+        dtype=dtype,
+        non_torch=x["non_torch"],
+        cuda_graphs=x["cuda_graph"],
+        block=x["block_size"],
+        max_model_len=x["max_model_len"],
+    )
+    tokens, seqs = vllm.batch_defaults(x["budget"], x["a100"])
+    defaults = {
+        "max_num_batched_tokens": tokens,
+        "max_num_seqs": seqs,
+        "non_torch": vllm.non_torch_bytes(knob("tp"), x["nvlink"]),
+    }
+    args = [knob("tp"), knob("kv_bytes"), *(x[n] for n in SERVING_ARGS if n not in free)]
+    exprs = {**terms, **{f"default_{k}": v for k, v in defaults.items()}}
+    compiler.functions.append(js_function(list(exprs.values()), args))
+    data = {
+        "fn": len(compiler.functions) - 1,
+        "args": list(SERVING_ARGS),
+        "outputs": list(exprs),
+        "engine": vllm.VERSION,
+        "dtype": dtype,
+        "kv_dtypes": {c: _exact(DTYPE_BYTES[kv_bytes(c, dtype)]) for c in SERVING_KV_DTYPES},
+        "max_model_len": facts.max_len or _default(model, "seq_len"),
+        "block_size": vllm.BLOCK_SIZE,
+        "gpu_memory_utilization": str(vllm.GPU_MEMORY_UTILIZATION),
+        "cuda_graph": vllm.CUDA_GRAPH_BYTES,
+        "gpus": {
+            g.key: {
+                "budget": str(g.cuda_total_bytes),
+                "nvlink": int(g.nvlink),
+                "a100": int("a100" in g.name.lower()),
+            }
+            for g in CATALOGUE
+        },
+        "formulas": {
+            k: _mathml(v.xreplace(compiler._shown)) for k, v in terms.items() if k != "starts"
+        },
+    }
+    return data, exprs
 
 
 def compile_page(
@@ -399,7 +598,7 @@ def compile_page(
     initial = _initial(options, model, free)
     compiler = _Compiler(model, free)
     modes: dict[str, Any] = {}
-    bytes_rows: dict[tuple[str, ...], int] = {}
+    rows: dict[str, dict[tuple[str, ...], int]] = {"bytes": {}, "scale": {}}
     errors: dict[str, int] = {}
     for mode in MODES:
         modes[mode] = {
@@ -407,8 +606,8 @@ def compile_page(
                 {"name": f.name, "label": f.label, "choices": f.choices} for f in FIELDS[mode]
             ],
             **{
-                name: _table(compiler, mode, name, fixed, bytes_rows, errors)
-                for name in ("bytes", "states", "activations")
+                name: _table(compiler, mode, name, fixed, rows.get(name, {}), errors)
+                for name in ("bytes", "states", "activations", "scale")
             },
         }
     params = param_counts(
@@ -440,9 +639,14 @@ def compile_page(
         "initial": initial,
         "fixed": {k: str(v) for k, v in fixed.items()},
         "modes": modes,
-        "bytes": [list(k) for k in bytes_rows],
+        "bytes": [list(k) for k in rows["bytes"]],
+        "scale_knobs": list(SCALE_KNOBS),
+        "scale": [list(k) for k in rows["scale"]],
+        "scale_fields": {
+            mode: [{"name": f.name, "label": f.label, "choices": f.choices} for f in fields]
+            for mode, fields in SCALE_FIELDS.items()
+        },
         "errors": list(errors),
-        "zero_shards": {str(z): sorted(s) for z, s in ZERO_SHARDS.items()},
         "parts": compiler.parts,
         "formulas": compiler.formulas,
         "sizes": sizes,
@@ -450,7 +654,9 @@ def compile_page(
         "gpus": [{"key": g.key, "name": g.name, "bytes": str(g.capacity_bytes)} for g in CATALOGUE],
         "legend": {v[0]: v[1] for k, v in _DISPLAY.items() if k != "micro_batches"},
     }
-    return Page(data, compiler.functions, compiler.expressions, compiler.args)
+    serving, exprs = _serving(compiler, model)
+    data["serving"] = serving
+    return Page(data, compiler.functions, compiler.expressions, compiler.args, exprs or None)
 
 
 #: the fields each table of the page does not read: the states are built with checkpointing
@@ -459,13 +665,11 @@ def compile_page(
 #: element, and the CLI's refusals) reads neither the checkpointing nor the ZeRO stage nor the
 #: number of pipeline stages (tests/test_page.py holds every table equal to full builds)
 _IGNORES = {
-    "bytes": {"checkpointing", "zero", "pp"},
-    "states": {"checkpointing", "zero"},
-    # the ZeRO stage stays: ZeRO-3 gathers units into working buffers (transient)
-    "activations": {"optimizer", "quant"},
+    "bytes": {"checkpointing", "zero", "pp", "impl"},
+    "states": {"checkpointing", "zero", "impl"},
+    # ZeRO-3's gathered units (transient working buffers) enter as the 0/1 knob zero_weights
+    "activations": {"optimizer", "quant", "zero"},
 }
-#: the pipeline choice: one stage, or several (a structural choice; the number is a knob)
-_PP = Field("pp", "Pipeline", ("1", "2+"), lambda c: {"pp": 1 if c == "1" else 2})
 
 
 def _table(
@@ -479,7 +683,10 @@ def _table(
     """One lookup table over the product of the fields it reads (row-major, the last field
     fastest): an index (a compiled part, or a row of bytes per element), or ``-1 - i`` for
     the i-th error message (where the CLI refuses the choices)."""
-    fields = [f for f in (*FIELDS[mode], _PP) if f.name not in _IGNORES[table]]
+    if table == "scale":
+        fields = list(SCALE_FIELDS[mode])
+    else:
+        fields = [f for f in (*FIELDS[mode], _PP) if f.name not in _IGNORES[table]]
     values: list[Any] = []
     for choices in itertools.product(*(f.choices for f in fields)):
         kw: dict[str, Any] = {**fixed, "mode": mode}
@@ -501,10 +708,17 @@ def _cell(
             cfg, _, _ = resolve(opts, compiler.model.graph.options)
             row = tuple(_exact(v) for v in knob_values(cfg)[4:10])
             return bytes_rows.setdefault(row, len(bytes_rows))
+        if table == "scale":
+            cfg, _, _ = resolve(opts, compiler.model.graph.options)
+            at = dict(zip(KNOB_ARGS, knob_values(cfg), strict=True))
+            row = tuple(_exact(at[a]) for a in SCALE_KNOBS)
+            return bytes_rows.setdefault(row, len(bytes_rows))
         if table == "states":
-            opts = opts.replace(checkpointing="none", act_dtype="fp32", zero=3)
+            opts = opts.replace(checkpointing="none", act_dtype="fp32", zero=3, impl="torch")
         else:
-            opts = opts.replace(optimizer="adamw", quant=None, group_size=None, double_quant=False)
+            opts = opts.replace(
+                optimizer="adamw", quant=None, group_size=None, double_quant=False, zero=0
+            )
     except OptionError as exc:
         return str(exc)
     return compiler.part(table, opts)

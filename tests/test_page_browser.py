@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from typer.testing import CliRunner
 from symmem.cli import build_app
 from symmem.gpus import gpu
 from symmem.model import load
-from symmem.page import FIELDS, write_page
+from symmem.page import FIELDS, SCALE_FIELDS, write_page
 from symmem.solve import solve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -86,6 +87,10 @@ def settings(model: str, n: int) -> list[dict[str, Any]]:
             s["lora"] = "off"  # keep most settings valid: no LoRA target in a CNN
         if mode == "train" and s["lora"] == "off" and rng.random() < 0.9:
             s["quant"] = "none"  # quantized training needs LoRA
+        for f in SCALE_FIELDS[mode]:
+            if f.name in ("schedule", "offload"):  # mostly off: they need pp > 1 / ZeRO 3
+                s[f.name] = rng.choice(f.choices) if rng.random() < 0.3 else f.choices[0]
+        s["cp"] = rng.choice([1, 1, 1, 2])
         s["tp"] = rng.choice([1, 1, 2, 4, 8])
         s["pp"] = rng.choice([1, 1, 1, 1, 2, 4])  # models with uneven repeats refuse pp > 1
         s["dp"] = rng.choice([1, 2, 3, 8, 64])
@@ -109,7 +114,10 @@ def cli_args(model: str, s: dict[str, Any]) -> list[str]:
         args += ["--kv-dtype", s["kv_dtype"]]
     if s["quant"] != "none":
         args += ["--quant", s["quant"]]
-    for name in ("tp", "pp", "dp", "ep", "overhead"):
+    if s.get("offload", "none") != "none":
+        args += ["--offload", s["offload"]]
+    args += ["--impl", s["impl"], "--schedule", s["schedule"]]
+    for name in ("tp", "pp", "dp", "ep", "cp", "overhead"):
         args += [f"--{name}", str(s[name])]
     args += ["--set", f"batch={s['batch']}"]
     if model != "resnet50":
@@ -132,10 +140,27 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@pytest.fixture(scope="module")
+def pages() -> dict[str, tuple[Path, int]]:
+    """Each model's page, written once for the module (the memory and the serving tests)."""
+    return {}
+
+
+def _page(pages: dict[str, tuple[Path, int]], model: str, tmp: Path) -> tuple[Path, int]:
+    if model not in pages:
+        path = tmp / f"{model}.html"
+        pages[model] = (path, write_page(load(model), path, source=model))
+    return pages[model]
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_page_equals_cli(model: str, runner: CliRunner, tmp_path: Path) -> None:
-    page = tmp_path / f"{model}.html"
-    size = write_page(load(model), page, source=model)
+def test_page_equals_cli(
+    model: str,
+    runner: CliRunner,
+    pages: dict[str, tuple[Path, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    page, size = _page(pages, model, tmp_path_factory.mktemp("pages"))
     cases = settings(model, SETTINGS_PER_MODEL)
     doc = page_results(page, cases)
     results = doc["results"]
@@ -214,5 +239,107 @@ def _options(s: dict[str, Any]) -> dict[str, Any]:
         kw["kv_dtype"] = s["kv_dtype"]
     if s["quant"] != "none":
         kw["quant"] = s["quant"]
-    kw.update({k: s[k] for k in ("tp", "pp", "dp", "ep", "overhead")})
+    if s.get("offload", "none") != "none":
+        kw["offload"] = s["offload"]
+    kw.update({k: s[k] for k in ("tp", "pp", "dp", "ep", "cp", "overhead", "impl", "schedule")})
     return kw
+
+
+#: serving settings per model (dense and MoE): the acceptance of the serving mode
+SERVING_SETTINGS = 40
+SERVING_MODELS = ("gpt2", "mixtral-8x7b")
+
+
+def serving_settings(model: str, n: int) -> list[dict[str, Any]]:
+    """``n`` serving states of the form (seeded): catalogued GPUs and a custom budget, tp,
+    the KV dtype, the utilization, the context, the block, and the engine's defaults left
+    empty or given."""
+    rng = random.Random(f"serve-{model}")
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        s: dict[str, Any] = {
+            "mode": "serve",
+            "gpu": rng.choice(["h100-80gb", "a100-40gb", "a100-80gb", "l4", "b200", "custom"]),
+            "budget": rng.choice(["24", "80", "141.5"]),
+            "tp": rng.choice([1, 2, 4, 8]),
+            "serve_kv": rng.choice(["auto", "auto", "fp8", "bf16"]),
+            "gmu": rng.choice(["0.9", "0.9", "0.7", "0.85", "1"]),
+            "max_model_len": rng.choice([512, 1024, 4096, 32768, 10**6]),
+            "block_size": rng.choice([16, 16, 32]),
+            "max_num_batched_tokens": rng.choice(["", "", 512, 8192]),
+            "max_num_seqs": rng.choice(["", "", 16, 1024]),
+            "non_torch": rng.choice(["", "", 0, 123456789]),
+            "cuda_graph": rng.choice([0, 0, 2**30]),
+        }
+        if i == 0:
+            s["tp"] = 5  # divides no head count: refused by both
+        out.append(s)
+    return out
+
+
+def serving_args(model: str, s: dict[str, Any]) -> list[str]:
+    args = ["serving", model, "--json", "--tp", str(s["tp"]), "--kv-dtype", s["serve_kv"]]
+    if s["gpu"] == "custom":
+        # the page reads its budget in GiB, to the byte (as symmem's parse_bytes does)
+        args += ["--budget", str(int(float(s["budget"]) * 2**30))]
+    else:
+        args += ["--gpu", s["gpu"]]
+    args += ["--gpu-memory-utilization", s["gmu"], "--max-model-len", str(s["max_model_len"])]
+    args += ["--block-size", str(s["block_size"])]
+    for name, flag in (
+        ("max_num_batched_tokens", "--max-num-batched-tokens"),
+        ("max_num_seqs", "--max-num-seqs"),
+        ("non_torch", "--non-torch"),
+    ):
+        if s[name] != "":
+            args += [flag, str(s[name])]
+    args += ["--cuda-graph-memory", str(s["cuda_graph"])]
+    return args
+
+
+@pytest.mark.parametrize("model", SERVING_MODELS)
+def test_page_serving_equals_cli(
+    model: str,
+    runner: CliRunner,
+    pages: dict[str, tuple[Path, int]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Every number of the serving mode equals ``symmem serving --json`` (vLLM)."""
+    page, _ = _page(pages, model, tmp_path_factory.mktemp("pages"))
+    cases = serving_settings(model, SERVING_SETTINGS)
+    results = page_results(page, cases)["results"]
+    app = build_app("serving")
+    compared = refused = not_starting = defaults = 0
+    for case, shown in zip(cases, results, strict=True):
+        done = runner.invoke(app, serving_args(model, case))
+        if done.exit_code != 0:
+            assert "error" in shown, (case, done.output, shown)
+            refused += 1
+            continue
+        assert "error" not in shown, (case, shown)
+        expected = json.loads(done.stdout)
+        got = shown["serving"]
+        outputs = [n for n in got if not n.startswith("default_")]
+        assert set(outputs) <= set(expected), outputs
+        for name in outputs:
+            value = expected[name]
+            if name == "max_concurrency":
+                assert float(Fraction(got[name])) == value, (case, name)
+            elif name == "starts":
+                assert got[name] == str(int(value)), (case, name)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                assert got[name] == str(value), (case, name, got[name], value)
+        # the engine's defaults the page filled in are the CLI's settings
+        for name in ("max_num_batched_tokens", "max_num_seqs"):
+            assert got[f"default_{name}"] == str(expected["settings"][name]["value"]) or (
+                case[name] != ""
+            ), (case, name)
+        defaults += case["max_num_batched_tokens"] == "" or case["non_torch"] == ""
+        compared += 1
+        not_starting += not expected["starts"]
+    assert compared >= 25 and refused >= 1 and not_starting >= 1 and defaults >= 5, (
+        compared,
+        refused,
+        not_starting,
+        defaults,
+    )

@@ -643,3 +643,11 @@ def test_sinks_run_fused_in_the_engine() -> None:
     m = symmem.load(HF + "gpt-oss-20b.json")
     p = plan(m, ServingOptions(gpu="h100", max_model_len=8192))
     assert p.activation_peak_bytes < 64 * 8192 * 8192 * 2
+
+
+def test_a_repeat_run_no_times_adds_no_layers() -> None:
+    """DeepSeek-V3's multi-token-prediction repeat runs mtp_layers = 0 times by default: the
+    layout skips it (it divided by its zero layers), so the stage holds the 61 MLA layers of
+    examples/deepseek-v3.mem (3 dense + 58 MoE)."""
+    p = plan(symmem.load("deepseek-v3"), ServingOptions(tp=8, max_model_len=4096))
+    assert p.stages[0].attention_layers == 61

@@ -39,11 +39,14 @@ function approx(x) { return Number(x[0]) / Number(x[1]); }
 const GiB = 2 ** 30;
 
 // ---------------------------------------------------------------- the model's memory
+// pp and cp are looked up as "1" or "2+" (their number is an argument of the functions)
+const DEGREES = ["pp", "cp"];
 function choicesOf(mode, name) {
-  if (name === "pp") return ["1", "2+"];
-  return DATA.modes[mode].fields.find((f) => f.name === name).choices;
+  if (DEGREES.includes(name)) return ["1", "2+"];
+  const f = DATA.modes[mode].fields.find((g) => g.name === name) || DATA.scale_fields[mode].find((g) => g.name === name);
+  return f.choices;
 }
-function choice(state, name) { return name === "pp" ? (BigInt(state.pp) > 1n ? "2+" : "1") : state[name]; }
+function choice(state, name) { return DEGREES.includes(name) ? (BigInt(state[name]) > 1n ? "2+" : "1") : state[name]; }
 function lookup(state, table) {
   const t = DATA.modes[state.mode][table];
   let i = 0;
@@ -56,7 +59,7 @@ function lookup(state, table) {
   return t.values[i];
 }
 const SHOWN = DATA.free.filter((name) => !DATA.unused.includes(name));
-const INPUTS = ["tp", "pp", "dp", "ep", "lora_rank", "overhead", ...SHOWN];
+const INPUTS = ["tp", "pp", "dp", "ep", "cp", "lora_rank", "overhead", ...SHOWN];
 
 // Everything one state of the form means: {error} or {parts, args, zero, notes}.
 function prepare(state) {
@@ -67,6 +70,8 @@ function prepare(state) {
   }
   const b = lookup(state, "bytes");
   if (b < 0) return { error: DATA.errors[-1 - b] };
+  const k = lookup(state, "scale");
+  if (k < 0) return { error: DATA.errors[-1 - k] };
   const s = lookup(state, "states"), a = lookup(state, "activations");
   if (s < 0) return { error: DATA.errors[-1 - s] };
   for (const [opt, size, value, path] of DATA.sizes) {
@@ -81,35 +86,28 @@ function prepare(state) {
     tp: state.tp, pp: state.pp, dp: state.dp, ep: state.ep,
     weight_bytes: row[0], grad_bytes: row[1], state_bytes: row[2], kv_bytes: row[3],
     master: row[4], grad_copy: row[5], overhead: state.overhead, micro_batches: state.pp,
-    lora_rank: state.lora_rank,
+    lora_rank: state.lora_rank, cp: state.cp,
   };
+  DATA.scale_knobs.forEach((name, i) => { values[name] = DATA.scale[k][i]; });
   for (const name of DATA.free) values[name] = state[name] ?? DATA.initial[name];
   const args = DATA.args.map((name) => R(values[name]));
-  const unsharded = args.slice();
-  unsharded[DATA.args.indexOf("dp")] = [1n, 1n];
-  const zero = state.mode === "train" ? state.zero : "0";
+  const zero = Number(state.mode === "train" ? state.zero : "0");
   const states = DATA.parts[s], acts = DATA.parts[a];
   const notes = [...new Set([...states.notes, ...acts.notes])];
-  return { states, acts, args, unsharded, shards: DATA.zero_shards[zero], notes, overhead: R(state.overhead) };
+  return { states, acts, args, zero, notes, overhead: R(state.overhead) };
 }
 
 // Each component and the total, exactly: {name: [n, d]}, and each formula's index.
 function evaluate(p, at) {
-  let args = p.args, unsharded = p.unsharded;
-  if (at) {
-    args = args.slice(); unsharded = unsharded.slice();
-    args[at[0]] = unsharded[at[0]] = at[1];
-  }
+  let args = p.args;
+  if (at) { args = args.slice(); args[at[0]] = at[1]; }
   const out = {}, formulas = {};
-  DATA.states.forEach((name, i) => {
-    const sharded = p.shards.includes(name);
-    out[name] = FUNCTIONS[p.states.fn[i]](sharded ? args : unsharded)[0];
-    formulas[name] = p.states.formula[i][sharded ? 0 : 1];
-  });
-  DATA.activations.forEach((name, i) => {
-    out[name] = FUNCTIONS[p.acts.fn[i]](args)[0];
-    formulas[name] = p.acts.formula[i][0];
-  });
+  for (const [part, names] of [[p.states, DATA.states], [p.acts, DATA.activations]]) {
+    names.forEach((name, i) => {
+      out[name] = FUNCTIONS[part.fn[i]](args)[0];
+      formulas[name] = part.formula[i][p.zero];
+    });
+  }
   out.overhead = p.overhead;
   out.total = add(...DATA.components.map((c) => out[c]));
   return { bytes: out, formulas };
@@ -129,13 +127,119 @@ function largest(p, name, budget) {
   return { value: lo };
 }
 
+// ---------------------------------------------------------------- serving (vLLM)
+// One compiled function of every vLLM term (symmem.serving.vllm.single_stage_terms, over
+// the memory model's weights, KV bytes per token and forward peak); the engine's defaults
+// (batched tokens, sequences, non-torch bytes) are outputs of the same function.
+const SERVE = DATA.serving && DATA.serving.fn !== undefined ? DATA.serving : null;
+const SERVE_INITIAL = SERVE ? {
+  serve_kv: "auto", gmu: SERVE.gpu_memory_utilization, max_model_len: SERVE.max_model_len,
+  block_size: SERVE.block_size, cuda_graph: SERVE.cuda_graph, non_torch: "",
+  max_num_batched_tokens: "", max_num_seqs: "",
+} : {};
+const SERVE_BARS = ["weights_bytes", "activation_peak_bytes", "non_torch_bytes", "cuda_graph_bytes", "kv_cache_bytes"];
+// a decimal as it is written ("0.9" is 9/10), as symmem.serving.vllm.requested_bytes reads it
+function dec(text) {
+  const m = /^(\d*)\.?(\d*)$/.exec(String(text).trim());
+  if (!m || m[1] + m[2] === "") return null;
+  return mk(BigInt((m[1] || "0") + m[2]), 10n ** BigInt(m[2].length));
+}
+function whole(state, name, least, optional) {
+  const v = String(state[name] ?? "").trim();
+  if (optional && v === "") return "";
+  if (!/^\d+$/.test(v) || BigInt(v) < least) return { error: `${name} must be a whole number >= ${least}` };
+  return v;
+}
+// {error} or {values: {output: [n, d]}}, as `symmem serving --json` would answer
+function serve(state) {
+  const v = {};
+  for (const [name, least, optional] of [["tp", 1n], ["max_model_len", 1n], ["block_size", 1n], ["cuda_graph", 0n],
+    ["max_num_batched_tokens", 1n, true], ["max_num_seqs", 1n, true], ["non_torch", 0n, true]]) {
+    const w = whole(state, name, least, optional);
+    if (w.error) return w;
+    v[name] = w;
+  }
+  v.gpu_memory_utilization = dec(state.gmu);
+  if (!v.gpu_memory_utilization || cmp(v.gpu_memory_utilization, [0n, 1n]) <= 0 || cmp(v.gpu_memory_utilization, [1n, 1n]) > 0) {
+    return { error: `gpu_memory_utilization must be in (0, 1], not ${state.gmu}` };
+  }
+  for (const [opt, size, value, path] of DATA.sizes) {
+    if (opt === "tp" && BigInt(value) % BigInt(v.tp) !== 0n) return { error: `tp = ${v.tp} does not divide ${size} = ${value} of layer ${path}` };
+  }
+  if (state.gpu === "custom") {
+    const b = budgetOf(state);
+    if (b === null) return { error: "Enter a budget." };
+    Object.assign(v, { budget: b.toString(), nvlink: "0", a100: "0" });
+  } else {
+    const g = SERVE.gpus[state.gpu];
+    Object.assign(v, { budget: g.budget, nvlink: String(g.nvlink), a100: String(g.a100) });
+  }
+  v.kv_bytes = SERVE.kv_dtypes[state.serve_kv];
+  const call = () => {
+    const out = FUNCTIONS[SERVE.fn](SERVE.args.map((n) => (Array.isArray(v[n]) ? v[n] : R(v[n] === "" ? "1" : v[n]))));
+    return Object.fromEntries(SERVE.outputs.map((n, i) => [n, out[i]]));
+  };
+  let values = call();
+  for (const name of ["max_num_batched_tokens", "max_num_seqs", "non_torch"]) if (v[name] === "") v[name] = values[`default_${name}`];
+  values = call();
+  return { values };
+}
+function renderServe(state) {
+  const r = serve(state);
+  $("error").hidden = !r.error;
+  $("ok").hidden = !!r.error;
+  if (r.error) { $("error").textContent = r.error; return { error: r.error }; }
+  const x = r.values;
+  const rows = $("rows"), fill = $("bar-fill");
+  rows.textContent = ""; fill.textContent = "";
+  const budget = approx(x.budget_bytes);
+  for (const name of SERVE.outputs) {
+    if (name.startsWith("default_") || name === "starts") continue;
+    const v = x[name];
+    const tr = el("tr", { "data-component": name });
+    const th = el("td");
+    const i = SERVE_BARS.indexOf(name);
+    if (i >= 0) th.append(el("span", { class: "swatch", style: `background: var(${COLORS[i]})` }));
+    th.append(name);
+    const bytes = name.endsWith("_bytes") && name !== "kv_bytes_per_token";
+    tr.append(th, el("td", { class: "num exact", "data-exact": exact(v) }, pretty(v)), el("td", { class: "num" }, bytes ? (approx(v) / GiB).toFixed(2) : ""));
+    rows.append(tr);
+    if (SERVE.formulas[name]) {
+      const fr = el("tr", { class: "formula-row" }), cell = el("td", { colspan: "3" });
+      const det = el("details", { "data-component": name });
+      det.append(el("summary", {}, `formula of ${name}`));
+      const f = el("div", { class: "formula" });
+      f.innerHTML = `<math display="block"><mtext>${name}</mtext><mo>=</mo>${SERVE.formulas[name]}</math>`;
+      det.append(f); cell.append(det); fr.append(cell); rows.append(fr);
+    }
+    if (i >= 0 && cmp(v, [0n, 1n]) > 0) {
+      fill.append(el("span", { style: `width: ${(100 * approx(v)) / budget}%; background: var(${COLORS[i]})`, title: `${name}: ${(approx(v) / GiB).toFixed(2)} GiB` }));
+    }
+  }
+  $("bar-budget").hidden = false;
+  $("bar-budget").style.left = `calc(${(100 * approx(x.requested_bytes)) / budget}% - 2px)`;
+  $("bar").setAttribute("aria-label", `requested ${(approx(x.requested_bytes) / GiB).toFixed(2)} GiB of ${(budget / GiB).toFixed(2)} GiB`);
+  const starts = x.starts[0] === 1n;
+  $("summary").textContent = `KV cache ${(approx(x.kv_cache_bytes) / GiB).toFixed(2)} GiB: ${x.kv_tokens[0].toLocaleString("en-US")} tokens`;
+  $("fits").className = starts ? "fits" : "over";
+  $("fits").textContent = starts
+    ? `Starts: ${approx(x.max_concurrency).toFixed(2)} requests of ${BigInt(state.max_model_len).toLocaleString("en-US")} tokens at once.`
+    : `vLLM refuses to start: one request of ${BigInt(state.max_model_len).toLocaleString("en-US")} tokens does not fit (the longest that starts: ${x.max_model_len_that_starts[0].toLocaleString("en-US")}).`;
+  $("notes").textContent = "";
+  $("notes").append(el("li", {}, `${SERVE.engine}, ${SERVE.dtype} weights, one pipeline stage; the bar's line is the requested share (gpu_memory_utilization).`));
+  return { serving: Object.fromEntries(SERVE.outputs.map((n) => [n, exact(x[n])])) };
+}
+
 // ---------------------------------------------------------------- the form
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const CHOICES = {};
 for (const mode of Object.keys(DATA.modes)) for (const f of DATA.modes[mode].fields) CHOICES[f.name] = f;
-const TRAIN_ONLY = new Set(DATA.modes.train.fields.map((f) => f.name).filter((n) => !DATA.modes.infer.fields.some((f) => f.name === n)));
-const INFER_ONLY = new Set(DATA.modes.infer.fields.map((f) => f.name).filter((n) => !TRAIN_ONLY.has(n) && !DATA.modes.train.fields.some((f) => f.name === n)));
+// the selects of the scale table (cp, zero and pp are inputs of their own)
+for (const mode of Object.keys(DATA.scale_fields)) for (const f of DATA.scale_fields[mode]) if (!(f.name in CHOICES) && !DEGREES.includes(f.name)) CHOICES[f.name] = f;
+const namesOf = (mode) => [...DATA.modes[mode].fields, ...DATA.scale_fields[mode]].map((f) => f.name);
+const TRAIN_ONLY = new Set(namesOf("train").filter((n) => !namesOf("infer").includes(n)));
+const INFER_ONLY = new Set(namesOf("infer").filter((n) => !namesOf("train").includes(n)));
 
 function el(tag, attrs = {}, text) {
   const e = document.createElement(tag);
@@ -171,8 +275,15 @@ function build() {
     + "; r: LoRA rank; every other symbol is an input of the form";
   const fixed = Object.entries(DATA.fixed);
   $("fixed").textContent = fixed.length ? `Fixed for every choice: ${fixed.map(([k, v]) => `${k} = ${v}`).join(", ")}.` : "";
+  const mode = $("f-mode");
+  if (SERVE) {
+    mode.append(el("option", { value: "serve" }, "serving (vLLM)"));
+    for (const k of Object.keys(SERVE.kv_dtypes)) $("f-serve_kv").append(el("option", { value: k }, k));
+  } else {
+    mode.append(el("option", { value: "serve", disabled: "" }, `serving: not offered (${(DATA.serving || {}).why || ""})`));
+  }
   const gpu = DATA.gpus.find((g) => g.key === "h100-80gb") || DATA.gpus[0];
-  setState({ ...DATA.initial, gpu: gpu ? gpu.key : "custom", solve: SHOWN[0] || "" });
+  setState({ ...DATA.initial, ...SERVE_INITIAL, gpu: gpu ? gpu.key : "custom", solve: SHOWN[0] || "" });
 }
 function setState(state) {
   for (const [k, v] of Object.entries(state)) {
@@ -198,6 +309,11 @@ function budgetOf(state) {
 const COLORS = ["--c0", "--c1", "--c2", "--c3", "--c4", "--c5", "--c6"];
 const openDetails = new Set();
 function render(state) {
+  const serving = state.mode === "serve";
+  for (const e of document.querySelectorAll(".memory-only")) e.hidden = serving;
+  for (const e of document.querySelectorAll(".serve-only")) e.hidden = !serving;
+  $("results-title").textContent = serving ? "vLLM's budget per GPU" : "Memory per GPU";
+  if (serving) { $("custom-budget").hidden = state.gpu !== "custom"; showParams(state); return renderServe(state); }
   const train = state.mode === "train";
   for (const n of TRAIN_ONLY) $(`g-${n}`).hidden = !train;
   for (const n of INFER_ONLY) $(`g-${n}`).hidden = train;
@@ -304,11 +420,11 @@ if (location.hash.startsWith("#test=")) {
   const results = [];
   const t = performance.now();
   for (const c of cases) {
-    setState({ ...DATA.initial, ...c });
+    setState({ ...DATA.initial, ...SERVE_INITIAL, ...c });
     const r = update();
     const shown = {};
     for (const td of document.querySelectorAll("#rows td.exact")) shown[td.parentElement.dataset.component] = td.dataset.exact;
-    results.push(r.error ? { error: r.error } : { bytes: shown, largest: r.largest });
+    results.push(r.error ? { error: r.error } : r.serving ? { serving: r.serving } : { bytes: shown, largest: r.largest });
   }
   const perUpdate = cases.length ? (performance.now() - t) / cases.length : 0;
   $("test-output").textContent = JSON.stringify({

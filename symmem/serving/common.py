@@ -336,6 +336,8 @@ def layout(
         if count.denominator != 1:
             raise OptionError(f"repeat {path} runs {count} times: not a whole number")
         n = int(count)
+        if n == 0:  # a repeat run no times (DeepSeek-V3's mtp_layers = 0): no layers
+            continue
         weights = sum(
             (_number(m.quantity(r.weights), "weights") for _, r in body[path]), Fraction(0)
         )

@@ -31,7 +31,10 @@ engine refuses to start when one request of ``max_model_len`` tokens does not fi
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import sympy
 
 from symmem.errors import OptionError
 from symmem.gpus import gpu as find_gpu
@@ -138,28 +141,108 @@ def blocks_per_request(g: Groups, length: int, batched: int, block: int) -> int:
     return out
 
 
+def batch_defaults(total: Any, a100: Any, entrypoint: str = "serve") -> tuple[sympy.Expr, ...]:
+    """max_num_batched_tokens and max_num_seqs for ``entrypoint`` (:data:`BATCH_DEFAULTS`) as
+    expressions of the GPU's total and ``a100`` (1 on an A100, else 0): one rule for the CLI
+    (numbers) and the calculator page (symbols)."""
+    big = sympy.And(sympy.Ge(total, BIG_GPU_BYTES), sympy.Eq(a100, 0))
+    rows = BATCH_DEFAULTS[entrypoint]
+    return tuple(sympy.Piecewise((rows["big"][i], big), (rows["other"][i], True)) for i in (0, 1))
+
+
 def default_batch(total: int, gpu_name: str, entrypoint: str = "serve") -> tuple[int, int, str]:
     """vLLM's max_num_batched_tokens and max_num_seqs for ``entrypoint`` on this GPU
     (:data:`BATCH_DEFAULTS`)."""
-    big = total >= BIG_GPU_BYTES and "a100" not in gpu_name.lower()
-    tokens, seqs = BATCH_DEFAULTS[entrypoint]["big" if big else "other"]
+    tokens, seqs = batch_defaults(total, int("a100" in gpu_name.lower()), entrypoint)
+    big = (int(tokens), int(seqs)) == BATCH_DEFAULTS[entrypoint]["big"]
     why = "a GPU of 70 GiB or more, not an A100" if big else "a GPU under 70 GiB, or an A100"
     return (
-        tokens,
-        seqs,
+        int(tokens),
+        int(seqs),
         f"vLLM EngineArgs._set_default_args, {ENTRYPOINT_NAMES[entrypoint]} on {why}",
     )
+
+
+def non_torch_bytes(tp: Any, nvlink: Any) -> sympy.Expr:
+    """:data:`NON_TORCH_BYTES`, plus :data:`NON_TORCH_TP_BYTES` for tp > 1 on NVLink GPUs
+    (``nvlink``: 1 or 0), as an expression (numbers in, a number out)."""
+    extra = sympy.Piecewise((sympy.sympify(nvlink), sympy.Gt(tp, 1)), (0, True))
+    return NON_TORCH_BYTES + NON_TORCH_TP_BYTES * extra
 
 
 def non_torch_default(o: ServingOptions) -> tuple[int, str]:
     """:data:`NON_TORCH_BYTES`, plus :data:`NON_TORCH_TP_BYTES` for tp > 1 on NVLink GPUs."""
     nvlink = find_gpu(o.gpu).nvlink if o.gpu else o.budget is None
-    if o.tp > 1 and nvlink:
-        return (
-            NON_TORCH_BYTES + NON_TORCH_TP_BYTES,
-            "default: one GPU's + NVLink tp buffers (docs/serving.md)",
-        )
-    return NON_TORCH_BYTES, "default from published logs (docs/serving.md)"
+    value = int(non_torch_bytes(o.tp, int(bool(nvlink))))
+    if value != NON_TORCH_BYTES:
+        return value, "default: one GPU's + NVLink tp buffers (docs/serving.md)"
+    return value, "default from published logs (docs/serving.md)"
+
+
+def requested_bytes(total: Any, utilization: Any) -> sympy.Expr:
+    """``total x gpu_memory_utilization``, whole bytes: the utilization is the decimal it is
+    written as (0.9 is 9/10, not the nearest double), so the calculator page (exact
+    rationals) gives the same bytes."""
+    u = utilization
+    if isinstance(u, float):
+        u = Fraction(str(u))
+    return sympy.floor(sympy.sympify(total) * sympy.sympify(u))
+
+
+#: the longest max_model_len vLLM's start-up search tries (``_longest``)
+LONGEST_SEARCHED = 2**24
+
+
+def single_stage_terms(
+    *,
+    total: Any,
+    utilization: Any,
+    weights: Any,
+    kv_bytes_per_token: Any,
+    forward: Any,
+    max_num_seqs: Any,
+    max_num_batched_tokens: Any,
+    vocab: int,
+    dtype: str,
+    non_torch: Any,
+    cuda_graphs: Any,
+    block: Any,
+    max_model_len: Any,
+) -> dict[str, sympy.Expr]:
+    """The budget of :func:`plan` for one pipeline stage whose attention layers form one
+    KV-cache group of full attention, as expressions of its inputs (numbers or symbols):
+    the calculator page compiles them (docs/page.md); tests/test_page.py holds them equal to
+    :func:`plan`.  ``max_concurrency`` is exact (the plan prints it as a float) and
+    ``starts`` is 1 or 0."""
+    requested = requested_bytes(total, utilization)
+    sampler = sampler_peak(
+        sympy.Min(max_num_seqs, max_num_batched_tokens),
+        vocab,
+        dtype,
+    )
+    act = sympy.Max(forward, sampler)
+    kv = requested - weights - act - non_torch - cuda_graphs
+    # one group (groups()): a block holds `block` tokens of every layer
+    block_bytes = block * kv_bytes_per_token
+    blocks = sympy.floor(sympy.Max(kv, 0) / block_bytes)
+    # blocks_per_request: a full-attention group, every token
+    need = sympy.ceiling(sympy.sympify(max_model_len) / block)
+    return {
+        "budget_bytes": sympy.sympify(total),
+        "requested_bytes": requested,
+        "weights_bytes": sympy.sympify(weights),
+        "kv_bytes_per_token": sympy.sympify(kv_bytes_per_token),
+        "activation_peak_bytes": act,
+        "non_torch_bytes": sympy.sympify(non_torch),
+        "cuda_graph_bytes": sympy.sympify(cuda_graphs),
+        "kv_cache_bytes": kv,
+        "kv_blocks": blocks,
+        "kv_tokens": blocks * block,
+        "max_concurrency": blocks / need,
+        # _longest: n fits while ceil(n / block) <= blocks
+        "max_model_len_that_starts": sympy.Min(blocks * block, LONGEST_SEARCHED),
+        "starts": sympy.Piecewise((1, sympy.Ge(kv, need * block_bytes)), (0, True)),
+    }
 
 
 def mxfp4_backend(o: ServingOptions) -> tuple[str, str]:
@@ -271,7 +354,7 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
             "given" if o.cuda_graph_bytes is not None else "not subtracted by vLLM V1 v0.8-v0.11"
         ),
     )
-    requested = int(total * gmu)
+    requested = int(requested_bytes(total, gmu))
     stage_plans, limits = [], []
     for st in parts:
         act = max(forward, sampler) if st.last else forward
@@ -364,7 +447,7 @@ def _longest(limits: list[tuple[int, Stage, Groups, int]], batched: int, block: 
 
     if not fits(1):
         return 0
-    lo, hi = 1, 2**24
+    lo, hi = 1, LONGEST_SEARCHED
     if fits(hi):
         return hi
     while lo < hi - 1:
