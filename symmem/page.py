@@ -295,12 +295,11 @@ class _Compiler:
         par = cfg.parallel
         if par.etp is None:
             pinned[knob("etp")] = knob("tp")
-        if par.shard_group is None:
-            pinned[knob("zero_group")] = knob("dp") * sympy.sympify(par.cp)
+        # ZeRO shards over dp x cp (or the HSDP shard group, not a field of the page)
+        group = knob("dp") * knob("cp") if par.shard_group is None else par.shard_group
+        pinned[knob("zero_group")] = group
         if par.edp is None:
-            pinned[knob("edp")] = (
-                knob("dp") * knob("cp") if par.shard_group is None else par.shard_group
-            )
+            pinned[knob("edp")] = group
         for name in names:
             expr = self._substitute(comps[name], pinned)
             fns.append(self._function(expr))
