@@ -11,11 +11,11 @@ sliding-window cache layer, at most the chunk size of tokens).
 ``Llama4VisionModel`` (an unfold + bias-free linear patch embedding, a class embedding
 appended after the patches, learned positions over the patches + 1 (added, no lookup),
 ``layernorm_pre``, pre-LayerNorm layers with biases over the patches and the class token,
-``layernorm_post``, the class token dropped (``[:, :-1, :]``), then its ``vision_adapter``: the pixel shuffle, which folds each 2 x 2
-block of patches into one token of 4 x the width at ``pixel_shuffle_ratio`` 0.5, and a
-two-matrix bias-free MLP with GELU after each), followed by the ``multi_modal_projector``
-(one bias-free linear to the text width); and a ``text`` part, the ``llama4_text`` family on
-``text_config``."""
+``layernorm_post``, the class token dropped (``[:, :-1, :]``), then its ``vision_adapter``:
+the pixel shuffle, which folds each 2 x 2 block of patches into one token of 4 x the width
+at ``pixel_shuffle_ratio`` 0.5, and a two-matrix bias-free MLP with GELU after each),
+followed by the ``multi_modal_projector`` (one bias-free linear to the text width); and a
+``text`` part, the ``llama4_text`` family on ``text_config``."""
 
 from __future__ import annotations
 
