@@ -341,3 +341,116 @@ def test_vision_language_families_merge_their_image_tokens(stem: str, tokens: in
     assert m.values[m.graph.symbols["seq_len"]] - tokens in (512, 4096)
     with pytest.raises(SemanticError, match="do not fit"):
         symmem.parse(text, set_values={"seq_len": tokens - 1})
+
+
+def test_images_per_prompt_scale_the_vision_part_and_the_image_tokens() -> None:
+    """``images`` (images per prompt, 1 in the imported files) by hand on LLaVA-1.5-7B at
+    batch 2, images 3: the vision part reads 2 x 3 = 6 images of 3 x 336 x 336; the default
+    seq_len is 512 text tokens + 3 x 576 image tokens = 2,240; the merge writes 6 x 576 =
+    3,456 features into 2 x 2,240 positions; the KV cache is 2 (k, v) x 2 x 2,240 tokens x 32
+    layers x 4,096 x 2 bytes; every tensor the vision part saves has the images as its leading
+    factor, so its saved bytes are 3 x those at images 1, and its weights do not change."""
+    from symmem.activations import ActPolicy, entries_bytes, saved_tensors
+
+    text = config_text_to_mem((DATA / "llava-1.5-7b-hf.json").read_text(), "config.json")
+    one = symmem.parse(text, set_values={"batch": 2})
+    three = symmem.parse(text, set_values={"batch": 2, "images": 3})
+    vision = three.graph.only("vision")
+    shape = [int(symmem.values.substitute(s, three.values)) for s in vision.input_shape]
+    assert shape == [6, 3, 336, 336]
+    assert three.values[three.graph.symbols["seq_len"]] == 512 + 3 * 576
+    merge = three.graph.layer("text.image_features").layer
+    assert symmem.values.substitute(merge.features, three.values) == 6 * 576  # type: ignore[attr-defined]
+    kv = three.memory("infer", precision="fp16").kv_cache.evaluate()
+    assert kv == 2 * 2 * 2240 * 32 * 4096 * 2
+    policy = ActPolicy(device="cpu", dtype="fp32")
+
+    def vision_bytes(m: symmem.Model) -> int:
+        entries = [e for e in saved_tensors(m.graph, policy, m.values) if e.path[:7] == "vision."]
+        return int(m.quantity(entries_bytes(entries, policy)).evaluate())
+
+    assert vision_bytes(three) == 3 * vision_bytes(one)
+    parts1 = dict((name, q.evaluate()) for name, q in one.params().parts)
+    parts3 = dict((name, q.evaluate()) for name, q in three.params().parts)
+    assert parts1 == parts3
+    # a seq_len too short for three images' tokens is refused, naming both numbers
+    with pytest.raises(SemanticError, match="3456 image features do not fit in the 3454"):
+        symmem.parse(text, set_values={"batch": 2, "images": 3, "seq_len": 1727})
+
+
+@pytest.mark.parametrize(
+    ("stem", "tokens"),
+    [
+        ("qwen2-vl-2b-instruct", 256),
+        ("gemma-3-4b-it", 256),
+        ("llama-4-scout-17b-16e-instruct", 144),
+    ],
+)
+def test_every_vision_language_family_takes_images_per_prompt(stem: str, tokens: int) -> None:
+    """At images 4, batch 2: 8 images (tiles for Llama 4) in the vision part's first
+    dimension, 4 x tokens more positions in the default seq_len than at images 0 would give,
+    8 x tokens features merged."""
+    text = config_text_to_mem((DATA / f"{stem}.json").read_text(), "config.json")
+    m = symmem.parse(text, set_values={"batch": 2, "images": 4})
+    first = symmem.values.substitute(m.graph.only("vision").input_shape[0], m.values)
+    assert first == 8
+    merge = next(node for node, _ in m.graph.walk() if node.layer.kind == "merge_image")
+    assert symmem.values.substitute(merge.layer.features, m.values) == 8 * tokens  # type: ignore[attr-defined]
+    assert m.values[m.graph.symbols["seq_len"]] - 4 * tokens in (512, 4096)
+
+
+def test_llava_with_two_images_per_prompt_matches_transformers() -> None:
+    """A shrunk LLaVA (CLIP tower 32 px, patch 8: 16 patches + the class token, dropped; a
+    2-layer Llama of width 32) run by transformers on 2 prompts of 2 images each: pixel_values
+    of batch x images = 4 images, prompts of the file's default seq_len, 512 text + 2 x 16 =
+    544 tokens with 2 x 16 image placeholders.  transformers refuses a
+    forward whose placeholders and image features differ in number; it runs, and the features
+    it merges (its projector's output, less the class token) are the merge's 4 x 16 = 64, the
+    vision part's output shape being transformers' with the class token kept."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+
+    cfg = json.loads((DATA / "llava-1.5-7b-hf.json").read_text())
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    cfg["vision_config"].update(
+        hidden_size=24,
+        intermediate_size=48,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=16,
+    )
+    cfg["text_config"].update(
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=16,
+        vocab_size=64,
+    )
+    cfg.update(vocab_size=64, image_token_index=63, pad_token_id=62)
+    cfg.pop("torch_dtype")  # float32 on CPU, for the language model too
+    cfg["text_config"].pop("torch_dtype")
+    m = symmem.parse(
+        config_text_to_mem(json.dumps(cfg), "config.json"), set_values={"batch": 2, "images": 2}
+    )
+    seq_len = int(m.values[m.graph.symbols["seq_len"]])
+    assert seq_len == 512 + 2 * 16
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    ref = transformers.LlavaForConditionalGeneration(transformers.AutoConfig.for_model(**cfg))
+    ids = torch.randint(0, 60, (2, seq_len))
+    ids[:, 3 : 3 + 2 * 16] = 63  # two images' placeholders in each prompt
+    pixels = torch.randn(2 * 2, 3, 32, 32)
+    with torch.no_grad():
+        feats = ref.model.get_image_features(pixel_values=pixels)
+        feats = feats.pooler_output if hasattr(feats, "pooler_output") else feats
+        out = ref(input_ids=ids, pixel_values=pixels)
+    merged = sum(f.shape[0] * f.shape[1] if f.dim() == 3 else f.shape[0] for f in feats)
+    merge = m.graph.layer("text.image_features").layer
+    assert symmem.values.substitute(merge.features, m.values) == merged == 64  # type: ignore[attr-defined]
+    vision = m.graph.only("vision")
+    shape = tuple(int(symmem.values.substitute(s, m.values)) for s in vision.root.out_shape)
+    assert shape == (4, 16 + 1, 32)
+    assert tuple(out.logits.shape) == (2, seq_len, 64)

@@ -34,8 +34,9 @@ class MemWriter:
     header_options: list[str] = field(default_factory=list)
     #: the model's input shape (an image model's ``[batch, num_channels, H, W]``)
     input_shape: str = "[batch, seq_len]"
-    #: image tokens in one prompt (a vision-language model's, merged into the text stream):
-    #: the default seq_len adds them to its text tokens
+    #: image tokens of one image (a vision-language model's, merged into the text stream):
+    #: the file declares ``images`` (images per prompt, 1) and the default seq_len adds
+    #: ``images x image_tokens`` to its text tokens
     image_tokens: int = 0
 
     # ------------------------------------------------------------ pieces
@@ -153,14 +154,17 @@ class MemWriter:
             lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
         ctx = self._context()
         text = min(ctx, 4096) if ctx else 512
-        images = (
-            f", {text} text tokens and {self.image_tokens} image tokens"
-            if self.image_tokens
-            else ""
-        )
+        seq_len, images = str(text), ""
+        if self.image_tokens:
+            lines.append(
+                "images = 1  # images per prompt, workload: the vision part runs on batch x "
+                f"images, the text stream holds images x {self.image_tokens} image tokens; "
+                "change with --set"
+            )
+            seq_len = f"{text} + images * {self.image_tokens}"
+            images = f", {text} text tokens and {self.image_tokens} image tokens per image"
         lines.append(
-            f"seq_len = {text + self.image_tokens}  # workload for memory figures, not from "
-            "the config"
+            f"seq_len = {seq_len}  # workload for memory figures, not from the config"
             + images
             + (f" (the model allows {ctx} positions)" if ctx else "")
             + "; change with --set"

@@ -27,15 +27,29 @@ class TorchPatchify(nn.Module):
 
 
 class TorchClsToken(nn.Module):
-    """transformers' ``ViTEmbeddings``: ``cat((cls_token.expand(b, -1, -1), x), dim=1)``."""
+    """transformers' ``ViTEmbeddings``: ``cat((cls_token.expand(b, -1, -1), x), dim=1)``;
+    ``last``: ``Llama4VisionModel``'s ``cat([x, class_embedding], dim=1)``."""
 
-    def __init__(self, dim: int, count: int) -> None:
+    def __init__(self, dim: int, count: int, last: bool = False) -> None:
         super().__init__()
         self.cls_token = nn.Parameter(torch.randn(1, count, dim))
+        self.last = last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tok = self.cls_token.to(x.dtype).expand(x.shape[0], -1, -1)
-        return torch.cat((tok, x), dim=1)
+        return torch.cat((x, tok) if self.last else (tok, x), dim=1)
+
+
+class TorchDropTokens(nn.Module):
+    """A slice of the token axis (a view): ``x[:, count:]`` or ``x[:, :-count]``."""
+
+    def __init__(self, count: int, last: bool) -> None:
+        super().__init__()
+        self.count, self.last = count, last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-2]
+        return x[..., : n - self.count, :] if self.last else x[..., self.count :, :]
 
 
 class TorchMergeTokens(nn.Module):

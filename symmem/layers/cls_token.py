@@ -1,13 +1,16 @@
-"""Learned tokens put before the stream: ``[batch, s, d] -> [batch, s + count, d]``.
+"""Learned tokens joined to the stream: ``[batch, s, d] -> [batch, s + count, d]``.
 
 A ViT's class token (Dosovitskiy et al. 2021, eq. 1; transformers' ``ViTEmbeddings.cls_token``,
 ``CLIPVisionEmbeddings.class_embedding``): ``count * d`` parameters, concatenated before the
-patch tokens.  ``cat`` keeps nothing for backward (its gradient is a split by sizes).
+patch tokens.  ``at = last`` puts them after the patches instead: Llama 4's vision model
+(transformers ``Llama4VisionModel.forward``: ``torch.cat([hidden_state, class_embedding],
+dim=1)``, removed again before the pixel shuffle, ``drop_tokens(at = last)``).  ``cat`` keeps
+nothing for backward (its gradient is a split by sizes).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import sympy
 
@@ -26,10 +29,13 @@ class ClsToken(Layer):
     examples: ClassVar[tuple[Example, ...]] = (
         Example("cls_token(16)", "[2, 5, 16]"),
         Example("linear(16, 16); cls_token(16, count = 2); linear(16, 4)", "[2, 5, 16]"),
+        Example("cls_token(16, at = last)", "[2, 5, 16]", "Llama 4's vision class token"),
     )
 
     dim: Size
     count: Size = sympy.Integer(1)
+    #: before the stream's tokens (ViT, CLIP) or after them (Llama 4)
+    at: Literal["first", "last"] = "first"
 
     def tensors(self) -> list[ParamTensor]:
         return [ParamTensor("cls_token", (self.count, self.dim))]
@@ -41,4 +47,4 @@ class ClsToken(Layer):
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         from symmem.layers._torch_vision import TorchClsToken
 
-        return TorchClsToken(ev(self.dim), ev(self.count))
+        return TorchClsToken(ev(self.dim), ev(self.count), self.at == "last")

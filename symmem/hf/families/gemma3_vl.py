@@ -8,13 +8,13 @@ down to ``mm_tokens_per_image`` (an ``AvgPool2d`` over the patch grid: written a
 average over as many tokens, the same counts and shapes), ``mm_soft_emb_norm`` (an RMSNorm)
 and ``mm_input_projection_weight`` (vision width x text width, a bias-free ``linear``).  The
 ``text`` part is the ``gemma3_text`` family, with ``Gemma3TextConfig``'s defaults where the
-file leaves fields out; its ``seq_len`` counts the image's ``mm_tokens_per_image`` tokens."""
+file leaves fields out; its ``seq_len`` counts ``mm_tokens_per_image`` tokens per image."""
 
 from __future__ import annotations
 
 from symmem.hf.config import HFConfig
 from symmem.hf.families.clip import sub
-from symmem.hf.families.llava import language_model
+from symmem.hf.families.llava import IMAGES, language_model
 from symmem.hf.families.vit import vision_tower
 from symmem.hf.registry import register
 from symmem.hf.writer import MemWriter, call
@@ -24,8 +24,9 @@ from symmem.hf.writer import MemWriter, call
 def gemma3(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "gemma3", "Gemma3ForConditionalGeneration")
     w.note(
-        "Two parts: `vision` (SigLIP and the projector, run once per image, no KV cache) and "
-        "`text` (the Gemma-3 language model, whose seq_len includes the image tokens)."
+        "Two parts: `vision` (SigLIP and the projector, run once per image: batch x images, "
+        "no KV cache) and `text` (the Gemma-3 language model, whose seq_len includes the "
+        "image tokens of its images)."
     )
     v = sub(c, "vision_config")
     if not v.has("hidden_act"):
@@ -36,7 +37,9 @@ def gemma3(c: HFConfig) -> MemWriter:
     v.data.setdefault("num_attention_heads", 16)
     v.data.setdefault("image_size", 896)
     v.data.setdefault("patch_size", 14)
-    vision, shape = vision_tower(w, v, "vision_", cls=False, conv_bias=True, pre_norm=False)
+    vision, shape = vision_tower(
+        w, v, "vision_", cls=False, conv_bias=True, pre_norm=False, batch=IMAGES
+    )
     text, hidden = language_model(w, c, "gemma3_text", c.int("mm_tokens_per_image", 256))
     w.sym("mm_tokens_per_image", c.int("mm_tokens_per_image", 256))
     vd = "vision_hidden_size"

@@ -8,13 +8,14 @@ others.  The chunked layers' KV cache is what transformers allocates for them (i
 sliding-window cache layer, at most the chunk size of tokens).
 
 ``llama4`` is the multimodal model (``Llama4ForConditionalGeneration``): a ``vision`` part,
-``Llama4VisionModel`` (an unfold + bias-free linear patch embedding, a class embedding,
-learned positions over the patches + 1, ``layernorm_pre``, pre-LayerNorm layers with biases,
-``layernorm_post``, then its ``vision_adapter``: the pixel shuffle, which folds each 2 x 2
-block of patches into one token of 4 x the width at ``pixel_shuffle_ratio`` 0.5, and a
-two-matrix bias-free MLP with GELU after each), followed by the ``multi_modal_projector``
-(one bias-free linear to the text width); and a ``text`` part, the ``llama4_text`` family on
-``text_config``."""
+``Llama4VisionModel`` (an unfold + bias-free linear patch embedding, a class embedding
+appended after the patches, learned positions over the patches + 1 (added, no lookup),
+``layernorm_pre``, pre-LayerNorm layers with biases over the patches and the class token,
+``layernorm_post``, the class token dropped (``[:, :-1, :]``), then its ``vision_adapter``:
+the pixel shuffle, which folds each 2 x 2 block of patches into one token of 4 x the width
+at ``pixel_shuffle_ratio`` 0.5, and a two-matrix bias-free MLP with GELU after each),
+followed by the ``multi_modal_projector`` (one bias-free linear to the text width); and a
+``text`` part, the ``llama4_text`` family on ``text_config``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from fractions import Fraction
 from symmem.hf.config import HFConfig
 from symmem.hf.decoder import Layout, build_decoder, gqa_attention
 from symmem.hf.families.clip import sub
-from symmem.hf.families.llava import language_model
+from symmem.hf.families.llava import IMAGES, language_model
 from symmem.hf.families.vit import encoder_block
 from symmem.hf.fields import core_sizes, rope_note
 from symmem.hf.registry import register
@@ -102,9 +103,10 @@ def llama4(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "llama4", "Llama4ForConditionalGeneration")
     w.note(
         "Two parts: `vision` (Llama4VisionModel, its pixel-shuffle adapter and the projector, "
-        "run once per image tile: batch counts tiles; no KV cache) and `text` (the language "
-        "model, whose seq_len includes the image tokens, (image_size / patch_size)^2 x "
-        "pixel_shuffle_ratio^2 = 144 per tile at 336 px)."
+        "run once per image tile: `images` counts tiles per prompt, the vision part reads "
+        "batch x images; no KV cache) and `text` (the language model, whose seq_len includes "
+        "the image tokens, (image_size / patch_size)^2 x pixel_shuffle_ratio^2 = 144 per tile "
+        "at 336 px)."
     )
     v = sub(c, "vision_config")
     p = "vision_"
@@ -151,12 +153,16 @@ def llama4(c: HFConfig) -> MemWriter:
     vision = [
         call("patchify", "patch_embedding", chans, d, patch, bias=False)
         + "  # Unfold + bias-free linear",
-        call("param", "class_embedding", d)
-        + "  # appended after the patches, dropped before the adapter",
-        call("pos_embedding", "positional_embedding_vlm", f"({image} // {patch})^2 + 1", d),
+        # torch.cat([patches, class_embedding], dim=1): the class token is the last of the
+        # (image_size / patch_size)^2 + 1 tokens every layer attends over
+        call("cls_token", "class_embedding", d, at="last") + "  # after the patches",
+        # hidden_state + positional_embedding_vlm: an add of the parameter (no lookup, nothing
+        # saved), so a free-standing parameter of the table's shape
+        call("param", "positional_embedding_vlm", f"({image} // {patch})^2 + 1", d),
         call("layernorm", "layernorm_pre", d),
         *w.stack([block], count=layers, name="layers", indent=""),
         call("layernorm", "layernorm_post", d),
+        call("drop_tokens", None, at="last") + "  # hidden_state[:, :-1, :]: the class token",
         call("merge_tokens", "pixel_shuffle", "pixel_shuffle_tokens"),
         # vision_adapter.mlp (Llama4VisionMLP2): fc1 reads the shuffled width, which its
         # config names intermediate_size (equal, checked above); GELU after each matrix;
@@ -169,6 +175,6 @@ def llama4(c: HFConfig) -> MemWriter:
     tile = (v.int("image_size", 448) // v.int("patch_size", 14)) ** 2 // fold
     text, hidden = language_model(w, c, "llama4_text", tile)
     vision.append(call("linear", "linear_1", pin, hidden, bias=False) + "  # multi_modal_projector")
-    w.part("vision", f"[batch, {chans}, {image}, {image}]", vision)
+    w.part("vision", f"[{IMAGES}, {chans}, {image}, {image}]", vision)
     w.part("text", "[batch, seq_len]", text)
     return w

@@ -7,8 +7,9 @@ The ``vision`` part is transformers' ``CLIPVisionModel`` (all its layers and its
 ``multi_modal_projector`` (``linear_1``: vision width -> text width, the activation,
 ``linear_2``), written on the vision stream.  The ``text`` part is the language model as its
 own family writes it (``text_config.model_type``, Llama for LLaVA-1.5); its ``seq_len``
-counts the image's tokens too ((image_size / patch_size)^2 = 576 for LLaVA-1.5 at 336 px),
-which replace the image placeholder in the prompt.  Only the language model keeps a KV cache;
+counts the image tokens too ((image_size / patch_size)^2 = 576 per image for LLaVA-1.5 at
+336 px, times ``images``, the images per prompt), which replace the image placeholders in the
+prompt; the vision part reads ``batch * images`` images.  Only the language model keeps a KV cache;
 ``--part text`` gives its memory alone."""
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ TEXT_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
+#: the vision part's batch in a vision-language model: every image of every prompt
+#: (``images``, images per prompt, a workload symbol the writer declares with ``seq_len``)
+IMAGES = "batch * images"
+
+
 def language_model(
     w: MemWriter, c: HFConfig, default_type: str, image_tokens: int, drop: int = 0
 ) -> tuple[list[str], str]:
@@ -50,7 +56,9 @@ def language_model(
     tokens' rows (transformers' ``inputs_embeds.masked_scatter(special_image_mask,
     image_features)``): the part the caller writes must be named ``vision``; ``image_tokens``
     (one image's features, at the config's image size) join the default ``seq_len``, ``drop``
-    leading tokens of each image are left out of the merge (LLaVA's class token)."""
+    leading tokens of each image are left out of the merge (LLaVA's class token).  The
+    caller's vision part reads ``batch * images`` images (:data:`IMAGES`): the merge writes
+    ``batch x images x image_tokens`` features, ``images x image_tokens`` per prompt."""
     t = sub(c, "text_config")
     t.model_type = t.model_type or default_type
     t.data.setdefault("model_type", t.model_type)
@@ -83,13 +91,16 @@ def language_model(
 def llava(c: HFConfig) -> MemWriter:
     w = MemWriter(c, "llava", "LlavaForConditionalGeneration")
     w.note(
-        "Two parts: `vision` (the CLIP vision tower and the projector, run once per image, no "
-        "KV cache) and `text` (the language model, whose seq_len includes the image tokens)."
+        "Two parts: `vision` (the CLIP vision tower and the projector, run once per image: "
+        "batch x images, no KV cache) and `text` (the language model, whose seq_len includes "
+        "the image tokens of its images)."
     )
     v = sub(c, "vision_config")
     if not v.has("hidden_act"):
         v.data["hidden_act"] = "quick_gelu"  # CLIPVisionConfig's default
-    vision, shape = vision_tower(w, v, "vision_", cls=True, conv_bias=False, pre_norm=True)
+    vision, shape = vision_tower(
+        w, v, "vision_", cls=True, conv_bias=False, pre_norm=True, batch=IMAGES
+    )
     # vision_feature_select_strategy "default" drops the class token ([:, 1:]), "full" keeps it
     drop = int(c.str("vision_feature_select_strategy", "default") == "default")
     patches = (v.int("image_size", 224) // v.int("patch_size", 16)) ** 2

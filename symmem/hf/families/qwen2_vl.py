@@ -3,22 +3,24 @@
 al. 2025, "Qwen2.5-VL", arXiv:2502.13923): a vision transformer over image patches, a patch
 merger and a Qwen2 language model, two parts of one model.
 
-The ``vision`` part reads the patches as transformers' processor gives them: ``[1,
-image_patches, in_chans x temporal_patch_size x patch_size^2]`` (``pixel_values``, one row per
-14 x 14 x 2 patch), so the 3-d patch convolution (kernel = stride = the patch) is a bias-free
-``linear`` over one patch (the same weight, ``embed_dim x 3 x 2 x 14 x 14``).  Its blocks are
-pre-norm encoder layers (fused qkv with bias and ``proj``: written as ``attention``, same
-counts); rotary positions have no parameters.  The merger normalises, joins each 2 x 2 group of
-patches (``merge_tokens(spatial_merge_size^2)``) and projects them with a two-layer MLP to the
-language model's width.  Qwen2.5-VL: RMSNorm, a gated MLP with biases (``intermediate_size``),
-window attention in most blocks (no parameters of its own), ``out_hidden_size``.  The ``text``
-part is the Qwen2 language model (``text_config``, or the top-level fields of the older flat
-files); its ``seq_len`` counts the merged image tokens (``image_patches / 4``)."""
+The ``vision`` part reads the patches as transformers' processor gives them, one row per image:
+``[batch * images, image_patches, in_chans x temporal_patch_size x patch_size^2]``
+(``pixel_values``, one row per 14 x 14 x 2 patch, every image's patches in one sequence that
+attention splits per image by ``cu_seqlens``), so the 3-d patch convolution (kernel = stride =
+the patch) is a bias-free ``linear`` over one patch (the same weight, ``embed_dim x 3 x 2 x 14
+x 14``). Its blocks are pre-norm encoder layers (fused qkv with bias and ``proj``: written as
+``attention``, same counts); rotary positions have no parameters. The merger normalises, joins
+each 2 x 2 group of patches (``merge_tokens(spatial_merge_size^2)``) and projects them with a
+two-layer MLP to the language model's width. Qwen2.5-VL: RMSNorm, a gated MLP with biases
+(``intermediate_size``), window attention in most blocks (no parameters of its own),
+``out_hidden_size``. The ``text`` part is the Qwen2 language model (``text_config``, or the
+top-level fields of the older flat files); its ``seq_len`` counts the merged image tokens
+(``image_patches / 4`` per image)."""
 
 from __future__ import annotations
 
 from symmem.hf.config import HFConfig
-from symmem.hf.families.llava import language_model
+from symmem.hf.families.llava import IMAGES, language_model
 from symmem.hf.registry import register
 from symmem.hf.writer import MemWriter, call, residual
 
@@ -57,15 +59,17 @@ def _vision(w: MemWriter, c: HFConfig, v: HFConfig, v25: bool) -> tuple[list[str
         "gelu",
         call("linear", "merger_2", wide, out),
     ]
-    return lines, f"[1, image_patches, {chans} * {tps} * {patch}^2]"
+    # one row of patches per image: transformers flattens every image's patches into one
+    # sequence but attends within each image (cu_seqlens; the eager path splits by them)
+    return lines, f"[{IMAGES}, image_patches, {chans} * {tps} * {patch}^2]"
 
 
 def _qwen_vl(c: HFConfig, hf_class: str, v25: bool) -> MemWriter:
     w = MemWriter(c, c.model_type, hf_class)
     w.note(
-        "Two parts: `vision` (the patch transformer and its merger, run once per image, no KV "
-        "cache) and `text` (the Qwen2 language model, whose seq_len includes the merged image "
-        "tokens, image_patches / 4)."
+        "Two parts: `vision` (the patch transformer and its merger, run once per image: batch x "
+        "images rows of image_patches, no KV cache) and `text` (the Qwen2 language model, "
+        "whose seq_len includes the merged image tokens, image_patches / 4 per image)."
     )
     v = HFConfig(dict(c.data.get("vision_config") or {}), c.filename)
     if not c.has("text_config"):  # the older flat files: the language model's fields on top

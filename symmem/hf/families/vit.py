@@ -30,11 +30,19 @@ def encoder_block(
 
 
 def vision_tower(
-    w: MemWriter, c: HFConfig, p: str, *, cls: bool, conv_bias: bool, pre_norm: bool
+    w: MemWriter,
+    c: HFConfig,
+    p: str,
+    *,
+    cls: bool,
+    conv_bias: bool,
+    pre_norm: bool,
+    batch: str = "batch",
 ) -> tuple[list[str], str]:
     """The lines of a vision tower over ``c`` (a vision config) with symbols prefixed ``p``,
     and its input shape.  ``cls``: a class token; ``conv_bias``: the patch convolution's bias;
-    ``pre_norm``: CLIP's ``pre_layrnorm`` before the layers."""
+    ``pre_norm``: CLIP's ``pre_layrnorm`` before the layers; ``batch``: the images the tower
+    reads (``batch * images`` in a vision-language model)."""
     d = w.sym(f"{p}hidden_size", c.int("hidden_size", 768))
     heads = w.sym(f"{p}num_attention_heads", c.int("num_attention_heads", 12))
     ffn = w.sym(f"{p}intermediate_size", c.int("intermediate_size", 3072))
@@ -52,7 +60,7 @@ def vision_tower(
     if pre_norm:
         lines.append(call("layernorm", "pre_layrnorm", d))
     lines += w.stack([block], count=layers, name="layers", indent="")
-    return lines, f"[batch, {chans}, {image}, {image}]"
+    return lines, f"[{batch}, {chans}, {image}, {image}]"
 
 
 @register("vit")
