@@ -744,15 +744,18 @@ def page_html(
 ) -> str:
     """The page as one HTML document (nothing to fetch: the data, the code and the style are
     inside)."""
-    page = compile_page(model, options, source=source)
-    data, functions = page.data, page.functions
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    script = f"const DATA={payload};\nconst FUNCTIONS=[{','.join(functions)}];\n" + _asset(
+    return render_page(compile_page(model, options, source=source), model.name)
+
+
+def render_page(page: Page, name: str) -> str:
+    """A compiled page as one HTML document, titled with the model's ``name``."""
+    payload = json.dumps(page.data, separators=(",", ":")).replace("</", "<\\/")
+    script = f"const DATA={payload};\nconst FUNCTIONS=[{','.join(page.functions)}];\n" + _asset(
         "page.js"
     )
     return (
         _asset("page.html")
-        .replace("{{title}}", html.escape(f"{model.name}: memory (symmem)"))
+        .replace("{{title}}", html.escape(f"{name}: memory (symmem)"))
         .replace("{{style}}", _asset("page.css"))
         .replace("{{script}}", script)
     )

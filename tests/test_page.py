@@ -26,7 +26,15 @@ from symmem.jscode import js_function
 from symmem.memory import COMPONENTS
 from symmem.model import load, parse
 from symmem.options import MemoryOptions
-from symmem.page import FIELDS, SCALE_FIELDS, Page, compile_page, page_html
+from symmem.page import (
+    FIELDS,
+    SCALE_FIELDS,
+    Page,
+    _fixed,
+    _initial,
+    compile_page,
+    render_page,
+)
 from symmem.serving import ServingOptions, plan
 from symmem.symbols import sym
 
@@ -282,21 +290,27 @@ def test_js_refuses_what_it_cannot_do_exactly() -> None:
 
 
 def test_page_is_self_contained(gpt2_page: Page) -> None:
-    text = page_html(load("gpt2"))
+    text = render_page(gpt2_page, "gpt2")
     assert "<script src" not in text and "<link" not in text
     assert "http://" not in text and "https://" not in text.replace("https://github.com", "")
     assert "prefers-color-scheme: dark" in text and "<math" in text
     assert text.count("{{") == 0
 
 
-def test_page_options_set_the_first_state_and_refuse_what_it_lacks() -> None:
-    page = compile_page(load("gpt2"), MemoryOptions(mode="infer", precision="bf16", tp=4))
-    assert page.data["initial"]["mode"] == "infer"
-    assert page.data["initial"]["precision"] == "bf16" and page.data["initial"]["tp"] == 4
-    fixed = compile_page(load("gpt2"), MemoryOptions(attention="eager"))
-    assert fixed.data["fixed"] == {"attention": "eager"}
+def test_page_options_set_the_first_state_and_refuse_what_it_lacks(gpt2_page: Page) -> None:
+    """The form's first state comes from the options (``_initial``, wired into the page's
+    data: the shared page shows the defaults' state), options the form lacks are fixed for
+    the whole page (``_fixed``), and those it cannot honour are refused before any build."""
+    gpt2 = load("gpt2")
+    free = gpt2_page.data["free"]
+    assert gpt2_page.data["initial"] == _initial(MemoryOptions(), gpt2, free)
+    assert gpt2_page.data["fixed"] == {}
+    initial = _initial(MemoryOptions(mode="infer", precision="bf16", tp=4), gpt2, free)
+    assert initial["mode"] == "infer"
+    assert initial["precision"] == "bf16" and initial["tp"] == 4
+    assert _fixed(MemoryOptions(attention="eager")) == {"attention": "eager"}
     with pytest.raises(OptionError, match="does not offer 'sp'"):
-        compile_page(load("gpt2"), MemoryOptions(tp=2, sp=True))
+        compile_page(gpt2, MemoryOptions(tp=2, sp=True))
 
 
 def test_user_free_symbol_becomes_an_input() -> None:

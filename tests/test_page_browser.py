@@ -92,7 +92,9 @@ def settings(model: str, n: int) -> list[dict[str, Any]]:
                 s[f.name] = rng.choice(f.choices) if rng.random() < 0.3 else f.choices[0]
         s["cp"] = rng.choice([1, 1, 1, 2])
         s["tp"] = rng.choice([1, 1, 2, 4, 8])
-        s["pp"] = rng.choice([1, 1, 1, 1, 2, 4])  # models with uneven repeats refuse pp > 1
+        s["pp"] = rng.choice([1, 1, 1, 1, 2, 4])
+        if model == "resnet50" and i % 10 != 5:
+            s["pp"] = 1  # its uneven stages refuse every pp > 1: one case in ten says so
         s["dp"] = rng.choice([1, 2, 3, 8, 64])
         s["ep"] = rng.choice([1, 1, 2, 8])
         s["lora_rank"] = rng.choice([4, 8, 16, 64])
