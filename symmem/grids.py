@@ -75,7 +75,11 @@ def parse_values(
     else:
         if not hasattr(spec, "__iter__") or isinstance(spec, bytes | Mapping):
             raise OptionError(f"grid {name}: expected integers, got {spec!r}"[:200])
-        values = [as_whole(v, f"grid {name}", OptionError) for v in spec]
+        # plain ints (a grid the CLI parsed already, 10^7 values) need no conversion: only
+        # their size is checked, once, below
+        values = [v if type(v) is int else as_whole(v, f"grid {name}", OptionError) for v in spec]
+        if values:
+            check_int(max(values, key=abs), f"grid {name}")
     if not values:
         raise OptionError(f"{where}: empty: no values")
     if min(values) < 0:
