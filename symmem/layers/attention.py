@@ -62,6 +62,37 @@ def _one(batch: sympy.Expr) -> sympy.Expr:
     return sympy.Piecewise((1, sympy.Eq(batch, 1, evaluate=False)), (0, True), evaluate=False)
 
 
+def projections(
+    d: Size,
+    d_kv_in: Size,
+    hk: Size,
+    gk: Size,
+    qkv_bias: bool,
+    k_bias: bool | None,
+    out_bias: bool,
+) -> list[ParamTensor]:
+    """The q, k, v and o projections of an attention layer: q and o between ``d`` and the
+    heads' width ``hk``, k and v from ``d_kv_in`` (``d`` for self-attention, the memory's
+    width for cross-attention) to the KV heads' width ``gk``.  Megatron-LM splits q, k and v
+    column-parallel and o row-parallel.  ``k_bias`` None: k has a bias when q and v do
+    (Whisper's k_proj has none)."""
+    out = [
+        ParamTensor("q_proj.weight", (hk, d), matmul=True, tp_split=True),
+        ParamTensor("k_proj.weight", (gk, d_kv_in), matmul=True, tp_split=True),
+        ParamTensor("v_proj.weight", (gk, d_kv_in), matmul=True, tp_split=True),
+        ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
+    ]
+    if qkv_bias:
+        out.append(ParamTensor("q_proj.bias", (hk,)))
+    if qkv_bias if k_bias is None else k_bias:
+        out.append(ParamTensor("k_proj.bias", (gk,)))
+    if qkv_bias:
+        out.append(ParamTensor("v_proj.bias", (gk,)))
+    if out_bias:
+        out.append(ParamTensor("o_proj.bias", (d,)))
+    return out
+
+
 @register
 @record
 class Attention(Layer):
@@ -140,21 +171,7 @@ class Attention(Layer):
     # ------------------------------------------------------------ formulas
     def tensors(self) -> list[ParamTensor]:
         d, hk, gk = self.d_model, self.heads * self.dk, self.n_kv * self.dk
-        out = [
-            # Megatron-LM: q, k, v column-parallel, o row-parallel
-            ParamTensor("q_proj.weight", (hk, d), matmul=True, tp_split=True),
-            ParamTensor("k_proj.weight", (gk, d), matmul=True, tp_split=True),
-            ParamTensor("v_proj.weight", (gk, d), matmul=True, tp_split=True),
-            ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
-        ]
-        if self.qkv_bias:
-            out.append(ParamTensor("q_proj.bias", (hk,)))
-        if self.qkv_bias if self.k_bias is None else self.k_bias:
-            out.append(ParamTensor("k_proj.bias", (gk,)))
-        if self.qkv_bias:
-            out.append(ParamTensor("v_proj.bias", (gk,)))
-        if self.out_bias:
-            out.append(ParamTensor("o_proj.bias", (d,)))
+        out = projections(d, d, hk, gk, self.qkv_bias, self.k_bias, self.out_bias)
         if self.qk_norm:
             qn, kn = (self.dk, self.dk) if self.qk_norm_scope == "head" else (hk, gk)
             out += [ParamTensor("q_norm.weight", (qn,)), ParamTensor("k_norm.weight", (kn,))]

@@ -28,6 +28,7 @@ from symmem.layers._saved import (
     times,
     tokens,
 )
+from symmem.layers.attention import projections
 from symmem.layers.base import (
     Evaluator,
     Example,
@@ -109,22 +110,10 @@ class CrossAttention(Layer):
             self.require_integer(ev, self.d_model / self.heads, "head_dim = d_model / heads")
 
     def tensors(self) -> list[ParamTensor]:
-        d, dm, hk, gk = self.d_model, self.d_mem, self.heads * self.dk, self.n_kv * self.dk
-        out = [
-            ParamTensor("q_proj.weight", (hk, d), matmul=True, tp_split=True),
-            ParamTensor("k_proj.weight", (gk, dm), matmul=True, tp_split=True),
-            ParamTensor("v_proj.weight", (gk, dm), matmul=True, tp_split=True),
-            ParamTensor("o_proj.weight", (d, hk), matmul=True, tp_split=True),
-        ]
-        if self.qkv_bias:
-            out.append(ParamTensor("q_proj.bias", (hk,)))
-        if self.qkv_bias if self.k_bias is None else self.k_bias:
-            out.append(ParamTensor("k_proj.bias", (gk,)))
-        if self.qkv_bias:
-            out.append(ParamTensor("v_proj.bias", (gk,)))
-        if self.out_bias:
-            out.append(ParamTensor("o_proj.bias", (d,)))
-        return out
+        hk, gk = self.heads * self.dk, self.n_kv * self.dk
+        return projections(
+            self.d_model, self.d_mem, hk, gk, self.qkv_bias, self.k_bias, self.out_bias
+        )
 
     def output_shape(self, shape: Shape) -> Shape:
         self.expect_last_dim(shape, self.d_model, "d_model")
