@@ -182,6 +182,10 @@ class Model:
             raise OptionError(f"options: expected MemoryOptions, got {options!r}"[:200])
         else:
             opts = options.replace(**kw) if kw else options
+        if opts.mtp is None and self.set_values.get(g.MTP_SYMBOL) == 0:
+            # the user's own mtp_layers = 0 decides, as any other value they set does (the
+            # memory model keeps a non-zero one; a 0 it cannot tell from the file's default)
+            opts = opts.replace(mtp=False)
         return build_memory(self.graph, self.values, opts)
 
 

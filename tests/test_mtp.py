@@ -46,6 +46,15 @@ def test_inference_leaves_it_out_by_default(ds: symmem.Model) -> None:
     assert ds.with_values({"mtp_layers": 1}).memory("infer").weights.evaluate() == on
 
 
+def test_a_zero_the_user_sets_wins(ds: symmem.Model) -> None:
+    """``--set mtp_layers=0`` in training counts no module (as --no-mtp), where the file's own
+    0 is the default the option overrides: the stated value is the counted one."""
+    zero = ds.with_values({"mtp_layers": 0}).memory("train")
+    assert zero.weights.evaluate() == ds.memory("train", mtp=False).weights.evaluate()
+    assert zero.weights.evaluate() < ds.memory("train").weights.evaluate()
+    assert not any(a[0] == "mtp" for a in zero.config.assumed)
+
+
 def test_parameters_unchanged(ds: symmem.Model) -> None:
     """`symmem params` counts the graph as its values say: the published 671B, without MTP."""
     assert ds.params().total.evaluate() == 671_026_404_352
