@@ -62,6 +62,8 @@ class DegreeResult:
     limit: int
     #: options the search added (``zero = 3`` for dp when none was given)
     implied: dict[str, Any]
+    #: the largest degree the model accepted (None when it accepted none up to ``limit``)
+    largest_tried: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         def num(x: int | Fraction | None) -> int | float | None:
@@ -77,6 +79,7 @@ class DegreeResult:
             "budget_bytes": self.budget_bytes,
             "method": "smallest degree",
             "implied_options": self.implied,
+            "largest_tried": self.largest_tried,
         }
 
 
@@ -109,15 +112,17 @@ def smallest_degree(
     key = "total" if quantity in ("memory", "total") else quantity
     last: int | Fraction = 0
     below: int | Fraction | None = None
+    tried: int | None = None
     for degree in range(1, limit + 1):
         try:
             got = ev.bytes(base, **{option: degree})[key]
         except OptionError:  # tp not dividing the heads, ep not dividing the experts
             continue
         if got <= budget_bytes:
-            return DegreeResult(option, degree, got, below, budget_bytes, limit, implied)
+            return DegreeResult(option, degree, got, below, budget_bytes, limit, implied, degree)
         below = last = got
-    return DegreeResult(option, None, last, None, budget_bytes, limit, implied)
+        tried = degree
+    return DegreeResult(option, None, last, None, budget_bytes, limit, implied, tried)
 
 
 def _evaluator(model: HasGraph, at: Mapping[str, Any] | None) -> MemoryEvaluator:

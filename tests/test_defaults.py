@@ -479,3 +479,14 @@ def test_a_lora_target_that_matches_nothing_is_an_error() -> None:
     with pytest.raises(OptionError, match="LoRA target dense:"):
         m.memory("train", lora_rank=8, lora_targets="dense,q_proj")
     assert m.memory("train", lora_rank=8, lora_targets="q_proj").weights.evaluate() > 0
+
+
+def test_no_degree_fits_names_the_largest_the_model_accepts() -> None:
+    """Llama-3.1-8B has 32 layers, so pp goes no further than 32 (pp must divide the repeat):
+    the message names pp = 32, not the search's limit, and its bytes are the model's at 32."""
+    m = symmem.load("llama3.1-8b")
+    found = smallest_degree(m, "24GiB", "pp")
+    assert found.value is None and found.largest_tried == 32
+    assert found.bytes_at_value == m.memory("train", pp=32).total.evaluate()
+    out = ok("solve", "llama3.1-8b", "--budget", "24GiB", "--for", "pp")
+    assert "no pp fits" in out and "at pp = 32, the largest the model accepts" in out

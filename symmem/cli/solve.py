@@ -176,9 +176,13 @@ def _degree(
             "--zero 1|2 to search another stage)"
         )
     if found.value is None:
+        if found.largest_tried is None:
+            typer.echo(f"no {option} up to {found.limit:,} is one the model accepts")
+            return
         typer.echo(
-            f"no {option} up to {found.limit:,} fits: {sel.name} is still "
-            f"{_b(found.bytes_at_value)} per GPU at the largest tried{extra}"
+            f"no {option} fits: {sel.name} is still {_b(found.bytes_at_value)} per GPU at "
+            f"{option} = {found.largest_tried:,}, the largest the model accepts up to "
+            f"{found.limit:,}{extra}"
         )
         return
     typer.echo(f"{option} = {found.value:,}   (the fewest that fit{extra})")
