@@ -278,15 +278,13 @@ def resolve_values(
     return resolved
 
 
-def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]) -> str | None:
-    """A warning when ``seq_len`` (at ``values``) is beyond the positions the model has: the
-    ``max_positions`` its header declares (config.json max_position_embeddings), or a layer's
-    learned position table (:meth:`Layer.positions`)."""
-    s = graph.symbols.get("seq_len")
+def position_limits(
+    graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]
+) -> list[tuple[int, str]]:
+    """The positions the model has, at ``values``, each with what sets it: the
+    ``max_positions`` its header declares (config.json max_position_embeddings), and each
+    layer's learned position table (:meth:`Layer.positions`)."""
     ev = evaluator(values)
-    seq = ev(s) if s is not None else None
-    if not isinstance(seq, int):
-        return None
     limits: list[tuple[int, str]] = []
     declared = graph.options.get("max_positions")
     if declared is not None:
@@ -296,7 +294,17 @@ def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Exp
         n = ev(table) if table is not None else None
         if isinstance(n, int):
             limits.append((n, f"the learned position table {node.path} ({table})"))
-    for limit, what in limits:
+    return limits
+
+
+def positions_warning(graph: LayerGraph, values: Mapping[sympy.Symbol, sympy.Expr]) -> str | None:
+    """A warning when ``seq_len`` (at ``values``) is beyond the positions the model has
+    (:func:`position_limits`)."""
+    s = graph.symbols.get("seq_len")
+    seq = evaluator(values)(s) if s is not None else None
+    if not isinstance(seq, int):
+        return None
+    for limit, what in position_limits(graph, values):
         if seq > limit:
             return f"seq_len = {seq:,} is beyond {what}: {limit:,} positions"
     return None

@@ -651,3 +651,63 @@ def test_a_repeat_run_no_times_adds_no_layers() -> None:
     examples/deepseek-v3.mem (3 dense + 58 MoE)."""
     p = plan(symmem.load("deepseek-v3"), ServingOptions(tp=8, max_model_len=4096))
     assert p.stages[0].attention_layers == 61
+
+
+def _serve_json(*args: str) -> dict:
+    r = CliRunner().invoke(app, ["serving", *args, "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_a_bundled_model_is_served_as_its_header_declares() -> None:
+    """Without a config.json, the serving facts come from the model's header: Llama-3.1-8B
+    declares bf16 and max_positions = 131072 (its config's max_position_embeddings, which
+    vLLM takes as max_model_len). One request of 131,072 tokens needs 131,072 x 131,072 B
+    (2 x 8 kv heads x 128 x 2 bytes x 32 layers per token) = 16 GiB of KV cache, more than a
+    24 GB card has left beside 14.96 GiB of weights: vLLM refuses to start, and names the
+    longest context that does."""
+    d = _serve_json("llama3.1-8b", "--gpu", "rtx4090")
+    s = d["settings"]
+    assert (
+        s["max_model_len"]["value"] == 131072 and "llama3.1-8b.mem" in s["max_model_len"]["source"]
+    )
+    assert s["dtype"]["value"] == "bf16" and d["weights_bytes"] == 8_030_261_248 * 2
+    assert d["kv_bytes_per_token"] == 2 * 8 * 128 * 2 * 32
+    assert d["kv_cache_bytes"] < 131072 * d["kv_bytes_per_token"] and d["starts"] is False
+    assert d["max_model_len_that_starts"] == d["kv_tokens"]
+    # GPT-2 declares no max_positions: its learned table wpe (n_ctx = 1,024) sets the context;
+    # its fp32 checkpoint is served in bf16 (vLLM's --dtype auto)
+    g = _serve_json("gpt2", "--gpu", "rtx4090")
+    assert g["max_model_len"] == 1024 and g["settings"]["dtype"]["value"] == "bf16"
+    assert g["weights_bytes"] == symmem.load("gpt2").params().total.evaluate() * 2
+
+
+def test_a_bundled_quantized_model_is_served_in_its_checkpoint_format() -> None:
+    """DeepSeek-V3's header declares its fp8 block-quantized checkpoint: serving loads those
+    bytes (as `symmem memory --mode infer` counts them by default), not bf16 weights."""
+    d = _serve_json("deepseek-v3", "--gpu", "h200", "--tp", "8")
+    assert d["settings"]["quantization"]["value"] == "fp8-block"
+    assert "header" in d["settings"]["quantization"]["source"]
+    as_bf16 = _serve_json("deepseek-v3", "--gpu", "h200", "--tp", "8", "--quantization", "none")
+    assert d["weights_bytes"] < 0.6 * as_bf16["weights_bytes"]
+    assert d["max_model_len"] == 163840
+
+
+def test_serving_dtype_and_quantization_from_the_command_line() -> None:
+    """`--dtype` and `--quantization` (vLLM's flags) override the checkpoint's; fp16 weights are
+    2 bytes a parameter like bf16, int8 (LLM.int8(): 1 byte a linear weight plus scales) is
+    less; unknown names are one clear error."""
+    bf16 = _serve_json("llama3.1-8b", "--gpu", "h100-80gb", "--max-model-len", "8192")
+    fp16 = _serve_json(
+        "llama3.1-8b", "--gpu", "h100-80gb", "--max-model-len", "8192", "--dtype", "fp16"
+    )
+    assert fp16["settings"]["dtype"] == {"value": "fp16", "source": "given"}
+    assert fp16["weights_bytes"] == bf16["weights_bytes"]
+    i8 = _serve_json(
+        "llama3.1-8b", "--gpu", "h100-80gb", "--max-model-len", "8192", "--quantization", "int8"
+    )
+    assert i8["settings"]["quantization"] == {"value": "int8", "source": "given"}
+    assert i8["weights_bytes"] < 0.6 * bf16["weights_bytes"]
+    for flag, bad in (("--dtype", "fp8"), ("--quantization", "int3")):
+        r = CliRunner().invoke(app, ["serving", "llama3.1-8b", flag, bad])
+        assert r.exit_code == 1 and f"'{bad}'" in r.output and "Traceback" not in r.output

@@ -12,7 +12,7 @@ from symmem.errors import OptionError
 from symmem.model import Model
 from symmem.serving import ENGINES, ServingOptions, ServingPlan, facts_of, plan, smallest_tp
 from symmem.serving.common import KV_DTYPES
-from symmem.serving.result import ENTRYPOINTS, MXFP4_BACKENDS
+from symmem.serving.result import ENTRYPOINTS, MXFP4_BACKENDS, SERVING_DTYPES
 from symmem.units import format_bytes, parse_bytes
 
 FOR = ("max-model-len", "tp", "concurrency")
@@ -60,6 +60,21 @@ def serving(
         int | None,
         typer.Option(
             "--max-num-seqs", help="Sequences per step (default: the engine's for the GPU)."
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help=f"The weights' dtype: {', '.join(SERVING_DTYPES)} (default: the checkpoint's).",
+        ),
+    ] = None,
+    quantization: Annotated[
+        str | None,
+        typer.Option(
+            "--quantization",
+            help="The weights' layout: none (16-bit) or one of symmem's formats "
+            "(docs/memory.md; default: the checkpoint's).",
         ),
     ] = None,
     kv_dtype: Annotated[
@@ -118,6 +133,8 @@ def serving(
             gpu_memory_utilization=gpu_memory_utilization,
             max_num_batched_tokens=max_num_batched_tokens,
             max_num_seqs=max_num_seqs,
+            dtype=dtype,
+            quantization=quantization,
             kv_dtype=kv_dtype,
             block_size=block_size,
             enforce_eager=enforce_eager,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
 from symmem.serving import sglang, trtllm, vllm
-from symmem.serving.common import ModelFacts, facts_from_config, read_facts
+from symmem.serving.common import ModelFacts, facts_from_config, facts_from_model, read_facts
 from symmem.serving.result import ENGINES, ServingOptions, ServingPlan, Setting, StagePlan
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
@@ -30,6 +30,7 @@ __all__ = [
     "Setting",
     "StagePlan",
     "facts_from_config",
+    "facts_from_model",
     "facts_of",
     "plan",
     "read_facts",
@@ -48,10 +49,12 @@ def plan(model: Model, options: ServingOptions, facts: ModelFacts | None = None)
 
 
 def facts_of(model: Model) -> ModelFacts:
-    """The serving facts of the config.json a model was imported from (defaults otherwise)."""
+    """The serving facts of the config.json a model was imported from; for a bundled model or
+    a ``.mem`` file, what its header declares (:func:`facts_from_model`)."""
     name = model.filename or ""
     name = name.removesuffix(" (as imported .mem)")
-    return read_facts(Path(name)) if name else ModelFacts()
+    found = read_facts(Path(name)) if name else None
+    return found if found is not None else facts_from_model(model)
 
 
 def smallest_tp(

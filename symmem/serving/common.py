@@ -27,13 +27,15 @@ from typing import TYPE_CHECKING, Any
 import sympy
 
 from symmem.errors import OptionError
+from symmem.graph import position_limits
 from symmem.hf.quantization import format_of
 from symmem.memory import build
 from symmem.memory.placement import places
 from symmem.options import MemoryOptions
 from symmem.precision import DTYPE_BYTES
-from symmem.quant import QUANTS
+from symmem.quant import NO_QUANT, QUANTS
 from symmem.records import record
+from symmem.serving.result import ServingOptions, Setting
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
     from symmem.model import Model
@@ -137,19 +139,62 @@ def _quantization(q: Any) -> tuple[str | None, int | None, str | None]:
     )
 
 
-def read_facts(path: str | Path) -> ModelFacts:
-    """The facts of ``path`` when it is a config.json (or a directory holding one); defaults
-    for a ``.mem`` file or a bundled model."""
+def facts_from_model(model: Model) -> ModelFacts:
+    """The serving facts a model's header declares (``dtype``, ``quantization``,
+    ``group_size``) and the positions it has (the header's ``max_positions`` or a learned
+    position table, at the model's values): what a bundled model or an imported ``.mem`` says
+    in place of its config.json.  A model that declares no dtype is served in bf16, as vLLM
+    serves an fp32 checkpoint (``--dtype auto``)."""
+    opts = model.graph.options
+    declared = str(opts.get("dtype", "fp32"))
+    dtype = "bf16" if declared == "fp32" else declared
+    name = opts.get("quantization")
+    quant = ENGINE_LAYOUT.get(str(name), str(name)) if name is not None else None
+    group = int(opts["group_size"]) if quant is not None and "group_size" in opts else None
+    text = None
+    if name is not None:
+        text = f"{name}" + (f", held as {quant}" if quant != name else "")
+        text += (f", group {group}" if group else "") + " (the model's header)"
+    limits = position_limits(model.graph, model.values)
+    max_len = min(n for n, _ in limits) if limits else None
+    where = model.filename or model.name
+    return ModelFacts(dtype, max_len, quant, group, text, f"the model's header, {where}")
+
+
+def checkpoint_format(
+    facts: ModelFacts, o: ServingOptions, settings: dict[str, Setting]
+) -> tuple[str, str | None, int | None]:
+    """The weights' dtype, layout (:data:`symmem.quant.QUANTS`, None: unquantized) and group
+    size the engine loads: ``--dtype`` / ``--quantization`` where given (``none``: the 16-bit
+    checkpoint), else the checkpoint's (``facts``); each recorded in ``settings`` with its
+    source."""
+    dtype = o.dtype or facts.dtype
+    settings["dtype"] = Setting(dtype, "given" if o.dtype else f"the checkpoint ({facts.source})")
+    if o.quantization is not None:
+        name = o.quantization
+        quant = None if name == "none" else ENGINE_LAYOUT.get(name, name)
+        group = None
+        source = "given"
+    else:
+        quant, group = facts.quant, facts.group_size
+        source = facts.quant_text or f"none declared ({facts.source})"
+    settings["quantization"] = Setting(quant or "none", source)
+    return dtype, quant, group
+
+
+def read_facts(path: str | Path) -> ModelFacts | None:
+    """The facts of ``path`` when it is a config.json (or a directory holding one); None for
+    a ``.mem`` file or a bundled model (:func:`facts_from_model` reads its header)."""
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     if p.suffix != ".json" or not p.is_file():
-        return ModelFacts()
+        return None
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ModelFacts()
-    return facts_from_config(data, str(p)) if isinstance(data, dict) else ModelFacts()
+        return None
+    return facts_from_config(data, str(p)) if isinstance(data, dict) else None
 
 
 # ---------------------------------------------------------------- the model per GPU
@@ -306,7 +351,7 @@ def layout(
         weight_dtype=weight_dtype,
         kv_dtype=kv_dtype,
         tp=tp,
-        quant=quant,
+        quant=quant or NO_QUANT,  # None here is 16-bit weights, not the model's declared format
         group_size=group if quant else None,
         overhead=0,
     )

@@ -6,8 +6,13 @@ from dataclasses import field
 from typing import Any
 
 from symmem.errors import OptionError
+from symmem.quant import QUANTS
 from symmem.records import record
 
+#: the weights' dtypes an engine loads (``--dtype``; None: the checkpoint's)
+SERVING_DTYPES = ("bf16", "fp16", "fp32")
+#: the weight layouts (``--quantization``; ``none``: the 16-bit checkpoint)
+SERVING_QUANTS = ("none", *QUANTS)
 ENGINES = ("vllm", "sglang", "trtllm")
 #: vLLM's MXFP4 MoE kernels (``Mxfp4Backend``), each padding the experts' matrices its own way:
 #: (hidden multiple, per-rank intermediate multiple), vllm/model_executor/layers/quantization/
@@ -70,6 +75,15 @@ class ServingOptions:
             raise OptionError(
                 f"entrypoint '{self.entrypoint}' is vLLM's Python LLM class; the {self.engine} "
                 "budget does not model its entry points (docs/serving.md)"
+            )
+        if self.dtype is not None and self.dtype not in SERVING_DTYPES:
+            raise OptionError(
+                f"unknown dtype '{self.dtype}': valid names are {', '.join(SERVING_DTYPES)}"
+            )
+        if self.quantization is not None and self.quantization not in SERVING_QUANTS:
+            raise OptionError(
+                f"unknown quantization '{self.quantization}': valid names are "
+                + ", ".join(SERVING_QUANTS)
             )
         for name in ("tp", "pp"):
             v = getattr(self, name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
-from symmem.serving.common import ModelFacts, kv_bytes, layout, stages
+from symmem.serving.common import ModelFacts, checkpoint_format, kv_bytes, layout, stages
 from symmem.serving.result import ServingOptions, ServingPlan, Setting, StagePlan
 from symmem.serving.vllm import budget, non_torch_default
 
@@ -37,9 +37,7 @@ def mem_fraction_static(tp: int) -> float:
 def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     settings: dict[str, Setting] = {}
     total, _ = budget(o, settings)
-    dtype = o.dtype or facts.dtype
-    quant = o.quantization if o.quantization is not None else facts.quant
-    group = facts.group_size if o.quantization is None else None
+    dtype, quant, group = checkpoint_format(facts, o, settings)
     kv_dtype = kv_bytes(o.kv_dtype, dtype)
     frac = o.gpu_memory_utilization or mem_fraction_static(o.tp)
     settings["mem_fraction_static"] = Setting(
@@ -54,7 +52,7 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
             "the model's context length is unknown (no config.json): give --max-model-len"
         )
     settings["max_model_len"] = Setting(
-        max_len, "given" if o.max_model_len else "the config's positions"
+        max_len, "given" if o.max_model_len else f"the model's positions ({facts.source})"
     )
     lay = layout(model, tp=o.tp, weight_dtype=dtype, kv_dtype=kv_dtype, quant=quant, group=group)
     parts = stages(lay, o.pp)

@@ -41,6 +41,7 @@ from symmem.gpus import gpu as find_gpu
 from symmem.precision import DTYPE_BYTES
 from symmem.records import record
 from symmem.serving.common import (
+    checkpoint_format,
     AttnLayer,
     GiB,
     ModelFacts,
@@ -273,14 +274,7 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
     """vLLM's budget for ``model`` under ``o`` (docs/serving.md)."""
     settings: dict[str, Setting] = {}
     total, gpu_name = budget(o, settings)
-    dtype = o.dtype or facts.dtype
-    settings["dtype"] = Setting(dtype, "given" if o.dtype else f"the checkpoint ({facts.source})")
-    quant = o.quantization if o.quantization is not None else facts.quant
-    group = facts.group_size if o.quantization is None else None
-    settings["quantization"] = Setting(
-        quant or "none",
-        "given" if o.quantization else (facts.quant_text or "the config declares none"),
-    )
+    dtype, quant, group = checkpoint_format(facts, o, settings)
     kv_dtype = kv_bytes(o.kv_dtype, dtype)
     settings["kv_dtype"] = Setting(
         kv_dtype, "given" if o.kv_dtype != "auto" else "auto: the model's dtype"
@@ -314,7 +308,7 @@ def plan(model: Model, facts: ModelFacts, o: ServingOptions) -> ServingPlan:
             "the model's context length is unknown (no config.json): give --max-model-len"
         )
     settings["max_model_len"] = Setting(
-        max_len, "given" if o.max_model_len else f"the config's positions ({facts.source})"
+        max_len, "given" if o.max_model_len else f"the model's positions ({facts.source})"
     )
     settings["tp"], settings["pp"] = Setting(o.tp, "given"), Setting(o.pp, "given")
 
