@@ -178,3 +178,15 @@ def test_layouts_state_assumptions_and_values() -> None:
     assert doc["values"]["d_ff"] == {"value": 14336, "source": "default in llama3.1-8b.mem"}
     assert doc["config"]["assumed"]["precision"]["value"] == "mixed-bf16"
     assert "batch" not in doc["values"]  # the search's micro-batch, not the file's
+
+
+def test_params_text_states_the_values_it_used() -> None:
+    """`symmem params` printed its table without the values behind it: the first line now
+    names each symbol of the total with its value and source, a --set among them."""
+    out = CliRunner().invoke(app, ["params", "gpt2", "--set", "d_model=1536"]).output
+    first = out.splitlines()[0]
+    assert first.startswith("values: d_model = 1,536 (--set)")
+    assert "n_layers = 12" in first and "(default in gpt2.mem)" in first
+    # 12 d^2 L + d n_ctx + 13 d L + d V + 2 d at d = 1,536 (GPT-2's total formula)
+    d, L, V, n = 1536, 12, 50257, 1024
+    assert f"total:         {12 * d * d * L + d * n + 13 * d * L + d * V + 2 * d:,}" in out

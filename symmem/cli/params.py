@@ -21,6 +21,7 @@ from symmem.cli.common import (
     load_model,
     user_errors,
     values_doc,
+    values_lines,
 )
 from symmem.export import params_json
 
@@ -53,10 +54,12 @@ def params(
     with user_errors():
         m = load_model(model, set_, free, model_name, batch, seq_len)
         result = m.params(active_embeddings=active_embeddings, include_buffers=include_buffers)
+        used = [s.name for s in result.total.expr.free_symbols]
         if json_:
-            used = [s.name for s in result.total.expr.free_symbols]
             echo_json({"values": values_doc(m, used), **params_json(result, m.symbols, m.values)})
             return
+        for line in values_lines(m, used):
+            typer.echo(line)
         rows: list[tuple[str, ...]] = []
         for row in result.rows:
             count = m.quantity(row.count).evaluate()

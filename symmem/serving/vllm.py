@@ -41,11 +41,11 @@ from symmem.gpus import gpu as find_gpu
 from symmem.precision import DTYPE_BYTES
 from symmem.records import record
 from symmem.serving.common import (
-    checkpoint_format,
     AttnLayer,
     GiB,
     ModelFacts,
     Stage,
+    checkpoint_format,
     forward_peak,
     kv_bytes,
     layout,
