@@ -83,3 +83,26 @@ def test_cli() -> None:
     doc = json.loads(r.output)
     default = json.loads(CliRunner().invoke(app, ["memory", "deepseek-v3", "--json"]).output)
     assert default["bytes"]["weights"] - doc["bytes"]["weights"] == 2 * (MTP_PARAMS + 256)
+
+
+@pytest.mark.parametrize(
+    ("args", "value", "source"),
+    [
+        (["--mode", "infer", "--mtp"], 1, "--mtp"),
+        (["--no-mtp"], 0, "--no-mtp"),
+        ([], 1, "counted in training"),
+        (["--mode", "infer"], 0, "left out at inference"),
+        (["--set", "mtp_layers=0"], 0, "--set"),
+    ],
+)
+def test_the_stated_mtp_layers_is_the_one_counted(args: list[str], value: int, source: str) -> None:
+    """The values an output states are the ones its numbers use: `--mtp` put the module's
+    weights in while the values said `mtp_layers = 0 (default in deepseek-v3.mem)`."""
+    doc = json.loads(CliRunner().invoke(app, ["memory", "deepseek-v3", *args, "--json"]).output)
+    stated = doc["values"]["mtp_layers"]
+    assert stated["value"] == value and source in stated["source"]
+    m = symmem.load("deepseek-v3", set_values={"mtp_layers": value})
+    mode = "infer" if "infer" in args else "train"
+    assert doc["bytes"]["weights"] == m.memory(mode, mtp=None).weights.evaluate()
+    text = CliRunner().invoke(app, ["memory", "deepseek-v3", *args]).output
+    assert f"mtp_layers = {value} (" in text

@@ -14,7 +14,8 @@ import typer
 
 from symmem.errors import OptionError, SymmemError
 from symmem.limits import LimitError, parse_decimal
-from symmem.model import Model, load
+from symmem.graph import MTP_SYMBOL
+from symmem.model import Model, ValueSource, load
 
 if TYPE_CHECKING:
     from symmem.memory.config import MemoryConfig
@@ -114,15 +115,41 @@ def load_model(
     return load(path, model=model, set_values=values, free=free or [], origins=origins)
 
 
-def values_doc(m: Model, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+def _sources(
+    m: Model, names: Iterable[str] | None, config: MemoryConfig | None
+) -> dict[str, ValueSource]:
+    """:meth:`Model.value_sources`, with the values a memory build put in by an option: the
+    MTP modules (``mtp_layers``) counted as ``--mtp`` / ``--no-mtp`` or the mode decided."""
+    sources = m.value_sources(names)
+    if (
+        config is not None
+        and config.mtp is not None
+        and MTP_SYMBOL in sources
+        and MTP_SYMBOL not in m.set_values
+    ):
+        if config.mtp_explicit:
+            how = "--mtp" if config.mtp else "--no-mtp"
+        elif config.mode == "train":
+            how = "the model's mtp modules, counted in training; --no-mtp leaves them out"
+        else:
+            how = "left out at inference; --mtp counts them"
+        sources[MTP_SYMBOL] = ValueSource(config.mtp, how)
+    return sources
+
+
+def values_doc(
+    m: Model, names: Iterable[str] | None = None, config: MemoryConfig | None = None
+) -> dict[str, dict[str, Any]]:
     """``{name: {"value", "source"}}``, batch and seq_len first: the ``values`` of --json."""
-    return {k: v.as_dict() for k, v in m.value_sources(names).items()}
+    return {k: v.as_dict() for k, v in _sources(m, names, config).items()}
 
 
-def values_lines(m: Model, names: Iterable[str] | None = None) -> list[str]:
+def values_lines(
+    m: Model, names: Iterable[str] | None = None, config: MemoryConfig | None = None
+) -> list[str]:
     """The values used, for people: the workload on the first line with how to change it,
     the model's own symbols after it, grouped by where they come from."""
-    sources = m.value_sources(names)
+    sources = _sources(m, names, config)
     workload = {k: v for k, v in sources.items() if k in ("batch", "seq_len")}
     rest = {k: v for k, v in sources.items() if k not in workload}
     lines = []
@@ -138,13 +165,13 @@ def head_lines(m: Model, names: Iterable[str] | None, config: MemoryConfig | Non
     (:meth:`MemoryConfig.assumptions`, when the quantity is memory) and the values used
     (:func:`values_lines`)."""
     assumed = config.assumptions() if config is not None else ""
-    return ([assumed] if assumed else []) + values_lines(m, names)
+    return ([assumed] if assumed else []) + values_lines(m, names, config)
 
 
 def head_doc(m: Model, names: Iterable[str] | None, config: MemoryConfig | None) -> dict[str, Any]:
     """The same for --json: ``values`` (:func:`values_doc`) and, for memory, ``config`` (with
     its ``assumed``)."""
-    doc: dict[str, Any] = {"values": values_doc(m, names)}
+    doc: dict[str, Any] = {"values": values_doc(m, names, config)}
     if config is not None:
         doc["config"] = config.describe()
     return doc

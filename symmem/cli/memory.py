@@ -63,7 +63,7 @@ def memory(
         result = m.memory(options=options)
         used = [s.name for s in result.total.expr.free_symbols]
         if json_:
-            echo_json({"values": values_doc(m, used), **result.to_json()})
+            echo_json({"values": values_doc(m, used, result.config), **result.to_json()})
             return
         _render(m, result, per_layer, used)
 
@@ -111,7 +111,7 @@ def _render(m: Model, result: MemoryResult, per_layer: bool, used: list[str]) ->
     if assumed:
         typer.echo(assumed)
     typer.echo(f"{m.name}: {result.config.summary()}")
-    for line in values_lines(m, used):
+    for line in values_lines(m, used, result.config):
         typer.echo(line)
     typer.echo("")
     rows = []

@@ -115,7 +115,8 @@ def solve(
         else:
             result = solve_quantity(sel.quantity, b, names[0])
         if json_:
-            doc = {"values": values_doc(m, used), **result.as_dict(), "notes": notes}
+            cfg = sel.result.config if sel.result is not None else None
+            doc = {"values": values_doc(m, used, cfg), **result.as_dict(), "notes": notes}
             if sel.result is not None:
                 doc["config"] = sel.result.config.describe()
             if not result.fits and sel.components:
@@ -164,7 +165,8 @@ def _degree(
     found = smallest_degree(m, b, option, options=options, quantity=sel.name)
     used = [s.name for s in sel.quantity.expr.free_symbols]
     if json_:
-        doc = {"values": values_doc(m, used), **found.as_dict(), "notes": notes}
+        cfg = sel.result.config if sel.result is not None else None
+        doc = {"values": values_doc(m, used, cfg), **found.as_dict(), "notes": notes}
         doc["config"] = sel.result.config.describe()
         echo_json(doc)
         return
@@ -200,7 +202,7 @@ def _head(m: Model, sel: Selected, b: int, how: str, used: list[str], notes: lis
         if assumed:
             typer.echo(assumed)
         typer.echo(f"{m.name}: {sel.result.config.summary()}")
-    for line in values_lines(m, used):
+    for line in values_lines(m, used, sel.result.config if sel.result is not None else None):
         typer.echo(line)
     typer.echo(f"budget: {b:,} bytes ({_fmt(b)}) from {how}")
     for note in notes:
