@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sympy
@@ -155,7 +156,7 @@ def test_mla_head_sizes_in_symbols_decided_on_their_values() -> None:
     lit = symmem.parse(f"model m(input = [2, 8, 16]) {{ mla({args.format(6, 2, 8)}) }}")
     src = "nope = 6\nrope = 2\ndv = 8\nmodel m(input = [2, 8, 16]) {{ mla({}) }}"
     sym = symmem.parse(src.format(args.format("nope", "rope", "dv")))
-    kw: dict[str, str] = {"device": "cpu", "loss": "none", "act_dtype": "fp32"}
+    kw: dict[str, Any] = {"device": "cpu", "loss": "none", "act_dtype": "fp32"}
     assert lit.memory("train", **kw).activations.evaluate() == 12736
     assert sym.memory("train", **kw).activations.evaluate() == 12736
     free = symmem.parse(src.format(args.format("nope", "rope", "dv")), free=["dv"])

@@ -5,6 +5,7 @@ and the seed formula 4 (d_in d_hidden + d_hidden^2 + d_hidden) symbolically."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 import sympy
@@ -189,7 +190,7 @@ def test_lstm_cudnn_backend_by_hand() -> None:
     2 x 6 x 5 x 2 x 16 = 1,920: 2,576 elements x 4 B = 10,304 B.  Native cells keep
     9,920 B (measured in tests/test_saved_grid.py's grid); the cuDNN figure is its own."""
     m = symmem.parse("model m(input = [2, 5, 8]) { lstm(8, 16, num_layers = 2) }")
-    kw: dict[str, str] = {"loss": "none", "act_dtype": "fp32"}
+    kw: dict[str, Any] = {"loss": "none", "act_dtype": "fp32"}
     cudnn = m.memory("train", device="cuda", rnn="cudnn", **kw).activations.evaluate()
     assert cudnn == 4 * (80 + 160 + 160 + 128 + 128 + 1920)
     # the tensors around the kernel are oneDNN's (its workspace left out)
