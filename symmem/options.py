@@ -350,7 +350,8 @@ class MemoryOptions:
     rnn: str = _opt(
         "native",
         "Recurrent kernel: native (ATen's cells), onednn (PyTorch's CPU LSTM default), "
-        "cudnn (CUDA; reserve space from cuDNN's API, unmeasured).",
+        "cudnn (CUDA; the opaque reserve space estimated as 6 S B h per layer and direction, "
+        "unmeasured).",
         str,
         choices=lambda: RNN_BACKENDS,
         parse=_choice(lambda: RNN_BACKENDS),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sympy
@@ -18,6 +19,7 @@ from symmem.activations import ActPolicy, entries_bytes, saved_tensors
 from symmem.cli import app
 from symmem.errors import OptionError, SemanticError
 from symmem.policy import IMPLS
+from symmem.values import substitute
 
 runner = CliRunner()
 
@@ -137,3 +139,38 @@ def test_dropout_at_zero_passes_its_input_through() -> None:
     the linear's input are one storage: 2 x 4 x 4 B, not twice that."""
     m = symmem.parse("p = 0\nmodel m(input = [2, 4]) { tanh\n dropout(p)\n linear(4, 4) }")
     assert m.memory("train", loss="none", device="cpu").activations.evaluate() == 2 * 4 * 4
+
+
+def test_mla_head_sizes_in_symbols_decided_on_their_values() -> None:
+    """MLA on CPU: q/k heads of nope + rope = 6 + 2 = 8 and a v head of 8 are equal, so sdpa
+    takes its fused path (no fp32 math-path copies), whether the sizes are literals or symbols
+    whose values are equal (the condition was taken on the symbols, nope + rope - dv != 0, and
+    sent them down the math path: 12,992 B instead of 12,736 B).  The fused path here: input
+    2 x 8 x 16 = 256, kv_a_proj output 16 x (8 + 2) = 160 (fp32: the norm reads a view of it),
+    rstd 16 (fp32), normalized 16 x 8 = 128, kv_b_proj input 128, q and k 16 x 4 x 8 = 512
+    each, kv_b_proj output 16 x 4 x (6 + 8) = 896, out 512, log-sum-exp 2 x 4 x 8 = 64:
+    3,184 elements x 4 B = 12,736 B.  A free v head size keeps a Piecewise that its value
+    decides."""
+    args = "16, heads = 4, kv_lora_rank = 8, qk_nope_head_dim = {}, qk_rope_head_dim = {}, "
+    args += "v_head_dim = {}"
+    lit = symmem.parse(f"model m(input = [2, 8, 16]) {{ mla({args.format(6, 2, 8)}) }}")
+    src = "nope = 6\nrope = 2\ndv = 8\nmodel m(input = [2, 8, 16]) {{ mla({}) }}"
+    sym = symmem.parse(src.format(args.format("nope", "rope", "dv")))
+    kw: dict[str, Any] = {"device": "cpu", "loss": "none", "act_dtype": "fp32"}
+    assert lit.memory("train", **kw).activations.evaluate() == 12736
+    assert sym.memory("train", **kw).activations.evaluate() == 12736
+    free = symmem.parse(src.format(args.format("nope", "rope", "dv")), free=["dv"])
+    pol = ActPolicy(device="cpu", loss="none")
+    expr = entries_bytes(saved_tensors(free.graph, pol, free.values), pol)
+    assert expr.has(sympy.Piecewise)
+    dv = free.symbol("dv")
+    assert substitute(expr, {**free.values, dv: 8}) == 12736
+    # dv = 5 (the layer's own example): the math path of fp32 copies and the softmax
+    assert substitute(expr, {**free.values, dv: 5}) == _mla_math_bytes()
+
+
+def _mla_math_bytes() -> int:
+    """The same layer with v head 5 on the math path (fp32, 4 B each): input 256, kv_a_proj
+    output 160, rstd 16, normalized 128, kv_b_proj input 128, q and k scaled 16 x 4 x 8 = 512
+    each, probabilities 2 x 4 x 8 x 8 = 512, v and o_proj's input 16 x 4 x 5 = 320 each."""
+    return 4 * (256 + 160 + 16 + 128 + 128 + 512 + 512 + 512 + 320 + 320)

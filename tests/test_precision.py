@@ -146,3 +146,32 @@ def test_kv_dtype_default_follows_weights() -> None:
     assert m.memory("infer", precision="bf16").config.kv_dtype == "bf16"
     assert m.memory("infer", precision="fp32").config.kv_dtype == "fp32"
     assert m.memory("infer", precision="bf16", quant="nf4").config.kv_dtype == "bf16"
+
+
+def test_fp8_channel_nvfp4_mxfp4_whole_models_by_hand() -> None:
+    """Whole-model weight bytes of three checkpoint formats, by hand (the per-matrix layouts
+    are tests/test_defaults.py::test_each_format_against_its_tensors; DeepSeek-V3's fp8
+    blocks are test_defaults.py::test_deepseek_v3_fp8_checkpoint).
+
+    Llama-3.1-8B (d 4,096, 32 layers, kv 1,024, ffn 14,336, vocabulary 128,256, untied):
+    per layer q, o 4,096 x 4,096, k, v 1,024 x 4,096, gate, up 14,336 x 4,096, down
+    4,096 x 14,336; embedding, head and the 65 RMSNorms in bf16.  compressed-tensors fp8
+    per channel: o i bytes + a bf16 scale per output row (9,083,953,152 B); NVFP4: o i / 2 +
+    an fp8 scale per 16 values + one fp32 global scale per matrix (6,027,748,224 B).
+    Mixtral-8x7B (vocabulary 32,000, 8 experts): MXFP4 on the experts only (gpt-oss's
+    modules_to_not_convert), o i / 2 + an 8-bit scale per 32 values; attention, the 8 x
+    4,096 routers, norms, embedding and head in bf16 (27,169,136,640 B)."""
+    d, n_layers, f, vocab, kv = 4096, 32, 14336, 128256, 1024
+    attn = [(d, d), (kv, d), (kv, d), (d, d)]
+    mlp = [(f, d), (f, d), (d, f)]
+    bf16 = 2 * (2 * vocab * d + n_layers * 2 * d + d)
+    fp8 = bf16 + n_layers * sum(o * i + 2 * o for o, i in attn + mlp)
+    nv = bf16 + n_layers * sum(o * i // 2 + o * i // 16 + 4 for o, i in attn + mlp)
+    llama = symmem.load("llama3.1-8b")
+    assert llama.memory("infer", quant="fp8-channel").weights.evaluate() == fp8 == 9_083_953_152
+    assert llama.memory("infer", quant="nvfp4").weights.evaluate() == nv == 6_027_748_224
+    vocab, experts = 32000, 8
+    kept = 2 * (2 * vocab * d + n_layers * (2 * d + experts * d + sum(o * i for o, i in attn)) + d)
+    mx = kept + n_layers * experts * sum(o * i // 2 + o * i // 32 for o, i in mlp)
+    mixtral = symmem.load("mixtral-8x7b")
+    assert mixtral.memory("infer", quant="mxfp4").weights.evaluate() == mx == 27_169_136_640

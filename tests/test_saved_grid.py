@@ -197,6 +197,28 @@ def test_transformers_grid(imported: dict[str, Path], family: str) -> None:
     print(f"{family}: worst {worst:.4%}")
 
 
+@pytest.mark.parametrize("b,s", [(1, 8), (1, 32), (2, 16)])
+def test_gpt2_math_path_keeps_the_fused_qkv_storage_at_batch_1(
+    imported: dict[str, Path], b: int, s: int
+) -> None:
+    """Defect 4, exactly (the grid's 16 combinations never put fp32 sdpa with dropout at batch
+    1): CPU sdpa with dropout in fp32 runs the math path, whose ``@ v`` at batch 1 saves v as
+    a view of GPT-2's fused ``c_attn`` output and so keeps its whole 3 T d storage; at batch 2
+    bmm's reshape copies v.  No loss, so the formula is the measurement to the byte (measured:
+    75,200 B at 1 x 8, 374,528 B at 1 x 32, 308,864 B at 2 x 16)."""
+    torch.manual_seed(0)
+    _, model = _hf_model("gpt2", 0.1, "sdpa")
+    model = model.float().train()
+    ids = torch.randint(0, V, (b, s), generator=torch.Generator().manual_seed(0))
+    measured = _measure(lambda: model(input_ids=ids, use_cache=False).logits, model)
+    symbols = ("attn_pdrop", "resid_pdrop", "embd_pdrop")
+    sets = {"batch": b, "seq_len": s}
+    formula = _formula(
+        imported["gpt2"], "transformers", "fp32", 0.1, "sdpa", False, sets, symbols, 0
+    )
+    assert formula == measured
+
+
 # ---------------------------------------------------------------- plain PyTorch
 
 CNN_MEM = """

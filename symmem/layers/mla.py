@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sympy
 
-from symmem.layers._saved import low_precision, rmsnorm_saved, tokens
+from symmem.layers._saved import low_precision, rmsnorm_saved, times, tokens
 from symmem.layers.base import (
     Example,
     IntEval,
@@ -149,25 +149,31 @@ class MLA(Layer):
             kv_norm[0] = Saved("kv_a_proj.output", t * (c + r), "act")
         out += kv_norm
         out.append(Saved("kv_b_proj.input", t * c, "act"))
-        same = (
-            sympy.expand(qk - dv) == 0
-        )  # sizes are polynomials; simplify() costs 0.15 s of imports
-        if policy.device == "cpu" and not same:
-            out += [
-                Saved("q_scaled", t * h * qk, "fp32", tp_split=True),
-                Saved("k_scaled", t * h * qk, "fp32", tp_split=True),
-                Saved("probs", bh * s * s, "fp32", tp_split=True, core=True),
-                Saved("v", t * h * dv, "fp32", tp_split=True),
-                Saved("o_proj.input", t * h * dv, "act", tp_split=True),
-            ]
-        else:
-            out += [
-                Saved("q", t * h * qk, "act", tp_split=True),
-                Saved("k", t * h * qk, "act", tp_split=True),
-                Saved("kv_b_proj.output", t * h * (dn + dv), "act", tp_split=True),
-                Saved("out", t * h * dv, "act", tp_split=True),
-                Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
-            ]
+        math = [
+            Saved("q_scaled", t * h * qk, "fp32", tp_split=True),
+            Saved("k_scaled", t * h * qk, "fp32", tp_split=True),
+            Saved("probs", bh * s * s, "fp32", tp_split=True, core=True),
+            Saved("v", t * h * dv, "fp32", tp_split=True),
+            Saved("o_proj.input", t * h * dv, "act", tp_split=True),
+        ]
+        fused = [
+            Saved("q", t * h * qk, "act", tp_split=True),
+            Saved("k", t * h * qk, "act", tp_split=True),
+            Saved("kv_b_proj.output", t * h * (dn + dv), "act", tp_split=True),
+            Saved("out", t * h * dv, "act", tp_split=True),
+            Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
+        ]
+        if policy.device != "cpu":
+            return out + fused
+        # the CPU's math path when the head sizes differ, decided on their values: sizes are
+        # polynomials (simplify() costs 0.15 s of imports); head sizes held in symbols give a
+        # Piecewise that the values decide (qk = dv as symbols of equal value is the fused path)
+        diff = sympy.expand(qk - dv)
+        if not diff.free_symbols:
+            return out + (fused if diff == 0 else math)
+        differ = sympy.Piecewise((1, sympy.Ne(diff, 0, evaluate=False)), (0, True), evaluate=False)
+        equal = sympy.Piecewise((1, sympy.Eq(diff, 0, evaluate=False)), (0, True), evaluate=False)
+        return out + times(math, differ) + times(fused, equal)
         return out
 
     def kv_cache(self, shape: Shape, policy: ActPolicy) -> sympy.Expr:

@@ -5,11 +5,13 @@ and the seed formula 4 (d_in d_hidden + d_hidden^2 + d_hidden) symbolically."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 import sympy
 
 import symmem
+from symmem.activations import ActPolicy, entries_bytes, saved_tensors
 from symmem.layers.rnn import GRU, LSTM
 from symmem.symbols import sym
 
@@ -177,3 +179,21 @@ def test_input_size_mismatch_names_both_layers() -> None:
 def test_dropout_range() -> None:
     with pytest.raises(symmem.SymmemError, match=r"dropout must be in \[0, 1\)"):
         one("lstm(16, 32, num_layers = 2, dropout = 1)")
+
+
+def test_lstm_cudnn_backend_by_hand() -> None:
+    """--rnn cudnn (an estimate: no GPU measured it): the tensors PyTorch keeps around the fused
+    kernel plus the reserve space counted as 6 S B h per layer and direction.  lstm(8, 16,
+    num_layers = 2) on [B 2, S 5, 8], fp32, no dropout, no loss: the first input as the
+    kernel's transposed copy (batch > 1) 10 x 8 = 80, the last output 10 x 16 = 160, the
+    first layer's output 160, h0 and c0 2 x 2 x 2 x 16 = 128, hy and cy 128, the reserve
+    2 x 6 x 5 x 2 x 16 = 1,920: 2,576 elements x 4 B = 10,304 B.  Native cells keep
+    9,920 B (measured in tests/test_saved_grid.py's grid); the cuDNN figure is its own."""
+    m = symmem.parse("model m(input = [2, 5, 8]) { lstm(8, 16, num_layers = 2) }")
+    kw: dict[str, Any] = {"loss": "none", "act_dtype": "fp32"}
+    cudnn = m.memory("train", device="cuda", rnn="cudnn", **kw).activations.evaluate()
+    assert cudnn == 4 * (80 + 160 + 160 + 128 + 128 + 1920)
+    # the tensors around the kernel are oneDNN's (its workspace left out)
+    pol = ActPolicy(device="cpu", dtype="fp32", rnn="onednn", loss="none")
+    around = [e for e in saved_tensors(m.graph, pol, m.values) if "workspace" not in e.saved.name]
+    assert cudnn - 4 * 1920 == entries_bytes(around, pol)
