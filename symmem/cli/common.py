@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from symmem.errors import OptionError, SymmemError
-from symmem.limits import LimitError, parse_decimal
 from symmem.graph import MTP_SYMBOL
+from symmem.limits import LimitError, parse_decimal
 from symmem.model import Model, ValueSource, load
 
 if TYPE_CHECKING:

@@ -602,6 +602,11 @@ def resolve(
         if o.overhead is not None
         else (DEFAULT_CUDA_OVERHEAD if o.device == "cuda" else 0)
     )
+    if o.rnn == "onednn" and o.device != "cpu" or o.rnn == "cudnn" and o.device != "cuda":
+        kernel = {"onednn": "oneDNN is PyTorch's CPU kernel", "cudnn": "cuDNN is CUDA's"}[o.rnn]
+        raise OptionError(
+            f"--rnn {o.rnn} on --device {o.device}: {kernel} (--rnn native runs on both)"
+        )
     if par.sp and par.tp == 1:
         raise OptionError(
             "sequence parallelism splits over the tensor-parallel ranks: it needs tp > 1"

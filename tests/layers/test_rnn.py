@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import sympy
+from typer.testing import CliRunner
 
 import symmem
 from symmem.activations import ActPolicy, entries_bytes, saved_tensors
+from symmem.cli import app
 from symmem.layers.rnn import GRU, LSTM
 from symmem.symbols import sym
 
@@ -197,3 +199,13 @@ def test_lstm_cudnn_backend_by_hand() -> None:
     pol = ActPolicy(device="cpu", dtype="fp32", rnn="onednn", loss="none")
     around = [e for e in saved_tensors(m.graph, pol, m.values) if "workspace" not in e.saved.name]
     assert cudnn - 4 * 1920 == entries_bytes(around, pol)
+
+
+def test_a_kernel_on_a_device_that_does_not_have_it_is_refused() -> None:
+    """oneDNN is PyTorch's CPU kernel and cuDNN CUDA's: `--rnn cudnn --device cpu` was
+    accepted and counted a reserve space no CPU run keeps."""
+    for rnn, device in (("cudnn", "cpu"), ("onednn", "cuda")):
+        r = CliRunner().invoke(app, ["memory", "lstm_lm", "--rnn", rnn, "--device", device])
+        assert r.exit_code == 1 and f"--rnn {rnn} on --device {device}" in r.output
+    ok = CliRunner().invoke(app, ["memory", "lstm_lm", "--rnn", "onednn", "--device", "cpu"])
+    assert ok.exit_code == 0, ok.output
