@@ -409,17 +409,24 @@ def available_bytes(device: str) -> int:
 CHECK_MARGIN = 0.8
 
 
-def check_fits(model: Model, policy: ActPolicy, available: int) -> None:
-    """OptionError before anything is allocated when symmem's own formula says one training
-    step would not fit in the memory available (``--set`` smaller sizes to check)."""
+def step_estimate(model: Model, policy: ActPolicy) -> int | None:
+    """One training step's bytes by symmem's own formula (Adam, the check's dtype, no
+    framework overhead); None when it cannot be evaluated (a symbol without a value)."""
     precision = policy.dtype if policy.dtype in ("fp32", "fp16", "bf16") else "fp32"
     try:
         total = model.memory(
             "train", precision=precision, optimizer="adam", device=policy.device, overhead=0
         ).total.evaluate()
     except SymmemError:
-        return  # no estimate (a symbol without a value is refused later, with its name)
-    if not isinstance(total, int) or total <= available * CHECK_MARGIN:
+        return None
+    return total if isinstance(total, int) else None
+
+
+def check_fits(model: Model, policy: ActPolicy, available: int) -> None:
+    """OptionError before anything is allocated when symmem's own formula says one training
+    step would not fit in the memory available (``--set`` smaller sizes to check)."""
+    total = step_estimate(model, policy)
+    if total is None or total <= available * CHECK_MARGIN:
         return
     raise OptionError(
         f"one training step of this model needs about {format_bytes(total)} by symmem's own "

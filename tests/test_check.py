@@ -289,3 +289,29 @@ def test_bf16_peak_with_onednn_is_the_gemm_scratch_only():
     assert native.saved == vendor.saved
     assert abs(native.peak.rel_error) <= 0.05, native.peak
     assert vendor.peak.measured >= native.peak.measured - 1024, (vendor.peak, native.peak)
+
+
+def test_cli_check_says_first_what_a_large_step_is(monkeypatch):
+    """`symmem check gpt2` at full size ran for minutes without a word: a step of a GiB or more
+    by the formula is named first (sizes and bytes), before the model is built."""
+    from typer.testing import CliRunner
+
+    import symmem.cli.check as cli_check
+    from symmem.cli import app
+    from symmem.units import format_bytes
+
+    def stop(*_a, **_k):
+        raise NotImplementedError("stopped before building")
+
+    monkeypatch.setattr(cli_check, "run_check", stop)
+    res = CliRunner().invoke(app, ["check", "gpt2", "--device", "cpu"])
+    step = symmem.load("gpt2").memory(
+        "train", precision="fp32", optimizer="adam", device="cpu", overhead=0
+    )
+    total = step.total.evaluate()
+    assert total >= 2**30 and res.exit_code == 1
+    first = res.output.splitlines()[0]
+    assert "batch = 8, seq_len = 1,024" in first and f"about {format_bytes(total)}" in first
+    args = ["--set", "d_model=64", "--set", "n_heads=2", "--batch", "2", "--seq-len", "16"]
+    small = CliRunner().invoke(app, ["check", "gpt2", "--device", "cpu", *args])
+    assert small.output.splitlines()[0] == "symmem check: stopped before building"

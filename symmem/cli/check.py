@@ -7,12 +7,16 @@ from typing import Annotated
 
 import typer
 
-from symmem.check import CheckReport, default_device
+from symmem.check import CheckReport, default_device, step_estimate
 from symmem.check import check as run_check
 from symmem.cli.common import ModelArg, ModelNameOpt, SetOpt, parse_sets, user_errors
 from symmem.model import load
 from symmem.options import ATTENTIONS, DEVICES
 from symmem.policy import ACT_DTYPES, ActPolicy
+from symmem.units import format_bytes
+
+#: a step this large (by the formula) gets a note first: it runs for minutes on a CPU
+LARGE_STEP = 2**30
 
 
 def check(
@@ -56,6 +60,19 @@ def check(
         if device is None:
             device = default_device()
         policy = ActPolicy(attention=attention, device=device, dropout=dropout, dtype=dtype)  # type: ignore[arg-type]
+        est = step_estimate(m, policy)
+        if est is not None and est >= LARGE_STEP:
+            at = ", ".join(
+                f"{k} = {v.value:,}"
+                for k, v in m.value_sources().items()
+                if isinstance(v.value, int)
+            )
+            typer.echo(
+                f"symmem check: one training step of {m.name} on {device} at {at}: about "
+                f"{format_bytes(est)} by the formula; at full size this takes minutes on a CPU "
+                "(--set smaller sizes: the formulas are checked at any size)",
+                err=True,
+            )
         try:
             report = run_check(m, policy)
         except NotImplementedError as exc:
