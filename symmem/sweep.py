@@ -419,6 +419,11 @@ def check_out(path: str | os.PathLike[str]) -> tuple[str, str, str]:
     pyarrow for Parquet, missing directory), checked before a sweep does any work."""
     target = os.fspath(path)
     ext = os.path.splitext(target)[1].lower()
+    if target == "-":  # as import-hf's -o - would; a sweep's table is on stdout already
+        raise OptionError(
+            "--out -: without --out the sweep prints its table on standard output; --out "
+            "takes a file name ending .csv, .json or .parquet"
+        )
     if ext not in (".csv", ".json", ".parquet"):
         raise OptionError(
             f"--out {target}: unknown format '{ext or '(none)'}'; use .csv, .json or .parquet"

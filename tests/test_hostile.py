@@ -341,8 +341,11 @@ def test_digit_limits() -> None:
             "d = 10^600\n" + TOY.format("linear(4, 4)\n linear(4, d * d)")
         ).params().total.evaluate()
     fails("solve", "gpt2", "--budget", "1e5000GB", match="too large")
-    with pytest.raises(SymmemError):
-        config_text_to_mem('{"model_type": "gpt2", "n_embd": ' + "7" * 5001 + "}")
+    # a JSON integer is judged by its digits before Python converts it (Python's own refusal
+    # of 4,300 digits spoke of sys.set_int_max_str_digits); 1,000 digits is the limit
+    for n in (5001, 1001):
+        with pytest.raises(SymmemError, match=f"an integer of {n:,} digits.*below 10\\^1000"):
+            config_text_to_mem('{"model_type": "gpt2", "n_embd": ' + "7" * n + "}")
     assert len(str(10**MAX_DIGITS)) == MAX_DIGITS + 1
 
 
@@ -442,16 +445,29 @@ def test_a_grid_with_zero_for_a_divisor() -> None:
     assert "k = 0" in out  # the note names the refused point
 
 
-def test_sweep_output_errors(tmp_path: Path) -> None:
+def test_sweep_output_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = ("sweep", "gpt2", "--grid", "batch=1:2")
     onto = tmp_path / "dir.csv"
     onto.mkdir()
-    fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(onto), match="is a directory")
-    fails("sweep", "gpt2", "--grid", "batch=1:2", "--plot", str(tmp_path), match="")
-    if os.geteuid() != 0:  # root writes into read-only directories
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
-        fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(ro / "x.csv"), match="cannot")
+    fails(*grid, "--out", str(onto), match="is a directory")
+    fails(*grid, "--plot", str(tmp_path), match="use a .png, .pdf or .svg file name")
+    pytest.importorskip("matplotlib")
+    (tmp_path / "dir.png").mkdir()
+    fails(*grid, "--plot", str(tmp_path / "dir.png"), match="is a directory")
+    fails(*grid, "--out", "-", match="prints its table on standard output")
+    assert not (Path.cwd() / "-").exists()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes into read-only directories: the refusal, as a kernel's
+
+        def refused(*args: Any, **kw: Any) -> Any:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    fails(*grid, "--out", str(ro / "x.csv"), match="x.csv: cannot write: Permission denied")
+    fails(*grid, "--plot", str(ro / "p.png"), match="p.png: cannot write: Permission denied")
+    assert list(ro.iterdir()) == []
 
 
 def test_a_full_disk_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -547,6 +563,7 @@ _M = symmem.load("gpt2")
 _Q = _M.memory().total
 _CALLS = {
     "load": lambda b: symmem.load(b),
+    "Model": lambda b: symmem.Model(b),
     "load.model": lambda b: symmem.load("gpt2", model=b),
     "load.set_values": lambda b: symmem.load("gpt2", set_values=b),
     "load.value": lambda b: symmem.load("gpt2", set_values={"d_model": b}),
@@ -559,6 +576,7 @@ _CALLS = {
     "memory.lora_targets": lambda b: _M.memory(lora_rank=4, lora_targets=b),
     "params": lambda b: _M.params(active_embeddings=b),
     "with_values": lambda b: _M.with_values(b),
+    "value_sources": lambda b: _M.value_sources(b),
     "symbol": lambda b: _M.symbol(b),
     "evaluate": lambda b: _Q.evaluate(batch=b),
     "solve.budget": lambda b: solve(_Q, b),
