@@ -303,6 +303,74 @@ def test_check_refuses_before_allocating() -> None:
     check_fits(symmem.load("gpt2"), ActPolicy(device="cpu"), 10**15)  # fits: no error
 
 
+def _capped(gib: int) -> Any:
+    """A ``preexec_fn`` that caps the child's address space (``ulimit -v``) at ``gib`` GiB."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (gib * 2**30, resource.RLIM_INFINITY))
+
+    return cap
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="Linux's /proc")
+def test_memory_limits_under_ulimit_v() -> None:
+    """Under ``ulimit -v`` (6 GiB here) the memory symmem may use is the limit's, not the
+    machine's: a grid of 10^8 values (4 GB as a list) and ``check gpt2`` (16 GiB by symmem's
+    formula) are refused with the numbers; both raised MemoryError tracebacks before."""
+    code = "from symmem.grids import available_memory; print(available_memory())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env,
+        preexec_fn=_capped(3), timeout=60, check=True,
+    )  # fmt: skip
+    assert 0 < int(out.stdout) < 3 * 2**30
+    r = sub("sweep", "gpt2", "--grid", "batch=1:100000000", preexec_fn=_capped(6))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "of memory is available" in r.stderr
+    pytest.importorskip("torch")
+    r = sub("check", "gpt2", preexec_fn=_capped(6))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "needs about 15.92 GiB by symmem's own formula" in r.stderr
+    assert "available on cpu" in r.stderr
+
+
+def test_a_frontier_range_beyond_the_limit_is_refused_before_it_is_made() -> None:
+    # 10^8 values were listed, then converted one by one (minutes) before the count was checked
+    start = time.perf_counter()
+    fails(
+        "solve", "gpt2", "--budget", "24GB", "--for", "batch", "--for", "seq_len",
+        "--range", "1:100000000", match="100,000,000 values; at most 10,000,000",
+    )  # fmt: skip
+    m = symmem.load("gpt2", free=["batch", "seq_len"])
+    with pytest.raises(OptionError, match="a frontier solves for at most 10,000,000"):
+        frontier(m.memory().total, "24GB", "batch", "seq_len", range(1, 10**8 + 1))
+    with pytest.raises(OptionError, match="a frontier solves for at most 10,000,000"):
+        frontier(m.memory().total, "24GB", "batch", "seq_len", iter(range(1, 10**8 + 1)))
+    assert time.perf_counter() - start < 20
+
+
+def test_out_of_memory_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last resort, where no bound came first: exit 1 and one line."""
+    import symmem.cli as cli_module
+
+    def exhausted(only: Any) -> Any:
+        def app() -> None:
+            raise MemoryError
+
+        return app
+
+    monkeypatch.setattr(cli_module, "build_app", exhausted)
+    monkeypatch.setattr(sys, "argv", ["symmem", "params", "gpt2"])
+    with pytest.raises(SystemExit) as info:
+        cli_module.main()
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "Traceback" not in err
+
+
 # ================================================================ tracebacks become messages
 @pytest.mark.parametrize(
     "expr",
