@@ -513,6 +513,25 @@ def test_a_grid_with_zero_for_a_divisor() -> None:
     assert "k = 0" in out  # the note names the refused point
 
 
+def test_a_sweep_of_sizes_beyond_int64_and_float_is_exact(tmp_path: Path) -> None:
+    """Found by the mutation fuzzer (seed 99, input 479): the LSTM example with a vocabulary
+    of 10^400 swept over batch.  Its memory has a Piecewise (batch = 1), so the grid takes the
+    integer-division path, whose int64 attempt met a constant beyond int64 (OverflowError),
+    whose exact attempt met the Piecewise's float, and whose GiB column could not hold the
+    bytes.  Each point must equal ``memory --batch N`` (one point, no grid code)."""
+    args = ("examples/lstm_lm.mem", "--set", "vocab=1e400")
+    out = tmp_path / "s.csv"
+    ok("sweep", *args, "--grid", "batch=1:3", "--out", str(out))
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    for batch, value in rows:
+        doc = json.loads(ok("memory", *args, "--batch", batch, "--json"))
+        assert int(value) == doc["bytes"]["total"] > 10**400
+    table = ok("sweep", *args, "--grid", "batch=1:3")
+    header = next(line for line in table.splitlines() if line.split()[:1] == ["batch"])
+    assert header.split() == ["batch", "memory"]  # no GiB column: a float cannot hold it
+    assert f"{int(rows[0][1]):,}" in table
+
+
 def test_sweep_output_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     grid = ("sweep", "gpt2", "--grid", "batch=1:2")
     onto = tmp_path / "dir.csv"
