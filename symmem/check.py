@@ -390,18 +390,7 @@ def available_bytes(device: str) -> int:
     if device == "cuda":
         free, _total = _torch().cuda.mem_get_info()
         return int(free)
-    avail = available_memory()
-    try:
-        import resource
-
-        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            with open("/proc/self/statm") as fh:
-                mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            avail = min(avail, max(0, soft - mapped))
-    except (ImportError, OSError, ValueError):  # pragma: no cover - not Linux
-        pass
-    return avail
+    return available_memory()
 
 
 #: the estimate must leave this share of the available memory free (allocator slack,

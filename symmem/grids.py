@@ -11,11 +11,18 @@ import operator
 import os
 import re
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import SupportsIndex
 
 from symmem.errors import OptionError
 from symmem.limits import MAX_DIGITS, LimitError, check_int, parse_decimal
 from symmem.values import as_whole
+
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # pragma: no cover - not Unix
+    resource = None
 
 #: bytes per cell used to estimate whether a grid fits in memory (value + temporaries)
 BYTES_PER_CELL = 8 * 3
@@ -29,11 +36,16 @@ def parse_values(
     spec: str | int | SupportsIndex | Iterable[int] | range,
     name: str = "grid",
     flag: str = "--grid",
+    most: int | None = None,
 ) -> list[int]:
     """``"1:64"`` (inclusive), ``"1:64:8"``, ``"512,1024,2048"``, an int, or an iterable of ints.
 
-    ``flag`` names the option in messages (``--grid`` or ``--range``)."""
-    where = f"--range {spec}" if flag == "--range" else f"--grid {name}={spec}"
+    ``flag`` names the option in messages (``--grid`` or ``--range``); a range of more than
+    ``most`` values is refused before it is made."""
+    # a spec that is not text (a list the CLI parsed already, 10^8 values) is not printed:
+    # formatting it would cost more memory than the values themselves
+    shown = spec if isinstance(spec, str | int) else f"({type(spec).__name__})"
+    where = f"--range {shown}" if flag == "--range" else f"--grid {name}={shown}"
     if isinstance(spec, bool):
         raise OptionError(f"{flag} {name}: expected integers, got {spec!r}")
     if isinstance(spec, int):
@@ -55,7 +67,13 @@ def parse_values(
                 raise OptionError(f"{where}: the step must be positive")
             if b < a:
                 raise OptionError(f"{where}: empty range (the end is below the start)")
-            _check_axis((b - a) // step + 1, name, spec, flag)
+            n = (b - a) // step + 1
+            if most is not None and n > most:
+                raise OptionError(
+                    f"{where}: {n:,} values; at most {most:,} here (docs/limits.md); "
+                    "use a coarser range (a:b:step)"
+                )
+            _check_axis(n, name, spec, flag)
             values = list(range(a, b + 1, step))
         else:
             values = []
@@ -114,7 +132,23 @@ def parse_grid(item: str) -> tuple[str, list[int]]:
 
 
 def available_memory() -> int:
-    """Bytes of memory available to this process (MemAvailable), or 4 GiB if unknown."""
+    """Bytes of memory this process may still use: the smaller of the machine's
+    (MemAvailable; 4 GiB if unknown) and what the address-space limit (``ulimit -v``)
+    leaves beside what is mapped already."""
+    avail = _machine_memory()
+    if resource is not None:
+        try:
+            soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+            if soft != resource.RLIM_INFINITY:
+                with open("/proc/self/statm") as fh:
+                    mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+                avail = min(avail, max(0, soft - mapped))
+        except (OSError, ValueError):  # pragma: no cover - not Linux
+            pass
+    return avail
+
+
+def _machine_memory() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

@@ -62,6 +62,11 @@ class Model:
         filename: str | None = None,
         origins: Mapping[str, str] | None = None,
     ) -> None:
+        if not isinstance(graph, g.LayerGraph):
+            raise OptionError(
+                f"Model: expected a layer graph (make models with symmem.load or symmem.parse), "
+                f"got {type(graph).__name__}"
+            )
         self.graph = graph
         self.source = source
         self.filename = filename
@@ -118,7 +123,7 @@ class Model:
         """Each symbol's value and where it came from, ``batch`` and ``seq_len`` first, then
         the others in declaration order (only ``names`` when given: the symbols a quantity
         uses).  What every output states (docs/api.md)."""
-        wanted = set(self.graph.symbols if names is None else names)
+        wanted = set(self.graph.symbols if names is None else as_names(names, "names", OptionError))
         order = [n for n in WORKLOAD if n in self.graph.symbols]
         order += [n for n in self.graph.symbols if n not in WORKLOAD]
         here = self.filename or self.name

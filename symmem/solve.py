@@ -24,8 +24,9 @@ quantity (a frontier, a budget scan) cost microseconds.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
@@ -35,7 +36,7 @@ import sympy
 
 from symmem.constraints import Checker, Constraint, compile_exact, divisors
 from symmem.errors import OptionError, SemanticError, suggest
-from symmem.limits import MAX_FRONTIER
+from symmem.limits import MAX_FRONTIER, check_int
 from symmem.quantity import Quantity, as_quantity
 from symmem.records import record
 from symmem.symbols import real_twin
@@ -545,6 +546,14 @@ def _iterable(values: Any) -> Iterable[Any]:
     return values
 
 
+def _check_frontier_size(n: int, outer: str) -> None:
+    if n > MAX_FRONTIER:
+        raise OptionError(
+            f"{n:,} values of '{outer}': a frontier solves for at most "
+            f"{MAX_FRONTIER:,} (docs/limits.md); use a coarser range (a:b:step)"
+        )
+
+
 def default_range(q: Quantity, name: str) -> list[int]:
     """Powers of two from 1 up to 4x the symbol's default (or 2^16 without one)."""
     as_quantity(q)
@@ -579,18 +588,22 @@ def frontier(
     if inner == outer:
         raise OptionError(f"--for {inner} given twice")
     budget_bytes = parse_budget(budget)
-    values = (
-        [as_whole(w, f"a value of '{outer}'", OptionError) for w in _iterable(outer_values)]
-        if outer_values is not None
-        else default_range(q, outer)
-    )
+    if outer_values is None:
+        values = default_range(q, outer)
+    else:
+        items = _iterable(outer_values)
+        if isinstance(items, Sized):  # judged by its size before each value is converted
+            _check_frontier_size(len(items), outer)
+        # plain ints (a range the CLI parsed) need no conversion; at most one value more
+        # than the limit is read from an iterator without a size
+        values = [
+            w if type(w) is int else as_whole(w, f"a value of '{outer}'", OptionError)
+            for w in itertools.islice(items, MAX_FRONTIER + 1)
+        ]
     if not values:
         raise OptionError(f"empty range for '{outer}'")
-    if len(values) > MAX_FRONTIER:
-        raise OptionError(
-            f"{len(values):,} values of '{outer}': a frontier solves for at most "
-            f"{MAX_FRONTIER:,} (docs/limits.md); use a coarser range (a:b:step)"
-        )
+    _check_frontier_size(len(values), outer)
+    check_int(max(values, key=abs), f"a value of '{outer}'")
     _one_symbol(q, inner, {outer: values[0]})  # unknown symbols, symbols without a value
     x, y = q.symbols[inner], q.symbols[outer]
     rest = {s: v for s, v in q.values.items() if s not in (x, y)}

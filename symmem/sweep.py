@@ -214,26 +214,36 @@ def _evaluate_compiled(c: Compiled, columns: Sequence[np.ndarray]) -> np.ndarray
         return _as_int_column(_finish(num, c.denominator))
     if c.mode == "integer-division":
         assert c.fn is not None and c.shadow is not None
-        with np.errstate(all="ignore"):
-            num = np.asarray(c.fn(*columns))
-            approx = np.asarray(
-                c.shadow(*[col.astype(np.float64) for col in columns]), dtype=np.float64
+        try:
+            with np.errstate(all="ignore"):
+                num = np.asarray(c.fn(*columns))
+                approx = np.asarray(
+                    c.shadow(*[col.astype(np.float64) for col in columns]), dtype=np.float64
+                )
+            if num.ndim == 0:
+                num = np.full(n, int(num), dtype=np.int64)
+                approx = np.full(n, float(approx))
+            ok = (
+                num.dtype.kind == "i"
+                and bool(np.all(np.abs(approx) < 2.0**62))
+                and bool(np.all(np.abs(num - approx) <= 1e-6 * np.maximum(np.abs(approx), 1.0) + 2))
             )
-        if num.ndim == 0:
-            num = np.full(n, int(num), dtype=np.int64)
-            approx = np.full(n, float(approx))
-        ok = (
-            num.dtype.kind == "i"
-            and bool(np.all(np.abs(approx) < 2.0**62))
-            and bool(np.all(np.abs(num - approx) <= 1e-6 * np.maximum(np.abs(approx), 1.0) + 2))
-        )
+        except OverflowError:  # a constant beyond int64 (vocab = 10^400) meets an int64 column
+            ok = False
         if not ok:
-            num = np.asarray(c.fn(*[col.astype(object) for col in columns]), dtype=object)
+            try:
+                num = np.asarray(c.fn(*[col.astype(object) for col in columns]), dtype=object)
+            except OverflowError:  # a float among the terms (a Piecewise's nan) meets a huge int
+                return _pointwise(c, columns, n)
             if num.ndim == 0:
                 num = np.full(n, num.item(), dtype=object)
             return _as_int_column(_finish(num, c.denominator))
         return _finish(num.astype(np.int64), c.denominator)
-    # pointwise: exact but slow
+    return _pointwise(c, columns, n)
+
+
+def _pointwise(c: Compiled, columns: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """Exact but slow: each point substituted into the expression."""
     out = []
     for i in range(n):
         sub = {a: sympy.Integer(int(col[i])) for a, col in zip(c.args, columns, strict=True)}
@@ -419,6 +429,11 @@ def check_out(path: str | os.PathLike[str]) -> tuple[str, str, str]:
     pyarrow for Parquet, missing directory), checked before a sweep does any work."""
     target = os.fspath(path)
     ext = os.path.splitext(target)[1].lower()
+    if target == "-":  # as import-hf's -o - would; a sweep's table is on stdout already
+        raise OptionError(
+            "--out -: without --out the sweep prints its table on standard output; --out "
+            "takes a file name ending .csv, .json or .parquet"
+        )
     if ext not in (".csv", ".json", ".parquet"):
         raise OptionError(
             f"--out {target}: unknown format '{ext or '(none)'}'; use .csv, .json or .parquet"

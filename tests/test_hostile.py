@@ -303,6 +303,74 @@ def test_check_refuses_before_allocating() -> None:
     check_fits(symmem.load("gpt2"), ActPolicy(device="cpu"), 10**15)  # fits: no error
 
 
+def _capped(gib: int) -> Any:
+    """A ``preexec_fn`` that caps the child's address space (``ulimit -v``) at ``gib`` GiB."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (gib * 2**30, resource.RLIM_INFINITY))
+
+    return cap
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="Linux's /proc")
+def test_memory_limits_under_ulimit_v() -> None:
+    """Under ``ulimit -v`` (6 GiB here) the memory symmem may use is the limit's, not the
+    machine's: a grid of 10^8 values (4 GB as a list) and ``check gpt2`` (16 GiB by symmem's
+    formula) are refused with the numbers; both raised MemoryError tracebacks before."""
+    code = "from symmem.grids import available_memory; print(available_memory())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env,
+        preexec_fn=_capped(3), timeout=60, check=True,
+    )  # fmt: skip
+    assert 0 < int(out.stdout) < 3 * 2**30
+    r = sub("sweep", "gpt2", "--grid", "batch=1:100000000", preexec_fn=_capped(6))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "of memory is available" in r.stderr
+    pytest.importorskip("torch")
+    r = sub("check", "gpt2", preexec_fn=_capped(6))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-500:]
+    assert "needs about 15.92 GiB by symmem's own formula" in r.stderr
+    assert "available on cpu" in r.stderr
+
+
+def test_a_frontier_range_beyond_the_limit_is_refused_before_it_is_made() -> None:
+    # 10^8 values were listed, then converted one by one (minutes) before the count was checked
+    start = time.perf_counter()
+    fails(
+        "solve", "gpt2", "--budget", "24GB", "--for", "batch", "--for", "seq_len",
+        "--range", "1:100000000", match="100,000,000 values; at most 10,000,000",
+    )  # fmt: skip
+    m = symmem.load("gpt2", free=["batch", "seq_len"])
+    with pytest.raises(OptionError, match="a frontier solves for at most 10,000,000"):
+        frontier(m.memory().total, "24GB", "batch", "seq_len", range(1, 10**8 + 1))
+    with pytest.raises(OptionError, match="a frontier solves for at most 10,000,000"):
+        frontier(m.memory().total, "24GB", "batch", "seq_len", iter(range(1, 10**8 + 1)))
+    assert time.perf_counter() - start < 20
+
+
+def test_out_of_memory_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last resort, where no bound came first: exit 1 and one line."""
+    import symmem.cli as cli_module
+
+    def exhausted(only: Any) -> Any:
+        def app() -> None:
+            raise MemoryError
+
+        return app
+
+    monkeypatch.setattr(cli_module, "build_app", exhausted)
+    monkeypatch.setattr(sys, "argv", ["symmem", "params", "gpt2"])
+    with pytest.raises(SystemExit) as info:
+        cli_module.main()
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "Traceback" not in err
+
+
 # ================================================================ tracebacks become messages
 @pytest.mark.parametrize(
     "expr",
@@ -341,8 +409,11 @@ def test_digit_limits() -> None:
             "d = 10^600\n" + TOY.format("linear(4, 4)\n linear(4, d * d)")
         ).params().total.evaluate()
     fails("solve", "gpt2", "--budget", "1e5000GB", match="too large")
-    with pytest.raises(SymmemError):
-        config_text_to_mem('{"model_type": "gpt2", "n_embd": ' + "7" * 5001 + "}")
+    # a JSON integer is judged by its digits before Python converts it (Python's own refusal
+    # of 4,300 digits spoke of sys.set_int_max_str_digits); 1,000 digits is the limit
+    for n in (5001, 1001):
+        with pytest.raises(SymmemError, match=f"an integer of {n:,} digits.*below 10\\^1000"):
+            config_text_to_mem('{"model_type": "gpt2", "n_embd": ' + "7" * n + "}")
     assert len(str(10**MAX_DIGITS)) == MAX_DIGITS + 1
 
 
@@ -442,16 +513,48 @@ def test_a_grid_with_zero_for_a_divisor() -> None:
     assert "k = 0" in out  # the note names the refused point
 
 
-def test_sweep_output_errors(tmp_path: Path) -> None:
+def test_a_sweep_of_sizes_beyond_int64_and_float_is_exact(tmp_path: Path) -> None:
+    """Found by the mutation fuzzer (seed 99, input 479): the LSTM example with a vocabulary
+    of 10^400 swept over batch.  Its memory has a Piecewise (batch = 1), so the grid takes the
+    integer-division path, whose int64 attempt met a constant beyond int64 (OverflowError),
+    whose exact attempt met the Piecewise's float, and whose GiB column could not hold the
+    bytes.  Each point must equal ``memory --batch N`` (one point, no grid code)."""
+    args = ("examples/lstm_lm.mem", "--set", "vocab=1e400")
+    out = tmp_path / "s.csv"
+    ok("sweep", *args, "--grid", "batch=1:3", "--out", str(out))
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    for batch, value in rows:
+        doc = json.loads(ok("memory", *args, "--batch", batch, "--json"))
+        assert int(value) == doc["bytes"]["total"] > 10**400
+    table = ok("sweep", *args, "--grid", "batch=1:3")
+    header = next(line for line in table.splitlines() if line.split()[:1] == ["batch"])
+    assert header.split() == ["batch", "memory"]  # no GiB column: a float cannot hold it
+    assert f"{int(rows[0][1]):,}" in table
+
+
+def test_sweep_output_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = ("sweep", "gpt2", "--grid", "batch=1:2")
     onto = tmp_path / "dir.csv"
     onto.mkdir()
-    fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(onto), match="is a directory")
-    fails("sweep", "gpt2", "--grid", "batch=1:2", "--plot", str(tmp_path), match="")
-    if os.geteuid() != 0:  # root writes into read-only directories
-        ro = tmp_path / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
-        fails("sweep", "gpt2", "--grid", "batch=1:2", "--out", str(ro / "x.csv"), match="cannot")
+    fails(*grid, "--out", str(onto), match="is a directory")
+    fails(*grid, "--plot", str(tmp_path), match="use a .png, .pdf or .svg file name")
+    pytest.importorskip("matplotlib")
+    (tmp_path / "dir.png").mkdir()
+    fails(*grid, "--plot", str(tmp_path / "dir.png"), match="is a directory")
+    fails(*grid, "--out", "-", match="prints its table on standard output")
+    assert not (Path.cwd() / "-").exists()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:  # root writes into read-only directories: the refusal, as a kernel's
+
+        def refused(*args: Any, **kw: Any) -> Any:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    fails(*grid, "--out", str(ro / "x.csv"), match="x.csv: cannot write: Permission denied")
+    fails(*grid, "--plot", str(ro / "p.png"), match="p.png: cannot write: Permission denied")
+    assert list(ro.iterdir()) == []
 
 
 def test_a_full_disk_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -547,6 +650,7 @@ _M = symmem.load("gpt2")
 _Q = _M.memory().total
 _CALLS = {
     "load": lambda b: symmem.load(b),
+    "Model": lambda b: symmem.Model(b),
     "load.model": lambda b: symmem.load("gpt2", model=b),
     "load.set_values": lambda b: symmem.load("gpt2", set_values=b),
     "load.value": lambda b: symmem.load("gpt2", set_values={"d_model": b}),
@@ -559,6 +663,7 @@ _CALLS = {
     "memory.lora_targets": lambda b: _M.memory(lora_rank=4, lora_targets=b),
     "params": lambda b: _M.params(active_embeddings=b),
     "with_values": lambda b: _M.with_values(b),
+    "value_sources": lambda b: _M.value_sources(b),
     "symbol": lambda b: _M.symbol(b),
     "evaluate": lambda b: _Q.evaluate(batch=b),
     "solve.budget": lambda b: solve(_Q, b),

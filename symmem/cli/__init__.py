@@ -77,6 +77,13 @@ def main() -> None:
         code = exc.code
     except OSError as exc:
         code = _output_failed(exc)
+    except MemoryError:  # a last resort: the bounds of docs/limits.md should come first
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                "error: out of memory (the machine's, or the limit of ulimit -v); give smaller "
+                "sizes or a coarser grid (docs/limits.md)\n"
+            )
+        code = 1
     try:
         sys.stdout.flush()
     except OSError as exc:

@@ -37,6 +37,7 @@ from symmem.cli.common import (
 from symmem.errors import OptionError
 from symmem.gpus import CATALOGUE
 from symmem.grids import parse_values
+from symmem.limits import MAX_FRONTIER
 from symmem.model import Model
 from symmem.options import MemoryOptions
 from symmem.remedies import DEGREE_OPTIONS, remedies, smallest_degree
@@ -328,7 +329,7 @@ def _frontier(
     m: Model, sel: Selected, b: int, how: str, names: list[str], range_: str | None, json_: bool
 ) -> None:
     if range_ is not None:
-        values = parse_values(range_, names[1], "--range")
+        values = parse_values(range_, names[1], "--range", most=MAX_FRONTIER)
     else:  # powers of two up to 4x the symbol's default (the model loaded without --free)
         values = default_range(_defaults(m).quantity(sel.quantity.expr), names[1])
     # a bar from about a second of work (a row costs tens of microseconds)

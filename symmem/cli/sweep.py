@@ -205,7 +205,10 @@ def _table(cols: dict[str, Any], n: int, in_bytes: list[str]) -> None:
     cols = dict(cols)
     for name in in_bytes:  # a GiB column beside each byte column (the exact bytes stay)
         at = list(cols).index(name) + 1
-        gib = {f"{name} GiB": np.array([float(v) / 2**30 for v in cols[name]], dtype=float)}
+        try:
+            gib = {f"{name} GiB": np.array([float(v) / 2**30 for v in cols[name]], dtype=float)}
+        except OverflowError:  # bytes beyond a float (a size of 10^400): the exact bytes only
+            continue
         items = list(cols.items())
         cols = dict(items[:at] + list(gib.items()) + items[at:])
     names = list(cols)

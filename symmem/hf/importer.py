@@ -21,7 +21,7 @@ from symmem.files import read_regular_file
 from symmem.hf.config import HFConfig
 from symmem.hf.families import Family, catalogue, supported_model_types
 from symmem.hf.writer import MemWriter
-from symmem.limits import MAX_JSON_NESTING, MAX_SOURCE_BYTES
+from symmem.limits import MAX_DIGITS, MAX_JSON_NESTING, MAX_SOURCE_BYTES
 
 __all__ = [
     "config_text_to_mem",
@@ -74,14 +74,27 @@ def config_text_to_mem(text: str, filename: str = "config.json") -> str:
             f"{MAX_JSON_NESTING} deep (docs/limits.md)"
         )
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=lambda digits: _json_int(digits, filename))
     except json.JSONDecodeError as exc:
         raise ImportHFError(
             f"{filename}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
         ) from None
+    except ImportHFError:
+        raise
     except (ValueError, RecursionError) as exc:  # a number of more than 4,300 digits
         raise ImportHFError(f"{filename}: cannot read: {str(exc)[:120]} (docs/limits.md)") from None
     return config_to_writer(data, filename).render()
+
+
+def _json_int(digits: str, filename: str) -> int:
+    """A JSON integer, refused above symmem's digit limit before Python converts it (Python
+    itself refuses more than 4,300 digits, with a message about its own settings)."""
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise ImportHFError(
+            f"{filename}: an integer of {len(digits.lstrip('-')):,} digits ({digits[:12]}...); "
+            f"symmem computes with numbers below 10^{MAX_DIGITS} (docs/limits.md)"
+        )
+    return int(digits)
 
 
 def _nesting(text: str) -> int:
