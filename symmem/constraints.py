@@ -18,6 +18,7 @@ arguments, so that a violation reads the same wherever it is found.
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
@@ -78,7 +79,8 @@ class Constraint:
                     return self.where + self.message(*(ev(a) for a in self.args))
                 continue
             if not holds(kind, value):
-                return self.where + self.message(*(_shown(ev(a)) for a in self.args))
+                shown = (_shown(ev(a), exact(a) if exact is not None else None) for a in self.args)
+                return self.where + self.message(*shown)
         return None
 
 
@@ -105,7 +107,13 @@ def _exact(v: Any) -> Number | None:
     return None
 
 
-def _shown(v: Any) -> Any:
+def _shown(v: Any, exact: Number | None = None) -> Any:
+    """A value for a message (formatted with ``:g``): whole floats as ints; a value beyond a
+    float's range from its exact value, as a Decimal (10^999 / 12 is 8.33333E+997, not inf)."""
+    if isinstance(v, float) and math.isinf(v) and exact is not None:
+        with decimal.localcontext() as ctx:
+            ctx.prec = 6
+            return decimal.Decimal(exact.numerator) / decimal.Decimal(exact.denominator)
     if isinstance(v, float) and v.is_integer():
         return int(v)
     return v

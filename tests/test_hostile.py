@@ -824,3 +824,11 @@ def test_random_programs_through_every_command(tmp_path: Path, text: str) -> Non
 def test_sympy_objects_made_by_symmem_are_values() -> None:
     m = symmem.load("gpt2")
     assert m.params().total.evaluate(d_model=sympy.Integer(768)) == 124_439_808
+
+
+def test_a_value_beyond_float_range_is_shown_in_its_message() -> None:
+    """`--set d_model=1e999` is refused (10^999 / 12 heads is no whole head size); the message
+    showed the head size as 'inf' (a float), now its value: 10^999 / 12 = 8.33333e+997."""
+    r = CliRunner().invoke(app, ["memory", "gpt2", "--set", "d_model=1e999"])
+    assert r.exit_code == 1 and "inf" not in r.output
+    assert "is not an integer (8.33333e+997 at the given values)" in r.output

@@ -190,3 +190,13 @@ def test_params_text_states_the_values_it_used() -> None:
     # 12 d^2 L + d n_ctx + 13 d L + d V + 2 d at d = 1,536 (GPT-2's total formula)
     d, L, V, n = 1536, 12, 50257, 1024
     assert f"total:         {12 * d * d * L + d * n + 13 * d * L + d * V + 2 * d:,}" in out
+
+
+def test_sweep_states_its_grid_as_given() -> None:
+    """A listed grid was described as its bounds ('1..16 (3 values)', as if every batch
+    between): a few values are listed, an even range gets its step."""
+    run = CliRunner()
+    out = run.invoke(app, ["sweep", "gpt2", "--grid", "batch=1,4,16"]).output
+    assert "grid: batch = 1, 4, 16 (--grid)" in out
+    out = run.invoke(app, ["sweep", "gpt2", "--grid", "batch=1:64:8"]).output
+    assert "grid: batch = 1..57 step 8 (8 values) (--grid)" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -153,7 +154,7 @@ def sweep(
         n_points = len(next(iter(cols.values())))
         used = [x.name for x in sel.quantity.expr.free_symbols if x.name not in grids]
         config = sel.result.config if sel.result is not None else None
-        spans = {k: f"{min(v):,}..{max(v):,} ({len(v):,} values)" for k, v in grids.items()}
+        spans = {k: _span(v) for k, v in grids.items()}
         for line in head_lines(m, used, config):  # what the table's numbers assume
             typer.echo(line)
         typer.echo("grid: " + "; ".join(f"{k} = {v} (--grid)" for k, v in spans.items()))
@@ -270,3 +271,15 @@ def _plot(
         title=title,
         unit=sel.unit,
     )
+
+
+def _span(values: Sequence[int]) -> str:
+    """A grid for people: a few values listed, an even range as a..b, else its bounds."""
+    v = sorted(values)
+    if len(v) <= 6:
+        return ", ".join(f"{x:,}" for x in v)
+    step = v[1] - v[0]
+    if all(b - a == step for a, b in zip(v, v[1:], strict=False)):
+        by = "" if step == 1 else f" step {step:,}"
+        return f"{v[0]:,}..{v[-1]:,}{by} ({len(v):,} values)"
+    return f"{v[0]:,} to {v[-1]:,} ({len(v):,} values)"

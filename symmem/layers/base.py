@@ -323,7 +323,7 @@ class Layer:
     @staticmethod
     def require_integer(ev: Evaluator, expr: sympy.Expr, what: str) -> None:
         def message(v: Any) -> str:
-            shown = f" ({float(v):g} at the given values)" if v is not None else ""
+            shown = f" ({v:g} at the given values)" if v is not None else ""
             return f"{what} = {expr} is not an integer{shown}"
 
         require(ev, c.whole(expr, message))
