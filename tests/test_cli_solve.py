@@ -298,7 +298,7 @@ def test_sweep_table() -> None:
     assert lines[1] == "values: d_model = 768, n_layers = 12, n_heads = 12, vocab = 50,257, " + (
         "n_ctx = 1,024 (default in gpt2.mem)"
     )
-    grid = "grid: batch = 1..2 (2 values) (--grid); seq_len = 512..1,024 (2 values) (--grid)"
+    grid = "grid: batch = 1, 2 (--grid); seq_len = 512, 1,024 (--grid)"
     assert lines[2] == grid
     assert lines[3].split() == ["batch", "seq_len", "memory", "memory", "GiB"]
     assert len(lines) == 8
