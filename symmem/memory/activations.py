@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy
 
-from symmem.activations import SavedEntry, saved_tensors, transient
+from symmem.activations import GradFlow, SavedEntry, saved_tensors, transient
 from symmem.errors import OptionError
 from symmem.layers.base import prod
 from symmem.memory.context import Build
@@ -26,7 +26,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     """Bytes of activations kept for backward on the busiest GPU, and notes."""
     cfg = b.cfg
     stage_of = {p.node.path: p.stage for p in b.places}
-    entries = saved_tensors(b.graph, b.policy, b.values)
+    entries = saved_tensors(b.graph, b.policy, b.values, grad_flow(b))
     if cfg.checkpointing == "selective":
         # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
         # its dropout, attention over V); keep everything else
@@ -139,20 +139,49 @@ def full_recompute(
     return kept, checkpoints, recompute
 
 
+def grad_flow(b: Build) -> GradFlow | None:
+    """The gradients a LoRA step computes (the base frozen), for the walk of the saved
+    tensors; None for full training.  A weight-only quantized base keeps its input as
+    bitsandbytes' ``MatMul4Bit`` does (bitsandbytes/autograd/_functions.py: ``ctx.tensors =
+    (A, B)`` when ``any(ctx.needs_input_grad[:2])``: the input whenever it needs a gradient)."""
+    if b.cfg.lora_rank is None or b.cfg.mode != "train":
+        return None
+    adapted: set[tuple[str, str]] = set()
+    keeps: set[tuple[str, str]] = set()
+    for place in b.places:
+        for t in place.node.layer.tensors():
+            if b.lora_target(place, t):
+                adapted.add((place.node.path, t.name))
+            if b.quantized(place, t):
+                keeps.add((place.node.path, t.name))
+    return GradFlow(frozenset(adapted), not adapter_casts(b), frozenset(keeps))
+
+
+def adapter_casts(b: Build) -> bool:
+    """PEFT's ``LoraLayer._cast_input_dtype`` casts each adapter's input to the adapter's dtype
+    (``x.to(lora_A.weight.dtype)``) when the two differ: each adapter then keeps its own copy."""
+    return b.cfg.lora_dtype != b.cfg.act_dtype
+
+
 def lora_activations(b: Build) -> sympy.Expr:
     """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
-    tokens x top_k x r for routed experts).  The frozen base's saved tensors are counted as
-    for full training (an upper bound: a frozen linear needs no input for a weight gradient)."""
+    tokens x top_k x r for routed experts), in the adapter's dtype; when that differs from the
+    activations' (fp32 adapters, PEFT's default, on a bf16 model) each adapter also keeps its
+    cast copy of the input (tokens x in_features), otherwise A reads the matrix's own input,
+    which the walk keeps (:func:`grad_flow`)."""
     if b.cfg.lora_rank is None or b.cfg.mode != "train":
         return sympy.Integer(0)
     r = sympy.sympify(b.cfg.lora_rank)
+    cast = adapter_casts(b)
+    nbytes = DTYPE_BYTES[b.cfg.lora_dtype]
     total = sympy.Integer(0)
     for place in b.places:
         for t in place.node.layer.tensors():
             if b.lora_target(place, t):
                 tokens = prod(place.node.in_shape[:-1])
                 fan = t.active if t.active is not None else t.copies
-                amount = place.mult * tokens * fan * r * DTYPE_BYTES[b.cfg.act_dtype]
+                width = r + t.shape[-1] if cast else r
+                amount = place.mult * tokens * fan * width * nbytes
                 total += amount
                 b.row(place)["activations"] += amount
     return total
