@@ -141,9 +141,9 @@ def full_recompute(
 
 def grad_flow(b: Build) -> GradFlow | None:
     """The gradients a LoRA step computes (the base frozen), for the walk of the saved
-    tensors; None for full training.  A weight-only quantized base keeps its input as
-    bitsandbytes' ``MatMul4Bit`` does (bitsandbytes/autograd/_functions.py: ``ctx.tensors =
-    (A, B)`` when ``any(ctx.needs_input_grad[:2])``: the input whenever it needs a gradient)."""
+    tensors; None for full training.  A weight-only quantized base keeps its matmuls' inputs
+    whenever they need a gradient when its format says so (:attr:`symmem.quant.Quant.keeps_input`:
+    LLM.int8's ``MatMul8bitLt``; not the 4-bit ``MatMul4Bit`` of QLoRA)."""
     if b.cfg.lora_rank is None or b.cfg.mode != "train":
         return None
     adapted: set[tuple[str, str]] = set()
@@ -152,7 +152,7 @@ def grad_flow(b: Build) -> GradFlow | None:
         for t in place.node.layer.tensors():
             if b.lora_target(place, t):
                 adapted.add((place.node.path, t.name))
-            if b.quantized(place, t):
+            if b.quantized(place, t) and b.quant is not None and b.quant.keeps_input:
                 keeps.add((place.node.path, t.name))
     return GradFlow(frozenset(adapted), not adapter_casts(b), frozenset(keeps))
 
@@ -163,25 +163,38 @@ def adapter_casts(b: Build) -> bool:
     return b.cfg.lora_dtype != b.cfg.act_dtype
 
 
+def autocast(b: Build) -> bool:
+    """Mixed precision runs the forward under ``torch.autocast`` (``Trainer(bf16=True)``)."""
+    return b.cfg.precision.startswith("mixed")
+
+
 def lora_activations(b: Build) -> sympy.Expr:
     """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
-    tokens x top_k x r for routed experts), in the adapter's dtype; when that differs from the
-    activations' (fp32 adapters, PEFT's default, on a bf16 model) each adapter also keeps its
-    cast copy of the input (tokens x in_features), otherwise A reads the matrix's own input,
-    which the walk keeps (:func:`grad_flow`)."""
+    tokens x top_k x r for routed experts).  When the adapter's dtype differs from the
+    activations' (fp32 adapters, PEFT's default, on a bf16 model) PEFT casts the input to it
+    (``_cast_input_dtype``) and each adapter keeps its own copy of its input (tokens x
+    in_features): in the adapter's dtype, A x too; under autocast (mixed precision) lora_A's
+    ``linear`` casts that copy back to the activation dtype and keeps that cast, A x is in the
+    activation dtype, and each ``mm`` keeps autocast's activation-dtype copy of its adapter
+    weight (r x (in + out) per adapter).  Otherwise A reads the matrix's own input, which the
+    walk keeps (:func:`grad_flow`).  Measured with PEFT 0.21 (tests/test_lora_saved.py)."""
     if b.cfg.lora_rank is None or b.cfg.mode != "train":
         return sympy.Integer(0)
     r = sympy.sympify(b.cfg.lora_rank)
     cast = adapter_casts(b)
-    nbytes = DTYPE_BYTES[b.cfg.lora_dtype]
+    act = DTYPE_BYTES[b.cfg.act_dtype]
+    nbytes = act if (autocast(b) or not cast) else DTYPE_BYTES[b.cfg.lora_dtype]
     total = sympy.Integer(0)
     for place in b.places:
         for t in place.node.layer.tensors():
             if b.lora_target(place, t):
                 tokens = prod(place.node.in_shape[:-1])
                 fan = t.active if t.active is not None else t.copies
-                width = r + t.shape[-1] if cast else r
+                out_f, in_f = t.shape
+                width = r + in_f if cast else r
                 amount = place.mult * tokens * fan * width * nbytes
+                if cast and autocast(b):
+                    amount += place.mult * t.copies * r * (in_f + out_f) * act
                 total += amount
                 b.row(place)["activations"] += amount
     return total
