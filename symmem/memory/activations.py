@@ -163,11 +163,6 @@ def adapter_casts(b: Build) -> bool:
     return b.cfg.lora_dtype != b.cfg.act_dtype
 
 
-def autocast(b: Build) -> bool:
-    """Mixed precision runs the forward under ``torch.autocast`` (``Trainer(bf16=True)``)."""
-    return b.cfg.precision.startswith("mixed")
-
-
 def lora_activations(b: Build) -> sympy.Expr:
     """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
     tokens x top_k x r for routed experts).  When the adapter's dtype differs from the
@@ -183,7 +178,7 @@ def lora_activations(b: Build) -> sympy.Expr:
     r = sympy.sympify(b.cfg.lora_rank)
     cast = adapter_casts(b)
     act = DTYPE_BYTES[b.cfg.act_dtype]
-    nbytes = act if (autocast(b) or not cast) else DTYPE_BYTES[b.cfg.lora_dtype]
+    nbytes = act if (b.cfg.autocast or not cast) else DTYPE_BYTES[b.cfg.lora_dtype]
     total = sympy.Integer(0)
     for place in b.places:
         for t in place.node.layer.tensors():
@@ -193,7 +188,7 @@ def lora_activations(b: Build) -> sympy.Expr:
                 out_f, in_f = t.shape
                 width = r + in_f if cast else r
                 amount = place.mult * tokens * fan * width * nbytes
-                if cast and autocast(b):
+                if cast and b.cfg.autocast:
                     amount += place.mult * t.copies * r * (in_f + out_f) * act
                 total += amount
                 b.row(place)["activations"] += amount
