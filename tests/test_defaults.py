@@ -391,11 +391,8 @@ def test_warnings() -> None:
 
 # ---------------------------------------------------------------- remedies and GPU counts
 def test_remedies_cheapest_first_each_fits() -> None:
-    """An 8B full fine-tune on a 24 GiB card at seq 1024: each change listed fits alone.  (At
-    seq 2048 QLoRA alone no longer fits since LoRA's activations are counted as PEFT keeps
-    them: under autocast each fp32 adapter keeps its own 16-bit copy of its input, seven a
-    layer for all-linear; tests/test_lora_saved.py.)"""
-    m = symmem.load("llama3.1-8b", free=["batch"], set_values={"seq_len": 1024})
+    """An 8B full fine-tune on a 24 GiB card at seq 2048: each change listed fits alone."""
+    m = symmem.load("llama3.1-8b", free=["batch"], set_values={"seq_len": 2048})
     budget = 24 * 2**30
     fixes = remedies(m, budget, "batch", mode="train")
     order = ["checkpointing", "8-bit optimizer", "LoRA", "QLoRA", "FSDP", "tp="]

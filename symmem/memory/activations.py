@@ -15,7 +15,7 @@ import sympy
 
 from symmem.activations import GradFlow, SavedEntry, saved_tensors, transient
 from symmem.errors import OptionError
-from symmem.layers.base import prod
+from symmem.layers.base import Saved, prod
 from symmem.memory.context import Build
 from symmem.memory.placement import Staged, largest
 from symmem.precision import DTYPE_BYTES
@@ -26,7 +26,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     """Bytes of activations kept for backward on the busiest GPU, and notes."""
     cfg = b.cfg
     stage_of = {p.node.path: p.stage for p in b.places}
-    entries = saved_tensors(b.graph, b.policy, b.values, grad_flow(b))
+    entries = saved_tensors(b.graph, b.policy, b.values, grad_flow(b)) + lora_saved(b)
     if cfg.checkpointing == "selective":
         # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
         # its dropout, attention over V); keep everything else
@@ -52,7 +52,6 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     for e in entries:
         stage = stage_of.get(e.path, "post")
         staged.add(stage, e.multiplicity * b.entry_bytes(e.path, e.saved), e.repeat)
-    staged.add("post", lora_activations(b))
     # activation offloading (CPU checkpointing: DeepSpeed's cpu_checkpointing; Megatron-Core's
     # activation offloading): what the repeated layers keep for backward waits in host memory;
     # what sits outside the repeats stays on the GPU
@@ -163,8 +162,11 @@ def adapter_casts(b: Build) -> bool:
     return b.cfg.lora_dtype != b.cfg.act_dtype
 
 
-def lora_activations(b: Build) -> sympy.Expr:
-    """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
+def lora_saved(b: Build) -> list[SavedEntry]:
+    """What LoRA's adapters keep, as saved tensors of the layers they adapt (so that
+    recompute, pipeline stages and the per-layer rows treat them as the layer's own).
+
+    Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
     tokens x top_k x r for routed experts).  When the adapter's dtype differs from the
     activations' (fp32 adapters, PEFT's default, on a bf16 model) PEFT casts the input to it
     (``_cast_input_dtype``) and each adapter keeps its own copy of its input (tokens x
@@ -174,25 +176,26 @@ def lora_activations(b: Build) -> sympy.Expr:
     weight (r x (in + out) per adapter).  Otherwise A reads the matrix's own input, which the
     walk keeps (:func:`grad_flow`).  Measured with PEFT 0.21 (tests/test_lora_saved.py)."""
     if b.cfg.lora_rank is None or b.cfg.mode != "train":
-        return sympy.Integer(0)
+        return []
     r = sympy.sympify(b.cfg.lora_rank)
     cast = adapter_casts(b)
-    act = DTYPE_BYTES[b.cfg.act_dtype]
-    nbytes = act if (b.cfg.autocast or not cast) else DTYPE_BYTES[b.cfg.lora_dtype]
-    total = sympy.Integer(0)
+    dt = "act" if (b.cfg.autocast or not cast) else b.cfg.lora_dtype
+    out: list[SavedEntry] = []
     for place in b.places:
         for t in place.node.layer.tensors():
-            if b.lora_target(place, t):
-                tokens = prod(place.node.in_shape[:-1])
-                fan = t.active if t.active is not None else t.copies
-                out_f, in_f = t.shape
-                width = r + in_f if cast else r
-                amount = place.mult * tokens * fan * width * nbytes
-                if cast and b.cfg.autocast:
-                    amount += place.mult * t.copies * r * (in_f + out_f) * act
-                total += amount
-                b.row(place)["activations"] += amount
-    return total
+            if not b.lora_target(place, t):
+                continue
+            tokens = prod(place.node.in_shape[:-1])
+            fan = t.active if t.active is not None else t.copies
+            out_f, in_f = t.shape
+            name = t.name.removesuffix("weight")
+            kept = [Saved(f"{name}lora_A.out", tokens * fan * r, dt)]
+            if cast:
+                kept.append(Saved(f"{name}lora_A.input", tokens * fan * in_f, dt))
+            if cast and b.cfg.autocast:
+                kept.append(Saved(f"{name}lora.weights_cast", t.copies * r * (in_f + out_f), "act"))
+            out += [SavedEntry(place.node.path, k, place.mult, place.repeat) for k in kept]
+    return out
 
 
 def transient_train(b: Build) -> sympy.Expr:
