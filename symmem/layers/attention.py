@@ -217,9 +217,10 @@ class Attention(Layer):
         keep q, k, v, their output and the log-sum-exp whenever q, k or v needs a gradient
         (tests/test_lora_saved.py).
         """
-        q_up, k_up, v_up = (("input", f"{n}_proj.weight") for n in "qkv")
-        qk = ("input", "q_proj.weight", "k_proj.weight")
-        qkv = (*qk, "v_proj.weight")
+        ups: list[tuple[str, ...]] = [("input", f"{n}_proj.weight") for n in "qkv"]
+        q_up, k_up, v_up = ups
+        qk: tuple[str, ...] = ("input", "q_proj.weight", "k_proj.weight")
+        qkv: tuple[str, ...] = (*qk, "v_proj.weight")
         if self.fused_qkv:  # q, k and v are slices of one output: each needs what any needs
             q_up = k_up = v_up = qk = qkv
         impl = self.impl or policy.attention
