@@ -38,7 +38,7 @@ import sympy
 
 from symmem import dtypes
 from symmem.graph import GroupNode, LayerGraph, LayerNode
-from symmem.layers.base import Saved, prod
+from symmem.layers.base import Layer, Saved, prod
 from symmem.policy import ACT_DTYPES, ActPolicy, Attention, Device
 from symmem.records import record
 from symmem.values import substitute
@@ -86,6 +86,51 @@ class SavedEntry:
 # ---------------------------------------------------------------- the walk
 
 
+@record
+class GradFlow:
+    """Which gradients a step computes when the base is frozen (LoRA, QLoRA).
+
+    ``adapted``: (layer path, tensor name) of the matrices a LoRA adapter reads (their
+    outputs need gradients); ``adapter_reads_input``: each adapter's A reads the matrix's input
+    itself (its dtype is the activations': PEFT casts the input otherwise, a copy the memory
+    model counts with the adapter), so that input is kept; ``keeps_input``: frozen matrices
+    whose op keeps its input whenever that input needs a gradient (bitsandbytes' 4-bit
+    ``MatMul4Bit``: ``ctx.tensors = (A, B)`` when ``any(ctx.needs_input_grad[:2])``).
+
+    PyTorch keeps an operand only for a gradient it computes (tools/autograd/derivatives.yaml:
+    ``mm`` keeps ``self`` for the weight's gradient only when the weight requires grad), and a
+    tensor requires grad only downstream of a parameter that does: before the first adapter
+    the stream needs none (a frozen embedding keeps no ids, the first norm nothing)."""
+
+    adapted: frozenset[tuple[str, str]] = frozenset()
+    adapter_reads_input: bool = True
+    keeps_input: frozenset[tuple[str, str]] = frozenset()
+
+    def kept(self, path: str, saved: Saved, grad_in: bool) -> bool:
+        """Does a frozen-base step keep ``saved`` of the layer at ``path`` whose input needs a
+        gradient (``grad_in``) or not?"""
+        if saved.grads is None:
+            return True
+        operand = "input" not in saved.grads  # the operand of the named weights' gradients
+        for g in saved.grads:
+            if g == "input":
+                if grad_in:
+                    return True
+            elif operand:
+                if (path, g) in self.adapted and self.adapter_reads_input:
+                    return True
+                if (path, g) in self.keeps_input and grad_in:
+                    return True
+            elif (path, g) in self.adapted:
+                return True
+        return False
+
+    def output_needs_grad(self, path: str, layer: Layer, grad_in: bool) -> bool:
+        """The layer's output needs a gradient: its input does, or it holds an adapted
+        matrix."""
+        return grad_in or any((path, t.name) in self.adapted for t in layer.tensors())
+
+
 @dataclass
 class _Raw:
     key: object  # tensor identity: an int for stream tensors, a unique object for "own"
@@ -94,14 +139,23 @@ class _Raw:
 
 class _Walker:
     def __init__(
-        self, policy: ActPolicy, values: Mapping[sympy.Symbol, sympy.Expr] | None = None
+        self,
+        policy: ActPolicy,
+        values: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+        flow: GradFlow | None = None,
     ) -> None:
         self.policy = policy
         self.values = values
+        self.flow = flow
         self.ids = itertools.count()
+        #: the stream tensors that need a gradient (tracked under a frozen base only)
+        self.needs_grad: set[int] = set()
 
-    def new_id(self) -> int:
-        return next(self.ids)
+    def new_id(self, grad: bool = False) -> int:
+        new = next(self.ids)
+        if grad:
+            self.needs_grad.add(new)
+        return new
 
     def group(
         self, group: GroupNode, cur: int, mult: sympy.Expr, repeat: str | None
@@ -114,9 +168,22 @@ class _Walker:
                 layer = child.layer
                 if self.values is not None:
                     layer = layer.at_values(self.values)
-                nxt = cur if layer.passes_through(self.policy) else self.new_id()
+                grad_in = cur in self.needs_grad
+                grad_out = (
+                    self.flow.output_needs_grad(child.path, layer, grad_in)
+                    if self.flow is not None
+                    else False
+                )
+                if layer.passes_through(self.policy):
+                    nxt = cur
+                    if grad_out:
+                        self.needs_grad.add(cur)
+                else:
+                    nxt = self.new_id(grad_out)
                 for s in layer.activations(child.in_shape, self.policy):
                     if s.small and not self.policy.small_buffers:
+                        continue
+                    if self.flow is not None and not self.flow.kept(child.path, s, grad_in):
                         continue
                     if s.ref == "memory":
                         # another part's output (the encoder's): one tensor for the step,
@@ -139,8 +206,9 @@ class _Walker:
         if g.kind == "repeat":
             return self.repeat(g, cur, mult)
         if g.kind == "residual":
-            entries, _ = self.group(g, cur, mult, repeat)
-            return entries, self.new_id()  # x + f(x): a new tensor, add saves nothing
+            entries, body = self.group(g, cur, mult, repeat)
+            # x + f(x): a new tensor, add saves nothing
+            return entries, self.new_id(cur in self.needs_grad or body in self.needs_grad)
         if g.kind == "part":
             # a part reads its own input (token ids, an image, mel frames), not the stream
             entries, out = self.group(g, self.new_id(), mult, repeat)
@@ -152,7 +220,9 @@ class _Walker:
                 e, o = self.node(branch, cur, mult, repeat)  # type: ignore[arg-type]
                 entries += e
                 outs.append(o)
-            return entries, (outs[0] if len(outs) == 1 else self.new_id())
+            if len(outs) == 1:
+                return entries, outs[0]
+            return entries, self.new_id(any(o in self.needs_grad for o in outs))
         return self.group(g, cur, mult, repeat)
 
     def repeat(self, g: GroupNode, cur: int, mult: sympy.Expr) -> tuple[list[_Raw], int]:
@@ -162,9 +232,18 @@ class _Walker:
         at = substitute(count, dict(self.values)) if self.values is not None else count
         if at == 0:
             return [], cur
-        r_in = self.new_id()
+        if self.flow is not None and cur not in self.needs_grad and at != 1:
+            # under a frozen base the first iteration may read a stream that needs no gradient
+            # while the later ones read one that does: walk it on its own, then the rest
+            # (a body that leaves the stream without a gradient is walked again as a whole: the
+            # trial's stream ids are only left unused)
+            first, out0 = self.group(g, cur, mult, g.path)
+            if out0 in self.needs_grad:
+                rest, after = self.repeat(replace(g, count=count - 1), out0, mult)
+                return first + rest, after
+        r_in = self.new_id(cur in self.needs_grad)
         entries, body_out = self.group(g, r_in, mult * count, g.path)
-        after = self.new_id()
+        after = self.new_id(body_out in self.needs_grad)
         s_in = [e for e in entries if e.key == r_in]
         s_out = [e for e in entries if e.key == body_out and body_out != r_in]
         rest = [e for e in entries if e.key not in (r_in, body_out)]
@@ -217,16 +296,18 @@ def saved_tensors(
     graph: LayerGraph,
     policy: ActPolicy | None = None,
     values: Mapping[sympy.Symbol, sympy.Expr] | None = None,
+    flow: GradFlow | None = None,
 ) -> list[SavedEntry]:
     """Every tensor kept for backward by one training forward pass, in execution order.
 
     The loss's own saved tensors (path ``"loss"``) come last when
     ``policy.loss`` is cross-entropy.  ``values``: the model's values, at which the
     conditions on symbols are decided (a dropout probability of 0 keeps no mask);
-    without them such a condition stays a ``Piecewise`` in the symbol.
+    without them such a condition stays a ``Piecewise`` in the symbol.  ``flow``: which
+    gradients a frozen-base step computes (:class:`GradFlow`); None: full training.
     """
     policy = policy or ActPolicy()
-    walker = _Walker(policy, values)
+    walker = _Walker(policy, values, flow)
     start = walker.new_id()
     raws, _ = walker.group(graph.root, start, sympy.Integer(1), None)
     out = _dedup(raws)

@@ -23,7 +23,8 @@ Reductions keep the number of builds small; they are checked against full builds
 
 * the model states (weights, gradients, optimizer) never read the activation dtype,
   the checkpointing or the implementation (``impl``), and the activation side
-  (activations, transient, KV cache) never reads the optimizer or the quantization:
+  (activations, transient, KV cache) never reads the optimizer (the quantization only
+  which matrices keep their inputs under LoRA, :attr:`symmem.quant.Quant.keeps_input`):
   each side is built once per its own structure and the two are put together per
   combination of choices; only the activation side is built per implementation;
 * ZeRO, offload, context parallelism and the pipeline schedule enter the expressions
@@ -659,15 +660,16 @@ def compile_page(
 
 
 #: the fields each table of the page does not read: the states are built with checkpointing
-#: "none" and ZeRO 3, the activation side with the default optimizer, ZeRO 0 and no
-#: quantization, so those choices cannot change them; resolving the options (the bytes per
+#: "none" and ZeRO 3, the activation side with the default optimizer and ZeRO 0, so those
+#: choices cannot change them; resolving the options (the bytes per
 #: element, and the CLI's refusals) reads neither the checkpointing nor the ZeRO stage nor the
 #: number of pipeline stages (tests/test_page.py holds every table equal to full builds)
 _IGNORES = {
     "bytes": {"checkpointing", "zero", "pp", "impl"},
     "states": {"checkpointing", "zero", "impl"},
     # ZeRO-3's gathered units (transient working buffers) enter as the 0/1 knob zero_weights
-    "activations": {"optimizer", "quant", "zero"},
+    # the quantization is read: under LoRA a frozen LLM.int8 base keeps its matmuls' inputs
+    "activations": {"optimizer", "zero"},
 }
 
 
@@ -715,9 +717,7 @@ def _cell(
         if table == "states":
             opts = opts.replace(checkpointing="none", act_dtype="fp32", zero=3, impl="torch")
         else:
-            opts = opts.replace(
-                optimizer="adamw", quant=None, group_size=None, double_quant=False, zero=0
-            )
+            opts = opts.replace(optimizer="adamw", group_size=None, double_quant=False, zero=0)
     except OptionError as exc:
         return str(exc)
     return compiler.part(table, opts)

@@ -58,6 +58,13 @@ class Quant:
     experts_only: bool = False
     #: one line for listings
     summary: str = ""
+    #: under LoRA (the quantized base frozen) the format's matmul keeps its input whenever that
+    #: input needs a gradient: bitsandbytes' ``MatMul8bitLt`` (LLM.int8) saves ``ctx.tensors =
+    #: (CAt, subA, A)`` when ``any(ctx.needs_input_grad[:2])``
+    #: (bitsandbytes/autograd/_functions.py); False for the 4-bit ``MatMul4Bit``, which saves
+    #: ``(None, B)`` (bitsandbytes main; releases that saved ``(A, B)`` kept it).  Formats whose
+    #: training kernels symmem does not model keep it too (an upper bound)
+    keeps_input: bool = True
 
     @property
     def bytes_per_weight(self) -> sympy.Rational:
@@ -161,6 +168,7 @@ REGISTRY: tuple[Quant, ...] = (
         "block of 64 (0.5 bit/parameter); double quantization stores the absmax in 8 bits with "
         "one fp32 constant per 256 blocks: 8/64 + 32/(64*256) = 0.127 bit/parameter",
         summary="bitsandbytes 4-bit (load_in_4bit; nf4 or fp4: same storage)",
+        keeps_input=False,
     ),
     Quant(
         "awq",

@@ -35,6 +35,7 @@ def act_fn_saved(
     tp_split: bool = False,
     in_ref: str = "own",
     out_ref: str = "own",
+    grads: tuple[str, ...] | None = None,
 ) -> list[Saved]:
     """Tensors an elementwise activation keeps, for ``n`` elements.
 
@@ -48,8 +49,17 @@ def act_fn_saved(
     ``ReLUSquaredActivation``: ``square(relu(x))``) keeps relu's result, which is
     also what ``square`` reads: one tensor of n (its output is the next op's input).
     ``in_ref`` / ``out_ref`` say what the activation's input / output are to the
-    enclosing layer (so that a tensor saved twice is counted once).
+    enclosing layer (so that a tensor saved twice is counted once); ``grads``: the
+    parameters upstream of the activation's input and ``"input"`` (:attr:`Saved.grads`).
     """
+    return [
+        replace(x, grads=grads) for x in _act_fn_saved(act, n, prefix, tp_split, in_ref, out_ref)
+    ]
+
+
+def _act_fn_saved(
+    act: str, n: sympy.Expr, prefix: str, tp_split: bool, in_ref: str, out_ref: str
+) -> list[Saved]:
     match act:
         case "relu" | "tanh" | "sigmoid":
             return [Saved(f"{prefix}{act}.out", n, "act", out_ref, tp_split)]
@@ -106,6 +116,7 @@ def dropout_saved(
     *,
     tp_split: bool = False,
     core: bool = False,
+    grads: tuple[str, ...] | None = None,
 ) -> list[Saved]:
     """The mask a training dropout keeps: nothing when p = 0 or dropout is off.
 
@@ -119,7 +130,7 @@ def dropout_saved(
     on = dropping(p, policy)
     if on == 0:
         return []
-    return [Saved(name, n * on, "mask", "own", tp_split, core)]
+    return [Saved(name, n * on, "mask", "own", tp_split, core, grads=grads)]
 
 
 def rmsnorm_saved(
@@ -130,6 +141,7 @@ def rmsnorm_saved(
     *,
     in_ref: str = "input",
     tp_split: bool = False,
+    upstream: tuple[str, ...] | None = None,
 ) -> list[Saved]:
     """``torch.nn.RMSNorm`` / Hugging Face ``LlamaRMSNorm`` (composite ops, upcast to fp32).
 
@@ -137,7 +149,13 @@ def rmsnorm_saved(
     (b*s, fp32) -> x * rstd keeps x and rstd -> weight * y keeps y.  torch's
     RMSNorm multiplies in fp32, Hugging Face multiplies ``weight * y.to(dtype)``
     (``norm_style="hf"``), so y is fp32 or the activation dtype.
+
+    x and rstd serve the input's gradient only (``upstream``: ``"input"`` and the parameters
+    before the norm, :attr:`Saved.grads`), y the weight's only (``mul`` keeps the other
+    operand when this one needs a gradient): a frozen weight keeps no y.  Without
+    ``upstream`` every tensor is kept whatever is frozen (an upper bound).
     """
+    weight = None if upstream is None else (f"{prefix}weight",)
     n, t = prod(shape), tokens(shape)
     low = low_precision(policy)
     out = [
@@ -147,13 +165,21 @@ def rmsnorm_saved(
             "fp32" if low else "act",
             "own" if low else in_ref,
             tp_split,
+            grads=upstream,
         ),
-        Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True),
+        Saved(f"{prefix}rstd", t, "fp32", "own", tp_split, small=True, grads=upstream),
     ]
     if affine:
         hf = policy.norm_style == "hf"
         out.append(
-            Saved(f"{prefix}normalized", n, "act" if (hf or not low) else "fp32", "own", tp_split)
+            Saved(
+                f"{prefix}normalized",
+                n,
+                "act" if (hf or not low) else "fp32",
+                "own",
+                tp_split,
+                grads=weight,
+            )
         )
     return out
 
@@ -188,19 +214,32 @@ def eager_softmax_saved(
     dropout: sympy.Expr,
     policy: ActPolicy,
     softmax_fp32: bool | None,
+    qk: tuple[str, ...] | None = None,
+    v: tuple[str, ...] | None = None,
 ) -> list[Saved]:
     """What eager attention keeps from its softmax to ``@ v``: the probabilities (``probs``
     elements: the scores, plus a sink column where there is one; fp32 when the softmax is
     upcast under a 16-bit policy), their cast copy, which ``@ v`` keeps only without dropout
     (dropout's multiply keeps its noise on CPU or mask on CUDA, and ``@ v`` the dropout's
     output), and the dropout's mask and output (``scores`` elements).  ``softmax_fp32``: the
-    layer's own setting, None for the policy's."""
+    layer's own setting, None for the policy's.
+
+    ``qk`` / ``v`` (:attr:`Saved.grads`): what lies upstream of the scores and of v.  The
+    softmax keeps its result and the dropout its mask for the scores' gradient (``qk``); ``@
+    v`` keeps its left operand for v's gradient (``v``).  None: kept whatever is frozen."""
     on = dropping(dropout, policy)
     upcast = policy.softmax_fp32 if softmax_fp32 is None else softmax_fp32
     fp32_softmax = upcast and low_precision(policy)
-    out = [Saved("probs", probs, "fp32" if fp32_softmax else "act", tp_split=True, core=True)]
+    both = None if qk is None or v is None else tuple(dict.fromkeys(qk + v))
+    # the softmax's result is also @ v's operand when neither a cast nor a dropout comes between
+    p_grads = qk if fp32_softmax or on == 1 else both
+    dt = "fp32" if fp32_softmax else "act"
+    out = [Saved("probs", probs, dt, tp_split=True, core=True, grads=p_grads)]
     if fp32_softmax:
-        out += times([Saved("probs_cast", probs, "act", tp_split=True, core=True)], 1 - on)
-    out += dropout_saved("attn_dropout.mask", scores, dropout, policy, tp_split=True, core=True)
-    out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True)], on)
+        cast = Saved("probs_cast", probs, "act", tp_split=True, core=True, grads=v)
+        out += times([cast], 1 - on)
+    out += dropout_saved(
+        "attn_dropout.mask", scores, dropout, policy, tp_split=True, core=True, grads=qk
+    )
+    out += times([Saved("attn_dropout.out", scores, "act", tp_split=True, core=True, grads=v)], on)
     return out

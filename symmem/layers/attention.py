@@ -210,7 +210,19 @@ class Attention(Layer):
         maximum (``max(dim)`` keeps its int64 indices, b*h*s), and ``@ v`` reads a
         view of the softmax output (its storage, s + 1 columns wide, counted once).
         Measured with saved_tensors_hooks (torch 2.13 CPU); tests/test_activations.py.
+
+        Under a frozen base (:attr:`Saved.grads`): x and o_proj's input are the operands of
+        the projections' weight gradients; ``q @ k^T`` keeps q for k's gradient and k for q's;
+        ``@ v`` keeps the probabilities for v's gradient and v for theirs; the fused kernels
+        keep q, k, v, their output and the log-sum-exp whenever q, k or v needs a gradient
+        (tests/test_lora_saved.py).
         """
+        ups: list[tuple[str, ...]] = [("input", f"{n}_proj.weight") for n in "qkv"]
+        q_up, k_up, v_up = ups
+        qk: tuple[str, ...] = ("input", "q_proj.weight", "k_proj.weight")
+        qkv: tuple[str, ...] = (*qk, "v_proj.weight")
+        if self.fused_qkv:  # q, k and v are slices of one output: each needs what any needs
+            q_up = k_up = v_up = qk = qkv
         impl = self.impl or policy.attention
         if self.sinks and impl == "sdpa":
             impl = "eager"
@@ -218,36 +230,52 @@ class Attention(Layer):
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
         bh = (t / s) * self.heads  # batch x heads
         hk, gk = self.heads * self.dk, self.n_kv * self.dk
-        out = [Saved("input", prod(shape), "act", "input")]
+        projs = ("q_proj.weight", "k_proj.weight", "v_proj.weight")
+        out = [Saved("input", prod(shape), "act", "input", grads=projs)]
         if self.qk_norm:
             full = self.qk_norm_scope == "full"
             qshape = (t, hk) if full else (t * self.heads, self.dk)
             kshape = (t, gk) if full else (t * self.n_kv, self.dk)
-            out += rmsnorm_saved("q_norm.", qshape, True, policy, in_ref="own", tp_split=True)
-            out += rmsnorm_saved("k_norm.", kshape, True, policy, in_ref="own", tp_split=True)
+            out += rmsnorm_saved(
+                "q_norm.", qshape, True, policy, in_ref="own", tp_split=True, upstream=q_up
+            )
+            out += rmsnorm_saved(
+                "k_norm.", kshape, True, policy, in_ref="own", tp_split=True, upstream=k_up
+            )
+            # q and k lie downstream of their norms' weights too
+            q_up, k_up = (*q_up, "q_norm.weight"), (*k_up, "k_norm.weight")
+            qk = (*qk, "q_norm.weight", "k_norm.weight")
+            qkv = (*qkv, "q_norm.weight", "k_norm.weight")
         # 1 when the attention dropout keeps tensors, decided at p's value (a Piecewise while free)
         on = dropping(self.dropout, policy)
         scores = bh * s * s
         cols = bh * s * (s + 1) if self.sinks else scores
         if impl == "eager":
             out += [
-                Saved("q", t * hk, "act", tp_split=True),
-                Saved("k", t * hk, "act", tp_split=True),  # expanded to all heads
-                Saved("v", t * hk, "act", tp_split=True),
+                Saved("q", t * hk, "act", tp_split=True, grads=k_up),
+                Saved("k", t * hk, "act", tp_split=True, grads=q_up),  # expanded to all heads
+                Saved("v", t * hk, "act", tp_split=True, grads=qk),
             ]
             if self.causal and policy.causal_mask:
-                out.append(Saved("causal_mask", s * s, "bool", small=True))
+                out.append(Saved("causal_mask", s * s, "bool", small=True, grads=qk))
             if self.sinks:
-                out.append(Saved("row_max.indices", bh * s, "int64", tp_split=True, small=True))
-            out += eager_softmax_saved(cols, scores, self.dropout, policy, self.softmax_fp32)
-            out.append(Saved("o_proj.input", t * hk, "act", tp_split=True))
+                out.append(
+                    Saved("row_max.indices", bh * s, "int64", tp_split=True, small=True, grads=qk)
+                )
+            out += eager_softmax_saved(
+                cols, scores, self.dropout, policy, self.softmax_fp32, qk=qk, v=v_up
+            )
+            out.append(
+                Saved("o_proj.input", t * hk, "act", tp_split=True, grads=("o_proj.weight",))
+            )
             return out
+        # the kernel keeps all five when q, k or v needs a gradient; its output is o_proj's input
         fused = [
-            Saved("q", t * hk, "act", tp_split=True),
-            Saved("k", t * gk, "act", tp_split=True),
-            Saved("v", t * gk, "act", tp_split=True),
-            Saved("out", t * hk, "act", tp_split=True),
-            Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True),
+            Saved("q", t * hk, "act", tp_split=True, grads=qkv),
+            Saved("k", t * gk, "act", tp_split=True, grads=qkv),
+            Saved("v", t * gk, "act", tp_split=True, grads=qkv),
+            Saved("out", t * hk, "act", tp_split=True, grads=(*qkv, "o_proj.weight")),
+            Saved("logsumexp", bh * s, "fp32", tp_split=True, small=True, grads=qkv),
         ]
         if policy.device != "cpu":
             return out + fused
@@ -258,13 +286,13 @@ class Attention(Layer):
             # at batch > 1 bmm's reshape copies it (measured, transformers' GPT-2)
             v = v * (1 + 2 * _one(t / s))
         math = [
-            Saved("q_scaled", t * hk, "fp32", tp_split=True),
-            Saved("k_scaled", t * hk, "fp32", tp_split=True),
-            Saved("v", v, "fp32", tp_split=True),
-            Saved("probs", scores, "fp32", tp_split=True, core=True),
-            Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True),
-            Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True),
-            Saved("o_proj.input", t * hk, "act", tp_split=True),
+            Saved("q_scaled", t * hk, "fp32", tp_split=True, grads=k_up),
+            Saved("k_scaled", t * hk, "fp32", tp_split=True, grads=q_up),
+            Saved("v", v, "fp32", tp_split=True, grads=qk),
+            Saved("probs", scores, "fp32", tp_split=True, core=True, grads=qk),
+            Saved("attn_dropout.noise", scores, "fp32", tp_split=True, core=True, grads=qk),
+            Saved("attn_dropout.out", scores, "fp32", tp_split=True, core=True, grads=v_up),
+            Saved("o_proj.input", t * hk, "act", tp_split=True, grads=("o_proj.weight",)),
         ]
         # the CPU runs sdpa with dropout on the math path, without on its flash kernel
         return out + times(fused, 1 - on) + times(math, on)

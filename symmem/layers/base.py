@@ -131,6 +131,15 @@ class Saved:
     #: (Section 4.1) leave these out of their sbh(34 + 5as/h); ActPolicy(small_buffers=False) does
     #: too
     small: bool = False
+    #: the gradients that alone need this tensor, when some parameters are frozen (LoRA): the
+    #: names of this layer's parameter tensors (``"weight"``, ``"q_proj.weight"``) and
+    #: ``"input"`` (the gradient of the layer's input stream).  Without ``"input"`` the tensor
+    #: is the operand of those weights' own gradients (a matmul's input, which a frozen weight
+    #: does not keep); with it, it is kept when the input needs a gradient or one of the named
+    #: parameters lies upstream of what needs one.  None: kept whatever is frozen (an upper
+    #: bound, for kinds not modelled under a frozen base).  The walk decides on values
+    #: (:class:`symmem.activations.GradFlow`); full training keeps every tensor.
+    grads: tuple[str, ...] | None = None
 
 
 @record

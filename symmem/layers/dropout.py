@@ -46,7 +46,7 @@ class Dropout(Layer):
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """The mask (see :func:`symmem.layers._saved.dropout_saved`): 1 byte on CUDA."""
-        return dropout_saved("mask", prod(shape), self.p, policy)
+        return dropout_saved("mask", prod(shape), self.p, policy, grads=("input",))
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

@@ -59,8 +59,9 @@ class Embedding(Layer):
         return self.num_embeddings
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
-        """embedding_backward needs the indices (int64), not the table rows."""
-        return [Saved("indices", prod(shape), "int64", "input", small=True)]
+        """embedding_backward needs the indices (int64), not the table rows: for the table's
+        gradient only (a frozen table keeps none)."""
+        return [Saved("indices", prod(shape), "int64", "input", small=True, grads=("weight",))]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch
@@ -99,7 +100,7 @@ class PosEmbedding(Layer):
         if not policy.position_ids:
             return []
         s = shape[-2] if len(shape) >= 2 else sympy.Integer(1)
-        return [Saved("position_ids", s, "int64", small=True)]
+        return [Saved("position_ids", s, "int64", small=True, grads=("weight",))]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

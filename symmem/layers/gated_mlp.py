@@ -72,14 +72,32 @@ class GatedMLP(Layer):
         """
         t = tokens(shape)
         nf = t * self.d_ff
-        out = [Saved("input", prod(shape), "act", "input")]
-        acts = act_fn_saved(self.act, nf, "", tp_split=True, in_ref="own", out_ref="own")
+        gate, up = ("input", "gate_proj.weight"), ("input", "up_proj.weight")
+        out = [
+            Saved(
+                "input", prod(shape), "act", "input", grads=("gate_proj.weight", "up_proj.weight")
+            )
+        ]
+        # the activation keeps its tensors for gate's gradient; the product keeps act(gate(x))
+        # for up's and up(x) for gate's (a relu's output serves both); down keeps its input for
+        # its weight only
+        shared = ("input", "gate_proj.weight", "up_proj.weight")
+        has_out = self.act in ("relu", "tanh", "sigmoid")
+        acts = act_fn_saved(
+            self.act,
+            nf,
+            "",
+            tp_split=True,
+            in_ref="own",
+            out_ref="own",
+            grads=shared if has_out else gate,
+        )
         out += acts
         if not any(s.name.endswith(".out") for s in acts):  # the mul keeps act(gate(x))
-            out.append(Saved("act.out", nf, "act", "own", tp_split=True))
+            out.append(Saved("act.out", nf, "act", "own", tp_split=True, grads=up))
         out += [
-            Saved("up.out", nf, "act", "own", tp_split=True),
-            Saved("down.input", nf, "act", "own", tp_split=True),
+            Saved("up.out", nf, "act", "own", tp_split=True, grads=gate),
+            Saved("down.input", nf, "act", "own", tp_split=True, grads=("down_proj.weight",)),
         ]
         return out
 

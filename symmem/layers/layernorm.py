@@ -89,10 +89,12 @@ class LayerNorm(Layer):
         """
         rows = prod(shape[: len(shape) - len(self.dims)])
         stat = "fp32" if policy.device == "cuda" else "act"
+        # native_layer_norm keeps all three whatever is frozen, when anything needs a gradient
+        grads = ("input", "weight", "bias")
         return [
-            Saved("input", prod(shape), "act", "input"),
-            Saved("mean", rows, stat, small=True),
-            Saved("rstd", rows, stat, small=True),
+            Saved("input", prod(shape), "act", "input", grads=grads),
+            Saved("mean", rows, stat, small=True, grads=grads),
+            Saved("rstd", rows, stat, small=True, grads=grads),
         ]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:

@@ -59,8 +59,9 @@ class Linear(Layer):
         return (*shape[:-1], self.out_features)
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
-        """addmm / matmul keep the input (for the weight's gradient)."""
-        return [Saved("input", prod(shape), "act", "input")]
+        """addmm / matmul keep the input for the weight's gradient only (derivatives.yaml:
+        ``mat2: mat1.t().mm(grad)``): a frozen weight keeps none."""
+        return [Saved("input", prod(shape), "act", "input", grads=("weight",))]
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

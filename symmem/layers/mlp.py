@@ -78,12 +78,21 @@ class MLP(Layer):
         """
         t = tokens(shape)
         nf = t * self.d_ff
-        out = [Saved("fc1.input", prod(shape), "act", "input")]
-        acts = act_fn_saved(self.act, nf, "", tp_split=True, in_ref="own", out_ref="own")
+        # fc1 / fc2 keep their inputs for their weights only; the activation keeps its tensors
+        # for fc1's side (a relu's output, also fc2's input, serves both)
+        fc1 = ("input", "fc1.weight")
+        has_out = self.act in ("relu", "tanh", "sigmoid")
+        grads = (*fc1, "fc2.weight") if has_out else fc1
+        out = [Saved("fc1.input", prod(shape), "act", "input", grads=("fc1.weight",))]
+        acts = act_fn_saved(
+            self.act, nf, "", tp_split=True, in_ref="own", out_ref="own", grads=grads
+        )
         out += acts
         if not any(s.name.endswith(".out") for s in acts):  # relu/tanh/sigmoid: fc2 shares it
-            out.append(Saved("fc2.input", nf, "act", "own", tp_split=True))
-        out += dropout_saved("dropout.mask", prod(shape), self.dropout, policy)
+            out.append(Saved("fc2.input", nf, "act", "own", tp_split=True, grads=("fc2.weight",)))
+        out += dropout_saved(
+            "dropout.mask", prod(shape), self.dropout, policy, grads=(*fc1, "fc2.weight")
+        )
         return out
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:

@@ -48,7 +48,7 @@ class RMSNorm(Layer):
 
     def activations(self, shape: Shape, policy: ActPolicy) -> list[Saved]:
         """Composite ops with an fp32 upcast: see :func:`symmem.layers._saved.rmsnorm_saved`."""
-        return rmsnorm_saved("", shape, self.affine, policy)
+        return rmsnorm_saved("", shape, self.affine, policy, upstream=("input",))
 
     def to_torch(self, ev: IntEval) -> torch.nn.Module:
         import torch

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sympy
 
-from symmem.activations import SavedEntry, saved_tensors, transient
+from symmem.activations import GradFlow, SavedEntry, saved_tensors, transient
 from symmem.errors import OptionError
-from symmem.layers.base import prod
+from symmem.layers.base import Saved, prod
 from symmem.memory.context import Build
 from symmem.memory.placement import Staged, largest
 from symmem.precision import DTYPE_BYTES
@@ -26,7 +26,7 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     """Bytes of activations kept for backward on the busiest GPU, and notes."""
     cfg = b.cfg
     stage_of = {p.node.path: p.stage for p in b.places}
-    entries = saved_tensors(b.graph, b.policy, b.values)
+    entries = saved_tensors(b.graph, b.policy, b.values, grad_flow(b)) + lora_saved(b)
     if cfg.checkpointing == "selective":
         # Korthikanti et al. 2022, Section 5: recompute the attention core (QK^T, softmax,
         # its dropout, attention over V); keep everything else
@@ -52,7 +52,6 @@ def activations(b: Build) -> tuple[sympy.Expr, list[str]]:
     for e in entries:
         stage = stage_of.get(e.path, "post")
         staged.add(stage, e.multiplicity * b.entry_bytes(e.path, e.saved), e.repeat)
-    staged.add("post", lora_activations(b))
     # activation offloading (CPU checkpointing: DeepSpeed's cpu_checkpointing; Megatron-Core's
     # activation offloading): what the repeated layers keep for backward waits in host memory;
     # what sits outside the repeats stays on the GPU
@@ -139,23 +138,64 @@ def full_recompute(
     return kept, checkpoints, recompute
 
 
-def lora_activations(b: Build) -> sympy.Expr:
-    """Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
-    tokens x top_k x r for routed experts).  The frozen base's saved tensors are counted as
-    for full training (an upper bound: a frozen linear needs no input for a weight gradient)."""
+def grad_flow(b: Build) -> GradFlow | None:
+    """The gradients a LoRA step computes (the base frozen), for the walk of the saved
+    tensors; None for full training.  A weight-only quantized base keeps its matmuls' inputs
+    whenever they need a gradient when its format says so (:attr:`symmem.quant.Quant.keeps_input`:
+    LLM.int8's ``MatMul8bitLt``; not the 4-bit ``MatMul4Bit`` of QLoRA)."""
     if b.cfg.lora_rank is None or b.cfg.mode != "train":
-        return sympy.Integer(0)
-    r = sympy.sympify(b.cfg.lora_rank)
-    total = sympy.Integer(0)
+        return None
+    adapted: set[tuple[str, str]] = set()
+    keeps: set[tuple[str, str]] = set()
     for place in b.places:
         for t in place.node.layer.tensors():
             if b.lora_target(place, t):
-                tokens = prod(place.node.in_shape[:-1])
-                fan = t.active if t.active is not None else t.copies
-                amount = place.mult * tokens * fan * r * DTYPE_BYTES[b.cfg.act_dtype]
-                total += amount
-                b.row(place)["activations"] += amount
-    return total
+                adapted.add((place.node.path, t.name))
+            if b.quantized(place, t) and b.quant is not None and b.quant.keeps_input:
+                keeps.add((place.node.path, t.name))
+    return GradFlow(frozenset(adapted), not adapter_casts(b), frozenset(keeps))
+
+
+def adapter_casts(b: Build) -> bool:
+    """PEFT's ``LoraLayer._cast_input_dtype`` casts each adapter's input to the adapter's dtype
+    (``x.to(lora_A.weight.dtype)``) when the two differ: each adapter then keeps its own copy."""
+    return b.cfg.lora_dtype != b.cfg.act_dtype
+
+
+def lora_saved(b: Build) -> list[SavedEntry]:
+    """What LoRA's adapters keep, as saved tensors of the layers they adapt (so that
+    recompute, pipeline stages and the per-layer rows treat them as the layer's own).
+
+    Each adapter keeps its r-wide intermediate A x for B's backward (tokens x r per matrix;
+    tokens x top_k x r for routed experts).  When the adapter's dtype differs from the
+    activations' (fp32 adapters, PEFT's default, on a bf16 model) PEFT casts the input to it
+    (``_cast_input_dtype``) and each adapter keeps its own copy of its input (tokens x
+    in_features): in the adapter's dtype, A x too; under autocast (mixed precision) lora_A's
+    ``linear`` casts that copy back to the activation dtype and keeps that cast, A x is in the
+    activation dtype, and each ``mm`` keeps autocast's activation-dtype copy of its adapter
+    weight (r x (in + out) per adapter).  Otherwise A reads the matrix's own input, which the
+    walk keeps (:func:`grad_flow`).  Measured with PEFT 0.21 (tests/test_lora_saved.py)."""
+    if b.cfg.lora_rank is None or b.cfg.mode != "train":
+        return []
+    r = sympy.sympify(b.cfg.lora_rank)
+    cast = adapter_casts(b)
+    dt = "act" if (b.cfg.autocast or not cast) else b.cfg.lora_dtype
+    out: list[SavedEntry] = []
+    for place in b.places:
+        for t in place.node.layer.tensors():
+            if not b.lora_target(place, t):
+                continue
+            tokens = prod(place.node.in_shape[:-1])
+            fan = t.active if t.active is not None else t.copies
+            out_f, in_f = t.shape
+            name = t.name.removesuffix("weight")
+            kept = [Saved(f"{name}lora_A.out", tokens * fan * r, dt)]
+            if cast:
+                kept.append(Saved(f"{name}lora_A.input", tokens * fan * in_f, dt))
+            if cast and b.cfg.autocast:
+                kept.append(Saved(f"{name}lora.weights_cast", t.copies * r * (in_f + out_f), "act"))
+            out += [SavedEntry(place.node.path, k, place.mult, place.repeat) for k in kept]
+    return out
 
 
 def transient_train(b: Build) -> sympy.Expr:

@@ -119,6 +119,12 @@ class MemoryConfig:
     #: bucket, reduce bucket); None: FSDP2's one-unit rule (memory/buffers.py)
     deepspeed_buckets: tuple[int, int, int] | None = None
 
+    @property
+    def autocast(self) -> bool:
+        """Mixed precision runs the forward under ``torch.autocast`` (``Trainer(bf16=True)``):
+        it decides which copies LoRA's fp32 adapters keep (memory/activations.py)."""
+        return self.precision.startswith("mixed")
+
     def describe(self) -> dict[str, Any]:
         p = self.parallel
         out: dict[str, Any] = {

@@ -84,6 +84,8 @@ def _structure(cfg: MemoryConfig, options: MemoryOptions, split: Any = None) -> 
         sympy.sympify(p.pp) != 1,
         options.policy,
         cfg.weight_dtype == "fp8",
+        # the precision is a knob, but autocast decides LoRA's adapter copies (a term)
+        cfg.autocast,
         # an uneven split's stages, and whether DualPipe pairs them (Build.share)
         None if split is None else (split.sizes, p.schedule == "dualpipe"),
     )
