@@ -94,8 +94,9 @@ class GradFlow:
     outputs need gradients); ``adapter_reads_input``: each adapter's A reads the matrix's input
     itself (its dtype is the activations': PEFT casts the input otherwise, a copy the memory
     model counts with the adapter), so that input is kept; ``keeps_input``: frozen matrices
-    whose op keeps its input whenever that input needs a gradient (bitsandbytes' 4-bit
-    ``MatMul4Bit``: ``ctx.tensors = (A, B)`` when ``any(ctx.needs_input_grad[:2])``).
+    whose op keeps its input whenever that input needs a gradient (bitsandbytes' LLM.int8
+    ``MatMul8bitLt``: ``ctx.tensors = (CAt, subA, A)`` when ``any(ctx.needs_input_grad[:2])``;
+    its 4-bit ``MatMul4Bit`` keeps ``(None, B)``, no input: :attr:`symmem.quant.Quant.keeps_input`).
 
     PyTorch keeps an operand only for a gradient it computes (tools/autograd/derivatives.yaml:
     ``mm`` keeps ``self`` for the weight's gradient only when the weight requires grad), and a
