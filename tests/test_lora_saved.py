@@ -27,6 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from test_saved_grid import _hf_model  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from symmem.check import measure_saved  # noqa: E402
@@ -87,29 +88,9 @@ class FusedQkvLora(Module):
 
 
 def _config(family: str, attn: str) -> Any:
-    if family == "gpt2":
-        return transformers.GPT2Config(
-            n_embd=32,
-            n_layer=2,
-            n_head=4,
-            n_positions=64,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            vocab_size=V,
-            attn_implementation=attn,
-        )
-    return transformers.LlamaConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4 if family == "llama" else 2,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-        vocab_size=V,
-        attn_implementation=attn,
-    )
+    """The tiny transformers config of tests/test_saved_grid.py (hidden 32, 2 layers, 4 heads),
+    dropout off."""
+    return _hf_model(family, 0.0, attn)[0]
 
 
 def _lora_model(family: str, attn: str, dtype: Any, targets: str, lora_dtype: Any) -> Any:
