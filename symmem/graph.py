@@ -283,15 +283,20 @@ def position_limits(
 ) -> list[tuple[int, str]]:
     """The positions the model has, at ``values``, each with what sets it: the
     ``max_positions`` its header declares (config.json max_position_embeddings), and each
-    layer's learned position table (:meth:`Layer.positions`)."""
+    learned position table (:meth:`Layer.positions`) of a layer that reads the ``seq_len``
+    stream."""
     ev = evaluator(values)
     limits: list[tuple[int, str]] = []
     declared = graph.options.get("max_positions")
     if declared is not None:
         limits.append((int(declared), "the model's max_positions (max_position_embeddings)"))
+    seq = graph.symbols.get("seq_len")
     for node, _ in graph.walk():
         table = node.layer.positions()
-        n = ev(table) if table is not None else None
+        # a table over another stream (a vision tower's patches) does not bound seq_len
+        if table is None or not any(seq in sympy.sympify(d).free_symbols for d in node.in_shape):
+            continue
+        n = ev(table)
         if isinstance(n, int):
             limits.append((n, f"the learned position table {node.path} ({table})"))
     return limits

@@ -711,3 +711,57 @@ def test_serving_dtype_and_quantization_from_the_command_line() -> None:
     for flag, bad in (("--dtype", "fp8"), ("--quantization", "int3")):
         r = CliRunner().invoke(app, ["serving", "llama3.1-8b", flag, bad])
         assert r.exit_code == 1 and f"'{bad}'" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["llama-3.1-8b-instruct-awq-int4.json", "llama-3.1-8b.json", "gemma-3-12b-it.json"],
+)
+def test_an_imported_mem_serves_as_its_config(tmp_path: Path, config: str) -> None:
+    """`symmem import-hf -o x.mem` writes the config's dtype, quantization and positions into
+    the header; serving the .mem gives the plan serving the config.json gives."""
+    if not Path(HF + config).exists():
+        pytest.skip(f"{config} is not transcribed")
+    mem = tmp_path / "model.mem"
+    r = CliRunner().invoke(app, ["import-hf", HF + config, "-o", str(mem)])
+    assert r.exit_code == 0, r.output
+    a = _serve_json(HF + config, "--gpu", "h100-80gb")
+    b = _serve_json(str(mem), "--gpu", "h100-80gb")
+    for key in ("weights_bytes", "kv_bytes_per_token", "kv_tokens", "max_model_len", "starts"):
+        assert a[key] == b[key], key
+    for key in ("dtype", "quantization"):
+        assert a["settings"][key]["value"] == b["settings"][key]["value"]
+
+
+def test_context_when_the_config_names_none() -> None:
+    """vLLM reads max_model_len from the transformers config object, defaults included:
+    Gemma-3's published config.json leaves max_position_embeddings out of its text_config, and
+    Gemma3TextConfig's default is 131,072 (already scaled: vLLM skips the rope factor for
+    "gemma3" model types, vllm/config/model.py _get_and_verify_max_len).  A config whose class
+    names no length either (Falcon-7B's RW config) gets vLLM's assumed 2,048."""
+    g = _serve_json(HF + "gemma-3-12b-it.json", "--gpu", "h100-80gb")
+    assert g["max_model_len"] == 131072 and "default" in g["settings"]["max_model_len"]["source"]
+    f = _serve_json(HF + "falcon-7b.json", "--gpu", "h100-80gb")
+    assert (
+        f["max_model_len"] == 2048 and "vLLM's default" in f["settings"]["max_model_len"]["source"]
+    )
+    # with the field present, Gemma-3's linear rope factor 8 is not applied again; Llama-2
+    # style linear scaling is
+    gemma = {"model_type": "gemma3_text", "max_position_embeddings": 131072,
+             "rope_scaling": {"rope_type": "linear", "factor": 8.0}}  # fmt: skip
+    assert facts_from_config(gemma).max_len == 131072
+    other = {**gemma, "model_type": "llama", "max_position_embeddings": 4096}
+    assert facts_from_config(other).max_len == 32768
+
+
+def test_a_vision_position_table_does_not_bound_the_text() -> None:
+    """Gemma-3's vision tower has a learned table of 4,096 patch positions; it bounds the
+    patches, not the text's seq_len (a warning at 8,192 was spurious)."""
+    r = CliRunner().invoke(
+        app, ["memory", HF + "gemma-3-12b-it.json", "--mode", "infer", "--seq-len", "8192"]
+    )
+    assert r.exit_code == 0 and "warning" not in r.output
+    r = CliRunner().invoke(
+        app, ["memory", HF + "gemma-3-12b-it.json", "--mode", "infer", "--seq-len", "200000"]
+    )
+    assert "beyond the model's max_positions (max_position_embeddings): 131,072" in r.output

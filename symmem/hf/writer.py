@@ -38,6 +38,9 @@ class MemWriter:
     #: the file declares ``images`` (images per prompt, 1) and the default seq_len adds
     #: ``images x image_tokens`` to its text tokens
     image_tokens: int = 0
+    #: the positions the model allows when its own config does not name them (a
+    #: vision-language model's text part, read with its config class's defaults)
+    context: int | None = None
 
     # ------------------------------------------------------------ pieces
     def sym(self, name: str, value: Any, comment: str = "") -> str:
@@ -122,7 +125,13 @@ class MemWriter:
         self.body.append("  }")
 
     # ------------------------------------------------------------ rendering
-    def _context(self) -> int | None:
+    def context_length(self) -> int | None:
+        """The positions the config allows (max_position_embeddings or its aliases), else
+        :attr:`context`."""
+        own = self._own_context()
+        return own if own is not None else self.context
+
+    def _own_context(self) -> int | None:
         for key in ("max_position_embeddings", "n_positions", "n_ctx", "max_target_positions"):
             value = self.cfg.data.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -152,8 +161,11 @@ class MemWriter:
         lines.append("")
         for name, (value, comment) in self.symbols.items():
             lines.append(f"{name} = {value}" + (f"  # {comment}" if comment else ""))
-        ctx = self._context()
-        text = min(ctx, 4096) if ctx else 512
+        ctx = self.context_length()
+        # the default workload: up to 4,096 tokens of the context the config itself names,
+        # else 512 (a vision-language model whose text part names it)
+        own = self._own_context()
+        text = min(own, 4096) if own else 512
         seq_len, images = str(text), ""
         if self.image_tokens:
             lines.append(

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 
 from symmem.errors import OptionError
 from symmem.serving import sglang, trtllm, vllm
-from symmem.serving.common import ModelFacts, facts_from_config, facts_from_model, read_facts
+from symmem.serving.common import (
+    VLLM_DEFAULT_MAX_LEN,
+    ModelFacts,
+    facts_from_config,
+    facts_from_model,
+    read_facts,
+)
 from symmem.serving.result import ENGINES, ServingOptions, ServingPlan, Setting, StagePlan
 
 if TYPE_CHECKING:  # the API floor (Model) is above this package
@@ -54,7 +60,19 @@ def facts_of(model: Model) -> ModelFacts:
     name = model.filename or ""
     name = name.removesuffix(" (as imported .mem)")
     found = read_facts(Path(name)) if name else None
-    return found if found is not None else facts_from_model(model)
+    if found is None:
+        return facts_from_model(model)
+    if found.max_len is None:
+        # a config that names no length: its config class's default, which the importer
+        # wrote into the header (Gemma-3's text part: 131,072), else vLLM's assumption
+        # (``_get_and_verify_max_len``: "Assuming the model's maximum length is 2048")
+        header = facts_from_model(model).max_len
+        if header is not None:
+            return replace(found, max_len=header, source=f"{found.source}, its class's default")
+        return replace(
+            found, max_len=VLLM_DEFAULT_MAX_LEN, source="vLLM's default: the config names no length"
+        )
+    return found
 
 
 def smallest_tp(

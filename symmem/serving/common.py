@@ -83,13 +83,21 @@ def facts_from_config(data: Mapping[str, Any], source: str = "config.json") -> M
     quant, group, qtext = _quantization(
         data.get("quantization_config") or cfg.get("quantization_config")
     )
-    return ModelFacts(dtype, _max_len(cfg), quant, group, qtext, source)
+    model_type = str(cfg.get("model_type") or data.get("model_type") or "")
+    return ModelFacts(dtype, _max_len(cfg, model_type), quant, group, qtext, source)
 
 
-def _max_len(cfg: Mapping[str, Any]) -> int | None:
-    """vLLM's derived max_model_len (``_get_and_verify_max_len``): the smallest of the
-    position fields, stretched by a rope scaling factor except for the kinds that keep
-    the original length (llama3, longrope, su, mrope)."""
+#: the context vLLM assumes when a config names none (``_get_and_verify_max_len`` logs "The
+#: model's config.json does not contain any of the following keys ... Assuming the model's
+#: maximum length is 2048")
+VLLM_DEFAULT_MAX_LEN = 2048
+
+
+def _max_len(cfg: Mapping[str, Any], model_type: str = "") -> int | None:
+    """vLLM's derived max_model_len (``_get_and_verify_max_len``, vllm/config/model.py): the
+    smallest of the position fields, stretched by a rope scaling factor except for the kinds
+    that keep the original length (llama3, longrope, su, mrope) and for Gemma-3, whose
+    max_position_embeddings is already scaled ("gemma3" in the model type)."""
     keys = (
         "max_position_embeddings",
         "n_positions",
@@ -102,7 +110,7 @@ def _max_len(cfg: Mapping[str, Any]) -> int | None:
         return None
     length = min(found)
     rope = cfg.get("rope_scaling")
-    if isinstance(rope, dict):
+    if isinstance(rope, dict) and "gemma3" not in model_type:
         kind = rope.get("rope_type") or rope.get("type")
         factor = rope.get("factor")
         if kind not in (None, "default", "llama3", "longrope", "su", "mrope") and factor:

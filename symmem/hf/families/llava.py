@@ -38,6 +38,8 @@ TEXT_DEFAULTS: dict[str, dict[str, object]] = {
         "num_key_value_heads": 4,
         "head_dim": 256,
         "vocab_size": 262208,
+        # Gemma3TextConfig's default; Gemma-3's published configs leave it out
+        "max_position_embeddings": 131072,
     },
 }
 
@@ -74,6 +76,7 @@ def language_model(
     for name, value in tw.symbols.items():
         w.symbols.setdefault(name, value)
     w.blocks.update(tw.blocks)
+    w.context = tw.context_length()
     w.notes += [f"language model ({tw.hf_class}): {n}" for n in tw.notes]
     w.header_options += [o for o in tw.header_options if o not in w.header_options]
     hidden = "hidden_size" if "hidden_size" in tw.symbols else next(iter(tw.symbols))
