@@ -71,6 +71,8 @@ from symmem.optimizers import OPTIMIZERS
 from symmem.options import CHECKPOINTING, MODES, OFFLOADS, SCHEDULES, MemoryOptions
 from symmem.policy import IMPLS
 from symmem.precision import DTYPE_BYTES, KV_DTYPES, PRECISIONS, QUANTS
+from symmem.quant import NO_QUANT
+from symmem.quant import quant as get_quant
 from symmem.quantity import Quantity
 from symmem.records import record
 from symmem.serving import facts_of, vllm
@@ -717,7 +719,16 @@ def _cell(
         if table == "states":
             opts = opts.replace(checkpointing="none", act_dtype="fp32", zero=3, impl="torch")
         else:
-            opts = opts.replace(optimizer="adamw", group_size=None, double_quant=False, zero=0)
+            # the quantization reaches the activation side only under LoRA, and only as
+            # whether the frozen matmuls keep their inputs: one build per answer
+            quant = opts.quant
+            if opts.lora_rank is None:
+                quant = None
+            elif quant not in (None, NO_QUANT) and not get_quant(quant).keeps_input:
+                quant = NO_QUANT
+            opts = opts.replace(
+                optimizer="adamw", quant=quant, group_size=None, double_quant=False, zero=0
+            )
     except OptionError as exc:
         return str(exc)
     return compiler.part(table, opts)

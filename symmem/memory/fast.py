@@ -85,7 +85,7 @@ def _structure(cfg: MemoryConfig, options: MemoryOptions, split: Any = None) -> 
         options.policy,
         cfg.weight_dtype == "fp8",
         # the precision is a knob, but autocast decides LoRA's adapter copies (a term)
-        cfg.autocast,
+        cfg.autocast if cfg.lora_rank is not None else None,
         # an uneven split's stages, and whether DualPipe pairs them (Build.share)
         None if split is None else (split.sizes, p.schedule == "dualpipe"),
     )
